@@ -1,0 +1,164 @@
+"""What to segment and where the labels go: the link between a napari image
+layer and the engine. No Qt here, so it is easy to test."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Iterator
+
+import numpy as np
+
+from .. import Progress, iter_segment
+
+__all__ = ["Job", "make_job", "throttled", "place", "write_undoable"]
+
+
+@dataclass
+class Job:
+    source_name: str
+    image: np.ndarray  # what the engine gets
+    rgb: bool
+    channel_axis: int | None  # in ``image``'s axes
+    out_shape: tuple  # shape of the labels layer (the source's spatial shape)
+    region: tuple  # index into out_shape that the engine's labels fill
+    stack_shape: tuple  # leading (non-YX) dims of ``image`` (to place previews)
+    layer_kwargs: dict  # scale, translate, units, axis_labels of the labels layer
+
+    @property
+    def partial(self) -> bool:
+        return any(isinstance(r, (int, np.integer)) for r in self.region)
+
+
+def _base_data(layer):
+    data = layer.data
+    if getattr(layer, "multiscale", False):
+        data = data[0]  # full resolution
+    return data
+
+
+def spatial_ndim(layer, channel_axis: int | None) -> int:
+    data = _base_data(layer)
+    return data.ndim - (1 if (layer.rgb or channel_axis is not None) else 0)
+
+
+def make_job(layer, world_point=None, *, channel_axis: int | None = None,
+             current_slice_only: bool = False) -> Job:
+    """Describe the segmentation of image ``layer``.
+
+    channel_axis: an axis of the layer's data holding channels (ignored for
+    RGB layers, whose last axis is the channel axis). current_slice_only: for
+    data with more than 2 spatial dims, take the 2D slice at ``world_point``
+    (the viewer's ``dims.point``).
+    """
+    data = _base_data(layer)
+    rgb = bool(layer.rgb)
+    if rgb:
+        channel_axis = None
+        ch = data.ndim - 1
+    else:
+        if channel_axis is not None:
+            if not -data.ndim <= channel_axis < data.ndim:
+                raise ValueError(f"channel axis {channel_axis} does not exist in data of shape {data.shape}")
+            channel_axis %= data.ndim
+        ch = channel_axis
+    spatial = [a for a in range(data.ndim) if a != ch]
+    out_shape = tuple(int(data.shape[a]) for a in spatial)
+
+    # napari's per-axis properties cover the layer's dims: all data axes, less
+    # the RGB axis. Drop a user-chosen channel axis from them too.
+    layer_axes = list(range(data.ndim - 1)) if rgb else list(range(data.ndim))
+    keep = [i for i, a in enumerate(layer_axes) if a != ch]
+    kw = {"scale": tuple(np.asarray(layer.scale)[keep]),
+          "translate": tuple(np.asarray(layer.translate)[keep])}
+    for attr in ("units", "axis_labels"):
+        val = getattr(layer, attr, None)
+        if val is not None:
+            kw[attr] = tuple(val[i] for i in keep)
+
+    index = [slice(None)] * data.ndim
+    region = [slice(None)] * len(spatial)
+    if current_slice_only and len(spatial) > 2:
+        point = np.zeros(len(layer_axes)) if world_point is None else layer.world_to_data(world_point)
+        for j, a in enumerate(spatial[:-2]):
+            pos = point[layer_axes.index(a)]
+            i = int(np.clip(np.round(pos), 0, data.shape[a] - 1))
+            index[a] = i
+            region[j] = i
+    image = data[tuple(index)]
+    image = np.asarray(image.compute() if hasattr(image, "compute") else image)
+    if ch is not None and not rgb:
+        ch_new = ch - sum(isinstance(index[a], int) for a in range(ch))
+    else:
+        ch_new = None
+    n_fixed = sum(isinstance(r, int) for r in region)
+    stack_shape = out_shape[n_fixed:-2]
+    return Job(source_name=layer.name, image=image, rgb=rgb, channel_axis=ch_new,
+               out_shape=out_shape, region=tuple(region), stack_shape=tuple(stack_shape),
+               layer_kwargs=kw)
+
+
+def place(job: Job, labels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Put the engine's ``labels`` into an array of ``job.out_shape``."""
+    if not job.partial:
+        return labels
+    if out is None:
+        out = np.zeros(job.out_shape, dtype=labels.dtype)
+    out[job.region] = labels
+    return out
+
+
+def preview_index(job: Job, ev: Progress) -> tuple:
+    """Index into ``job.out_shape`` of the slice an event's preview shows."""
+    lead = np.unravel_index(ev.slice_index, job.stack_shape) if job.stack_shape else ()
+    fixed = [r for r in job.region if isinstance(r, int)]
+    return tuple(fixed) + tuple(int(i) for i in lead) + (slice(None), slice(None))
+
+
+def throttled(gen: Iterator, every: float = 0.3) -> Iterator:
+    """Pass the engine's events on, dropping previews that come sooner than
+    ``every`` seconds after the last one passed (runs in the worker thread)."""
+    last = -np.inf
+    for ev in gen:
+        if isinstance(ev, Progress) and ev.preview is not None:
+            now = time.monotonic()
+            if now - last < every:
+                ev = replace(ev, preview=None)
+            else:
+                last = now
+        yield ev
+
+
+def run_job(job: Job, engine_kwargs: dict, preview_every_s: float = 0.3):
+    """Generator for the worker thread: the engine's events, previews throttled."""
+    gen = iter_segment(job.image, rgb=job.rgb, channel_axis=job.channel_axis, **engine_kwargs)
+    try:
+        yield from throttled(gen, preview_every_s)
+    finally:
+        gen.close()
+
+
+def write_undoable(layer, region: tuple, new: np.ndarray) -> int:
+    """Write ``new`` into ``layer.data[region]`` through ``layer.data_setitem``
+    so that the change is one undoable step. Returns the number of pixels changed.
+    Raises ValueError if ``new`` does not fit the layer's shape or dtype."""
+    data = layer.data
+    view = data[region]
+    if view.shape != new.shape:
+        raise ValueError(f"shape {new.shape} does not fit the layer's {view.shape}")
+    if np.issubdtype(data.dtype, np.integer) and new.size and int(new.max()) > np.iinfo(data.dtype).max:
+        raise ValueError(f"{int(new.max())} labels do not fit the layer's {data.dtype}")
+    changed = np.nonzero(np.asarray(view) != new)
+    if changed[0].size == 0:
+        return 0
+    # map indices of the region back to indices of the whole array
+    full = []
+    k = 0
+    for r, n in zip(region, data.shape):
+        if isinstance(r, (int, np.integer)):
+            full.append(np.full(changed[0].shape, int(r), dtype=np.intp))
+        else:
+            start = r.indices(n)[0]
+            full.append(changed[k] + start)
+            k += 1
+    layer.data_setitem(tuple(full), new[changed])
+    return int(changed[0].size)

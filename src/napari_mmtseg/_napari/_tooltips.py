@@ -1,0 +1,68 @@
+"""Tooltips of the dock widget, kept in one place."""
+
+TIPS = {
+    "image": "The image layer to segment. Follows the layer selected in the layer list.",
+    "method": (
+        "mmt: Mutual Mean-Teaching (two student/teacher CNN pairs teach each other; the paper).\n"
+        "kim2020: one CNN, feature similarity + spatial continuity (Kim et al. 2020).\n"
+        "kanezaki2018: one CNN refined on SLIC superpixels (Kanezaki 2018).\n"
+        "kmeans: k-means on pixel colours (baseline, no training).\n"
+        "felzenszwalb: graph-based superpixels (baseline, no training)."
+    ),
+    "preset": (
+        "paper: the paper's settings (q=100, 1000 iterations, full size); slow on a CPU.\n"
+        "fast: q=32, 300 iterations, trains on a copy at most 160 px wide, stops once\n"
+        "the labels stop changing; meant for CPUs. Choosing a preset resets the fields below."
+    ),
+    "device": (
+        "auto: CUDA GPU if PyTorch sees one, then Apple MPS, then the CPU.\n"
+        "An explicit choice that is not available stops with a message."
+    ),
+    "q": "Most clusters a run can produce (the CNN's output channels, q). Training merges "
+         "clusters, so the result usually has fewer.",
+    "k": "Number of clusters for k-means.",
+    "max_iter": "Most training iterations per 2D slice (T). The 'fast' preset may stop "
+                "earlier once the labels stop changing.",
+    "beta": "Weight of the total-variation (spatial continuity) term: larger values give "
+            "smoother regions and fewer, larger segments.",
+    "seed": "Random seed: the same image, parameters and seed give the same result on the same device.",
+    "stack": (
+        "For 3D (Z, Y, X) or time-lapse (T, Y, X) layers: segment only the 2D slice on "
+        "screen, or every slice (ids kept consistent from slice to slice)."
+    ),
+    "channel_axis": (
+        "Which axis holds colour channels. RGB layers use their last axis. For other layers "
+        "pick an axis only if it is channels (not Z or time); 'none' treats it as grey."
+    ),
+    "update": (
+        "Write the result into the previous result layer of this image (undoable with Ctrl+Z) "
+        "instead of adding a new layer. Without it a new layer is always added, so edits "
+        "made to an earlier result are never lost."
+    ),
+    "preview": "Show the labels as they form during training in a temporary preview layer.",
+    "advanced": "Less common settings; the preset fills them in.",
+    "run": "Start the segmentation in the background; the viewer stays usable.",
+    "cancel": "Stop the running segmentation; no result layer is added.",
+    "status": "Device, progress and the number of labels of the current slice.",
+    # advanced parameters (names of napari_mmtseg.Params)
+    "train_size": "Longest side of the copy the networks train on (0 = full size). Labels "
+                  "are always predicted at full resolution.",
+    "n_conv": "3x3 convolution blocks before the 1x1 head (the paper's M).",
+    "lr": "SGD learning rate.",
+    "momentum": "SGD momentum.",
+    "min_labels": "Stop once the labels of a slice fall to this many.",
+    "alpha": "MMT only: EMA momentum of the teacher networks.",
+    "soft_weight": "MMT only: weight of the soft cross-entropy toward the other teacher.",
+    "noise": "MMT only: std of Gaussian noise added to each student's input.",
+    "tol": "Stop when fewer than this fraction of pixels change label for 'patience' "
+           "iterations (0 = never stop early).",
+    "patience": "Iterations the labels must stay stable (see tol) before stopping.",
+    "tile": "Inference tile size in pixels; bounds memory on large images.",
+    "n_segments": "kanezaki2018 only: number of SLIC superpixels.",
+    "compactness": "kanezaki2018 only: SLIC compactness.",
+    "scale": "felzenszwalb only: larger values give larger segments.",
+    "sigma": "felzenszwalb only: Gaussian smoothing before segmenting.",
+    "min_size": "felzenszwalb only: smallest segment, in pixels.",
+    "threads": "CPU threads PyTorch may use (0 = all cores but one, which keeps the viewer "
+               "responsive).",
+}

@@ -1,0 +1,77 @@
+"""Label alignment: overlap matrix + Hungarian matching.
+
+Used every MMT iteration (teacher labels -> student label space), to keep ids
+consistent across the slices / frames of a stack, and to compare runs.
+No Qt, no napari.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+__all__ = ["overlap_matrix", "match_from_overlap", "align_labels"]
+
+
+def overlap_matrix(a, b, n_a: int, n_b: int):
+    """Count matrix ``S[i, j] = #{pixels with a == i and b == j}``.
+
+    ``a`` and ``b`` hold ids in ``[0, n_a)`` and ``[0, n_b)``. Works on numpy
+    arrays or torch tensors; a tensor stays on its device (one ``bincount``),
+    so only the small ``n_a x n_b`` matrix ever needs to reach the host.
+    """
+    if type(a).__module__.startswith("torch"):  # a tensor stays on its device
+        import torch
+
+        flat = a.reshape(-1).long() * n_b + b.reshape(-1).long()
+        return torch.bincount(flat, minlength=n_a * n_b).reshape(n_a, n_b)
+    a = np.asarray(a).ravel().astype(np.int64)
+    b = np.asarray(b).ravel().astype(np.int64)
+    return np.bincount(a * n_b + b, minlength=n_a * n_b).reshape(n_a, n_b)
+
+
+def match_from_overlap(S: np.ndarray) -> np.ndarray:
+    """Map each column id (moving label) to a row id (reference label).
+
+    Maximises the total overlap with a one-to-one assignment
+    (``scipy.optimize.linear_sum_assignment``). ``S`` may be rectangular:
+    columns left unmatched (more moving than reference labels) get fresh ids
+    ``n_rows, n_rows + 1, ...`` so that no two moving labels merge.
+    Returns ``mapping`` with ``mapping[j]`` = new id of moving label ``j``.
+    """
+    S = np.asarray(S)
+    n_ref, n_mov = S.shape
+    rows, cols = linear_sum_assignment(S, maximize=True)
+    mapping = np.full(n_mov, -1, dtype=np.int64)
+    mapping[cols] = rows
+    unmatched = np.flatnonzero(mapping < 0)
+    mapping[unmatched] = n_ref + np.arange(unmatched.size)
+    return mapping
+
+
+def align_labels(reference: np.ndarray, moving: np.ndarray) -> np.ndarray:
+    """Relabel ``moving`` so its ids agree with ``reference`` where they overlap.
+
+    Both are integer label maps of the same shape with arbitrary ids. Each
+    moving segment takes the id of the reference segment it is matched to
+    (one-to-one, maximum total overlap). Moving segments with no partner
+    (more segments in ``moving`` than in ``reference``) get new ids above
+    ``reference.max()``. Returns a new array with ``reference``'s dtype
+    (widened if needed); ``moving`` is not modified.
+    """
+    reference = np.asarray(reference)
+    moving = np.asarray(moving)
+    if reference.shape != moving.shape:
+        raise ValueError(
+            f"align_labels needs label maps of one shape, got {reference.shape} and {moving.shape}"
+        )
+    ref_ids, ref_inv = np.unique(reference, return_inverse=True)
+    mov_ids, mov_inv = np.unique(moving, return_inverse=True)
+    S = overlap_matrix(ref_inv, mov_inv, ref_ids.size, mov_ids.size)
+    mapping = match_from_overlap(S)
+    matched = mapping < ref_ids.size
+    next_id = int(ref_ids.max()) + 1 if ref_ids.size else 1
+    new_ids = np.empty(mov_ids.size, dtype=np.int64)
+    new_ids[matched] = ref_ids[mapping[matched]]
+    new_ids[~matched] = next_id + (mapping[~matched] - ref_ids.size)
+    out_dtype = np.result_type(reference.dtype, np.min_scalar_type(int(new_ids.max())))
+    return new_ids[mov_inv].reshape(moving.shape).astype(out_dtype)

@@ -1,0 +1,155 @@
+"""Data set readers for the benchmark.
+
+Each reader yields :class:`Sample` objects: an image id, the image array and
+a list of ground-truth label maps (one per human annotation).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+__all__ = ["Sample", "read_image", "bsds_ids", "load_bsds_sample", "iter_bsds",
+           "masks_ids", "load_masks_sample", "iter_dataset", "dataset_ids", "load_sample",
+           "DATASETS"]
+
+DATASETS = ("bsds", "masks")
+
+
+@dataclass
+class Sample:
+    id: str
+    image: np.ndarray
+    gts: list  # list of integer label maps, same spatial shape as the image
+
+
+def read_image(path) -> np.ndarray:
+    """Read a jpg/png/bmp/tif (tifffile for .tif/.tiff, imageio otherwise)."""
+    path = Path(path)
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+
+        return tifffile.imread(path)
+    import imageio.v3 as iio
+
+    return np.asarray(iio.imread(path))
+
+
+# --------------------------------------------------------------------------- BSDS500
+
+
+def read_bsds_gt(mat_path) -> list:
+    """The ``Segmentation`` maps of a BSDS500 ``groundTruth`` .mat file (one per annotator)."""
+    from scipy.io import loadmat
+
+    m = loadmat(str(mat_path))
+    if "groundTruth" not in m:
+        raise ValueError(f"{mat_path}: no 'groundTruth' variable")
+    cells = np.asarray(m["groundTruth"]).ravel()
+    out = []
+    for c in cells:
+        seg = c["Segmentation"]
+        while isinstance(seg, np.ndarray) and seg.dtype == object:
+            seg = seg.ravel()[0]
+        out.append(np.asarray(seg).astype(np.int32))
+    return out
+
+
+def bsds_ids(root, split: str = "val") -> list:
+    img_dir = Path(root) / "images" / split
+    gt_dir = Path(root) / "groundTruth" / split
+    if not img_dir.is_dir():
+        raise FileNotFoundError(f"No BSDS500 images folder {img_dir}")
+    if not gt_dir.is_dir():
+        raise FileNotFoundError(f"No BSDS500 groundTruth folder {gt_dir}")
+    ids = sorted(p.stem for p in img_dir.glob("*.jpg") if (gt_dir / f"{p.stem}.mat").exists())
+    return ids
+
+
+def load_bsds_sample(root, split: str, image_id: str) -> Sample:
+    root = Path(root)
+    img = read_image(root / "images" / split / f"{image_id}.jpg")
+    gts = read_bsds_gt(root / "groundTruth" / split / f"{image_id}.mat")
+    return Sample(image_id, img, gts)
+
+
+def iter_bsds(root, split: str = "val", limit: int | None = None) -> Iterator[Sample]:
+    ids = bsds_ids(root, split)
+    for i in ids[:limit] if limit else ids:
+        yield load_bsds_sample(root, split, i)
+
+
+# --------------------------------------------------------------------------- microscopy masks
+
+
+def _micro_root(root) -> Path:
+    root = Path(root)
+    # accept either .../microscopy or .../data (with a microscopy/ subfolder)
+    if (root / "microscopy").is_dir() and not (root / "isbi2012_em_membranes").is_dir():
+        root = root / "microscopy"
+    return root
+
+
+def masks_ids(root) -> list:
+    """``isbi/NN`` for the ISBI 2012 EM sections with masks, ``stardist/img2d``."""
+    root = _micro_root(root)
+    ids = []
+    isbi = root / "isbi2012_em_membranes"
+    if (isbi / "images").is_dir():
+        for p in sorted((isbi / "images").glob("*.png")):
+            if (isbi / "masks" / p.name).exists():
+                ids.append(f"isbi/{p.stem}")
+    sd = root / "stardist_demo"
+    if (sd / "img2d.tif").exists() and (sd / "mask2d.tif").exists():
+        ids.append("stardist/img2d")
+    if not ids:
+        raise FileNotFoundError(
+            f"No microscopy data with masks under {root} (expected isbi2012_em_membranes/ "
+            "and/or stardist_demo/)")
+    return ids
+
+
+def load_masks_sample(root, image_id: str) -> Sample:
+    """ISBI masks are binary (255 interior, 0 membrane): two GT segments.
+    The StarDist mask is an instance map (0 background + one id per nucleus)."""
+    root = _micro_root(root)
+    group, name = image_id.split("/", 1)
+    if group == "isbi":
+        d = root / "isbi2012_em_membranes"
+        img = read_image(d / "images" / f"{name}.png")
+        gt = read_image(d / "masks" / f"{name}.png")
+    elif group == "stardist":
+        d = root / "stardist_demo"
+        img = read_image(d / f"{name}.tif")
+        gt = read_image(d / f"{name.replace('img', 'mask')}.tif")
+    else:
+        raise ValueError(f"Unknown microscopy sample {image_id!r}")
+    if gt.ndim == 3:  # an RGB(A) mask saved by an image editor
+        gt = gt[..., 0]
+    return Sample(image_id, img, [np.asarray(gt).astype(np.int64)])
+
+
+# --------------------------------------------------------------------------- generic
+
+
+def dataset_ids(dataset: str, root, split: str = "val", limit: int | None = None) -> list:
+    if dataset == "bsds":
+        ids = bsds_ids(root, split)
+    elif dataset == "masks":
+        ids = masks_ids(root)
+    else:
+        raise ValueError(f"Unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+    return ids[:limit] if limit else ids
+
+
+def load_sample(dataset: str, root, split: str, image_id: str) -> Sample:
+    if dataset == "bsds":
+        return load_bsds_sample(root, split, image_id)
+    return load_masks_sample(root, image_id)
+
+
+def iter_dataset(dataset: str, root, split: str = "val", limit: int | None = None) -> Iterator[Sample]:
+    for i in dataset_ids(dataset, root, split, limit):
+        yield load_sample(dataset, root, split, i)

@@ -1,0 +1,61 @@
+"""Device choice: CUDA, then Apple MPS, then CPU; explicit choices honoured."""
+from __future__ import annotations
+
+import torch
+
+__all__ = ["resolve_device", "describe_device"]
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def resolve_device(device="auto") -> torch.device:
+    """Turn ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or a
+    ``torch.device`` into a usable ``torch.device``.
+
+    ``"auto"`` picks CUDA when available, then Apple MPS, then the CPU. An
+    explicit device that is not available raises ``ValueError``.
+    """
+    if isinstance(device, torch.device):
+        dev = device
+    else:
+        name = str(device or "auto").strip().lower()
+        if name == "auto":
+            if torch.cuda.is_available():
+                return torch.device("cuda")
+            if _mps_available():
+                return torch.device("mps")
+            return torch.device("cpu")
+        if name == "gpu":
+            name = "cuda"
+        try:
+            dev = torch.device(name)
+        except RuntimeError as exc:
+            raise ValueError(
+                f"Unknown device {device!r}: use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'."
+            ) from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("device='cuda' was asked for, but PyTorch sees no CUDA GPU here; use 'auto' or 'cpu'.")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={str(dev)!r}: only {torch.cuda.device_count()} CUDA device(s) are visible."
+            )
+    elif dev.type == "mps":
+        if not _mps_available():
+            raise ValueError("device='mps' was asked for, but Apple MPS is not available here; use 'auto' or 'cpu'.")
+    elif dev.type != "cpu":
+        raise ValueError(f"Unsupported device {str(dev)!r}: use 'auto', 'cpu', 'cuda' or 'mps'.")
+    return dev
+
+
+def describe_device(dev: torch.device) -> str:
+    """Human-readable name, e.g. ``'cuda:0 (NVIDIA H100)'`` or ``'cpu (2 threads)'``."""
+    if dev.type == "cuda":
+        idx = dev.index if dev.index is not None else torch.cuda.current_device()
+        return f"cuda:{idx} ({torch.cuda.get_device_name(idx)})"
+    if dev.type == "mps":
+        return "mps (Apple GPU)"
+    return f"cpu ({torch.get_num_threads()} threads)"

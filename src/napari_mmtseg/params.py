@@ -1,0 +1,98 @@
+"""Methods, presets and their parameters."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+__all__ = ["METHODS", "LEARNED_METHODS", "PRESETS", "Params", "make_params"]
+
+LEARNED_METHODS = ("mmt", "kim2020", "kanezaki2018")
+METHODS = LEARNED_METHODS + ("kmeans", "felzenszwalb")
+
+
+@dataclass(frozen=True)
+class Params:
+    # network and optimiser (learned methods)
+    q: int = 100  # output channels = the most clusters a run can produce
+    n_conv: int = 3  # 3x3 conv blocks before the 1x1 head (the paper's M)
+    padding: str = "zeros"  # conv padding: "zeros" (reference code) or "reflect" (no border cluster)
+    max_iter: int = 1000  # T
+    lr: float = 0.1
+    momentum: float = 0.9
+    beta: float = 1.0  # weight of the TV / continuity term (Kim's mu)
+    min_labels: int = 3  # stop once the labels fall to this many
+    # MMT only
+    alpha: float = 0.999  # EMA momentum of the teachers
+    ema_warmup: bool = True  # alpha_t = min(1 - 1/(t+1), alpha)
+    soft_weight: float = 0.0  # weight of soft CE toward the other teacher's softmax
+    noise: float = 0.0  # std of independent Gaussian input noise per student (decorrelation)
+    final_net: str = "teacher"  # MMT: which network gives the final labels ("teacher" or "student")
+    # stopping on convergence: fraction of pixels whose label changed
+    tol: float = 0.0  # 0 disables
+    patience: int = 20
+    # speed
+    train_size: int | None = None  # longest side used for training (None: full size)
+    tile: int = 1024  # inference tile size (full resolution), bounds memory
+    fused: bool | None = None  # MMT students in one grouped call (None: on CUDA only)
+    # Kanezaki 2018
+    n_segments: int = 10000
+    compactness: float = 100.0
+    # classical baselines
+    k: int = 8  # kmeans clusters
+    scale: float = 500.0  # felzenszwalb
+    sigma: float = 0.8
+    min_size: int = 20
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+_PAPER = Params()
+_FAST = Params(q=32, max_iter=300, train_size=160, tol=0.002, patience=20)
+
+PRESETS = {"paper": _PAPER, "fast": _FAST}
+
+# Per-method adjustments that hold for every preset (reference-code defaults).
+_METHOD_DEFAULTS = {
+    "mmt": {},
+    "kim2020": {"beta": 1.0},
+    "kanezaki2018": {"beta": 0.0},
+    "kmeans": {},
+    "felzenszwalb": {},
+}
+
+
+def make_params(method: str, preset: str = "paper", **overrides) -> Params:
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
+    if preset not in PRESETS:
+        raise ValueError(f"Unknown preset {preset!r}; choose one of {', '.join(PRESETS)}.")
+    names = {f.name for f in fields(Params)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise TypeError(
+            f"Unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}."
+        )
+    p = replace(PRESETS[preset], **_METHOD_DEFAULTS[method])
+    p = replace(p, **{k: v for k, v in overrides.items() if v is not None or k == "train_size"})
+    _check(p)
+    return p
+
+
+def _check(p: Params) -> None:
+    def need(cond, msg):
+        if not cond:
+            raise ValueError(msg)
+
+    need(int(p.q) == p.q and p.q >= 2, f"q (max clusters) must be an integer >= 2, got {p.q}")
+    need(int(p.n_conv) == p.n_conv and p.n_conv >= 1, f"n_conv must be >= 1, got {p.n_conv}")
+    need(int(p.max_iter) == p.max_iter and p.max_iter >= 1, f"max_iter must be >= 1, got {p.max_iter}")
+    need(0.0 <= p.alpha < 1.0, f"alpha must be in [0, 1), got {p.alpha}")
+    need(p.lr > 0, f"lr must be > 0, got {p.lr}")
+    need(p.beta >= 0, f"beta (TV weight) must be >= 0, got {p.beta}")
+    need(p.min_labels >= 1, f"min_labels must be >= 1, got {p.min_labels}")
+    need(p.train_size is None or p.train_size >= 8, f"train_size must be None or >= 8, got {p.train_size}")
+    need(p.tile >= 64, f"tile must be >= 64, got {p.tile}")
+    need(p.final_net in ("teacher", "student"), f"final_net must be 'teacher' or 'student', got {p.final_net!r}")
+    need(p.padding in ("zeros", "reflect", "replicate"), f"padding must be 'zeros', 'reflect' or 'replicate', got {p.padding!r}")
+    need(p.k >= 1, f"k must be >= 1, got {p.k}")
+    need(p.scale > 0, f"scale must be > 0, got {p.scale}")

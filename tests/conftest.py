@@ -1,0 +1,26 @@
+import numpy as np
+import pytest
+
+
+def make_regions(shape=(48, 64), noise=0.06, seed=0, rgb=False, n_regions=4):
+    """A small noisy synthetic image with 3 or 4 regions and its ground truth."""
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    gt = np.zeros(shape, np.int64)
+    gt[: h // 2, w // 2 :] = 1
+    gt[h // 2 :, : w // 3] = 2
+    yy, xx = np.mgrid[:h, :w]
+    if n_regions == 4:
+        gt[(yy - 0.7 * h) ** 2 + (xx - 0.65 * w) ** 2 < (0.18 * min(h, w)) ** 2] = 3
+    if rgb:
+        colours = np.array([[0.9, 0.2, 0.2], [0.2, 0.8, 0.3], [0.2, 0.3, 0.9], [0.9, 0.9, 0.2]])
+        img = colours[gt] + rng.normal(0, noise, shape + (3,))
+        return (np.clip(img, 0, 1) * 255).astype(np.uint8), gt
+    levels = np.array([0.1, 0.4, 0.65, 0.9])
+    img = levels[gt] + rng.normal(0, noise, shape)
+    return img.astype(np.float32), gt
+
+
+@pytest.fixture
+def regions():
+    return make_regions()

@@ -1,0 +1,168 @@
+"""The ``mmtseg`` command line: segment files/folders, errors, and a tiny resumable bench."""
+import csv
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import tifffile
+from scipy.io import savemat
+
+from napari_mmtseg import segment
+from napari_mmtseg.cli import main
+
+
+def _blobs(h=24, w=32, seed=0):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:h, :w]
+    img = np.zeros((h, w, 3), np.uint8)
+    img[...] = (30, 60, 90)
+    img[(yy - h // 3) ** 2 + (xx - w // 3) ** 2 < (h // 4) ** 2] = (220, 40, 40)
+    img[yy > 2 * h // 3] = (40, 200, 60)
+    img = np.clip(img.astype(int) + rng.integers(-10, 10, img.shape), 0, 255).astype(np.uint8)
+    gt = np.ones((h, w), np.uint16)
+    gt[(yy - h // 3) ** 2 + (xx - w // 3) ** 2 < (h // 4) ** 2] = 2
+    gt[yy > 2 * h // 3] = 3
+    return img, gt
+
+
+def test_segment_png_matches_api(tmp_path, capsys):
+    img, _ = _blobs()
+    src = tmp_path / "blobs.png"
+    iio.imwrite(src, img)
+    out = tmp_path / "out"
+    rc = main(["segment", str(src), "-o", str(out), "--method", "kmeans", "--set", "k=3",
+               "--seed", "1"])
+    assert rc == 0
+    labels = tifffile.imread(out / "blobs_labels.tif")
+    ref = segment(img, method="kmeans", seed=1, k=3)
+    np.testing.assert_array_equal(labels, ref.labels)
+    err = capsys.readouterr().err
+    assert "cpu" in err and "[" in err  # device and progress bar on stderr
+
+
+def test_segment_16bit_tif_mmt_to_single_file(tmp_path):
+    rng = np.random.default_rng(0)
+    img = (rng.random((20, 24)) * 1000).astype(np.uint16)
+    img[5:15, 6:18] += 30000
+    src = tmp_path / "nuclei.tif"
+    tifffile.imwrite(src, img)
+    out = tmp_path / "result.tif"
+    rc = main(["segment", str(src), "-o", str(out), "--method", "mmt", "--preset", "fast",
+               "--set", "max_iter=3", "--set", "q=8", "--seed", "3", "--device", "cpu"])
+    assert rc == 0
+    labels = tifffile.imread(out)
+    ref = segment(img, method="mmt", preset="fast", seed=3, device="cpu", max_iter=3, q=8)
+    np.testing.assert_array_equal(labels, ref.labels)
+    assert labels.dtype.kind == "u"
+
+
+def test_segment_folder(tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    for i in range(2):
+        iio.imwrite(d / f"im{i}.png", _blobs(seed=i)[0])
+    (d / "notes.txt").write_text("not an image")  # ignored in a folder
+    out = tmp_path / "out"
+    assert main(["segment", str(d), "-o", str(out), "--method", "felzenszwalb"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["im0_labels.tif", "im1_labels.tif"]
+
+
+@pytest.mark.parametrize("kind", ["text", "one_pixel", "missing", "bad_set"])
+def test_segment_bad_input_is_one_line(tmp_path, capsys, kind):
+    args = ["--method", "kmeans"]
+    if kind == "text":
+        src = tmp_path / "fake.png"
+        src.write_text("hello, I am not a png")
+    elif kind == "one_pixel":
+        src = tmp_path / "dot.png"
+        iio.imwrite(src, np.zeros((1, 1), np.uint8))
+    elif kind == "missing":
+        src = tmp_path / "nothere.png"
+    else:
+        src = tmp_path / "ok.png"
+        iio.imwrite(src, _blobs()[0])
+        args += ["--set", "nonsense=3"]
+    rc = main(["segment", str(src), "-o", str(tmp_path / "out")] + args)
+    err = capsys.readouterr().err
+    assert rc != 0
+    assert "Traceback" not in err
+    lines = [ln for ln in err.strip().splitlines() if ln.startswith("mmtseg: error")]
+    assert len(lines) == 1, err
+
+
+def _fake_bsds(root, n=2):
+    for split_dir in ("images/val", "groundTruth/val"):
+        (root / split_dir).mkdir(parents=True)
+    for i in range(n):
+        img, gt = _blobs(seed=i)
+        iio.imwrite(root / "images" / "val" / f"{100 + i}.jpg", img)
+        gt2 = gt.copy()
+        gt2[gt2 == 3] = 1  # a coarser second annotator
+        cell = np.empty((1, 2), dtype=object)
+        cell[0, 0] = {"Segmentation": gt, "Boundaries": np.zeros_like(gt, np.uint8)}
+        cell[0, 1] = {"Segmentation": gt2, "Boundaries": np.zeros_like(gt, np.uint8)}
+        savemat(root / "groundTruth" / "val" / f"{100 + i}.mat", {"groundTruth": cell})
+
+
+def test_bsds_reader(tmp_path):
+    from napari_mmtseg.bench.datasets import iter_bsds
+
+    _fake_bsds(tmp_path, 1)
+    (s,) = list(iter_bsds(tmp_path, "val"))
+    assert s.id == "100" and s.image.shape == (24, 32, 3)
+    assert len(s.gts) == 2 and s.gts[0].shape == (24, 32)
+    assert set(np.unique(s.gts[0])) == {1, 2, 3} and set(np.unique(s.gts[1])) == {1, 2}
+
+
+def test_bench_writes_and_resumes(tmp_path, capsys):
+    root = tmp_path / "bsds"
+    _fake_bsds(root)
+    out = tmp_path / "res"
+    args = ["bench", "--dataset", "bsds", "--root", str(root), "--split", "val",
+            "--methods", "kmeans,felzenszwalb", "--seeds", "2", "--set", "k=3", "--out", str(out)]
+    assert main(args) == 0
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    # kmeans: 2 images x 2 seeds; felzenszwalb is deterministic: run once per image
+    assert len(rows) == 2 * 2 + 2
+    assert {"accuracy_mean", "accuracy_best", "miou_mean", "miou_kim_mean", "pri_mean",
+            "voi_mean", "voi_best", "n_segments", "seconds", "device"} <= set(rows[0])
+    summary = (out / "summary.md").read_text()
+    assert "| kmeans [k=3] |" in summary and "| felzenszwalb [k=3] |" in summary
+    assert "Stability" in summary and "mmtseg bench --dataset bsds" in summary
+    for fig in ("examples.png", "stability.png", "stability_per_image.csv"):
+        assert (out / fig).stat().st_size > 0
+    with open(out / "stability.csv") as f:
+        assert len(list(csv.DictReader(f))) == 2  # one kmeans seed pair per image
+    capsys.readouterr()
+    # second call: everything is already there
+    assert main(args) == 0
+    with open(out / "results.csv") as f:
+        assert len(list(csv.DictReader(f))) == len(rows)
+    assert "0 run(s) to do" in capsys.readouterr().err
+
+
+def test_bench_grid(tmp_path):
+    root = tmp_path / "bsds"
+    _fake_bsds(root, 1)
+    out = tmp_path / "res"
+    assert main(["bench", "--dataset", "bsds", "--root", str(root), "--methods", "felzenszwalb",
+                 "--grid", "--out", str(out)]) == 0
+    summary = (out / "summary.md").read_text()
+    for scale in (100, 500, 1000, 1500, 2000):
+        assert f"| scale={scale}" in summary
+    assert "(best)" in summary and "per-image oracle" in summary
+    assert (out / "grid.png").stat().st_size > 0
+
+
+def test_bench_speed_slot(capsys):
+    import importlib.util
+
+    if importlib.util.find_spec("napari_mmtseg.bench.speed") is None:
+        assert main(["bench", "speed"]) != 0
+        assert "not available" in capsys.readouterr().err
+    else:  # dispatched to the speed module's own parser
+        with pytest.raises(SystemExit) as exc:
+            main(["bench", "speed", "--help"])
+        assert exc.value.code == 0
+        assert "mmtseg bench speed" in capsys.readouterr().out

@@ -1,0 +1,218 @@
+"""Core engine: accuracy on a synthetic image, every method on every input
+kind, id consistency in stacks, reproducibility, cancellation, errors."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import make_regions
+from napari_mmtseg import (METHODS, Progress, SegmentationResult, align_labels, iter_segment,
+                           make_params, segment)
+
+FAST = dict(preset="fast", device="cpu")
+SHORT = dict(max_iter=15)  # enough to exercise every code path quickly
+
+
+def one_to_one_accuracy(gt, pred):
+    return float((align_labels(gt, pred) == gt).mean())
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def test_mmt_recovers_synthetic_regions():
+    """3 noisy colour regions (48x64). Measured on CPU, 1 thread, seeds 0-4:
+    accuracy 0.955, 0.986, 0.906, 0.999, 0.987 (one seed in five keeps a split
+    region). Asserted: two of seeds 0-2 reach 0.95, none falls below 0.85."""
+    img, gt = make_regions(rgb=True, n_regions=3)
+    accs = []
+    for seed in (0, 1, 2):
+        r = segment(img, method="mmt", seed=seed, **FAST)
+        assert r.labels.shape == gt.shape
+        assert r.seconds < 60
+        accs.append(one_to_one_accuracy(gt, r.labels))
+    assert sum(a >= 0.95 for a in accs) >= 2, accs
+    assert min(accs) >= 0.85, accs
+
+
+def test_result_fields():
+    img, _ = make_regions()
+    r = segment(img, method="mmt", seed=3, **FAST, **SHORT)
+    assert isinstance(r, SegmentationResult)
+    ids = np.unique(r.labels)
+    np.testing.assert_array_equal(ids, np.arange(1, ids.size + 1))  # 1..K consecutive
+    assert np.issubdtype(r.labels.dtype, np.integer)
+    assert r.method == "mmt" and r.preset == "fast" and r.seed == 3
+    assert r.device.startswith("cpu")
+    assert r.params["max_iter"] == 15 and r.params["q"] == make_params("mmt", "fast").q
+    assert 1 <= len(r.history) <= 15
+    h = r.history[0]
+    assert {"iteration", "n_labels", "loss", "ce", "tv"} <= set(h)
+    assert r.metadata()["napari_mmtseg_version"]
+
+
+def test_paper_preset_matches_the_paper():
+    p = make_params("mmt", "paper")
+    assert (p.q, p.n_conv, p.max_iter, p.alpha, p.lr, p.momentum) == (100, 3, 1000, 0.999, 0.1, 0.9)
+    assert p.train_size is None
+    with pytest.raises(TypeError, match="Unknown parameter"):
+        make_params("mmt", "paper", bogus=1)
+    with pytest.raises(ValueError, match="Unknown preset"):
+        make_params("mmt", "nope")
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("kind", ["grey", "rgb", "stack"])
+def test_every_method_on_every_input_kind(method, kind):
+    grey, _ = make_regions(shape=(24, 32))
+    if kind == "grey":
+        img = grey
+    elif kind == "rgb":
+        img, _ = make_regions(shape=(24, 32), rgb=True)
+    else:
+        img = np.stack([grey, grey * 0.98 + 0.01, grey])
+    r = segment(img, method=method, n_segments=200, k=4, **FAST, **SHORT)
+    assert r.labels.shape == (img.shape if kind != "rgb" else img.shape[:2])
+    assert r.labels.min() == 1 and r.n_labels >= 1
+
+
+def test_multichannel_with_channel_axis():
+    img, gt = make_regions(shape=(24, 32))
+    mc = np.stack([img, 1 - img, img ** 2, np.zeros_like(img), img], axis=0)  # (C, Y, X)
+    r = segment(mc, method="kmeans", k=4, channel_axis=0, **FAST)
+    assert r.labels.shape == (24, 32)
+    assert one_to_one_accuracy(gt, r.labels) > 0.9
+
+
+def test_16bit_and_bool_inputs():
+    img, gt = make_regions(shape=(24, 32))
+    u16 = (img.clip(0, 1) * 4000 + 300).astype(np.uint16)  # dim 16-bit microscopy range
+    r = segment(u16, method="kmeans", k=4, **FAST)
+    assert one_to_one_accuracy(gt, r.labels) > 0.9
+    r = segment(gt == 1, method="kmeans", k=2, **FAST)
+    assert r.n_labels == 2
+
+
+def test_ids_agree_across_near_identical_slices():
+    img, gt = make_regions(shape=(32, 40), rgb=True, n_regions=3)
+    rng = np.random.default_rng(5)
+    stack = np.stack([np.clip(img.astype(int) + rng.integers(-3, 4, img.shape), 0, 255).astype(np.uint8)
+                      for _ in range(3)])
+    r = segment(stack, method="mmt", **FAST)
+    assert r.labels.shape == stack.shape[:3]
+    for z in (1, 2):
+        agree = (r.labels[z] == r.labels[0]).mean()
+        assert agree > 0.95, f"slice {z} ids differ from slice 0 on {1 - agree:.1%} of pixels"
+
+
+def test_same_seed_same_labels_on_cpu():
+    img, _ = make_regions(shape=(24, 32), rgb=True)
+    a = segment(img, method="mmt", seed=7, **FAST, max_iter=30)
+    b = segment(img, method="mmt", seed=7, **FAST, max_iter=30)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    c = segment(img, method="kanezaki2018", seed=7, n_segments=100, **FAST, max_iter=20)
+    d = segment(img, method="kanezaki2018", seed=7, n_segments=100, **FAST, max_iter=20)
+    np.testing.assert_array_equal(c.labels, d.labels)
+
+
+def test_iter_segment_yields_progress_previews_then_result():
+    img, _ = make_regions(shape=(24, 32))
+    events = list(iter_segment(img, "kim2020", seed=0, preview_every=5, min_labels=1, **FAST,
+                               max_iter=20))
+    *progress, result = events
+    assert isinstance(result, SegmentationResult)
+    assert all(isinstance(e, Progress) for e in progress)
+    steps = [e.iteration for e in progress[1:]]
+    assert steps == list(range(1, 21)) and progress[-1].total == 20
+    previews = [e.preview for e in progress if e.preview is not None]
+    assert len(previews) == 4 and previews[0].shape == img.shape and previews[0].min() >= 1
+
+
+def test_closing_the_generator_cancels_promptly():
+    img, _ = make_regions(shape=(24, 32))
+    gen = iter_segment(img, "mmt", seed=0, preview_every=0, min_labels=1, **FAST, max_iter=10_000)
+    for ev in gen:
+        if ev.iteration >= 3:
+            break
+    gen.close()
+    with pytest.raises(StopIteration):
+        next(gen)
+
+
+def test_auto_device_and_explicit_choices():
+    r = segment(np.random.default_rng(0).random((8, 8)), method="kim2020", device="auto",
+                preset="fast", max_iter=2)
+    expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    assert r.device.startswith(expected)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            segment(np.zeros((8, 8)), device="cuda")
+    with pytest.raises(ValueError, match="Unknown device"):
+        segment(np.zeros((8, 8)), device="tpu9")
+
+
+BAD = [
+    (np.full((8, 8), np.nan), ValueError, "NaN"),
+    (np.array([[1.0, np.inf], [0.0, 1.0]]), ValueError, "infinite"),
+    (np.zeros((0, 5)), ValueError, "empty"),
+    (np.zeros((1, 1)), ValueError, "2x2"),
+    (np.zeros(10), ValueError, "at least 2 dimensions"),
+    (np.zeros((2, 2, 2, 5, 5)), ValueError, "Too many dimensions"),
+    (np.array([["a", "b"], ["c", "d"]]), TypeError, "numbers"),
+    (np.zeros((4, 4), dtype=complex), TypeError, "Complex"),
+    (None, TypeError, "No image"),
+]
+
+
+@pytest.mark.parametrize("image,exc,msg", BAD, ids=[b[2] for b in BAD])
+def test_bad_input_gives_a_clear_error(image, exc, msg):
+    with pytest.raises(exc, match=msg):
+        segment(image, **FAST)
+    with pytest.raises(exc, match=msg):
+        next(iter_segment(image, **FAST))
+
+
+def test_bad_parameters_and_channel_axis():
+    img = np.zeros((8, 8, 2))
+    with pytest.raises(ValueError, match="channel_axis=5 is out of range"):
+        segment(img, channel_axis=5, **FAST)
+    with pytest.raises(ValueError, match="q .max clusters"):
+        segment(img, channel_axis=2, q=1, **FAST)
+    with pytest.raises(ValueError, match="Unknown method"):
+        segment(img, method="sam", **FAST)
+    with pytest.raises(TypeError, match="seed"):
+        segment(img, seed="x", **FAST)
+
+
+def test_caller_data_is_never_modified():
+    img, _ = make_regions(shape=(16, 16))
+    before = img.copy()
+    segment(img, method="mmt", **FAST, max_iter=3)
+    np.testing.assert_array_equal(img, before)
+
+
+def test_out_of_memory_becomes_a_clear_message(monkeypatch):
+    import napari_mmtseg.engine as eng
+
+    def boom(*a, **k):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20 GiB")
+
+    monkeypatch.setattr(eng, "make_models", boom)
+    with pytest.raises(MemoryError, match="Reduce train_size"):
+        segment(np.random.default_rng(0).random((16, 16)), **FAST)
+
+
+def test_import_loads_no_qt():
+    code = ("import sys; from napari_mmtseg import segment; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in "
+            "('PyQt5','PyQt6','PySide2','PySide6','qtpy','napari','magicgui','vispy')]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -1,0 +1,66 @@
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from napari_mmtseg.nets import SegNet, ema_alpha, ema_update, tv_loss
+
+
+def test_tv_value_on_hand_computed_tensor():
+    y = torch.tensor([[[1.0, 2.0, 4.0], [1.0, 0.0, 4.0]]])  # (1, 2, 3)
+    # vertical diffs: |1-1|, |0-2|, |4-4| -> mean 2/3
+    # horizontal diffs: |2-1|, |4-2|, |0-1|, |4-0| -> mean 8/4
+    assert tv_loss(y).item() == pytest.approx(2 / 3 + 2)
+    assert tv_loss(torch.ones(2, 3, 5, 5)).item() == 0.0
+
+
+def test_ema_update_with_and_without_warmup():
+    torch.manual_seed(0)
+    student = SegNet(1, q=4, n_conv=1)
+    teacher = copy.deepcopy(student)
+    before = [p.clone() for p in teacher.parameters()]
+    with torch.no_grad():
+        for p in student.parameters():
+            p.add_(1.0)
+    ema_update(teacher, student, 0.9)
+    for t, b, s in zip(teacher.parameters(), before, student.parameters()):
+        torch.testing.assert_close(t, 0.9 * b + 0.1 * s)
+    assert ema_alpha(0, 0.999) == 0.0  # first step copies the student
+    assert ema_alpha(9, 0.999) == pytest.approx(0.9)
+    assert ema_alpha(5000, 0.999) == 0.999
+    assert ema_alpha(0, 0.999, warmup=False) == 0.999
+
+
+def test_ema_does_not_touch_bn_buffers():
+    student, teacher = SegNet(1, q=4, n_conv=1), SegNet(1, q=4, n_conv=1)
+    student.train()
+    student(torch.rand(1, 1, 8, 8))
+    buf_before = [b.clone() for b in teacher.buffers()]
+    ema_update(teacher, student, 0.5)
+    for a, b in zip(teacher.buffers(), buf_before):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("c_in", [1, 3, 5])
+def test_network_shapes_any_channels(c_in):
+    net = SegNet(c_in, q=7, n_conv=3)
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [m.kernel_size for m in convs] == [(3, 3)] * 3 + [(1, 1)]
+    assert net(torch.rand(1, c_in, 10, 12)).shape == (1, 1, 7, 10, 12)
+
+
+def test_grouped_network_equals_separate_networks():
+    torch.manual_seed(0)
+    pair = SegNet(3, q=5, n_conv=2, n_models=2).eval()
+    x = torch.rand(1, 3, 9, 11)
+    y = pair(x)
+    assert y.shape == (1, 2, 5, 9, 11)
+    # rebuild network 1 alone from the second half of every grouped layer
+    single = SegNet(3, q=5, n_conv=2).eval()
+    for s, g in zip(single.body, pair.body):
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            if hasattr(s, name) and getattr(s, name) is not None:
+                half = getattr(g, name).shape[0] // 2
+                getattr(s, name).data.copy_(getattr(g, name).data[half:])
+    torch.testing.assert_close(single(x)[0, 0], y[0, 1])
