@@ -216,3 +216,15 @@ def test_import_loads_no_qt():
             "print(bad); sys.exit(1 if bad else 0)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_too_big_for_memory_is_refused_up_front(monkeypatch):
+    import napari_mmtseg.engine as eng
+
+    monkeypatch.setattr(eng, "_available_bytes", lambda dev: 128 * 2**20)  # 128 MiB free
+    img = np.zeros((600, 800), np.float32)
+    with pytest.raises(MemoryError, match="Set train_size="):
+        segment(img, method="mmt", preset="paper", device="cpu")
+    # the same image trains on a reduced copy under the fast preset
+    assert eng.training_bytes(120, 160, make_params("mmt", "fast"), 2) < 128 * 2**20 * 0.8
+    assert segment(img, method="mmt", preset="fast", device="cpu", max_iter=2).labels.shape == img.shape

@@ -64,3 +64,20 @@ def test_grouped_network_equals_separate_networks():
                 half = getattr(g, name).shape[0] // 2
                 getattr(s, name).data.copy_(getattr(g, name).data[half:])
     torch.testing.assert_close(single(x)[0, 0], y[0, 1])
+
+
+def test_inference_with_frozen_image_stats_equals_train_mode_bn_and_tiles_exactly():
+    from napari_mmtseg.engine import _infer_labels
+
+    torch.manual_seed(0)
+    net = SegNet(3, q=6, n_conv=3, padding_mode="reflect")
+    x = torch.rand(1, 3, 40, 52)
+    net.train()
+    with torch.no_grad():
+        expected = net(x)[0, 0].argmax(0).numpy()
+    # one tile: the same as BN in train mode on the whole image
+    whole = _infer_labels(net, 0, x, x[0].numpy(), tile=1024, device=torch.device("cpu"))
+    np.testing.assert_array_equal(whole, expected)
+    # small tiles with a halo give the very same labels
+    tiled = _infer_labels(net, 0, x, x[0].numpy(), tile=16, device=torch.device("cpu"))
+    np.testing.assert_array_equal(tiled, expected)

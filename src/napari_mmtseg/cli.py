@@ -16,9 +16,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 __all__ = ["main", "IMAGE_SUFFIXES"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
+SAMPLES = ("astronaut", "immunohistochemistry", "cell", "blobs_timelapse")
 
 
 class CLIError(Exception):
@@ -132,8 +135,49 @@ def _segment_one(path: Path, out: Path, args, overrides: dict) -> None:
           f"seed {result.seed}, device {result.device})")
 
 
+def _sample_files(name: str, folder: Path) -> list:
+    """Write a bundled sample image into ``folder`` and return its path."""
+    import imageio.v3 as iio
+
+    from ._napari import _sample_data
+
+    loader = getattr(_sample_data, name, None)
+    if name.startswith("_") or loader is None or name not in SAMPLES:
+        raise CLIError(f"unknown sample {name!r}; choose one of {', '.join(SAMPLES)}")
+    data = loader()[0][0]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.tif"
+    if data.dtype == np.uint8 and data.ndim in (2, 3):
+        path = folder / f"{name}.png"
+        iio.imwrite(path, data)
+    else:
+        import tifffile
+
+        tifffile.imwrite(path, data)
+    print(f"sample {name!r} written to {path}", file=sys.stderr)
+    return [path]
+
+
+def _resolve_preset(args) -> None:
+    if args.preset is not None:
+        return
+    from .device import resolve_device
+    from .params import default_preset
+
+    try:
+        dev = resolve_device(args.device)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from exc
+    args.preset = default_preset(dev.type)
+    why = ("the paper preset takes hours per image on a CPU; pass --preset paper to force it"
+           if args.preset == "fast" else "a GPU is available")
+    print(f"mmtseg: device {dev}: using the {args.preset!r} preset ({why})", file=sys.stderr)
+
+
 def cmd_segment(args) -> int:
     from .bench.run import parse_sets
+
+    _resolve_preset(args)
 
     try:
         overrides = parse_sets(args.set)
@@ -145,7 +189,13 @@ def cmd_segment(args) -> int:
         make_params(args.method, args.preset, **overrides)
     except (ValueError, TypeError) as exc:
         raise CLIError(str(exc)) from exc
+    if not args.inputs and not args.sample:
+        raise CLIError("give image files or folders, or --sample NAME")
     files = _collect_inputs(args.inputs)
+    if args.sample:
+        out_dir = Path(args.output)
+        out_dir = out_dir.parent if out_dir.suffix.lower() in (".tif", ".tiff") else out_dir
+        files += _sample_files(args.sample, out_dir)
     outs = _outputs(files, args.output)
     failed = []
     for f, o in zip(files, outs):
@@ -224,12 +274,15 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("segment", help="segment image files, write label .tif files",
                        description="Segment images (jpg/png/tif, 8 or 16 bit; files or folders) "
                                    "and write integer label images as .tif.")
-    s.add_argument("inputs", nargs="+", metavar="INPUT", help="image file(s) or folder(s)")
+    s.add_argument("inputs", nargs="*", metavar="INPUT", help="image file(s) or folder(s)")
+    s.add_argument("--sample", choices=SAMPLES, default=None,
+                   help="segment a bundled sample image (written next to the result)")
     s.add_argument("-o", "--output", required=True,
                    help="output folder (files <stem>_labels.tif), or a .tif path for one input")
     s.add_argument("--method", default="mmt", choices=METHODS)
-    s.add_argument("--preset", default="paper", choices=list(PRESETS),
-                   help="'paper' (the paper's settings; slow on CPU) or 'fast' (reduced, for CPUs)")
+    s.add_argument("--preset", default=None, choices=list(PRESETS),
+                   help="'paper' (the paper's settings; slow on CPU) or 'fast' (reduced, for CPUs); "
+                        "default: 'paper' on a GPU, 'fast' on the CPU")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     s.add_argument("--channel-axis", type=int, default=None, dest="channel_axis")

@@ -102,6 +102,45 @@ def _upsample_nearest(lab: np.ndarray, shape: tuple) -> np.ndarray:
     return lab[r[:, None], c[None, :]]
 
 
+def _available_bytes(device: torch.device) -> int | None:
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    if device.type == "cpu":
+        try:
+            with open("/proc/meminfo") as fh:
+                for line in fh:
+                    if line.startswith("MemAvailable:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            return None
+    return None
+
+
+def training_bytes(h: int, w: int, p: Params, n_models: int) -> int:
+    """Estimated peak memory of training on an ``h x w`` view: activations and
+    their gradients, about ``4 * n_conv + 3`` maps of ``q`` floats per pixel
+    and network (calibrated on the CPU: the paper preset on 481x321 peaks
+    near 1.8 GB above the interpreter's own footprint, docs/performance.md)."""
+    return int(h * w * p.q * 4 * (4 * p.n_conv + 3) * n_models)
+
+
+def _check_memory(shape, p: Params, method: str, device: torch.device) -> None:
+    """Refuse up front, with what to change, a run that cannot fit."""
+    h, w = shape
+    if p.train_size and max(h, w) > p.train_size:
+        f = p.train_size / max(h, w)
+        h, w = max(2, round(h * f)), max(2, round(w * f))
+    need = training_bytes(h, w, p, 2 if method == "mmt" else 1)
+    free = _available_bytes(device)
+    if free is not None and need > 0.8 * free:
+        side = int(max(h, w) * (0.8 * free / need) ** 0.5)
+        raise MemoryError(
+            f"Training {method} on {h}x{w} pixels with q={p.q} needs about {need / 2**30:.1f} GiB, "
+            f"more than the {free / 2**30:.1f} GiB free on {device}. Set train_size={max(8, side // 8 * 8)} "
+            f"or less (training on a reduced copy, labels still at full size), lower q, or use the "
+            f"'fast' preset.")
+
+
 @contextlib.contextmanager
 def _oom_guard(device: torch.device, p: Params, shape):
     try:
@@ -135,8 +174,10 @@ def _freeze_bn_to_image_stats(net: SegNet, x: torch.Tensor) -> None:
         m.momentum = 1.0
     net.train()
     net(x)
+    n = x.shape[0] * x.shape[-2] * x.shape[-1]
     for m, (mom, _) in zip(bns, saved):
         m.momentum = mom
+        m.running_var.mul_((n - 1) / n)  # BN stores the unbiased variance, normalises with the biased one
     net.eval()
 
 
@@ -346,6 +387,8 @@ def iter_segment(image, method: str = "mmt", preset: str = "paper", seed: int = 
     try:
         yield Progress(iteration=0, total=total, losses={}, n_labels=0, n_slices=n,
                        device=dev_name, message=f"{method} on {dev_name}")
+        if learned:
+            _check_memory((H, W), p, method, dev)
         step0 = 0
         state: dict = {}
         for i in range(n):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
-__all__ = ["METHODS", "LEARNED_METHODS", "PRESETS", "Params", "make_params"]
+__all__ = ["METHODS", "LEARNED_METHODS", "PRESETS", "Params", "make_params", "default_preset"]
 
 LEARNED_METHODS = ("mmt", "kim2020", "kanezaki2018")
 METHODS = LEARNED_METHODS + ("kmeans", "felzenszwalb")
@@ -96,3 +96,10 @@ def _check(p: Params) -> None:
     need(p.padding in ("zeros", "reflect", "replicate"), f"padding must be 'zeros', 'reflect' or 'replicate', got {p.padding!r}")
     need(p.k >= 1, f"k must be >= 1, got {p.k}")
     need(p.scale > 0, f"scale must be > 0, got {p.scale}")
+
+
+def default_preset(device_type: str) -> str:
+    """The preset the GUI and the command line use when none is chosen:
+    ``"paper"`` on a GPU, ``"fast"`` on the CPU (the paper preset takes hours
+    per image there; see docs/performance.md)."""
+    return "fast" if device_type == "cpu" else "paper"
