@@ -46,6 +46,10 @@ def main(argv=None):
     widget.advanced.collapse(animate=False)
     viewer.layers[-1].opacity = 0.55
     viewer.reset_view()
+    from napari._qt.dialogs.qt_notification import NapariQtNotification
+
+    for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
+        toast.close()  # e.g. napari's PyQt5 deprecation notice over the canvas
     for _ in range(50):
         app.processEvents()
         time.sleep(0.01)

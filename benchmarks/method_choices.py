@@ -28,6 +28,11 @@ VARIANTS = {
     "final=student": {"final_net": "student"},
     "padding=reflect": {"padding": "reflect"},
     "no_tol": {"tol": 0.0},
+    "padding=zeros": {"padding": "zeros"},
+    "q=24+train_size=128": {"q": 24, "train_size": 128},
+    "train_size=128": {"train_size": 128},
+    "bf16": {"bf16": True},
+    "max_iter=150": {"max_iter": 150},
 }
 COLS = ["accuracy_mean", "miou_mean", "miou_kim_mean", "pri_mean", "voi_mean", "n_segments", "seconds"]
 
@@ -86,14 +91,23 @@ def main():
 
 
 def summarize(path):
+    """Mean per variant over the (image, seed) pairs that every variant ran,
+    and how many of those pairs each variant wins against "base"."""
     with open(path) as fh:
         rows = list(csv.DictReader(fh))
-    print("| variant | runs | " + " | ".join(COLS) + " |")
-    print("|---|---|" + "---|" * len(COLS))
-    for v in dict.fromkeys(r["variant"] for r in rows):
-        rs = [r for r in rows if r["variant"] == v]
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    keys = [{(r["image"], r["seed"]) for r in rows if r["variant"] == v} for v in variants]
+    common = set.intersection(*keys)
+    by = {(r["variant"], r["image"], r["seed"]): r for r in rows}
+    print(f"{len(common)} image/seed pairs run by all {len(variants)} variants")
+    print("| variant | " + " | ".join(COLS) + " | PRI better than base on |")
+    print("|---|" + "---|" * (len(COLS) + 1))
+    for v in variants:
+        rs = [by[(v,) + k] for k in sorted(common)]
         vals = [f"{np.mean([float(r[c]) for r in rs]):.4g}" for c in COLS]
-        print(f"| {v} | {len(rs)} | " + " | ".join(vals) + " |")
+        wins = sum(float(by[(v,) + k]["pri_mean"]) > float(by[("base",) + k]["pri_mean"])
+                   for k in common) if ("base",) + next(iter(common)) in by else 0
+        print(f"| {v} | " + " | ".join(vals) + f" | {wins}/{len(common)} |")
 
 
 if __name__ == "__main__":

@@ -241,6 +241,8 @@ def _train_slice(method: str, x_full: np.ndarray, p: Params, seed: int, device: 
         n_sp = int(sp.max()) + 1
         sp_t = torch.from_numpy(sp.astype(np.int64)).to(device).reshape(-1)
 
+    amp = (torch.autocast(device.type, dtype=torch.bfloat16) if p.bf16
+           else contextlib.nullcontext())
     prev = None
     stable = 0
     final_model = 0
@@ -250,9 +252,10 @@ def _train_slice(method: str, x_full: np.ndarray, p: Params, seed: int, device: 
             xin = x.repeat(1, 2, 1, 1)
             if p.noise > 0:
                 xin = xin + p.noise * torch.randn(xin.shape, generator=gen).to(device)
-            y = net(xin)[0]  # (2, q, h, w)
-            with torch.no_grad():
-                ty = teacher(x.repeat(1, 2, 1, 1))[0]
+            with amp:
+                y = net(xin)[0].float()  # (2, q, h, w)
+            with torch.no_grad(), amp:
+                ty = teacher(x.repeat(1, 2, 1, 1))[0].float()
                 tlab = ty.argmax(1)  # (2, h, w)
                 slab = y.detach().argmax(1)
                 # student 0 learns from teacher 1, student 1 from teacher 0
@@ -282,7 +285,8 @@ def _train_slice(method: str, x_full: np.ndarray, p: Params, seed: int, device: 
             cur = tlab[0]
             losses = {"loss": float(loss.detach()) / 2, "ce": float(ce.detach()), "tv": float(tv.detach()) / 2}
         else:
-            y = net(x)[0, 0]  # (q, h, w)
+            with amp:
+                y = net(x)[0, 0].float()  # (q, h, w)
             with torch.no_grad():
                 lab = y.argmax(0).reshape(-1)
                 if method == "kanezaki2018":
@@ -373,7 +377,6 @@ def iter_segment(image, method: str = "mmt", preset: str = "paper", seed: int = 
     seed = int(seed)
     prep = prepare_image(image, channel_axis=channel_axis, rgb=rgb)
     dev = resolve_device(device)
-    dev_name = describe_device(dev)
     t0 = time.perf_counter()
     history: list = []
     n = prep.n_slices
@@ -384,6 +387,7 @@ def iter_segment(image, method: str = "mmt", preset: str = "paper", seed: int = 
     old_threads = torch.get_num_threads()
     if num_threads:
         torch.set_num_threads(int(num_threads))
+    dev_name = describe_device(dev)
     try:
         yield Progress(iteration=0, total=total, losses={}, n_labels=0, n_slices=n,
                        device=dev_name, message=f"{method} on {dev_name}")

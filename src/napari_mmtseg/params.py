@@ -32,6 +32,7 @@ class Params:
     # speed
     train_size: int | None = None  # longest side used for training (None: full size)
     tile: int = 1024  # inference tile size (full resolution), bounds memory
+    bf16: bool = False  # train in bfloat16 autocast (inference stays float32)
     fused: bool | None = None  # MMT students in one grouped call (None: on CUDA only)
     # Kanezaki 2018
     n_segments: int = 10000
@@ -53,7 +54,7 @@ PRESETS = {"paper": _PAPER, "fast": _FAST}
 
 # Per-method adjustments that hold for every preset (reference-code defaults).
 _METHOD_DEFAULTS = {
-    "mmt": {},
+    "mmt": {"padding": "reflect"},  # measured better than zero padding, docs/method.md
     "kim2020": {"beta": 1.0},
     "kanezaki2018": {"beta": 0.0},
     "kmeans": {},

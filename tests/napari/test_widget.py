@@ -96,7 +96,7 @@ def test_run_adds_labels_with_scale_and_metadata(qtbot, viewer_widget):
     md = lab.metadata
     assert md["method"] == "mmt" and md["preset"] == "fast" and md["source_layer"] == "im"
     assert md["params"]["max_iter"] == 4 and md["seed"] == 0 and "napari_mmtseg_version" in md
-    assert widget.bar.value() == widget.bar.maximum() or md["params"]["tol"] > 0
+    assert widget.bar.value() == widget.bar.maximum()  # full even when it stops early
 
 
 def test_rgb_and_current_slice(qtbot, viewer_widget):

@@ -9,6 +9,7 @@ Labels layer.
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import numpy as np
@@ -16,7 +17,7 @@ from napari.layers import Image, Labels
 from napari.qt.threading import create_worker
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import Signal
+from qtpy.QtCore import QThreadPool, Signal
 from qtpy.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
                             QLabel, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 from superqt import QCollapsible
@@ -173,8 +174,9 @@ class MMTSegWidget(QWidget):
         alive, holder = self._alive, self._state
         self.destroyed.connect(lambda *_: (alive.__setitem__(0, False), _stop(holder)))
 
-        if not _WARM:
-            _WARM.append(create_worker(_warm_up, _start_thread=True, _ignore_errors=True))
+        if not _WARM:  # a plain daemon thread: it must not take a Qt thread-pool slot
+            _WARM.append(threading.Thread(target=_warm_up, name="mmtseg-warm-up", daemon=True))
+            _WARM[0].start()
         self._load_defaults()
         self._refresh_layers()
         self._follow_selection()
@@ -329,7 +331,7 @@ class MMTSegWidget(QWidget):
             self._state["preview"] = self._viewer.add_labels(
                 np.zeros(job.out_shape, np.int32), name=f"{job.source_name} {method} (preview)",
                 opacity=0.5, **job.layer_kwargs)
-        worker.start()
+        _start(worker)
 
     def cancel(self):
         """Stop the run at the next iteration; no result layer is added."""
@@ -436,11 +438,22 @@ class MMTSegWidget(QWidget):
         self.run_btn.setEnabled(True)
         self.cancel_btn.setEnabled(False)
         outcome = st.get("outcome", "cancelled")
-        if outcome != "done":
-            self.bar.setValue(0)
+        self.bar.setValue(self.bar.maximum() if outcome == "done" else 0)  # done early: full
         self.status.setText({"done": "done", "cancelled": "cancelled, nothing added",
                              "error": "failed, nothing added (see the notification)"}[outcome])
         self.run_finished.emit(outcome)
+
+
+def _start(worker) -> None:
+    """Start ``worker`` in Qt's global thread pool, keeping a thread of the pool
+    free: Qt's image scaling on the GUI thread (e.g. napari's activity
+    spinner) splits work over that pool and waits for it, and a pool filled
+    by long-running workers, which need the GIL that the waiting GUI thread
+    holds, deadlocks."""
+    pool = QThreadPool.globalInstance()
+    if pool.activeThreadCount() + 2 > pool.maxThreadCount():
+        pool.setMaxThreadCount(pool.activeThreadCount() + 2)
+    worker.start()
 
 
 def _drive(gen):
