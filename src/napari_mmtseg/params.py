@@ -48,7 +48,7 @@ class Params:
 
 
 _PAPER = Params()
-_FAST = Params(q=32, max_iter=300, train_size=160, tol=0.002, patience=20)
+_FAST = Params(q=32, max_iter=300, train_size=128, tol=0.002, patience=20)
 
 PRESETS = {"paper": _PAPER, "fast": _FAST}
 

@@ -11,7 +11,7 @@ TIPS = {
     ),
     "preset": (
         "paper: the paper's settings (q=100, 1000 iterations, full size); slow on a CPU.\n"
-        "fast: q=32, 300 iterations, trains on a copy at most 160 px wide, stops once\n"
+        "fast: q=32, 300 iterations, trains on a copy whose longest side is at most 128 px, stops once\n"
         "the labels stop changing; meant for CPUs. Choosing a preset resets the fields below."
     ),
     "device": (

@@ -155,7 +155,8 @@ def _run_child(cfg: dict, timeout: float) -> dict:
     except subprocess.TimeoutExpired:
         return {"name": cfg["name"], "error": f"timed out after {timeout:.0f} s"}
     if proc.returncode != 0:
-        return {"name": cfg["name"], "error": proc.stderr.strip().splitlines()[-1:]}
+        last = (proc.stderr.strip().splitlines() or ["failed"])[-1]
+        return {"name": cfg["name"], "error": last}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -179,7 +180,7 @@ def _add_args(ap):
     ap.add_argument("--presets", default="paper,fast")
     ap.add_argument("--paper-iters", type=int, default=6,
                     help="iterations timed for the paper preset (it is then extrapolated to T)")
-    ap.add_argument("--literal-iters", type=int, default=3)
+    ap.add_argument("--literal-iters", type=int, default=3, help="0 skips the literal baseline")
     ap.add_argument("--full", action="store_true", help="run the paper preset to the end (GPU)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=1800)
@@ -189,7 +190,7 @@ def _add_args(ap):
 def main(args) -> int:
     size = [int(v) for v in args.size.lower().split("x")]
     base = {"device": args.device, "size": size, "threads": args.threads}
-    cfgs = [dict(base, name="literal", iters=args.literal_iters)]
+    cfgs = [dict(base, name="literal", iters=args.literal_iters)] if args.literal_iters > 0 else []
     for preset in args.presets.split(","):
         cfg = dict(base, name=preset, preset=preset)
         if preset == "paper" and not args.full:
@@ -209,7 +210,7 @@ def main(args) -> int:
     ]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['name']} | - | - | error: {r['error']} | | | | | |")
+            lines.append(f"| {r['name']} | - | - | refused/failed: {r['error']} | | | | | |")
             continue
         e2e = r.get("end_to_end")
         note = ""
