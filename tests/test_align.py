@@ -54,3 +54,17 @@ def test_align_shape_mismatch_is_a_clear_error():
 
     with pytest.raises(ValueError, match="one shape"):
         align_labels(np.zeros((2, 2)), np.zeros((3, 3)))
+
+
+def test_zero_overlap_match_is_not_called_the_same_segment():
+    ref = np.array([[0, 0, 0, 0, 1, 2]])
+    moving = np.array([[5, 5, 5, 9, 5, 5]])  # 9 never touches reference segment 1
+    out = align_labels(ref, moving)
+    assert out[0, 3] not in (0, 1, 2)
+
+
+def test_next_id_keeps_new_segments_off_ids_used_earlier():
+    ref = np.array([[0, 0, 1, 1]])
+    moving = np.array([[4, 4, 6, 7]])
+    out = align_labels(ref, moving, next_id=10)  # ids up to 9 were used in earlier slices
+    assert out[0, 0] == 0 and out[0, 3] >= 10 and len(np.unique(out)) == 3

@@ -28,18 +28,19 @@ def _one_thread():
 
 
 def test_mmt_recovers_synthetic_regions():
-    """3 noisy colour regions (48x64). Measured on CPU, 1 thread, seeds 0-4:
-    accuracy 0.955, 0.986, 0.906, 0.999, 0.987 (one seed in five keeps a split
-    region). Asserted: two of seeds 0-2 reach 0.95, none falls below 0.85."""
+    """3 noisy colour regions (48x64), fast preset with TV weight 3. Measured
+    on CPU, 1 thread, seeds 0-4: accuracy 0.946, 0.964, 0.968, 0.922, 0.949
+    (MMT converges to the regions plus a few boundary fragments). Asserted:
+    two of seeds 0-2 reach 0.95, none falls below 0.9."""
     img, gt = make_regions(rgb=True, n_regions=3)
     accs = []
     for seed in (0, 1, 2):
-        r = segment(img, method="mmt", seed=seed, **FAST)
+        r = segment(img, method="mmt", seed=seed, beta=3.0, **FAST)
         assert r.labels.shape == gt.shape
         assert r.seconds < 60
         accs.append(one_to_one_accuracy(gt, r.labels))
     assert sum(a >= 0.95 for a in accs) >= 2, accs
-    assert min(accs) >= 0.85, accs
+    assert min(accs) >= 0.9, accs
 
 
 def test_result_fields():
@@ -228,3 +229,46 @@ def test_too_big_for_memory_is_refused_up_front(monkeypatch):
     # the same image trains on a reduced copy under the fast preset
     assert eng.training_bytes(120, 160, make_params("mmt", "fast"), 2) < 128 * 2**20 * 0.8
     assert segment(img, method="mmt", preset="fast", device="cpu", max_iter=2).labels.shape == img.shape
+
+
+def test_mmt_targets_are_the_other_teachers_labels_in_the_students_ids():
+    from napari_mmtseg.engine import _cross_targets
+
+    rng = np.random.default_rng(0)
+    q = 5
+    slab = torch.from_numpy(rng.integers(0, q, size=(2, 12, 14)))
+    cycle = torch.tensor([1, 2, 0, 4, 3])  # a 3-cycle and a swap: not its own inverse
+    other = torch.tensor([3, 0, 4, 1, 2])
+    # teacher 1 says cycle[student 0's id], teacher 0 says other[student 1's id]
+    tlab = torch.stack([other[slab[1]], cycle[slab[0]]])
+    target, maps_t, S, extra = _cross_targets(slab, tlab, q, torch.tensor(7))
+    torch.testing.assert_close(target, slab)  # each student is asked for exactly its own partition
+    assert extra == 7 and S.shape == (2, q, q)
+    assert (maps_t[0][cycle] == torch.arange(q)).all()
+
+
+def test_stack_ids_never_reuse_an_id_for_a_new_cluster():
+    a = np.zeros((8, 8)); a[:, 4:] = 1.0; a[:4, :4] = 0.5  # 3 clusters
+    b = np.zeros((8, 8)); b[:, 4:] = 1.0  # cluster "0.5" missing
+    c = np.zeros((8, 8)); c[:, 4:] = 1.0; c[4:, :4] = 0.25  # a different new cluster
+    r = segment(np.stack([a, b, c]), method="kmeans", k=3, **FAST)
+    lab = r.labels
+    assert lab[2, 5, 1] != lab[0, 1, 1]  # the new cluster does not take the vanished one's id
+    assert lab[0, 0, 6] == lab[1, 0, 6] == lab[2, 0, 6]
+
+
+def test_parameter_types_are_checked():
+    with pytest.raises(ValueError, match="max_iter must be an integer"):
+        make_params("mmt", "fast", max_iter=10.0)
+    with pytest.raises(ValueError, match="soft_weight"):
+        make_params("mmt", "fast", soft_weight=3)
+    with pytest.raises(TypeError, match="channel_axis must be an integer"):
+        segment(np.zeros((4, 4, 2)), channel_axis=1.0, **FAST)
+    with pytest.raises(ValueError, match="rgb=True"):
+        segment(np.zeros((4, 4)), rgb=True, **FAST)
+
+
+def test_extreme_finite_values_do_not_become_nan():
+    img = np.zeros((8, 8)); img[:, 4:] = 1e300
+    r = segment(img, method="kmeans", k=2, **FAST)
+    assert r.n_labels == 2

@@ -49,16 +49,16 @@ def _normalise(arr: np.ndarray) -> np.ndarray:
     """
     if arr.dtype == np.uint8:
         return arr.astype(np.float32) / np.float32(255.0)
-    arr = arr.astype(np.float32, copy=False)
+    arr = arr.astype(np.float64, copy=False)  # float32 could overflow on extreme values
     flat = arr.reshape(-1, arr.shape[-1])
     step = max(1, flat.shape[0] // 2_000_000)  # percentiles on a subsample of huge images
     lo, hi = np.percentile(flat[::step], [0.5, 99.5], axis=0)
     constant = hi <= lo
     hi = np.where(constant, flat.max(axis=0), hi)
     lo = np.where(constant, flat.min(axis=0), lo)
-    span = np.where(hi > lo, hi - lo, 1.0).astype(np.float32)
-    out = (arr - lo.astype(np.float32)) / span
-    return np.clip(out, 0.0, 1.0, out=out)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    out = (arr - lo) / span
+    return np.clip(out, 0.0, 1.0, out=out).astype(np.float32)
 
 
 def prepare_image(image, channel_axis: int | None = None, rgb: bool | None = None) -> PreparedImage:
@@ -87,6 +87,11 @@ def prepare_image(image, channel_axis: int | None = None, rgb: bool | None = Non
         raise ValueError(f"An image needs at least 2 dimensions (Y, X); got shape {arr.shape}.")
 
     is_rgb = False
+    if channel_axis is not None and (isinstance(channel_axis, bool)
+                                     or not isinstance(channel_axis, (int, np.integer))):
+        raise TypeError(f"channel_axis must be an integer axis index or None, got {channel_axis!r}")
+    if rgb and arr.ndim < 3:
+        raise ValueError(f"rgb=True needs a colour axis last, but the image has shape {arr.shape}.")
     if channel_axis is not None:
         if not -arr.ndim <= channel_axis < arr.ndim:
             raise ValueError(

@@ -48,14 +48,16 @@ def match_from_overlap(S: np.ndarray) -> np.ndarray:
     return mapping
 
 
-def align_labels(reference: np.ndarray, moving: np.ndarray) -> np.ndarray:
+def align_labels(reference: np.ndarray, moving: np.ndarray, next_id: int | None = None) -> np.ndarray:
     """Relabel ``moving`` so its ids agree with ``reference`` where they overlap.
 
     Both are integer label maps of the same shape with arbitrary ids. Each
     moving segment takes the id of the reference segment it is matched to
     (one-to-one, maximum total overlap). Moving segments with no partner
-    (more segments in ``moving`` than in ``reference``) get new ids above
-    ``reference.max()``. Returns a new array with ``reference``'s dtype
+    (more segments in ``moving`` than in ``reference``, or matched only with
+    zero overlap) get new ids from ``next_id`` on (default
+    ``reference.max() + 1``; pass the largest id used anywhere so far when
+    aligning a stack slice by slice). Returns a new array with ``reference``'s dtype
     (widened if needed); ``moving`` is not modified.
     """
     reference = np.asarray(reference)
@@ -69,9 +71,12 @@ def align_labels(reference: np.ndarray, moving: np.ndarray) -> np.ndarray:
     S = overlap_matrix(ref_inv, mov_inv, ref_ids.size, mov_ids.size)
     mapping = match_from_overlap(S)
     matched = mapping < ref_ids.size
-    next_id = int(ref_ids.max()) + 1 if ref_ids.size else 1
+    cols = np.flatnonzero(matched)
+    matched[cols[S[mapping[cols], cols] == 0]] = False  # no overlap: not the same segment
+    if next_id is None:
+        next_id = int(ref_ids.max()) + 1 if ref_ids.size else 1
     new_ids = np.empty(mov_ids.size, dtype=np.int64)
     new_ids[matched] = ref_ids[mapping[matched]]
-    new_ids[~matched] = next_id + (mapping[~matched] - ref_ids.size)
+    new_ids[~matched] = next_id + np.arange(int((~matched).sum()))
     out_dtype = np.result_type(reference.dtype, np.min_scalar_type(int(new_ids.max())))
     return new_ids[mov_inv].reshape(moving.shape).astype(out_dtype)

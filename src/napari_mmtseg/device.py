@@ -21,7 +21,9 @@ def resolve_device(device="auto") -> torch.device:
     if isinstance(device, torch.device):
         dev = device
     else:
-        name = str(device or "auto").strip().lower()
+        name = "auto" if device is None else str(device).strip().lower()
+        if name.isdigit():
+            name = f"cuda:{name}"
         if name == "auto":
             if torch.cuda.is_available():
                 return torch.device("cuda")

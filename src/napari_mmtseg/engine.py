@@ -141,11 +141,14 @@ def _check_memory(shape, p: Params, method: str, device: torch.device) -> None:
             f"'fast' preset.")
 
 
+_OOM = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
+
 @contextlib.contextmanager
 def _oom_guard(device: torch.device, p: Params, shape):
     try:
         yield
-    except torch.OutOfMemoryError as exc:
+    except _OOM as exc:
         if device.type == "cuda":
             torch.cuda.empty_cache()
         raise MemoryError(
@@ -206,6 +209,28 @@ def _infer_labels(net: SegNet, model: int, x_train: torch.Tensor, x_full: np.nda
 # --------------------------------------------------------------------------- learned methods
 
 
+def _cross_targets(slab: torch.Tensor, tlab: torch.Tensor, q: int, extra: torch.Tensor):
+    """MMT's label alignment for both students at once.
+
+    ``slab``/``tlab``: (2, h, w) argmax labels of the students and teachers.
+    Student 0 learns from teacher 1 and student 1 from teacher 0, each
+    teacher's labels mapped into its student's ids by the Hungarian matching
+    of the overlap matrix. One host transfer: the two q x q matrices plus the
+    scalar ``extra`` (a counter for the stopping rule). Returns the (2, h, w)
+    targets, the (2, q) teacher->student maps on the device, the matrices and
+    ``extra`` on the host.
+    """
+    # S[k][i, j]: pixels where student k says i and the other teacher says j
+    S = torch.stack([overlap_matrix(slab[0], tlab[1], q, q), overlap_matrix(slab[1], tlab[0], q, q)])
+    host = torch.cat([S.reshape(-1), extra.reshape(1).to(S.dtype)]).cpu().numpy()
+    S_np = host[:-1].reshape(2, q, q)
+    # match_from_overlap maps column ids (teacher) to row ids (student)
+    maps = np.stack([match_from_overlap(S_np[0]), match_from_overlap(S_np[1])])
+    maps_t = torch.from_numpy(maps).to(slab.device)
+    target = torch.stack([maps_t[0][tlab[1]], maps_t[1][tlab[0]]])
+    return target, maps_t, S_np, int(host[-1])
+
+
 def _train_slice(method: str, x_full: np.ndarray, p: Params, seed: int, device: torch.device,
                  preview_every: int, step0: int, total: int, slice_index: int, n_slices: int,
                  history: list, dev_name: str, state: dict) -> Iterator[Progress | np.ndarray]:
@@ -258,15 +283,8 @@ def _train_slice(method: str, x_full: np.ndarray, p: Params, seed: int, device: 
                 ty = teacher(x.repeat(1, 2, 1, 1))[0].float()
                 tlab = ty.argmax(1)  # (2, h, w)
                 slab = y.detach().argmax(1)
-                # student 0 learns from teacher 1, student 1 from teacher 0
-                S = torch.stack([overlap_matrix(slab[0], tlab[1], q, q),
-                                 overlap_matrix(slab[1], tlab[0], q, q)])
-                changed = (tlab[0] != prev).sum() if prev is not None else torch.zeros((), dtype=S.dtype, device=device)
-                host = torch.cat([S.reshape(-1), changed.reshape(1).to(S.dtype)]).cpu().numpy()
-                S_np, n_changed = host[:-1].reshape(2, q, q), int(host[-1])
-                maps = np.stack([match_from_overlap(S_np[0].T), match_from_overlap(S_np[1].T)])
-                maps_t = torch.from_numpy(maps).to(device)
-                target = torch.stack([maps_t[0][tlab[1]], maps_t[1][tlab[0]]])
+                changed = (tlab[0] != prev).sum() if prev is not None else torch.zeros((), dtype=torch.long, device=device)
+                target, maps_t, S_np, n_changed = _cross_targets(slab, tlab, q, changed)
             logits = y.reshape(2, q, -1)
             ce = F.cross_entropy(logits, target.reshape(2, -1))
             loss = ce * 2
@@ -408,8 +426,8 @@ def iter_segment(image, method: str = "mmt", preset: str = "paper", seed: int = 
             else:
                 lab = _classical(method, prep.slices[i], p, seed)
                 step0 = i + 1
-            if i > 0:  # same id = same cluster through the stack
-                lab = align_labels(out[i - 1], lab)
+            if i > 0:  # same id = same cluster through the stack; new clusters get unused ids
+                lab = align_labels(out[i - 1], lab, next_id=int(out[:i].max()) + 1)
             out[i] = lab
             if not learned:
                 k = len(np.unique(lab))

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
+import numpy as np
+
 __all__ = ["METHODS", "LEARNED_METHODS", "PRESETS", "Params", "make_params", "default_preset"]
 
 LEARNED_METHODS = ("mmt", "kim2020", "kanezaki2018")
@@ -84,9 +86,19 @@ def _check(p: Params) -> None:
         if not cond:
             raise ValueError(msg)
 
-    need(int(p.q) == p.q and p.q >= 2, f"q (max clusters) must be an integer >= 2, got {p.q}")
-    need(int(p.n_conv) == p.n_conv and p.n_conv >= 1, f"n_conv must be >= 1, got {p.n_conv}")
-    need(int(p.max_iter) == p.max_iter and p.max_iter >= 1, f"max_iter must be >= 1, got {p.max_iter}")
+    def is_int(v):
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+    need(is_int(p.q) and p.q >= 2, f"q (max clusters) must be an integer >= 2, got {p.q!r}")
+    need(is_int(p.n_conv) and p.n_conv >= 1, f"n_conv must be an integer >= 1, got {p.n_conv!r}")
+    need(is_int(p.max_iter) and p.max_iter >= 1, f"max_iter must be an integer >= 1, got {p.max_iter!r}")
+    need(is_int(p.tile) and is_int(p.patience) and is_int(p.k) and is_int(p.n_segments)
+         and is_int(p.min_size) and is_int(p.min_labels),
+         "tile, patience, k, n_segments, min_size and min_labels must be integers")
+    need(p.patience >= 1, f"patience must be >= 1, got {p.patience}")
+    need(0.0 <= p.soft_weight <= 1.0, f"soft_weight must be in [0, 1], got {p.soft_weight}")
+    need(p.noise >= 0 and p.tol >= 0, "noise and tol must be >= 0")
+    need(0.0 <= p.momentum < 1.0, f"momentum must be in [0, 1), got {p.momentum}")
     need(0.0 <= p.alpha < 1.0, f"alpha must be in [0, 1), got {p.alpha}")
     need(p.lr > 0, f"lr must be > 0, got {p.lr}")
     need(p.beta >= 0, f"beta (TV weight) must be >= 0, got {p.beta}")
