@@ -32,6 +32,9 @@ VARIANTS = {
     "q=24+train_size=128": {"q": 24, "train_size": 128},
     "train_size=128": {"train_size": 128},
     "bf16": {"bf16": True},
+    "train_size=160": {"train_size": 160},
+    "q=24": {"q": 24},
+    "n_conv=3": {"n_conv": 3},
     "max_iter=150": {"max_iter": 150},
 }
 COLS = ["accuracy_mean", "miou_mean", "miou_kim_mean", "pri_mean", "voi_mean", "n_segments", "seconds"]

@@ -15,7 +15,7 @@ METHODS = LEARNED_METHODS + ("kmeans", "felzenszwalb")
 class Params:
     # network and optimiser (learned methods)
     q: int = 100  # output channels = the most clusters a run can produce
-    n_conv: int = 3  # 3x3 conv blocks before the 1x1 head (the paper's M)
+    n_conv: int = 2  # 3x3 conv blocks before the 1x1 head: 2 + head = the paper's M = 3 layers
     padding: str = "zeros"  # conv padding: "zeros" (reference code) or "reflect" (no border cluster)
     max_iter: int = 1000  # T
     lr: float = 0.1
@@ -56,7 +56,7 @@ PRESETS = {"paper": _PAPER, "fast": _FAST}
 
 # Per-method adjustments that hold for every preset (reference-code defaults).
 _METHOD_DEFAULTS = {
-    "mmt": {"padding": "reflect"},  # measured better than zero padding, docs/method.md
+    "mmt": {},
     "kim2020": {"beta": 1.0},
     "kanezaki2018": {"beta": 0.0},
     "kmeans": {},

@@ -47,7 +47,7 @@ TIPS = {
     # advanced parameters (names of napari_mmtseg.Params)
     "train_size": "Longest side of the copy the networks train on (0 = full size). Labels "
                   "are always predicted at full resolution.",
-    "n_conv": "3x3 convolution blocks before the 1x1 head (the paper's M).",
+    "n_conv": "3x3 convolution blocks before the 1x1 head (2 + head = the paper's M = 3 layers).",
     "lr": "SGD learning rate.",
     "momentum": "SGD momentum.",
     "min_labels": "Stop once the labels of a slice fall to this many.",

@@ -46,7 +46,7 @@ def _flops_per_forward(h: int, w: int, c_in: int, q: int, n_conv: int) -> float:
 # --------------------------------------------------------------------------- the literal baseline
 
 
-def literal_mmt(img: np.ndarray, iters: int, q=100, n_conv=3, beta=1.0, alpha=0.999,
+def literal_mmt(img: np.ndarray, iters: int, q=100, n_conv=2, beta=1.0, alpha=0.999,
                 device="cpu", seed=0):
     """Algorithm 1, transcribed literally (no batching, host-side alignment)."""
     import torch
@@ -114,7 +114,7 @@ def _child(cfg: dict) -> dict:
         times = literal_mmt(img, cfg["iters"], device=str(dev))
         steady = times[1:] if len(times) > 1 else times
         out.update(s_per_iter=float(np.median(steady)), iters=len(times), end_to_end=None)
-        q, n_conv, th, tw = 100, 3, h, w
+        q, n_conv, th, tw = 100, 2, h, w
     else:
         p = make_params("mmt", cfg["preset"], **cfg.get("overrides", {}))
         stamps = []
