@@ -119,8 +119,8 @@ def _available_bytes(device: torch.device) -> int | None:
 def training_bytes(h: int, w: int, p: Params, n_models: int) -> int:
     """Estimated peak memory of training on an ``h x w`` view: activations and
     their gradients, about ``4 * n_conv + 3`` maps of ``q`` floats per pixel
-    and network (calibrated on the CPU: the paper preset on 481x321 peaks
-    near 1.8 GB above the interpreter's own footprint, docs/performance.md)."""
+    and network (1.4 GB for the paper preset on 481x321; measured there: 1.9
+    GB peak RSS including the interpreter and torch, docs/performance.md)."""
     return int(h * w * p.q * 4 * (4 * p.n_conv + 3) * n_models)
 
 
