@@ -270,17 +270,17 @@ def _train_slice(method: str, x_full: np.ndarray, p: Params, seed: int, device: 
            else contextlib.nullcontext())
     prev = None
     stable = 0
-    final_model = 0
     for it in range(p.max_iter):
         opt.zero_grad(set_to_none=True)
         if method == "mmt":
-            xin = x.repeat(1, 2, 1, 1)
+            xin = x  # the pair repeats it per network
             if p.noise > 0:
+                xin = x.repeat(1, 2, 1, 1)
                 xin = xin + p.noise * torch.randn(xin.shape, generator=gen).to(device)
             with amp:
                 y = net(xin)[0].float()  # (2, q, h, w)
             with torch.no_grad(), amp:
-                ty = teacher(x.repeat(1, 2, 1, 1))[0].float()
+                ty = teacher(x)[0].float()
                 tlab = ty.argmax(1)  # (2, h, w)
                 slab = y.detach().argmax(1)
                 changed = (tlab[0] != prev).sum() if prev is not None else torch.zeros((), dtype=torch.long, device=device)
@@ -301,7 +301,8 @@ def _train_slice(method: str, x_full: np.ndarray, p: Params, seed: int, device: 
             ema_update(teacher, net, ema_alpha(state["step"], p.alpha, p.ema_warmup))
             n_labels = int((S_np[1].sum(0) > 0).sum())  # distinct labels of teacher 0
             cur = tlab[0]
-            losses = {"loss": float(loss.detach()) / 2, "ce": float(ce.detach()), "tv": float(tv.detach()) / 2}
+            vals = torch.stack([loss.detach() / 2, ce.detach(), tv.detach() / 2]).tolist()  # one sync
+            losses = dict(zip(("loss", "ce", "tv"), vals))
         else:
             with amp:
                 y = net(x)[0, 0].float()  # (q, h, w)
@@ -317,20 +318,20 @@ def _train_slice(method: str, x_full: np.ndarray, p: Params, seed: int, device: 
                 host = torch.cat([hist, changed.reshape(1).to(hist.dtype)]).cpu().numpy()
                 n_labels, n_changed = int((host[:-1] > 0).sum()), int(host[-1])
             ce = F.cross_entropy(y.reshape(q, -1).T, target)
-            loss = ce
             tv = tv_loss(y) if p.beta > 0 else torch.zeros((), device=device)
             loss = ce + p.beta * tv
             loss.backward()
             opt.step()
             cur = lab
-            losses = {"loss": float(loss.detach()), "ce": float(ce.detach()), "tv": float(tv.detach())}
+            vals = torch.stack([loss.detach(), ce.detach(), tv.detach()]).tolist()  # one sync
+            losses = dict(zip(("loss", "ce", "tv"), vals))
         state["step"] += 1
         frac = n_changed / cur.numel() if prev is not None else 1.0
         prev = cur
         history.append({"slice": slice_index, "iteration": it + 1, "n_labels": n_labels,
                         "changed": frac, **losses})
         done = n_labels <= p.min_labels
-        if p.tol > 0 and prev is not None:
+        if p.tol > 0:
             stable = stable + 1 if frac < p.tol else 0
             done = done or stable >= p.patience
         preview = None
@@ -344,7 +345,7 @@ def _train_slice(method: str, x_full: np.ndarray, p: Params, seed: int, device: 
             break
 
     final_net = teacher if method == "mmt" and p.final_net == "teacher" else net
-    yield _infer_labels(final_net, final_model, x, x_full, p.tile, device)
+    yield _infer_labels(final_net, 0, x, x_full, p.tile, device)
 
 
 # --------------------------------------------------------------------------- classical baselines
