@@ -194,7 +194,7 @@ def _infer_labels(net: SegNet, model: int, x_train: torch.Tensor, x_full: np.nda
     _freeze_bn_to_image_stats(net, x_train)
     c, H, W = x_full.shape
     halo = net.n_conv + 1
-    out = np.empty((H, W), dtype=np.int64)
+    out = np.empty((H, W), dtype=np.int32)
     for y0 in range(0, H, tile):
         for x0 in range(0, W, tile):
             y1, x1 = min(H, y0 + tile), min(W, x0 + tile)
@@ -401,8 +401,8 @@ def iter_segment(image, method: str = "mmt", preset: str = "paper", seed: int = 
     n = prep.n_slices
     learned = method in LEARNED_METHODS
     total = n * (p.max_iter if learned else 1)
-    H, W = prep.slices.shape[2:]
-    out = np.empty((n, H, W), dtype=np.int64)
+    H, W = prep.yx
+    out = np.empty((n, H, W), dtype=np.int32)
     old_threads = torch.get_num_threads()
     if num_threads:
         torch.set_num_threads(int(num_threads))
@@ -416,8 +416,8 @@ def iter_segment(image, method: str = "mmt", preset: str = "paper", seed: int = 
         state: dict = {}
         for i in range(n):
             if learned:
-                with _oom_guard(dev, p, prep.slices.shape):
-                    for ev in _train_slice(method, prep.slices[i], p, seed, dev, preview_every,
+                with _oom_guard(dev, p, prep.yx):
+                    for ev in _train_slice(method, prep.slice(i), p, seed, dev, preview_every,
                                            step0, total, i, n, history, dev_name, state):
                         if isinstance(ev, Progress):
                             yield ev
@@ -425,7 +425,7 @@ def iter_segment(image, method: str = "mmt", preset: str = "paper", seed: int = 
                             lab = ev
                 step0 = (i + 1) * p.max_iter
             else:
-                lab = _classical(method, prep.slices[i], p, seed)
+                lab = _classical(method, prep.slice(i), p, seed)
                 step0 = i + 1
             if i > 0:  # same id = same cluster through the stack; new clusters get unused ids
                 lab = align_labels(out[i - 1], lab, next_id=int(out[:i].max()) + 1)

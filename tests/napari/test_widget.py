@@ -200,3 +200,23 @@ def test_removing_source_or_closing_viewer_mid_run(qtbot, make_napari_viewer):
     viewer.close()  # quits the worker
     qtbot.waitUntil(lambda: not worker.is_running, timeout=TIMEOUT)
     qtbot.wait(50)
+
+
+def test_dask_and_multiscale_layers_are_read_in_the_worker(qtbot, viewer_widget):
+    da = pytest.importorskip("dask.array")
+    from napari_mmtseg._napari._job import make_job
+
+    viewer, widget = viewer_widget
+    widget.method.setCurrentText("kmeans")
+    stack = np.stack([_image((16, 16), seed=s) for s in range(3)])
+    layer = viewer.add_image(da.from_array(stack, chunks=(1, 16, 16)), name="lazy")
+    assert not isinstance(make_job(layer).image, np.ndarray)  # nothing computed in the GUI thread
+    _run(qtbot, widget)
+    lab = viewer.layers["lazy kmeans"]
+    assert lab.data.shape == (3, 16, 16) and lab.data.min() >= 1
+
+    full = _image((32, 32))
+    viewer.add_image([full, full[::2, ::2]], multiscale=True, name="pyramid")
+    widget.image.setCurrentText("pyramid")
+    _run(qtbot, widget)
+    assert viewer.layers["pyramid kmeans"].data.shape == (32, 32)  # labels at full resolution

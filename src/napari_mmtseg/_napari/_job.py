@@ -84,8 +84,8 @@ def make_job(layer, world_point=None, *, channel_axis: int | None = None,
             i = int(np.clip(np.round(pos), 0, data.shape[a] - 1))
             index[a] = i
             region[j] = i
-    image = data[tuple(index)]
-    image = np.asarray(image.compute() if hasattr(image, "compute") else image)
+    image = data[tuple(index)]  # a lazy (dask, zarr) layer stays lazy: the engine reads
+    # it slice by slice in the worker thread, never all at once in the GUI thread
     if ch is not None and not rgb:
         ch_new = ch - sum(isinstance(index[a], int) for a in range(ch))
     else:
