@@ -67,6 +67,19 @@ def test_segment_folder(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["im0_labels.tif", "im1_labels.tif"]
 
 
+def test_segment_sample_stack(tmp_path):
+    from napari_mmtseg.samples import load_sample
+
+    out = tmp_path / "out"
+    assert main(["segment", "--sample", "blobs_timelapse", "-o", str(out), "--method", "kmeans",
+                 "--set", "k=2"]) == 0
+    labels = tifffile.imread(out / "blobs_timelapse_labels.tif")
+    np.testing.assert_array_equal(labels, segment(load_sample("blobs_timelapse"), method="kmeans", k=2).labels)
+    assert labels.shape == (4, 128, 128)
+    with pytest.raises(ValueError, match="unknown sample"):
+        load_sample("nope")
+
+
 @pytest.mark.parametrize("kind", ["text", "one_pixel", "missing", "bad_set"])
 def test_segment_bad_input_is_one_line(tmp_path, capsys, kind):
     args = ["--method", "kmeans"]

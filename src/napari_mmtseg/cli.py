@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .samples import SAMPLES
+
 __all__ = ["main", "IMAGE_SUFFIXES"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
-SAMPLES = ("astronaut", "immunohistochemistry", "cell", "blobs_timelapse")
 
 
 class CLIError(Exception):
@@ -139,12 +140,12 @@ def _sample_files(name: str, folder: Path) -> list:
     """Write a bundled sample image into ``folder`` and return its path."""
     import imageio.v3 as iio
 
-    from ._napari import _sample_data
+    from .samples import load_sample
 
-    loader = getattr(_sample_data, name, None)
-    if name.startswith("_") or loader is None or name not in SAMPLES:
-        raise CLIError(f"unknown sample {name!r}; choose one of {', '.join(SAMPLES)}")
-    data = loader()[0][0]
+    try:
+        data = load_sample(name)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from exc
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.tif"
     if data.dtype == np.uint8 and data.ndim in (2, 3):
@@ -275,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Segment images (jpg/png/tif, 8 or 16 bit; files or folders) "
                                    "and write integer label images as .tif.")
     s.add_argument("inputs", nargs="*", metavar="INPUT", help="image file(s) or folder(s)")
-    s.add_argument("--sample", choices=SAMPLES, default=None,
+    s.add_argument("--sample", choices=list(SAMPLES), default=None,
                    help="segment a bundled sample image (written next to the result)")
     s.add_argument("-o", "--output", required=True,
                    help="output folder (files <stem>_labels.tif), or a .tif path for one input")

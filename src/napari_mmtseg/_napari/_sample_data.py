@@ -1,56 +1,23 @@
-"""Sample images, all available offline (bundled with scikit-image or
-generated here). Each loader returns a list of napari LayerData tuples."""
+"""napari's File > Open Sample entries: the core samples as LayerData tuples."""
 from __future__ import annotations
 
-import numpy as np
+from ..samples import load_sample
 
-__all__ = ["astronaut", "immunohistochemistry", "cell", "blobs_timelapse", "make_blobs_timelapse"]
+__all__ = ["astronaut", "immunohistochemistry", "cell", "blobs_timelapse"]
 
 
 def astronaut():
-    """A natural photo: Eileen Collins, NASA (scikit-image, 512x512 RGB)."""
-    from skimage import data
-
-    return [(data.astronaut(), {"name": "astronaut", "rgb": True}, "image")]
+    return [(load_sample("astronaut"), {"name": "astronaut", "rgb": True}, "image")]
 
 
 def immunohistochemistry():
-    """Immunohistochemistry (IHC) staining of a human colon tissue section
-    (scikit-image, 512x512 RGB)."""
-    from skimage import data
-
-    return [(data.immunohistochemistry(), {"name": "immunohistochemistry", "rgb": True}, "image")]
+    return [(load_sample("immunohistochemistry"), {"name": "immunohistochemistry", "rgb": True}, "image")]
 
 
 def cell():
-    """A phase-contrast micrograph of a cell floating in saline
-    (scikit-image, 660x550 grey)."""
-    from skimage import data
-
-    return [(data.cell(), {"name": "cell", "colormap": "gray"}, "image")]
-
-
-def make_blobs_timelapse(t: int = 4, size: int = 128, n_blobs: int = 12, seed: int = 0) -> np.ndarray:
-    """A small synthetic fluorescence time-lapse ``(T, Y, X)`` uint16: round
-    blobs of different brightness drifting slowly over a noisy background."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    pos = rng.uniform(0.15 * size, 0.85 * size, size=(n_blobs, 2))
-    vel = rng.normal(0.0, 0.02 * size, size=(n_blobs, 2))
-    radius = rng.uniform(0.04 * size, 0.09 * size, size=n_blobs)
-    bright = rng.choice([1200.0, 2500.0], size=n_blobs)
-    frames = []
-    for i in range(t):
-        img = np.full((size, size), 300.0, dtype=np.float32)
-        for (py, px), (vy, vx), r, b in zip(pos, vel, radius, bright):
-            d2 = (yy - (py + i * vy)) ** 2 + (xx - (px + i * vx)) ** 2
-            img += b / (1.0 + np.exp((np.sqrt(d2) - r) / 1.2))
-        img += rng.normal(0.0, 80.0, size=img.shape)
-        frames.append(img)
-    return np.clip(np.stack(frames), 0, 65535).astype(np.uint16)
+    return [(load_sample("cell"), {"name": "cell", "colormap": "gray"}, "image")]
 
 
 def blobs_timelapse():
-    """A synthetic 4-frame 128x128 time-lapse (T, Y, X): shows stack handling."""
-    return [(make_blobs_timelapse(), {"name": "blobs time-lapse", "colormap": "gray",
-                                      "axis_labels": ("t", "y", "x")}, "image")]
+    return [(load_sample("blobs_timelapse"), {"name": "blobs time-lapse", "colormap": "gray",
+                                              "axis_labels": ("t", "y", "x")}, "image")]
