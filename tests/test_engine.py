@@ -223,12 +223,12 @@ def test_import_loads_no_qt():
 def test_too_big_for_memory_is_refused_up_front(monkeypatch):
     import napari_mmtseg.engine as eng
 
-    monkeypatch.setattr(eng, "_available_bytes", lambda dev: 128 * 2**20)  # 128 MiB free
+    monkeypatch.setattr(eng, "_available_bytes", lambda dev: 512 * 2**20)  # 512 MiB free
     img = np.zeros((600, 800), np.float32)
     with pytest.raises(MemoryError, match="Set train_size="):
         segment(img, method="mmt", preset="paper", device="cpu")
     # the same image trains on a reduced copy under the fast preset
-    assert eng.training_bytes(120, 160, make_params("mmt", "fast"), 2) < 128 * 2**20 * 0.8
+    assert eng.training_bytes(120, 160, make_params("mmt", "fast"), 2) < 512 * 2**20 * 0.8
     assert segment(img, method="mmt", preset="fast", device="cpu", max_iter=2).labels.shape == img.shape
 
 
@@ -273,3 +273,30 @@ def test_extreme_finite_values_do_not_become_nan():
     img = np.zeros((8, 8)); img[:, 4:] = 1e300
     r = segment(img, method="kmeans", k=2, **FAST)
     assert r.n_labels == 2
+
+
+def test_image_too_big_for_ram_is_refused_before_any_work(monkeypatch):
+    import napari_mmtseg.engine as eng
+
+    img = np.zeros((400, 300, 400), np.uint16)  # a stack: 400 slices of 300x400
+    need = eng.host_bytes(400, 300, 400, 1, 2)
+    monkeypatch.setattr(eng, "_available_bytes", lambda dev: int(need * 0.9))
+    for method in ("kmeans", "mmt"):
+        gen = eng.iter_segment(img, method=method, preset="fast", device="cpu")
+        assert next(gen).iteration == 0  # the first event: device and method
+        with pytest.raises(MemoryError, match=r"400 x 300x400 pixels.*current slice only"):
+            next(gen)
+    # one slice of it fits
+    assert segment(img[0], method="kmeans", k=2).labels.shape == (300, 400)
+
+
+def test_relabelling_keeps_order_and_picks_the_smallest_dtype():
+    from napari_mmtseg.engine import _consecutive
+
+    lab = np.array([[7, 3], [3, 300]], np.int32)
+    out = _consecutive(lab)
+    np.testing.assert_array_equal(out, [[2, 1], [1, 3]])
+    assert out.dtype == np.uint8
+    many = np.arange(70000, dtype=np.int32).reshape(280, 250) * 2
+    out = _consecutive(many)
+    assert out.dtype == np.uint32 and out.max() == 70000 and out.min() == 1

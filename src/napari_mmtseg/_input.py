@@ -70,13 +70,19 @@ class PreparedImage:
         """Slice ``i`` normalised: float32 (C, H, W) in [0, 1]."""
         arr = self.raw_slice(i)
         _check_finite(arr, f" (in slice {i})" if self.stack_shape else "")
+        chw = arr.transpose(2, 0, 1)
         if self.lo is None:
-            out = arr.astype(np.float32) / np.float32(255.0)
-        else:
-            span = np.where(self.hi > self.lo, self.hi - self.lo, 1.0)
-            out = (arr.astype(np.float64) - self.lo) / span
-            np.clip(out, 0.0, 1.0, out=out)
-        return np.ascontiguousarray(out.transpose(2, 0, 1), dtype=np.float32)
+            out = chw.astype(np.float32, order="C")  # the only full-size copy
+            out /= np.float32(255.0)
+            return out
+        # float64 input is shifted and scaled in float64 (huge values), the rest in float32
+        work = np.float64 if arr.dtype == np.float64 else np.float32
+        out = chw.astype(work, order="C")
+        span = np.where(self.hi > self.lo, self.hi - self.lo, 1.0)
+        out -= self.lo.astype(work)[:, None, None]
+        out /= span.astype(work)[:, None, None]
+        np.clip(out, 0.0, 1.0, out=out)
+        return out.astype(np.float32, copy=False)
 
 
 def _check_dtype(arr):

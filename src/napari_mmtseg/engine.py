@@ -75,10 +75,15 @@ class SegmentationResult:
 
 
 def _consecutive(labels: np.ndarray) -> np.ndarray:
-    """Ids 1..K in order of first appearance of the sorted old ids."""
-    ids, inv = np.unique(labels, return_inverse=True)
-    dtype = np.uint8 if ids.size < 255 else (np.uint16 if ids.size < 65535 else np.uint32)
-    return (inv.reshape(labels.shape) + 1).astype(dtype)
+    """Ids 1..K keeping the order of the old (non-negative) ids, in the
+    smallest unsigned dtype that holds K. A lookup table instead of
+    ``np.unique``: no sorted copy or int64 inverse of a big stack."""
+    present = np.zeros(int(labels.max()) + 1, dtype=bool)
+    present[labels] = True
+    k = int(present.sum())
+    dtype = np.uint8 if k < 255 else (np.uint16 if k < 65535 else np.uint32)
+    lut = np.cumsum(present).astype(dtype)
+    return lut[labels]
 
 
 def _train_view(x: np.ndarray, train_size: int | None) -> np.ndarray:
@@ -124,12 +129,46 @@ def training_bytes(h: int, w: int, p: Params, n_models: int) -> int:
     return int(h * w * p.q * 4 * (4 * p.n_conv + 3) * n_models)
 
 
-def _check_memory(shape, p: Params, method: str, device: torch.device) -> None:
-    """Refuse up front, with what to change, a run that cannot fit."""
+def host_bytes(n_slices: int, h: int, w: int, channels: int, itemsize: int) -> int:
+    """Estimated peak host memory of the full-size arrays of a run: the int32
+    labels of the whole stack and the relabelled output (up to 4 bytes each
+    per pixel), plus one slice as read (``itemsize``) and as float32, its
+    label map and the cross-slice alignment's temporaries (about 16 bytes per
+    pixel)."""
+    return int(n_slices * h * w * 8 + h * w * (channels * (itemsize + 4) + 16))
+
+
+def _check_host_memory(prep, method: str, p: Params, device: torch.device) -> None:
+    """Refuse up front an image whose full-size arrays cannot fit in RAM."""
+    H, W = prep.yx
+    need = host_bytes(prep.n_slices, H, W, prep.n_channels, np.dtype(prep.source.dtype).itemsize)
+    if method in LEARNED_METHODS:  # tiled inference: one tile's activations
+        t = min(p.tile, H) * min(p.tile, W)
+        need += t * p.q * 4 * 3
+        if device.type == "cpu":  # training shares the RAM too
+            h, w = _train_shape((H, W), p)
+            need += training_bytes(h, w, p, 2 if method == "mmt" else 1)
+    free = _available_bytes(torch.device("cpu"))
+    if free is not None and need > 0.8 * free:
+        raise MemoryError(
+            f"An image of {prep.n_slices} x {H}x{W} pixels with {prep.n_channels} channel(s) needs "
+            f"about {need / 2**30:.1f} GiB of RAM for {method}, more than the "
+            f"{free / 2**30:.1f} GiB available. Segment a crop, a downscaled copy or fewer "
+            f"slices (e.g. the current slice only)."
+            + (f" Lowering tile (now {p.tile}) helps a little." if method in LEARNED_METHODS else ""))
+
+
+def _train_shape(shape, p: Params) -> tuple:
     h, w = shape
     if p.train_size and max(h, w) > p.train_size:
         f = p.train_size / max(h, w)
         h, w = max(2, round(h * f)), max(2, round(w * f))
+    return h, w
+
+
+def _check_memory(shape, p: Params, method: str, device: torch.device) -> None:
+    """Refuse up front, with what to change, a run that cannot fit."""
+    h, w = _train_shape(shape, p)
     need = training_bytes(h, w, p, 2 if method == "mmt" else 1)
     free = _available_bytes(device)
     if free is not None and need > 0.8 * free:
@@ -410,8 +449,9 @@ def iter_segment(image, method: str = "mmt", preset: str = "paper", seed: int = 
     try:
         yield Progress(iteration=0, total=total, losses={}, n_labels=0, n_slices=n,
                        device=dev_name, message=f"{method} on {dev_name}")
-        if learned:
+        if learned:  # first: its message says which train_size fits
             _check_memory((H, W), p, method, dev)
+        _check_host_memory(prep, method, p, dev)
         step0 = 0
         state: dict = {}
         for i in range(n):
