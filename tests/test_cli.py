@@ -155,6 +155,31 @@ def test_bench_writes_and_resumes(tmp_path, capsys):
     assert "0 run(s) to do" in capsys.readouterr().err
 
 
+def test_bench_merge_keeps_common_images(tmp_path, capsys):
+    root = tmp_path / "bsds"
+    _fake_bsds(root)
+    base = ["bench", "--dataset", "bsds", "--root", str(root), "--set", "k=3"]
+    assert main(base + ["--methods", "kmeans", "--seeds", "2", "--out", str(tmp_path / "a")]) == 0
+    assert main(base + ["--methods", "felzenszwalb", "--limit", "1", "--out", str(tmp_path / "b")]) == 0
+    out = tmp_path / "all"
+    merge = base + ["--merge", f"{tmp_path / 'a'},{tmp_path / 'b'}", "--out", str(out)]
+    assert main(merge) == 0
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len({r["image"] for r in rows}) == 1  # b scored only the first image
+    assert sorted(r["method"] for r in rows) == ["felzenszwalb", "kmeans", "kmeans"]
+    assert len(list((out / "labels").rglob("*.npz"))) == 3
+    with open(out / "stability.csv") as f:
+        assert len(list(csv.DictReader(f))) == 1
+    summary = (out / "summary.md").read_text()
+    assert "| kmeans [k=3] |" in summary and "| felzenszwalb [k=3] |" in summary
+    assert main(merge) == 0  # merging again adds nothing
+    with open(out / "results.csv") as f:
+        assert len(list(csv.DictReader(f))) == 3
+    assert main(base + ["--merge", str(out), "--out", str(out)]) == 2
+    assert "new folder" in capsys.readouterr().err
+
+
 def test_bench_grid(tmp_path):
     root = tmp_path / "bsds"
     _fake_bsds(root, 1)

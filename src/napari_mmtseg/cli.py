@@ -222,6 +222,16 @@ def cmd_bench(args) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not methods:
         raise CLIError("--methods is empty")
+    if args.merge:
+        from .bench.report import write_report
+        from .bench.run import merge_results
+
+        try:
+            merge_results(args.out, [d for d in args.merge.split(",") if d])
+        except (ValueError, FileNotFoundError) as exc:
+            raise CLIError(str(exc)) from exc
+        write_report(args.out)
+        return 0
     if args.report_only:
         from .bench.report import write_report
 
@@ -249,9 +259,8 @@ def _bench_speed(rest) -> int:
         print("mmtseg bench speed: not available in this version", file=sys.stderr)
         return 2
     speed = importlib.import_module("napari_mmtseg.bench.speed")
-    # contract (the lead's module): speed.add_parser(subparsers) adds a "speed"
-    # sub-parser to an argparse subparsers action; speed.main(args) runs with the
-    # parsed Namespace and returns an exit status (or None)
+    # speed.add_parser(subparsers) adds the "speed" sub-parser; speed.main(args)
+    # runs with the parsed Namespace and returns an exit status (or None)
     parser = argparse.ArgumentParser(prog="mmtseg bench")
     sub = parser.add_subparsers(dest="bench_command")
     speed.add_parser(sub)
@@ -310,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--no-report", action="store_true", help="skip the summary and figures")
     b.add_argument("--report-only", action="store_true",
                    help="only rewrite summary.md and figures from OUT's CSV files (no runs)")
+    b.add_argument("--merge", default=None, metavar="DIR,DIR,...",
+                   help="no runs: combine these benchmark folders' results (the images that all of "
+                        "them scored) into OUT and write its summary and figures")
     b.set_defaults(func=cmd_bench)
     return parser
 

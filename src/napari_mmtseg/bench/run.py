@@ -20,8 +20,8 @@ import numpy as np
 from ..metrics import METRICS, stability
 from . import datasets
 
-__all__ = ["GRIDS", "DETERMINISTIC", "CSV_FIELDS", "STAB_FIELDS", "run_benchmark", "format_value",
-           "parse_value", "parse_sets"]
+__all__ = ["GRIDS", "DETERMINISTIC", "CSV_FIELDS", "STAB_FIELDS", "run_benchmark", "merge_results",
+           "format_value", "parse_value", "parse_sets"]
 
 #: the paper's parameter grids for the classical baselines (used with ``--grid``)
 GRIDS = {
@@ -259,3 +259,70 @@ def run_benchmark(dataset: str, root, out, methods, seeds: int = 1, split: str =
     print(f"mmtseg bench: {n_done} run(s) done, {skipped} skipped (already in CSV), "
           f"{n_failed} failed; results in {out}", file=stream)
     return {"done": n_done, "skipped": skipped, "failed": n_failed}
+
+
+def merge_results(out, sources, stream=None) -> dict:
+    """Combine the results of several benchmark folders into ``out``.
+
+    Rows of ``results.csv`` and ``stability.csv`` are taken from each source
+    in turn, a key already present (in ``out`` or an earlier source) is not
+    taken again; the label maps of taken rows are copied, and the sources'
+    commands are appended to ``out/commands.txt``. Only images scored by every
+    source are kept, so that a table compares methods on the same images.
+    Returns ``{"rows", "images", "dropped"}``.
+    """
+    import shutil
+
+    stream = stream or sys.stderr
+    out = Path(out)
+    sources = [Path(s) for s in sources]
+    for s in sources:
+        if not (s / RESULTS).exists():
+            raise FileNotFoundError(f"no {RESULTS} in {s}")
+        if s.resolve() == out.resolve():
+            raise ValueError(f"{s} is the output folder; merge into a new folder")
+    tables = []
+    for s in sources:
+        with open(s / RESULTS, newline="") as f:
+            tables.append(list(csv.DictReader(f)))
+    common = set.intersection(*({r["image"] for r in t} for t in tables))
+    out.mkdir(parents=True, exist_ok=True)
+    done_keys = _read_keys(out / RESULTS, KEY_FIELDS)
+    stab_keys = _read_keys(out / STABILITY, STAB_FIELDS[:7])
+    res_w, stab_w = _Writer(out / RESULTS, CSV_FIELDS), _Writer(out / STABILITY, STAB_FIELDS)
+    n_rows = dropped = 0
+    try:
+        for s, rows in zip(sources, tables):
+            for r in rows:
+                key = tuple(r[k] for k in KEY_FIELDS)
+                if r["image"] not in common:
+                    dropped += 1
+                    continue
+                if key in done_keys:
+                    continue
+                src = label_path(s, r["image"], r["method"], r["preset"], r["setting"],
+                                 r["overrides"], int(r["seed"]))
+                if src.exists():
+                    dst = label_path(out, r["image"], r["method"], r["preset"], r["setting"],
+                                     r["overrides"], int(r["seed"]))
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(src, dst)
+                res_w.row(r)
+                done_keys.add(key)
+                n_rows += 1
+            if (s / STABILITY).exists():
+                with open(s / STABILITY, newline="") as f:
+                    for r in csv.DictReader(f):
+                        key = tuple(r[k] for k in STAB_FIELDS[:7])
+                        if r["image"] in common and key not in stab_keys:
+                            stab_w.row(r)
+                            stab_keys.add(key)
+            if (s / COMMANDS).exists():
+                with open(out / COMMANDS, "a") as f:
+                    f.write((s / COMMANDS).read_text())
+    finally:
+        res_w.close()
+        stab_w.close()
+    print(f"mmtseg bench: merged {n_rows} row(s) on {len(common)} common image(s) into {out} "
+          f"({dropped} row(s) on images not in every source left out)", file=stream)
+    return {"rows": n_rows, "images": len(common), "dropped": dropped}
