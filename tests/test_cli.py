@@ -178,6 +178,8 @@ def test_bench_merge_keeps_common_images(tmp_path, capsys):
         assert len(list(csv.DictReader(f))) == 3
     assert main(base + ["--merge", str(out), "--out", str(out)]) == 2
     assert "new folder" in capsys.readouterr().err
+    assert main(base + ["--merge", ",", "--out", str(tmp_path / "c")]) == 2
+    assert "at least one" in capsys.readouterr().err
 
 
 def test_bench_grid(tmp_path):

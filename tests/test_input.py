@@ -76,3 +76,24 @@ def test_lazy_bool_and_rgba():
     rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], axis=-1)
     prep = prepare_image(LazyStack(rgba))
     assert prep.rgb and prep.n_channels == 3 and prep.slice(0).shape == (3, 24, 32)
+
+
+def test_wide_integer_and_extreme_float_ranges_keep_their_levels():
+    base = np.zeros((24, 32), np.int64)
+    base[:, 16:] = 40
+    for img in (base.astype(np.uint32) + 2**31, base + 10**12, (base * 1e36 - 3e38).astype(np.float32)):
+        s = prepare_image(img).slice(0)
+        assert np.isfinite(s).all()
+        assert len(np.unique(s)) == 2, img.dtype
+
+
+def test_torch_tensor_and_unknown_dask_chunks_are_read_in_memory():
+    import torch
+
+    img, _ = make_regions(shape=(24, 32))
+    a = segment(torch.from_numpy(np.ascontiguousarray(img)), **KM).labels
+    np.testing.assert_array_equal(a, segment(img, **KM).labels)
+    da = pytest.importorskip("dask.array")
+    d = da.from_array(_stack(n=4), chunks=(1, 24, 32))
+    d = d[d[:, 0, 0] >= 0]  # shape (nan, 24, 32)
+    assert segment(d, **KM).labels.shape == (4, 24, 32)

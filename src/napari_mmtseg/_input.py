@@ -75,8 +75,9 @@ class PreparedImage:
             out = chw.astype(np.float32, order="C")  # the only full-size copy
             out /= np.float32(255.0)
             return out
-        # float64 input is shifted and scaled in float64 (huge values), the rest in float32
-        work = np.float64 if arr.dtype == np.float64 else np.float32
+        # 1- and 2-byte types are exact in float32; wider ones (uint32 near 2**31,
+        # int64, float32 near its limits) are shifted and scaled in float64
+        work = np.float32 if arr.dtype.itemsize <= 2 else np.float64
         out = chw.astype(work, order="C")
         span = np.where(self.hi > self.lo, self.hi - self.lo, 1.0)
         out -= self.lo.astype(work)[:, None, None]
@@ -152,13 +153,18 @@ def prepare_image(image, channel_axis: int | None = None, rgb: bool | None = Non
     """
     if image is None:
         raise TypeError("No image was given.")
-    if _is_array_like(image) and not isinstance(image, np.ndarray):
-        arr = image  # lazy or foreign array: keep it, read slices later
+    lazy = _is_array_like(image) and not isinstance(image, np.ndarray)
+    if lazy:
         try:
-            np.dtype(arr.dtype)
-        except TypeError as exc:
-            raise TypeError(f"Could not read the image's dtype {arr.dtype!r}.") from exc
+            np.dtype(image.dtype)
+            lazy = not any(np.isnan(float(s)) for s in image.shape)  # dask: unknown chunk sizes
+        except (TypeError, ValueError):  # e.g. a torch tensor: numpy reads it below
+            lazy = False
+    if lazy:
+        arr = image  # lazy or foreign array: keep it, read slices later
     else:
+        if hasattr(image, "compute") and not isinstance(image, np.ndarray):
+            image = image.compute()
         try:
             arr = np.asarray(image)
         except Exception as exc:  # ragged lists etc.

@@ -222,7 +222,7 @@ def cmd_bench(args) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not methods:
         raise CLIError("--methods is empty")
-    if args.merge:
+    if args.merge is not None:
         from .bench.report import write_report
         from .bench.run import merge_results
 

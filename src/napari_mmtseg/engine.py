@@ -78,6 +78,9 @@ def _consecutive(labels: np.ndarray) -> np.ndarray:
     """Ids 1..K keeping the order of the old (non-negative) ids, in the
     smallest unsigned dtype that holds K. A lookup table instead of
     ``np.unique``: no sorted copy or int64 inverse of a big stack."""
+    if labels.min() < 0:  # not produced by the engine; keep it correct anyway
+        ids, inv = np.unique(labels, return_inverse=True)
+        labels = inv.reshape(labels.shape)
     present = np.zeros(int(labels.max()) + 1, dtype=bool)
     present[labels] = True
     k = int(present.sum())

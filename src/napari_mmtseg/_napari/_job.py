@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -16,7 +16,7 @@ __all__ = ["Job", "make_job", "throttled", "place", "write_undoable"]
 @dataclass
 class Job:
     source_name: str
-    image: np.ndarray  # what the engine gets
+    image: Any  # what the engine gets: a numpy array or a lazy one (dask, zarr)
     rgb: bool
     channel_axis: int | None  # in ``image``'s axes
     out_shape: tuple  # shape of the labels layer (the source's spatial shape)
@@ -84,8 +84,10 @@ def make_job(layer, world_point=None, *, channel_axis: int | None = None,
             i = int(np.clip(np.round(pos), 0, data.shape[a] - 1))
             index[a] = i
             region[j] = i
-    image = data[tuple(index)]  # a lazy (dask, zarr) layer stays lazy: the engine reads
-    # it slice by slice in the worker thread, never all at once in the GUI thread
+    # a lazy (dask, zarr) layer stays lazy: the engine reads it slice by slice in
+    # the worker thread, never all at once in the GUI thread (indexing a zarr or
+    # h5py array with slices would read it, hence no index unless one is fixed)
+    image = data[tuple(index)] if any(isinstance(i, int) for i in index) else data
     if ch is not None and not rgb:
         ch_new = ch - sum(isinstance(index[a], int) for a in range(ch))
     else:

@@ -276,6 +276,8 @@ def merge_results(out, sources, stream=None) -> dict:
     stream = stream or sys.stderr
     out = Path(out)
     sources = [Path(s) for s in sources]
+    if not sources:
+        raise ValueError("--merge needs at least one benchmark folder")
     for s in sources:
         if not (s / RESULTS).exists():
             raise FileNotFoundError(f"no {RESULTS} in {s}")
@@ -284,8 +286,21 @@ def merge_results(out, sources, stream=None) -> dict:
     tables = []
     for s in sources:
         with open(s / RESULTS, newline="") as f:
-            tables.append(list(csv.DictReader(f)))
-    common = set.intersection(*({r["image"] for r in t} for t in tables))
+            reader = csv.DictReader(f)
+            missing = [k for k in KEY_FIELDS + ["dataset", "split"] if k not in (reader.fieldnames or [])]
+            if missing:
+                raise ValueError(f"{s / RESULTS} is not a benchmark result (no {', '.join(missing)})")
+            tables.append(list(reader))
+    data_sets = {(r["dataset"], r["split"]) for t in tables for r in t}
+    if len(data_sets) > 1:
+        raise ValueError("the folders hold different data sets: "
+                         + ", ".join(f"{d} {sp}".strip() for d, sp in sorted(data_sets)))
+    # images scored by every method of every source
+    per_method: dict = {}
+    for i, t in enumerate(tables):
+        for r in t:
+            per_method.setdefault((i, r["method"]), set()).add(r["image"])
+    common = set.intersection(*per_method.values()) if per_method else set()
     out.mkdir(parents=True, exist_ok=True)
     done_keys = _read_keys(out / RESULTS, KEY_FIELDS)
     stab_keys = _read_keys(out / STABILITY, STAB_FIELDS[:7])
@@ -318,8 +333,11 @@ def merge_results(out, sources, stream=None) -> dict:
                             stab_w.row(r)
                             stab_keys.add(key)
             if (s / COMMANDS).exists():
+                have = (out / COMMANDS).read_text() if (out / COMMANDS).exists() else ""
+                new_lines = [ln for ln in (s / COMMANDS).read_text().splitlines(keepends=True)
+                             if ln not in have]
                 with open(out / COMMANDS, "a") as f:
-                    f.write((s / COMMANDS).read_text())
+                    f.writelines(new_lines)
     finally:
         res_w.close()
         stab_w.close()
