@@ -295,11 +295,12 @@ def merge_results(out, sources, stream=None) -> dict:
     if len(data_sets) > 1:
         raise ValueError("the folders hold different data sets: "
                          + ", ".join(f"{d} {sp}".strip() for d, sp in sorted(data_sets)))
-    # images scored by every method of every source
+    # images scored by every method (in any of the sources: a method's runs may
+    # be split over several folders)
     per_method: dict = {}
-    for i, t in enumerate(tables):
+    for t in tables:
         for r in t:
-            per_method.setdefault((i, r["method"]), set()).add(r["image"])
+            per_method.setdefault(r["method"], set()).add(r["image"])
     common = set.intersection(*per_method.values()) if per_method else set()
     out.mkdir(parents=True, exist_ok=True)
     done_keys = _read_keys(out / RESULTS, KEY_FIELDS)
