@@ -219,4 +219,23 @@ def test_dask_and_multiscale_layers_are_read_in_the_worker(qtbot, viewer_widget)
     viewer.add_image([full, full[::2, ::2]], multiscale=True, name="pyramid")
     widget.image.setCurrentText("pyramid")
     _run(qtbot, widget)
-    assert viewer.layers["pyramid kmeans"].data.shape == (32, 32)  # labels at full resolution
+    assert viewer.layers["pyramid kmeans"].data.shape == (32, 32)  # small: full resolution
+
+
+def test_big_pyramid_is_segmented_at_a_level_that_fits(qtbot, viewer_widget, monkeypatch):
+    from napari_mmtseg._napari import _job
+
+    viewer, widget = viewer_widget
+    widget.method.setCurrentText("kmeans")
+    monkeypatch.setattr(_job, "MAX_PYRAMID_PIXELS", 20 * 20)  # level 0 (40x40) is "too big"
+    full = _image((3, 40, 40))
+    viewer.add_image([full, full[:, ::2, ::2], full[:, ::4, ::4]], multiscale=True, name="pyr",
+                     scale=(1.0, 0.5, 0.5), translate=(0.0, 10.0, 20.0))
+    widget.stack.setCurrentText("current slice only")
+    viewer.dims.set_current_step(0, 2)
+    _run(qtbot, widget)
+    lab = viewer.layers["pyr kmeans"]
+    assert lab.data.shape == (3, 20, 20) and lab.metadata["pyramid_level"] == 1
+    assert lab.metadata["slice"] == (2,) and lab.data[2].min() >= 1 and not lab.data[0].any()
+    np.testing.assert_allclose(lab.scale, (1.0, 1.0, 1.0))  # level-1 pixels are twice as large
+    np.testing.assert_allclose(lab.translate, (0.0, 10.25, 20.25))  # and their centres shift

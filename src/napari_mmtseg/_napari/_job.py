@@ -23,16 +23,37 @@ class Job:
     region: tuple  # index into out_shape that the engine's labels fill
     stack_shape: tuple  # leading (non-YX) dims of ``image`` (to place previews)
     layer_kwargs: dict  # scale, translate, units, axis_labels of the labels layer
+    level: int = 0  # the pyramid level segmented (multiscale layers; 0 = full resolution)
 
     @property
     def partial(self) -> bool:
         return any(isinstance(r, (int, np.integer)) for r in self.region)
 
 
-def _base_data(layer):
+#: the most pixels per 2D slice segmented from a multiscale (pyramid) layer:
+#: the finest level at or under this is used (4096 x 4096)
+MAX_PYRAMID_PIXELS = 4096 * 4096
+
+
+def pyramid_level(layer, max_pixels: int | None = None) -> int:
+    """The finest level of a multiscale layer whose 2D slices have at most
+    ``max_pixels`` (default :data:`MAX_PYRAMID_PIXELS`) pixels, the coarsest
+    level if none does; 0 for other layers."""
+    if not getattr(layer, "multiscale", False):
+        return 0
+    max_pixels = MAX_PYRAMID_PIXELS if max_pixels is None else max_pixels
+    yx = -3 if layer.rgb else -2  # RGB levels end with the colour axis
+    for i, d in enumerate(layer.data):
+        h, w = d.shape[yx], d.shape[yx + 1]
+        if h * w <= max_pixels:
+            return i
+    return len(layer.data) - 1
+
+
+def _base_data(layer, level: int = 0):
     data = layer.data
     if getattr(layer, "multiscale", False):
-        data = data[0]  # full resolution
+        data = data[level]
     return data
 
 
@@ -50,7 +71,8 @@ def make_job(layer, world_point=None, *, channel_axis: int | None = None,
     data with more than 2 spatial dims, take the 2D slice at ``world_point``
     (the viewer's ``dims.point``).
     """
-    data = _base_data(layer)
+    level = pyramid_level(layer)
+    data = _base_data(layer, level)
     rgb = bool(layer.rgb)
     if rgb:
         channel_axis = None
@@ -68,8 +90,13 @@ def make_job(layer, world_point=None, *, channel_axis: int | None = None,
     # the RGB axis. Drop a user-chosen channel axis from them too.
     layer_axes = list(range(data.ndim - 1)) if rgb else list(range(data.ndim))
     keep = [i for i, a in enumerate(layer_axes) if a != ch]
-    kw = {"scale": tuple(np.asarray(layer.scale)[keep]),
-          "translate": tuple(np.asarray(layer.translate)[keep])}
+    scale, translate = np.asarray(layer.scale, float), np.asarray(layer.translate, float)
+    factor = np.ones(len(layer_axes))
+    if level:  # a coarser pyramid level: its pixels are larger, their centres shifted
+        factor = np.asarray(layer.downsample_factors[level], float)
+        translate = translate + (factor - 1) / 2 * scale
+        scale = scale * factor
+    kw = {"scale": tuple(scale[keep]), "translate": tuple(translate[keep])}
     for attr in ("units", "axis_labels"):
         val = getattr(layer, attr, None)
         if val is not None:
@@ -79,6 +106,7 @@ def make_job(layer, world_point=None, *, channel_axis: int | None = None,
     region = [slice(None)] * len(spatial)
     if current_slice_only and len(spatial) > 2:
         point = np.zeros(len(layer_axes)) if world_point is None else layer.world_to_data(world_point)
+        point = np.asarray(point, float) / factor  # level-0 data coordinates -> this level's
         for j, a in enumerate(spatial[:-2]):
             pos = point[layer_axes.index(a)]
             i = int(np.clip(np.round(pos), 0, data.shape[a] - 1))
@@ -96,7 +124,7 @@ def make_job(layer, world_point=None, *, channel_axis: int | None = None,
     stack_shape = out_shape[n_fixed:-2]
     return Job(source_name=layer.name, image=image, rgb=rgb, channel_axis=ch_new,
                out_shape=out_shape, region=tuple(region), stack_shape=tuple(stack_shape),
-               layer_kwargs=kw)
+               layer_kwargs=kw, level=level)
 
 
 def place(job: Job, labels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

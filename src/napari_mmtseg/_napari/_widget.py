@@ -326,7 +326,9 @@ class MMTSegWidget(QWidget):
         self.run_btn.setEnabled(False)
         self.cancel_btn.setEnabled(True)
         self.bar.setValue(0)
-        self.status.setText(f"starting {method} on {job.source_name} ...")
+        where = (f" at pyramid level {job.level} ({job.out_shape[-2]}x{job.out_shape[-1]} per slice)"
+                 if job.level else "")
+        self.status.setText(f"starting {method} on {job.source_name}{where} ...")
         if self.preview.isChecked():  # adding a layer costs ~0.1 s: do it before training
             self._state["preview"] = self._viewer.add_labels(
                 np.zeros(job.out_shape, np.int32), name=f"{job.source_name} {method} (preview)",
@@ -379,6 +381,8 @@ class MMTSegWidget(QWidget):
         meta = {**result.metadata(), "source_layer": job.source_name}
         if job.partial:
             meta["slice"] = tuple(r for r in job.region if isinstance(r, int))
+        if job.level:
+            meta["pyramid_level"] = job.level
         target = self._previous_result(job) if st["update"] else None
         preview = st.get("preview")
         if target is None and preview is not None and preview in self._viewer.layers:
