@@ -457,6 +457,7 @@ def iter_segment(image, method: str = "mmt", preset: str = "paper", seed: int = 
         _check_host_memory(prep, method, p, dev)
         step0 = 0
         state: dict = {}
+        top = -1
         for i in range(n):
             if learned:
                 with _oom_guard(dev, p, prep.yx):
@@ -471,8 +472,9 @@ def iter_segment(image, method: str = "mmt", preset: str = "paper", seed: int = 
                 lab = _classical(method, prep.slice(i), p, seed)
                 step0 = i + 1
             if i > 0:  # same id = same cluster through the stack; new clusters get unused ids
-                lab = align_labels(out[i - 1], lab, next_id=int(out[:i].max()) + 1)
+                lab = align_labels(out[i - 1], lab, next_id=top + 1)
             out[i] = lab
+            top = max(top, int(lab.max()))  # the highest id so far, without rescanning out
             if not learned:
                 k = len(np.unique(lab))
                 history.append({"slice": i, "iteration": 1, "n_labels": k})
