@@ -320,8 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--report-only", action="store_true",
                    help="only rewrite summary.md and figures from OUT's CSV files (no runs)")
     b.add_argument("--merge", default=None, metavar="DIR,DIR,...",
-                   help="no runs: combine these benchmark folders' results (the images that all of "
-                        "them scored) into OUT and write its summary and figures")
+                   help="no runs: combine these benchmark folders' results (the images that every "
+                        "method scored) into OUT and write its summary and figures")
     b.set_defaults(func=cmd_bench)
     return parser
 

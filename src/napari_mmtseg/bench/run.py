@@ -267,8 +267,10 @@ def merge_results(out, sources, stream=None) -> dict:
     Rows of ``results.csv`` and ``stability.csv`` are taken from each source
     in turn, a key already present (in ``out`` or an earlier source) is not
     taken again; the label maps of taken rows are copied, and the sources'
-    commands are appended to ``out/commands.txt``. Only images scored by every
-    source are kept, so that a table compares methods on the same images.
+    commands are added to ``out/commands.txt`` (lines already there are not
+    repeated). Only images scored by every method (in any source: a method's
+    runs may be split over folders) are kept, so that a table compares methods
+    on the same images. All sources must hold the same data set and split.
     Returns ``{"rows", "images", "dropped"}``.
     """
     import shutil
@@ -343,5 +345,5 @@ def merge_results(out, sources, stream=None) -> dict:
         res_w.close()
         stab_w.close()
     print(f"mmtseg bench: merged {n_rows} row(s) on {len(common)} common image(s) into {out} "
-          f"({dropped} row(s) on images not in every source left out)", file=stream)
+          f"({dropped} row(s) on images not scored by every method left out)", file=stream)
     return {"rows": n_rows, "images": len(common), "dropped": dropped}
