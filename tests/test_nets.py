@@ -67,7 +67,7 @@ def test_grouped_network_equals_separate_networks():
 
 
 def test_inference_with_frozen_image_stats_equals_train_mode_bn_and_tiles_exactly():
-    from napari_mmtseg.engine import _infer_labels
+    from napari_mmtseg.infer import infer_labels as _infer_labels
 
     torch.manual_seed(0)
     net = SegNet(3, q=6, n_conv=3, padding_mode="reflect")

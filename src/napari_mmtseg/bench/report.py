@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .run import COMMANDS, GRIDS, RESULTS, STABILITY, label_path
+from .layout import COMMANDS, GRIDS, RESULTS, STABILITY, label_path
 
 __all__ = ["write_report", "load_rows", "summarize"]
 

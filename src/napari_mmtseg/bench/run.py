@@ -19,15 +19,11 @@ import numpy as np
 
 from ..metrics import METRICS, stability
 from . import datasets
+from .layout import COMMANDS, GRIDS, RESULTS, STABILITY, label_path
 
-__all__ = ["GRIDS", "DETERMINISTIC", "CSV_FIELDS", "STAB_FIELDS", "run_benchmark", "merge_results",
+__all__ = ["DETERMINISTIC", "CSV_FIELDS", "STAB_FIELDS", "run_benchmark", "merge_results",
            "format_value", "parse_value", "parse_sets"]
 
-#: the paper's parameter grids for the classical baselines (used with ``--grid``)
-GRIDS = {
-    "kmeans": ("k", [2, 5, 8, 11, 14, 17, 20]),
-    "felzenszwalb": ("scale", [100, 500, 1000, 1500, 2000]),
-}
 #: methods whose output does not depend on the seed: run once (seed 0)
 DETERMINISTIC = {"felzenszwalb"}
 
@@ -37,9 +33,6 @@ KEY_FIELDS = ["image", "method", "preset", "setting", "overrides", "seed"]
 CSV_FIELDS = ["dataset", "split"] + KEY_FIELDS + SCORE_FIELDS + ["seconds", "device", "finished"]
 STAB_FIELDS = ["image", "method", "preset", "setting", "overrides", "seed_a", "seed_b",
                "agreement", "ari"]
-RESULTS = "results.csv"
-STABILITY = "stability.csv"
-COMMANDS = "commands.txt"
 
 
 def parse_value(text: str):
@@ -85,16 +78,6 @@ def _settings(method: str, grid: bool) -> list:
         name, values = GRIDS[method]
         return [(f"{name}={format_value(v)}", {name: v}) for v in values]
     return [("default", {})]
-
-
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in text) or "default"
-
-
-def label_path(out: Path, image: str, method: str, preset: str, setting: str, overrides: str,
-               seed: int) -> Path:
-    sub = _slug(f"{preset}__{setting}" + (f"__{overrides}" if overrides else ""))
-    return out / "labels" / method / sub / f"{_slug(image)}_seed{seed}.npz"
 
 
 def _read_keys(path: Path, fields) -> set:

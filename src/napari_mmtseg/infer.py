@@ -1,0 +1,64 @@
+"""Inference: a trained network's labels on the full-size slice, tile by
+tile, with BatchNorm frozen to the training image's statistics.
+No Qt, no napari."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+
+from .nets import SegNet
+
+__all__ = ["freeze_bn_to_image_stats", "infer_labels", "upsample_nearest"]
+
+
+def upsample_nearest(lab: np.ndarray, shape: tuple) -> np.ndarray:
+    if lab.shape == tuple(shape):
+        return lab
+    r = (np.arange(shape[0]) * lab.shape[0] // shape[0])
+    c = (np.arange(shape[1]) * lab.shape[1] // shape[1])
+    return lab[r[:, None], c[None, :]]
+
+
+
+@torch.no_grad()
+def freeze_bn_to_image_stats(net: SegNet, x: torch.Tensor) -> None:
+    """Set every BN's running statistics to the batch statistics of ``x`` and
+    switch to eval mode, so the network does at any tile what train-mode BN
+    did on the whole training image."""
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    saved = [(m.momentum, m.training) for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = 1.0
+    net.train()
+    net(x)
+    n = x.shape[0] * x.shape[-2] * x.shape[-1]
+    for m, (mom, _) in zip(bns, saved):
+        m.momentum = mom
+        m.running_var.mul_((n - 1) / n)  # BN stores the unbiased variance, normalises with the biased one
+    net.eval()
+
+
+@torch.no_grad()
+def infer_labels(net: SegNet, model: int, x_train: torch.Tensor, x_full: np.ndarray,
+                  tile: int, device: torch.device) -> np.ndarray:
+    """Argmax labels of network ``model`` on the full-size slice ``x_full``
+    (C, H, W), tile by tile with a halo wide enough for the receptive field.
+    BN uses the statistics of the training image (see above)."""
+    net = copy.deepcopy(net)
+    freeze_bn_to_image_stats(net, x_train)
+    c, H, W = x_full.shape
+    halo = net.n_conv + 1
+    out = np.empty((H, W), dtype=np.int32)
+    for y0 in range(0, H, tile):
+        for x0 in range(0, W, tile):
+            y1, x1 = min(H, y0 + tile), min(W, x0 + tile)
+            ya, xa = max(0, y0 - halo), max(0, x0 - halo)
+            yb, xb = min(H, y1 + halo), min(W, x1 + halo)
+            t = torch.from_numpy(np.ascontiguousarray(x_full[:, ya:yb, xa:xb]))[None].to(device)
+            lab = net(t)[0, model].argmax(0)
+            out[y0:y1, x0:x1] = lab[y0 - ya:y1 - ya, x0 - xa:x1 - xa].cpu().numpy()
+    return out
+

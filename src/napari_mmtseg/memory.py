@@ -1,0 +1,112 @@
+"""Memory: what fits is checked before any work, and an out-of-memory error
+during a run becomes a :class:`MemoryError` that names what to reduce.
+No Qt, no napari."""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+
+from .params import LEARNED_METHODS, Params
+
+__all__ = ["available_bytes", "training_bytes", "host_bytes", "train_shape", "check_memory",
+           "check_host_memory", "oom_guard"]
+
+
+def available_bytes(device: torch.device) -> int | None:
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    if device.type == "cpu":
+        try:
+            with open("/proc/meminfo") as fh:
+                for line in fh:
+                    if line.startswith("MemAvailable:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            return None
+    return None
+
+
+def training_bytes(h: int, w: int, p: Params, n_models: int) -> int:
+    """Estimated peak memory of training on an ``h x w`` view: activations and
+    their gradients, about ``4 * n_conv + 3`` maps of ``q`` floats per pixel
+    and network (1.4 GB for the paper preset on 481x321; measured there: 1.9
+    GB peak RSS including the interpreter and torch, docs/performance.md)."""
+    return int(h * w * p.q * 4 * (4 * p.n_conv + 3) * n_models)
+
+
+def host_bytes(n_slices: int, h: int, w: int, channels: int, itemsize: int) -> int:
+    """Estimated peak host memory of the full-size arrays of a run: the int32
+    labels of the whole stack and the relabelled output (up to 4 bytes each
+    per pixel), plus one slice as read (``itemsize``) and as float32, its
+    label map and the cross-slice alignment's temporaries (about 16 bytes per
+    pixel)."""
+    return int(n_slices * h * w * 8 + h * w * (channels * (itemsize + 4) + 16))
+
+
+def check_host_memory(prep, method: str, p: Params, device: torch.device) -> None:
+    """Refuse up front an image whose full-size arrays cannot fit in RAM."""
+    H, W = prep.yx
+    need = host_bytes(prep.n_slices, H, W, prep.n_channels, np.dtype(prep.source.dtype).itemsize)
+    if method in LEARNED_METHODS:  # tiled inference: one tile's activations
+        t = min(p.tile, H) * min(p.tile, W)
+        need += t * p.q * 4 * 3
+        if device.type == "cpu":  # training shares the RAM too
+            h, w = train_shape((H, W), p)
+            need += training_bytes(h, w, p, 2 if method == "mmt" else 1)
+    free = available_bytes(torch.device("cpu"))
+    if free is not None and need > 0.8 * free:
+        raise MemoryError(
+            f"An image of {prep.n_slices} x {H}x{W} pixels with {prep.n_channels} channel(s) needs "
+            f"about {need / 2**30:.1f} GiB of RAM for {method}, more than the "
+            f"{free / 2**30:.1f} GiB available. Segment a crop, a downscaled copy or fewer "
+            f"slices (e.g. the current slice only)."
+            + (f" Lowering tile (now {p.tile}) helps a little." if method in LEARNED_METHODS else ""))
+
+
+def train_shape(shape, p: Params) -> tuple:
+    h, w = shape
+    if p.train_size and max(h, w) > p.train_size:
+        f = p.train_size / max(h, w)
+        h, w = max(2, round(h * f)), max(2, round(w * f))
+    return h, w
+
+
+def check_memory(shape, p: Params, method: str, device: torch.device) -> None:
+    """Refuse up front, with what to change, a run that cannot fit."""
+    h, w = train_shape(shape, p)
+    need = training_bytes(h, w, p, 2 if method == "mmt" else 1)
+    free = available_bytes(device)
+    if free is not None and need > 0.8 * free:
+        side = int(max(h, w) * (0.8 * free / need) ** 0.5)
+        raise MemoryError(
+            f"Training {method} on {h}x{w} pixels with q={p.q} needs about {need / 2**30:.1f} GiB, "
+            f"more than the {free / 2**30:.1f} GiB free on {device}. Set train_size={max(8, side // 8 * 8)} "
+            f"or less (training on a reduced copy, labels still at full size), lower q, or use the "
+            f"'fast' preset.")
+
+
+_OOM = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
+
+@contextlib.contextmanager
+def oom_guard(device: torch.device, p: Params, shape):
+    try:
+        yield
+    except _OOM as exc:
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        raise MemoryError(
+            f"Out of memory on {device} for an image of {shape[-2]}x{shape[-1]} pixels with "
+            f"q={p.q} channels. Reduce train_size (now {p.train_size}), q or tile "
+            f"(now {p.tile}), use the 'fast' preset, or run on device='cpu'."
+        ) from exc
+    except RuntimeError as exc:
+        if "can't allocate memory" in str(exc) or "out of memory" in str(exc).lower():
+            raise MemoryError(
+                f"Out of memory on {device}: reduce train_size (now {p.train_size}), q "
+                f"(now {p.q}) or tile (now {p.tile}), or segment a smaller region."
+            ) from exc
+        raise
+

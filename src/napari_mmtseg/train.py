@@ -1,0 +1,175 @@
+"""Training loops of the learned methods: MMT (Wu et al. 2020, Algorithm 1),
+Kim et al. 2020 and Kanezaki 2018. Each trains on one 2D slice and yields
+:class:`~napari_mmtseg.result.Progress` events, then the slice's label map.
+No Qt, no napari."""
+from __future__ import annotations
+
+import contextlib
+import copy
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .align import match_from_overlap, overlap_matrix
+from .infer import infer_labels, upsample_nearest
+from .nets import ema_alpha, ema_update, make_models, tv_loss
+from .params import Params
+from .result import Progress
+
+__all__ = ["train_view", "cross_targets", "train_slice"]
+
+
+def train_view(x: np.ndarray, train_size: int | None) -> np.ndarray:
+    """(C, H, W) -> (C, h, w) with the longest side at most ``train_size``."""
+    c, h, w = x.shape
+    if not train_size or max(h, w) <= train_size:
+        return x
+    from skimage.transform import resize
+
+    f = train_size / max(h, w)
+    shape = (max(2, round(h * f)), max(2, round(w * f)))
+    return resize(x.transpose(1, 2, 0), shape, order=1, anti_aliasing=True,
+                  preserve_range=True).transpose(2, 0, 1).astype(np.float32)
+
+
+
+def cross_targets(slab: torch.Tensor, tlab: torch.Tensor, q: int, extra: torch.Tensor):
+    """MMT's label alignment for both students at once.
+
+    ``slab``/``tlab``: (2, h, w) argmax labels of the students and teachers.
+    Student 0 learns from teacher 1 and student 1 from teacher 0, each
+    teacher's labels mapped into its student's ids by the Hungarian matching
+    of the overlap matrix. One host transfer: the two q x q matrices plus the
+    scalar ``extra`` (a counter for the stopping rule). Returns the (2, h, w)
+    targets, the (2, q) teacher->student maps on the device, the matrices and
+    ``extra`` on the host.
+    """
+    # S[k][i, j]: pixels where student k says i and the other teacher says j
+    S = torch.stack([overlap_matrix(slab[0], tlab[1], q, q), overlap_matrix(slab[1], tlab[0], q, q)])
+    host = torch.cat([S.reshape(-1), extra.reshape(1).to(S.dtype)]).cpu().numpy()
+    S_np = host[:-1].reshape(2, q, q)
+    # match_from_overlap maps column ids (teacher) to row ids (student)
+    maps = np.stack([match_from_overlap(S_np[0]), match_from_overlap(S_np[1])])
+    maps_t = torch.from_numpy(maps).to(slab.device)
+    target = torch.stack([maps_t[0][tlab[1]], maps_t[1][tlab[0]]])
+    return target, maps_t, S_np, int(host[-1])
+
+
+def train_slice(method: str, x_full: np.ndarray, p: Params, seed: int, device: torch.device,
+                 preview_every: int, step0: int, total: int, slice_index: int, n_slices: int,
+                 history: list, dev_name: str, state: dict) -> Iterator[Progress | np.ndarray]:
+    """Train on one slice; yields Progress, finally the (H, W) label array.
+
+    ``state`` carries the networks from slice to slice (empty for the first):
+    the next slice of a stack continues from the previous one's networks, so
+    that the same id keeps meaning the same cluster and a near-identical slice
+    needs few steps."""
+    H, W = x_full.shape[1:]
+    xs = train_view(x_full, p.train_size)
+    x = torch.from_numpy(xs)[None].to(device)
+    q = p.q
+    if not state:
+        n_models = 2 if method == "mmt" else 1
+        torch.manual_seed(seed)
+        fused = p.fused if p.fused is not None else device.type == "cuda"
+        net = make_models(xs.shape[0], p.q, p.n_conv, n_models, fused, p.padding).to(device)
+        state.update(net=net, opt=torch.optim.SGD(net.parameters(), lr=p.lr, momentum=p.momentum),
+                     step=0, gen=torch.Generator(device="cpu").manual_seed(seed + 1))
+        if method == "mmt":
+            teacher = copy.deepcopy(net)
+            for prm in teacher.parameters():
+                prm.requires_grad_(False)
+            state["teacher"] = teacher
+    net, opt, gen, teacher = state["net"], state["opt"], state["gen"], state.get("teacher")
+    net.train()
+    if method == "kanezaki2018":
+        from skimage.segmentation import slic
+
+        sp = slic(xs.transpose(1, 2, 0), n_segments=p.n_segments, compactness=p.compactness,
+                  channel_axis=-1, start_label=0)
+        n_sp = int(sp.max()) + 1
+        sp_t = torch.from_numpy(sp.astype(np.int64)).to(device).reshape(-1)
+
+    amp = (torch.autocast(device.type, dtype=torch.bfloat16) if p.bf16
+           else contextlib.nullcontext())
+    prev = None
+    stable = 0
+    for it in range(p.max_iter):
+        opt.zero_grad(set_to_none=True)
+        if method == "mmt":
+            xin = x  # the pair repeats it per network
+            if p.noise > 0:
+                xin = x.repeat(1, 2, 1, 1)
+                xin = xin + p.noise * torch.randn(xin.shape, generator=gen).to(device)
+            with amp:
+                y = net(xin)[0].float()  # (2, q, h, w)
+            with torch.no_grad(), amp:
+                ty = teacher(x)[0].float()
+                tlab = ty.argmax(1)  # (2, h, w)
+                slab = y.detach().argmax(1)
+                changed = (tlab[0] != prev).sum() if prev is not None else torch.zeros((), dtype=torch.long, device=device)
+                target, maps_t, S_np, n_changed = cross_targets(slab, tlab, q, changed)
+            logits = y.reshape(2, q, -1)
+            ce = F.cross_entropy(logits, target.reshape(2, -1))
+            loss = ce * 2
+            if p.soft_weight > 0:
+                # soft CE toward the other teacher's softmax, channels permuted into student space
+                inv = torch.argsort(maps_t, dim=1)
+                tp = torch.stack([ty[1][inv[0]], ty[0][inv[1]]]).softmax(1).reshape(2, q, -1)
+                soft = -(tp * logits.log_softmax(1)).sum(1).mean()
+                loss = (1 - p.soft_weight) * loss + p.soft_weight * 2 * soft
+            tv = tv_loss(y) * 2
+            loss = loss + p.beta * tv
+            loss.backward()
+            opt.step()
+            ema_update(teacher, net, ema_alpha(state["step"], p.alpha, p.ema_warmup))
+            n_labels = int((S_np[1].sum(0) > 0).sum())  # distinct labels of teacher 0
+            cur = tlab[0]
+            vals = torch.stack([loss.detach() / 2, ce.detach(), tv.detach() / 2]).tolist()  # one sync
+            losses = dict(zip(("loss", "ce", "tv"), vals))
+        else:
+            with amp:
+                y = net(x)[0, 0].float()  # (q, h, w)
+            with torch.no_grad():
+                lab = y.argmax(0).reshape(-1)
+                if method == "kanezaki2018":
+                    cnt = torch.bincount(sp_t * q + lab, minlength=n_sp * q).reshape(n_sp, q)
+                    target = cnt.argmax(1)[sp_t]
+                else:
+                    target = lab
+                hist = torch.bincount(lab, minlength=q)
+                changed = (lab != prev).sum() if prev is not None else torch.zeros((), dtype=hist.dtype, device=device)
+                host = torch.cat([hist, changed.reshape(1).to(hist.dtype)]).cpu().numpy()
+                n_labels, n_changed = int((host[:-1] > 0).sum()), int(host[-1])
+            ce = F.cross_entropy(y.reshape(q, -1).T, target)
+            tv = tv_loss(y) if p.beta > 0 else torch.zeros((), device=device)
+            loss = ce + p.beta * tv
+            loss.backward()
+            opt.step()
+            cur = lab
+            vals = torch.stack([loss.detach(), ce.detach(), tv.detach()]).tolist()  # one sync
+            losses = dict(zip(("loss", "ce", "tv"), vals))
+        state["step"] += 1
+        frac = n_changed / cur.numel() if prev is not None else 1.0
+        prev = cur
+        history.append({"slice": slice_index, "iteration": it + 1, "n_labels": n_labels,
+                        "changed": frac, **losses})
+        done = n_labels <= p.min_labels
+        if p.tol > 0:
+            stable = stable + 1 if frac < p.tol else 0
+            done = done or stable >= p.patience
+        preview = None
+        if preview_every and ((it + 1) % preview_every == 0 or done or it + 1 == p.max_iter):
+            small = cur.reshape(xs.shape[1:]).cpu().numpy()
+            preview = upsample_nearest(small, (H, W)).astype(np.int32) + 1
+        yield Progress(iteration=step0 + it + 1, total=total, losses=losses, n_labels=n_labels,
+                       preview=preview, slice_index=slice_index, n_slices=n_slices,
+                       device=dev_name)
+        if done:
+            break
+
+    final_net = teacher if method == "mmt" and p.final_net == "teacher" else net
+    yield infer_labels(final_net, 0, x, x_full, p.tile, device)
+
