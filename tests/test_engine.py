@@ -234,3 +234,26 @@ def test_extreme_finite_values_do_not_become_nan():
     img = np.zeros((8, 8)); img[:, 4:] = 1e300
     r = segment(img, method="kmeans", k=2, **FAST)
     assert r.n_labels == 2
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_constant_image_gives_one_label(method):
+    """No label may exist only along the border (zero padding gave mmt 8 labels here)."""
+    r = segment(np.full((48, 48), 7.0), method=method, **FAST)
+    assert r.n_labels == 1, r.output
+    assert r.labels.shape == (48, 48)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("output", ["clusters", "regions"])
+def test_n_classes_is_what_the_run_ends_with(method, output):
+    img, _ = make_regions(n_regions=4)
+    r = segment(img, method=method, n_classes=2, output=output, **FAST, **SHORT)
+    classes = r.output["n_classes"]
+    assert classes == 2, r.output
+    if output == "clusters":
+        assert r.n_labels == 2
+    else:
+        assert r.n_labels >= 2  # regions: each connected part of a class has its own id
+    assert "n_classes=2" in r.output["why"]
+    assert r.metadata()["output"]["n_classes"] == 2

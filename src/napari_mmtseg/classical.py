@@ -1,5 +1,6 @@
-"""The classical baselines, as library calls: k-means (scikit-learn) and
-Felzenszwalb's graph method (scikit-image). No Qt, no napari."""
+"""The classical baselines, as library calls: k-means (scikit-learn),
+Felzenszwalb's graph method and multi-level Otsu thresholding (scikit-image).
+No Qt, no napari."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +11,29 @@ __all__ = ["classical"]
 
 
 def classical(method: str, x: np.ndarray, p: Params, seed: int) -> np.ndarray:
+    """(H, W) cluster ids of a classical method on the normalised slice ``x``
+    (C, H, W) float in [0, 1].
+
+    - ``kmeans``: scikit-learn ``KMeans`` (k-means++, 3 inits, ``random_state=seed``)
+      on the pixel values, ``k`` clusters (``n_classes`` when it is an int);
+    - ``felzenszwalb``: ``skimage.segmentation.felzenszwalb`` (``scale``,
+      ``sigma``, ``min_size``);
+    - ``multiotsu``: ``skimage.filters.threshold_multiotsu`` on the mean over
+      channels, ``n_classes`` classes (2, plain Otsu, when ``"auto"``).
+    """
     img = x.transpose(1, 2, 0)  # (H, W, C) in [0, 1]
+    if method == "multiotsu":
+        from skimage.filters import threshold_multiotsu
+
+        grey = img.mean(axis=-1)
+        classes = p.n_classes if p.n_classes != "auto" else 2
+        if grey.min() == grey.max():
+            return np.zeros(grey.shape, dtype=np.int64)
+        try:
+            th = threshold_multiotsu(grey, classes=classes)
+        except ValueError:  # fewer grey levels than classes
+            th = threshold_multiotsu(grey, classes=2) if classes > 2 else np.array([grey.mean()])
+        return np.digitize(grey, th)
     if method == "felzenszwalb":
         from skimage.segmentation import felzenszwalb
 
@@ -24,7 +47,7 @@ def classical(method: str, x: np.ndarray, p: Params, seed: int) -> np.ndarray:
     feats = img.reshape(-1, img.shape[-1]).astype(np.float64)
     rng = np.random.default_rng(seed)
     fit = feats if feats.shape[0] <= 200_000 else feats[rng.choice(feats.shape[0], 200_000, replace=False)]
-    k = min(p.k, len(np.unique(fit, axis=0)))
+    k = min(p.k if p.n_classes == "auto" else p.n_classes, len(np.unique(fit, axis=0)))
     km = KMeans(n_clusters=max(1, k), n_init=3, random_state=seed).fit(fit)
     return km.predict(feats).reshape(img.shape[:2])
 

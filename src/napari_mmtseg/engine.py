@@ -17,6 +17,7 @@ from .classical import classical
 from .device import describe_device, resolve_device
 from .memory import check_host_memory, check_memory, oom_guard
 from .params import LEARNED_METHODS, METHODS, make_params
+from .regions import finish_labels, summarize_output
 from .result import Progress, SegmentationResult, consecutive
 from .train import train_slice
 
@@ -65,19 +66,25 @@ def iter_segment(image, method: str = "mmt", preset: str = "paper", seed: int = 
         step0 = 0
         state: dict = {}
         top = -1
+        infos = []
         for i in range(n):
+            x = prep.slice(i)
             if learned:
                 with oom_guard(dev, p, prep.yx):
-                    for ev in train_slice(method, prep.slice(i), p, seed, dev, preview_every,
-                                           step0, total, i, n, history, dev_name, state):
+                    for ev in train_slice(method, x, p, seed, dev, preview_every,
+                                          step0, total, i, n, history, dev_name, state):
                         if isinstance(ev, Progress):
                             yield ev
                         else:
-                            lab = ev
+                            raw = ev
                 step0 = (i + 1) * p.max_iter
             else:
-                lab = classical(method, prep.slice(i), p, seed)
+                raw = classical(method, x, p, seed)
                 step0 = i + 1
+            lab, info = finish_labels(raw, x, output=p.output, n_classes=p.n_classes,
+                                      min_region_size=p.min_region_size,
+                                      merge_threshold=p.merge_threshold)
+            infos.append(info)
             if i > 0:  # same id = same cluster through the stack; new clusters get unused ids
                 lab = align_labels(out[i - 1], lab, next_id=top + 1)
             out[i] = lab
@@ -92,7 +99,7 @@ def iter_segment(image, method: str = "mmt", preset: str = "paper", seed: int = 
         yield SegmentationResult(
             labels=labels, method=method, preset=preset, params=p.to_dict(), seed=seed,
             device=dev_name, seconds=time.perf_counter() - t0, history=history,
-            channel_axis=prep.channel_axis, version=__version__)
+            channel_axis=prep.channel_axis, version=__version__, output=summarize_output(infos))
     finally:
         if num_threads:
             torch.set_num_threads(old_threads)

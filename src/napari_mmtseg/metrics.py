@@ -18,6 +18,14 @@ Against ground truth (``gt`` first, ``pred`` second, any integer ids):
   index against several annotations (:func:`pri`) is its mean over them.
 - :func:`voi` -- variation of information, natural log (lower is better).
 
+Against a foreground/instance mask (microscopy: nuclei, cells; 0 = background):
+
+- :func:`foreground_mask` -- each predicted segment goes to the foreground when
+  most of its pixels are foreground in the mask (majority mapping);
+- :func:`foreground_iou` -- IoU of that foreground with the mask's;
+- :func:`instance_f1` -- objects = connected components of that foreground,
+  matched one-to-one to the mask's objects at IoU > 0.5; F1, precision, recall.
+
 Between two runs: :func:`agreement` (pixel agreement after Hungarian
 alignment) and :func:`ari` (adjusted Rand index).
 
@@ -32,7 +40,8 @@ from .align import match_from_overlap, overlap_matrix
 
 __all__ = [
     "contingency", "accuracy", "miou", "miou_kim", "rand_index", "pri", "voi",
-    "n_segments", "agreement", "ari", "stability", "score", "METRICS", "HIGHER_IS_BETTER",
+    "n_segments", "n_pieces", "agreement", "ari", "stability", "score", "METRICS", "HIGHER_IS_BETTER",
+    "gt_instances", "foreground_mask", "foreground_iou", "instance_f1", "score_instances",
 ]
 
 #: metrics reported per annotation by :func:`score` (mean and best over annotations)
@@ -186,6 +195,16 @@ def n_segments(labels) -> int:
     return int(np.unique(np.asarray(labels)).size)
 
 
+def n_pieces(labels) -> int:
+    """Number of 4-connected pieces of a label map (each id split into its
+    connected parts): how many areas a person would have to correct."""
+    from skimage.measure import label
+
+    lab = np.asarray(labels)
+    _, inv = np.unique(lab, return_inverse=True)
+    return int(label(inv.reshape(lab.shape) + 1, background=0, connectivity=1).max())
+
+
 def agreement(a, b) -> float:
     """Pixel agreement of two runs after aligning their ids one-to-one
     (Hungarian on the overlap matrix): 1.0 iff identical up to renaming."""
@@ -267,3 +286,80 @@ def score(pred, gts, connectivity: int | None = None) -> dict:
     out["n_gt_segments"] = float(np.mean(n_gt))
     out["n_annotations"] = len(gts)
     return out
+
+
+# --------------------------------------------------------------------------- foreground and instances
+
+
+def gt_instances(mask) -> np.ndarray:
+    """Objects of a ground-truth mask as an instance map (0 = background).
+
+    A mask with one foreground value (binary, e.g. ISBI 2012's 255 = cell
+    interior) is split into its 4-connected components; a mask with several
+    ids (an instance map) is returned as it is."""
+    mask = np.asarray(mask)
+    if np.unique(mask).size <= 2:
+        from skimage.measure import label
+
+        return label(mask > 0, connectivity=1)
+    return mask
+
+
+def foreground_mask(gt, pred) -> np.ndarray:
+    """Boolean foreground of ``pred``: every predicted segment (id) whose
+    pixels are more than half foreground (``gt > 0``) in the mask. This
+    oracle mapping is the usual way to score unsupervised segmentations,
+    which do not know which of their segments is background."""
+    gt, pred = _check_pair(gt, pred)
+    _, inv = np.unique(pred, return_inverse=True)
+    inv = inv.reshape(pred.shape)
+    fg = np.bincount(inv.ravel(), weights=(gt > 0).ravel().astype(np.float64))
+    n = np.bincount(inv.ravel())
+    return (fg / n > 0.5)[inv]
+
+
+def foreground_iou(gt, pred) -> float:
+    """IoU of :func:`foreground_mask` with the mask's foreground (``gt > 0``);
+    1.0 when both are empty."""
+    f = foreground_mask(gt, pred)
+    g = np.asarray(gt) > 0
+    union = np.count_nonzero(f | g)
+    return float(np.count_nonzero(f & g) / union) if union else 1.0
+
+
+def instance_f1(gt, pred, threshold: float = 0.5) -> dict:
+    """Object detection score of ``pred`` against the mask's objects.
+
+    Predicted objects: the 4-connected components of :func:`foreground_mask`
+    (so a nucleus made of two touching segments counts once). Ground-truth
+    objects: :func:`gt_instances`. A pair matches when its IoU exceeds
+    ``threshold`` (above 0.5 a match is necessarily one-to-one). Returns
+    ``{"f1", "precision", "recall", "n_pred", "n_gt", "tp"}``; F1 = 2 TP /
+    (2 TP + FP + FN), 1.0 when both sides have no objects."""
+    from skimage.measure import label
+
+    if not 0.5 <= threshold < 1.0:
+        raise ValueError(f"threshold must be in [0.5, 1), got {threshold}")
+    objs = label(foreground_mask(gt, pred), connectivity=1)
+    ref = gt_instances(gt)
+    _, r_inv = np.unique(ref, return_inverse=True)
+    r_ids = np.unique(ref)
+    n_r, n_p = r_ids.size, int(objs.max()) + 1
+    C = overlap_matrix(r_inv.ravel(), objs.ravel(), n_r, n_p).astype(np.float64)
+    iou = _iou_table(C)  # object sizes include their pixels in the other side's background
+    iou = iou[1:, 1:] if r_ids[0] == 0 else iou[:, 1:]
+    n_gt, n_pred = iou.shape
+    tp = int((iou > threshold).sum()) if iou.size else 0
+    denom = n_gt + n_pred
+    return {"f1": 2 * tp / denom if denom else 1.0,
+            "precision": tp / n_pred if n_pred else float(n_gt == 0),
+            "recall": tp / n_gt if n_gt else float(n_pred == 0),
+            "n_pred": n_pred, "n_gt": n_gt, "tp": tp}
+
+
+def score_instances(pred, mask) -> dict:
+    """``{"fg_iou", "f1", "precision", "recall", "n_objects", "n_gt_objects"}``
+    of ``pred`` against one foreground/instance ``mask`` (see above)."""
+    f = instance_f1(mask, pred)
+    return {"fg_iou": foreground_iou(mask, pred), "f1": f["f1"], "precision": f["precision"],
+            "recall": f["recall"], "n_objects": f["n_pred"], "n_gt_objects": f["n_gt"]}

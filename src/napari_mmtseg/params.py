@@ -5,10 +5,13 @@ from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
-__all__ = ["METHODS", "LEARNED_METHODS", "PRESETS", "Params", "make_params", "default_preset"]
+__all__ = ["METHODS", "LEARNED_METHODS", "CLASSICAL_METHODS", "OUTPUTS", "PRESETS", "Params",
+           "make_params", "default_preset"]
 
 LEARNED_METHODS = ("mmt", "kim2020", "kanezaki2018")
-METHODS = LEARNED_METHODS + ("kmeans", "felzenszwalb")
+CLASSICAL_METHODS = ("kmeans", "felzenszwalb", "multiotsu")
+METHODS = LEARNED_METHODS + CLASSICAL_METHODS
+OUTPUTS = ("regions", "clusters")
 
 
 @dataclass(frozen=True)
@@ -16,7 +19,7 @@ class Params:
     # network and optimiser (learned methods)
     q: int = 100  # output channels = the most clusters a run can produce
     n_conv: int = 2  # 3x3 conv blocks before the 1x1 head: 2 + head = the paper's M = 3 layers
-    padding: str = "zeros"  # conv padding: "zeros" (reference code) or "reflect" (no border cluster)
+    padding: str = "reflect"  # conv padding: "reflect" (no label along the border only) or "zeros" (reference code)
     max_iter: int = 1000  # T
     lr: float = 0.1
     momentum: float = 0.9
@@ -27,6 +30,8 @@ class Params:
     ema_warmup: bool = True  # alpha_t = min(1 - 1/(t+1), alpha)
     soft_weight: float = 0.0  # weight of soft CE toward the other teacher's softmax
     noise: float = 0.0  # std of independent Gaussian input noise per student (decorrelation)
+    superpixel_size: int = 0  # MMT: CE targets made constant on SLIC superpixels of about this many
+    #                           training-view pixels (0: off)
     final_net: str = "teacher"  # MMT: which network gives the final labels ("teacher" or "student")
     # stopping on convergence: fraction of pixels whose label changed
     tol: float = 0.0  # 0 disables
@@ -36,6 +41,11 @@ class Params:
     tile: int = 1024  # inference tile size (full resolution), bounds memory
     bf16: bool = False  # train in bfloat16 autocast (inference stays float32)
     fused: bool | None = None  # MMT students in one grouped call (None: on CUDA only)
+    # output stage (regions.py), every method
+    output: str = "regions"  # "regions" (one id per connected region) or "clusters" (one per class)
+    n_classes: int | str = "auto"  # classes the output ends with, or "auto"
+    min_region_size: int | None = None  # pixels; smaller pieces join a neighbour (None: 1/5000 of the slice)
+    merge_threshold: float = 3.0  # adjacent regions whose boundary is weaker than this merge (0: off)
     # Kanezaki 2018
     n_segments: int = 10000
     compactness: float = 100.0
@@ -56,11 +66,14 @@ PRESETS = {"paper": _PAPER, "fast": _FAST}
 
 # Per-method adjustments that hold for every preset (reference-code defaults).
 _METHOD_DEFAULTS = {
-    "mmt": {},
+    "mmt": {"beta": 3.0, "superpixel_size": 36},  # measured in docs/method.md
     "kim2020": {"beta": 1.0},
     "kanezaki2018": {"beta": 0.0},
-    "kmeans": {},
-    "felzenszwalb": {},
+    # the classical baselines as published: no merging, no size filter (Felzenszwalb has its own
+    # min_size); the clustering ones give classes, Felzenszwalb regions
+    "kmeans": {"output": "clusters", "min_region_size": 1, "merge_threshold": 0.0},
+    "felzenszwalb": {"min_region_size": 1, "merge_threshold": 0.0},
+    "multiotsu": {"output": "clusters", "min_region_size": 1, "merge_threshold": 0.0},
 }
 
 
@@ -76,7 +89,8 @@ def make_params(method: str, preset: str = "paper", **overrides) -> Params:
             f"Unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}."
         )
     p = replace(PRESETS[preset], **_METHOD_DEFAULTS[method])
-    p = replace(p, **{k: v for k, v in overrides.items() if v is not None or k == "train_size"})
+    nullable = ("train_size", "min_region_size")  # None is a value for these
+    p = replace(p, **{k: v for k, v in overrides.items() if v is not None or k in nullable})
     _check(p)
     return p
 
@@ -108,6 +122,14 @@ def _check(p: Params) -> None:
     need(p.final_net in ("teacher", "student"), f"final_net must be 'teacher' or 'student', got {p.final_net!r}")
     need(p.padding in ("zeros", "reflect", "replicate"), f"padding must be 'zeros', 'reflect' or 'replicate', got {p.padding!r}")
     need(p.k >= 1, f"k must be >= 1, got {p.k}")
+    need(p.output in OUTPUTS, f"output must be 'regions' or 'clusters', got {p.output!r}")
+    need(p.n_classes == "auto" or (is_int(p.n_classes) and p.n_classes >= 1),
+         f"n_classes must be 'auto' or an integer >= 1, got {p.n_classes!r}")
+    need(p.min_region_size is None or (is_int(p.min_region_size) and p.min_region_size >= 1),
+         f"min_region_size must be None (automatic) or an integer >= 1 (pixels), got {p.min_region_size!r}")
+    need(p.merge_threshold >= 0, f"merge_threshold must be >= 0, got {p.merge_threshold}")
+    need(is_int(p.superpixel_size) and p.superpixel_size >= 0,
+         f"superpixel_size must be an integer >= 0 (pixels), got {p.superpixel_size!r}")
     need(p.scale > 0, f"scale must be > 0, got {p.scale}")
 
 

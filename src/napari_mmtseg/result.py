@@ -37,6 +37,7 @@ class SegmentationResult:
     history: list = field(default_factory=list)  # per step: slice, iteration, losses, n_labels
     channel_axis: int | None = None
     version: str = ""
+    output: dict = field(default_factory=dict)  # what the output stage did (regions.summarize_output)
 
     @property
     def n_labels(self) -> int:
@@ -53,6 +54,7 @@ class SegmentationResult:
             "seconds": round(self.seconds, 3),
             "n_labels": self.n_labels,
             "channel_axis": self.channel_axis,
+            "output": dict(self.output),
             "napari_mmtseg_version": self.version,
         }
 

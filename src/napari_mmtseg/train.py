@@ -16,6 +16,7 @@ from .align import match_from_overlap, overlap_matrix
 from .infer import infer_labels, upsample_nearest
 from .nets import ema_alpha, ema_update, make_models, tv_loss
 from .params import Params
+from .regions import image_features
 from .result import Progress
 
 __all__ = ["train_view", "cross_targets", "train_slice"]
@@ -84,16 +85,24 @@ def train_slice(method: str, x_full: np.ndarray, p: Params, seed: int, device: t
             state["teacher"] = teacher
     net, opt, gen, teacher = state["net"], state["opt"], state["gen"], state.get("teacher")
     net.train()
-    if method == "kanezaki2018":
+    if method == "kanezaki2018" or (method == "mmt" and p.superpixel_size):
         from skimage.segmentation import slic
 
-        sp = slic(xs.transpose(1, 2, 0), n_segments=p.n_segments, compactness=p.compactness,
-                  channel_axis=-1, start_label=0)
+        if method == "kanezaki2018":
+            sp = slic(xs.transpose(1, 2, 0), n_segments=p.n_segments, compactness=p.compactness,
+                      channel_axis=-1, start_label=0)
+        else:
+            # on CIELAB (RGB) or intensities x 100 (other data): one compactness fits both
+            sp = slic(image_features(xs), compactness=10.0, channel_axis=-1, start_label=0,
+                      convert2lab=False,
+                      n_segments=max(1, xs.shape[1] * xs.shape[2] // p.superpixel_size))
         n_sp = int(sp.max()) + 1
         sp_t = torch.from_numpy(sp.astype(np.int64)).to(device).reshape(-1)
 
     amp = (torch.autocast(device.type, dtype=torch.bfloat16) if p.bf16
            else contextlib.nullcontext())
+    # stop once the labels fall to min_labels, or to the class count asked for
+    min_labels = max(p.min_labels, p.n_classes if p.n_classes != "auto" else 0)
     prev = None
     stable = 0
     for it in range(p.max_iter):
@@ -111,6 +120,11 @@ def train_slice(method: str, x_full: np.ndarray, p: Params, seed: int, device: t
                 slab = y.detach().argmax(1)
                 changed = (tlab[0] != prev).sum() if prev is not None else torch.zeros((), dtype=torch.long, device=device)
                 target, maps_t, S_np, n_changed = cross_targets(slab, tlab, q, changed)
+                if p.superpixel_size:
+                    t2 = target.reshape(2, -1)
+                    cnt = torch.stack([torch.bincount(sp_t * q + t2[k], minlength=n_sp * q)
+                                       for k in range(2)]).reshape(2, n_sp, q)
+                    target = cnt.argmax(2)[:, sp_t]
             logits = y.reshape(2, q, -1)
             ce = F.cross_entropy(logits, target.reshape(2, -1))
             loss = ce * 2
@@ -156,7 +170,7 @@ def train_slice(method: str, x_full: np.ndarray, p: Params, seed: int, device: t
         prev = cur
         history.append({"slice": slice_index, "iteration": it + 1, "n_labels": n_labels,
                         "changed": frac, **losses})
-        done = n_labels <= p.min_labels
+        done = n_labels <= min_labels
         if p.tol > 0:
             stable = stable + 1 if frac < p.tol else 0
             done = done or stable >= p.patience

@@ -84,48 +84,63 @@ def iter_bsds(root, split: str = "val", limit: int | None = None) -> Iterator[Sa
 # --------------------------------------------------------------------------- microscopy masks
 
 
-def _micro_root(root) -> Path:
+#: microscopy collections with masks: id prefix -> folder name under the microscopy root
+MICRO_SETS = {"isbi": "isbi2012_em_membranes", "stardist": "stardist_demo", "bbbc039": "bbbc039_dev"}
+
+
+def _micro_sets(root) -> dict:
+    """{prefix: folder} of the collections under ``root``. ``root`` may be the
+    microscopy folder, its parent, or one collection's own folder (then only
+    that collection is used)."""
     root = Path(root)
-    # accept either .../microscopy or .../data (with a microscopy/ subfolder)
-    if (root / "microscopy").is_dir() and not (root / "isbi2012_em_membranes").is_dir():
+    for prefix, name in MICRO_SETS.items():
+        if root.name == name:
+            return {prefix: root}
+    if (root / "microscopy").is_dir() and not any((root / n).is_dir() for n in MICRO_SETS.values()):
         root = root / "microscopy"
-    return root
+    return {prefix: root / name for prefix, name in MICRO_SETS.items() if (root / name).is_dir()}
 
 
 def masks_ids(root) -> list:
-    """``isbi/NN`` for the ISBI 2012 EM sections with masks, ``stardist/img2d``."""
-    root = _micro_root(root)
+    """``isbi/NN`` for the ISBI 2012 EM sections, ``stardist/img2d``, and
+    ``bbbc039/<name>`` for the BBBC039 fields, for those present under ``root``."""
+    sets = _micro_sets(root)
     ids = []
-    isbi = root / "isbi2012_em_membranes"
-    if (isbi / "images").is_dir():
-        for p in sorted((isbi / "images").glob("*.png")):
-            if (isbi / "masks" / p.name).exists():
-                ids.append(f"isbi/{p.stem}")
-    sd = root / "stardist_demo"
-    if (sd / "img2d.tif").exists() and (sd / "mask2d.tif").exists():
+    isbi = sets.get("isbi")
+    if isbi is not None and (isbi / "images").is_dir():
+        ids += [f"isbi/{p.stem}" for p in sorted((isbi / "images").glob("*.png"))
+                if (isbi / "masks" / p.name).exists()]
+    sd = sets.get("stardist")
+    if sd is not None and (sd / "img2d.tif").exists() and (sd / "mask2d.tif").exists():
         ids.append("stardist/img2d")
+    bb = sets.get("bbbc039")
+    if bb is not None and (bb / "images").is_dir():
+        ids += [f"bbbc039/{p.stem}" for p in sorted((bb / "images").glob("*.tif"))
+                if (bb / "masks" / p.name).exists()]
     if not ids:
         raise FileNotFoundError(
-            f"No microscopy data with masks under {root} (expected isbi2012_em_membranes/ "
-            "and/or stardist_demo/)")
+            f"No microscopy data with masks under {root} (expected {', '.join(MICRO_SETS.values())}, "
+            "or one of them)")
     return ids
 
 
 def load_masks_sample(root, image_id: str) -> Sample:
-    """ISBI masks are binary (255 interior, 0 membrane): two GT segments.
-    The StarDist mask is an instance map (0 background + one id per nucleus)."""
-    root = _micro_root(root)
+    """ISBI masks are binary (255 interior, 0 membrane); the StarDist and
+    BBBC039 masks are instance maps (0 background + one id per nucleus).
+    ``Sample.gts`` holds the one mask as int64."""
     group, name = image_id.split("/", 1)
+    d = _micro_sets(root).get(group)
+    if d is None:
+        raise ValueError(f"Unknown microscopy sample {image_id!r} under {root}")
     if group == "isbi":
-        d = root / "isbi2012_em_membranes"
         img = read_image(d / "images" / f"{name}.png")
         gt = read_image(d / "masks" / f"{name}.png")
     elif group == "stardist":
-        d = root / "stardist_demo"
         img = read_image(d / f"{name}.tif")
         gt = read_image(d / f"{name.replace('img', 'mask')}.tif")
     else:
-        raise ValueError(f"Unknown microscopy sample {image_id!r}")
+        img = read_image(d / "images" / f"{name}.tif")
+        gt = read_image(d / "masks" / f"{name}.tif")
     if gt.ndim == 3:  # an RGB(A) mask saved by an image editor
         gt = gt[..., 0]
     return Sample(image_id, img, [np.asarray(gt).astype(np.int64)])

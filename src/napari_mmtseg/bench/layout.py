@@ -11,6 +11,7 @@ __all__ = ["GRIDS", "RESULTS", "STABILITY", "COMMANDS", "label_path"]
 GRIDS = {
     "kmeans": ("k", [2, 5, 8, 11, 14, 17, 20]),
     "felzenszwalb": ("scale", [100, 500, 1000, 1500, 2000]),
+    "multiotsu": ("n_classes", [2, 3, 4]),  # not in the paper: the microscopist's baseline
 }
 RESULTS = "results.csv"
 STABILITY = "stability.csv"

@@ -28,6 +28,8 @@ MAIN_COLS = [  # (CSV column, header)
     ("voi_mean", "VoI"),
     ("n_segments", "segments"),
 ]
+#: extra columns for microscopy masks (metrics.score_instances)
+MASK_COLS = [("fg_iou", "fg IoU"), ("f1", "F1 @0.5")]
 BEST_COLS = [
     ("accuracy_best", "Acc"),
     ("miou_best", "mIoU 1:1"),
@@ -65,7 +67,7 @@ def summarize(rows) -> dict:
     for r in rows:
         groups[_group_key(r)].append(r)
     out = {}
-    cols = [c for c, _ in MAIN_COLS + BEST_COLS] + ["miou_kim_pooled", "seconds"]
+    cols = [c for c, _ in MAIN_COLS + BEST_COLS + MASK_COLS] + ["miou_kim_pooled", "seconds", "n_pieces"]
     for key, rs in groups.items():
         seeds = sorted({int(r["seed"]) for r in rs})
         by_img = defaultdict(dict)
@@ -74,17 +76,38 @@ def summarize(rows) -> dict:
         images = sorted(i for i, d in by_img.items() if all(s in d for s in seeds))
         if not images:
             continue
-        per_seed = {c: [float(np.mean([float(by_img[i][s][c]) for i in images])) for s in seeds]
+        per_seed = {c: [float(np.mean([_num(by_img[i][s].get(c)) for i in images])) for s in seeds]
                     for c in cols}
-        per_image = {c: {i: float(np.mean([float(by_img[i][s][c]) for s in seeds])) for i in images}
+        per_image = {c: {i: float(np.mean([_num(by_img[i][s].get(c)) for s in seeds])) for i in images}
                      for c in cols}
         out[key] = {"images": images, "seeds": seeds, "per_seed": per_seed, "per_image": per_image,
                     "devices": sorted({r["device"] for r in rs})}
     return out
 
 
+def _num(v) -> float:
+    """A CSV cell as a float; NaN when empty (a column older result files lack)."""
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _rank_col(rows) -> str:
+    """The column a grid's best value is picked by: object F1 on microscopy
+    masks, the paper's accuracy otherwise."""
+    return "f1" if rows and rows[0].get("dataset") == "masks" else "accuracy_mean"
+
+
+def _pieces_median(s) -> str:
+    v = np.array(list(s["per_image"]["n_pieces"].values()), dtype=float)
+    return "-" if np.isnan(v).all() else f"{np.nanmedian(v):.0f}"
+
+
 def _fmt(vals, digits=4) -> str:
     vals = np.asarray(vals, dtype=float)
+    if np.isnan(vals).all():
+        return "-"
     if vals.size > 1:
         return f"{vals.mean():.{digits}f} ± {vals.std(ddof=0):.{digits}f}"
     return f"{vals.mean():.{digits}f}"
@@ -96,9 +119,9 @@ def _label(key) -> str:
     return txt + (f" [{overrides}]" if overrides else "")
 
 
-def _main_keys(summary) -> tuple:
+def _main_keys(summary, rank: str = "accuracy_mean") -> tuple:
     """One setting per method/preset/overrides: the only one, or for a grid the
-    best on average (highest mean accuracy over images and seeds).
+    best on average (highest mean of ``rank`` over images and seeds).
     Returns (keys, {key: note})."""
     fam = defaultdict(list)
     for key in summary:
@@ -108,13 +131,13 @@ def _main_keys(summary) -> tuple:
         if len(ks) == 1:
             keys.append(ks[0])
             continue
-        best = max(ks, key=lambda k: np.mean(summary[k]["per_seed"]["accuracy_mean"]))
+        best = max(ks, key=lambda k: np.mean(summary[k]["per_seed"][rank]))
         keys.append(best)
-        notes[best] = "best on average over the grid (by Acc)"
+        notes[best] = f"best on average over the grid (by {rank})"
     return keys, notes
 
 
-def _oracle(summary, family_keys, col="accuracy_mean") -> dict | None:
+def _oracle(summary, family_keys, col="accuracy_mean", cols=MAIN_COLS) -> dict | None:
     """Per-image oracle over a grid: each image takes its best setting (by ``col``)."""
     common = set.intersection(*[set(summary[k]["images"]) for k in family_keys])
     if not common:
@@ -122,7 +145,7 @@ def _oracle(summary, family_keys, col="accuracy_mean") -> dict | None:
     images = sorted(common)
     pick = {i: max(family_keys, key=lambda k: summary[k]["per_image"][col][i]) for i in images}
     res = {c: float(np.mean([summary[pick[i]]["per_image"][c][i] for i in images]))
-           for c, _ in MAIN_COLS}
+           for c, _ in cols}
     res["images"] = len(images)
     return res
 
@@ -307,7 +330,7 @@ def _preset_note(rows) -> str:
                  "not the paper's setting")
     if classical:
         note += (f" (the preset does not change {', '.join(sorted(classical))}: "
-                 "their parameters are k / scale, sigma, min_size)")
+                 "their parameters are k / scale, sigma, min_size / n_classes)")
     return note
 
 
@@ -317,7 +340,9 @@ def write_report(out, stream=None) -> Path:
     stream = stream or sys.stderr
     rows = load_rows(out / RESULTS)
     summary = summarize(rows)
-    keys, notes = _main_keys(summary)
+    rank = _rank_col(rows)
+    cols = MAIN_COLS + (MASK_COLS if rank == "f1" else [])
+    keys, notes = _main_keys(summary, rank)
     stab, stab_img = _stability(out)
     lines = ["# Benchmark summary", ""]
     if rows:
@@ -340,16 +365,18 @@ def write_report(out, stream=None) -> Path:
               "PRI = probabilistic Rand index; VoI = variation of information, nats, lower is "
               "better; segments = segments in the output). Only images with every seed count.",
               "", "## Main table", ""]
-    header = ["method", "images", "seeds"] + [h for _, h in MAIN_COLS] + ["s/image", "device"]
+    header = (["method", "images", "seeds"] + [h for _, h in cols]
+              + ["pieces (median)", "s/image", "device"])
     body = []
     for k in keys:
         s = summary[k]
         body.append([_label(k) + (" *" if k in notes else ""), len(s["images"]), len(s["seeds"])]
-                    + [_fmt(s["per_seed"][c], 2 if c == "n_segments" else 4) for c, _ in MAIN_COLS]
-                    + [f"{np.mean(s['per_seed']['seconds']):.2f}", ", ".join(s["devices"])])
+                    + [_fmt(s["per_seed"][c], 2 if c == "n_segments" else 4) for c, _ in cols]
+                    + [_pieces_median(s), f"{np.mean(s['per_seed']['seconds']):.2f}",
+                       ", ".join(s["devices"])])
     lines += _table(header, body)
     if notes:
-        lines += ["", "\\* best grid value on average (highest mean Acc over images and seeds)."]
+        lines += ["", f"\\* best grid value on average (highest mean {rank} over images and seeds)."]
 
     lines += ["", "## Best annotation per image", "",
               "Same runs, each image scored against its best-matching human annotation "
@@ -365,25 +392,25 @@ def write_report(out, stream=None) -> Path:
     if grid_fams:
         lines += ["", "## Parameter grids", "",
                   "Every grid value (mean over annotations), the best value on average, and a "
-                  "per-image oracle (each image takes its best value by Acc; optimistic, "
+                  f"per-image oracle (each image takes its best value by {rank}; optimistic, "
                   "shown only for reference).", ""]
         for f, ks in sorted(grid_fams.items()):
             ks = sorted(ks, key=lambda k: _setting_sort(k[2]))
-            best = max(ks, key=lambda k: np.mean(summary[k]["per_seed"]["accuracy_mean"]))
-            header = ["setting", "images", "seeds"] + [h for _, h in MAIN_COLS] + ["s/image"]
+            best = max(ks, key=lambda k: np.mean(summary[k]["per_seed"][rank]))
+            header = ["setting", "images", "seeds"] + [h for _, h in cols] + ["s/image"]
             body = []
             for k in ks:
                 s = summary[k]
                 body.append([k[2] + (" (best)" if k == best else ""), len(s["images"]),
                              len(s["seeds"])]
                             + [_fmt(s["per_seed"][c], 2 if c == "n_segments" else 4)
-                               for c, _ in MAIN_COLS]
+                               for c, _ in cols]
                             + [f"{np.mean(s['per_seed']['seconds']):.2f}"])
-            orc = _oracle(summary, ks)
+            orc = _oracle(summary, ks, rank, cols)
             if orc:
                 body.append(["per-image oracle", orc["images"], ""]
                             + [f"{orc[c]:.2f}" if c == "n_segments" else f"{orc[c]:.4f}"
-                               for c, _ in MAIN_COLS] + [""])
+                               for c, _ in cols] + [""])
             lines += [f"### {f[0]} ({f[1]}{', ' + f[2] if f[2] else ''})", ""] + _table(header, body) + [""]
 
     lines += ["", "## Stability across seeds", ""]

@@ -28,7 +28,9 @@ __all__ = ["DETERMINISTIC", "CSV_FIELDS", "STAB_FIELDS", "run_benchmark", "merge
 DETERMINISTIC = {"felzenszwalb"}
 
 SCORE_FIELDS = [f"{m}_{s}" for m in METRICS for s in ("mean", "best")] + [
-    "miou_kim_pooled", "n_segments", "n_gt_segments", "n_annotations"]
+    "miou_kim_pooled", "n_segments", "n_gt_segments", "n_annotations", "n_pieces",
+    # microscopy masks only (metrics.score_instances): foreground IoU, object F1 at IoU 0.5
+    "fg_iou", "f1", "precision", "recall", "n_objects", "n_gt_objects"]
 KEY_FIELDS = ["image", "method", "preset", "setting", "overrides", "seed"]
 CSV_FIELDS = ["dataset", "split"] + KEY_FIELDS + SCORE_FIELDS + ["seconds", "device", "finished"]
 STAB_FIELDS = ["image", "method", "preset", "setting", "overrides", "seed_a", "seed_b",
@@ -139,7 +141,7 @@ def run_benchmark(dataset: str, root, out, methods, seeds: int = 1, split: str =
     """Run (or continue) a benchmark; returns counts ``{"done", "skipped", "failed"}``."""
     from .. import METHODS
     from ..engine import segment
-    from ..metrics import score
+    from ..metrics import n_pieces, score, score_instances
     from ..params import make_params
 
     stream = stream or sys.stderr
@@ -205,6 +207,9 @@ def run_benchmark(dataset: str, root, out, methods, seeds: int = 1, split: str =
                     stream.write(f"\nmmtseg bench: {img} {m} {setting} seed {s} failed: {exc}\n")
                     continue
                 sc = score(r.labels, sample.gts)
+                sc["n_pieces"] = n_pieces(r.labels)
+                if dataset == "masks":
+                    sc.update(score_instances(r.labels, sample.gts[0]))
                 lp = label_path(out, img, m, preset, setting, ov_text, s)
                 lp.parent.mkdir(parents=True, exist_ok=True)
                 np.savez_compressed(lp, labels=r.labels)

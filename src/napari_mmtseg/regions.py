@@ -1,0 +1,335 @@
+"""The output stage: from a method's raw cluster map to the label image a
+person keeps.
+
+Every method (learned or classical) ends with a 2D map of cluster ids, one
+per kind of pixel. That map is noisy: thin pieces along edges, specks inside
+textures, a colour gradient cut into bands. This module turns it into either
+
+- **clusters** (semantic classes: the same id for the same kind of pixel
+  anywhere in the image), or
+- **regions** (instances: one id per connected region, what a nucleus
+  counter wants),
+
+in three steps, all scikit-image / SciPy calls:
+
+1. *small pieces*: connected pieces (4-connectivity,
+   :func:`skimage.measure.label`) smaller than ``min_region_size`` pixels are
+   removed and their pixels given to the nearest remaining piece
+   (:func:`skimage.segmentation.expand_labels`);
+2. *weak boundaries*: adjacent pieces whose shared boundary is weak in the
+   image are merged, weakest first (a region adjacency graph,
+   :func:`skimage.graph.rag_boundary`, merged by
+   :func:`skimage.graph.merge_hierarchical`). Boundary strength is the mean,
+   along the boundary, of the image's gradient magnitude (Sobel of the
+   Gaussian-smoothed image, in CIELAB units for RGB, in percent of the
+   intensity range otherwise), so a smooth gradient never keeps a cut while
+   an edge between two similar colours does;
+3. *class count*: the classes are the method's clusters that are left; with
+   ``n_classes`` set, clusters (or, if too few clusters are left, regions)
+   are grouped by Ward's agglomerative clustering of their mean colours
+   (:func:`scipy.cluster.hierarchy.linkage`) to exactly that many.
+
+No Qt, no napari, no torch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["OutputInfo", "summarize_output", "image_features", "edge_strength", "remove_small_pieces",
+           "merge_weak_boundaries", "group_classes", "finish_labels", "auto_min_region_size"]
+
+
+@dataclass
+class OutputInfo:
+    """What the output stage did to one slice (reported with the result)."""
+
+    n_clusters_in: int  # distinct ids the method produced
+    n_pieces_in: int  # their connected pieces
+    n_classes: int  # classes (semantic ids) in the output
+    n_regions: int  # connected regions in the output
+    min_region_size: int  # pixels
+    merge_threshold: float
+    why: str  # how the class count was reached, in words
+
+
+def auto_min_region_size(n_pixels: int) -> int:
+    """The default smallest region, in pixels, for a 2D slice of
+    ``n_pixels``: 1/5000 of the slice, at least 16 px (31 px on a 481x321
+    photo, 72 px on a 520x696 microscopy field; measured in docs/method.md)."""
+    return max(16, int(round(n_pixels / 5000)))
+
+
+def image_features(x: np.ndarray) -> np.ndarray:
+    """(C, H, W) float image in [0, 1] -> (H, W, F) float32 features in which
+    Euclidean distances are perceptual-ish: CIELAB for RGB
+    (:func:`skimage.color.rgb2lab`), the channels times 100 otherwise (so
+    both span about 0..100)."""
+    img = np.moveaxis(np.asarray(x, dtype=np.float32), 0, -1)
+    if img.shape[-1] == 3:
+        from skimage.color import rgb2lab
+
+        return rgb2lab(img).astype(np.float32)
+    return img * np.float32(100.0)
+
+
+def edge_strength(features: np.ndarray, sigma: float = 2.0) -> np.ndarray:
+    """(H, W) gradient magnitude of (H, W, F) ``features``: the Euclidean norm
+    over features of the Sobel responses (:func:`skimage.filters.sobel`)
+    after Gaussian smoothing with ``sigma`` pixels."""
+    from skimage.filters import gaussian, sobel
+
+    f = gaussian(features, sigma=sigma, channel_axis=-1) if sigma else features
+    mag = np.zeros(f.shape[:2], dtype=np.float64)
+    for c in range(f.shape[-1]):
+        mag += sobel(f[..., c]) ** 2
+    return np.sqrt(mag)
+
+
+def _pieces(labels: np.ndarray):
+    """Connected pieces (4-connectivity) of a cluster map: (pieces 1..P, cluster of each piece)."""
+    from skimage.measure import label
+
+    lab = np.asarray(labels)
+    pieces = label(lab.astype(np.int64) + 1, background=0, connectivity=1)
+    cluster = np.zeros(int(pieces.max()) + 1, dtype=np.int64)
+    cluster[pieces.ravel()] = lab.ravel()
+    return pieces, cluster
+
+
+def remove_small_pieces(pieces: np.ndarray, min_size: int) -> np.ndarray:
+    """Give the pixels of every piece smaller than ``min_size`` pixels to the
+    nearest larger piece (:func:`skimage.segmentation.expand_labels`). The
+    largest piece always stays, so a map of only small pieces keeps one.
+    ``pieces``: (H, W) ids >= 1. Returns a new (H, W) map of the ids kept."""
+    if min_size <= 1:
+        return pieces
+    from skimage.segmentation import expand_labels
+
+    sizes = np.bincount(pieces.ravel())
+    small = sizes < min_size
+    small[0] = False
+    if not small.any():
+        return pieces
+    if small[1:].all():
+        small[int(np.argmax(sizes[1:])) + 1] = False
+    kept = np.where(small[pieces], 0, pieces)
+    return expand_labels(kept, distance=max(pieces.shape))
+
+
+def _adjacency(pieces: np.ndarray):
+    """Pairs (a < b) of 4-adjacent pieces and the length of their shared boundary
+    (pixel pairs across it)."""
+    a = np.concatenate([pieces[:, :-1].ravel(), pieces[:-1, :].ravel()])
+    b = np.concatenate([pieces[:, 1:].ravel(), pieces[1:, :].ravel()])
+    diff = a != b
+    lo, hi = np.minimum(a[diff], b[diff]), np.maximum(a[diff], b[diff])
+    n = int(pieces.max()) + 1
+    pairs, count = np.unique(lo.astype(np.int64) * n + hi, return_counts=True)
+    return np.stack([pairs // n, pairs % n], axis=1), count
+
+
+def remove_transition_bands(pieces: np.ndarray, features: np.ndarray, max_width: float = 2.0,
+                            slack: float = 1.25) -> np.ndarray:
+    """Give away the pixels of *transition bands*: thin pieces (no pixel farther
+    than ``max_width`` px from the piece's edge, :func:`scipy.ndimage.distance_transform_edt`)
+    whose mean colour lies between the colours of the two neighbours they touch
+    most (``d(band, a) + d(band, b) <= slack * d(a, b)``). Such bands are the
+    blur of an edge between two regions clustered as a kind of pixel of its
+    own (a ring around every nucleus, a seam along every outline); their
+    pixels go to the nearest neighbour, so the edge falls mid-band. A thin
+    piece darker or brighter than both sides (a membrane, a line) is kept.
+    Returns a new (H, W) piece map (ids kept, some removed)."""
+    from scipy import ndimage as ndi
+    from skimage.segmentation import expand_labels
+
+    n = int(pieces.max()) + 1
+    if n <= 3:
+        return pieces
+    edge = np.zeros(pieces.shape, dtype=bool)
+    dy = pieces[1:, :] != pieces[:-1, :]
+    dx = pieces[:, 1:] != pieces[:, :-1]
+    edge[1:, :] |= dy
+    edge[:-1, :] |= dy
+    edge[:, 1:] |= dx
+    edge[:, :-1] |= dx
+    depth = ndi.distance_transform_edt(~edge)
+    width = np.zeros(n)
+    width[1:] = ndi.maximum(depth, pieces, index=np.arange(1, n))
+    thin = np.flatnonzero(width <= max_width)
+    thin = thin[thin > 0]
+    if thin.size == 0:
+        return pieces
+    flat = pieces.ravel()
+    count = np.bincount(flat, minlength=n).astype(np.float64)
+    mean = np.stack([np.bincount(flat, features[..., c].ravel(), minlength=n)
+                     for c in range(features.shape[-1])], axis=1) / np.maximum(count, 1)[:, None]
+    pairs, contact = _adjacency(pieces)
+    drop = np.zeros(n, dtype=bool)
+    for p in thin:
+        sel = (pairs[:, 0] == p) | (pairs[:, 1] == p)
+        if sel.sum() < 2:
+            continue
+        nb = np.where(pairs[sel, 0] == p, pairs[sel, 1], pairs[sel, 0])
+        a, b = nb[np.argsort(contact[sel])[::-1][:2]]
+        d_ab = np.linalg.norm(mean[a] - mean[b])
+        if d_ab > 0 and (np.linalg.norm(mean[p] - mean[a]) + np.linalg.norm(mean[p] - mean[b])
+                         <= slack * d_ab):
+            drop[p] = True
+    if not drop.any() or drop[1:].all():
+        return pieces
+    return expand_labels(np.where(drop[pieces], 0, pieces), distance=max(pieces.shape))
+
+
+def merge_weak_boundaries(pieces: np.ndarray, edges: np.ndarray, threshold: float) -> np.ndarray:
+    """Merge adjacent pieces, weakest boundary first, while the mean of
+    ``edges`` along their shared boundary is below ``threshold``
+    (:func:`skimage.graph.rag_boundary`, :func:`skimage.graph.merge_hierarchical`;
+    the merged boundary's strength is the length-weighted mean of its parts).
+    Returns an (H, W) map whose ids are unions of pieces (ids not consecutive)."""
+    if threshold <= 0 or pieces.min() == pieces.max():
+        return pieces
+    from skimage import graph
+
+    rag = graph.rag_boundary(pieces, edges.astype(np.float64), connectivity=1)
+
+    def weight(g, src, dst, n):
+        none = {"weight": 0.0, "count": 0}
+        a, b = g[src].get(n, none), g[dst].get(n, none)
+        count = a["count"] + b["count"]
+        return {"count": count, "weight": (a["count"] * a["weight"] + b["count"] * b["weight"]) / count}
+
+    def merge(g, src, dst):  # node attributes are not used; the edge weights carry everything
+        pass
+
+    return graph.merge_hierarchical(pieces, rag, thresh=threshold, rag_copy=False,
+                                    in_place_merge=True, merge_func=merge, weight_func=weight)
+
+
+def _mean_features(ids: np.ndarray, features: np.ndarray, n: int):
+    flat = ids.ravel()
+    count = np.bincount(flat, minlength=n).astype(np.float64)
+    means = np.stack([np.bincount(flat, features[..., c].ravel(), minlength=n)
+                      for c in range(features.shape[-1])], axis=1)
+    return means / np.maximum(count, 1)[:, None], count
+
+
+def group_classes(ids: np.ndarray, features: np.ndarray, n_classes: int) -> np.ndarray:
+    """Group the ids of an (H, W) map into ``n_classes`` classes by Ward's
+    agglomerative clustering of their mean features, each id weighted by its
+    pixel count (:func:`scipy.cluster.hierarchy.linkage`). Returns (H, W)
+    class ids 0..n_classes-1 (fewer only when the map has fewer ids)."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    uniq, inv = np.unique(ids, return_inverse=True)
+    inv = inv.reshape(ids.shape)
+    if uniq.size <= n_classes:
+        return inv
+    means, count = _mean_features(inv, features, uniq.size)
+    # Ward on weighted points: repeat each mean in proportion to its size (at most 50 copies)
+    reps = np.maximum(1, np.round(50 * count / count.max())).astype(int)
+    pts = np.repeat(means, reps, axis=0)
+    owner = np.repeat(np.arange(uniq.size), reps)
+    groups = fcluster(linkage(pts, method="ward"), t=n_classes, criterion="maxclust") - 1
+    # each id's copies stay together (identical points merge first); take the first copy's group
+    first = np.searchsorted(owner, np.arange(uniq.size))
+    return groups[first][inv]
+
+
+def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions",
+                  n_classes="auto", min_region_size: int | None = None,
+                  merge_threshold: float = 0.0, edge_sigma: float = 2.0,
+                  band_width: float = 0.0):
+    """The output stage for one 2D slice.
+
+    clusters: (H, W) integer cluster map from a method (any ids).
+    x: (C, H, W) float image in [0, 1] (the normalised slice).
+    output: ``"regions"`` (one id per connected region) or ``"clusters"``
+        (one id per class).
+    n_classes: ``"auto"`` (the method's clusters that survive steps 1-2) or
+        an int >= 1 (classes grouped to exactly that many when the image has
+        that many regions).
+    min_region_size: pixels; ``None`` for :func:`auto_min_region_size`.
+    merge_threshold: boundary strength below which adjacent regions merge
+        (0: no merging).
+
+    Returns ``(labels, info)``: (H, W) int32 ids from 0 (regions: each
+    connected region its own id; clusters: the class id), and an
+    :class:`OutputInfo`.
+    """
+    if output not in ("regions", "clusters"):
+        raise ValueError(f"output must be 'regions' or 'clusters', got {output!r}")
+    H, W = clusters.shape
+    if min_region_size is None:
+        min_region_size = auto_min_region_size(H * W)
+    pieces, cluster_of = _pieces(clusters)
+    n_in = int(np.unique(clusters).size)
+    n_pieces = int(pieces.max())
+    regions = remove_small_pieces(pieces, int(min_region_size))
+    features = None
+    if band_width > 0 and regions.max() > 1:
+        features = image_features(x)
+        regions = remove_transition_bands(regions, features, band_width)
+    if merge_threshold > 0 and regions.max() > 1:
+        features = image_features(x) if features is None else features
+        regions = merge_weak_boundaries(regions, edge_strength(features, edge_sigma), merge_threshold)
+    # each region's class: the method's cluster that covers most of it
+    reg_ids, reg = np.unique(regions, return_inverse=True)
+    reg = reg.reshape(regions.shape)
+    votes = np.zeros((reg_ids.size, int(cluster_of.max()) + 1), dtype=np.int64)
+    np.add.at(votes, (reg.ravel(), cluster_of[pieces.ravel()]), 1)
+    cls = votes.argmax(1)[reg]
+    n_left = int(np.unique(cls).size)
+    if n_classes == "auto":
+        why = (f"{n_left} of the method's {n_in} clusters are left after pieces under "
+               f"{min_region_size} px were absorbed"
+               + (f" and boundaries weaker than {merge_threshold:g} merged" if merge_threshold > 0 else ""))
+    else:
+        n = int(n_classes)
+        if features is None:
+            features = image_features(x)
+        if n_left >= n:
+            cls = group_classes(cls, features, n)
+            why = f"n_classes={n}: {n_left} clusters grouped by colour (Ward) into {n}"
+        else:  # too few clusters left: group the regions themselves
+            cls = group_classes(reg, features, n)
+            why = (f"n_classes={n}: only {n_left} clusters were left, so the {reg_ids.size} "
+                   f"regions were grouped by colour (Ward)")
+        got = int(np.unique(cls).size)
+        if got < n:
+            why += f"; the image has only {got} distinct region(s), so {got} class(es)"
+    from skimage.measure import label
+
+    if output == "regions":
+        out = label(cls.astype(np.int64) + 1, background=0, connectivity=1) - 1
+    else:
+        out = np.unique(cls, return_inverse=True)[1].reshape(cls.shape)
+    n_cls = int(np.unique(cls).size)
+    n_reg = int(label(cls.astype(np.int64) + 1, background=0, connectivity=1).max()) if output == "clusters" else int(out.max()) + 1
+    info = OutputInfo(n_clusters_in=n_in, n_pieces_in=n_pieces, n_classes=n_cls,
+                      n_regions=n_reg, min_region_size=int(min_region_size),
+                      merge_threshold=float(merge_threshold), why=why)
+    return out.astype(np.int32), info
+
+
+def summarize_output(infos: list) -> dict:
+    """One dict for a whole run from the per-slice :class:`OutputInfo` list:
+    the class and region counts (the largest over slices), the settings, and
+    the reason for the class count (of the first slice; stacks say how many
+    slices share it)."""
+    if not infos:
+        return {}
+    first = infos[0]
+    why = first.why
+    if len(infos) > 1:
+        counts = sorted({i.n_classes for i in infos})
+        why = (f"slice 0: {why}; classes per slice: "
+               + (str(counts[0]) if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"))
+    return {"n_classes": max(i.n_classes for i in infos),
+            "n_regions": max(i.n_regions for i in infos),
+            "clusters_before": max(i.n_clusters_in for i in infos),
+            "pieces_before": max(i.n_pieces_in for i in infos),
+            "min_region_size": first.min_region_size,
+            "merge_threshold": first.merge_threshold,
+            "why": why}

@@ -1,0 +1,110 @@
+"""The output stage (regions.py): small pieces, weak boundaries, class count,
+clusters vs regions."""
+import numpy as np
+import pytest
+
+from napari_mmtseg.regions import (auto_min_region_size, edge_strength, finish_labels,
+                                   group_classes, image_features, remove_small_pieces,
+                                   summarize_output)
+
+
+def _grey(img):
+    return np.asarray(img, np.float32)[None]  # (1, H, W) in [0, 1]
+
+
+def test_speckle_is_absorbed_by_the_surrounding_region():
+    clusters = np.zeros((40, 40), int)
+    clusters[:, 20:] = 1
+    rng = np.random.default_rng(0)
+    ys, xs = rng.integers(0, 40, 60), rng.integers(0, 40, 60)
+    clusters[ys, xs] = 2  # isolated 1-pixel specks of a third cluster
+    x = _grey(np.where(np.arange(40)[None, :] < 20, 0.2, 0.8).repeat(40, 0))
+    out, info = finish_labels(clusters, x, output="clusters", min_region_size=10)
+    assert np.unique(out).size == 2
+    assert info.n_pieces_in > 50 and info.n_regions == 2 and info.n_classes == 2
+    # each half keeps one class
+    assert np.unique(out[:, :19]).size == 1 and np.unique(out[:, 21:]).size == 1
+
+
+def test_bands_cut_into_a_smooth_gradient_merge_but_a_real_edge_stays():
+    h, w = 48, 64
+    ramp = np.tile(np.linspace(0.0, 0.5, w, dtype=np.float32), (h, 1))
+    img = ramp.copy()
+    img[:, 40:] += 0.4  # a real edge at x = 40
+    bands = np.minimum(np.arange(w) // 8, 7)[None, :].repeat(h, 0)  # 8 bands: cuts in the ramp
+    out, info = finish_labels(bands, _grey(img), output="regions", merge_threshold=3.0,
+                              min_region_size=1)
+    assert info.n_regions == 2, info
+    assert out[0, 39] != out[0, 41]
+    # without merging every band stays
+    out0, info0 = finish_labels(bands, _grey(img), output="regions", merge_threshold=0.0,
+                                min_region_size=1)
+    assert info0.n_regions == 8
+
+
+def test_regions_split_a_class_into_its_connected_parts():
+    clusters = np.zeros((30, 30), int)
+    clusters[5:10, 5:10] = 1
+    clusters[20:25, 20:25] = 1
+    x = _grey(np.where(clusters == 1, 0.9, 0.1))
+    reg, ri = finish_labels(clusters, x, output="regions", min_region_size=1)
+    cls, ci = finish_labels(clusters, x, output="clusters", min_region_size=1)
+    assert np.unique(reg).size == 3 and ri.n_regions == 3 and ri.n_classes == 2
+    assert np.unique(cls).size == 2 and ci.n_regions == 3
+    assert reg[7, 7] != reg[22, 22] and cls[7, 7] == cls[22, 22]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_n_classes_is_reached_exactly(n):
+    rng = np.random.default_rng(1)
+    clusters = rng.integers(0, 8, size=(8, 8)).repeat(6, 0).repeat(6, 1)  # 8 clusters in 6x6 blocks
+    img = _grey(clusters / 7.0)
+    out, info = finish_labels(clusters, img, output="clusters", n_classes=n, min_region_size=1)
+    assert np.unique(out).size == n == info.n_classes
+    assert f"n_classes={n}" in info.why
+
+
+def test_more_classes_than_clusters_groups_regions_and_says_when_short():
+    clusters = np.zeros((20, 20), int)
+    clusters[:, 10:] = 1
+    clusters[5:8, 2:5] = 1  # a second region of cluster 1
+    img = _grey(np.where(clusters == 1, 0.8, 0.2) + np.where(np.arange(20)[None, :] > 10, 0.1, 0))
+    out, info = finish_labels(clusters, img, output="clusters", n_classes=3, min_region_size=1)
+    assert np.unique(out).size == 3 and "regions were grouped" in info.why
+    out, info = finish_labels(clusters, img, output="clusters", n_classes=9, min_region_size=1)
+    assert np.unique(out).size == 3 and "only 3 distinct region" in info.why
+
+
+def test_small_pieces_keep_the_largest_when_all_are_small():
+    pieces = np.arange(1, 17).reshape(4, 4)
+    pieces[0, :2] = 1  # piece 1 is the largest (3 px)
+    out = remove_small_pieces(pieces, 100)
+    assert np.unique(out).tolist() == [1]
+
+
+def test_group_classes_follows_colour():
+    ids = np.array([[0, 1, 2, 3]]).repeat(4, 0)
+    feats = np.array([0.0, 1.0, 50.0, 52.0])[ids][..., None]
+    g = group_classes(ids, feats, 2)
+    assert g[0, 0] == g[0, 1] and g[0, 2] == g[0, 3] and g[0, 0] != g[0, 2]
+
+
+def test_features_and_edges_have_the_documented_shapes():
+    x = np.random.default_rng(0).random((3, 16, 20)).astype(np.float32)
+    f = image_features(x)
+    assert f.shape == (16, 20, 3) and 0 <= f[..., 0].min() and f[..., 0].max() <= 100  # CIELAB L
+    assert edge_strength(f).shape == (16, 20)
+    assert image_features(x[:1]).max() <= 100.0
+
+
+def test_bad_output_mode_is_refused():
+    with pytest.raises(ValueError, match="output must be"):
+        finish_labels(np.zeros((4, 4), int), np.zeros((1, 4, 4), np.float32), output="instances")
+
+
+def test_auto_min_region_size_and_summary():
+    assert auto_min_region_size(481 * 321) == 31
+    assert auto_min_region_size(100) == 16
+    _, info = finish_labels(np.zeros((8, 8), int), np.zeros((1, 8, 8), np.float32))
+    s = summarize_output([info, info])
+    assert s["n_classes"] == 1 and "slice 0" in s["why"] and "classes per slice: 1" in s["why"]
