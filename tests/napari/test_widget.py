@@ -173,7 +173,7 @@ def test_cancel_leaves_no_layer(qtbot, viewer_widget):
         widget.cancel_button.native.click()
     assert blocker.args == ["cancelled"]
     assert [lay.name for lay in viewer.layers] == ["im"]
-    assert widget.run_button.enabled and widget._run is None and widget.progress_bar.value == 0
+    assert widget.run_button.enabled and widget.worker is None and widget.progress_bar.value == 0
 
 
 def test_paint_undo_and_update_previous_result(qtbot, viewer_widget):

@@ -19,6 +19,7 @@ from napari.layers import Image
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
 from psygnal import Signal
+from qtpy.QtCore import QTimer
 
 from .. import METHODS, PRESETS, Progress, SegmentationResult, make_params
 from ..device import describe_device, resolve_device
@@ -88,7 +89,7 @@ class MMTSegWidget(Container):
         preset = default_preset(_device_type("auto") or "cpu")
         self.preset = ComboBox(name="preset", choices=tuple(PRESETS), value=preset, tooltip=tip("preset"))
         self.device = ComboBox(name="device", choices=DEVICES, tooltip=tip("device"))
-        self.device_info = Label(name="device_info", label="", tooltip=tip("device"))
+        self.device_info = Label(name="device_info", label=" ", tooltip=tip("device"))
         self.clusters = SpinBox(name="clusters", label="max clusters", min=1, max=1000)
         self._main = [(f, make_widget(f)) for f in MAIN]
         self.seed = SpinBox(name="seed", max=2**31 - 1, tooltip=tip("seed"))
@@ -101,7 +102,7 @@ class MMTSegWidget(Container):
                                         text="update previous result (undoable)")
         self.live_preview = CheckBox(name="live_preview", text="live preview", value=True,
                                      tooltip=tip("preview"))
-        form = Container(name="form", widgets=[
+        self._form = form = Container(name="form", widgets=[
             self.image, self.method, self.preset, self.device, self.device_info, self.clusters,
             *(w for _, w in self._main), self.seed, self.current_slice_only, self.channel_axis,
             self.update_previous, self.live_preview])
@@ -140,6 +141,8 @@ class MMTSegWidget(Container):
         self._viewer.layers.selection.events.active.connect(self._follow_selection)
         alive, current = self._alive, self._current  # no reference to self in the handler
         self.native.destroyed.connect(lambda *_: (alive.__setitem__(0, False), stop(current[0])))
+        # once docked, napari's style sheet applies: align when the dock is in the window
+        self.native_parent_changed.connect(lambda *_: QTimer.singleShot(0, self._align_labels))
 
         warm_up_once()
         self._load_defaults()
@@ -245,6 +248,26 @@ class MMTSegWidget(Container):
             w.value = from_param(f, getattr(p, f.name))
             w.enabled = not f.methods or method in f.methods
         self._update_device_info()
+        self._align_labels()  # magicgui re-measured them for the new clusters label
+
+    def _align_labels(self, *_) -> None:
+        """Give the labels of each section the width of its widest label as
+        drawn. magicgui measures them with the application's default font,
+        which is smaller than the one napari's style sheet sets, so its rows
+        do not line up in napari. Uses magicgui's row helpers (skipped if a
+        magicgui version lacks them)."""
+        if not self._guard():
+            return
+        for box in (self._form, self.advanced):
+            rows = [r for r in (getattr(w, "_labeled_widget", lambda: None)() for w in box)
+                    if r is not None and hasattr(r, "_label_widget")]
+            if not rows:
+                continue
+            for r in rows:
+                r._label_widget.native.ensurePolished()
+            width = max(r._label_widget.native.sizeHint().width() for r in rows)
+            for r in rows:
+                r.label_width = width
 
     def params(self) -> dict:
         """The :class:`~napari_mmtseg.Params` fields as the controls set them
@@ -296,6 +319,12 @@ class MMTSegWidget(Container):
     @property
     def _run(self) -> Run | None:
         return self._current[0]
+
+    @property
+    def worker(self):
+        """The napari ``GeneratorWorker`` of the run in progress, or None."""
+        run = self._current[0]
+        return run.worker if run is not None else None
 
     def __call__(self, image=None, **values):
         """Set fields, then start a run as the Run button does.
