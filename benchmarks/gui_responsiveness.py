@@ -86,11 +86,11 @@ def main(argv=None):
     # opening the widget starts a background warm-up (imports); measure 4 s of it
     after_open, _ = measure(seconds=4.2, action=open_widget)
     widget = opened["widget"]
-    widget.method.setCurrentText(args.method)
-    widget.preset.setCurrentText("fast")
-    widget.threads.setValue(args.threads)
+    widget.method.value = args.method
+    widget.preset.value = "fast"
+    widget.threads.value = args.threads
     if args.max_iter:
-        widget.max_iter.setValue(args.max_iter)
+        widget.param_widgets["max_iter"].value = args.max_iter
     done = []
     widget.run_finished.connect(done.append)
     events = []
@@ -105,7 +105,7 @@ def main(argv=None):
 
     def click():
         t = time.perf_counter()
-        widget.run_btn.click()  # creates the preview layer, starts the worker
+        widget.run_button.native.click()  # creates the preview layer, starts the worker
         clicked["ms"] = 1e3 * (time.perf_counter() - t)
         widget.worker.yielded.disconnect(widget_yield)
         widget.worker.yielded.connect(count)
@@ -115,7 +115,7 @@ def main(argv=None):
     iters = max((getattr(e, "iteration", 0) for _, _, e in events), default=0)
 
     print(f"napari {napari.__version__}, {os.cpu_count()} CPU cores, torch threads "
-          f"{widget._num_threads()}, {args.method} '{widget.preset.currentText()}' on "
+          f"{widget._num_threads()}, {args.method} '{widget.preset.value}' on "
           f"{args.size}x{args.size} RGB, live preview every >= 0.3 s")
     print(f"idle baseline (2 s):     {_stats(idle)}")
     print(f"opening the widget took {opened['ms']:.0f} ms on the GUI thread; the 4 s after it "
