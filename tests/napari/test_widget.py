@@ -297,7 +297,10 @@ def test_renamed_layer_stays_chosen_and_runs(qtbot, make_napari_viewer):
     # jump to the first layer), with the channel axis chosen for it
     stack = viewer.add_image(_image((2, 24, 24)), name="stack")
     widget.channel_axis.value = 0
-    images = lambda: [lay for lay in viewer.layers if isinstance(lay, Image)]  # noqa: E731
+
+    def images():
+        return [lay for lay in viewer.layers if isinstance(lay, Image)]
+
     viewer.layers.move(viewer.layers.index(stack), 0)  # reordered: still chosen
     assert widget.image.value is stack and list(widget.image.choices) == images()
     viewer.layers.move(0, len(viewer.layers))  # back on top: "new" is the first image

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import os
 import time
-import weakref
 
-from magicgui.widgets import (CheckBox, ComboBox, Container, Label, ProgressBar, PushButton,
-                              SpinBox, create_widget)
-from napari.layers import Image
+from magicgui.widgets import CheckBox, ComboBox, Container, Label, ProgressBar, PushButton, SpinBox
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
 from psygnal import Signal
@@ -25,7 +22,8 @@ from .. import METHODS, PRESETS, Progress, SegmentationResult, make_params
 from ..device import describe_device, resolve_device
 from ..params import default_preset
 from ._fields import ADVANCED, MAIN, clusters_param, from_param, make_widget, to_param
-from ._job import make_job, spatial_ndim
+from ._job import make_job
+from ._layers import LayerControls
 from ._output import add_preview, remove_layer, show_preview, write_result
 from ._tooltips import TIPS
 from ._worker import RUNNING, Run, default_threads, make_worker, start, stop, warm_up_once
@@ -43,13 +41,6 @@ def _device_type(choice) -> str | None:
         return resolve_device(choice).type
     except ValueError:
         return None
-
-
-def _refill(combo) -> None:
-    """Re-evaluate ``combo``'s callable choices from scratch, in their order
-    (magicgui alone keeps old items in place and matches the current one by text)."""
-    combo.choices = ()
-    combo.reset_choices()
 
 
 class MMTSegWidget(Container):
@@ -77,14 +68,15 @@ class MMTSegWidget(Container):
         self._viewer = napari_viewer
         self._current = [None]  # the Run in progress (shared with the destroyed handler)
         self._alive = [True]
-        self._axes: dict = {}  # layer unique_id -> the channel axis chosen for that layer
-        self._watched = None  # weakref to the layer whose data events we follow
         self._defaults = None
         #: the Labels layer the last finished run wrote
         self.result_layer = None
         tip = TIPS.get
 
-        self.image = create_widget(annotation=Image, name="image", options={"tooltip": tip("image")})
+        self._layers = LayerControls(napari_viewer, self._guard)
+        self.image = self._layers.image
+        self.channel_axis = self._layers.channel_axis
+        self.current_slice_only = self._layers.current_slice_only
         self.method = ComboBox(name="method", choices=METHODS, value="mmt", tooltip=tip("method"))
         preset = default_preset(_device_type("auto") or "cpu")
         self.preset = ComboBox(name="preset", choices=tuple(PRESETS), value=preset, tooltip=tip("preset"))
@@ -93,11 +85,6 @@ class MMTSegWidget(Container):
         self.clusters = SpinBox(name="clusters", label="max clusters", min=1, max=1000)
         self._main = [(f, make_widget(f)) for f in MAIN]
         self.seed = SpinBox(name="seed", max=2**31 - 1, tooltip=tip("seed"))
-        self.current_slice_only = ComboBox(
-            name="current_slice_only", label="3D / time", tooltip=tip("stack"),
-            choices=[("whole stack", False), ("current slice only", True)])
-        self.channel_axis = ComboBox(name="channel_axis", choices=self._axis_choices,
-                                     tooltip=tip("channel_axis"))
         self.update_previous = CheckBox(name="update_previous", tooltip=tip("update"),
                                         text="update previous result (undoable)")
         self.live_preview = CheckBox(name="live_preview", text="live preview", value=True,
@@ -133,12 +120,9 @@ class MMTSegWidget(Container):
         self.preset.changed.connect(self._load_defaults)
         for w in (self.device, self.preset, self.threads):
             w.changed.connect(self._update_device_info)
-        self.image.changed.connect(self._on_image)
-        self.channel_axis.changed.connect(self._remember_axis)
         self.show_advanced.changed.connect(lambda on: setattr(self.advanced, "visible", on))
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
-        self._viewer.layers.selection.events.active.connect(self._follow_selection)
         alive, current = self._alive, self._current  # no reference to self in the handler
         self.native.destroyed.connect(lambda *_: (alive.__setitem__(0, False), stop(current[0])))
         # once docked, napari's style sheet applies: align when the dock is in the window
@@ -147,7 +131,7 @@ class MMTSegWidget(Container):
         warm_up_once()
         self._load_defaults()
         self.reset_choices()
-        self._follow_selection()
+        self._layers.follow_selection()
 
     # ------------------------------------------------------------ following the layers
     def _guard(self) -> bool:
@@ -166,72 +150,7 @@ class MMTSegWidget(Container):
         identity, so also after a rename), and so does the channel axis chosen
         for it. napari calls this on every insertion, removal, reordering and
         renaming in the layer list of the viewer the widget is docked in."""
-        if not self._guard():
-            return
-        layer = self.image.value
-        with self.image.changed.blocked():
-            _refill(self.image)
-            if layer is not None and layer in self.image.choices:
-                self.image.value = layer
-        self._on_image()
-
-    def _follow_selection(self, event=None) -> None:
-        """Choose the image layer selected in the layer list."""
-        active = self._viewer.layers.selection.active
-        if not self._guard() or not isinstance(active, Image) or active is self.image.value:
-            return
-        if active not in self.image.choices:  # napari may not have told us about it yet
-            self.reset_choices()
-        if active in self.image.choices:
-            self.image.value = active
-
-    def _on_image(self, *_) -> None:
-        """The chosen image changed: follow its data (shape, ndim) and re-read its axes."""
-        if not self._guard():
-            return
-        layer = self.image.value
-        old = self._watched() if self._watched is not None else None
-        if old is not layer:
-            if old is not None:
-                old.events.data.disconnect(self._sync_axes)
-            if layer is not None:
-                layer.events.data.connect(self._sync_axes)
-            self._watched = weakref.ref(layer) if layer is not None else None
-        self._sync_axes()
-
-    def _axis_choices(self, _widget=None) -> list:
-        """(text, channel axis) pairs for the chosen image layer."""
-        layer = self.image.value
-        if layer is None:
-            return [("none", None)]
-        if layer.rgb:
-            return [("RGB (last axis)", None)]
-        shape = (layer.data[0] if layer.multiscale else layer.data).shape
-        axes = [(f"axis {i} (size {n})", i) for i, n in enumerate(shape)] if len(shape) >= 3 else []
-        return [("none", None), *axes]
-
-    def _sync_axes(self, *_) -> None:
-        if not self._guard():
-            return
-        layer = self.image.value
-        keep = self._axes.get(layer.unique_id) if layer is not None else None
-        with self.channel_axis.changed.blocked():
-            _refill(self.channel_axis)
-            if keep in self.channel_axis.choices:
-                self.channel_axis.value = keep
-        self.channel_axis.enabled = len(self.channel_axis.choices) > 1
-        self._update_stack()
-
-    def _remember_axis(self, value) -> None:
-        layer = self.image.value
-        if layer is not None:
-            self._axes[layer.unique_id] = value
-        self._update_stack()
-
-    def _update_stack(self) -> None:
-        layer = self.image.value
-        self.current_slice_only.enabled = (layer is not None
-                                           and spatial_ndim(layer, self.channel_axis.value) > 2)
+        self._layers.reset_choices()
 
     # ------------------------------------------------------------ parameters
     def _load_defaults(self, *_) -> None:
