@@ -125,6 +125,17 @@ def test_call_sets_fields_and_refuses_unknown_ones(viewer_widget):
     with pytest.raises(ValueError):
         widget(method="unknown")
     assert widget._run is None and not any(isinstance(lay, Labels) for lay in viewer.layers)
+    assert widget() is None  # no image layer: nothing starts, a notification says why
+
+
+def test_source_renamed_during_a_run_names_the_result(qtbot, viewer_widget):
+    viewer, widget = viewer_widget
+    layer = viewer.add_image(_image(), name="before")
+    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT):
+        widget(method="kmeans")  # the result reaches the GUI thread only after this
+        layer.name = "after"
+    assert [lay.name for lay in viewer.layers] == ["after", "after kmeans"]
+    assert widget.result_layer.metadata["source_layer"] == "after"
 
 
 def test_run_adds_labels_with_scale_and_metadata(qtbot, viewer_widget):

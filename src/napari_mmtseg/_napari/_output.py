@@ -49,19 +49,23 @@ def previous_result(viewer, job: Job, preferred=None) -> Labels | None:
 
 def write_result(viewer, job: Job, result, method: str, *, update: bool = False,
                  preview=None, last=None) -> Labels:
-    """Put ``result`` (a SegmentationResult) into the viewer and return its layer.
+    """Put ``result`` (a SegmentationResult) into the viewer and return its
+    Labels layer, named ``"<source layer's current name> <method>"``.
 
     update: write into the previous result of the same image (undoable) if there
     is one that fits; otherwise ``preview`` (if still in the viewer) becomes the
     result layer, else a new Labels layer is added. ``last``: the layer the
     widget wrote last, preferred as the previous result.
     """
-    meta = {**result.metadata(), "source_layer": job.source_name, "source_layer_id": job.source_id}
+    # the source's name now: it may have been renamed since the run started
+    source = next((lay for lay in viewer.layers if str(lay.unique_id) == job.source_id), None)
+    source_name = job.source_name if source is None else source.name
+    meta = {**result.metadata(), "source_layer": source_name, "source_layer_id": job.source_id}
     if job.partial:
         meta["slice"] = tuple(r for r in job.region if isinstance(r, int))
     if job.level:
         meta["pyramid_level"] = job.level
-    name = f"{job.source_name} {method}"
+    name = f"{source_name} {method}"
     target = previous_result(viewer, job, last) if update else None
     if target is None and preview is not None and preview in viewer.layers:
         # the preview layer becomes the result: no remove + add (each ~0.1-0.3 s)
