@@ -95,6 +95,25 @@ def test_widget_defaults_and_selection(viewer_widget):
     assert not widget.advanced.native.isHidden()
 
 
+def test_advanced_is_made_on_first_need_with_the_same_params(viewer_widget):
+    from napari_mmtseg import METHODS, make_params
+
+    _, widget = viewer_widget
+    assert len(widget.advanced) == 0  # not made when the widget opens
+
+    def runs():
+        out = {}
+        for method in METHODS:
+            widget.method.value = method
+            out[method] = make_params(method, widget.preset.value, **widget.params())
+        return out
+
+    before = runs()
+    widget.show_advanced.value = True
+    assert len(widget.advanced) == len(_fields.ADVANCED) + 1  # and CPU threads
+    assert runs() == before
+
+
 def test_every_params_field_is_shown_or_listed():
     """A new Params field must get a row in _fields.MAIN / ADVANCED (or a reason in NOT_SHOWN)."""
     assert _fields.unlisted() == []

@@ -94,14 +94,12 @@ class MMTSegWidget(Container):
             *(w for _, w in self._main), self.seed, self.current_slice_only, self.channel_axis,
             self.update_previous, self.live_preview])
 
-        self._advanced = [(f, make_widget(f)) for f in ADVANCED]
-        #: the control of each Params field shown, by field name (q / k: ``clusters``)
-        self.param_widgets = {f.name: w for f, w in self._main + self._advanced}
-        self.threads = SpinBox(name="threads", label="CPU threads (0: auto)", max=os.cpu_count() or 1,
-                               tooltip=tip("threads"))
+        # the Advanced controls are made on first need (_ensure_advanced): they are
+        # 40% of the controls, and opening the widget must not stall the viewer
+        self._advanced: list = []
+        self._threads = None
         self.show_advanced = CheckBox(name="show_advanced", text="Advanced", tooltip=tip("advanced"))
-        self.advanced = Container(name="advanced", visible=False,
-                                  widgets=[*(w for _, w in self._advanced), self.threads])
+        self.advanced = Container(name="advanced", visible=False)
 
         self.run_button = PushButton(name="run_button", text="Run", tooltip=tip("run"))
         self.cancel_button = PushButton(name="cancel_button", text="Cancel", enabled=False,
@@ -118,9 +116,9 @@ class MMTSegWidget(Container):
 
         self.method.changed.connect(self._load_defaults)
         self.preset.changed.connect(self._load_defaults)
-        for w in (self.device, self.preset, self.threads):
+        for w in (self.device, self.preset):
             w.changed.connect(self._update_device_info)
-        self.show_advanced.changed.connect(lambda on: setattr(self.advanced, "visible", on))
+        self.show_advanced.changed.connect(self._show_advanced)
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
         alive, current = self._alive, self._current  # no reference to self in the handler
@@ -163,11 +161,45 @@ class MMTSegWidget(Container):
         self.clusters.enabled = key is not None
         if key is not None:
             self.clusters.value = getattr(p, key)
-        for f, w in self._main + self._advanced:
-            w.value = from_param(f, getattr(p, f.name))
-            w.enabled = not f.methods or method in f.methods
+        self._fill(self._main + self._advanced)
         self._update_device_info()
         self._align_labels()  # magicgui re-measured them for the new clusters label
+
+    def _fill(self, controls) -> None:
+        """Set (Field, control) pairs from the method and preset's Params."""
+        method = self.method.value
+        for f, w in controls:
+            w.value = from_param(f, getattr(self._defaults, f.name))
+            w.enabled = not f.methods or method in f.methods
+
+    def _ensure_advanced(self) -> None:
+        """Make the Advanced controls (once), filled from the method and preset."""
+        if self._threads is not None:
+            return
+        self._advanced = [(f, make_widget(f)) for f in ADVANCED]
+        self._threads = SpinBox(name="threads", label="CPU threads (0: auto)",
+                                max=os.cpu_count() or 1, tooltip=TIPS["threads"])
+        self._threads.changed.connect(self._update_device_info)
+        self.advanced.extend([*(w for _, w in self._advanced), self._threads])
+        self._fill(self._advanced)
+        self._align_labels()
+
+    def _show_advanced(self, on: bool) -> None:
+        if on:
+            self._ensure_advanced()
+        self.advanced.visible = on
+
+    @property
+    def param_widgets(self) -> dict:
+        """The control of each Params field shown, by field name (q / k: ``clusters``)."""
+        self._ensure_advanced()
+        return {f.name: w for f, w in self._main + self._advanced}
+
+    @property
+    def threads(self):
+        """The "CPU threads" control (0: all cores but one)."""
+        self._ensure_advanced()
+        return self._threads
 
     def _align_labels(self, *_) -> None:
         """Give the labels of each section the width of its widest label as
@@ -191,6 +223,7 @@ class MMTSegWidget(Container):
     def params(self) -> dict:
         """The :class:`~napari_mmtseg.Params` fields as the controls set them
         (keyword arguments of :func:`~napari_mmtseg.iter_segment`)."""
+        # Advanced fields not made yet are at the preset's values: the engine's own defaults
         out = {f.name: to_param(f, w.value) for f, w in self._main + self._advanced}
         key = clusters_param(self.method.value)
         if key is not None:
@@ -200,7 +233,7 @@ class MMTSegWidget(Container):
     def _num_threads(self) -> int | None:
         if _device_type(self.device.value) != "cpu":
             return None
-        return self.threads.value or default_threads()
+        return (self._threads.value if self._threads is not None else 0) or default_threads()
 
     def _update_device_info(self, *_) -> None:
         choice = self.device.value
@@ -224,6 +257,8 @@ class MMTSegWidget(Container):
             if clusters_param(self.method.value) != name:
                 raise ValueError(f"{name} is not used by method {self.method.value!r}")
             name = "clusters"
+        if name == "threads" or name in {f.name for f in ADVANCED}:
+            self._ensure_advanced()
         for f, w in self._main + self._advanced:
             if f.name == name:
                 w.value = from_param(f, value)
