@@ -31,19 +31,16 @@ def main(argv=None):
     viewer.add_image(data, **kwargs)
     widget = MMTSegWidget(viewer)
     viewer.window.add_dock_widget(widget, name="MMT segmentation", area="right")
-    widget.max_iter.setValue(args.max_iter)
-    widget.advanced.expand(animate=False)
     app = QApplication.instance()
 
     done = []
     widget.run_finished.connect(done.append)
-    widget.run_btn.click()
+    widget(max_iter=args.max_iter)
     t0 = time.monotonic()
     while not done and time.monotonic() - t0 < 600:
         app.processEvents()
         time.sleep(0.01)
     assert done == ["done"], done
-    widget.advanced.collapse(animate=False)
     viewer.layers[-1].opacity = 0.55
     viewer.reset_view()
     from napari._qt.dialogs.qt_notification import NapariQtNotification

@@ -9,10 +9,10 @@ import pytest
 napari = pytest.importorskip("napari")
 pytest.importorskip("pytestqt")
 
-from napari.layers import Labels  # noqa: E402
+from napari.layers import Image, Labels  # noqa: E402
 from napari.utils.notifications import NotificationSeverity, notification_manager  # noqa: E402
 
-from napari_mmtseg._napari import _sample_data  # noqa: E402
+from napari_mmtseg._napari import _fields, _sample_data  # noqa: E402
 from napari_mmtseg._napari._widget import MMTSegWidget  # noqa: E402
 
 TIMEOUT = 60_000  # ms; generous for a busy 2-core machine
@@ -34,9 +34,13 @@ def viewer_widget(make_napari_viewer):
     return viewer, widget
 
 
-def _run(qtbot, widget, outcome="done"):
+def _run(qtbot, widget, outcome="done", **values):
+    """One run to its end: ``widget(**values)`` if values are given, else a click on Run."""
     with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT) as blocker:
-        widget.run_btn.click()
+        if values:
+            widget(**values)
+        else:
+            widget.run_button.native.click()
     assert blocker.args == [outcome]
 
 
@@ -72,74 +76,140 @@ def test_sample_data_loads_offline(name):
 
 def test_widget_defaults_and_selection(viewer_widget):
     viewer, widget = viewer_widget
-    assert widget.preset.currentText() == "fast"  # no GPU on the test machine
-    assert "cpu" in widget.device_label.text() and "'fast' preset" in widget.device_label.text()
+    assert widget.preset.value == "fast"  # no GPU on the test machine
+    assert "cpu" in widget.device_info.value and "'fast' preset" in widget.device_info.value
     viewer.add_image(_image(), name="a")
     viewer.add_image(_image(), name="b")
-    assert widget.image.currentText() == "b"  # the newly added layer is selected
+    assert widget.image.value.name == "b"  # the newly added layer is selected
     viewer.layers.selection.active = viewer.layers["a"]
-    assert widget.image.currentText() == "a"
-    widget.method.setCurrentText("kmeans")
-    assert widget.clusters_label.text() == "clusters (k)" and not widget.max_iter.isEnabled()
+    assert widget.image.value.name == "a" and widget.image.current_choice == "a"
+    ctl = widget.param_widgets
+    assert ctl["alpha"].enabled and not ctl["scale"].enabled  # mmt uses alpha, not scale
+    widget.method.value = "kmeans"
+    assert widget.clusters.label == "clusters (k)" and not ctl["max_iter"].enabled
+    assert widget.clusters.value == 8 and not ctl["alpha"].enabled
+    widget.method.value = "felzenszwalb"
+    assert not widget.clusters.enabled and ctl["scale"].enabled
+    assert widget.advanced.native.isHidden()  # collapsed until asked for
+    widget.show_advanced.value = True
+    assert not widget.advanced.native.isHidden()
+
+
+def test_advanced_is_made_on_first_need_with_the_same_params(viewer_widget):
+    from napari_mmtseg import METHODS, make_params
+
+    _, widget = viewer_widget
+    assert len(widget.advanced) == 0  # not made when the widget opens
+
+    def runs():
+        out = {}
+        for method in METHODS:
+            widget.method.value = method
+            out[method] = make_params(method, widget.preset.value, **widget.params())
+        return out
+
+    before = runs()
+    widget.show_advanced.value = True
+    assert len(widget.advanced) == len(_fields.ADVANCED) + 1  # and CPU threads
+    assert runs() == before
+
+
+def test_every_params_field_is_shown_or_listed():
+    """A new Params field must get a row in _fields.MAIN / ADVANCED (or a reason in NOT_SHOWN)."""
+    assert _fields.unlisted() == []
+    assert all(name in _fields.TIPS for name in [f.name for f in _fields.MAIN + _fields.ADVANCED])
+
+
+def test_zero_stands_for_none_or_auto(viewer_widget):
+    _, widget = viewer_widget
+    f = next(f for f in _fields.ADVANCED if f.name == "train_size")
+    assert "0: full size" in widget.param_widgets["train_size"].label
+    widget.param_widgets["train_size"].value = 0
+    assert widget.params()["train_size"] is None
+    widget.preset.value = "fast"
+    widget.preset.value = "paper"  # paper trains at full size: train_size None shows as 0
+    assert widget.param_widgets["train_size"].value == 0 and widget.params()["train_size"] is None
+    assert _fields.to_param(f, 96) == 96 and _fields.from_param(f, 96) == 96
+    auto = _fields.Field("tile", zero="auto", zero_text="auto")  # e.g. a future class count
+    assert _fields.to_param(auto, 0) == "auto" and _fields.from_param(auto, "auto") == 0
+    assert _fields.to_param(auto, 5) == 5 and auto.text == "tile (0: auto)"
+
+
+def test_call_sets_fields_and_refuses_unknown_ones(viewer_widget):
+    viewer, widget = viewer_widget
+    with pytest.raises(TypeError, match="no field"):
+        widget(mehtod="mmt")
+    with pytest.raises(ValueError, match="k is not used"):
+        widget(method="mmt", k=3)
+    with pytest.raises(ValueError):
+        widget(method="unknown")
+    assert widget._run is None and not any(isinstance(lay, Labels) for lay in viewer.layers)
+    assert widget() is None  # no image layer: nothing starts, a notification says why
+
+
+def test_source_renamed_during_a_run_names_the_result(qtbot, viewer_widget):
+    viewer, widget = viewer_widget
+    layer = viewer.add_image(_image(), name="before")
+    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT):
+        widget(method="kmeans")  # the result reaches the GUI thread only after this
+        layer.name = "after"
+    assert [lay.name for lay in viewer.layers] == ["after", "after kmeans"]
+    assert widget.result_layer.metadata["source_layer"] == "after"
 
 
 def test_run_adds_labels_with_scale_and_metadata(qtbot, viewer_widget):
     viewer, widget = viewer_widget
     viewer.add_image(_image((20, 28)), name="im", scale=(2.0, 0.5), translate=(5.0, -3.0))
-    widget.max_iter.setValue(4)
-    _run(qtbot, widget)
+    widget.param_widgets["max_iter"].value = 4
+    _run(qtbot, widget)  # the Run button
     assert [lay.name for lay in viewer.layers] == ["im", "im mmt"]  # no preview left
     lab = viewer.layers["im mmt"]
+    assert lab is widget.result_layer
     assert isinstance(lab, Labels) and lab.data.shape == (20, 28) and lab.data.min() >= 1
     np.testing.assert_allclose(lab.scale, (2.0, 0.5))
     np.testing.assert_allclose(lab.translate, (5.0, -3.0))
     md = lab.metadata
     assert md["method"] == "mmt" and md["preset"] == "fast" and md["source_layer"] == "im"
     assert md["params"]["max_iter"] == 4 and md["seed"] == 0 and "napari_mmtseg_version" in md
-    assert widget.bar.value() == widget.bar.maximum()  # full even when it stops early
+    assert widget.progress_bar.value == widget.progress_bar.max  # full even when it stops early
 
 
 def test_rgb_and_current_slice(qtbot, viewer_widget):
     viewer, widget = viewer_widget
-    widget.method.setCurrentText("kmeans")
     rgb = (np.stack([_image()] * 3, axis=-1).clip(0, 1) * 255).astype(np.uint8)
     viewer.add_image(rgb, name="rgb", rgb=True, scale=(3.0, 3.0))
-    _run(qtbot, widget)
+    assert widget.channel_axis.current_choice == "RGB (last axis)" and not widget.channel_axis.enabled
+    _run(qtbot, widget, method="kmeans")
     lab = viewer.layers["rgb kmeans"]
     assert lab.data.shape == (24, 24) and tuple(lab.scale) == (3.0, 3.0)
 
     viewer.add_image(_image((3, 16, 16)), name="stack")
-    assert widget.stack.isEnabled()
-    widget.stack.setCurrentText("current slice only")
+    assert widget.current_slice_only.enabled
     viewer.dims.set_current_step(0, 1)
-    _run(qtbot, widget)
+    _run(qtbot, widget, current_slice_only=True)
     lab = viewer.layers["stack kmeans"]
     assert lab.data.shape == (3, 16, 16) and lab.metadata["slice"] == (1,)
+    assert lab.data.dtype == np.int32  # a partial result too
     assert lab.data[1].min() >= 1 and not lab.data[0].any() and not lab.data[2].any()
 
 
 def test_cancel_leaves_no_layer(qtbot, viewer_widget):
     viewer, widget = viewer_widget
     viewer.add_image(_image((32, 32)), name="im")
-    widget.max_iter.setValue(100000)
-    widget.adv["tol"].setValue(0.0)
-    widget.adv["min_labels"].setValue(1)
     with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT) as blocker:
-        widget.run_btn.click()
-        qtbot.waitUntil(lambda: widget.bar.value() >= 12, timeout=TIMEOUT)  # a preview is shown
-        assert "im mmt (preview)" in viewer.layers
-        widget.cancel_btn.click()
+        widget(max_iter=100000, tol=0.0, min_labels=1)
+        qtbot.waitUntil(lambda: widget.progress_bar.value >= 12, timeout=TIMEOUT)  # a preview is shown
+        assert "im mmt (preview)" in viewer.layers and not widget.run_button.enabled
+        widget.cancel_button.native.click()
     assert blocker.args == ["cancelled"]
     assert [lay.name for lay in viewer.layers] == ["im"]
-    assert widget.run_btn.isEnabled() and widget.worker is None
+    assert widget.run_button.enabled and widget.worker is None and widget.progress_bar.value == 0
 
 
 def test_paint_undo_and_update_previous_result(qtbot, viewer_widget):
     viewer, widget = viewer_widget
     viewer.add_image(_image(), name="im")
-    widget.method.setCurrentText("kmeans")
-    widget.clusters.setValue(2)
-    _run(qtbot, widget)
+    _run(qtbot, widget, method="kmeans", k=2)
     lab = viewer.layers["im kmeans"]
     first = lab.data.copy()
 
@@ -154,15 +224,17 @@ def test_paint_undo_and_update_previous_result(qtbot, viewer_widget):
     _run(qtbot, widget)
     assert "im kmeans [1]" in viewer.layers and lab.data[3, 3] == 7
 
-    # with it: written into the newest result, one undoable step
-    widget.update_prev.setChecked(True)
-    widget.method.setCurrentText("felzenszwalb")
-    n_layers = len(viewer.layers)
+    # with it: written into the newest result, one undoable step, even after both
+    # the image and that result were renamed
     target = viewer.layers["im kmeans [1]"]
+    target.name = "my labels"
+    viewer.layers["im"].name = "renamed image"
+    n_layers = len(viewer.layers)
     before = target.data.copy()
-    _run(qtbot, widget)
+    _run(qtbot, widget, update_previous=True, method="felzenszwalb")
     assert len(viewer.layers) == n_layers
     assert target.metadata["method"] == "felzenszwalb"
+    assert target.metadata["source_layer"] == "renamed image"
     assert not np.array_equal(target.data, before)
     target.undo()
     np.testing.assert_array_equal(target.data, before)
@@ -188,14 +260,10 @@ def test_removing_source_or_closing_viewer_mid_run(qtbot, make_napari_viewer):
     widget = MMTSegWidget(viewer)
     viewer.window.add_dock_widget(widget)
     viewer.add_image(_image(), name="im")
-    widget.max_iter.setValue(100000)
-    widget.adv["tol"].setValue(0.0)
-    widget.adv["min_labels"].setValue(1)
-    widget.run_btn.click()
-    worker = widget.worker
-    qtbot.waitUntil(lambda: widget.bar.value() >= 2, timeout=TIMEOUT)
+    worker = widget(max_iter=100000, tol=0.0, min_labels=1)
+    qtbot.waitUntil(lambda: widget.progress_bar.value >= 2, timeout=TIMEOUT)
     viewer.layers.remove("im")  # the run goes on with its copy
-    assert widget.image.count() == 0
+    assert len(widget.image.choices) == 0 and widget.image.value is None
     qtbot.wait(100)
     viewer.close()  # quits the worker
     qtbot.waitUntil(lambda: not worker.is_running, timeout=TIMEOUT)
@@ -207,18 +275,17 @@ def test_dask_and_multiscale_layers_are_read_in_the_worker(qtbot, viewer_widget)
     from napari_mmtseg._napari._job import make_job
 
     viewer, widget = viewer_widget
-    widget.method.setCurrentText("kmeans")
     stack = np.stack([_image((16, 16), seed=s) for s in range(3)])
     layer = viewer.add_image(da.from_array(stack, chunks=(1, 16, 16)), name="lazy")
     assert not isinstance(make_job(layer).image, np.ndarray)  # nothing computed in the GUI thread
-    _run(qtbot, widget)
+    _run(qtbot, widget, method="kmeans")
     lab = viewer.layers["lazy kmeans"]
     assert lab.data.shape == (3, 16, 16) and lab.data.min() >= 1
 
     full = _image((32, 32))
-    viewer.add_image([full, full[::2, ::2]], multiscale=True, name="pyramid")
-    widget.image.setCurrentText("pyramid")
-    _run(qtbot, widget)
+    pyramid = viewer.add_image([full, full[::2, ::2]], multiscale=True, name="pyramid")
+    viewer.layers.selection.active = layer
+    _run(qtbot, widget, image=pyramid)
     assert viewer.layers["pyramid kmeans"].data.shape == (32, 32)  # small: full resolution
 
 
@@ -226,16 +293,99 @@ def test_big_pyramid_is_segmented_at_a_level_that_fits(qtbot, viewer_widget, mon
     from napari_mmtseg._napari import _job
 
     viewer, widget = viewer_widget
-    widget.method.setCurrentText("kmeans")
     monkeypatch.setattr(_job, "MAX_PYRAMID_PIXELS", 20 * 20)  # level 0 (40x40) is "too big"
     full = _image((3, 40, 40))
     viewer.add_image([full, full[:, ::2, ::2], full[:, ::4, ::4]], multiscale=True, name="pyr",
                      scale=(1.0, 0.5, 0.5), translate=(0.0, 10.0, 20.0))
-    widget.stack.setCurrentText("current slice only")
     viewer.dims.set_current_step(0, 2)
-    _run(qtbot, widget)
+    _run(qtbot, widget, method="kmeans", current_slice_only=True)
     lab = viewer.layers["pyr kmeans"]
     assert lab.data.shape == (3, 20, 20) and lab.metadata["pyramid_level"] == 1
     assert lab.metadata["slice"] == (2,) and lab.data[2].min() >= 1 and not lab.data[0].any()
     np.testing.assert_allclose(lab.scale, (1.0, 1.0, 1.0))  # level-1 pixels are twice as large
     np.testing.assert_allclose(lab.translate, (0.0, 10.25, 20.25))  # and their centres shift
+
+
+# ---------------------------------------------------------------- field-reported faults
+# Each failed with the hand-built Qt widget this one replaced (issue 10).
+
+
+def test_renamed_layer_stays_chosen_and_runs(qtbot, make_napari_viewer):
+    """Fault 1: a layer renamed after the widget opened kept its old name in the
+    chooser, and Run said "add or select an image layer first"."""
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(_image(), name="old")
+    widget = MMTSegWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    layer.name = "new"
+    viewer.layers.selection.active = layer
+    assert widget.image.current_choice == "new" and widget.image.value is layer
+    _run(qtbot, widget, method="kmeans")
+    assert "new kmeans" in viewer.layers
+
+    # the whole kind: renaming the chosen layer keeps it chosen (magicgui alone would
+    # jump to the first layer), with the channel axis chosen for it
+    stack = viewer.add_image(_image((2, 24, 24)), name="stack")
+    widget.channel_axis.value = 0
+
+    def images():
+        return [lay for lay in viewer.layers if isinstance(lay, Image)]
+
+    viewer.layers.move(viewer.layers.index(stack), 0)  # reordered: still chosen
+    assert widget.image.value is stack and list(widget.image.choices) == images()
+    viewer.layers.move(0, len(viewer.layers))  # back on top: "new" is the first image
+    assert images()[0] is layer and widget.image.value is stack
+    stack.name = "renamed stack"
+    assert widget.image.value is stack and widget.image.current_choice == "renamed stack"
+    assert widget.channel_axis.value == 0 and list(widget.image.choices) == images()
+
+
+def test_channel_axis_survives_layer_list_changes(qtbot, make_napari_viewer):
+    """Fault 2: adding any layer (the result too) reset the channel axis to
+    "none", so a second run segmented the channels as time."""
+    viewer = make_napari_viewer()
+    data = np.stack([_image((3, 32, 40), seed=0), 1.0 - _image((3, 32, 40), seed=1)])
+    layer = viewer.add_image(data, name="ch", scale=(1.0, 4.0, 0.5, 0.25),
+                             translate=(0.0, 2.0, 3.0, 4.0))
+    widget = MMTSegWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.channel_axis.value = 0
+    _run(qtbot, widget, method="kmeans", live_preview=False)  # adds the result layer
+    assert widget.channel_axis.value == 0
+    viewer.add_points([[0, 0, 0]], name="pts")
+    assert widget.channel_axis.value == 0
+    _run(qtbot, widget)
+    for name in ("ch kmeans", "ch kmeans [1]"):
+        lab = viewer.layers[name]
+        assert lab.data.shape == (3, 32, 40) and lab.metadata["channel_axis"] == 0
+        np.testing.assert_allclose(lab.scale, (4.0, 0.5, 0.25))
+        np.testing.assert_allclose(lab.translate, (2.0, 3.0, 4.0))
+
+    # the whole kind: another image chosen and back, the axis chosen for this one returns;
+    # a change of the layer's data re-reads its axes
+    other = viewer.add_image(_image((5, 8, 8)), name="other")
+    assert widget.image.value is other and widget.channel_axis.value is None
+    assert widget.channel_axis.current_choice == "none" and widget.current_slice_only.enabled
+    viewer.layers.selection.active = layer
+    assert widget.channel_axis.value == 0 and widget.channel_axis.current_choice == "axis 0 (size 2)"
+    assert widget.current_slice_only.enabled  # (3, 32, 40) without channels: a stack
+    layer.data = _image((2, 32, 40))
+    assert widget.channel_axis.current_choice == "axis 0 (size 2)"
+    assert not widget.current_slice_only.enabled  # (32, 40) with axis 0 as channels
+    layer.data = _image((32, 40))
+    assert widget.channel_axis.choices == (None,) and not widget.channel_axis.enabled
+
+
+@pytest.mark.parametrize("preview", [False, True])
+def test_result_labels_take_any_new_label_id(qtbot, viewer_widget, preview):
+    """Fault 3: without live preview the result was uint8 and painting label
+    300 raised; with it, int32. The dtype must not depend on the checkbox."""
+    viewer, widget = viewer_widget
+    viewer.add_image(_image((48, 48)), name="im")
+    _run(qtbot, widget, method="kmeans", k=2, live_preview=preview)
+    lab = viewer.layers["im kmeans"]
+    assert lab.data.dtype == np.int32
+    for new_id in (300, 70_000, 2**31 - 1):
+        lab.selected_label = new_id
+        lab.paint((3, 3), new_id, refresh=True)
+        assert lab.data[3, 3] == new_id

@@ -10,7 +10,12 @@ import numpy as np
 
 from .. import Progress, iter_segment
 
-__all__ = ["Job", "make_job", "throttled", "place", "write_undoable"]
+__all__ = ["Job", "LABEL_DTYPE", "make_job", "throttled", "place", "write_undoable"]
+
+#: dtype of every Labels layer the widget writes (preview or not): napari lets a user paint
+#: any label id the dtype holds, and int32 holds ids up to 2**31 - 1, whatever the engine's
+#: labels (the smallest unsigned dtype that holds their ids, often uint8)
+LABEL_DTYPE = np.int32
 
 
 @dataclass
@@ -24,6 +29,7 @@ class Job:
     stack_shape: tuple  # leading (non-YX) dims of ``image`` (to place previews)
     layer_kwargs: dict  # scale, translate, units, axis_labels of the labels layer
     level: int = 0  # the pyramid level segmented (multiscale layers; 0 = full resolution)
+    source_id: str = ""  # the source layer's ``unique_id``: it survives renames
 
     @property
     def partial(self) -> bool:
@@ -124,15 +130,15 @@ def make_job(layer, world_point=None, *, channel_axis: int | None = None,
     stack_shape = out_shape[n_fixed:-2]
     return Job(source_name=layer.name, image=image, rgb=rgb, channel_axis=ch_new,
                out_shape=out_shape, region=tuple(region), stack_shape=tuple(stack_shape),
-               layer_kwargs=kw, level=level)
+               layer_kwargs=kw, level=level, source_id=str(layer.unique_id))
 
 
-def place(job: Job, labels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """Put the engine's ``labels`` into an array of ``job.out_shape``."""
+def place(job: Job, labels: np.ndarray) -> np.ndarray:
+    """The engine's ``labels`` (the shape of ``job.region``) in a new
+    :data:`LABEL_DTYPE` array of ``job.out_shape``, zero outside the region."""
     if not job.partial:
-        return labels
-    if out is None:
-        out = np.zeros(job.out_shape, dtype=labels.dtype)
+        return np.asarray(labels, dtype=LABEL_DTYPE)
+    out = np.zeros(job.out_shape, dtype=LABEL_DTYPE)
     out[job.region] = labels
     return out
 

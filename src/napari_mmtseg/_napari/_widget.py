@@ -1,480 +1,401 @@
-"""The "MMT segmentation" dock widget.
+"""The "MMT segmentation" dock widget: magicgui controls over
+:func:`napari_mmtseg.iter_segment`.
 
-The engine generator (:func:`napari_mmtseg.iter_segment`) runs in a napari
-thread worker; each :class:`~napari_mmtseg.Progress` it yields reaches this
-widget on the GUI thread (progress bar, status, throttled label preview) and
-its last item, the :class:`~napari_mmtseg.SegmentationResult`, becomes a
-Labels layer.
+The engine generator runs in a napari thread worker (``_worker``); each
+:class:`~napari_mmtseg.Progress` it yields reaches this widget on the GUI
+thread (progress bars, status, throttled label preview) and its last item,
+the :class:`~napari_mmtseg.SegmentationResult`, becomes a Labels layer
+(``_output``). The Params controls come from the tables in ``_fields``.
 """
 from __future__ import annotations
 
 import os
-import threading
 import time
 
-import numpy as np
-from napari.layers import Image, Labels
-from napari.qt.threading import create_worker
+from magicgui.widgets import CheckBox, ComboBox, Container, Label, ProgressBar, PushButton, SpinBox
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QThreadPool, Signal
-from qtpy.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
-                            QLabel, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
-from superqt import QCollapsible
+from psygnal import Signal
+from qtpy.QtCore import QTimer
 
-from .. import LEARNED_METHODS, METHODS, PRESETS, Progress, SegmentationResult, make_params
+from .. import METHODS, PRESETS, Progress, SegmentationResult, make_params
 from ..device import describe_device, resolve_device
-from ._job import make_job, place, preview_index, run_job, spatial_ndim, write_undoable
+from ..params import default_preset
+from ._fields import ADVANCED, MAIN, clusters_param, from_param, make_widget, to_param
+from ._job import make_job
+from ._layers import LayerControls
+from ._output import add_preview, remove_layer, show_preview, write_result
 from ._tooltips import TIPS
+from ._worker import RUNNING, Run, default_threads, make_worker, start, stop, warm_up_once
 
 __all__ = ["MMTSegWidget", "default_threads"]
 
-# (Params field, type, min, max, decimals) of the "Advanced" section
-_ADVANCED = [
-    ("train_size", int, 0, 16384, 0), ("n_conv", int, 1, 10, 0), ("lr", float, 1e-4, 10.0, 4),
-    ("momentum", float, 0.0, 0.999, 3), ("min_labels", int, 1, 10000, 0),
-    ("alpha", float, 0.0, 0.9999, 4), ("soft_weight", float, 0.0, 1.0, 2),
-    ("noise", float, 0.0, 1.0, 3), ("tol", float, 0.0, 1.0, 4), ("patience", int, 1, 100000, 0),
-    ("tile", int, 64, 16384, 0), ("n_segments", int, 10, 1000000, 0),
-    ("compactness", float, 0.01, 10000.0, 2), ("scale", float, 1.0, 100000.0, 1),
-    ("sigma", float, 0.0, 10.0, 2), ("min_size", int, 1, 1000000, 0),
-]
+DEVICES = ("auto", "cpu", "cuda", "mps")
 _ENGINE_ERRORS = (ValueError, TypeError, MemoryError)
+_OUTCOME_TEXT = {"done": "done", "cancelled": "cancelled, nothing added",
+                 "error": "failed, nothing added (see the notification)"}
 
 
-_WARM = []  # set once the background warm-up has been started in this process
-_RUNNING = set()  # widgets with a run in progress (torch's thread count is process-wide)
+def _device_type(choice) -> str | None:
+    try:
+        return resolve_device(choice).type
+    except ValueError:
+        return None
 
 
-def _warm_up():
-    """Import, off the GUI thread, what a first run would otherwise import
-    lazily in its worker: torch's optimiser machinery (torch._dynamo, about a
-    second of imports), scikit-image's resize and napari's Labels layer
-    modules. Imports hold the GIL in long chunks, so in a run they stall the
-    viewer for up to a few hundred ms. No torch computation here: two threads
-    computing with torch while one changes its thread count can deadlock."""
-    import skimage.transform  # noqa: F401  (training on a smaller copy)
-    import torch
+class MMTSegWidget(Container):
+    """Dock widget: unsupervised segmentation of a napari image layer.
 
-    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
-    Labels(np.zeros((2, 2), np.int32))
+    A magicgui :class:`~magicgui.widgets.Container`. The image chooser is a
+    ``napari.layers.Image`` control, so napari keeps its choices in step with
+    the layer list once the widget is docked; the chosen layer stays chosen
+    through renames, and the channel axis chosen for a layer is kept for it.
 
+    Driven from a script (what the Run button does, with the fields set first)::
 
-def default_threads() -> int:
-    """Torch threads on the CPU: all cores but one, which keeps the viewer fluid."""
-    return max(1, (os.cpu_count() or 2) - 1)
+        widget = MMTSegWidget(viewer)
+        viewer.window.add_dock_widget(widget)
+        widget.run_finished.connect(print)  # "done", "cancelled" or "error"
+        worker = widget(image=viewer.layers["cells"], method="kmeans", k=3)
+        # once run_finished has said "done": widget.result_layer, a Labels layer
 
+    Signals: ``run_finished(str)`` once a run is over, with its outcome.
+    """
 
-def _spin(kind, lo, hi, decimals=0, tip=""):
-    w = QSpinBox() if kind is int else QDoubleSpinBox()
-    if kind is float:
-        w.setDecimals(decimals)
-        w.setSingleStep(10.0 ** -min(decimals, 2))
-    w.setRange(lo, hi)
-    w.setToolTip(tip)
-    return w
-
-
-class MMTSegWidget(QWidget):
-    """Dock widget: unsupervised segmentation of an image layer."""
-
-    #: emitted once a run is over, with "done", "cancelled" or "error"
     run_finished = Signal(str)
 
     def __init__(self, napari_viewer):
-        super().__init__()
         self._viewer = napari_viewer
-        self.worker = None
-        self._state: dict = {}
-        self._alive = [True]  # shared with the destroyed handler (no ref to self)
-        self._last_result = None
-        gpu = self._device_type("auto") != "cpu"
+        self._current = [None]  # the Run in progress (shared with the destroyed handler)
+        self._alive = [True]
+        self._defaults = None
+        #: the Labels layer the last finished run wrote
+        self.result_layer = None
+        tip = TIPS.get
 
-        form = QFormLayout()
-        self.image = QComboBox()
-        self.method = QComboBox()
-        self.method.addItems(METHODS)
-        self.preset = QComboBox()
-        self.preset.addItems(list(PRESETS))
-        self.preset.setCurrentText("paper" if gpu else "fast")
-        self.device = QComboBox()
-        self.device.addItems(["auto", "cpu", "cuda", "mps"])
-        self.device_label = QLabel()
-        self.device_label.setWordWrap(True)
-        self.clusters = _spin(int, 1, 1000)
-        self.max_iter = _spin(int, 1, 100000, tip=TIPS["max_iter"])
-        self.beta = _spin(float, 0.0, 100.0, 2, TIPS["beta"])
-        self.seed = _spin(int, 0, 2**31 - 1, tip=TIPS["seed"])
-        self.stack = QComboBox()
-        self.stack.addItems(["whole stack", "current slice only"])
-        self.channel = QComboBox()
-        self.update_prev = QCheckBox("update previous result (undoable)")
-        self.preview = QCheckBox("live preview")
-        self.preview.setChecked(True)
-        self.clusters_label = QLabel("max clusters")
-        for label, w, tip in [("image", self.image, "image"), ("method", self.method, "method"),
-                              ("preset", self.preset, "preset"), ("device", self.device, "device"),
-                              ("", self.device_label, "device"),
-                              (self.clusters_label, self.clusters, "q"),
-                              ("iterations", self.max_iter, "max_iter"),
-                              ("TV weight", self.beta, "beta"), ("seed", self.seed, "seed"),
-                              ("3D / time", self.stack, "stack"),
-                              ("channel axis", self.channel, "channel_axis"),
-                              ("", self.update_prev, "update"), ("", self.preview, "preview")]:
-            w.setToolTip(TIPS[tip])
-            form.addRow(label, w)
+        self._layers = LayerControls(napari_viewer, self._guard)
+        self.image = self._layers.image
+        self.channel_axis = self._layers.channel_axis
+        self.current_slice_only = self._layers.current_slice_only
+        self.method = ComboBox(name="method", choices=METHODS, value="mmt", tooltip=tip("method"))
+        preset = default_preset(_device_type("auto") or "cpu")
+        self.preset = ComboBox(name="preset", choices=tuple(PRESETS), value=preset, tooltip=tip("preset"))
+        self.device = ComboBox(name="device", choices=DEVICES, tooltip=tip("device"))
+        self.device_info = Label(name="device_info", label=" ", tooltip=tip("device"))
+        self.clusters = SpinBox(name="clusters", label="max clusters", min=1, max=1000)
+        self._main = [(f, make_widget(f)) for f in MAIN]
+        self.seed = SpinBox(name="seed", max=2**31 - 1, tooltip=tip("seed"))
+        self.update_previous = CheckBox(name="update_previous", tooltip=tip("update"),
+                                        text="update previous result (undoable)")
+        self.live_preview = CheckBox(name="live_preview", text="live preview", value=True,
+                                     tooltip=tip("preview"))
+        self._form = form = Container(name="form", widgets=[
+            self.image, self.method, self.preset, self.device, self.device_info, self.clusters,
+            *(w for _, w in self._main), self.seed, self.current_slice_only, self.channel_axis,
+            self.update_previous, self.live_preview])
 
-        self.advanced = QCollapsible("Advanced")
-        self.advanced.setToolTip(TIPS["advanced"])
-        adv = QWidget()
-        adv_form = QFormLayout(adv)
-        self.adv = {}
-        for name, kind, lo, hi, dec in _ADVANCED:
-            self.adv[name] = _spin(kind, lo, hi, dec, TIPS[name])
-            adv_form.addRow(name, self.adv[name])
-        self.threads = _spin(int, 0, os.cpu_count() or 1, tip=TIPS["threads"])
-        adv_form.addRow("CPU threads", self.threads)
-        self.advanced.addWidget(adv)
+        # the Advanced controls are made on first need (_ensure_advanced): they are
+        # 40% of the controls, and opening the widget must not stall the viewer
+        self._advanced: list = []
+        self._threads = None
+        self.show_advanced = CheckBox(name="show_advanced", text="Advanced", tooltip=tip("advanced"))
+        self.advanced = Container(name="advanced", visible=False)
 
-        self.run_btn = QPushButton("Run")
-        self.cancel_btn = QPushButton("Cancel")
-        self.run_btn.setToolTip(TIPS["run"])
-        self.cancel_btn.setToolTip(TIPS["cancel"])
-        self.cancel_btn.setEnabled(False)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_btn)
-        buttons.addWidget(self.cancel_btn)
-        self.bar = QProgressBar()
-        self.bar.setFormat("%v / %m iterations")
-        self.bar.setValue(0)
-        self.status = QLabel("ready")
-        self.status.setWordWrap(True)
-        self.status.setToolTip(TIPS["status"])
+        self.run_button = PushButton(name="run_button", text="Run", tooltip=tip("run"))
+        self.cancel_button = PushButton(name="cancel_button", text="Cancel", enabled=False,
+                                        tooltip=tip("cancel"))
+        self.progress_bar = ProgressBar(name="progress_bar", min=0, max=1, value=0)
+        self.progress_bar.native.setFormat("%v / %m iterations")
+        self.status = Label(name="status", value="ready", tooltip=tip("status"))
+        for w in (self.device_info, self.status):
+            w.native.setWordWrap(True)
+        buttons = Container(name="buttons", layout="horizontal", labels=False,
+                            widgets=[self.run_button, self.cancel_button])
+        super().__init__(labels=False, widgets=[form, self.show_advanced, self.advanced, buttons,
+                                                self.progress_bar, self.status])
 
-        lay = QVBoxLayout(self)
-        lay.addLayout(form)
-        lay.addWidget(self.advanced)
-        lay.addLayout(buttons)
-        lay.addWidget(self.bar)
-        lay.addWidget(self.status)
-        lay.addStretch(1)
-
-        self.method.currentTextChanged.connect(self._load_defaults)
-        self.preset.currentTextChanged.connect(self._load_defaults)
+        self.method.changed.connect(self._load_defaults)
+        self.preset.changed.connect(self._load_defaults)
         for w in (self.device, self.preset):
-            w.currentTextChanged.connect(self._update_device_label)
-        self.threads.valueChanged.connect(self._update_device_label)
-        self.image.currentTextChanged.connect(self._update_axes)
-        self.run_btn.clicked.connect(self.run)
-        self.cancel_btn.clicked.connect(self.cancel)
-        ev = self._viewer.layers.events
-        for e in (ev.inserted, ev.removed, ev.moved):
-            e.connect(self._refresh_layers)
-        self._viewer.layers.selection.events.active.connect(self._follow_selection)
-        alive, holder = self._alive, self._state
-        self.destroyed.connect(lambda *_: (alive.__setitem__(0, False), _stop(holder)))
+            w.changed.connect(self._update_device_info)
+        self.show_advanced.changed.connect(self._show_advanced)
+        self.run_button.changed.connect(self.run)
+        self.cancel_button.changed.connect(self.cancel)
+        alive, current = self._alive, self._current  # no reference to self in the handler
+        self.native.destroyed.connect(lambda *_: (alive.__setitem__(0, False), stop(current[0])))
+        # once docked, napari's style sheet applies: align when the dock is in the window
+        self.native_parent_changed.connect(lambda *_: QTimer.singleShot(0, self._align_labels))
 
-        if not _WARM:  # a plain daemon thread: it must not take a Qt thread-pool slot
-            _WARM.append(threading.Thread(target=_warm_up, name="mmtseg-warm-up", daemon=True))
-            _WARM[0].start()
+        warm_up_once()
         self._load_defaults()
-        self._refresh_layers()
-        self._follow_selection()
+        self.reset_choices()
+        self._layers.follow_selection()
 
-    # ------------------------------------------------------------------ form state
+    # ------------------------------------------------------------ following the layers
     def _guard(self) -> bool:
         """False once the widget or the viewer's window is gone."""
         if not self._alive[0]:
             return False
         try:
-            self.objectName()  # raises RuntimeError once the C++ widget is deleted
+            self.native.objectName()  # raises RuntimeError once the C++ widget is deleted
         except RuntimeError:
             return False
         return True
 
-    @staticmethod
-    def _device_type(choice):
-        try:
-            return resolve_device(choice).type
-        except ValueError:
-            return None
+    def reset_choices(self, *_) -> None:
+        """Re-read what the controls take from the viewer: its image layers and
+        the chosen layer's axes. The chosen layer stays chosen (matched by
+        identity, so also after a rename), and so does the channel axis chosen
+        for it. napari calls this on every insertion, removal, reordering and
+        renaming in the layer list of the viewer the widget is docked in."""
+        self._layers.reset_choices()
 
-    def image_layer(self):
-        name = self.image.currentText()
-        return self._viewer.layers[name] if name in self._viewer.layers else None
+    # ------------------------------------------------------------ parameters
+    def _load_defaults(self, *_) -> None:
+        """Fill the parameter controls from the method and preset."""
+        method = self.method.value
+        p = self._defaults = make_params(method, self.preset.value)
+        key = clusters_param(method)
+        self.clusters.label = "clusters (k)" if key == "k" else "max clusters"
+        self.clusters.tooltip = TIPS[key or "q"]
+        self.clusters.enabled = key is not None
+        if key is not None:
+            self.clusters.value = getattr(p, key)
+        self._fill(self._main + self._advanced)
+        self._update_device_info()
+        self._align_labels()  # magicgui re-measured them for the new clusters label
 
-    def _refresh_layers(self, event=None):
+    def _fill(self, controls) -> None:
+        """Set (Field, control) pairs from the method and preset's Params."""
+        method = self.method.value
+        for f, w in controls:
+            w.value = from_param(f, getattr(self._defaults, f.name))
+            w.enabled = not f.methods or method in f.methods
+
+    def _ensure_advanced(self) -> None:
+        """Make the Advanced controls (once), filled from the method and preset."""
+        if self._threads is not None:
+            return
+        self._advanced = [(f, make_widget(f)) for f in ADVANCED]
+        self._threads = SpinBox(name="threads", label="CPU threads (0: auto)",
+                                max=os.cpu_count() or 1, tooltip=TIPS["threads"])
+        self._threads.changed.connect(self._update_device_info)
+        self.advanced.extend([*(w for _, w in self._advanced), self._threads])
+        self._fill(self._advanced)
+        self._align_labels()
+
+    def _show_advanced(self, on: bool) -> None:
+        if on:
+            self._ensure_advanced()
+        self.advanced.visible = on
+
+    @property
+    def param_widgets(self) -> dict:
+        """The control of each Params field shown, by field name (q / k: ``clusters``)."""
+        self._ensure_advanced()
+        return {f.name: w for f, w in self._main + self._advanced}
+
+    @property
+    def threads(self):
+        """The "CPU threads" control (0: all cores but one)."""
+        self._ensure_advanced()
+        return self._threads
+
+    def _align_labels(self, *_) -> None:
+        """Give the labels of each section the width of its widest label as
+        drawn. magicgui measures them with the application's default font,
+        which is smaller than the one napari's style sheet sets, so its rows
+        do not line up in napari. Uses magicgui's row helpers (skipped if a
+        magicgui version lacks them)."""
         if not self._guard():
             return
-        current = self.image.currentText()
-        names = [lay.name for lay in self._viewer.layers if isinstance(lay, Image)]
-        self.image.blockSignals(True)
-        self.image.clear()
-        self.image.addItems(names)
-        if current in names:
-            self.image.setCurrentText(current)
-        self.image.blockSignals(False)
-        if event is not None and event.type == "inserted" and isinstance(event.value, Image):
-            event.value.events.name.connect(self._refresh_layers)
-        self._update_axes()
+        for box in (self._form, self.advanced):
+            rows = [r for r in (getattr(w, "_labeled_widget", lambda: None)() for w in box)
+                    if r is not None and hasattr(r, "_label_widget")]
+            if not rows:
+                continue
+            for r in rows:
+                r._label_widget.native.ensurePolished()
+            width = max(r._label_widget.native.sizeHint().width() for r in rows)
+            for r in rows:
+                r.label_width = width
 
-    def _follow_selection(self, event=None):
-        if not self._guard():
-            return
-        active = self._viewer.layers.selection.active
-        if isinstance(active, Image) and active.name != self.image.currentText():
-            self.image.setCurrentText(active.name)
+    def params(self) -> dict:
+        """The :class:`~napari_mmtseg.Params` fields as the controls set them
+        (keyword arguments of :func:`~napari_mmtseg.iter_segment`)."""
+        # Advanced fields not made yet are at the preset's values: the engine's own defaults
+        out = {f.name: to_param(f, w.value) for f, w in self._main + self._advanced}
+        key = clusters_param(self.method.value)
+        if key is not None:
+            out[key] = self.clusters.value
+        return out
 
-    def _update_axes(self, *_):
-        layer = self.image_layer()
-        self.channel.clear()
-        if layer is None:
-            return
-        ndim = layer.data[0].ndim if layer.multiscale else layer.data.ndim
-        if layer.rgb:
-            self.channel.addItem("RGB (last axis)")
-        else:
-            self.channel.addItem("none")
-            if ndim >= 3:
-                self.channel.addItems([f"axis {i} (size {layer.data.shape[i]})" for i in range(ndim)])
-        self.channel.setEnabled(self.channel.count() > 1)
-        self.stack.setEnabled(spatial_ndim(layer, self._channel_axis()) > 2)
-
-    def _channel_axis(self):
-        text = self.channel.currentText()
-        return int(text.split()[1]) if text.startswith("axis") else None
-
-    def _load_defaults(self, *_):
-        method = self.method.currentText()
-        p = make_params(method, self.preset.currentText())
-        self._defaults = p
-        learned = method in LEARNED_METHODS
-        self.clusters_label.setText("clusters (k)" if method == "kmeans" else "max clusters")
-        self.clusters.setToolTip(TIPS["k" if method == "kmeans" else "q"])
-        self.clusters.setValue(p.k if method == "kmeans" else p.q)
-        self.clusters.setEnabled(method != "felzenszwalb")
-        self.max_iter.setValue(p.max_iter)
-        self.beta.setValue(p.beta)
-        for w in (self.max_iter, self.beta):
-            w.setEnabled(learned)
-        for name, w in self.adv.items():
-            v = getattr(p, name)
-            w.setValue(0 if v is None else v)
-        self._update_device_label()
-
-    def _num_threads(self):
-        if self._device_type(self.device.currentText()) != "cpu":
+    def _num_threads(self) -> int | None:
+        if _device_type(self.device.value) != "cpu":
             return None
-        return self.threads.value() or default_threads()
+        return (self._threads.value if self._threads is not None else 0) or default_threads()
 
-    def _update_device_label(self, *_):
-        choice = self.device.currentText()
-        dtype = self._device_type(choice)
-        if dtype is None:
+    def _update_device_info(self, *_) -> None:
+        choice = self.device.value
+        kind = _device_type(choice)
+        if kind is None:
             text = f"device: {choice} is not available here"
-        elif dtype == "cpu":
+        elif kind == "cpu":
             n = self._num_threads()
             text = f"device: cpu ({n} thread{'s' * (n > 1)})"
         else:
             text = f"device: {describe_device(resolve_device(choice))}"
-        self.device_label.setText(f"{text} — using '{self.preset.currentText()}' preset")
+        self.device_info.value = f"{text} — using '{self.preset.value}' preset"
 
-    def overrides(self) -> dict:
-        """The Params fields as set in the form."""
-        method = self.method.currentText()
-        out = {name: w.value() for name, w in self.adv.items()}
-        out["train_size"] = out["train_size"] or None
-        out["q"], out["k"] = self._defaults.q, self._defaults.k
-        out["k" if method == "kmeans" else "q"] = self.clusters.value()
-        out["max_iter"] = self.max_iter.value()
-        out["beta"] = self.beta.value()
-        return out
+    def _set(self, name: str, value) -> None:
+        if name == "image":
+            if value not in self.image.choices:
+                self.reset_choices()
+            self.image.value = value  # ValueError if it is not an image layer of the viewer
+            return
+        if name in ("q", "k"):
+            if clusters_param(self.method.value) != name:
+                raise ValueError(f"{name} is not used by method {self.method.value!r}")
+            name = "clusters"
+        if name == "threads" or name in {f.name for f in ADVANCED}:
+            self._ensure_advanced()
+        for f, w in self._main + self._advanced:
+            if f.name == name:
+                w.value = from_param(f, value)
+                return
+        controls = ("method", "preset", "device", "clusters", "seed", "current_slice_only",
+                    "channel_axis", "update_previous", "live_preview", "threads")
+        if name not in controls:
+            raise TypeError(f"MMTSegWidget has no field {name!r}")
+        getattr(self, name).value = value
 
-    # ------------------------------------------------------------------ running
+    # ------------------------------------------------------------ running
+    @property
+    def _run(self) -> Run | None:
+        return self._current[0]
+
+    @property
+    def worker(self):
+        """The napari ``GeneratorWorker`` of the run in progress, or None."""
+        run = self._current[0]
+        return run.worker if run is not None else None
+
+    def __call__(self, image=None, **values):
+        """Set fields, then start a run as the Run button does.
+
+        image: an Image layer of the viewer (default: the one chosen).
+        values: fields by name: ``method``, ``preset``, ``device``, ``seed``,
+        ``clusters`` (or ``q`` / ``k``, whichever the method uses),
+        ``current_slice_only``, ``channel_axis`` (an int or None),
+        ``update_previous``, ``live_preview``, ``threads``, or any
+        :class:`~napari_mmtseg.Params` field the widget shows (``max_iter``,
+        ``beta``, ``train_size``, ...). ``method`` and ``preset`` are set
+        first, since they refill the parameter fields.
+
+        Returns the started napari ``GeneratorWorker``, or None when no run
+        started (a notification says why). Raises TypeError for an unknown
+        field and ValueError for a value a field does not offer.
+        """
+        if image is not None:
+            self._set("image", image)
+        for name in sorted(values, key=lambda n: ("method", "preset").index(n)
+                           if n in ("method", "preset") else 2):
+            self._set(name, values[name])
+        return self.run()
+
     def run(self):
-        """Start a run on the chosen layer (what the Run button does)."""
-        if self.worker is not None:
-            return
-        if _RUNNING:
+        """Start a run on the chosen image with the controls' values (the Run
+        button). Returns the started worker, or None (a notification says why)."""
+        if self._run is not None:
+            return None
+        if RUNNING:
             show_info("MMT segmentation: another run is in progress; wait for it or cancel it.")
-            return
-        layer = self.image_layer()
+            return None
+        layer = self.image.value
         if layer is None:
             show_info("MMT segmentation: add or select an image layer first.")
-            return
-        method = self.method.currentText()
+            return None
+        method = self.method.value
         try:
-            job = make_job(layer, self._viewer.dims.point, channel_axis=self._channel_axis(),
-                           current_slice_only=self.stack.currentIndex() == 1)
+            job = make_job(layer, self._viewer.dims.point, channel_axis=self.channel_axis.value,
+                           current_slice_only=self.current_slice_only.value)
         except _ENGINE_ERRORS as exc:
             show_error(f"MMT segmentation: {exc}")
             self.run_finished.emit("error")
-            return
-        kwargs = dict(method=method, preset=self.preset.currentText(), seed=self.seed.value(),
-                      device=self.device.currentText(), num_threads=self._num_threads(),
-                      preview_every=10 if self.preview.isChecked() else 0, **self.overrides())
-        self._state.clear()
-        self._state.update(job=job, method=method, update=self.update_prev.isChecked(),
-                           outcome="cancelled", last_gui=0.0, preview=None, pbar=None)
-        gen = self._state["gen"] = run_job(job, kwargs)
-        worker = create_worker(_drive, gen, _start_thread=False, _ignore_errors=True)
+            return None
+        kwargs = dict(method=method, preset=self.preset.value, seed=self.seed.value,
+                      device=self.device.value, num_threads=self._num_threads(),
+                      preview_every=10 if self.live_preview.value else 0, **self.params())
+        run = self._current[0] = Run(job=job, method=method, update=self.update_previous.value)
+        worker = make_worker(run, kwargs)
         worker.yielded.connect(self._on_yielded)
         worker.errored.connect(self._on_error)
         worker.finished.connect(self._on_finished)
-        self._state["worker"] = self.worker = worker
-        _RUNNING.add(id(self._state))
-        self.run_btn.setEnabled(False)
-        self.cancel_btn.setEnabled(True)
-        self.bar.setValue(0)
+        self.run_button.enabled = False
+        self.cancel_button.enabled = True
+        self.progress_bar.value = 0
         where = (f" at pyramid level {job.level} ({job.out_shape[-2]}x{job.out_shape[-1]} per slice)"
                  if job.level else "")
-        self.status.setText(f"starting {method} on {job.source_name}{where} ...")
-        if self.preview.isChecked():  # adding a layer costs ~0.1 s: do it before training
-            self._state["preview"] = self._viewer.add_labels(
-                np.zeros(job.out_shape, np.int32), name=f"{job.source_name} {method} (preview)",
-                opacity=0.5, **job.layer_kwargs)
-        _start(worker)
+        self.status.value = f"starting {method} on {job.source_name}{where} ..."
+        if self.live_preview.value:  # adding a layer costs ~0.1 s: do it before training
+            run.preview = add_preview(self._viewer, job, method)
+        start(worker)
+        return worker
 
-    def cancel(self):
+    def cancel(self) -> None:
         """Stop the run at the next iteration; no result layer is added."""
-        if self.worker is not None:
-            self._state["cancel"] = True
-            self.status.setText("cancelling ...")
-            self.worker.quit()
+        run = self._run
+        if run is not None and run.worker is not None:
+            run.cancelled = True
+            self.status.value = "cancelling ..."
+            run.worker.quit()
 
-    def _on_yielded(self, ev):
-        st = self._state
-        if not self._guard() or st.get("cancel"):
+    def _on_yielded(self, ev) -> None:
+        run = self._run
+        if run is None or run.cancelled or not self._guard():
             return
         if isinstance(ev, SegmentationResult):
-            self._add_result(ev)
-            st["outcome"] = "done"
+            self.result_layer = write_result(self._viewer, run.job, ev, run.method,
+                                             update=run.update, preview=run.preview,
+                                             last=self.result_layer)
+            run.preview = None  # it is the result now, or was removed
+            run.outcome = "done"
             return
         if not isinstance(ev, Progress):
             return
-        if st["pbar"] is None:
-            st["pbar"] = progress(total=ev.total, desc=f"MMT segmentation ({st['method']})")
-            self.bar.setRange(0, ev.total)
-        now = time.monotonic()
+        if run.pbar is None:
+            run.pbar = progress(total=ev.total, desc=f"MMT segmentation ({run.method})")
+            self.progress_bar.max = ev.total
         if ev.preview is not None:
-            self._show_preview(ev)
-        if now - st["last_gui"] < 0.05 and ev.iteration < ev.total:
+            show_preview(self._viewer, run.preview, run.job, ev)
+        now = time.monotonic()
+        if now - run.last_gui < 0.05 and ev.iteration < ev.total:
             return  # progress text at most 20 times a second
-        st["last_gui"] = now
-        st["pbar"].update(ev.iteration - st["pbar"].n)
-        self.bar.setValue(ev.iteration)
+        run.last_gui = now
+        run.pbar.update(ev.iteration - run.pbar.n)
+        self.progress_bar.value = ev.iteration
         loss = f", loss {ev.losses['loss']:.3f}" if "loss" in ev.losses else ""
         sl = f"slice {ev.slice_index + 1}/{ev.n_slices}, " if ev.n_slices > 1 else ""
-        self.status.setText(f"{ev.device}: {sl}iteration {ev.iteration}/{ev.total}, "
-                            f"{ev.n_labels} labels{loss}")
+        self.status.value = (f"{ev.device}: {sl}iteration {ev.iteration}/{ev.total}, "
+                             f"{ev.n_labels} labels{loss}")
 
-    def _show_preview(self, ev):
-        st, job = self._state, self._state["job"]
-        layer = st["preview"]
-        if layer is None or layer not in self._viewer.layers:
-            return  # preview off, or the user removed the layer: leave it gone
-        layer.data[preview_index(job, ev)] = ev.preview
-        layer.refresh()
-
-    def _add_result(self, result):
-        st, job = self._state, self._state["job"]
-        meta = {**result.metadata(), "source_layer": job.source_name}
-        if job.partial:
-            meta["slice"] = tuple(r for r in job.region if isinstance(r, int))
-        if job.level:
-            meta["pyramid_level"] = job.level
-        target = self._previous_result(job) if st["update"] else None
-        preview = st.get("preview")
-        if target is None and preview is not None and preview in self._viewer.layers:
-            # the preview layer becomes the result: no remove + add (each ~0.1-0.3 s)
-            preview.data[job.region] = result.labels
-            preview.name = f"{job.source_name} {st['method']}"
-            preview.metadata = meta
-            preview.opacity = 0.7
-            preview.refresh()
-            st["preview"] = None
-            self._last_result = preview
-            return
-        self._remove_preview()
-        if target is not None:
-            try:
-                write_undoable(target, job.region, result.labels)
-                target.metadata = meta
-                self._viewer.layers.selection.active = target
-                return
-            except ValueError as exc:
-                show_info(f"MMT segmentation: added a new layer ({exc}).")
-        self._last_result = self._viewer.add_labels(
-            place(job, result.labels), name=f"{job.source_name} {st['method']}", metadata=meta,
-            **job.layer_kwargs)
-
-    def _previous_result(self, job):
-        layers = [lay for lay in self._viewer.layers if isinstance(lay, Labels)]
-        if self._last_result in layers:
-            layers.append(self._last_result)  # preferred: searched first below
-        for lay in reversed(layers):
-            if (lay.metadata.get("source_layer") == job.source_name
-                    and "napari_mmtseg_version" in lay.metadata
-                    and tuple(lay.data.shape) == job.out_shape):
-                return lay
-        return None
-
-    def _remove_preview(self):
-        layer = self._state.get("preview")
-        if layer is not None and layer in self._viewer.layers:
-            self._viewer.layers.remove(layer)
-        self._state["preview"] = None
-
-    def _on_error(self, exc):
-        self._state["outcome"] = "error"
+    def _on_error(self, exc) -> None:
+        if self._run is not None:
+            self._run.outcome = "error"
         if isinstance(exc, _ENGINE_ERRORS):
             show_error(f"MMT segmentation: {exc}")
         else:
             show_error(f"MMT segmentation failed: {type(exc).__name__}: {exc}")
 
-    def _on_finished(self):
-        st = self._state
-        _stop(st)  # closes the progress bar and the engine generator
-        self.worker = None
-        if not self._guard():
+    def _on_finished(self) -> None:
+        run, self._current[0] = self._run, None
+        stop(run)  # closes the progress bar and the engine generator
+        if run is None or not self._guard():
             return
-        self._remove_preview()
-        self.run_btn.setEnabled(True)
-        self.cancel_btn.setEnabled(False)
-        outcome = st.get("outcome", "cancelled")
-        self.bar.setValue(self.bar.maximum() if outcome == "done" else 0)  # done early: full
-        self.status.setText({"done": "done", "cancelled": "cancelled, nothing added",
-                             "error": "failed, nothing added (see the notification)"}[outcome])
-        self.run_finished.emit(outcome)
-
-
-def _start(worker) -> None:
-    """Start ``worker`` in Qt's global thread pool, keeping a thread of the pool
-    free: Qt's image scaling on the GUI thread (e.g. napari's activity
-    spinner) splits work over that pool and waits for it, and a pool filled
-    by long-running workers, which need the GIL that the waiting GUI thread
-    holds, deadlocks."""
-    pool = QThreadPool.globalInstance()
-    if pool.activeThreadCount() + 2 > pool.maxThreadCount():
-        pool.setMaxThreadCount(pool.activeThreadCount() + 2)
-    worker.start()
-
-
-def _drive(gen):
-    yield from gen
-
-
-def _stop(state: dict) -> None:
-    """Stop a run and free its resources; safe to call more than once."""
-    worker = state.pop("worker", None)
-    if worker is not None:
-        key = id(state)
-        if worker.is_running:  # the widget is going away: stop at the next iteration
-            worker.finished.connect(lambda: _RUNNING.discard(key))
-            worker.quit()
-        else:  # the thread is done: close the engine (restores torch's thread count)
-            _RUNNING.discard(key)
-            state["gen"].close()
-    pbar = state.pop("pbar", None)
-    if pbar is not None:
-        pbar.close()
+        remove_layer(self._viewer, run.preview)
+        run.preview = None
+        self.run_button.enabled = True
+        self.cancel_button.enabled = False
+        self.progress_bar.value = self.progress_bar.max if run.outcome == "done" else 0
+        self.status.value = _OUTCOME_TEXT[run.outcome]
+        self.run_finished.emit(run.outcome)

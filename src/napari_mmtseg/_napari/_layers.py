@@ -1,0 +1,120 @@
+"""The widget's controls that are derived from the viewer's layers: the image
+chooser, the chosen image's channel axis, and whether it is a stack (the
+"3D / time" choice). They follow the layer list and the chosen layer's data,
+and keep what the user chose through renames, reorderings and new layers."""
+from __future__ import annotations
+
+import weakref
+from typing import Callable
+
+from magicgui.widgets import ComboBox, create_widget
+from napari.layers import Image
+
+from ._job import spatial_ndim
+from ._tooltips import TIPS
+
+__all__ = ["LayerControls", "axis_choices"]
+
+
+def axis_choices(layer) -> list:
+    """(text, channel axis) pairs for image ``layer`` (or None): "none" and,
+    for 3+ dims, each axis with its size; a single "RGB (last axis)" for RGB."""
+    if layer is None:
+        return [("none", None)]
+    if layer.rgb:
+        return [("RGB (last axis)", None)]
+    shape = (layer.data[0] if layer.multiscale else layer.data).shape
+    axes = [(f"axis {i} (size {n})", i) for i, n in enumerate(shape)] if len(shape) >= 3 else []
+    return [("none", None), *axes]
+
+
+def _refill(combo) -> None:
+    """Re-evaluate ``combo``'s callable choices from scratch, in their order
+    (magicgui alone keeps old items in place and matches the current one by text)."""
+    combo.choices = ()
+    combo.reset_choices()
+
+
+class LayerControls:
+    """``image`` (a ``napari.layers.Image`` chooser), ``channel_axis`` and
+    ``current_slice_only``: magicgui controls, kept in step with ``viewer``.
+
+    alive: returns False once the widget is gone (then events are ignored).
+    The owner must call :meth:`reset_choices` on every change to the layer
+    list (napari does so for a docked magicgui widget).
+    """
+
+    def __init__(self, viewer, alive: Callable[[], bool]):
+        self._viewer = viewer
+        self._alive = alive
+        self._axes: dict = {}  # layer unique_id -> the channel axis chosen for that layer
+        self._watched = None  # weakref to the layer whose data events we follow
+        self.image = create_widget(annotation=Image, name="image", options={"tooltip": TIPS["image"]})
+        self.channel_axis = ComboBox(name="channel_axis", tooltip=TIPS["channel_axis"],
+                                     choices=lambda _w: axis_choices(self.image.value))
+        self.current_slice_only = ComboBox(
+            name="current_slice_only", label="3D / time", tooltip=TIPS["stack"],
+            choices=[("whole stack", False), ("current slice only", True)])
+        self.image.changed.connect(self._on_image)
+        self.channel_axis.changed.connect(self._remember_axis)
+        viewer.layers.selection.events.active.connect(self.follow_selection)
+
+    def reset_choices(self) -> None:
+        """Re-read the image layers and the chosen layer's axes. The chosen
+        layer stays chosen (matched by identity, so also after a rename), and
+        so does the channel axis chosen for it."""
+        if not self._alive():
+            return
+        layer = self.image.value
+        with self.image.changed.blocked():
+            _refill(self.image)
+            if layer is not None and layer in self.image.choices:
+                self.image.value = layer
+        self._on_image()
+
+    def follow_selection(self, event=None) -> None:
+        """Choose the image layer selected in the layer list."""
+        active = self._viewer.layers.selection.active
+        if not self._alive() or not isinstance(active, Image) or active is self.image.value:
+            return
+        if active not in self.image.choices:  # napari may not have told us about it yet
+            self.reset_choices()
+        if active in self.image.choices:
+            self.image.value = active
+
+    def _on_image(self, *_) -> None:
+        """The chosen image changed: follow its data (shape, ndim) and re-read its axes."""
+        if not self._alive():
+            return
+        layer = self.image.value
+        old = self._watched() if self._watched is not None else None
+        if old is not layer:
+            if old is not None:
+                old.events.data.disconnect(self._sync_axes)
+            if layer is not None:
+                layer.events.data.connect(self._sync_axes)
+            self._watched = weakref.ref(layer) if layer is not None else None
+        self._sync_axes()
+
+    def _sync_axes(self, *_) -> None:
+        if not self._alive():
+            return
+        layer = self.image.value
+        keep = self._axes.get(layer.unique_id) if layer is not None else None
+        with self.channel_axis.changed.blocked():
+            _refill(self.channel_axis)
+            if keep in self.channel_axis.choices:
+                self.channel_axis.value = keep
+        self.channel_axis.enabled = len(self.channel_axis.choices) > 1
+        self._update_stack()
+
+    def _remember_axis(self, value) -> None:
+        layer = self.image.value
+        if layer is not None:
+            self._axes[layer.unique_id] = value
+        self._update_stack()
+
+    def _update_stack(self) -> None:
+        layer = self.image.value
+        self.current_slice_only.enabled = (layer is not None
+                                           and spatial_ndim(layer, self.channel_axis.value) > 2)

@@ -1,0 +1,106 @@
+"""The thread a run computes in: one napari generator worker over the engine
+(``_job.run_job``), started in Qt's global thread pool; torch's thread count;
+a background warm-up of the imports a first run needs."""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from napari.qt.threading import create_worker
+from qtpy.QtCore import QThreadPool
+
+from ._job import Job, run_job
+
+__all__ = ["Run", "RUNNING", "default_threads", "make_worker", "start", "stop", "warm_up_once"]
+
+_WARM: list = []  # the warm-up thread, once started in this process
+#: ids of the runs in progress (torch's thread count is process-wide: one run at a time)
+RUNNING: set = set()
+
+
+@dataclass
+class Run:
+    """One run of the widget: what it segments and what it holds while it goes."""
+
+    job: Job
+    method: str
+    update: bool  # write into the previous result
+    gen: Any = None  # the engine generator (closed by :func:`stop`)
+    worker: Any = None  # the napari GeneratorWorker while it runs
+    pbar: Any = None  # napari's progress bar
+    preview: Any = None  # the preview Labels layer
+    outcome: str = "cancelled"  # "done", "cancelled" or "error"
+    cancelled: bool = False
+    last_gui: float = 0.0  # when the status text was last updated
+
+
+def default_threads() -> int:
+    """Torch threads on the CPU: all cores but one, which keeps the viewer fluid."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def _warm_up():
+    """Import, off the GUI thread, what a first run would otherwise import
+    lazily in its worker: torch's optimiser machinery (torch._dynamo, about a
+    second of imports), scikit-image's resize and napari's Labels layer
+    modules. Imports hold the GIL in long chunks, so in a run they stall the
+    viewer for up to a few hundred ms. No torch computation here: two threads
+    computing with torch while one changes its thread count can deadlock."""
+    import skimage.transform  # noqa: F401  (training on a smaller copy)
+    import torch
+    from napari.layers import Labels
+
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    Labels(np.zeros((2, 2), np.int32))
+
+
+def warm_up_once() -> None:
+    """Start the warm-up in a plain daemon thread (not a Qt thread-pool slot), once."""
+    if not _WARM:
+        _WARM.append(threading.Thread(target=_warm_up, name="mmtseg-warm-up", daemon=True))
+        _WARM[0].start()
+
+
+def _drive(gen):
+    yield from gen
+
+
+def make_worker(run: Run, engine_kwargs: dict):
+    """The (not yet started) worker of ``run``: it yields the engine's events."""
+    run.gen = run_job(run.job, engine_kwargs)
+    run.worker = create_worker(_drive, run.gen, _start_thread=False, _ignore_errors=True)
+    RUNNING.add(id(run))
+    return run.worker
+
+
+def start(worker) -> None:
+    """Start ``worker`` in Qt's global thread pool, keeping a thread of the pool
+    free: Qt's image scaling on the GUI thread (e.g. napari's activity
+    spinner) splits work over that pool and waits for it, and a pool filled
+    by long-running workers, which need the GIL that the waiting GUI thread
+    holds, deadlocks."""
+    pool = QThreadPool.globalInstance()
+    if pool.activeThreadCount() + 2 > pool.maxThreadCount():
+        pool.setMaxThreadCount(pool.activeThreadCount() + 2)
+    worker.start()
+
+
+def stop(run: Run | None) -> None:
+    """Stop ``run`` and free what it holds; safe to call more than once."""
+    if run is None:
+        return
+    worker, run.worker = run.worker, None
+    if worker is not None:
+        key = id(run)
+        if worker.is_running:  # the widget is going away: stop at the next iteration
+            worker.finished.connect(lambda: RUNNING.discard(key))
+            worker.quit()
+        else:  # the thread is done: close the engine (restores torch's thread count)
+            RUNNING.discard(key)
+            run.gen.close()
+    pbar, run.pbar = run.pbar, None
+    if pbar is not None:
+        pbar.close()
