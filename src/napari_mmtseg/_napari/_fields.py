@@ -9,11 +9,8 @@ that use them.
 
 To show a new ``Params`` field, add one row to :data:`MAIN` (shown under the
 method) or :data:`ADVANCED` (the collapsed section), and its tooltip to
-``_tooltips.TIPS``. For example, for an output stage with a class count::
-
-    Field("n_classes", "classes", min=0, max=1000, zero="auto", zero_text="auto"),
-    Field("output", choices=("regions", "clusters")),
-    Field("min_region_size", "min region size", min=0, max=10**9, zero=None, zero_text="auto"),
+``_tooltips.TIPS``, e.g. ``Field("n_classes", "classes", min=0, max=1000, zero="auto",
+zero_text="auto")``.
 
 ``zero`` is the ``Params`` value that 0 in a spin box stands for (``None``,
 ``"auto"``); ``tests/napari/test_widget.py`` fails while a ``Params`` field is
@@ -29,6 +26,7 @@ from typing import Any
 from magicgui.widgets import create_widget
 
 from .. import LEARNED_METHODS, Params
+from ..params import OUTPUTS
 from ._tooltips import TIPS
 
 __all__ = ["Field", "MAIN", "ADVANCED", "NOT_SHOWN", "CLUSTERS", "make_widget", "to_param",
@@ -61,11 +59,16 @@ class Field:
 _MMT = ("mmt",)
 #: main parameters, under the method (the cluster count, q or k, has its own control)
 MAIN = (
+    Field("n_classes", "classes", min=0, max=1000, zero="auto", zero_text="auto"),
+    Field("output", choices=OUTPUTS),
     Field("max_iter", "iterations", min=1, max=100_000, methods=LEARNED_METHODS),
     Field("beta", "TV weight", max=100, decimals=2, methods=LEARNED_METHODS),
 )
 #: the "Advanced" section
 ADVANCED = (
+    Field("min_region_size", "min region size", min=0, max=10**9, zero=None, zero_text="auto"),
+    Field("merge_threshold", "merge threshold", max=100, decimals=1),
+    Field("superpixel_size", "superpixel size", min=0, max=10**6, methods=_MMT),
     Field("train_size", min=0, max=16384, zero=None, zero_text="full size", methods=LEARNED_METHODS),
     Field("n_conv", min=1, max=10, methods=LEARNED_METHODS),
     Field("lr", min=1e-4, max=10, decimals=4, step=0.01, methods=LEARNED_METHODS),
@@ -84,7 +87,7 @@ ADVANCED = (
     Field("min_size", min=1, max=10**6, methods=("felzenszwalb",)),
 )
 #: the cluster-count control: the Params field it sets, per method (None: not used)
-CLUSTERS = {"kmeans": "k", "felzenszwalb": None}
+CLUSTERS = {"kmeans": "k", "felzenszwalb": None, "multiotsu": None}
 #: Params fields the widget leaves at the preset's value, and why
 NOT_SHOWN = {
     "q": "the cluster-count control", "k": "the cluster-count control",

@@ -7,7 +7,8 @@ TIPS = {
         "kim2020: one CNN, feature similarity + spatial continuity (Kim et al. 2020).\n"
         "kanezaki2018: one CNN refined on SLIC superpixels (Kanezaki 2018).\n"
         "kmeans: k-means on pixel colours (baseline, no training).\n"
-        "felzenszwalb: graph-based superpixels (baseline, no training)."
+        "felzenszwalb: graph-based superpixels (baseline, no training).\n"
+        "multiotsu: multi-level Otsu intensity thresholds (baseline, no training)."
     ),
     "preset": (
         "paper: the paper's settings (q=100, 1000 iterations, full size); slow on a CPU.\n"
@@ -63,6 +64,17 @@ TIPS = {
     "scale": "felzenszwalb only: larger values give larger segments.",
     "sigma": "felzenszwalb only: Gaussian smoothing before segmenting.",
     "min_size": "felzenszwalb only: smallest segment, in pixels.",
+    "n_classes": "Classes the result ends with (0 = auto: the method's own clusters that are "
+                 "left after clean-up; the result's metadata says why). With a number, "
+                 "clusters are grouped by colour to exactly that many.",
+    "output": "regions: one label per connected region (instances, e.g. one per nucleus).\n"
+              "clusters: one label per class, the same label for the same kind of pixel anywhere.",
+    "min_region_size": "Pieces smaller than this many pixels join their neighbour (0 = auto: "
+                       "1/5000 of the slice, at least 16).",
+    "merge_threshold": "Adjacent regions whose shared boundary is weaker than this merge "
+                       "(image gradient, CIELAB units or % of the intensity range; 0 = off).",
+    "superpixel_size": "MMT only: training targets made constant on SLIC superpixels of about "
+                       "this many training pixels (0 = off).",
     "threads": "CPU threads PyTorch may use (0 = all cores but one, which keeps the viewer "
                "responsive).",
 }
