@@ -83,7 +83,7 @@ def iter_segment(image, method: str = "mmt", preset: str = "paper", seed: int = 
                 step0 = i + 1
             lab, info = finish_labels(raw, x, output=p.output, n_classes=p.n_classes,
                                       min_region_size=p.min_region_size,
-                                      merge_threshold=p.merge_threshold)
+                                      merge_threshold=p.merge_threshold, refine=p.refine)
             infos.append(info)
             if i > 0:  # same id = same cluster through the stack; new clusters get unused ids
                 lab = align_labels(out[i - 1], lab, next_id=top + 1)

@@ -46,6 +46,7 @@ class Params:
     n_classes: int | str = "auto"  # classes the output ends with, or "auto"
     min_region_size: int | None = None  # pixels; smaller pieces join a neighbour (None: 1/5000 of the slice)
     merge_threshold: float = 3.0  # adjacent regions whose boundary is weaker than this merge (0: off)
+    refine: bool = True  # transition bands given away, boundaries snapped to the image's edges
     # Kanezaki 2018
     n_segments: int = 10000
     compactness: float = 100.0
@@ -71,9 +72,9 @@ _METHOD_DEFAULTS = {
     "kanezaki2018": {"beta": 0.0},
     # the classical baselines as published: no merging, no size filter (Felzenszwalb has its own
     # min_size); the clustering ones give classes, Felzenszwalb regions
-    "kmeans": {"output": "clusters", "min_region_size": 1, "merge_threshold": 0.0},
-    "felzenszwalb": {"min_region_size": 1, "merge_threshold": 0.0},
-    "multiotsu": {"output": "clusters", "min_region_size": 1, "merge_threshold": 0.0},
+    "kmeans": {"output": "clusters", "min_region_size": 1, "merge_threshold": 0.0, "refine": False},
+    "felzenszwalb": {"min_region_size": 1, "merge_threshold": 0.0, "refine": False},
+    "multiotsu": {"output": "clusters", "min_region_size": 1, "merge_threshold": 0.0, "refine": False},
 }
 
 

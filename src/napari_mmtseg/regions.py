@@ -98,11 +98,13 @@ def _pieces(labels: np.ndarray):
     return pieces, cluster
 
 
-def remove_small_pieces(pieces: np.ndarray, min_size: int) -> np.ndarray:
+def remove_small_pieces(pieces: np.ndarray, min_size: int, group=None) -> np.ndarray:
     """Give the pixels of every piece smaller than ``min_size`` pixels to the
     nearest larger piece (:func:`skimage.segmentation.expand_labels`). The
-    largest piece always stays, so a map of only small pieces keeps one.
-    ``pieces``: (H, W) ids >= 1. Returns a new (H, W) map of the ids kept."""
+    largest piece always stays, so a map of only small pieces keeps one; with
+    ``group`` (the class of each piece id), the largest piece of every class
+    stays too, so no class vanishes. ``pieces``: (H, W) ids >= 1. Returns a
+    new (H, W) map of the ids kept."""
     if min_size <= 1:
         return pieces
     from skimage.segmentation import expand_labels
@@ -114,6 +116,11 @@ def remove_small_pieces(pieces: np.ndarray, min_size: int) -> np.ndarray:
         return pieces
     if small[1:].all():
         small[int(np.argmax(sizes[1:])) + 1] = False
+    if group is not None:
+        ids = np.arange(1, sizes.size)
+        order = ids[np.lexsort((-sizes[1:], group[1:]))]  # by class, largest first
+        first = order[np.r_[True, group[order][1:] != group[order][:-1]]]
+        small[first] = False
     kept = np.where(small[pieces], 0, pieces)
     return expand_labels(kept, distance=max(pieces.shape))
 
@@ -141,22 +148,12 @@ def remove_transition_bands(pieces: np.ndarray, features: np.ndarray, max_width:
     pixels go to the nearest neighbour, so the edge falls mid-band. A thin
     piece darker or brighter than both sides (a membrane, a line) is kept.
     Returns a new (H, W) piece map (ids kept, some removed)."""
-    from scipy import ndimage as ndi
     from skimage.segmentation import expand_labels
 
     n = int(pieces.max()) + 1
     if n <= 3:
         return pieces
-    edge = np.zeros(pieces.shape, dtype=bool)
-    dy = pieces[1:, :] != pieces[:-1, :]
-    dx = pieces[:, 1:] != pieces[:, :-1]
-    edge[1:, :] |= dy
-    edge[:-1, :] |= dy
-    edge[:, 1:] |= dx
-    edge[:, :-1] |= dx
-    depth = ndi.distance_transform_edt(~edge)
-    width = np.zeros(n)
-    width[1:] = ndi.maximum(depth, pieces, index=np.arange(1, n))
+    _, width = _depth(pieces)
     thin = np.flatnonzero(width <= max_width)
     thin = thin[thin > 0]
     if thin.size == 0:
@@ -187,7 +184,7 @@ def merge_weak_boundaries(pieces: np.ndarray, edges: np.ndarray, threshold: floa
     ``edges`` along their shared boundary is below ``threshold``
     (:func:`skimage.graph.rag_boundary`, :func:`skimage.graph.merge_hierarchical`;
     the merged boundary's strength is the length-weighted mean of its parts).
-    Returns an (H, W) map whose ids are unions of pieces (ids not consecutive)."""
+    Returns an (H, W) map of ids >= 1, one per union of pieces."""
     if threshold <= 0 or pieces.min() == pieces.max():
         return pieces
     from skimage import graph
@@ -203,8 +200,43 @@ def merge_weak_boundaries(pieces: np.ndarray, edges: np.ndarray, threshold: floa
     def merge(g, src, dst):  # node attributes are not used; the edge weights carry everything
         pass
 
-    return graph.merge_hierarchical(pieces, rag, thresh=threshold, rag_copy=False,
-                                    in_place_merge=True, merge_func=merge, weight_func=weight)
+    merged = graph.merge_hierarchical(pieces, rag, thresh=threshold, rag_copy=False,
+                                      in_place_merge=True, merge_func=merge, weight_func=weight)
+    return merged + 1  # ids from 1, as everywhere in this module (0 would read as "unlabelled")
+
+
+def _depth(pieces: np.ndarray):
+    """Distance of every pixel to the nearest pixel of another piece, and each
+    piece's largest such distance (its half-width), indexed by id."""
+    from scipy import ndimage as ndi
+
+    edge = np.zeros(pieces.shape, dtype=bool)
+    dy = pieces[1:, :] != pieces[:-1, :]
+    dx = pieces[:, 1:] != pieces[:, :-1]
+    edge[1:, :] |= dy
+    edge[:-1, :] |= dy
+    edge[:, 1:] |= dx
+    edge[:, :-1] |= dx
+    depth = ndi.distance_transform_edt(~edge)
+    n = int(pieces.max()) + 1
+    width = np.zeros(n)
+    width[1:] = ndi.maximum(depth, pieces, index=np.arange(1, n))
+    return depth, width
+
+
+def snap_boundaries(regions: np.ndarray, edges: np.ndarray, radius: float = 2.0) -> np.ndarray:
+    """Move every boundary to the strongest image edge within ``radius`` px:
+    the pixels that near a boundary are cleared and re-flooded from the
+    regions' cores over the edge map (:func:`skimage.segmentation.watershed`),
+    so the boundary settles on the ridge of the gradient. A region thinner
+    than the band keeps its deepest pixels as its core, so none is lost."""
+    from skimage.segmentation import watershed
+
+    if radius <= 0 or regions.min() == regions.max():
+        return regions
+    depth, width = _depth(regions)
+    keep = (depth > radius) | (depth >= width[regions])
+    return watershed(edges, markers=np.where(keep, regions, 0))
 
 
 def _mean_features(ids: np.ndarray, features: np.ndarray, n: int):
@@ -239,8 +271,8 @@ def group_classes(ids: np.ndarray, features: np.ndarray, n_classes: int) -> np.n
 
 def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions",
                   n_classes="auto", min_region_size: int | None = None,
-                  merge_threshold: float = 0.0, edge_sigma: float = 2.0,
-                  band_width: float = 0.0):
+                  merge_threshold: float = 0.0, refine: bool = False,
+                  edge_sigma: float = 2.0, band_width: float = 2.0, snap: float = 2.0):
     """The output stage for one 2D slice.
 
     clusters: (H, W) integer cluster map from a method (any ids).
@@ -268,12 +300,16 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
     n_pieces = int(pieces.max())
     regions = remove_small_pieces(pieces, int(min_region_size))
     features = None
-    if band_width > 0 and regions.max() > 1:
+    if refine and band_width > 0 and regions.max() > 1:
         features = image_features(x)
         regions = remove_transition_bands(regions, features, band_width)
     if merge_threshold > 0 and regions.max() > 1:
         features = image_features(x) if features is None else features
-        regions = merge_weak_boundaries(regions, edge_strength(features, edge_sigma), merge_threshold)
+        edges = edge_strength(features, edge_sigma)
+        regions = merge_weak_boundaries(regions, edges, merge_threshold)
+    if refine and snap > 0 and regions.max() > 1:
+        features = image_features(x) if features is None else features
+        regions = snap_boundaries(regions, edge_strength(features, 1.0), snap)
     # each region's class: the method's cluster that covers most of it
     reg_ids, reg = np.unique(regions, return_inverse=True)
     reg = reg.reshape(regions.shape)
@@ -282,9 +318,12 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
     cls = votes.argmax(1)[reg]
     n_left = int(np.unique(cls).size)
     if n_classes == "auto":
-        why = (f"{n_left} of the method's {n_in} clusters are left after pieces under "
-               f"{min_region_size} px were absorbed"
-               + (f" and boundaries weaker than {merge_threshold:g} merged" if merge_threshold > 0 else ""))
+        steps = [f"pieces under {min_region_size} px absorbed"]
+        if refine:
+            steps.append("transition bands given away")
+        if merge_threshold > 0:
+            steps.append(f"boundaries weaker than {merge_threshold:g} merged")
+        why = f"{n_left} of the method's {n_in} clusters are left after clean-up ({', '.join(steps)})"
     else:
         n = int(n_classes)
         if features is None:
@@ -299,14 +338,16 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
         got = int(np.unique(cls).size)
         if got < n:
             why += f"; the image has only {got} distinct region(s), so {got} class(es)"
-    from skimage.measure import label
-
-    if output == "regions":
-        out = label(cls.astype(np.int64) + 1, background=0, connectivity=1) - 1
-    else:
-        out = np.unique(cls, return_inverse=True)[1].reshape(cls.shape)
+    # last clean-up: fragments under min_region_size (left by the class grouping or the
+    # snapping) join a neighbour; then regions are the connected parts of each class
+    parts, class_of = _pieces(cls)
+    parts = remove_small_pieces(parts, int(min_region_size),
+                                group=None if n_classes == "auto" else class_of)
+    cls = class_of[parts]
+    regions, _ = _pieces(cls)
     n_cls = int(np.unique(cls).size)
-    n_reg = int(label(cls.astype(np.int64) + 1, background=0, connectivity=1).max()) if output == "clusters" else int(out.max()) + 1
+    n_reg = int(regions.max())
+    out = regions - 1 if output == "regions" else np.unique(cls, return_inverse=True)[1].reshape(cls.shape)
     info = OutputInfo(n_clusters_in=n_in, n_pieces_in=n_pieces, n_classes=n_cls,
                       n_regions=n_reg, min_region_size=int(min_region_size),
                       merge_threshold=float(merge_threshold), why=why)
