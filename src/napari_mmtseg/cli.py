@@ -49,10 +49,11 @@ def _collect_inputs(inputs) -> list:
 
 
 def _read(path: Path):
-    from .bench.datasets import read_image
+    """The image and what its file says about axes and pixel size (io.ImageMeta)."""
+    from .io import read_image_meta
 
     try:
-        return read_image(path)
+        return read_image_meta(path)
     except Exception as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CLIError(f"cannot read {path} as an image: {msg}") from exc
@@ -68,7 +69,9 @@ def _outputs(files, output: str) -> list:
     if out.exists() and not out.is_dir():
         raise CLIError(f"output {out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / f"{f.stem}_labels.tif" for f in files]
+    from .io import labels_name
+
+    paths = [out / labels_name(f) for f in files]
     seen = set()
     for f, p in zip(files, paths):
         if p in seen:
@@ -106,34 +109,53 @@ class _Bar:
 
 
 def _segment_one(path: Path, out: Path, args, overrides: dict) -> None:
-    import tifffile
+    import warnings
 
     from .engine import Progress, iter_segment
+    from .io import result_metadata, write_labels
 
-    image = _read(path)
+    image, meta = _read(path)
+    if args.channel_axis is None and "C" in meta.axes and image.ndim > 2:
+        c = meta.axes.index("C")
+        print(f"mmtseg: note: {path.name}: the file's axes are {meta.axes}; axis {c} (C) holds "
+              f"channels, segmented here as separate slices; pass --channel-axis {c} to segment "
+              "them together", file=sys.stderr)
     bar = _Bar(path.name)
     result = None
+    caught: list = []
     try:
-        for ev in iter_segment(image, method=args.method, preset=args.preset, seed=args.seed,
-                               channel_axis=args.channel_axis, device=args.device,
-                               preview_every=0, **overrides):
-            if isinstance(ev, Progress):
-                if ev.message:
-                    print(f"{path.name}: {ev.message}", file=sys.stderr)
-                bar(ev)
-            else:
-                result = ev
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            for ev in iter_segment(image, method=args.method, preset=args.preset, seed=args.seed,
+                                   channel_axis=args.channel_axis, device=args.device,
+                                   preview_every=0, **overrides):
+                if isinstance(ev, Progress):
+                    if ev.message:
+                        print(f"{path.name}: {ev.message}", file=sys.stderr)
+                    bar(ev)
+                else:
+                    result = ev
     except (ValueError, TypeError, MemoryError) as exc:
         sys.stderr.write("\n")
         raise CLIError(f"{path}: {exc}") from exc
     except Exception as exc:  # anything else the engine raises: still one line
         sys.stderr.write("\n")
         raise CLIError(f"{path}: {type(exc).__name__}: {exc}") from exc
+    finally:
+        if caught:
+            sys.stderr.write("\n")
+        for w in caught:
+            print(f"mmtseg: warning: {path.name}: {w.message}", file=sys.stderr)
     bar.end(f"in {result.seconds:.1f}s, {result.n_labels} labels, device {result.device}")
-    meta = {**result.metadata(), "source": str(path)}
-    tifffile.imwrite(out, result.labels, description=json.dumps(meta), metadata=None)
+    lmeta = meta.for_labels(result.channel_axis, image.ndim)
+    kind = write_labels(out, result.labels, lmeta, result_metadata(result, lmeta, source=str(path)))
+    kept = ""
+    if lmeta.axes or lmeta.scale:
+        sizes = ", ".join(f"{a} {lmeta.scale[a]:g} {lmeta.units.get(a, '')}".rstrip()
+                          for a in lmeta.axes if a in lmeta.scale)
+        kept = f", {kind} axes {lmeta.axes or '?'}" + (f" ({sizes})" if sizes else "")
     print(f"{path} -> {out} ({result.n_labels} labels, {result.method}, preset {result.preset}, "
-          f"seed {result.seed}, device {result.device})")
+          f"seed {result.seed}, device {result.device}{kept})")
 
 
 def _sample_files(name: str, folder: Path) -> list:
@@ -282,41 +304,63 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     s = sub.add_parser("segment", help="segment image files, write label .tif files",
-                       description="Segment images (jpg/png/tif, 8 or 16 bit; files or folders) "
-                                   "and write integer label images as .tif.")
-    s.add_argument("inputs", nargs="*", metavar="INPUT", help="image file(s) or folder(s)")
+                       description="Segment images (jpg/png/tif, 8 or 16 bit or float; files or "
+                                   "folders) and write integer label images as .tif. Labels of an "
+                                   "ImageJ or OME-TIFF input keep its axes, pixel size and unit.")
+    s.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="image file(s) or folder(s) (a folder: its .jpg/.png/.tif/.bmp files)")
     s.add_argument("--sample", choices=list(SAMPLES), default=None,
-                   help="segment a bundled sample image (written next to the result)")
+                   help="segment a bundled sample image, written next to the result (default: none)")
     s.add_argument("-o", "--output", required=True,
-                   help="output folder (files <stem>_labels.tif), or a .tif path for one input")
-    s.add_argument("--method", default="mmt", choices=METHODS)
+                   help="output folder (files <stem>_labels.tif), or a .tif path for one input "
+                        "(required, no default)")
+    s.add_argument("--method", default="mmt", choices=METHODS,
+                   help="mmt: Mutual Mean-Teaching, two networks (the paper); kim2020, "
+                        "kanezaki2018: its one-network ancestors; kmeans, felzenszwalb: classical "
+                        "baselines, no training (default: mmt)")
     s.add_argument("--preset", default=None, choices=list(PRESETS),
                    help="'paper' (the paper's settings; slow on CPU) or 'fast' (reduced, for CPUs); "
                         "default: 'paper' on a GPU, 'fast' on the CPU")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    s.add_argument("--channel-axis", type=int, default=None, dest="channel_axis")
+    s.add_argument("--seed", type=int, default=0,
+                   help="random seed: the same image, parameters, seed and device give the same "
+                        "labels (default: 0)")
+    s.add_argument("--device", default="auto",
+                   help="auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps "
+                        "(default: auto)")
+    s.add_argument("--channel-axis", type=int, default=None, dest="channel_axis", metavar="N",
+                   help="the axis of the image array that holds channels, segmented together "
+                        "(e.g. 0 for CYX, -1 for YXC); default: none, except that a last axis of "
+                        "3 or 4 entries is taken as RGB(A) (its 4th channel dropped as alpha, "
+                        "with a warning if it varies: pass --channel-axis -1 to keep it). An "
+                        "axis of length 1 is never Y or X")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a parameter, e.g. --set max_iter=200 (repeatable)")
+                   help="override a parameter of the preset, e.g. --set max_iter=200 (repeatable; "
+                        "names: napari_mmtseg.Params; default: none)")
     s.set_defaults(func=cmd_segment)
 
     b = sub.add_parser("bench", help="benchmark methods against annotations ('bench speed': timings)",
                        description="Benchmark methods on BSDS500 or microscopy masks. Resumable: "
                                    "rows already in OUT/results.csv are skipped.")
-    b.add_argument("--dataset", required=True, choices=["bsds", "masks"])
-    b.add_argument("--root", required=True, help="data folder (BSDS500 root, or the microscopy folder)")
+    b.add_argument("--dataset", required=True, choices=["bsds", "masks"],
+                   help="bsds: BSDS500 (images/ and groundTruth/ under --root); masks: the "
+                        "microscopy images with masks (required)")
+    b.add_argument("--root", required=True, help="data folder: the BSDS500 root (holding images/ and groundTruth/), or the "
+                        "microscopy folder (required)")
     b.add_argument("--split", default="val", help="BSDS500 split (default val)")
     b.add_argument("--methods", default="kmeans,felzenszwalb",
-                   help=f"comma-separated, from {','.join(METHODS)}")
+                   help=f"comma-separated, from {','.join(METHODS)} (default: kmeans,felzenszwalb)")
     b.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per run (default 1)")
-    b.add_argument("--limit", type=int, default=None, help="first N images only")
-    b.add_argument("--preset", default="fast", choices=list(PRESETS))
+    b.add_argument("--limit", type=int, default=None, help="first N images only (default: all)")
+    b.add_argument("--preset", default="fast", choices=list(PRESETS),
+                   help="parameter preset of the learned methods (default: fast)")
     b.add_argument("--grid", action="store_true",
                    help="kmeans over k in {2,5,...,20}, felzenszwalb over scale in {100,...,2000}")
-    b.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    b.add_argument("--device", default="auto")
-    b.add_argument("--out", required=True, help="output folder (CSV, summary.md, figures)")
-    b.add_argument("--no-report", action="store_true", help="skip the summary and figures")
+    b.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a parameter, e.g. --set k=3 (repeatable; default: none)")
+    b.add_argument("--device", default="auto",
+                   help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    b.add_argument("--out", required=True, help="output folder for results.csv, summary.md and figures (required)")
+    b.add_argument("--no-report", action="store_true", help="skip the summary and figures (default: write them)")
     b.add_argument("--report-only", action="store_true",
                    help="only rewrite summary.md and figures from OUT's CSV files (no runs)")
     b.add_argument("--merge", default=None, metavar="DIR,DIR,...",
