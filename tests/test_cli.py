@@ -36,8 +36,9 @@ def test_segment_png_matches_api(tmp_path, capsys):
     labels = tifffile.imread(out / "blobs_labels.tif")
     ref = segment(img, method="kmeans", seed=1, k=3)
     np.testing.assert_array_equal(labels, ref.labels)
-    err = capsys.readouterr().err
-    assert "cpu" in err and "[" in err  # device and progress bar on stderr
+    cap = capsys.readouterr()
+    assert "cpu" in cap.err and "blobs_labels.tif (3 labels" in cap.out and "cpu" in cap.out
+    assert "\r" not in cap.err + cap.out  # not a terminal: no bar, no carriage returns
 
 
 def test_segment_16bit_tif_mmt_to_single_file(tmp_path):
@@ -64,7 +65,8 @@ def test_segment_folder(tmp_path):
     (d / "notes.txt").write_text("not an image")  # ignored in a folder
     out = tmp_path / "out"
     assert main(["segment", str(d), "-o", str(out), "--method", "felzenszwalb"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["im0_labels.tif", "im1_labels.tif"]
+    assert sorted(p.name for p in out.iterdir()) == ["im0_labels.tif", "im1_labels.tif",
+                                                     "mmtseg_summary.csv"]
 
 
 def test_segment_sample_stack(tmp_path):

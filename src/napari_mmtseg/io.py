@@ -125,19 +125,31 @@ def read_image(path) -> np.ndarray:
 def read_image_meta(path) -> tuple[np.ndarray, ImageMeta]:
     """Read an image file and what it says about its axes and pixel size.
 
-    Returns ``(array, ImageMeta)``; for a TIFF the array is tifffile's first
-    series (what ``tifffile.imread`` gives) and ``ImageMeta.axes`` its axes.
+    ``path``: a local path or an fsspec URL (``s3://...``; its bytes are read
+    into memory first). Returns ``(array, ImageMeta)``; for a TIFF the array
+    is tifffile's first series (what ``tifffile.imread`` gives) and
+    ``ImageMeta.axes`` its axes.
     Raises what the readers raise (OSError, ValueError, ...) for a file that
     is missing or not an image.
     """
-    path = Path(path)
+    source = path
+    if "://" in str(path):  # an fsspec URL (s3://, gs://, file://, ...): read its bytes
+        import io as _io
+
+        import fsspec
+
+        with fsspec.open(str(path), "rb") as fh:
+            source = _io.BytesIO(fh.read())
+    path = Path(str(path).split("://", 1)[-1])
     if path.suffix.lower() not in (".tif", ".tiff"):
         import imageio.v3 as iio
 
-        return np.asarray(iio.imread(path)), ImageMeta()
+        if isinstance(source, Path | str):
+            return np.asarray(iio.imread(source)), ImageMeta()
+        return np.asarray(iio.imread(source.getvalue(), extension=path.suffix.lower())), ImageMeta()
     import tifffile
 
-    with tifffile.TiffFile(path) as tif:
+    with tifffile.TiffFile(source) as tif:
         series = tif.series[0]
         data = series.asarray()
         meta = ImageMeta(axes=series.axes if len(series.axes) == data.ndim else "", kind="tiff")
