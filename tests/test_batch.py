@@ -263,3 +263,14 @@ def test_fsspec_urls_for_inputs_and_outputs(tmp_path):
         assert again.count("skipped") == 2
     finally:
         fs.rm("/mmtseg-test", recursive=True)
+
+
+def test_an_output_never_replaces_an_input(tmp_path, capsys):
+    (src,) = _write_images(tmp_path, n=1)
+    before = src.read_bytes()
+    (tmp_path / "img0_labels.tif").write_bytes(before)  # a user's file named like an output
+    for args in ([str(src), "-o", str(src)],
+                 [str(src), str(tmp_path / "img0_labels.tif"), "-o", str(tmp_path)]):
+        assert main(["segment", *args, "--method", "kmeans", "--overwrite"]) == 2
+        assert "is also an input" in capsys.readouterr().err
+    assert src.read_bytes() == before == (tmp_path / "img0_labels.tif").read_bytes()

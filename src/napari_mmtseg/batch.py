@@ -135,6 +135,7 @@ def plan(inputs: Iterable, output) -> list:
     if one_file:
         if len(files) > 1:
             raise BatchError(f"{len(files)} inputs need an output folder, not the file {out}")
+        _never_over_an_input([(files[0], out)])
         return [(files[0], out)]
     if not _is_url(out):
         if Path(out).exists() and not Path(out).is_dir():
@@ -146,7 +147,19 @@ def plan(inputs: Iterable, output) -> list:
             raise BatchError(f"two inputs would both write {dst}: {seen[dst]} and {f} (same name stem)")
         seen[dst] = f
         pairs.append((f, dst))
+    _never_over_an_input(pairs)
     return pairs
+
+
+def _never_over_an_input(pairs) -> None:
+    """An output that is also an input would destroy the user's image."""
+    def key(p):
+        return p if _is_url(p) else str(Path(p).resolve())
+
+    inputs = {key(src) for src, _ in pairs}
+    for src, dst in pairs:
+        if key(dst) in inputs:
+            raise BatchError(f"the output {dst} of {src} is also an input; choose another output")
 
 
 def _exists(path: str) -> bool:
@@ -193,7 +206,7 @@ def _task_threads(threads: dict | int | None) -> int | None:
         return None
     if w.address in threads:
         return threads[w.address]
-    return max(1, (os.cpu_count() or 1) // max(1, w.state.nthreads))
+    return max(1, _cores() // max(1, w.state.nthreads))
 
 
 def _short(exc: BaseException) -> str:
