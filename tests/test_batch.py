@@ -128,7 +128,11 @@ def test_a_corrupt_file_is_reported_and_the_rest_written_then_a_rerun_skips(clie
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*_labels.tif")} != mtimes
 
 
-def test_a_killed_worker_is_replaced_and_every_output_is_whole(client, serial):
+def test_a_killed_worker_is_replaced_and_every_output_is_whole(client, serial, monkeypatch):
+    import napari_mmtseg.batch as batch
+
+    monkeypatch.setattr(batch, "_MIN_IN_FLIGHT", 1)  # at most 2 tasks handed out at once:
+    monkeypatch.setattr(batch, "_IN_FLIGHT_PER_SLOT", 1)  # the others are submitted as they finish
     out = serial / "killed"
     killed = []
     lock = threading.Lock()

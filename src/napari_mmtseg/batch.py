@@ -526,22 +526,45 @@ def _run_here(pairs, kw, num_threads, record, disable, single, say) -> None:
         outer.close()
 
 
+#: tasks handed to the scheduler at once: this many per task slot of the cluster, at least
+#: _MIN_IN_FLIGHT; more are submitted as tasks finish, so a million inputs never sit in the
+#: scheduler's memory at once and workers that join later (adaptive clusters) still get work
+_IN_FLIGHT_PER_SLOT = 4
+_MIN_IN_FLIGHT = 256
+
+
 def _run_cluster(client, pairs, kw, num_threads, record, disable) -> None:
-    """One task per file on the cluster, results as they finish."""
+    """One task per file on the cluster, a bounded number in flight, results as they finish."""
     from distributed import as_completed
     from tqdm.auto import tqdm
 
     threads = num_threads if num_threads is not None else _threads_per_worker(client)
-    futures = {}
-    for i, (src, dst) in enumerate(pairs):
+    slots = sum(client.nthreads().values())
+    window = max(_MIN_IN_FLIGHT, _IN_FLIGHT_PER_SLOT * slots)
+    token = os.urandom(4).hex()
+    futures: dict = {}
+    todo = iter(enumerate(pairs))
+
+    def submit_next(ac=None) -> None:
+        nxt = next(todo, None)
+        if nxt is None:
+            return
+        i, (src, dst) = nxt
         fut = client.submit(segment_file, src, dst, num_threads=threads, pure=False,
-                            key=f"mmtseg-{i}-{os.urandom(4).hex()}", **kw)
+                            key=f"mmtseg-{token}-{i}", **kw)
         futures[fut] = i
+        if ac is not None:
+            ac.add(fut)
+
+    for _ in range(window):
+        submit_next()
     bar = tqdm(total=len(pairs), unit="image", desc="images", disable=disable, file=sys.stderr,
                dynamic_ncols=True)
     try:
-        for fut in as_completed(futures):
-            i = futures[fut]
+        ac = as_completed(list(futures))
+        for fut in ac:
+            i = futures.pop(fut)
+            submit_next(ac)
             src, dst = pairs[i]
             if fut.status == "finished":
                 row = fut.result()
@@ -553,9 +576,10 @@ def _run_cluster(client, pairs, kw, num_threads, record, disable) -> None:
                     err = _short(e)
                 row = dict.fromkeys(FIELDS, "")
                 row.update(input=src, output=dst, status="failed", error=err)
+            fut.release()
             record(i, row)
             bar.update(1)
     finally:
         bar.close()
-        for fut in futures:
-            fut.release()
+        for fut in futures:  # left over only when the batch was interrupted
+            fut.cancel()
