@@ -36,8 +36,9 @@ def test_segment_png_matches_api(tmp_path, capsys):
     labels = tifffile.imread(out / "blobs_labels.tif")
     ref = segment(img, method="kmeans", seed=1, k=3)
     np.testing.assert_array_equal(labels, ref.labels)
-    err = capsys.readouterr().err
-    assert "cpu" in err and "[" in err  # device and progress bar on stderr
+    cap = capsys.readouterr()
+    assert "cpu" in cap.err and "blobs_labels.tif (3 labels" in cap.out and "cpu" in cap.out
+    assert "\r" not in cap.err + cap.out  # not a terminal: no bar, no carriage returns
 
 
 def test_segment_16bit_tif_mmt_to_single_file(tmp_path):
@@ -64,7 +65,8 @@ def test_segment_folder(tmp_path):
     (d / "notes.txt").write_text("not an image")  # ignored in a folder
     out = tmp_path / "out"
     assert main(["segment", str(d), "-o", str(out), "--method", "felzenszwalb"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["im0_labels.tif", "im1_labels.tif"]
+    assert sorted(p.name for p in out.iterdir()) == ["im0_labels.tif", "im1_labels.tif",
+                                                     "mmtseg_summary.csv"]
 
 
 def test_segment_sample_stack(tmp_path):
@@ -206,3 +208,116 @@ def test_bench_speed_slot(capsys):
             main(["bench", "speed", "--help"])
         assert exc.value.code == 0
         assert "mmtseg bench speed" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- issue 11
+
+
+def _two_halves(shape, dtype=np.uint16):
+    img = np.full(shape, 200, dtype)
+    img[..., shape[-1] // 2:] = 3000
+    return img
+
+
+def test_labels_of_an_imagej_tif_keep_axes_pixel_size_and_unit(tmp_path, capsys):
+    src = tmp_path / "movie.tif"
+    tifffile.imwrite(src, _two_halves((3, 48, 48)), imagej=True, resolution=(4.0, 4.0),
+                     metadata={"axes": "TYX", "unit": "um", "finterval": 2.0})
+    out = tmp_path / "out"
+    assert main(["segment", str(src), "-o", str(out), "--method", "kmeans", "--set", "k=2"]) == 0
+    with tifffile.TiffFile(out / "movie_labels.tif") as tif:
+        assert tif.is_imagej and tif.series[0].axes == "TYX" and tif.series[0].shape == (3, 48, 48)
+        assert tif.pages[0].resolution == pytest.approx((4.0, 4.0))
+        ij = tif.imagej_metadata
+        assert ij["unit"] in ("\\u00B5m", "um") and ij["finterval"] == 2.0
+        assert ij["frames"] == 3 and "slices" not in ij  # a time-lapse in Fiji, not a Z-stack
+        assert '"method": "kmeans"' in ij["Info"]  # how the labels were made
+    assert "axes TYX" in capsys.readouterr().out
+
+
+def test_labels_of_a_multichannel_imagej_tif_drop_the_channel_axis(tmp_path):
+    from napari_mmtseg.io import read_image_meta
+
+    src = tmp_path / "zc.tif"
+    data = np.stack([_two_halves((4, 32, 40)), _two_halves((4, 32, 40))[..., ::-1]], axis=1)  # ZCYX
+    tifffile.imwrite(src, data, imagej=True, resolution=(1 / 0.3, 1 / 0.3),
+                     metadata={"axes": "ZCYX", "unit": "um", "spacing": 1.5})
+    out = tmp_path / "zc_out.tif"
+    assert main(["segment", str(src), "-o", str(out), "--method", "kmeans", "--set", "k=2",
+                 "--channel-axis", "1"]) == 0
+    labels, meta = read_image_meta(out)
+    assert labels.shape == (4, 32, 40) and meta.kind == "imagej" and meta.axes == "ZYX"
+    assert meta.scale == pytest.approx({"X": 0.3, "Y": 0.3, "Z": 1.5})
+    assert meta.units == {"X": "µm", "Y": "µm", "Z": "µm"}
+
+
+def test_labels_of_an_ome_tif_keep_axes_and_physical_sizes(tmp_path):
+    src = tmp_path / "nuclei.ome.tif"
+    tifffile.imwrite(src, _two_halves((3, 40, 48)), ome=True, metadata={
+        "axes": "ZYX", "PhysicalSizeX": 0.2, "PhysicalSizeXUnit": "µm", "PhysicalSizeY": 0.2,
+        "PhysicalSizeYUnit": "µm", "PhysicalSizeZ": 1.0, "PhysicalSizeZUnit": "µm"})
+    out = tmp_path / "out"
+    assert main(["segment", str(src), "-o", str(out), "--method", "kmeans", "--set", "k=2"]) == 0
+    with tifffile.TiffFile(out / "nuclei_labels.ome.tif") as tif:
+        assert tif.is_ome and tif.series[0].axes == "ZYX"
+        pixels = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]["Pixels"]
+        assert (pixels["PhysicalSizeX"], pixels["PhysicalSizeY"], pixels["PhysicalSizeZ"]) == (0.2, 0.2, 1.0)
+        assert pixels["PhysicalSizeXUnit"] == "µm"
+
+
+def test_labels_of_a_plain_tif_keep_its_resolution_and_are_not_colour(tmp_path):
+    src = tmp_path / "stack.tif"
+    tifffile.imwrite(src, _two_halves((3, 48, 48)), resolution=(2000.0, 2000.0),
+                     resolutionunit="CENTIMETER", photometric="minisblack")
+    out = tmp_path / "stack_out.tif"
+    assert main(["segment", str(src), "-o", str(out), "--method", "kmeans", "--set", "k=2"]) == 0
+    with tifffile.TiffFile(out) as tif:
+        assert tif.series[0].shape == (3, 48, 48) and "S" not in tif.series[0].axes  # not RGB
+        assert tif.pages[0].resolution == pytest.approx((2000.0, 2000.0))
+        assert tif.pages[0].resolutionunit == 3
+
+
+def test_a_varying_fourth_channel_is_named_on_the_command_line(tmp_path, capsys):
+    src = tmp_path / "four.tif"
+    img = np.full((48, 48, 4), 300, np.uint16)
+    img[:, 24:, 3] = 1000
+    tifffile.imwrite(src, img, photometric="minisblack", planarconfig="contig")
+    assert main(["segment", str(src), "-o", str(tmp_path / "a.tif"), "--method", "kmeans",
+                 "--set", "k=2"]) == 0
+    err = capsys.readouterr().err
+    assert "mmtseg: warning" in err and "4th channel" in err and "--channel-axis -1" in err
+    assert main(["segment", str(src), "-o", str(tmp_path / "b.tif"), "--method", "kmeans",
+                 "--set", "k=2", "--channel-axis", "-1"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert tifffile.imread(tmp_path / "b.tif").max() == 2
+
+
+def test_a_grey_tif_with_a_channel_axis_of_one_segments_as_2d(tmp_path):
+    src = tmp_path / "grey.tif"
+    tifffile.imwrite(src, _two_halves((48, 48))[..., None].astype(np.float32))  # (48, 48, 1)
+    out = tmp_path / "grey_out.tif"
+    assert main(["segment", str(src), "-o", str(out), "--method", "kmeans", "--set", "k=2"]) == 0
+    labels = tifffile.imread(out)
+    assert labels.shape == tifffile.imread(src).shape and labels.max() == 2
+
+
+def test_every_segment_option_says_what_it_does_and_its_default():
+    from napari_mmtseg.cli import build_parser
+
+    parser = build_parser()
+    seg = next(a for a in parser._subparsers._group_actions[0].choices.items() if a[0] == "segment")[1]
+    for action in seg._actions:
+        if action.dest == "help":
+            continue
+        assert action.help and len(action.help) > 20, action.dest
+        if action.option_strings:  # options (not INPUT): the default is stated
+            assert "default" in action.help, action.dest
+
+
+def test_readme_says_what_the_bench_data_is_and_what_labels_keep():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    cli = readme[readme.index("**Command line**"):readme.index("## Methods")]
+    assert "BSDS500" in cli and "https://" in cli  # where a user gets it
+    assert "pixel size" in cli and "ImageJ" in cli and "OME" in cli

@@ -97,3 +97,108 @@ def test_torch_tensor_and_unknown_dask_chunks_are_read_in_memory():
     d = da.from_array(_stack(n=4), chunks=(1, 24, 32))
     d = d[d[:, 0, 0] >= 0]  # shape (nan, 24, 32)
     assert segment(d, **KM).labels.shape == (4, 24, 32)
+
+
+# --------------------------------------------------------------------------- issue 11
+
+
+def _halves(shape=(64, 64)):
+    img = np.zeros(shape, np.float32)
+    img[:, shape[1] // 2:] = 1
+    return img + np.random.default_rng(0).normal(0, 0.02, shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("shape, squeeze", [
+    ((64, 64, 1), (slice(None), slice(None), 0)),  # grey saved with a channel axis (PIL, TIFF writers)
+    ((1, 64, 64), (0,)),  # a one-plane stack
+    ((64, 1, 64), (slice(None), 0)),
+    ((1, 1, 3, 64, 64), (0, 0)),  # TZ of length 1 in front of a 3-slice stack: 3D, not "too many dims"
+])
+def test_an_axis_of_length_1_is_never_y_or_x(shape, squeeze):
+    plain = _halves()
+    img = np.broadcast_to(plain, (3, 64, 64)) if len(shape) == 5 else plain
+    img = np.ascontiguousarray(img).reshape(shape)
+    r = segment(img, **dict(KM, k=2))
+    assert r.labels.shape == shape  # overlays the image in napari
+    ref = segment(img[squeeze], **dict(KM, k=2)).labels
+    np.testing.assert_array_equal(r.labels[squeeze], ref)
+    assert r.n_labels == 2
+    np.testing.assert_array_equal(segment(LazyStack(img), **dict(KM, k=2)).labels, r.labels)
+
+
+def test_slice_layout_places_slices_around_singleton_axes():
+    from napari_mmtseg._input import slice_layout
+
+    lay = slice_layout((1, 4, 1, 5, 6, 2), channel_axis=-1)  # (T=1, Z, 1, Y, X, C)
+    assert lay.yx_axes == (3, 4) and lay.stack_axes == (1,) and lay.n_slices == 4
+    assert lay.spatial_shape == (1, 4, 1, 5, 6)
+    assert lay.source_index(2) == (0, 2, 0, slice(None), slice(None), slice(None))
+    assert lay.labels_index(2) == (0, 2, 0, slice(None), slice(None))
+    lay = slice_layout((64, 64, 1))
+    assert lay.yx_axes == (0, 1) and lay.n_slices == 1 and lay.labels_index(0) == (slice(None), slice(None), 0)
+    with pytest.raises(ValueError, match="2x2"):
+        slice_layout((1, 64))
+
+
+class GiantLazy:
+    """A lazy 2D image of any size whose pixels are computed on demand from
+    their coordinates (nothing is stored). Counts what each read returns and
+    refuses (AssertionError) any read of more than ``max_read`` pixels."""
+
+    def __init__(self, shape, dtype, max_read=1_000_000):
+        self.shape, self.dtype, self.ndim = tuple(shape), np.dtype(dtype), len(shape)
+        self.max_read = max_read
+        self.reads = []
+
+    def __getitem__(self, index):
+        index = index if isinstance(index, tuple) else (index,)
+        *lead, ys, xs = [np.arange(n)[i] for i, n in zip(index, self.shape)]
+        assert all(np.ndim(i) == 0 for i in lead), "reads one slice at a time"
+        size = ys.size * xs.size
+        self.reads.append(size)
+        assert size <= self.max_read, f"read {size} pixels at once"
+        vals = (ys[:, None] * 3 + xs[None, :] * 7) % 200  # content in [0, 200)
+        return (vals > 100) if self.dtype == bool else vals.astype(self.dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.float32, np.float64, bool])
+@pytest.mark.parametrize("method", ["mmt", "kmeans"])
+def test_a_lazy_giant_is_refused_before_a_whole_slice_is_read(monkeypatch, dtype, method):
+    import napari_mmtseg.memory as memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 16 * 2**30)  # a 16 GiB machine
+    giant = GiantLazy((60000, 60000), dtype)
+    with pytest.raises(MemoryError, match="60000x60000"):
+        segment(giant, method=method, preset="fast", device="cpu")
+    assert sum(giant.reads) <= 2_100_000  # the intensity sample: about 2 million pixels, a few MB
+    assert max(giant.reads, default=0) <= 40_000  # in windows, never a whole slice
+
+
+def test_a_giant_lazy_slice_is_normalised_from_windows_of_it():
+    giant = GiantLazy((3, 30000, 20000), np.uint16)
+    prep = prepare_image(giant)
+    assert prep.lo is not None and prep.lo[0] < prep.hi[0]
+    assert sum(giant.reads) <= 2_100_000
+    small = prepare_image(_stack(n=3))  # small slices: read whole, as before
+    assert small.lo[0] < small.hi[0]
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_a_varying_fourth_channel_is_not_dropped_in_silence(lazy):
+    img = np.full((48, 48, 4), 300, np.uint16)
+    img[:, 24:, 3] = 1000  # the structure is only in the 4th channel
+    src = LazyStack(img) if lazy else img
+    with pytest.warns(UserWarning, match=r"4th channel.*channel_axis=-1.*--channel-axis -1"):
+        segment(src, **dict(KM, k=2))
+    r = segment(src, **dict(KM, k=2), channel_axis=-1)  # all 4 channels kept: the halves appear
+    assert r.n_labels == 2 and len(np.unique(r.labels[:, :24])) == 1 != len(np.unique(r.labels))
+
+
+def test_a_constant_alpha_is_dropped_quietly():
+    import warnings
+
+    rgb, _ = make_regions(shape=(24, 32), rgb=True)
+    rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], axis=-1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert prepare_image(rgba).n_channels == 3

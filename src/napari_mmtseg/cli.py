@@ -2,6 +2,7 @@
 
     mmtseg segment INPUT... -o OUTPUT [--method mmt] [--preset fast] [--seed 0]
                    [--device auto] [--channel-axis N] [--set KEY=VALUE ...]
+                   [--workers N | --scheduler ADDRESS] [--overwrite] [--threads N]
     mmtseg bench --dataset {bsds,masks} --root DIR [--split val] --methods kmeans,mmt
                  [--seeds 3] [--limit 10] [--preset fast] [--grid] [--set KEY=VALUE]
                  --out DIR
@@ -10,19 +11,17 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
+from .batch import IMAGE_SUFFIXES
 from .samples import SAMPLES
 
 __all__ = ["main", "IMAGE_SUFFIXES"]
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 
 
 class CLIError(Exception):
@@ -30,110 +29,6 @@ class CLIError(Exception):
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _collect_inputs(inputs) -> list:
-    files = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            found = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                raise CLIError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder {p}")
-            files.extend(found)
-        elif p.is_file():
-            files.append(p)
-        else:
-            raise CLIError(f"input not found: {p}")
-    return files
-
-
-def _read(path: Path):
-    from .bench.datasets import read_image
-
-    try:
-        return read_image(path)
-    except Exception as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CLIError(f"cannot read {path} as an image: {msg}") from exc
-
-
-def _outputs(files, output: str) -> list:
-    out = Path(output)
-    if len(files) == 1 and out.suffix.lower() in (".tif", ".tiff"):
-        out.parent.mkdir(parents=True, exist_ok=True)
-        return [out]
-    if out.suffix.lower() in (".tif", ".tiff"):
-        raise CLIError(f"{len(files)} inputs need an output folder, not the file {out}")
-    if out.exists() and not out.is_dir():
-        raise CLIError(f"output {out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / f"{f.stem}_labels.tif" for f in files]
-    seen = set()
-    for f, p in zip(files, paths):
-        if p in seen:
-            raise CLIError(f"two inputs would both write {p} (same name stem as {f.name})")
-        seen.add(p)
-    return paths
-
-
-class _Bar:
-    """Text progress bar on stderr fed with the engine's Progress events."""
-
-    def __init__(self, label: str, stream=None, width: int = 30):
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.width = width
-        self.last = 0.0
-
-    def __call__(self, ev, force=False):
-        now = time.perf_counter()
-        if not force and now - self.last < 0.2 and ev.iteration < ev.total:
-            return
-        self.last = now
-        frac = ev.iteration / ev.total if ev.total else 1.0
-        fill = int(round(frac * self.width))
-        loss = ev.losses.get("loss")
-        extra = f" loss {loss:.3f}" if loss is not None else ""
-        sl = f" slice {ev.slice_index + 1}/{ev.n_slices}" if ev.n_slices > 1 else ""
-        self.stream.write(f"\r{self.label} [{'#' * fill}{'.' * (self.width - fill)}] "
-                          f"{ev.iteration}/{ev.total}{sl} labels {ev.n_labels}{extra}   ")
-        self.stream.flush()
-
-    def end(self, text=""):
-        self.stream.write(f"\r{self.label} done {text}\n" if text else "\n")
-        self.stream.flush()
-
-
-def _segment_one(path: Path, out: Path, args, overrides: dict) -> None:
-    import tifffile
-
-    from .engine import Progress, iter_segment
-
-    image = _read(path)
-    bar = _Bar(path.name)
-    result = None
-    try:
-        for ev in iter_segment(image, method=args.method, preset=args.preset, seed=args.seed,
-                               channel_axis=args.channel_axis, device=args.device,
-                               preview_every=0, **overrides):
-            if isinstance(ev, Progress):
-                if ev.message:
-                    print(f"{path.name}: {ev.message}", file=sys.stderr)
-                bar(ev)
-            else:
-                result = ev
-    except (ValueError, TypeError, MemoryError) as exc:
-        sys.stderr.write("\n")
-        raise CLIError(f"{path}: {exc}") from exc
-    except Exception as exc:  # anything else the engine raises: still one line
-        sys.stderr.write("\n")
-        raise CLIError(f"{path}: {type(exc).__name__}: {exc}") from exc
-    bar.end(f"in {result.seconds:.1f}s, {result.n_labels} labels, device {result.device}")
-    meta = {**result.metadata(), "source": str(path)}
-    tifffile.imwrite(out, result.labels, description=json.dumps(meta), metadata=None)
-    print(f"{path} -> {out} ({result.n_labels} labels, {result.method}, preset {result.preset}, "
-          f"seed {result.seed}, device {result.device})")
 
 
 def _sample_files(name: str, folder: Path) -> list:
@@ -175,41 +70,103 @@ def _resolve_preset(args) -> None:
     print(f"mmtseg: device {dev}: using the {args.preset!r} preset ({why})", file=sys.stderr)
 
 
+def _cluster_preset(client, args) -> None:
+    """--preset not given with --scheduler: the workers' device decides, as locally."""
+    if args.preset is not None:
+        return
+    from .device import resolve_device
+    from .params import default_preset
+
+    device = args.device
+
+    def pick():
+        return default_preset(resolve_device(device).type)
+
+    try:
+        found = set(client.run(pick).values())
+    except Exception as exc:
+        raise CLIError(f"the workers cannot use device {device!r}: {exc}") from exc
+    if len(found) != 1:
+        raise CLIError(f"the workers would pick different presets ({', '.join(sorted(found))}); "
+                       "pass --preset")
+    args.preset = found.pop()
+    print(f"mmtseg: workers' device: using the {args.preset!r} preset", file=sys.stderr)
+
+
+def _client(args, n_files: int):
+    """(client, cluster, torch threads per task) for the run; (None, None, None) in-process."""
+    if args.scheduler:
+        try:
+            from distributed import Client
+        except ImportError as exc:
+            raise CLIError("--scheduler needs dask.distributed: pip install 'napari-mmtseg[batch]'") from exc
+        try:
+            client = Client(args.scheduler, timeout="20s")
+        except Exception as exc:
+            raise CLIError(f"cannot reach the dask scheduler at {args.scheduler}: {exc}") from exc
+        _cluster_preset(client, args)
+        return client, None, args.threads
+    if args.workers <= 1 or n_files <= 1:
+        return None, None, args.threads
+    try:
+        from distributed import Client
+
+        from .batch import _cores, local_cluster
+    except ImportError as exc:
+        raise CLIError("--workers needs dask.distributed: pip install 'napari-mmtseg[batch]'") from exc
+    threads = args.threads or max(1, _cores() // args.workers)
+    print(f"mmtseg: starting {args.workers} worker processes, {threads} torch thread(s) each",
+          file=sys.stderr)
+    cluster = local_cluster(args.workers)
+    return Client(cluster), cluster, threads
+
+
 def cmd_segment(args) -> int:
+    from .batch import BatchError, plan, segment_many
     from .bench.run import parse_sets
 
-    _resolve_preset(args)
-
+    if args.workers < 1:
+        raise CLIError("--workers must be at least 1")
     try:
         overrides = parse_sets(args.set)
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
+    if not args.inputs and not args.sample:
+        raise CLIError("give image files, folders or globs, or --sample NAME")
+    inputs = list(args.inputs)
+    if args.sample:
+        out_dir = Path(args.output)
+        out_dir = out_dir.parent if out_dir.suffix.lower() in (".tif", ".tiff") else out_dir
+        inputs += [str(p) for p in _sample_files(args.sample, out_dir)]
+    try:
+        n = len(plan(inputs, args.output))
+    except BatchError as exc:
+        raise CLIError(str(exc)) from exc
+    if not args.scheduler:
+        _resolve_preset(args)
+    client, cluster, threads = _client(args, n)
     from .params import make_params
 
     try:
         make_params(args.method, args.preset, **overrides)
-    except (ValueError, TypeError) as exc:
+        report = segment_many(inputs, args.output, client=client, method=args.method,
+                              preset=args.preset, seed=args.seed, channel_axis=args.channel_axis,
+                              device=args.device, overrides=overrides, overwrite=args.overwrite,
+                              num_threads=threads)
+    except (ValueError, TypeError) as exc:  # BatchError included
         raise CLIError(str(exc)) from exc
-    if not args.inputs and not args.sample:
-        raise CLIError("give image files or folders, or --sample NAME")
-    files = _collect_inputs(args.inputs)
-    if args.sample:
-        out_dir = Path(args.output)
-        out_dir = out_dir.parent if out_dir.suffix.lower() in (".tif", ".tiff") else out_dir
-        files += _sample_files(args.sample, out_dir)
-    outs = _outputs(files, args.output)
-    failed = []
-    for f, o in zip(files, outs):
-        try:
-            _segment_one(f, o, args, overrides)
-        except CLIError as exc:
-            print(f"mmtseg: error: {exc}", file=sys.stderr)
-            failed.append(f)
-    if failed:
-        if len(files) > 1:
-            print(f"mmtseg: {len(failed)} of {len(files)} input(s) failed", file=sys.stderr)
-        return 1
-    return 0
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    done, skipped, failed = (report.count(s) for s in ("done", "skipped", "failed"))
+    if n > 1 or failed:
+        print(f"mmtseg: {done} done, {skipped} skipped (output exists; --overwrite redoes them), "
+              f"{failed} failed of {n} input(s) in {report.seconds:.1f} s"
+              + (f"; summary: {report.summary_path}" if report.summary_path else ""),
+              file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_bench(args) -> int:
@@ -282,41 +239,82 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     s = sub.add_parser("segment", help="segment image files, write label .tif files",
-                       description="Segment images (jpg/png/tif, 8 or 16 bit; files or folders) "
-                                   "and write integer label images as .tif.")
-    s.add_argument("inputs", nargs="*", metavar="INPUT", help="image file(s) or folder(s)")
+                       description="Segment images (jpg/png/tif, 8 or 16 bit or float; files, "
+                                   "folders or globs, local or fsspec URLs such as s3://...) and "
+                                   "write integer label images as .tif. Labels of an ImageJ or "
+                                   "OME-TIFF input keep its axes, pixel size and unit. With an "
+                                   "output folder, mmtseg_summary.csv there lists every input "
+                                   "with its status; the exit status is 1 if any input failed.")
+    s.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="image file(s), folder(s) (their .jpg/.png/.tif/.bmp files) or glob(s) "
+                        "such as 'plate1/*.tif' (quoted)")
     s.add_argument("--sample", choices=list(SAMPLES), default=None,
-                   help="segment a bundled sample image (written next to the result)")
+                   help="segment a bundled sample image, written next to the result (default: none)")
     s.add_argument("-o", "--output", required=True,
-                   help="output folder (files <stem>_labels.tif), or a .tif path for one input")
-    s.add_argument("--method", default="mmt", choices=METHODS)
+                   help="output folder (files <stem>_labels.tif), or a .tif path for one input "
+                        "(required, no default)")
+    s.add_argument("--method", default="mmt", choices=METHODS,
+                   help="mmt: Mutual Mean-Teaching, two networks (the paper); kim2020, "
+                        "kanezaki2018: its one-network ancestors; kmeans, felzenszwalb: classical "
+                        "baselines, no training (default: mmt)")
     s.add_argument("--preset", default=None, choices=list(PRESETS),
                    help="'paper' (the paper's settings; slow on CPU) or 'fast' (reduced, for CPUs); "
                         "default: 'paper' on a GPU, 'fast' on the CPU")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    s.add_argument("--channel-axis", type=int, default=None, dest="channel_axis")
+    s.add_argument("--seed", type=int, default=0,
+                   help="random seed: the same image, parameters, seed and device give the same "
+                        "labels (default: 0)")
+    s.add_argument("--device", default="auto",
+                   help="auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps "
+                        "(default: auto)")
+    s.add_argument("--channel-axis", type=int, default=None, dest="channel_axis", metavar="N",
+                   help="the axis of the image array that holds channels, segmented together "
+                        "(e.g. 0 for CYX, -1 for YXC); default: none, except that a last axis of "
+                        "3 or 4 entries is taken as RGB(A) (its 4th channel dropped as alpha, "
+                        "with a warning if it varies: pass --channel-axis -1 to keep it). An "
+                        "axis of length 1 is never Y or X")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a parameter, e.g. --set max_iter=200 (repeatable)")
+                   help="override a parameter of the preset, e.g. --set max_iter=200 (repeatable; "
+                        "names: napari_mmtseg.Params; default: none)")
+    s.add_argument("--overwrite", action="store_true",
+                   help="segment again inputs whose labels file exists (default: skip them, so "
+                        "a rerun does only what is missing)")
+    s.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="segment N images at a time in N worker processes of a local "
+                        "dask.distributed cluster, each with cores/N torch threads (needs the "
+                        "'batch' extra); default: 1, one image after another in this process")
+    s.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="send one task per image to the dask.distributed scheduler at ADDRESS "
+                        "(e.g. tcp://10.0.0.5:8786); the workers read and write the files, so "
+                        "paths must be reachable from them (shared or object storage); "
+                        "default: none")
+    s.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch threads per image (default: torch's own setting in this process; "
+                        "cores / workers on a cluster)")
     s.set_defaults(func=cmd_segment)
 
     b = sub.add_parser("bench", help="benchmark methods against annotations ('bench speed': timings)",
                        description="Benchmark methods on BSDS500 or microscopy masks. Resumable: "
                                    "rows already in OUT/results.csv are skipped.")
-    b.add_argument("--dataset", required=True, choices=["bsds", "masks"])
-    b.add_argument("--root", required=True, help="data folder (BSDS500 root, or the microscopy folder)")
+    b.add_argument("--dataset", required=True, choices=["bsds", "masks"],
+                   help="bsds: BSDS500 (images/ and groundTruth/ under --root); masks: the "
+                        "microscopy images with masks (required)")
+    b.add_argument("--root", required=True, help="data folder: the BSDS500 root (holding images/ and groundTruth/), or the "
+                        "microscopy folder (required)")
     b.add_argument("--split", default="val", help="BSDS500 split (default val)")
     b.add_argument("--methods", default="kmeans,felzenszwalb",
-                   help=f"comma-separated, from {','.join(METHODS)}")
+                   help=f"comma-separated, from {','.join(METHODS)} (default: kmeans,felzenszwalb)")
     b.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per run (default 1)")
-    b.add_argument("--limit", type=int, default=None, help="first N images only")
-    b.add_argument("--preset", default="fast", choices=list(PRESETS))
+    b.add_argument("--limit", type=int, default=None, help="first N images only (default: all)")
+    b.add_argument("--preset", default="fast", choices=list(PRESETS),
+                   help="parameter preset of the learned methods (default: fast)")
     b.add_argument("--grid", action="store_true",
                    help="kmeans over k in {2,5,...,20}, felzenszwalb over scale in {100,...,2000}")
-    b.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    b.add_argument("--device", default="auto")
-    b.add_argument("--out", required=True, help="output folder (CSV, summary.md, figures)")
-    b.add_argument("--no-report", action="store_true", help="skip the summary and figures")
+    b.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a parameter, e.g. --set k=3 (repeatable; default: none)")
+    b.add_argument("--device", default="auto",
+                   help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    b.add_argument("--out", required=True, help="output folder for results.csv, summary.md and figures (required)")
+    b.add_argument("--no-report", action="store_true", help="skip the summary and figures (default: write them)")
     b.add_argument("--report-only", action="store_true",
                    help="only rewrite summary.md and figures from OUT's CSV files (no runs)")
     b.add_argument("--merge", default=None, metavar="DIR,DIR,...",

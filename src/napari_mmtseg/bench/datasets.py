@@ -11,6 +11,8 @@ from typing import Iterator
 
 import numpy as np
 
+from ..io import read_image  # noqa: F401  (kept importable from here)
+
 __all__ = ["Sample", "read_image", "bsds_ids", "load_bsds_sample", "iter_bsds",
            "masks_ids", "load_masks_sample", "iter_dataset", "dataset_ids", "load_sample",
            "DATASETS"]
@@ -23,18 +25,6 @@ class Sample:
     id: str
     image: np.ndarray
     gts: list  # list of integer label maps, same spatial shape as the image
-
-
-def read_image(path) -> np.ndarray:
-    """Read a jpg/png/bmp/tif (tifffile for .tif/.tiff, imageio otherwise)."""
-    path = Path(path)
-    if path.suffix.lower() in (".tif", ".tiff"):
-        import tifffile
-
-        return tifffile.imread(path)
-    import imageio.v3 as iio
-
-    return np.asarray(iio.imread(path))
 
 
 # --------------------------------------------------------------------------- BSDS500
