@@ -68,6 +68,7 @@ MAIN = (
 ADVANCED = (
     Field("min_region_size", "min region size", min=0, max=10**9, zero=None, zero_text="auto"),
     Field("merge_threshold", "merge threshold", max=100, decimals=1),
+    Field("refine", "refine boundaries"),
     Field("superpixel_size", "superpixel size", min=0, max=10**6, methods=_MMT),
     Field("train_size", min=0, max=16384, zero=None, zero_text="full size", methods=LEARNED_METHODS),
     Field("n_conv", min=1, max=10, methods=LEARNED_METHODS),

@@ -73,6 +73,8 @@ TIPS = {
                        "1/5000 of the slice, at least 16).",
     "merge_threshold": "Adjacent regions whose shared boundary is weaker than this merge "
                        "(image gradient, CIELAB units or % of the intensity range; 0 = off).",
+    "refine": "Give thin transition bands along edges to their neighbours and move every "
+              "boundary onto the strongest image edge within 2 px.",
     "superpixel_size": "MMT only: training targets made constant on SLIC superpixels of about "
                        "this many training pixels (0 = off).",
     "threads": "CPU threads PyTorch may use (0 = all cores but one, which keeps the viewer "
