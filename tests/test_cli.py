@@ -321,3 +321,49 @@ def test_readme_says_what_the_bench_data_is_and_what_labels_keep():
     cli = readme[readme.index("**Command line**"):readme.index("## Methods")]
     assert "BSDS500" in cli and "https://" in cli  # where a user gets it
     assert "pixel size" in cli and "ImageJ" in cli and "OME" in cli
+
+
+def test_segment_with_scribbles_keeps_their_ids(tmp_path):
+    img = np.full((40, 48), 0.3, np.float32)
+    img[:, 24:] = 0.8
+    img += np.random.default_rng(0).normal(0, 0.03, img.shape).astype(np.float32)
+    scr = np.zeros(img.shape, np.uint16)
+    scr[18:22, 4:14] = 5
+    scr[18:22, 30:40] = 12
+    tifffile.imwrite(tmp_path / "img.tif", img)
+    tifffile.imwrite(tmp_path / "scr.tif", scr)
+    out = tmp_path / "lab.tif"
+    assert main(["segment", str(tmp_path / "img.tif"), "--scribbles", str(tmp_path / "scr.tif"),
+                 "--method", "kim2020", "--preset", "fast", "-o", str(out)]) == 0
+    lab = tifffile.imread(out)
+    assert set(np.unique(lab)) == {5, 12}
+    assert (lab[:, :20] == 5).mean() > 0.95 and (lab[:, 28:] == 12).mean() > 0.95
+    # one scribble file cannot go with several images
+    assert main(["segment", str(tmp_path / "img.tif"), str(tmp_path / "img.tif"), "--scribbles",
+                 str(tmp_path / "scr.tif"), "-o", str(tmp_path / "many")]) == 2
+
+
+def test_segment_class_count_and_output_mode_options(tmp_path):
+    img = np.zeros((32, 32), np.float32)
+    img[4:12, 4:12] = 1.0
+    img[20:28, 20:28] = 1.0
+    tifffile.imwrite(tmp_path / "img.tif", img)
+    out = tmp_path / "lab.tif"
+    assert main(["segment", str(tmp_path / "img.tif"), "--method", "kmeans", "--n-classes", "2",
+                 "--output-mode", "regions", "-o", str(out)]) == 0
+    assert tifffile.imread(out).max() == 3  # background + two squares
+    assert main(["segment", str(tmp_path / "img.tif"), "--n-classes", "two", "-o", str(out)]) == 2
+
+
+def test_bench_with_scribbles_feeds_the_same_scribbles_to_the_anchor(tmp_path):
+    root = tmp_path / "bsds"
+    _fake_bsds(root, 1)
+    out = tmp_path / "res"
+    assert main(["bench", "--dataset", "bsds", "--root", str(root), "--methods", "trainable,kim2020",
+                 "--scribbles", "--set", "max_iter=5", "--out", str(out)]) == 0
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {(r["method"], r["setting"]) for r in rows} == {("trainable", "scribbles"),
+                                                          ("kim2020", "scribbles")}
+    assert main(["bench", "--dataset", "bsds", "--root", str(root), "--methods", "kmeans",
+                 "--scribbles", "--out", str(tmp_path / "x")]) == 2

@@ -8,10 +8,12 @@ import pytest
 import torch
 
 from conftest import make_regions
+from napari_mmtseg.params import SCRIBBLE_METHODS
 from napari_mmtseg import (METHODS, Progress, SegmentationResult, align_labels, iter_segment,
                            make_params, segment)
 
 FAST = dict(preset="fast", device="cpu")
+UNSUPERVISED = [m for m in METHODS if m not in SCRIBBLE_METHODS]  # trainable needs scribbles
 SHORT = dict(max_iter=15)  # enough to exercise every code path quickly
 
 
@@ -70,7 +72,7 @@ def test_paper_preset_matches_the_paper():
         make_params("mmt", "nope")
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", UNSUPERVISED)
 @pytest.mark.parametrize("kind", ["grey", "rgb", "stack"])
 def test_every_method_on_every_input_kind(method, kind):
     grey, _ = make_regions(shape=(24, 32))
@@ -236,7 +238,7 @@ def test_extreme_finite_values_do_not_become_nan():
     assert r.n_labels == 2
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", UNSUPERVISED)
 def test_a_constant_image_gives_one_label(method):
     """No label may exist only along the border (zero padding gave mmt 8 labels here)."""
     r = segment(np.full((48, 48), 7.0), method=method, **FAST)
@@ -244,7 +246,7 @@ def test_a_constant_image_gives_one_label(method):
     assert r.labels.shape == (48, 48)
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", UNSUPERVISED)
 @pytest.mark.parametrize("output", ["clusters", "regions"])
 def test_n_classes_is_what_the_run_ends_with(method, output):
     img, _ = make_regions(n_regions=4)

@@ -121,6 +121,13 @@ def _client(args, n_files: int):
     return Client(cluster), cluster, threads
 
 
+def _int_arg(name: str, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise CLIError(f"{name} expects an integer or 'auto', got {text!r}") from None
+
+
 def cmd_segment(args) -> int:
     from .batch import BatchError, plan, segment_many
     from .bench.run import parse_sets
@@ -147,11 +154,26 @@ def cmd_segment(args) -> int:
     client, cluster, threads = _client(args, n)
     from .params import make_params
 
+    if args.n_classes is not None:
+        overrides["n_classes"] = "auto" if args.n_classes == "auto" else _int_arg("--n-classes", args.n_classes)
+    if args.output_mode is not None:
+        overrides["output"] = args.output_mode
+    extra = {}
+    if args.scribbles is not None:
+        if n != 1:
+            raise CLIError(f"--scribbles goes with one input image, not {n}")
+        from .io import read_image
+
+        try:
+            extra["scribbles"] = read_image(args.scribbles)
+        except Exception as exc:
+            raise CLIError(f"cannot read the scribbles {args.scribbles}: {exc}") from exc
     try:
         make_params(args.method, args.preset, **overrides)
         report = segment_many(inputs, args.output, client=client, method=args.method,
                               preset=args.preset, seed=args.seed, channel_axis=args.channel_axis,
-                              device=args.device, overrides=overrides, overwrite=args.overwrite,
+                              device=args.device, overrides={**overrides, **extra},
+                              overwrite=args.overwrite,
                               num_threads=threads)
     except (ValueError, TypeError) as exc:  # BatchError included
         raise CLIError(str(exc)) from exc
@@ -202,7 +224,8 @@ def cmd_bench(args) -> int:
         counts = run_benchmark(args.dataset, args.root, args.out, methods, seeds=args.seeds,
                                split=args.split, limit=args.limit, preset=args.preset,
                                overrides=overrides, grid=args.grid, device=args.device,
-                               command=command, report=not args.no_report)
+                               command=command, report=not args.no_report,
+                               scribbles=args.scribbles)
     except (ValueError, TypeError, FileNotFoundError) as exc:
         raise CLIError(str(exc)) from exc
     return 1 if counts["failed"] else 0
@@ -260,6 +283,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--preset", default=None, choices=list(PRESETS),
                    help="'paper' (the paper's settings; slow on CPU) or 'fast' (reduced, for CPUs); "
                         "default: 'paper' on a GPU, 'fast' on the CPU")
+    s.add_argument("--scribbles", default=None, metavar="FILE",
+                   help="a label image of the input's shape (0 = not scribbled, 1..K = classes): "
+                        "the scribbled pixels train toward their class and the labels keep those "
+                        "ids; one input only (default: none, unsupervised)")
+    s.add_argument("--n-classes", default=None, dest="n_classes", metavar="N",
+                   help="classes the labels end with: an integer, or 'auto' to let the method "
+                        "decide (default: auto)")
+    s.add_argument("--output-mode", default=None, dest="output_mode", choices=["regions", "clusters"],
+                   help="regions: one id per connected region (instances); clusters: one id per "
+                        "class (default: regions, clusters for kmeans, multiotsu and trainable)")
     s.add_argument("--seed", type=int, default=0,
                    help="random seed: the same image, parameters, seed and device give the same "
                         "labels (default: 0)")
@@ -308,7 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--preset", default="fast", choices=list(PRESETS),
                    help="parameter preset of the learned methods (default: fast)")
     b.add_argument("--grid", action="store_true",
-                   help="kmeans over k in {2,5,...,20}, felzenszwalb over scale in {100,...,2000}")
+                   help="kmeans over k in {2,5,...,20}, felzenszwalb over scale in {100,...,2000}, "
+                        "multiotsu over n_classes in {2,3,4} (default: each method's default only)")
+    b.add_argument("--scribbles", action="store_true",
+                   help="give every run the same generated scribbles per image (strokes inside "
+                        "the ground truth's segments, seeded; docs/benchmarks.md) and label the "
+                        "rows 'scribbles'; for the learned methods and 'trainable' (default: off)")
     b.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a parameter, e.g. --set k=3 (repeatable; default: none)")
     b.add_argument("--device", default="auto",

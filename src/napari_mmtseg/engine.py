@@ -6,6 +6,7 @@ Plain Python + torch + scikit-image; never imports Qt or napari.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Iterator
 
 import numpy as np
@@ -13,19 +14,21 @@ import torch
 
 from ._input import prepare_image
 from .align import align_labels
-from .classical import classical
+from .classical import classical, trainable
 from .device import describe_device, resolve_device
 from .memory import check_host_memory, check_memory, oom_guard
-from .params import LEARNED_METHODS, METHODS, make_params
+from .params import LEARNED_METHODS, METHODS, SCRIBBLE_METHODS, default_preset, make_params
 from .regions import finish_labels, summarize_output
 from .result import Progress, SegmentationResult, consecutive
+from .scribbles import prepare_scribbles
 from .train import train_slice
 
 __all__ = ["Progress", "SegmentationResult", "iter_segment", "segment"]
 
 
-def iter_segment(image, method: str = "mmt", preset: str = "paper", seed: int = 0,
+def iter_segment(image, method: str = "mmt", preset: str | None = None, seed: int = 0,
                  channel_axis: int | None = None, device="auto", *, rgb: bool | None = None,
+                 scribbles=None, init_model=None, keep_model: bool = False,
                  preview_every: int = 10, num_threads: int | None = None,
                  **overrides) -> Iterator[Progress | SegmentationResult]:
     """Segment ``image`` step by step.
@@ -40,16 +43,37 @@ def iter_segment(image, method: str = "mmt", preset: str = "paper", seed: int = 
 
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
+    dev = resolve_device(device)
+    if preset is None:
+        preset = default_preset(dev.type)
     p = make_params(method, preset, **overrides)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be an integer, got {seed!r}")
     seed = int(seed)
     prep = prepare_image(image, channel_axis=channel_axis, rgb=rgb)
-    dev = resolve_device(device)
+    learned = method in LEARNED_METHODS
+    scr = prepare_scribbles(scribbles, prep.spatial_shape,
+                            p.q if learned and init_model is not None else None)
+    if scr is not None and learned and scr.n_classes >= p.q:  # one channel per class, and room
+        p = replace(p, q=scr.n_classes + 1)
+    if scr is None and method in SCRIBBLE_METHODS:
+        raise ValueError(f"{method!r} learns from scribbles: pass scribbles (a label image, "
+                         "0 = not scribbled).")
+    if scr is not None:
+        if not learned and method not in SCRIBBLE_METHODS:
+            raise ValueError(f"Scribbles need a learned method ({', '.join(LEARNED_METHODS)}) "
+                             f"or {', '.join(SCRIBBLE_METHODS)}, not {method!r}.")
+        if p.n_classes != "auto":
+            raise ValueError("n_classes cannot be combined with scribbles: the scribble classes "
+                             "(and the clusters the networks keep besides them) are the classes.")
+        if "output" not in overrides:  # scribble ids are classes
+            p = replace(p, output="clusters")
+    state = _warm_state(init_model, method, p, prep) if init_model is not None else {}
+    if scr is not None:
+        state["n_scribble_classes"] = scr.n_classes
     t0 = time.perf_counter()
     history: list = []
     n = prep.n_slices
-    learned = method in LEARNED_METHODS
     total = n * (p.max_iter if learned else 1)
     H, W = prep.yx
     out = np.empty((n, H, W), dtype=np.int32)
@@ -64,28 +88,44 @@ def iter_segment(image, method: str = "mmt", preset: str = "paper", seed: int = 
             check_memory((H, W), p, method, dev)
         check_host_memory(prep, method, p, dev)
         step0 = 0
-        state: dict = {}
         top = -1
         infos = []
-        for i in range(n):
+        # scribbled slices first, so that every slice after them starts from networks that know
+        # the scribble classes
+        order = list(range(n)) if scr is None else _scribbled_first(scr, prep)
+        for done_slices, i in enumerate(order):
             x = prep.slice(i)
+            plane = None if scr is None else scr.classes(scr.data[prep.layout.labels_index(i)])
             if learned:
                 with oom_guard(dev, p, prep.yx):
                     for ev in train_slice(method, x, p, seed, dev, preview_every,
-                                          step0, total, i, n, history, dev_name, state):
+                                          step0, total, i, n, history, dev_name, state,
+                                          scribble=plane):
                         if isinstance(ev, Progress):
                             yield ev
                         else:
                             raw = ev
-                step0 = (i + 1) * p.max_iter
+                step0 = (done_slices + 1) * p.max_iter
+            elif method in SCRIBBLE_METHODS:
+                raw = trainable(x, scr.data[prep.layout.labels_index(i)], seed)
+                step0 = i + 1
             else:
                 raw = classical(method, x, p, seed)
                 step0 = i + 1
             lab, info = finish_labels(raw, x, output=p.output, n_classes=p.n_classes,
                                       min_region_size=p.min_region_size,
-                                      merge_threshold=p.merge_threshold, refine=p.refine)
+                                      merge_threshold=p.merge_threshold, refine=p.refine,
+                                      keep_ids=scr is not None and p.output == "clusters",
+                                      keep_apart=state.get("scribble_channels", ()))
             infos.append(info)
-            if i > 0:  # same id = same cluster through the stack; new clusters get unused ids
+            if scr is not None:  # ids are the scribble classes' (channels mapped), not aligned
+                if p.output == "clusters" and learned:
+                    lab = scr.ids_of_channels(p.q, state["scribble_channels"])[lab]
+                elif p.output == "regions":  # fresh ids above the scribble ids, then the scribbles' own
+                    lab = lab + int(scr.ids.max()) + 1
+                keep = plane >= 0
+                lab[keep] = scr.ids[plane[keep]]  # a scribbled pixel keeps its scribble
+            elif i > 0:  # same id = same cluster through the stack; new clusters get unused ids
                 lab = align_labels(out[i - 1], lab, next_id=top + 1)
             out[i] = lab
             top = max(top, int(lab.max()))  # the highest id so far, without rescanning out
@@ -95,17 +135,58 @@ def iter_segment(image, method: str = "mmt", preset: str = "paper", seed: int = 
                 yield Progress(iteration=step0, total=total, losses={}, n_labels=k,
                                preview=lab.astype(np.int32) + 1 if preview_every else None,
                                slice_index=i, n_slices=n, device=dev_name)
-        labels = consecutive(out).reshape(prep.spatial_shape)
+        if scr is None:
+            labels = consecutive(out).reshape(prep.spatial_shape)
+        else:  # scribble ids kept as they are
+            labels = out.astype(np.min_scalar_type(int(out.max()))).reshape(prep.spatial_shape)
+        summary = summarize_output(infos)
+        if scr is not None:
+            summary["scribble_ids"] = scr.ids.tolist()
         yield SegmentationResult(
             labels=labels, method=method, preset=preset, params=p.to_dict(), seed=seed,
             device=dev_name, seconds=time.perf_counter() - t0, history=history,
-            channel_axis=prep.channel_axis, version=__version__, output=summarize_output(infos))
+            channel_axis=prep.channel_axis, version=__version__, output=summary,
+            model=_kept_model(method, p, prep, state) if keep_model and learned else None)
     finally:
         if num_threads:
             torch.set_num_threads(old_threads)
 
 
-def segment(image, method: str = "mmt", preset: str = "paper", seed: int = 0,
+def _scribbled_first(scr, prep) -> list:
+    """Slice order: slices with scribbles first (in order), then the others."""
+    has = [bool((scr.data[prep.layout.labels_index(i)] > 0).any()) for i in range(prep.n_slices)]
+    return [i for i in range(prep.n_slices) if has[i]] + [i for i in range(prep.n_slices) if not has[i]]
+
+
+def _kept_model(method, p, prep, state) -> dict:
+    """The trained networks of a run (deep-copied, on the CPU) for a later
+    warm start (``init_model``)."""
+    import copy
+
+    kept = {k: (copy.deepcopy(v).to("cpu") if hasattr(v, "to") else copy.deepcopy(v))
+            for k, v in state.items() if k not in ("opt", "scribble_channels", "n_scribble_classes")}
+    return {"method": method, "q": p.q, "n_conv": p.n_conv, "channels": prep.n_channels,
+            "state": kept}
+
+
+def _warm_state(model, method, p, prep) -> dict:
+    """A training state that continues from ``model`` (a result's ``model``)."""
+    import copy
+
+    if not isinstance(model, dict) or "state" not in model:
+        raise TypeError("init_model must be the .model of a result made with keep_model=True.")
+    want = {"method": method, "q": p.q, "n_conv": p.n_conv, "channels": prep.n_channels}
+    have = {k: model.get(k) for k in want}
+    if have != want:
+        diff = ", ".join(f"{k} {have[k]!r} (now {want[k]!r})" for k in want if have[k] != want[k])
+        raise ValueError(f"init_model does not fit this run: it was trained with {diff}.")
+    state = copy.deepcopy(model["state"])
+    state["opt"] = torch.optim.SGD(state["net"].parameters(), lr=p.lr, momentum=p.momentum)
+    state["step"] = 0  # the teachers' EMA warms up again: they follow the corrected students at once
+    return state
+
+
+def segment(image, method: str = "mmt", preset: str | None = None, seed: int = 0,
             channel_axis: int | None = None, device="auto", **overrides) -> SegmentationResult:
     """Segment ``image`` without supervision and return a :class:`SegmentationResult`.
 

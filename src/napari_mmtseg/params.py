@@ -5,12 +5,14 @@ from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
-__all__ = ["METHODS", "LEARNED_METHODS", "CLASSICAL_METHODS", "OUTPUTS", "PRESETS", "Params",
+__all__ = ["METHODS", "LEARNED_METHODS", "CLASSICAL_METHODS", "SCRIBBLE_METHODS", "OUTPUTS", "PRESETS", "Params",
            "make_params", "default_preset"]
 
 LEARNED_METHODS = ("mmt", "kim2020", "kanezaki2018")
 CLASSICAL_METHODS = ("kmeans", "felzenszwalb", "multiotsu")
-METHODS = LEARNED_METHODS + CLASSICAL_METHODS
+#: supervised by scribbles only: scikit-image's trainable segmentation (a pixel classifier)
+SCRIBBLE_METHODS = ("trainable",)
+METHODS = LEARNED_METHODS + CLASSICAL_METHODS + SCRIBBLE_METHODS
 OUTPUTS = ("regions", "clusters")
 
 
@@ -33,6 +35,8 @@ class Params:
     superpixel_size: int = 0  # MMT: CE targets made constant on SLIC superpixels of about this many
     #                           training-view pixels (0: off)
     final_net: str = "teacher"  # MMT: which network gives the final labels ("teacher" or "student")
+    # scribbles (any learned method): weight of the CE toward the scribbled classes (Kim 2020: 0.5)
+    scribble_weight: float = 0.5
     # stopping on convergence: fraction of pixels whose label changed
     tol: float = 0.0  # 0 disables
     patience: int = 20
@@ -67,7 +71,7 @@ PRESETS = {"paper": _PAPER, "fast": _FAST}
 
 # Per-method adjustments that hold for every preset (reference-code defaults).
 _METHOD_DEFAULTS = {
-    "mmt": {"beta": 3.0, "superpixel_size": 36},  # measured in docs/method.md
+    "mmt": {"beta": 3.0},  # measured in docs/method.md
     "kim2020": {"beta": 1.0},
     "kanezaki2018": {"beta": 0.0},
     # the classical baselines as published: no merging, no size filter (Felzenszwalb has its own
@@ -75,6 +79,7 @@ _METHOD_DEFAULTS = {
     "kmeans": {"output": "clusters", "min_region_size": 1, "merge_threshold": 0.0, "refine": False},
     "felzenszwalb": {"min_region_size": 1, "merge_threshold": 0.0, "refine": False},
     "multiotsu": {"output": "clusters", "min_region_size": 1, "merge_threshold": 0.0, "refine": False},
+    "trainable": {"output": "clusters", "min_region_size": 1, "merge_threshold": 0.0, "refine": False},
 }
 
 
@@ -128,6 +133,7 @@ def _check(p: Params) -> None:
          f"n_classes must be 'auto' or an integer >= 1, got {p.n_classes!r}")
     need(p.min_region_size is None or (is_int(p.min_region_size) and p.min_region_size >= 1),
          f"min_region_size must be None (automatic) or an integer >= 1 (pixels), got {p.min_region_size!r}")
+    need(p.scribble_weight >= 0, f"scribble_weight must be >= 0, got {p.scribble_weight}")
     need(p.merge_threshold >= 0, f"merge_threshold must be >= 0, got {p.merge_threshold}")
     need(is_int(p.superpixel_size) and p.superpixel_size >= 0,
          f"superpixel_size must be an integer >= 0 (pixels), got {p.superpixel_size!r}")

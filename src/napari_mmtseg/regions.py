@@ -179,30 +179,46 @@ def remove_transition_bands(pieces: np.ndarray, features: np.ndarray, max_width:
     return expand_labels(np.where(drop[pieces], 0, pieces), distance=max(pieces.shape))
 
 
-def merge_weak_boundaries(pieces: np.ndarray, edges: np.ndarray, threshold: float) -> np.ndarray:
+def merge_weak_boundaries(pieces: np.ndarray, edges: np.ndarray, threshold: float,
+                          keep_apart=None) -> np.ndarray:
     """Merge adjacent pieces, weakest boundary first, while the mean of
     ``edges`` along their shared boundary is below ``threshold``
     (:func:`skimage.graph.rag_boundary`, :func:`skimage.graph.merge_hierarchical`;
     the merged boundary's strength is the length-weighted mean of its parts).
+    ``keep_apart``: optional group id per piece id (-1 = none); pieces of two
+    different groups are never merged (classes a user scribbled).
     Returns an (H, W) map of ids >= 1, one per union of pieces."""
     if threshold <= 0 or pieces.min() == pieces.max():
         return pieces
     from skimage import graph
 
     rag = graph.rag_boundary(pieces, edges.astype(np.float64), connectivity=1)
+    if keep_apart is not None:
+        for v in rag.nodes:
+            rag.nodes[v]["group"] = int(keep_apart[v])
+        for a, b, d in rag.edges(data=True):
+            if _apart(rag, a, b):
+                d["weight"] = np.inf
 
     def weight(g, src, dst, n):
         none = {"weight": 0.0, "count": 0}
         a, b = g[src].get(n, none), g[dst].get(n, none)
         count = a["count"] + b["count"]
-        return {"count": count, "weight": (a["count"] * a["weight"] + b["count"] * b["weight"]) / count}
+        w = (a["count"] * a["weight"] + b["count"] * b["weight"]) / count
+        return {"count": count, "weight": np.inf if _apart(g, dst, n) else w}
 
-    def merge(g, src, dst):  # node attributes are not used; the edge weights carry everything
-        pass
+    def merge(g, src, dst):  # a merged region belongs to the group of either part
+        if keep_apart is not None and g.nodes[dst]["group"] < 0:
+            g.nodes[dst]["group"] = g.nodes[src]["group"]
 
     merged = graph.merge_hierarchical(pieces, rag, thresh=threshold, rag_copy=False,
                                       in_place_merge=True, merge_func=merge, weight_func=weight)
     return merged + 1  # ids from 1, as everywhere in this module (0 would read as "unlabelled")
+
+
+def _apart(g, a, b) -> bool:
+    ga, gb = g.nodes[a].get("group", -1), g.nodes[b].get("group", -1)
+    return ga >= 0 and gb >= 0 and ga != gb
 
 
 def _depth(pieces: np.ndarray):
@@ -272,7 +288,8 @@ def group_classes(ids: np.ndarray, features: np.ndarray, n_classes: int) -> np.n
 def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions",
                   n_classes="auto", min_region_size: int | None = None,
                   merge_threshold: float = 0.0, refine: bool = False,
-                  edge_sigma: float = 2.0, band_width: float = 2.0, snap: float = 2.0):
+                  edge_sigma: float = 2.0, band_width: float = 2.0, snap: float = 2.0,
+                  keep_ids: bool = False, keep_apart=()):
     """The output stage for one 2D slice.
 
     clusters: (H, W) integer cluster map from a method (any ids).
@@ -285,6 +302,11 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
     min_region_size: pixels; ``None`` for :func:`auto_min_region_size`.
     merge_threshold: boundary strength below which adjacent regions merge
         (0: no merging).
+    refine: give transition bands away and snap boundaries to image edges.
+    keep_ids: clusters output keeps the method's cluster ids (with
+        ``n_classes="auto"``) instead of numbering the classes from 0.
+    keep_apart: cluster ids whose regions never merge with each other
+        (the channels of scribbled classes).
 
     Returns ``(labels, info)``: (H, W) int32 ids from 0 (regions: each
     connected region its own id; clusters: the class id), and an
@@ -306,7 +328,16 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
     if merge_threshold > 0 and regions.max() > 1:
         features = image_features(x) if features is None else features
         edges = edge_strength(features, edge_sigma)
-        regions = merge_weak_boundaries(regions, edges, merge_threshold)
+        apart = None
+        if len(keep_apart):  # pieces of the clusters a user scribbled never merge across classes
+            apart = np.full(int(regions.max()) + 1, -1)
+            cl = np.asarray(keep_apart)
+            votes = np.zeros((apart.size, int(cluster_of.max()) + 1), dtype=np.int64)
+            np.add.at(votes, (regions.ravel(), cluster_of[pieces.ravel()]), 1)
+            major = votes.argmax(1)
+            hit = np.isin(major, cl)
+            apart[hit] = major[hit]
+        regions = merge_weak_boundaries(regions, edges, merge_threshold, apart)
     if refine and snap > 0 and regions.max() > 1:
         features = image_features(x) if features is None else features
         regions = snap_boundaries(regions, edge_strength(features, 1.0), snap)
@@ -347,7 +378,12 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
     regions, _ = _pieces(cls)
     n_cls = int(np.unique(cls).size)
     n_reg = int(regions.max())
-    out = regions - 1 if output == "regions" else np.unique(cls, return_inverse=True)[1].reshape(cls.shape)
+    if output == "regions":
+        out = regions - 1
+    elif keep_ids and n_classes == "auto":  # the method's own cluster ids
+        out = cls
+    else:
+        out = np.unique(cls, return_inverse=True)[1].reshape(cls.shape)
     info = OutputInfo(n_clusters_in=n_in, n_pieces_in=n_pieces, n_classes=n_cls,
                       n_regions=n_reg, min_region_size=int(min_region_size),
                       merge_threshold=float(merge_threshold), why=why)

@@ -38,10 +38,17 @@ class SegmentationResult:
     channel_axis: int | None = None
     version: str = ""
     output: dict = field(default_factory=dict)  # what the output stage did (regions.summarize_output)
+    model: dict | None = None  # the trained networks, with keep_model=True (for init_model)
 
     @property
     def n_labels(self) -> int:
-        return int(self.labels.max()) if self.labels.size else 0
+        """Distinct ids in :attr:`labels` (its largest id, as ids are 1..K,
+        except with scribbles, whose ids are kept)."""
+        if not self.labels.size:
+            return 0
+        if self.output.get("scribble_ids"):
+            return int(np.unique(self.labels).size)
+        return int(self.labels.max())
 
     def metadata(self) -> dict:
         """What to store with a result (e.g. a napari layer's metadata)."""

@@ -58,20 +58,84 @@ def cross_targets(slab: torch.Tensor, tlab: torch.Tensor, q: int, extra: torch.T
     return target, maps_t, S_np, int(host[-1])
 
 
+def _scribble_ce(logits: torch.Tensor, target: torch.Tensor, scr) -> torch.Tensor:
+    """Cross-entropy of ``logits`` (..., q, N) toward ``target`` (..., N) on
+    the pixels not scribbled, plus ``weight`` x cross-entropy toward the
+    scribble channels on the scribbled ones (Kim et al. 2020, eq. 6: each
+    term a mean over its own pixels). ``scr``: None, or (free, marked,
+    channels, weight) with index tensors of the training view's pixels."""
+    if scr is None:
+        return F.cross_entropy(logits, target)
+    free, marked, channels, weight = scr
+    ce = F.cross_entropy(logits[..., free], target[..., free]) if free.numel() else logits.sum() * 0
+    sc = channels.expand(*logits.shape[:-2], -1)
+    return ce + weight * F.cross_entropy(logits[..., marked], sc)
+
+
+def _claim(target: torch.Tensor, feats: torch.Tensor, scr, q: int) -> torch.Tensor:
+    """Self-training targets (N,) informed by the scribbles.
+
+    Every cluster whose scribbled pixels all belong to one scribble class is
+    given to that class's channel, so a scribble pulls its whole cluster, not
+    only its own pixels. A cluster holding scribbles of several classes is
+    split: each of its pixels goes to the class whose scribbled pixels'
+    mean response (``feats``, (q, N), the network's output) is nearest to its
+    own. Clusters without scribbles keep their targets."""
+    _, marked, channels, _ = scr
+    votes = torch.bincount(target[marked] * q + channels, minlength=q * q).reshape(q, q)
+    has = votes > 0
+    claim = torch.where(has.any(1), votes.argmax(1), torch.arange(q, device=target.device))
+    out = claim[target]
+    mixed = has.sum(1) > 1
+    if bool(mixed.any()):
+        chans = torch.unique(channels)
+        protos = torch.stack([feats[:, marked[channels == c]].mean(1) for c in chans])  # (K, q)
+        pick = mixed[target]
+        d = torch.cdist(feats[:, pick].T, protos)  # (n, K)
+        out[pick] = chans[d.argmin(1)]
+    return out
+
+
+def _scribble_targets(scribble, xs, x, net, q, state, weight, device):
+    """The scribbled pixels of the training view and their channels. The
+    channel of each scribble class is fixed on the first slice with
+    scribbles (``state["scribble_channels"]``) from what the network
+    predicts there now (:func:`napari_mmtseg.scribbles.assign_channels`)."""
+    from .scribbles import assign_channels, to_train_view
+
+    sv = to_train_view(scribble, xs.shape[1:]).reshape(-1)
+    hit = np.flatnonzero(sv >= 0)
+    if hit.size == 0:
+        return None, None
+    n_classes = state["n_scribble_classes"]
+    if "scribble_channels" not in state:
+        with torch.no_grad():
+            pred = net(x)[0, 0].argmax(0).reshape(-1)[torch.from_numpy(hit).to(device)].cpu().numpy()
+        state["scribble_channels"] = assign_channels(sv[hit], pred, n_classes, q)
+    chan = torch.from_numpy(state["scribble_channels"][sv[hit]]).to(device)
+    free = torch.from_numpy(np.flatnonzero(sv < 0)).to(device)
+    return (free, torch.from_numpy(hit).to(device), chan, weight), sv[hit]
+
+
 def train_slice(method: str, x_full: np.ndarray, p: Params, seed: int, device: torch.device,
-                 preview_every: int, step0: int, total: int, slice_index: int, n_slices: int,
-                 history: list, dev_name: str, state: dict) -> Iterator[Progress | np.ndarray]:
-    """Train on one slice; yields Progress, finally the (H, W) label array.
+                preview_every: int, step0: int, total: int, slice_index: int, n_slices: int,
+                history: list, dev_name: str, state: dict,
+                scribble: np.ndarray | None = None) -> Iterator[Progress | np.ndarray]:
+    """Train on one slice; yields Progress, finally the (H, W) label array
+    (network channel ids).
 
     ``state`` carries the networks from slice to slice (empty for the first):
     the next slice of a stack continues from the previous one's networks, so
     that the same id keeps meaning the same cluster and a near-identical slice
-    needs few steps."""
+    needs few steps; a refinement starts from a previous run's state.
+    ``scribble``: None, or (H, W) int64 channel targets (-1 = not scribbled;
+    :meth:`napari_mmtseg.scribbles.Scribbles.channels`), pulled toward with
+    weight ``p.scribble_weight``."""
     H, W = x_full.shape[1:]
     xs = train_view(x_full, p.train_size)
     x = torch.from_numpy(xs)[None].to(device)
     q = p.q
-    if not state:
+    if "net" not in state:
         n_models = 2 if method == "mmt" else 1
         torch.manual_seed(seed)
         fused = p.fused if p.fused is not None else device.type == "cuda"
@@ -85,6 +149,11 @@ def train_slice(method: str, x_full: np.ndarray, p: Params, seed: int, device: t
             state["teacher"] = teacher
     net, opt, gen, teacher = state["net"], state["opt"], state["gen"], state.get("teacher")
     net.train()
+    scr = None  # (free pixels, scribbled pixels, their channels, weight) of the training view
+    marked_classes = None
+    if scribble is not None:
+        scr, marked_classes = _scribble_targets(scribble, xs, x, teacher if teacher is not None else net,
+                                                q, state, float(p.scribble_weight), device)
     if method == "kanezaki2018" or (method == "mmt" and p.superpixel_size):
         from skimage.segmentation import slic
 
@@ -101,8 +170,10 @@ def train_slice(method: str, x_full: np.ndarray, p: Params, seed: int, device: t
 
     amp = (torch.autocast(device.type, dtype=torch.bfloat16) if p.bf16
            else contextlib.nullcontext())
-    # stop once the labels fall to min_labels, or to the class count asked for
-    min_labels = max(p.min_labels, p.n_classes if p.n_classes != "auto" else 0)
+    # stop once the labels fall to min_labels, the class count asked for, or the scribble classes
+    # (with scribbles, only once the scribbled pixels take their classes)
+    n_scribbled = 0 if scr is None else int(np.unique(marked_classes).size)
+    min_labels = max(p.min_labels, p.n_classes if p.n_classes != "auto" else 0, n_scribbled)
     prev = None
     stable = 0
     for it in range(p.max_iter):
@@ -125,8 +196,11 @@ def train_slice(method: str, x_full: np.ndarray, p: Params, seed: int, device: t
                     cnt = torch.stack([torch.bincount(sp_t * q + t2[k], minlength=n_sp * q)
                                        for k in range(2)]).reshape(2, n_sp, q)
                     target = cnt.argmax(2)[:, sp_t]
+                if scr is not None:
+                    target = torch.stack([_claim(target[k].reshape(-1), y[k].detach().reshape(q, -1), scr, q)
+                                          for k in range(2)])
             logits = y.reshape(2, q, -1)
-            ce = F.cross_entropy(logits, target.reshape(2, -1))
+            ce = _scribble_ce(logits, target.reshape(2, -1), scr)
             loss = ce * 2
             if p.soft_weight > 0:
                 # soft CE toward the other teacher's softmax, channels permuted into student space
@@ -153,11 +227,13 @@ def train_slice(method: str, x_full: np.ndarray, p: Params, seed: int, device: t
                     target = cnt.argmax(1)[sp_t]
                 else:
                     target = lab
+                if scr is not None:
+                    target = _claim(target, y.detach().reshape(q, -1), scr, q)
                 hist = torch.bincount(lab, minlength=q)
                 changed = (lab != prev).sum() if prev is not None else torch.zeros((), dtype=hist.dtype, device=device)
                 host = torch.cat([hist, changed.reshape(1).to(hist.dtype)]).cpu().numpy()
                 n_labels, n_changed = int((host[:-1] > 0).sum()), int(host[-1])
-            ce = F.cross_entropy(y.reshape(q, -1).T, target)
+            ce = _scribble_ce(y.reshape(1, q, -1), target[None], scr)
             tv = tv_loss(y) if p.beta > 0 else torch.zeros((), device=device)
             loss = ce + p.beta * tv
             loss.backward()
@@ -170,7 +246,8 @@ def train_slice(method: str, x_full: np.ndarray, p: Params, seed: int, device: t
         prev = cur
         history.append({"slice": slice_index, "iteration": it + 1, "n_labels": n_labels,
                         "changed": frac, **losses})
-        done = n_labels <= min_labels
+        done = n_labels <= min_labels and (
+            scr is None or bool((cur.reshape(-1)[scr[1]] == scr[2]).float().mean() >= 0.95))
         if p.tol > 0:
             stable = stable + 1 if frac < p.tol else 0
             done = done or stable >= p.patience

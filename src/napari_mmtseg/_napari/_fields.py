@@ -70,6 +70,7 @@ ADVANCED = (
     Field("merge_threshold", "merge threshold", max=100, decimals=1),
     Field("refine", "refine boundaries"),
     Field("superpixel_size", "superpixel size", min=0, max=10**6, methods=_MMT),
+    Field("scribble_weight", "scribble weight", max=100, decimals=2, methods=LEARNED_METHODS),
     Field("train_size", min=0, max=16384, zero=None, zero_text="full size", methods=LEARNED_METHODS),
     Field("n_conv", min=1, max=10, methods=LEARNED_METHODS),
     Field("lr", min=1e-4, max=10, decimals=4, step=0.01, methods=LEARNED_METHODS),

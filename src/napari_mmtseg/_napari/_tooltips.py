@@ -75,6 +75,8 @@ TIPS = {
                        "(image gradient, CIELAB units or % of the intensity range; 0 = off).",
     "refine": "Give thin transition bands along edges to their neighbours and move every "
               "boundary onto the strongest image edge within 2 px.",
+    "scribble_weight": "Weight of the cross-entropy that pulls scribbled pixels toward their "
+                       "class (Kim et al. 2020 use 0.5).",
     "superpixel_size": "MMT only: training targets made constant on SLIC superpixels of about "
                        "this many training pixels (0 = off).",
     "threads": "CPU threads PyTorch may use (0 = all cores but one, which keeps the viewer "

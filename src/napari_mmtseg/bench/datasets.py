@@ -14,7 +14,7 @@ import numpy as np
 from ..io import read_image  # noqa: F401  (kept importable from here)
 
 __all__ = ["Sample", "read_image", "bsds_ids", "load_bsds_sample", "iter_bsds",
-           "masks_ids", "load_masks_sample", "iter_dataset", "dataset_ids", "load_sample",
+           "masks_ids", "load_masks_sample", "iter_dataset", "dataset_ids", "load_sample", "bench_scribbles",
            "DATASETS"]
 
 DATASETS = ("bsds", "masks")
@@ -158,3 +158,22 @@ def load_sample(dataset: str, root, split: str, image_id: str) -> Sample:
 def iter_dataset(dataset: str, root, split: str = "val", limit: int | None = None) -> Iterator[Sample]:
     for i in dataset_ids(dataset, root, split, limit):
         yield load_sample(dataset, root, split, i)
+
+
+def bench_scribbles(dataset: str, sample: Sample) -> np.ndarray:
+    """The scribbles every method gets for ``sample`` in ``mmtseg bench
+    --scribbles`` (:func:`napari_mmtseg.scribbles.make_scribbles`, seed 0):
+
+    - BSDS500: one stroke of up to 15 px in each segment of at least 64 px of
+      the first human annotation, 3 px inside it; class = segment id + 1;
+    - microscopy masks: semantic classes (1 = background, 2 = foreground:
+      nuclei, cell interiors), one stroke of up to 9 px, 2 px inside, in up to
+      5 foreground objects of at least 20 px and in the background.
+    """
+    from ..scribbles import make_scribbles
+
+    gt = np.asarray(sample.gts[0])
+    if dataset == "bsds":
+        return make_scribbles(gt, seed=0, min_area=64, erode=3, length=15)
+    return make_scribbles((gt > 0).astype(np.int64), seed=0, min_area=20, erode=2, length=9,
+                          per_component=5)

@@ -74,12 +74,17 @@ def format_value(v) -> str:
     return str(v)
 
 
-def _settings(method: str, grid: bool) -> list:
-    """[(setting label, overrides dict)]."""
+def _settings(method: str, grid: bool, scribbles: bool = False) -> list:
+    """[(setting label, overrides dict)]; runs with scribbles are labelled
+    ``scribbles`` (``scribbles,k=5`` on a grid)."""
     if grid and method in GRIDS:
         name, values = GRIDS[method]
-        return [(f"{name}={format_value(v)}", {name: v}) for v in values]
-    return [("default", {})]
+        out = [(f"{name}={format_value(v)}", {name: v}) for v in values]
+    else:
+        out = [("default", {})]
+    if scribbles:
+        out = [("scribbles" if s == "default" else f"scribbles,{s}", d) for s, d in out]
+    return out
 
 
 def _read_keys(path: Path, fields) -> set:
@@ -137,8 +142,10 @@ class ProgressBar:
 def run_benchmark(dataset: str, root, out, methods, seeds: int = 1, split: str = "val",
                   limit: int | None = None, preset: str = "fast", overrides: dict | None = None,
                   grid: bool = False, device: str = "auto", command: str | None = None,
-                  report: bool = True, stream=None) -> dict:
-    """Run (or continue) a benchmark; returns counts ``{"done", "skipped", "failed"}``."""
+                  report: bool = True, stream=None, scribbles: bool = False) -> dict:
+    """Run (or continue) a benchmark; returns counts ``{"done", "skipped", "failed"}``.
+    With ``scribbles``, every run gets the same generated scribbles per image
+    (:func:`.datasets.bench_scribbles`)."""
     from .. import METHODS
     from ..engine import segment
     from ..metrics import n_pieces, score, score_instances
@@ -152,8 +159,18 @@ def run_benchmark(dataset: str, root, out, methods, seeds: int = 1, split: str =
         raise ValueError(f"Unknown method(s) {', '.join(bad)}; choose from {', '.join(METHODS)}")
     if seeds < 1:
         raise ValueError("--seeds must be >= 1")
+    from ..params import LEARNED_METHODS, SCRIBBLE_METHODS
+
+    if scribbles:
+        bad = [m for m in methods if m not in LEARNED_METHODS + SCRIBBLE_METHODS]
+        if bad:
+            raise ValueError(f"--scribbles: {', '.join(bad)} cannot learn from scribbles")
+    else:
+        bad = [m for m in methods if m in SCRIBBLE_METHODS]
+        if bad:
+            raise ValueError(f"{', '.join(bad)} needs --scribbles")
     for m in methods:  # validate parameters before any work
-        for _, s in _settings(m, grid):
+        for _, s in _settings(m, grid, scribbles):
             make_params(m, preset, **{**overrides, **s})
     ids = datasets.dataset_ids(dataset, root, split, limit)
     if not ids:
@@ -177,7 +194,7 @@ def run_benchmark(dataset: str, root, out, methods, seeds: int = 1, split: str =
     for img in ids:
         for m in methods:
             seed_list = [0] if m in DETERMINISTIC else list(range(seeds))
-            for setting, sdict in _settings(m, grid):
+            for setting, sdict in _settings(m, grid, scribbles):
                 plan.append((img, m, setting, sdict, seed_list))
     todo = sum(1 for img, m, st, _, sl in plan for s in sl
                if (img, m, preset, st, ov_text, str(s)) not in done_keys)
@@ -197,11 +214,14 @@ def run_benchmark(dataset: str, root, out, methods, seeds: int = 1, split: str =
                     continue
                 if cache.get("id") != img:
                     cache = {"id": img, "sample": datasets.load_sample(dataset, root, split, img)}
+                    if scribbles:
+                        cache["scribbles"] = datasets.bench_scribbles(dataset, cache["sample"])
                 sample = cache["sample"]
+                extra = {"scribbles": cache["scribbles"]} if scribbles else {}
                 bar.update(n_done + n_failed, f"{img} {m} {setting} seed {s}")
                 try:
                     r = segment(sample.image, method=m, preset=preset, seed=s, device=device,
-                                **{**overrides, **sdict})
+                                **{**overrides, **sdict}, **extra)
                 except Exception as exc:  # keep going; report at the end
                     n_failed += 1
                     stream.write(f"\nmmtseg bench: {img} {m} {setting} seed {s} failed: {exc}\n")

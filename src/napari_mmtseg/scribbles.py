@@ -1,0 +1,171 @@
+"""Scribbles: a few pixels a user labelled by hand, as training targets.
+
+A scribble map has the image's spatial shape (the shape of the labels):
+0 = not scribbled, any positive integer = a class. The learned methods
+(Kim et al. 2020, section III-D; here also MMT and Kanezaki 2018) add a
+cross-entropy term that pulls the scribbled pixels toward their class's
+channel, while the unsupervised loss keeps working on the rest; the run then
+ends with the scribble ids on the scribbled classes.
+
+Each scribble class is trained on one network channel: the channel the
+network already predicts most on that class's scribbled pixels when training
+starts (a one-to-one Hungarian assignment), so a refinement that starts from
+a previous run's networks keeps their meaning. ``q`` must exceed the number
+of scribble classes. No Qt, no napari, no torch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Scribbles", "prepare_scribbles", "assign_channels", "to_train_view", "make_scribbles"]
+
+
+@dataclass
+class Scribbles:
+    """Validated scribbles of one image."""
+
+    data: np.ndarray  # the labels' shape, integer, 0 = not scribbled
+    ids: np.ndarray  # the scribble classes (sorted positive ids); id ids[k] trains channel k
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.ids.size)
+
+    def classes(self, plane: np.ndarray) -> np.ndarray:
+        """(H, W) scribble plane -> (H, W) int64 class index into :attr:`ids`,
+        -1 where not scribbled."""
+        plane = np.asarray(plane)
+        out = np.full(plane.shape, -1, dtype=np.int64)
+        hit = plane > 0
+        out[hit] = np.searchsorted(self.ids, plane[hit])
+        return out
+
+    def ids_of_channels(self, q: int, channel_of_class) -> np.ndarray:
+        """Output id of every network channel 0..q-1: the scribble id on the
+        channel of each scribble class (``channel_of_class[k]`` for class
+        ``k``), fresh ids above the largest scribble id on the others."""
+        channel_of_class = np.asarray(channel_of_class)
+        out = np.zeros(q, dtype=np.int64)
+        free = np.setdiff1d(np.arange(q), channel_of_class)
+        out[free] = int(self.ids.max()) + 1 + np.arange(free.size)
+        out[channel_of_class] = self.ids
+        return out
+
+
+def assign_channels(classes: np.ndarray, predicted: np.ndarray, n_classes: int, q: int) -> np.ndarray:
+    """Channel of each scribble class: a one-to-one assignment maximising the
+    scribbled pixels already predicted as that channel
+    (``scipy.optimize.linear_sum_assignment``). ``classes``: class index per
+    scribbled pixel; ``predicted``: the network's channel there."""
+    from scipy.optimize import linear_sum_assignment
+
+    overlap = np.zeros((n_classes, q), dtype=np.int64)
+    np.add.at(overlap, (np.asarray(classes), np.asarray(predicted)), 1)
+    rows, cols = linear_sum_assignment(overlap, maximize=True)
+    out = np.empty(n_classes, dtype=np.int64)
+    out[rows] = cols
+    return out
+
+
+def prepare_scribbles(scribbles, spatial_shape: tuple, q: int | None) -> Scribbles | None:
+    """Check a user's scribble map against the image and the network.
+
+    scribbles: array-like of integers with shape ``spatial_shape`` (the image
+        without its channel axis), 0 = not scribbled; ``None`` or an all-zero
+        map means no scribbles (returns ``None``).
+    q: the network's channel count (``None`` for methods without one).
+
+    Raises ``ValueError`` (wrong shape, negative ids, more classes than ``q - 1``)
+    or ``TypeError`` (not integer)."""
+    if scribbles is None:
+        return None
+    arr = np.asarray(scribbles)
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"Scribbles must be an integer label image (0 = not scribbled), not {arr.dtype}.")
+    if arr.shape != tuple(spatial_shape):
+        raise ValueError(
+            f"The scribbles' shape {arr.shape} differs from the image's spatial shape "
+            f"{tuple(spatial_shape)} (the image without its channel axis).")
+    if arr.size and arr.min() < 0:
+        raise ValueError("Scribble ids must be >= 0 (0 = not scribbled).")
+    ids = np.unique(arr[arr > 0])
+    if ids.size == 0:
+        return None
+    if q is not None and ids.size >= q:
+        raise ValueError(
+            f"{ids.size} scribble classes need more network channels than q={q}; "
+            f"set q to at least {ids.size + 1}.")
+    return Scribbles(data=arr, ids=ids.astype(np.int64))
+
+
+def to_train_view(channels: np.ndarray, shape: tuple) -> np.ndarray:
+    """(H, W) class indices (-1 = none) -> the training view's (h, w): every
+    scribbled pixel marks the training pixel it falls in, so a 1-pixel stroke
+    survives any downscaling (where strokes of two classes meet in one training
+    pixel, the later row-major one wins)."""
+    H, W = channels.shape
+    h, w = shape
+    if (h, w) == (H, W):
+        return channels
+    out = np.full((h, w), -1, dtype=np.int64)
+    ys, xs = np.nonzero(channels >= 0)
+    out[ys * h // H, xs * w // W] = channels[ys, xs]
+    return out
+
+
+def make_scribbles(mask, seed: int = 0, min_area: int = 64, erode: int = 3,
+                   length: int = 15, per_component: int = 0) -> np.ndarray:
+    """Synthetic scribbles from a ground-truth label map, for benchmarks.
+
+    In every segment (id) of ``mask`` with at least ``min_area`` pixels: one
+    short straight stroke of at most ``length`` pixels through a pixel drawn
+    at random from the segment's interior (the segment eroded by ``erode``
+    pixels: distance transform > ``erode``; its deepest pixels when that is
+    empty), in a random direction, clipped to that interior. With
+    ``per_component=N`` > 0 the strokes go instead into up to N connected
+    components of each id (drawn at random among those of at least
+    ``min_area`` pixels): a few nuclei of a semantic nucleus mask, say.
+    Randomness: ``numpy.random.default_rng(seed)``; the same mask and seed
+    give the same scribbles.
+
+    Returns an int32 map of ``mask``'s shape: stroke pixels carry the
+    segment's id + 1 (so GT id 0, e.g. background, is scribble class 1), 0
+    elsewhere."""
+    from scipy import ndimage as ndi
+    from skimage.draw import line
+    from skimage.measure import label
+
+    mask = np.asarray(mask)
+    rng = np.random.default_rng(seed)
+    out = np.zeros(mask.shape, dtype=np.int32)
+    for sid in np.unique(mask):
+        seg_all = mask == sid
+        if per_component:
+            comps = label(seg_all, connectivity=1)
+            sizes = np.bincount(comps.ravel())
+            big = np.flatnonzero(sizes >= min_area)
+            big = big[big > 0]
+            chosen = rng.permutation(big)[:per_component]
+            parts = [comps == c for c in chosen]
+        else:
+            parts = [seg_all] if seg_all.sum() >= min_area else []
+        for seg in parts:
+            depth = ndi.distance_transform_edt(np.pad(seg, 1))[1:-1, 1:-1]
+            inner = depth > erode
+            if not inner.any():
+                inner = depth >= depth.max()
+            ys, xs = np.nonzero(inner)
+            k = rng.integers(ys.size)
+            angle = rng.uniform(0, np.pi)
+            dy, dx = length / 2 * np.sin(angle), length / 2 * np.cos(angle)
+            h, w = mask.shape
+            p0 = (int(np.clip(round(ys[k] - dy), 0, h - 1)), int(np.clip(round(xs[k] - dx), 0, w - 1)))
+            p1 = (int(np.clip(round(ys[k] + dy), 0, h - 1)), int(np.clip(round(xs[k] + dx), 0, w - 1)))
+            rr, cc = line(*p0, *p1)
+            keep = inner[rr, cc]
+            out[rr[keep], cc[keep]] = int(sid) + 1
+    return out
