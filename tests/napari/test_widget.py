@@ -389,3 +389,60 @@ def test_result_labels_take_any_new_label_id(qtbot, viewer_widget, preview):
         lab.selected_label = new_id
         lab.paint((3, 3), new_id, refresh=True)
         assert lab.data[3, 3] == new_id
+
+
+# ---------------------------------------------------------------- events handled nested
+
+def _record_previews(monkeypatch):
+    """Every preview the widget shows: (slice index, preview layer's data right after)."""
+    from napari_mmtseg._napari import _job, _widget, _worker
+
+    # no throttling: every preview of the run reaches the GUI thread
+    monkeypatch.setattr(_worker, "run_job", lambda job, kw: _job.run_job(job, kw, preview_every_s=0.0))
+    seen = []
+    real = _widget.show_preview
+
+    def spy(viewer, layer, job, ev):
+        real(viewer, layer, job, ev)
+        seen.append((ev.slice_index, np.array(layer.data)))
+
+    monkeypatch.setattr(_widget, "show_preview", spy)
+    return seen
+
+
+def test_events_queued_before_the_gui_handles_them(qtbot, viewer_widget, monkeypatch):
+    """napari's activity panel processes pending Qt events while it adds or moves
+    a progress bar, so the widget's handlers run nested. With every event of a run
+    queued before the GUI thread handles the first: the run still ends "done" with
+    a full progress bar, every preview went to the preview layer, and napari's
+    progress bar is closed (one, not one per nesting)."""
+    import threading
+    import time
+
+    from napari.utils import progress
+
+    from napari_mmtseg._napari import _job, _worker
+
+    viewer, widget = viewer_widget
+    seen = _record_previews(monkeypatch)
+    ended = threading.Event()
+
+    def run_job(job, kw):
+        try:
+            yield from _job.run_job(job, kw, preview_every_s=0.0)
+        finally:
+            ended.set()
+
+    monkeypatch.setattr(_worker, "run_job", run_job)
+    viewer.add_image(np.stack([_image((16, 16), seed=s) for s in range(3)]), name="st")
+    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT) as blocker:
+        worker = widget(method="kmeans", k=2)
+        assert ended.wait(TIMEOUT / 1000)  # the GUI thread handles nothing meanwhile
+        while worker.is_running:
+            time.sleep(0.01)
+    assert blocker.args == ["done"]
+    qtbot.wait(50)
+    assert widget.status.value == "done" and widget.progress_bar.value == widget.progress_bar.max
+    assert [i for i, _ in seen] == [0, 1, 2]
+    assert [lay.name for lay in viewer.layers] == ["st", "st kmeans"]
+    assert not [p for p in progress._all_instances if "MMT" in str(p)]

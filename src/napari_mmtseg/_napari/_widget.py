@@ -328,6 +328,9 @@ class MMTSegWidget(Container):
                       preview_every=10 if self.live_preview.value else 0, **self.params())
         run = self._current[0] = Run(job=job, method=method, update=self.update_previous.value)
         worker = make_worker(run, kwargs)
+        # napari's bar, indeterminate until the engine says the total; made before the
+        # worker starts, since adding it processes pending Qt events
+        run.pbar = progress(total=0, desc=f"MMT segmentation ({method})")
         worker.yielded.connect(self._on_yielded)
         worker.errored.connect(self._on_error)
         worker.finished.connect(self._on_finished)
@@ -363,8 +366,10 @@ class MMTSegWidget(Container):
             return
         if not isinstance(ev, Progress):
             return
-        if run.pbar is None:
-            run.pbar = progress(total=ev.total, desc=f"MMT segmentation ({run.method})")
+        # napari's progress bar processes pending Qt events when it moves, so later
+        # events (the result, the end of the run) may be handled inside its update:
+        # everything else for this event is done first, and nothing after it
+        if self.progress_bar.max != ev.total:
             self.progress_bar.max = ev.total
         if ev.preview is not None:
             show_preview(self._viewer, run.preview, run.job, ev)
@@ -372,12 +377,15 @@ class MMTSegWidget(Container):
         if now - run.last_gui < 0.05 and ev.iteration < ev.total:
             return  # progress text at most 20 times a second
         run.last_gui = now
-        run.pbar.update(ev.iteration - run.pbar.n)
         self.progress_bar.value = ev.iteration
         loss = f", loss {ev.losses['loss']:.3f}" if "loss" in ev.losses else ""
         sl = f"slice {ev.slice_index + 1}/{ev.n_slices}, " if ev.n_slices > 1 else ""
         self.status.value = (f"{ev.device}: {sl}iteration {ev.iteration}/{ev.total}, "
                              f"{ev.n_labels} labels{loss}")
+        if run.pbar is not None:
+            if run.pbar.total != ev.total:
+                run.pbar.total = ev.total
+            run.pbar.update(ev.iteration - run.pbar.n)
 
     def _on_error(self, exc) -> None:
         if self._run is not None:
