@@ -1,7 +1,9 @@
 """The widget's controls that are derived from the viewer's layers: the image
 chooser, the chosen image's channel axis, and whether it is a stack (the
-"3D / time" choice). They follow the layer list and the chosen layer's data,
-and keep what the user chose through renames, reorderings and new layers."""
+"3D / time" choice: an axis longer than 1 besides Y, X, as
+:func:`napari_mmtseg._input.slice_layout` says). They follow the layer list
+and the chosen layer's data, and keep what the user chose through renames,
+reorderings and new layers."""
 from __future__ import annotations
 
 import weakref
@@ -10,7 +12,7 @@ from typing import Callable
 from magicgui.widgets import ComboBox, create_widget
 from napari.layers import Image
 
-from ._job import spatial_ndim
+from ._job import has_stack
 from ._tooltips import TIPS
 
 __all__ = ["LayerControls", "axis_choices"]
@@ -117,4 +119,4 @@ class LayerControls:
     def _update_stack(self) -> None:
         layer = self.image.value
         self.current_slice_only.enabled = (layer is not None
-                                           and spatial_ndim(layer, self.channel_axis.value) > 2)
+                                           and has_stack(layer, self.channel_axis.value))
