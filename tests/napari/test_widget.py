@@ -505,6 +505,37 @@ def test_result_metadata_has_axes_pixel_size_and_units(qtbot, viewer_widget):
     np.testing.assert_allclose(lab.scale, (0.4, 0.4))  # and the layer follows the image
 
 
+def _warnings():
+    return [n.message for n in notification_manager.records
+            if n.severity == NotificationSeverity.WARNING]
+
+
+def test_fourth_channel_warning_is_shown_and_the_channel_can_be_kept(qtbot, viewer_widget):
+    """(48, 48, 4) data napari shows as RGBA, its structure only in the 4th channel:
+    the run says the channel is dropped and how to keep it, and that advice works."""
+    viewer, widget = viewer_widget
+    data = np.full((48, 48, 4), 1000, np.uint16)
+    data[:, 24:, 3] = 60000
+    layer = viewer.add_image(data, name="rgba")
+    assert layer.rgb and widget.channel_axis.value is None  # napari's rule: RGBA
+    n_before = len(_warnings())
+    _run(qtbot, widget, method="kmeans", k=2)
+    new = [m for m in _warnings()[n_before:] if "4th channel" in m]
+    assert len(new) == 1 and "channel axis" in new[0]
+
+    assert widget.channel_axis.enabled
+    n_before = len(_warnings())
+    _run(qtbot, widget, channel_axis=-1)  # the advice, as the warning gives it
+    assert widget.channel_axis.value == 2  # the last axis
+    assert not [m for m in _warnings()[n_before:] if "4th channel" in m]
+    lab = viewer.layers["rgba kmeans [1]"]
+    assert lab.data.shape == (48, 48) and lab.metadata["channel_axis"] == 2
+    assert len(np.unique(lab.data[:, :24])) == 1 and len(np.unique(lab.data[:, 24:])) == 1
+    assert lab.data[0, 0] != lab.data[0, -1]  # the 4th channel's halves, kept
+    widget.channel_axis.value = None  # back to RGBA
+    assert widget.channel_axis.current_choice.startswith("RGB")
+
+
 # ---------------------------------------------------------------- events handled nested
 
 
