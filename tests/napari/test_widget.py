@@ -389,3 +389,189 @@ def test_result_labels_take_any_new_label_id(qtbot, viewer_widget, preview):
         lab.selected_label = new_id
         lab.paint((3, 3), new_id, refresh=True)
         assert lab.data[3, 3] == new_id
+
+
+# ------------------------------------------------ inputs as microscopists have them (issue 11)
+
+
+def _halves(shape, x_axis, seed=0):
+    """Two noisy halves split along ``x_axis``: any method finds them."""
+    rng = np.random.default_rng(seed)
+    img = np.zeros(shape, np.float32)
+    idx = [slice(None)] * len(shape)
+    idx[x_axis] = slice(shape[x_axis] // 2, None)
+    img[tuple(idx)] = 1.0
+    return img + 0.05 * rng.standard_normal(shape).astype(np.float32)
+
+
+def _record_previews(monkeypatch):
+    """Every preview the widget shows: (slice index, preview layer's data right after)."""
+    from napari_mmtseg._napari import _job, _widget, _worker
+
+    # no throttling: every preview of the run reaches the GUI thread
+    monkeypatch.setattr(_worker, "run_job", lambda job, kw: _job.run_job(job, kw, preview_every_s=0.0))
+    seen = []
+    real = _widget.show_preview
+
+    def spy(viewer, layer, job, ev):
+        real(viewer, layer, job, ev)
+        seen.append((ev.slice_index, np.array(layer.data)))
+
+    monkeypatch.setattr(_widget, "show_preview", spy)
+    return seen
+
+
+@pytest.mark.parametrize("shape, x_axis", [((24, 24, 1), 1), ((1, 24, 24), 2)])
+def test_singleton_axis_segments_as_2d_and_overlays_the_image(qtbot, viewer_widget, monkeypatch,
+                                                              shape, x_axis):
+    """A grey image saved with a length-1 axis is a plain 2D image: the preview and
+    the result have the layer's shape and lie over it; no stack to choose."""
+    viewer, widget = viewer_widget
+    seen = _record_previews(monkeypatch)
+    img = viewer.add_image(_halves(shape, x_axis), name="im", scale=(0.5, 0.25, 2.0),
+                           translate=(1.0, 2.0, 3.0))
+    assert not widget.current_slice_only.enabled  # one 2D slice: nothing to choose
+    _run(qtbot, widget, method="kmeans", k=2)
+    lab = viewer.layers["im kmeans"]
+    assert lab.data.shape == shape and lab.data.min() >= 1
+    np.testing.assert_allclose(lab.scale, img.scale)
+    np.testing.assert_allclose(lab.translate, img.translate)
+    np.testing.assert_allclose(lab.extent.world, img.extent.world)
+    plane = lab.data.reshape(24, 24)
+    assert len(np.unique(plane[:, :12])) == 1 and len(np.unique(plane[:, 12:])) == 1
+    assert plane[0, 0] != plane[0, -1]
+    assert len(seen) == 1 and seen[0][1].reshape(24, 24).min() >= 1  # the preview filled it
+    axes = lab.metadata.get("axes")
+    if axes:  # if recorded, Y and X are the two long axes
+        assert sorted(axes.index(a) for a in "YX") == [i for i, n in enumerate(shape) if n > 1]
+
+
+@pytest.mark.parametrize("shape", [(3, 1, 16, 16), (3, 16, 16, 1)])
+def test_stack_with_singleton_axis_previews_and_current_slice(qtbot, viewer_widget, monkeypatch,
+                                                              shape):
+    """A time-lapse with a length-1 Z (or channel-like last) axis: whole stack, the
+    preview of slice t lands on frame t; current slice only fills the frame on screen."""
+    viewer, widget = viewer_widget
+    seen = _record_previews(monkeypatch)
+    x_axis = 3 if shape[-1] > 1 else 2
+    data = np.stack([_halves(shape[1:], x_axis - 1, seed=s) for s in range(3)])
+    viewer.add_image(data, name="tl")
+    assert widget.current_slice_only.enabled
+    _run(qtbot, widget, method="kmeans", k=2, current_slice_only=False)
+    lab = viewer.layers["tl kmeans"]
+    assert lab.data.shape == shape and lab.data.min() >= 1
+    assert [i for i, _ in seen] == [0, 1, 2]
+    for i, prev in seen:  # frames 0..i filled, the later ones still empty
+        filled = [bool(prev[t].all()) for t in range(3)]
+        assert filled == [t <= i for t in range(3)] and not prev[i + 1:].any()
+
+    seen.clear()
+    viewer.dims.set_current_step(0, 2)
+    _run(qtbot, widget, current_slice_only=True)
+    lab = viewer.layers["tl kmeans [1]"]
+    assert lab.data.shape == shape and lab.metadata["slice"] == (2,)
+    assert lab.data[2].min() >= 1 and not lab.data[:2].any()
+    assert len(seen) == 1 and seen[0][1][2].min() >= 1 and not seen[0][1][:2].any()
+
+
+def test_result_metadata_has_axes_pixel_size_and_units(qtbot, viewer_widget):
+    """The result layer carries the run's details plus the labels' axes, pixel
+    sizes and units, and napari's units and axis labels of the image."""
+    viewer, widget = viewer_widget
+    img = viewer.add_image(np.stack([_image((16, 16), seed=s) for s in range(2)]), name="tl",
+                           scale=(2.0, 0.25, 0.25), units=("s", "µm", "µm"),
+                           axis_labels=("t", "y", "x"))
+    _run(qtbot, widget, method="kmeans", k=2)
+    lab = viewer.layers["tl kmeans"]
+    md = lab.metadata
+    assert md["method"] == "kmeans" and md["source_layer"] == "tl" and "napari_mmtseg_version" in md
+    assert md["axes"] == "TYX"
+    assert md["pixel_size"] == {"T": 2.0, "Y": 0.25, "X": 0.25}
+    assert md["units"] == {"T": "s", "Y": "µm", "X": "µm"}
+    assert tuple(lab.axis_labels) == tuple(img.axis_labels)
+    assert [str(u) for u in lab.units] == [str(u) for u in img.units]
+
+    # a chosen channel axis is not among the labels' axes; updating a result rewrites them
+    ch = viewer.add_image(np.stack([_image(), 1 - _image()]), name="ch", scale=(1.0, 0.5, 0.5),
+                          units=("pixel", "nm", "nm"), axis_labels=("c", "y", "x"))
+    _run(qtbot, widget, image=ch, channel_axis=0, method="kmeans", k=2)
+    lab = viewer.layers["ch kmeans"]
+    assert lab.metadata["axes"] == "YX" and lab.metadata["pixel_size"] == {"Y": 0.5, "X": 0.5}
+    ch.scale = (1.0, 0.4, 0.4)  # the pixel size set after the first run
+    _run(qtbot, widget, update_previous=True, method="felzenszwalb")
+    assert lab.metadata["method"] == "felzenszwalb" and lab.metadata["axes"] == "YX"
+    assert lab.metadata["pixel_size"] == {"Y": 0.4, "X": 0.4}
+    assert lab.metadata["units"] == {"Y": "nm", "X": "nm"}
+    np.testing.assert_allclose(lab.scale, (0.4, 0.4))  # and the layer follows the image
+
+
+def _warnings():
+    return [n.message for n in notification_manager.records
+            if n.severity == NotificationSeverity.WARNING]
+
+
+def test_fourth_channel_warning_is_shown_and_the_channel_can_be_kept(qtbot, viewer_widget):
+    """(48, 48, 4) data napari shows as RGBA, its structure only in the 4th channel:
+    the run says the channel is dropped and how to keep it, and that advice works."""
+    viewer, widget = viewer_widget
+    data = np.full((48, 48, 4), 1000, np.uint16)
+    data[:, 24:, 3] = 60000
+    layer = viewer.add_image(data, name="rgba")
+    assert layer.rgb and widget.channel_axis.value is None  # napari's rule: RGBA
+    n_before = len(_warnings())
+    _run(qtbot, widget, method="kmeans", k=2)
+    new = [m for m in _warnings()[n_before:] if "4th channel" in m]
+    assert len(new) == 1 and "channel axis" in new[0]
+
+    assert widget.channel_axis.enabled
+    n_before = len(_warnings())
+    _run(qtbot, widget, channel_axis=-1)  # the advice, as the warning gives it
+    assert widget.channel_axis.value == 2  # the last axis
+    assert not [m for m in _warnings()[n_before:] if "4th channel" in m]
+    lab = viewer.layers["rgba kmeans [1]"]
+    assert lab.data.shape == (48, 48) and lab.metadata["channel_axis"] == 2
+    assert len(np.unique(lab.data[:, :24])) == 1 and len(np.unique(lab.data[:, 24:])) == 1
+    assert lab.data[0, 0] != lab.data[0, -1]  # the 4th channel's halves, kept
+    widget.channel_axis.value = None  # back to RGBA
+    assert widget.channel_axis.current_choice.startswith("RGB")
+
+
+# ---------------------------------------------------------------- events handled nested
+
+
+def test_events_queued_before_the_gui_handles_them(qtbot, viewer_widget, monkeypatch):
+    """napari's activity panel processes pending Qt events while it adds or moves
+    a progress bar, so the widget's handlers run nested. With every event of a run
+    queued before the GUI thread handles the first: the run still ends "done" with
+    a full progress bar, every preview went to the preview layer, and napari's
+    progress bar is closed (one, not one per nesting)."""
+    import threading
+    import time
+
+    from napari.utils import progress
+
+    from napari_mmtseg._napari import _job, _worker
+
+    viewer, widget = viewer_widget
+    seen = _record_previews(monkeypatch)
+    ended = threading.Event()
+
+    def run_job(job, kw):
+        try:
+            yield from _job.run_job(job, kw, preview_every_s=0.0)
+        finally:
+            ended.set()
+
+    monkeypatch.setattr(_worker, "run_job", run_job)
+    viewer.add_image(np.stack([_image((16, 16), seed=s) for s in range(3)]), name="st")
+    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT) as blocker:
+        worker = widget(method="kmeans", k=2)
+        assert ended.wait(TIMEOUT / 1000)  # the GUI thread handles nothing meanwhile
+        while worker.is_running:
+            time.sleep(0.01)
+    assert blocker.args == ["done"]
+    qtbot.wait(50)
+    assert widget.status.value == "done" and widget.progress_bar.value == widget.progress_bar.max
+    assert [i for i, _ in seen] == [0, 1, 2]
+    assert [lay.name for lay in viewer.layers] == ["st", "st kmeans"]
+    assert not [p for p in progress._all_instances if "MMT" in str(p)]

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from types import SimpleNamespace
 from typing import Any, Iterator
 
 import numpy as np
 
 from .. import Progress, iter_segment
+from .._input import SliceLayout, slice_layout
+from ..io import ImageMeta
 
-__all__ = ["Job", "LABEL_DTYPE", "make_job", "throttled", "place", "write_undoable"]
+__all__ = ["Job", "LABEL_DTYPE", "make_job", "has_stack", "throttled", "place", "preview_index",
+           "write_undoable"]
 
 #: dtype of every Labels layer the widget writes (preview or not): napari lets a user paint
 #: any label id the dtype holds, and int32 holds ids up to 2**31 - 1, whatever the engine's
@@ -22,12 +26,13 @@ LABEL_DTYPE = np.int32
 class Job:
     source_name: str
     image: Any  # what the engine gets: a numpy array or a lazy one (dask, zarr)
-    rgb: bool
+    rgb: bool  # the engine takes the last axis as RGB(A)
     channel_axis: int | None  # in ``image``'s axes
     out_shape: tuple  # shape of the labels layer (the source's spatial shape)
     region: tuple  # index into out_shape that the engine's labels fill
-    stack_shape: tuple  # leading (non-YX) dims of ``image`` (to place previews)
+    slices: SliceLayout  # how the engine cuts ``image`` into 2D slices (to place previews)
     layer_kwargs: dict  # scale, translate, units, axis_labels of the labels layer
+    meta: ImageMeta  # the labels' axes, pixel sizes and units (for the result's metadata)
     level: int = 0  # the pyramid level segmented (multiscale layers; 0 = full resolution)
     source_id: str = ""  # the source layer's ``unique_id``: it survives renames
 
@@ -63,34 +68,67 @@ def _base_data(layer, level: int = 0):
     return data
 
 
-def spatial_ndim(layer, channel_axis: int | None) -> int:
+def _channel_axis(layer, data, channel_axis: int | None) -> tuple[int | None, bool]:
+    """(channel axis of ``data``, whether the engine takes it as RGB(A)).
+
+    An RGB layer's colour axis is its last: as RGB(A) when ``channel_axis``
+    is None, as plain channels (all of them, a 4th one too) when it names
+    that axis. Other layers: ``channel_axis`` as given (negative counts
+    from the end), or none."""
+    if channel_axis is not None:
+        if not -data.ndim <= channel_axis < data.ndim:
+            raise ValueError(f"channel axis {channel_axis} does not exist in data of shape {data.shape}")
+        channel_axis %= data.ndim
+    if layer.rgb:
+        if channel_axis not in (None, data.ndim - 1):
+            raise ValueError(f"an RGB layer's channels are its last axis ({data.ndim - 1}), "
+                             f"not axis {channel_axis}")
+        return data.ndim - 1, channel_axis is None
+    return channel_axis, False
+
+
+def has_stack(layer, channel_axis: int | None) -> bool:
+    """Whether ``layer`` (with ``channel_axis``) has more than one 2D slice:
+    a stack axis longer than 1 besides Y, X (:func:`napari_mmtseg._input.slice_layout`)."""
     data = _base_data(layer)
-    return data.ndim - (1 if (layer.rgb or channel_axis is not None) else 0)
+    try:
+        ch, _ = _channel_axis(layer, data, channel_axis)
+        return bool(slice_layout(data.shape, ch).stack_axes)
+    except ValueError:  # too small, too many axes: the run says why
+        return False
+
+
+def labels_meta(layer_kwargs: dict, yx: tuple) -> ImageMeta:
+    """The axes, pixel sizes and units of a labels layer with ``layer_kwargs``
+    (its scale, units and axis labels), by :meth:`ImageMeta.from_layer`.
+    ``yx``: the labels' Y and X axes. Where the layer does not name its axes,
+    ``from_layer`` takes its last two as Y, X; when those are not ``yx`` (a
+    (64, 64, 1) image) the axes are left out rather than recorded wrong."""
+    meta = ImageMeta.from_layer(SimpleNamespace(**layer_kwargs))
+    if meta.axes and (meta.axes.find("Y"), meta.axes.find("X")) != tuple(yx):
+        meta = ImageMeta(kind=meta.kind)
+    return meta
 
 
 def make_job(layer, world_point=None, *, channel_axis: int | None = None,
              current_slice_only: bool = False) -> Job:
     """Describe the segmentation of image ``layer``.
 
-    channel_axis: an axis of the layer's data holding channels (ignored for
-    RGB layers, whose last axis is the channel axis). current_slice_only: for
-    data with more than 2 spatial dims, take the 2D slice at ``world_point``
-    (the viewer's ``dims.point``).
+    channel_axis: an axis of the layer's data holding channels; for an RGB
+    layer only its last axis, meaning "these are plain channels, not
+    RGB(A)" (a 4th channel is then kept). current_slice_only: for a stack
+    (an axis longer than 1 besides Y, X: :func:`napari_mmtseg._input.slice_layout`),
+    take the 2D slice at ``world_point`` (the viewer's ``dims.point``).
+    Raises ValueError for a channel axis the data lacks, or data with no
+    2D slice of at least 2x2 pixels.
     """
     level = pyramid_level(layer)
     data = _base_data(layer, level)
     rgb = bool(layer.rgb)
-    if rgb:
-        channel_axis = None
-        ch = data.ndim - 1
-    else:
-        if channel_axis is not None:
-            if not -data.ndim <= channel_axis < data.ndim:
-                raise ValueError(f"channel axis {channel_axis} does not exist in data of shape {data.shape}")
-            channel_axis %= data.ndim
-        ch = channel_axis
-    spatial = [a for a in range(data.ndim) if a != ch]
-    out_shape = tuple(int(data.shape[a]) for a in spatial)
+    ch, engine_rgb = _channel_axis(layer, data, channel_axis)
+    lay = slice_layout(data.shape, ch)
+    spatial = list(lay.spatial_axes)
+    out_shape = lay.spatial_shape
 
     # napari's per-axis properties cover the layer's dims: all data axes, less
     # the RGB axis. Drop a user-chosen channel axis from them too.
@@ -110,27 +148,26 @@ def make_job(layer, world_point=None, *, channel_axis: int | None = None,
 
     index = [slice(None)] * data.ndim
     region = [slice(None)] * len(spatial)
-    if current_slice_only and len(spatial) > 2:
+    if current_slice_only and lay.stack_axes:
         point = np.zeros(len(layer_axes)) if world_point is None else layer.world_to_data(world_point)
         point = np.asarray(point, float) / factor  # level-0 data coordinates -> this level's
-        for j, a in enumerate(spatial[:-2]):
+        for a in lay.stack_axes:  # axes of length 1 stay whole: nothing to choose there
             pos = point[layer_axes.index(a)]
             i = int(np.clip(np.round(pos), 0, data.shape[a] - 1))
             index[a] = i
-            region[j] = i
+            region[spatial.index(a)] = i
     # a lazy (dask, zarr) layer stays lazy: the engine reads it slice by slice in
     # the worker thread, never all at once in the GUI thread (indexing a zarr or
     # h5py array with slices would read it, hence no index unless one is fixed)
-    image = data[tuple(index)] if any(isinstance(i, int) for i in index) else data
-    if ch is not None and not rgb:
-        ch_new = ch - sum(isinstance(index[a], int) for a in range(ch))
-    else:
-        ch_new = None
-    n_fixed = sum(isinstance(r, int) for r in region)
-    stack_shape = out_shape[n_fixed:-2]
-    return Job(source_name=layer.name, image=image, rgb=rgb, channel_axis=ch_new,
-               out_shape=out_shape, region=tuple(region), stack_shape=tuple(stack_shape),
-               layer_kwargs=kw, level=level, source_id=str(layer.unique_id))
+    fixed = any(isinstance(i, int) for i in index)
+    image = data[tuple(index)] if fixed else data
+    ch_new = None if ch is None else ch - sum(isinstance(index[a], int) for a in range(ch))
+    slices = slice_layout(image.shape, ch_new)
+    yx = tuple(spatial.index(a) for a in lay.yx_axes)
+    return Job(source_name=layer.name, image=image, rgb=engine_rgb,
+               channel_axis=None if engine_rgb else ch_new, out_shape=out_shape,
+               region=tuple(region), slices=slices, layer_kwargs=kw, meta=labels_meta(kw, yx),
+               level=level, source_id=str(layer.unique_id))
 
 
 def place(job: Job, labels: np.ndarray) -> np.ndarray:
@@ -144,10 +181,11 @@ def place(job: Job, labels: np.ndarray) -> np.ndarray:
 
 
 def preview_index(job: Job, ev: Progress) -> tuple:
-    """Index into ``job.out_shape`` of the slice an event's preview shows."""
-    lead = np.unravel_index(ev.slice_index, job.stack_shape) if job.stack_shape else ()
-    fixed = [r for r in job.region if isinstance(r, int)]
-    return tuple(fixed) + tuple(int(i) for i in lead) + (slice(None), slice(None))
+    """Index into ``job.out_shape`` of the slice an event's preview shows:
+    the fixed indices of ``job.region`` and, on the axes the engine got,
+    where its layout puts slice ``ev.slice_index`` (axes of length 1 included)."""
+    inner = iter(job.slices.labels_index(ev.slice_index))
+    return tuple(r if isinstance(r, int) else next(inner) for r in job.region)
 
 
 def throttled(gen: Iterator, every: float = 0.3) -> Iterator:

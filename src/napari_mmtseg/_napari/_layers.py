@@ -1,31 +1,48 @@
 """The widget's controls that are derived from the viewer's layers: the image
 chooser, the chosen image's channel axis, and whether it is a stack (the
-"3D / time" choice). They follow the layer list and the chosen layer's data,
-and keep what the user chose through renames, reorderings and new layers."""
+"3D / time" choice: an axis longer than 1 besides Y, X, as
+:func:`napari_mmtseg._input.slice_layout` says). They follow the layer list
+and the chosen layer's data, and keep what the user chose through renames,
+reorderings and new layers."""
 from __future__ import annotations
 
 import weakref
 from typing import Callable
 
+import numpy as np
 from magicgui.widgets import ComboBox, create_widget
 from napari.layers import Image
 
-from ._job import spatial_ndim
+from ._job import has_stack
 from ._tooltips import TIPS
 
-__all__ = ["LayerControls", "axis_choices"]
+__all__ = ["RGBA_AS_CHANNELS", "LayerControls", "advice", "axis_choices"]
+
+#: the channel-axis choice that segments an RGBA layer's 4 entries as plain channels
+RGBA_AS_CHANNELS = "4 channels (last axis, none dropped)"
 
 
 def axis_choices(layer) -> list:
     """(text, channel axis) pairs for image ``layer`` (or None): "none" and,
-    for 3+ dims, each axis with its size; a single "RGB (last axis)" for RGB."""
+    for 3+ dims, each axis with its size. An RGB layer: "RGB (last axis)";
+    with 4 entries there, "RGBA (last axis, alpha dropped)" or its last
+    axis as 4 plain channels, the 4th kept (:data:`RGBA_AS_CHANNELS`)."""
     if layer is None:
         return [("none", None)]
-    if layer.rgb:
-        return [("RGB (last axis)", None)]
     shape = (layer.data[0] if layer.multiscale else layer.data).shape
+    if layer.rgb:
+        if shape[-1] != 4:
+            return [("RGB (last axis)", None)]
+        return [("RGBA (last axis, alpha dropped)", None), (RGBA_AS_CHANNELS, len(shape) - 1)]
     axes = [(f"axis {i} (size {n})", i) for i, n in enumerate(shape)] if len(shape) >= 3 else []
     return [("none", None), *axes]
+
+
+def advice(message: str) -> str:
+    """How to follow an engine warning's advice in the widget (to append to it), or ""."""
+    if "channel_axis=-1" in message:  # the RGBA warning: keep the 4th channel
+        return f" In this widget: channel axis '{RGBA_AS_CHANNELS}'."
+    return ""
 
 
 def _refill(combo) -> None:
@@ -72,6 +89,15 @@ class LayerControls:
                 self.image.value = layer
         self._on_image()
 
+    def set_channel_axis(self, value) -> None:
+        """Choose channel axis ``value`` (an int, negative from the end, or None)
+        of the chosen layer's data. ValueError if the layer offers no such choice."""
+        layer = self.image.value
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value < 0 \
+                and layer is not None:
+            value += (layer.data[0] if layer.multiscale else layer.data).ndim
+        self.channel_axis.value = value
+
     def follow_selection(self, event=None) -> None:
         """Choose the image layer selected in the layer list."""
         active = self._viewer.layers.selection.active
@@ -117,4 +143,4 @@ class LayerControls:
     def _update_stack(self) -> None:
         layer = self.image.value
         self.current_slice_only.enabled = (layer is not None
-                                           and spatial_ndim(layer, self.channel_axis.value) > 2)
+                                           and has_stack(layer, self.channel_axis.value))

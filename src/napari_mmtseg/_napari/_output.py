@@ -8,6 +8,7 @@ import numpy as np
 from napari.layers import Labels
 from napari.utils.notifications import show_info
 
+from ..io import result_metadata
 from ._job import LABEL_DTYPE, Job, place, preview_index, write_undoable
 
 __all__ = ["add_preview", "show_preview", "write_result", "previous_result", "remove_layer"]
@@ -50,7 +51,9 @@ def previous_result(viewer, job: Job, preferred=None) -> Labels | None:
 def write_result(viewer, job: Job, result, method: str, *, update: bool = False,
                  preview=None, last=None) -> Labels:
     """Put ``result`` (a SegmentationResult) into the viewer and return its
-    Labels layer, named ``"<source layer's current name> <method>"``.
+    Labels layer, named ``"<source layer's current name> <method>"``, its
+    ``metadata`` :func:`napari_mmtseg.io.result_metadata` (the run's details,
+    the labels' ``axes``, ``pixel_size`` and ``units``) plus the source layer.
 
     update: write into the previous result of the same image (undoable) if there
     is one that fits; otherwise ``preview`` (if still in the viewer) becomes the
@@ -60,7 +63,8 @@ def write_result(viewer, job: Job, result, method: str, *, update: bool = False,
     # the source's name now: it may have been renamed since the run started
     source = next((lay for lay in viewer.layers if str(lay.unique_id) == job.source_id), None)
     source_name = job.source_name if source is None else source.name
-    meta = {**result.metadata(), "source_layer": source_name, "source_layer_id": job.source_id}
+    # the run's details, the labels' axes, pixel sizes and units, and the source
+    meta = result_metadata(result, job.meta, source_layer=source_name, source_layer_id=job.source_id)
     if job.partial:
         meta["slice"] = tuple(r for r in job.region if isinstance(r, int))
     if job.level:
@@ -78,6 +82,8 @@ def write_result(viewer, job: Job, result, method: str, *, update: bool = False,
         try:
             write_undoable(target, job.region, result.labels)
             target.metadata = meta
+            for attr, value in job.layer_kwargs.items():  # the image's scale etc. as of now
+                setattr(target, attr, value)
             viewer.layers.selection.active = target
             return target
         except ValueError as exc:

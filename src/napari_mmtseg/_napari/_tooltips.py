@@ -29,10 +29,12 @@ TIPS = {
     "seed": "Random seed: the same image, parameters and seed give the same result on the same device.",
     "stack": (
         "For 3D (Z, Y, X) or time-lapse (T, Y, X) layers: segment only the 2D slice on "
-        "screen, or every slice (ids kept consistent from slice to slice)."
+        "screen, or every slice (ids kept consistent from slice to slice). An axis of "
+        "length 1 is no stack: (64, 64, 1) and (1, 64, 64) are 2D images."
     ),
     "channel_axis": (
-        "Which axis holds colour channels. RGB layers use their last axis. For other layers "
+        "Which axis holds colour channels. RGB layers use their last axis; for RGBA, "
+        "'4 channels' keeps the 4th entry, which RGBA drops as alpha. For other layers "
         "pick an axis only if it is channels (not Z or time); 'none' treats it as grey."
     ),
     "update": (

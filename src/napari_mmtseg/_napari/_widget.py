@@ -14,7 +14,7 @@ import time
 
 from magicgui.widgets import CheckBox, ComboBox, Container, Label, ProgressBar, PushButton, SpinBox
 from napari.utils import progress
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error, show_info, show_warning
 from psygnal import Signal
 from qtpy.QtCore import QTimer
 
@@ -23,7 +23,7 @@ from ..device import describe_device, resolve_device
 from ..params import default_preset
 from ._fields import ADVANCED, MAIN, clusters_param, from_param, make_widget, to_param
 from ._job import make_job
-from ._layers import LayerControls
+from ._layers import LayerControls, advice
 from ._output import add_preview, remove_layer, show_preview, write_result
 from ._tooltips import TIPS
 from ._worker import RUNNING, Run, default_threads, make_worker, start, stop, warm_up_once
@@ -257,6 +257,9 @@ class MMTSegWidget(Container):
             if clusters_param(self.method.value) != name:
                 raise ValueError(f"{name} is not used by method {self.method.value!r}")
             name = "clusters"
+        if name == "channel_axis":
+            self._layers.set_channel_axis(value)
+            return
         if name == "threads" or name in {f.name for f in ADVANCED}:
             self._ensure_advanced()
         for f, w in self._main + self._advanced:
@@ -286,7 +289,8 @@ class MMTSegWidget(Container):
         image: an Image layer of the viewer (default: the one chosen).
         values: fields by name: ``method``, ``preset``, ``device``, ``seed``,
         ``clusters`` (or ``q`` / ``k``, whichever the method uses),
-        ``current_slice_only``, ``channel_axis`` (an int or None),
+        ``current_slice_only``, ``channel_axis`` (an int, negative from the
+        end, or None; an RGBA layer's last axis: its 4 entries as channels),
         ``update_previous``, ``live_preview``, ``threads``, or any
         :class:`~napari_mmtseg.Params` field the widget shows (``max_iter``,
         ``beta``, ``train_size``, ...). ``method`` and ``preset`` are set
@@ -328,8 +332,12 @@ class MMTSegWidget(Container):
                       preview_every=10 if self.live_preview.value else 0, **self.params())
         run = self._current[0] = Run(job=job, method=method, update=self.update_previous.value)
         worker = make_worker(run, kwargs)
+        # napari's bar, indeterminate until the engine says the total; made before the
+        # worker starts, since adding it processes pending Qt events
+        run.pbar = progress(total=0, desc=f"MMT segmentation ({method})")
         worker.yielded.connect(self._on_yielded)
         worker.errored.connect(self._on_error)
+        worker.warned.connect(self._on_warning)
         worker.finished.connect(self._on_finished)
         self.run_button.enabled = False
         self.cancel_button.enabled = True
@@ -363,8 +371,10 @@ class MMTSegWidget(Container):
             return
         if not isinstance(ev, Progress):
             return
-        if run.pbar is None:
-            run.pbar = progress(total=ev.total, desc=f"MMT segmentation ({run.method})")
+        # napari's progress bar processes pending Qt events when it moves, so later
+        # events (the result, the end of the run) may be handled inside its update:
+        # everything else for this event is done first, and nothing after it
+        if self.progress_bar.max != ev.total:
             self.progress_bar.max = ev.total
         if ev.preview is not None:
             show_preview(self._viewer, run.preview, run.job, ev)
@@ -372,12 +382,29 @@ class MMTSegWidget(Container):
         if now - run.last_gui < 0.05 and ev.iteration < ev.total:
             return  # progress text at most 20 times a second
         run.last_gui = now
-        run.pbar.update(ev.iteration - run.pbar.n)
         self.progress_bar.value = ev.iteration
         loss = f", loss {ev.losses['loss']:.3f}" if "loss" in ev.losses else ""
         sl = f"slice {ev.slice_index + 1}/{ev.n_slices}, " if ev.n_slices > 1 else ""
         self.status.value = (f"{ev.device}: {sl}iteration {ev.iteration}/{ev.total}, "
                              f"{ev.n_labels} labels{loss}")
+        if run.pbar is not None:
+            if run.pbar.total != ev.total:
+                run.pbar.total = ev.total
+            run.pbar.update(ev.iteration - run.pbar.n)
+
+    def _on_warning(self, args) -> None:
+        """A UserWarning the engine gave in the worker thread (``args``: those
+        of ``warnings.showwarning``): a napari notification, once per run."""
+        message, category = args[0], args[1]
+        if not issubclass(category, UserWarning):
+            return  # library deprecations and numpy's runtime warnings are not the user's business
+        text = str(message)
+        run = self._run
+        if run is not None:
+            if text in run.warned:
+                return
+            run.warned.add(text)
+        show_warning(f"MMT segmentation: {text}{advice(text)}")
 
     def _on_error(self, exc) -> None:
         if self._run is not None:

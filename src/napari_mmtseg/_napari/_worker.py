@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,7 @@ class Run:
     outcome: str = "cancelled"  # "done", "cancelled" or "error"
     cancelled: bool = False
     last_gui: float = 0.0  # when the status text was last updated
+    warned: set = field(default_factory=set)  # the warnings shown (each once per run)
 
 
 def default_threads() -> int:
