@@ -87,3 +87,14 @@ def test_result_metadata_for_a_napari_layer():
     plain = ImageMeta.from_layer(SimpleNamespace(scale=(1.0, 1.0), units=("pixel", "pixel"),
                                                  axis_labels=("-2", "-1")))
     assert plain.axes == "YX" and plain.scale == {}
+
+
+def test_layer_meta_places_y_x_where_the_slice_layout_says():
+    from types import SimpleNamespace
+
+    from napari_mmtseg.io import ImageMeta
+
+    layer = SimpleNamespace(scale=(0.5, 0.5, 1.0), units=("um", "um", "pixel"), axis_labels=None)
+    assert ImageMeta.from_layer(layer).axes == "QYX"  # no layout: the last two
+    meta = ImageMeta.from_layer(layer, yx=(0, 1))  # a (64, 64, 1) image
+    assert meta.axes == "YXQ" and meta.scale == {"Y": 0.5, "X": 0.5}

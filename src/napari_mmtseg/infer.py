@@ -43,22 +43,31 @@ def freeze_bn_to_image_stats(net: SegNet, x: torch.Tensor) -> None:
 
 @torch.no_grad()
 def infer_labels(net: SegNet, model: int, x_train: torch.Tensor, x_full: np.ndarray,
-                  tile: int, device: torch.device) -> np.ndarray:
+                 tile: int, device: torch.device, other: np.ndarray | None = None) -> np.ndarray:
     """Argmax labels of network ``model`` on the full-size slice ``x_full``
     (C, H, W), tile by tile with a halo wide enough for the receptive field.
-    BN uses the statistics of the training image (see above)."""
+    BN uses the statistics of the training image (see above).
+
+    ``other``: for a pair of networks (MMT's teachers), the id map from the
+    other network's channels to this one's (``other[j]`` = this network's id
+    for the other's channel ``j``); the labels are then the argmax of the two
+    softmax maps averaged after that mapping: both teachers vote."""
     net = copy.deepcopy(net)
     freeze_bn_to_image_stats(net, x_train)
     c, H, W = x_full.shape
     halo = net.n_conv + 1
     out = np.empty((H, W), dtype=np.int32)
+    perm = None if other is None else torch.from_numpy(np.argsort(other)).to(device)
     for y0 in range(0, H, tile):
         for x0 in range(0, W, tile):
             y1, x1 = min(H, y0 + tile), min(W, x0 + tile)
             ya, xa = max(0, y0 - halo), max(0, x0 - halo)
             yb, xb = min(H, y1 + halo), min(W, x1 + halo)
             t = torch.from_numpy(np.ascontiguousarray(x_full[:, ya:yb, xa:xb]))[None].to(device)
-            lab = net(t)[0, model].argmax(0)
+            y = net(t)[0]
+            if perm is None:
+                lab = y[model].argmax(0)
+            else:  # this network's channel k and the other's channel perm[k] are one cluster
+                lab = (y[model].softmax(0) + y[1 - model][perm].softmax(0)).argmax(0)
             out[y0:y1, x0:x1] = lab[y0 - ya:y1 - ya, x0 - xa:x1 - xa].cpu().numpy()
     return out
-

@@ -83,17 +83,22 @@ class ImageMeta:
         return replace(self, axes=axes)
 
     @classmethod
-    def from_layer(cls, layer) -> "ImageMeta":
+    def from_layer(cls, layer, yx: tuple | None = None) -> "ImageMeta":
         """The meta of a napari layer's dims (its ``scale``, ``units`` and
         ``axis_labels``; an RGB layer's colour axis is not among them). An
         axis label t, z, c, y or x (any case) names the axis; other axes are
-        ``Q`` except the last two (``YX``). Sizes and units are kept where
-        the unit is not napari's default ``pixel``. Duck-typed: no napari import."""
+        ``Q`` except Y and X: the positions ``yx`` (from
+        :func:`napari_mmtseg._input.slice_layout`, which never takes an axis
+        of length 1), or the last two when not given. Sizes and units are kept
+        where the unit is not napari's default ``pixel``. Duck-typed: no
+        napari import."""
         scale = [float(v) for v in getattr(layer, "scale", ())]
         n = len(scale)
         labels = [str(v).strip().upper() for v in (getattr(layer, "axis_labels", None) or [""] * n)]
         units = [_unit(v) for v in (getattr(layer, "units", None) or [None] * n)]
-        axes = "".join(lab if len(lab) == 1 and lab in "TZCYX" else ("YX"[i - n + 2] if i >= n - 2 else "Q")
+        y, x = (n - 2, n - 1) if yx is None else (int(yx[0]) % n, int(yx[1]) % n)
+        axes = "".join(lab if len(lab) == 1 and lab in "TZCYX" else
+                       ("Y" if i == y else "X" if i == x else "Q")
                        for i, lab in enumerate(labels))
         named = axes.replace("Q", "")
         meta = cls(axes=axes if len(set(named)) == len(named) else "", kind="napari")

@@ -34,7 +34,7 @@ class Params:
     noise: float = 0.0  # std of independent Gaussian input noise per student (decorrelation)
     superpixel_size: int = 0  # MMT: CE targets made constant on SLIC superpixels of about this many
     #                           training-view pixels (0: off)
-    final_net: str = "teacher"  # MMT: which network gives the final labels ("teacher" or "student")
+    final_net: str = "teachers"  # MMT: final labels from "teachers" (both vote), "teacher" (1) or "student"
     # scribbles (any learned method): weight of the CE toward the scribbled classes (Kim 2020: 0.5)
     scribble_weight: float = 0.5
     # stopping on convergence: fraction of pixels whose label changed
@@ -125,7 +125,8 @@ def _check(p: Params) -> None:
     need(p.min_labels >= 1, f"min_labels must be >= 1, got {p.min_labels}")
     need(p.train_size is None or p.train_size >= 8, f"train_size must be None or >= 8, got {p.train_size}")
     need(p.tile >= 64, f"tile must be >= 64, got {p.tile}")
-    need(p.final_net in ("teacher", "student"), f"final_net must be 'teacher' or 'student', got {p.final_net!r}")
+    need(p.final_net in ("teachers", "teacher", "student"),
+         f"final_net must be 'teachers', 'teacher' or 'student', got {p.final_net!r}")
     need(p.padding in ("zeros", "reflect", "replicate"), f"padding must be 'zeros', 'reflect' or 'replicate', got {p.padding!r}")
     need(p.k >= 1, f"k must be >= 1, got {p.k}")
     need(p.output in OUTPUTS, f"output must be 'regions' or 'clusters', got {p.output!r}")

@@ -100,14 +100,9 @@ def has_stack(layer, channel_axis: int | None) -> bool:
 
 def labels_meta(layer_kwargs: dict, yx: tuple) -> ImageMeta:
     """The axes, pixel sizes and units of a labels layer with ``layer_kwargs``
-    (its scale, units and axis labels), by :meth:`ImageMeta.from_layer`.
-    ``yx``: the labels' Y and X axes. Where the layer does not name its axes,
-    ``from_layer`` takes its last two as Y, X; when those are not ``yx`` (a
-    (64, 64, 1) image) the axes are left out rather than recorded wrong."""
-    meta = ImageMeta.from_layer(SimpleNamespace(**layer_kwargs))
-    if meta.axes and (meta.axes.find("Y"), meta.axes.find("X")) != tuple(yx):
-        meta = ImageMeta(kind=meta.kind)
-    return meta
+    (its scale, units and axis labels), by :meth:`ImageMeta.from_layer`;
+    ``yx``: the labels' Y and X axes (a (64, 64, 1) image's are 0 and 1)."""
+    return ImageMeta.from_layer(SimpleNamespace(**layer_kwargs), yx=yx)
 
 
 def make_job(layer, world_point=None, *, channel_axis: int | None = None,
