@@ -71,7 +71,7 @@ PRESETS = {"paper": _PAPER, "fast": _FAST}
 
 # Per-method adjustments that hold for every preset (reference-code defaults).
 _METHOD_DEFAULTS = {
-    "mmt": {"beta": 3.0},  # measured in docs/method.md
+    "mmt": {},
     "kim2020": {"beta": 1.0},
     "kanezaki2018": {"beta": 0.0},
     # the classical baselines as published: no merging, no size filter (Felzenszwalb has its own
