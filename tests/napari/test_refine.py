@@ -16,6 +16,7 @@ from napari.utils.notifications import NotificationSeverity, notification_manage
 
 from napari_mmtseg._napari import _job  # noqa: E402
 from napari_mmtseg._napari._edits import EditRecord  # noqa: E402
+from napari_mmtseg._napari._widget import MMTSegWidget  # noqa: E402
 
 TIMEOUT = 60_000  # ms
 FAST = dict(preset="fast", device="cpu", live_preview=False)
@@ -217,6 +218,12 @@ def test_refine_needs_scribbles_and_a_method_that_learns(qtbot, viewer_widget, e
     assert "no scribbles" in new[2]
     with pytest.raises(ValueError, match="shape"):
         widget.refine(scribbles=viewer.add_labels(np.zeros((5, 5), np.int32)))
+    # a result another widget wrote (the dock closed and opened again): its edits are unknown,
+    # and taking all its labels as scribbles would not be what the user meant
+    other = MMTSegWidget(viewer)
+    assert other.refine(scribbles=widget.result_layer) is None
+    assert "did not write" in _errors()[-1] and len(engine_calls) == 1
+    other.close()
 
     # a kmeans result refined by kim2020: trained from scratch (nothing to start from), said so
     widget.result_layer.data_setitem(_box((48, 64), 20, 28), 7)

@@ -65,8 +65,8 @@ def plan_refine(viewer, job: Job, layer, records: dict, method: str, params, cha
 
     When ``layer`` is a result the widget wrote, the scribbles are the pixels
     the user changed there since (:meth:`EditRecord.edits`), and the refined
-    labels go back into it if it is a result of this image; otherwise the
-    scribbles are ``layer``'s positive pixels and the labels go into the
+    labels go back into it if it is a result of this image (a result it did
+    not write is refused); otherwise the scribbles are ``layer``'s positive pixels and the labels go into the
     newest result of this image the widget wrote, or a new layer. The
     networks of that result are the start when its method and network
     shape are this run's. Raises ValueError with a message for the user."""
@@ -79,6 +79,11 @@ def plan_refine(viewer, job: Job, layer, records: dict, method: str, params, cha
         raise ValueError(f"the scribbles layer {layer.name!r} has shape {tuple(layer.data.shape)}, "
                          f"the labels of {job.source_name!r} have {tuple(job.out_shape)}")
     rec = record_of(records, layer)
+    if rec is None and "napari_mmtseg_version" in layer.metadata:
+        # a result whose labels this widget did not write: every pixel would be a scribble
+        raise ValueError(f"{layer.name!r} is a result this widget did not write (made before it "
+                         "was opened, or its data replaced), so your edits there cannot be told "
+                         "apart: paint the scribbles into a new Labels layer and choose that one.")
     if rec is not None:
         full, _ = rec.edits(layer.data)
         what = "pixels you changed in"
