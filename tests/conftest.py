@@ -24,3 +24,18 @@ def make_regions(shape=(48, 64), noise=0.06, seed=0, rgb=False, n_regions=4):
 @pytest.fixture
 def regions():
     return make_regions()
+
+
+@pytest.fixture
+def viewer_widget(make_napari_viewer):
+    """A napari viewer with the dock widget docked in it (tests/napari; run under
+    ``xvfb-run -a``). Here rather than in a tests/napari/conftest.py, whose module
+    name would shadow this one's for ``from conftest import make_regions``."""
+    pytest.importorskip("napari")
+    pytest.importorskip("pytestqt")
+    from napari_mmtseg._napari._widget import MMTSegWidget
+
+    viewer = make_napari_viewer()
+    widget = MMTSegWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="MMT segmentation")
+    return viewer, widget

@@ -26,14 +26,6 @@ def _image(shape=(24, 24), seed=0):
     return img + 0.05 * rng.standard_normal(shape).astype(np.float32)
 
 
-@pytest.fixture
-def viewer_widget(make_napari_viewer):
-    viewer = make_napari_viewer()
-    widget = MMTSegWidget(viewer)
-    viewer.window.add_dock_widget(widget, name="MMT segmentation")
-    return viewer, widget
-
-
 def _run(qtbot, widget, outcome="done", **values):
     """One run to its end: ``widget(**values)`` if values are given, else a click on Run."""
     with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT) as blocker:

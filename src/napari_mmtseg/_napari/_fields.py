@@ -89,7 +89,7 @@ ADVANCED = (
     Field("min_size", min=1, max=10**6, methods=("felzenszwalb",)),
 )
 #: the cluster-count control: the Params field it sets, per method (None: not used)
-CLUSTERS = {"kmeans": "k", "felzenszwalb": None, "multiotsu": None}
+CLUSTERS = {"kmeans": "k", "felzenszwalb": None, "multiotsu": None, "trainable": None}
 #: Params fields the widget leaves at the preset's value, and why
 NOT_SHOWN = {
     "q": "the cluster-count control", "k": "the cluster-count control",

@@ -13,8 +13,8 @@ from .. import Progress, iter_segment
 from .._input import SliceLayout, slice_layout
 from ..io import ImageMeta
 
-__all__ = ["Job", "LABEL_DTYPE", "make_job", "has_stack", "throttled", "place", "preview_index",
-           "write_undoable"]
+__all__ = ["Job", "LABEL_DTYPE", "make_job", "has_stack", "labels_shape", "throttled", "place",
+           "preview_index", "write_undoable"]
 
 #: dtype of every Labels layer the widget writes (preview or not): napari lets a user paint
 #: any label id the dtype holds, and int32 holds ids up to 2**31 - 1, whatever the engine's
@@ -96,6 +96,18 @@ def has_stack(layer, channel_axis: int | None) -> bool:
         return bool(slice_layout(data.shape, ch).stack_axes)
     except ValueError:  # too small, too many axes: the run says why
         return False
+
+
+def labels_shape(layer, channel_axis: int | None) -> tuple | None:
+    """The shape of the labels a run on image ``layer`` (with ``channel_axis``)
+    gives: the data's shape without the channel axis (at the pyramid level a
+    run uses). None where no run could start (too small, a bad axis)."""
+    data = _base_data(layer, pyramid_level(layer))
+    try:
+        ch, _ = _channel_axis(layer, data, channel_axis)
+        return slice_layout(data.shape, ch).spatial_shape
+    except ValueError:
+        return None
 
 
 def labels_meta(layer_kwargs: dict, yx: tuple) -> ImageMeta:
@@ -206,9 +218,13 @@ def run_job(job: Job, engine_kwargs: dict, preview_every_s: float = 0.3):
         gen.close()
 
 
-def write_undoable(layer, region: tuple, new: np.ndarray) -> int:
+def write_undoable(layer, region: tuple, new: np.ndarray, keep: np.ndarray | None = None) -> tuple:
     """Write ``new`` into ``layer.data[region]`` through ``layer.data_setitem``
-    so that the change is one undoable step. Returns the number of pixels changed.
+    so that the change is one undoable step; where ``keep`` (a bool array of
+    ``new``'s shape) is True, the layer's pixels are left as they are.
+
+    Returns ``(indices, before)``: the changed pixels as indices into the
+    whole array and their values before (``before.size`` pixels changed).
     Raises ValueError if ``new`` does not fit the layer's shape or dtype."""
     data = layer.data
     view = data[region]
@@ -216,9 +232,10 @@ def write_undoable(layer, region: tuple, new: np.ndarray) -> int:
         raise ValueError(f"shape {new.shape} does not fit the layer's {view.shape}")
     if np.issubdtype(data.dtype, np.integer) and new.size and int(new.max()) > np.iinfo(data.dtype).max:
         raise ValueError(f"{int(new.max())} labels do not fit the layer's {data.dtype}")
-    changed = np.nonzero(np.asarray(view) != new)
-    if changed[0].size == 0:
-        return 0
+    differ = np.asarray(view) != new
+    if keep is not None:
+        differ &= ~keep
+    changed = np.nonzero(differ)
     # map indices of the region back to indices of the whole array
     full = []
     k = 0
@@ -229,5 +246,8 @@ def write_undoable(layer, region: tuple, new: np.ndarray) -> int:
             start = r.indices(n)[0]
             full.append(changed[k] + start)
             k += 1
-    layer.data_setitem(tuple(full), new[changed])
-    return int(changed[0].size)
+    full = tuple(full)
+    before = np.array(data[full], copy=True)
+    if before.size:
+        layer.data_setitem(full, new[changed])
+    return full, before

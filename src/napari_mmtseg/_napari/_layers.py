@@ -1,9 +1,10 @@
 """The widget's controls that are derived from the viewer's layers: the image
-chooser, the chosen image's channel axis, and whether it is a stack (the
+chooser, the chosen image's channel axis, whether it is a stack (the
 "3D / time" choice: an axis longer than 1 besides Y, X, as
-:func:`napari_mmtseg._input.slice_layout` says). They follow the layer list
-and the chosen layer's data, and keep what the user chose through renames,
-reorderings and new layers."""
+:func:`napari_mmtseg._input.slice_layout` says) and the scribbles chooser
+(the Labels layers of the shape of the chosen image's labels). They follow
+the layer list and the chosen layer's data, and keep what the user chose
+through renames, reorderings and new layers."""
 from __future__ import annotations
 
 import weakref
@@ -11,9 +12,9 @@ from typing import Callable
 
 import numpy as np
 from magicgui.widgets import ComboBox, create_widget
-from napari.layers import Image
+from napari.layers import Image, Labels
 
-from ._job import has_stack
+from ._job import has_stack, labels_shape
 from ._tooltips import TIPS
 
 __all__ = ["RGBA_AS_CHANNELS", "LayerControls", "advice", "axis_choices"]
@@ -53,8 +54,10 @@ def _refill(combo) -> None:
 
 
 class LayerControls:
-    """``image`` (a ``napari.layers.Image`` chooser), ``channel_axis`` and
-    ``current_slice_only``: magicgui controls, kept in step with ``viewer``.
+    """``image`` (a ``napari.layers.Image`` chooser), ``channel_axis``,
+    ``current_slice_only`` and ``scribbles`` (a chooser of the Labels layers
+    that have the shape of the image's labels, or none): magicgui controls,
+    kept in step with ``viewer``.
 
     alive: returns False once the widget is gone (then events are ignored).
     The owner must call :meth:`reset_choices` on every change to the layer
@@ -72,6 +75,8 @@ class LayerControls:
         self.current_slice_only = ComboBox(
             name="current_slice_only", label="3D / time", tooltip=TIPS["stack"],
             choices=[("whole stack", False), ("current slice only", True)])
+        self.scribbles = ComboBox(name="scribbles", tooltip=TIPS["scribbles"],
+                                  choices=lambda _w: self.scribble_choices())
         self.image.changed.connect(self._on_image)
         self.channel_axis.changed.connect(self._remember_axis)
         viewer.layers.selection.events.active.connect(self.follow_selection)
@@ -88,6 +93,15 @@ class LayerControls:
             if layer is not None and layer in self.image.choices:
                 self.image.value = layer
         self._on_image()
+
+    def scribble_choices(self) -> list:
+        """("none", None) and (name, layer) for each Labels layer of the viewer
+        whose shape is that of the chosen image's labels."""
+        image = self.image.value
+        shape = None if image is None else labels_shape(image, self.channel_axis.value)
+        return [("none", None)] + [
+            (lay.name, lay) for lay in self._viewer.layers
+            if isinstance(lay, Labels) and shape is not None and tuple(lay.data.shape) == shape]
 
     def set_channel_axis(self, value) -> None:
         """Choose channel axis ``value`` (an int, negative from the end, or None)
@@ -144,3 +158,13 @@ class LayerControls:
         layer = self.image.value
         self.current_slice_only.enabled = (layer is not None
                                            and has_stack(layer, self.channel_axis.value))
+        self._sync_scribbles()
+
+    def _sync_scribbles(self) -> None:
+        """Re-read the Labels layers that fit the image; the chosen one stays
+        chosen while it fits."""
+        keep = self.scribbles.value
+        with self.scribbles.changed.blocked():
+            _refill(self.scribbles)
+            if any(keep is c for c in self.scribbles.choices):
+                self.scribbles.value = keep

@@ -1,7 +1,9 @@
 """Where a run's labels go in the viewer: a preview layer while it trains,
 then that layer renamed as the result, a new result layer, or the previous
-result of the same image rewritten as one undoable step. napari layers only,
-no Qt. Every Labels layer written here has dtype :data:`LABEL_DTYPE`."""
+result of the same image rewritten as one undoable step (by a Refine: all
+but the pixels the user edited there). What was written is recorded
+(``_edits``) so that the user's later edits can be told apart. napari
+layers only, no Qt. Every Labels layer written here has dtype :data:`LABEL_DTYPE`."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,9 +11,11 @@ from napari.layers import Labels
 from napari.utils.notifications import show_info
 
 from ..io import result_metadata
+from ._edits import EditRecord, record_of
 from ._job import LABEL_DTYPE, Job, place, preview_index, write_undoable
 
-__all__ = ["add_preview", "show_preview", "write_result", "previous_result", "remove_layer"]
+__all__ = ["add_preview", "show_preview", "write_result", "write_run", "previous_result",
+           "remove_layer"]
 
 
 def add_preview(viewer, job: Job, method: str) -> Labels:
@@ -48,17 +52,20 @@ def previous_result(viewer, job: Job, preferred=None) -> Labels | None:
     return None
 
 
-def write_result(viewer, job: Job, result, method: str, *, update: bool = False,
-                 preview=None, last=None) -> Labels:
-    """Put ``result`` (a SegmentationResult) into the viewer and return its
-    Labels layer, named ``"<source layer's current name> <method>"``, its
-    ``metadata`` :func:`napari_mmtseg.io.result_metadata` (the run's details,
-    the labels' ``axes``, ``pixel_size`` and ``units``) plus the source layer.
+def write_result(viewer, job: Job, result, method: str, *, target=None, keep=None,
+                 preview=None, extra: dict | None = None) -> tuple:
+    """Put ``result`` (a SegmentationResult) into the viewer and return
+    ``(layer, write)``: its Labels layer, named ``"<source layer's current
+    name> <method>"``, its ``metadata`` :func:`napari_mmtseg.io.result_metadata`
+    (the run's details, the labels' ``axes``, ``pixel_size`` and ``units``)
+    plus the source layer and ``extra``; ``write`` as
+    :func:`~napari_mmtseg._napari._job.write_undoable` gives it when the
+    labels went into ``target``, else None.
 
-    update: write into the previous result of the same image (undoable) if there
-    is one that fits; otherwise ``preview`` (if still in the viewer) becomes the
-    result layer, else a new Labels layer is added. ``last``: the layer the
-    widget wrote last, preferred as the previous result.
+    target: a Labels layer to write into as one undoable step, leaving alone
+    the pixels of the region where ``keep`` (bool, the region's shape) is
+    True. Without one, or if the labels do not fit it, ``preview`` (if still
+    in the viewer) becomes the result layer, else a new Labels layer is added.
     """
     # the source's name now: it may have been renamed since the run started
     source = next((lay for lay in viewer.layers if str(lay.unique_id) == job.source_id), None)
@@ -69,24 +76,72 @@ def write_result(viewer, job: Job, result, method: str, *, update: bool = False,
         meta["slice"] = tuple(r for r in job.region if isinstance(r, int))
     if job.level:
         meta["pyramid_level"] = job.level
+    meta.update(extra or {})
     name = f"{source_name} {method}"
-    target = previous_result(viewer, job, last) if update else None
+    if target is not None and target not in viewer.layers:
+        target = None
     if target is None and preview is not None and preview in viewer.layers:
         # the preview layer becomes the result: no remove + add (each ~0.1-0.3 s)
         preview.data[job.region] = result.labels
         preview.name, preview.metadata, preview.opacity = name, meta, 0.7
         preview.refresh()
-        return preview
+        return preview, None
     remove_layer(viewer, preview)
     if target is not None:
         try:
-            write_undoable(target, job.region, result.labels)
+            write = write_undoable(target, job.region, result.labels, keep)
             target.metadata = meta
             for attr, value in job.layer_kwargs.items():  # the image's scale etc. as of now
                 setattr(target, attr, value)
             viewer.layers.selection.active = target
-            return target
+            return target, write
         except ValueError as exc:
             show_info(f"MMT segmentation: added a new layer ({exc}).")
     return viewer.add_labels(place(job, result.labels), name=name, metadata=meta,
-                             **job.layer_kwargs)
+                             **job.layer_kwargs), None
+
+
+def write_run(viewer, run, result, records: dict, last=None) -> Labels:
+    """Put the result of widget run ``run`` (a ``_worker.Run``) into the viewer,
+    record what was written in ``records`` (layer ``unique_id`` ->
+    :class:`~napari_mmtseg._napari._edits.EditRecord`) and return the layer.
+
+    A Refine (``run.plan``) writes into its plan's target, leaving alone the
+    pixels the user edited there, also those edited while it ran, and those
+    the result leaves at 0 (a new layer if the target is gone or was not
+    written by the widget). A Run
+    writes into the previous result (``last`` preferred) with
+    ``run.update``, else into a new layer."""
+    job, plan = run.job, run.plan
+    if plan is not None:
+        target = plan.target
+    else:
+        target = previous_result(viewer, job, last) if run.update else None
+    target = target if target is not None and target in viewer.layers else None
+    rec = record_of(records, target)
+    if plan is not None and rec is None:
+        target = None  # a Refine writes only where it can tell the user's edits
+    edited = keep = None
+    if rec is not None:
+        _, edited = rec.edits(target.data)
+        if plan is not None:  # the user's edits, and pixels the engine left unlabelled (0:
+            # 'trainable' labels only the slices of a stack that have scribbles)
+            keep = edited[job.region] | (np.asarray(result.labels) == 0)
+    extra = {} if plan is None else {"scribbles": {
+        "layer": plan.layer_name, "pixels": plan.n_scribbled, "init_model": plan.init_model is not None,
+        "kept_edits": 0 if edited is None else int(edited[job.region].sum())}}
+    layer, write = write_result(viewer, job, result, run.method, target=target, keep=keep,
+                                preview=run.preview, extra=extra)
+    run.preview = None  # it is the result now, or was removed
+    if write is None:  # a new layer, made of the result
+        rec = EditRecord(layer.data, job.source_id, run.method, result.model, run.channel_axis)
+    else:
+        if rec is None:  # written before the widget kept a record of it: start from its labels before
+            before = np.array(layer.data)
+            before[write[0]] = write[1]
+            rec = EditRecord(before, job.source_id, layer.metadata.get("method", ""))
+            edited = np.zeros(before.shape, bool)
+        rec.wrote(layer.data, job.region, write, edited, keep, run.method, result.model,
+                  run.channel_axis)
+    records[str(layer.unique_id)] = rec
+    return layer

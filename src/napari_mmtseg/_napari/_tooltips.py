@@ -8,7 +8,9 @@ TIPS = {
         "kanezaki2018: one CNN refined on SLIC superpixels (Kanezaki 2018).\n"
         "kmeans: k-means on pixel colours (baseline, no training).\n"
         "felzenszwalb: graph-based superpixels (baseline, no training).\n"
-        "multiotsu: multi-level Otsu intensity thresholds (baseline, no training)."
+        "multiotsu: multi-level Otsu intensity thresholds (baseline, no training).\n"
+        "trainable: scikit-image's pixel classifier (random forest) trained on your scribbles "
+        "only: use Refine."
     ),
     "preset": (
         "paper: the paper's settings (q=100, 1000 iterations, full size); slow on a CPU.\n"
@@ -42,9 +44,21 @@ TIPS = {
         "instead of adding a new layer. Without it a new layer is always added, so edits "
         "made to an earlier result are never lost."
     ),
+    "scribbles": (
+        "The Labels layer Refine learns from. A result of this widget: the pixels you changed "
+        "in it since it was written (painted with another label; erased pixels are kept as "
+        "you left them but teach nothing). Any other Labels layer of the image's shape: its "
+        "nonzero pixels, one label per class."
+    ),
     "preview": "Show the labels as they form during training in a temporary preview layer.",
     "advanced": "Less common settings; the preset fills them in.",
     "run": "Start the segmentation in the background; the viewer stays usable.",
+    "refine_run": (
+        "Train again with the scribbles: each scribbled pixel pulls its whole region toward its "
+        "label, starting from the previous result's networks when it came from the same method. "
+        "The labels go into the previous result of this image as one undoable step (Ctrl+Z); "
+        "pixels you painted or erased there are left as they are."
+    ),
     "cancel": "Stop the running segmentation; no result layer is added.",
     "status": "Device, progress and the number of labels of the current slice.",
     # advanced parameters (names of napari_mmtseg.Params)

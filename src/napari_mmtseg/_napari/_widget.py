@@ -6,6 +6,8 @@ The engine generator runs in a napari thread worker (``_worker``); each
 thread (progress bars, status, throttled label preview) and its last item,
 the :class:`~napari_mmtseg.SegmentationResult`, becomes a Labels layer
 (``_output``). The Params controls come from the tables in ``_fields``.
+Refine runs the engine with scribbles (``_refine`` decides which, from the
+user's edits that ``_edits`` tells apart from what the widget wrote).
 """
 from __future__ import annotations
 
@@ -18,13 +20,14 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from psygnal import Signal
 from qtpy.QtCore import QTimer
 
-from .. import METHODS, PRESETS, Progress, SegmentationResult, make_params
+from .. import LEARNED_METHODS, METHODS, PRESETS, Progress, SegmentationResult, make_params
 from ..device import describe_device, resolve_device
-from ..params import default_preset
+from ..params import SCRIBBLE_METHODS, default_preset
 from ._fields import ADVANCED, MAIN, clusters_param, from_param, make_widget, to_param
 from ._job import make_job
 from ._layers import LayerControls, advice
-from ._output import add_preview, remove_layer, show_preview, write_result
+from ._output import add_preview, remove_layer, show_preview, write_run
+from ._refine import plan_refine
 from ._tooltips import TIPS
 from ._worker import RUNNING, Run, default_threads, make_worker, start, stop, warm_up_once
 
@@ -58,8 +61,10 @@ class MMTSegWidget(Container):
         widget.run_finished.connect(print)  # "done", "cancelled" or "error"
         worker = widget(image=viewer.layers["cells"], method="kmeans", k=3)
         # once run_finished has said "done": widget.result_layer, a Labels layer
+        # correct a few pixels of it with napari's brush, then
+        worker = widget.refine(scribbles=widget.result_layer)
 
-    Signals: ``run_finished(str)`` once a run is over, with its outcome.
+    Signals: ``run_finished(str)`` once a run (or Refine) is over, with its outcome.
     """
 
     run_finished = Signal(str)
@@ -71,12 +76,15 @@ class MMTSegWidget(Container):
         self._defaults = None
         #: the Labels layer the last finished run wrote
         self.result_layer = None
+        self._records: dict = {}  # result layer's unique_id -> EditRecord: what the widget wrote there
+        self._output_set = False  # whether the user chose the output since the preset filled it
         tip = TIPS.get
 
         self._layers = LayerControls(napari_viewer, self._guard)
         self.image = self._layers.image
         self.channel_axis = self._layers.channel_axis
         self.current_slice_only = self._layers.current_slice_only
+        self.scribbles = self._layers.scribbles
         self.method = ComboBox(name="method", choices=METHODS, value="mmt", tooltip=tip("method"))
         preset = default_preset(_device_type("auto") or "cpu")
         self.preset = ComboBox(name="preset", choices=tuple(PRESETS), value=preset, tooltip=tip("preset"))
@@ -92,7 +100,7 @@ class MMTSegWidget(Container):
         self._form = form = Container(name="form", widgets=[
             self.image, self.method, self.preset, self.device, self.device_info, self.clusters,
             *(w for _, w in self._main), self.seed, self.current_slice_only, self.channel_axis,
-            self.update_previous, self.live_preview])
+            self.scribbles, self.update_previous, self.live_preview])
 
         # the Advanced controls are made on first need (_ensure_advanced): they are
         # 40% of the controls, and opening the widget must not stall the viewer
@@ -102,6 +110,7 @@ class MMTSegWidget(Container):
         self.advanced = Container(name="advanced", visible=False)
 
         self.run_button = PushButton(name="run_button", text="Run", tooltip=tip("run"))
+        self.refine_button = PushButton(name="refine_button", text="Refine", tooltip=tip("refine_run"))
         self.cancel_button = PushButton(name="cancel_button", text="Cancel", enabled=False,
                                         tooltip=tip("cancel"))
         self.progress_bar = ProgressBar(name="progress_bar", min=0, max=1, value=0)
@@ -110,7 +119,7 @@ class MMTSegWidget(Container):
         for w in (self.device_info, self.status):
             w.native.setWordWrap(True)
         buttons = Container(name="buttons", layout="horizontal", labels=False,
-                            widgets=[self.run_button, self.cancel_button])
+                            widgets=[self.run_button, self.refine_button, self.cancel_button])
         super().__init__(labels=False, widgets=[form, self.show_advanced, self.advanced, buttons,
                                                 self.progress_bar, self.status])
 
@@ -120,6 +129,9 @@ class MMTSegWidget(Container):
             w.changed.connect(self._update_device_info)
         self.show_advanced.changed.connect(self._show_advanced)
         self.run_button.changed.connect(self.run)
+        self.refine_button.changed.connect(lambda *_: self._start(refine=True))
+        output = next(w for f, w in self._main if f.name == "output")
+        output.changed.connect(lambda *_: setattr(self, "_output_set", True))
         self.cancel_button.changed.connect(self.cancel)
         alive, current = self._alive, self._current  # no reference to self in the handler
         self.native.destroyed.connect(lambda *_: (alive.__setitem__(0, False), stop(current[0])))
@@ -149,6 +161,9 @@ class MMTSegWidget(Container):
         for it. napari calls this on every insertion, removal, reordering and
         renaming in the layer list of the viewer the widget is docked in."""
         self._layers.reset_choices()
+        present = {str(lay.unique_id) for lay in self._viewer.layers}
+        for key in [k for k in self._records if k not in present]:
+            del self._records[key]  # a removed result layer: forget what was written there
 
     # ------------------------------------------------------------ parameters
     def _load_defaults(self, *_) -> None:
@@ -162,6 +177,7 @@ class MMTSegWidget(Container):
         if key is not None:
             self.clusters.value = getattr(p, key)
         self._fill(self._main + self._advanced)
+        self._output_set = False  # the preset's output: Refine leaves it to the engine
         self._update_device_info()
         self._align_labels()  # magicgui re-measured them for the new clusters label
 
@@ -260,11 +276,20 @@ class MMTSegWidget(Container):
         if name == "channel_axis":
             self._layers.set_channel_axis(value)
             return
+        if name == "scribbles":
+            if not any(value is c for c in self.scribbles.choices):
+                self.reset_choices()
+            if not any(value is c for c in self.scribbles.choices):
+                raise ValueError(f"{getattr(value, 'name', value)!r} is not a Labels layer of the viewer "
+                                 "with the shape of the chosen image's labels")
+            self.scribbles.value = value
+            return
         if name == "threads" or name in {f.name for f in ADVANCED}:
             self._ensure_advanced()
         for f, w in self._main + self._advanced:
             if f.name == name:
                 w.value = from_param(f, value)
+                self._output_set |= name == "output"  # chosen, even if it was the value shown
                 return
         controls = ("method", "preset", "device", "clusters", "seed", "current_slice_only",
                     "channel_axis", "update_previous", "live_preview", "threads")
@@ -291,6 +316,7 @@ class MMTSegWidget(Container):
         ``clusters`` (or ``q`` / ``k``, whichever the method uses),
         ``current_slice_only``, ``channel_axis`` (an int, negative from the
         end, or None; an RGBA layer's last axis: its 4 entries as channels),
+        ``scribbles`` (a Labels layer, for :meth:`refine`),
         ``update_previous``, ``live_preview``, ``threads``, or any
         :class:`~napari_mmtseg.Params` field the widget shows (``max_iter``,
         ``beta``, ``train_size``, ...). ``method`` and ``preset`` are set
@@ -300,16 +326,36 @@ class MMTSegWidget(Container):
         started (a notification says why). Raises TypeError for an unknown
         field and ValueError for a value a field does not offer.
         """
+        self._set_fields(image, values)
+        return self.run()
+
+    def refine(self, scribbles=None, image=None, **values):
+        """Set fields as :meth:`__call__` does (``scribbles``: the Labels layer to
+        learn from; default: the one chosen), then start a Refine as the Refine
+        button does. Returns the started worker, or None (a notification says why)."""
+        if scribbles is not None:
+            values["scribbles"] = scribbles
+        self._set_fields(image, values)
+        return self._start(refine=True)
+
+    def _set_fields(self, image, values: dict) -> None:
         if image is not None:
             self._set("image", image)
-        for name in sorted(values, key=lambda n: ("method", "preset").index(n)
-                           if n in ("method", "preset") else 2):
+        first = ("method", "preset")  # they refill the fields; the scribbles depend on the image's axes
+        for name in sorted(values, key=lambda n: first.index(n) if n in first else 2 + (n == "scribbles")):
             self._set(name, values[name])
-        return self.run()
 
     def run(self):
         """Start a run on the chosen image with the controls' values (the Run
         button). Returns the started worker, or None (a notification says why)."""
+        return self._start(refine=False)
+
+    def _refuse(self, message: str) -> None:
+        show_error(f"MMT segmentation: {message}")
+        self.run_finished.emit("error")
+
+    def _start(self, refine: bool):
+        """Start a run (``refine``: with the scribbles) on the chosen image."""
         if self._run is not None:
             return None
         if RUNNING:
@@ -320,17 +366,35 @@ class MMTSegWidget(Container):
             show_info("MMT segmentation: add or select an image layer first.")
             return None
         method = self.method.value
+        if not refine and method in SCRIBBLE_METHODS:
+            return self._refuse(
+                f"'{method}' learns from scribbles only, so Run has nothing to learn from: paint a "
+                "few pixels of each class (one label per class) into a Labels layer, choose it "
+                "under 'scribbles' and press Refine.")
+        if refine and method not in LEARNED_METHODS + SCRIBBLE_METHODS:
+            return self._refuse(f"'{method}' does not learn, so it cannot take scribbles: Refine "
+                                f"needs {', '.join(LEARNED_METHODS + SCRIBBLE_METHODS)}.")
+        params = self.params()
         try:
             job = make_job(layer, self._viewer.dims.point, channel_axis=self.channel_axis.value,
                            current_slice_only=self.current_slice_only.value)
+            plan = None
+            if refine:
+                plan = plan_refine(self._viewer, job, self.scribbles.value, self._records, method,
+                                   make_params(method, self.preset.value, **params),
+                                   self.channel_axis.value, preferred=self.result_layer)
         except _ENGINE_ERRORS as exc:
-            show_error(f"MMT segmentation: {exc}")
-            self.run_finished.emit("error")
-            return None
+            return self._refuse(str(exc))
         kwargs = dict(method=method, preset=self.preset.value, seed=self.seed.value,
                       device=self.device.value, num_threads=self._num_threads(),
-                      preview_every=10 if self.live_preview.value else 0, **self.params())
-        run = self._current[0] = Run(job=job, method=method, update=self.update_previous.value)
+                      preview_every=10 if self.live_preview.value else 0,
+                      keep_model=method in LEARNED_METHODS, **params)
+        if plan is not None:
+            kwargs.update(scribbles=plan.scribbles, init_model=plan.init_model)
+            if not self._output_set:  # the engine's default with scribbles: one label per class
+                del kwargs["output"]
+        run = self._current[0] = Run(job=job, method=method, update=self.update_previous.value,
+                                     plan=plan, channel_axis=self.channel_axis.value)
         worker = make_worker(run, kwargs)
         # napari's bar, indeterminate until the engine says the total; made before the
         # worker starts, since adding it processes pending Qt events
@@ -339,12 +403,18 @@ class MMTSegWidget(Container):
         worker.errored.connect(self._on_error)
         worker.warned.connect(self._on_warning)
         worker.finished.connect(self._on_finished)
-        self.run_button.enabled = False
+        self.run_button.enabled = self.refine_button.enabled = False
         self.cancel_button.enabled = True
         self.progress_bar.value = 0
         where = (f" at pyramid level {job.level} ({job.out_shape[-2]}x{job.out_shape[-1]} per slice)"
                  if job.level else "")
         self.status.value = f"starting {method} on {job.source_name}{where} ..."
+        if plan is not None:
+            origin = "from the previous networks" if plan.init_model is not None else "from scratch"
+            self.status.value = (f"refining {job.source_name} with {plan.n_scribbled} scribbled "
+                                 f"pixels of {plan.layer_name!r}, {method} {origin}{where} ...")
+            if plan.note:
+                show_info(f"MMT segmentation: training from scratch: {plan.note}.")
         if self.live_preview.value:  # adding a layer costs ~0.1 s: do it before training
             run.preview = add_preview(self._viewer, job, method)
         start(worker)
@@ -363,10 +433,7 @@ class MMTSegWidget(Container):
         if run is None or run.cancelled or not self._guard():
             return
         if isinstance(ev, SegmentationResult):
-            self.result_layer = write_result(self._viewer, run.job, ev, run.method,
-                                             update=run.update, preview=run.preview,
-                                             last=self.result_layer)
-            run.preview = None  # it is the result now, or was removed
+            self._write(run, ev)
             run.outcome = "done"
             return
         if not isinstance(ev, Progress):
@@ -391,6 +458,17 @@ class MMTSegWidget(Container):
             if run.pbar.total != ev.total:
                 run.pbar.total = ev.total
             run.pbar.update(ev.iteration - run.pbar.n)
+
+    def _write(self, run: Run, result: SegmentationResult) -> None:
+        """Put a run's result into the viewer (``_output.write_run``) and make
+        its layer the chosen scribbles if the last result was (or none was)."""
+        layer = write_run(self._viewer, run, result, self._records, self.result_layer)
+        if self.scribbles.value is None or self.scribbles.value is self.result_layer:
+            if not any(layer is c for c in self.scribbles.choices):
+                self.reset_choices()
+            if any(layer is c for c in self.scribbles.choices):
+                self.scribbles.value = layer  # ready for: correct a few pixels, press Refine
+        self.result_layer = layer
 
     def _on_warning(self, args) -> None:
         """A UserWarning the engine gave in the worker thread (``args``: those
@@ -421,7 +499,7 @@ class MMTSegWidget(Container):
             return
         remove_layer(self._viewer, run.preview)
         run.preview = None
-        self.run_button.enabled = True
+        self.run_button.enabled = self.refine_button.enabled = True
         self.cancel_button.enabled = False
         self.progress_bar.value = self.progress_bar.max if run.outcome == "done" else 0
         self.status.value = _OUTCOME_TEXT[run.outcome]

@@ -36,6 +36,8 @@ class Run:
     cancelled: bool = False
     last_gui: float = 0.0  # when the status text was last updated
     warned: set = field(default_factory=set)  # the warnings shown (each once per run)
+    plan: Any = None  # a Refine's :class:`~napari_mmtseg._napari._refine.Plan` (None: a Run)
+    channel_axis: Any = None  # the widget's channel-axis choice for this run
 
 
 def default_threads() -> int:

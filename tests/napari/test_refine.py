@@ -1,0 +1,299 @@
+"""Correct a few pixels, press Refine (issue 12, the widget side): the user's
+edits of a result are the scribbles, the refined labels are one undoable
+step that leaves the user's pixels alone, and a refine starts from the
+previous result's networks.
+
+Run headless with ``xvfb-run -a python -m pytest tests/napari``. Images are
+tiny and runs short ('fast' preset, few iterations).
+"""
+import numpy as np
+import pytest
+
+napari = pytest.importorskip("napari")
+pytest.importorskip("pytestqt")
+
+from napari.utils.notifications import NotificationSeverity, notification_manager  # noqa: E402
+
+from napari_mmtseg._napari import _job  # noqa: E402
+from napari_mmtseg._napari._edits import EditRecord  # noqa: E402
+from napari_mmtseg._napari._widget import MMTSegWidget  # noqa: E402
+
+TIMEOUT = 60_000  # ms
+FAST = dict(preset="fast", device="cpu", live_preview=False)
+
+
+def look_alike(seed=0, n=1):
+    """Left (0.48) and middle (0.52) look alike under noise; right (0.95) differs.
+    A (48, 64) image, or a stack of ``n`` of them (the odd ones mirrored)."""
+    rng = np.random.default_rng(seed)
+    img = np.full((48, 64), 0.48)
+    img[:, 22:44] = 0.52
+    img[:, 44:] = 0.95
+    if n == 1:
+        return (img + rng.normal(0, 0.04, img.shape)).astype(np.float32)
+    planes = [img if i % 2 == 0 else img[:, ::-1] for i in range(n)]
+    return np.stack([p + rng.normal(0, 0.04, p.shape) for p in planes]).astype(np.float32)
+
+
+def _box(shape, y, x):
+    """Indices of a (4, 10) box at (y, x) in the last two axes of ``shape`` (other axes 0)."""
+    yy, xx = np.mgrid[y:y + 4, x:x + 10]
+    lead = [np.zeros(yy.size, np.intp)] * (len(shape) - 2)
+    return (*lead, yy.ravel(), xx.ravel())
+
+
+def _finish(qtbot, widget, start, outcome="done"):
+    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT) as blocker:
+        start()
+    assert blocker.args == [outcome]
+
+
+def _errors():
+    return [n.message for n in notification_manager.records
+            if n.severity == NotificationSeverity.ERROR]
+
+
+@pytest.fixture
+def engine_calls(monkeypatch):
+    """Every engine run the widget starts: (its keyword arguments, its result)."""
+    calls = []
+    real = _job.iter_segment
+
+    def spy(image, **kw):
+        entry = [kw, None]
+        calls.append(entry)
+        for ev in real(image, **kw):
+            entry[1] = ev
+            yield ev
+
+    monkeypatch.setattr(_job, "iter_segment", spy)
+    return calls
+
+
+LEFT, MID = 30, 70  # the ids the user paints: no result here has that many labels
+
+
+def _paint_corrections(lab):
+    """The user's corrections of a result of ``look_alike``: the middle is
+    painted MID, the left LEFT (new ids), one pixel erased. Each is an
+    undoable edit, as with napari's brush."""
+    assert LEFT not in lab.data and MID not in lab.data
+    lab.data_setitem(_box(lab.data.shape, 20, 28), MID)
+    lab.data_setitem(_box(lab.data.shape, 20, 5), LEFT)
+    lab.data_setitem((np.array([40]), np.array([60])), 0)
+
+
+# ---------------------------------------------------------------- the round trip
+
+
+def test_edits_of_the_result_are_the_scribbles_and_refine_starts_from_its_networks(
+        qtbot, viewer_widget, engine_calls):
+    viewer, widget = viewer_widget
+    viewer.add_image(look_alike(), name="im")
+    _finish(qtbot, widget, lambda: widget(method="mmt", max_iter=40, **FAST))
+    lab = widget.result_layer
+    first_kw, first = engine_calls[0]
+    assert first_kw["keep_model"] is True and first.model is not None
+    assert widget.scribbles.value is lab  # ready for: correct, press Refine
+    _paint_corrections(lab)
+
+    _finish(qtbot, widget, widget.refine)
+    kw, _ = engine_calls[1]
+    expected = np.zeros(lab.data.shape, np.int32)
+    expected[_box(expected.shape, 20, 28)] = MID
+    expected[_box(expected.shape, 20, 5)] = LEFT
+    np.testing.assert_array_equal(kw["scribbles"], expected)  # the erased pixel is no scribble
+    assert kw["init_model"] is first.model  # warm start from the previous result's networks
+    assert "output" not in kw  # the engine's default with scribbles: one label per class
+    assert len(viewer.layers) == 2 and widget.result_layer is lab  # written into the result
+    md = lab.metadata["scribbles"]
+    assert md == {"layer": "im mmt", "pixels": 80, "init_model": True, "kept_edits": 81}
+    assert lab.metadata["output"]["scribble_ids"] == [LEFT, MID]
+
+
+def test_refined_labels_take_the_scribble_ids(qtbot, viewer_widget):
+    """Two regions that look alike, one class after Run, split by the corrections."""
+    viewer, widget = viewer_widget
+    viewer.add_image(look_alike(), name="im")
+    _finish(qtbot, widget, lambda: widget(method="mmt", max_iter=40, output="clusters", **FAST))
+    lab = widget.result_layer
+    left, mid = lab.data[:, :20], lab.data[:, 24:42]
+    assert np.bincount(left.ravel()).argmax() == np.bincount(mid.ravel()).argmax()
+    _paint_corrections(lab)
+    _finish(qtbot, widget, widget.refine)
+    assert (lab.data[:, 24:42] == MID).mean() > 0.95  # the whole middle, not just the strokes
+    assert (lab.data[:, :20] == LEFT).mean() > 0.95
+    assert not np.isin(lab.data[:, 46:], [LEFT, MID]).any()  # the bright part is neither
+
+
+def test_refine_is_one_undo_step_and_leaves_the_users_pixels_alone(qtbot, viewer_widget,
+                                                                   engine_calls):
+    viewer, widget = viewer_widget
+    viewer.add_image(look_alike(), name="im")
+    _finish(qtbot, widget, lambda: widget(method="kim2020", max_iter=40, **FAST))
+    lab = widget.result_layer
+    _paint_corrections(lab)
+    corrected = lab.data.copy()
+
+    def refine_and_paint():
+        widget.refine()
+        lab.data_setitem((np.array([2]), np.array([60])), 42)  # painted while it trains
+
+    _finish(qtbot, widget, refine_and_paint)
+    painted = corrected.copy()
+    painted[2, 60] = 42
+    assert lab.data[2, 60] == 42 and lab.data[40, 60] == 0  # painted and erased pixels kept
+    assert (lab.data[_box(lab.data.shape, 20, 28)] == MID).all()
+    assert not np.array_equal(lab.data, painted)  # it did rewrite the rest
+
+    lab.undo()  # one Ctrl+Z: the labels as they were before the refined ones came
+    np.testing.assert_array_equal(lab.data, painted)
+    # the next Refine follows the undo: the labels it had written are no edits of the user's
+    _finish(qtbot, widget, widget.refine)
+    scribbles = engine_calls[-1][0]["scribbles"]
+    expected = np.where(painted != engine_calls[0][1].labels, painted, 0)
+    np.testing.assert_array_equal(scribbles, expected)
+    assert set(np.unique(scribbles)) == {0, LEFT, MID, 42}
+    # ... and so does it after an undo and a redo; earlier corrections stay scribbles
+    after = lab.data.copy()
+    lab.undo()
+    lab.redo()
+    np.testing.assert_array_equal(lab.data, after)
+    lab.data_setitem((np.array([45]), np.array([50])), 9)
+    _finish(qtbot, widget, widget.refine)
+    np.testing.assert_array_equal(engine_calls[-1][0]["scribbles"] > 0,
+                                  (scribbles > 0) | (np.arange(48)[:, None] == 45)
+                                  & (np.arange(64) == 50))
+
+
+# ---------------------------------------------------------------- other scribbles layers, trainable
+
+
+def test_trainable_needs_scribbles_from_any_labels_layer(qtbot, viewer_widget, engine_calls):
+    viewer, widget = viewer_widget
+    viewer.add_image(look_alike(), name="im")
+    n_errors = len(_errors())
+    assert widget(method="trainable") is None  # Run: nothing to learn from
+    [message] = _errors()[n_errors:]
+    assert "scribbles" in message and "Refine" in message and not engine_calls
+
+    viewer.add_labels(np.zeros((10, 10), np.int32), name="other shape")
+    marks = viewer.add_labels(np.zeros((48, 64), np.int32), name="marks")
+    assert list(widget.scribbles.choices) == [None, marks]  # Labels layers of the image's shape
+    marks.data_setitem(_box((48, 64), 20, 5), 3)
+    marks.data_setitem(_box((48, 64), 20, 28), 7)
+    marks.data_setitem(_box((48, 64), 20, 50), 9)
+    _finish(qtbot, widget, lambda: widget.refine(scribbles=marks))
+    lab = widget.result_layer
+    assert lab is not marks and lab.name == "im trainable"  # no result to refine: a new layer
+    assert set(np.unique(lab.data)) == {3, 7, 9} and (lab.data[:, 24:42] == 7).mean() > 0.95
+    np.testing.assert_array_equal(engine_calls[0][0]["scribbles"], marks.data)
+    assert engine_calls[0][0]["init_model"] is None
+
+    # a result of a learned method, then the same marks refine it (written into it, undoable)
+    _finish(qtbot, widget, lambda: widget(method="mmt", max_iter=30, **FAST))
+    result = widget.result_layer
+    before = result.data.copy()
+    widget.scribbles.value = marks
+    _finish(qtbot, widget, lambda: widget.refine(output="regions"))
+    kw = engine_calls[-1][0]
+    assert kw["init_model"] is engine_calls[-2][1].model and kw["output"] == "regions"
+    assert widget.result_layer is result and (result.data[marks.data > 0] == marks.data[marks.data > 0]).all()
+    result.undo()
+    np.testing.assert_array_equal(result.data, before)
+
+
+def test_refine_needs_scribbles_and_a_method_that_learns(qtbot, viewer_widget, engine_calls):
+    viewer, widget = viewer_widget
+    viewer.add_image(look_alike(), name="im")
+    n_errors = len(_errors())
+    _finish(qtbot, widget, widget.refine, outcome="error")  # no scribbles layer chosen
+    _finish(qtbot, widget, lambda: widget(method="kmeans", k=2, **FAST))
+    _finish(qtbot, widget, widget.refine, outcome="error")  # kmeans learns nothing
+    widget.method.value = "kim2020"
+    _finish(qtbot, widget, widget.refine, outcome="error")  # the result is unchanged: no scribbles
+    new = _errors()[n_errors:]
+    assert len(new) == 3 and len(engine_calls) == 1
+    assert "choose a Labels layer" in new[0] and "cannot take scribbles" in new[1]
+    assert "no scribbles" in new[2]
+    with pytest.raises(ValueError, match="shape"):
+        widget.refine(scribbles=viewer.add_labels(np.zeros((5, 5), np.int32)))
+    # a result another widget wrote (the dock closed and opened again): its edits are unknown,
+    # and taking all its labels as scribbles would not be what the user meant
+    other = MMTSegWidget(viewer)
+    assert other.refine(scribbles=widget.result_layer) is None
+    assert "did not write" in _errors()[-1] and len(engine_calls) == 1
+    other.close()
+
+    # a kmeans result refined by kim2020: trained from scratch (nothing to start from), said so
+    widget.result_layer.data_setitem(_box((48, 64), 20, 28), 7)
+    _finish(qtbot, widget, widget.refine)
+    assert engine_calls[-1][0]["init_model"] is None
+    assert widget.result_layer.metadata["scribbles"]["init_model"] is False
+
+
+# ---------------------------------------------------------------- stacks
+
+
+def test_refine_a_stack_slice_by_slice_or_whole(qtbot, viewer_widget, engine_calls):
+    viewer, widget = viewer_widget
+    viewer.add_image(look_alike(n=2), name="st")
+    _finish(qtbot, widget, lambda: widget(method="kim2020", max_iter=30, current_slice_only=False,
+                                          **FAST))
+    lab = widget.result_layer
+    first = lab.data.copy()
+    # corrections on slice 1 only (mirrored: its middle is at x 20..41, its left at 44..)
+    assert LEFT not in lab.data and MID not in lab.data
+    lab.data_setitem((np.full(40, 1), *_box((48, 64), 20, 28)[-2:]), MID)
+    lab.data_setitem((np.full(40, 1), *_box((48, 64), 20, 50)[-2:]), LEFT)
+
+    viewer.dims.set_current_step(0, 1)
+    _finish(qtbot, widget, lambda: widget.refine(current_slice_only=True))
+    kw = engine_calls[-1][0]
+    assert kw["scribbles"].shape == (48, 64) and set(np.unique(kw["scribbles"])) == {0, LEFT, MID}
+    np.testing.assert_array_equal(lab.data[0], first[0])  # the other slice untouched
+    assert (lab.data[1, :, 24:40] == MID).mean() > 0.9 and lab.metadata["slice"] == (1,)
+
+    _finish(qtbot, widget, lambda: widget.refine(current_slice_only=False))
+    kw = engine_calls[-1][0]
+    assert kw["scribbles"].shape == (2, 48, 64) and not kw["scribbles"][0].any()
+    assert kw["init_model"] is engine_calls[-2][1].model  # from the slice's refine
+    assert (lab.data[0, :, 24:40] == MID).mean() > 0.9  # slice 0 learned from slice 1's scribbles
+    assert (lab.data[0, :, :20] == LEFT).mean() > 0.9
+
+    # trainable labels only the scribbled slices: the others keep their labels
+    kept = lab.data[0].copy()
+    _finish(qtbot, widget, lambda: widget.refine(method="trainable"))
+    assert engine_calls[-1][0]["init_model"] is None
+    np.testing.assert_array_equal(lab.data[0], kept)
+    assert (lab.data[1, :, 24:40] == MID).mean() > 0.9 and (lab.data[1, :, 46:] == LEFT).mean() > 0.9
+
+
+# ---------------------------------------------------------------- the record of edits (no viewer)
+
+
+def test_edit_record_follows_undo_and_redo_of_its_writes():
+    base = np.ones((4, 5), np.int32)
+    rec = EditRecord(base, "src", "mmt")
+    data = base.copy()
+    data[0, 0], data[1, 1] = 5, 0  # painted, erased
+    scr, edited = rec.edits(data)
+    assert scr[0, 0] == 5 and scr.sum() == 5 and edited.sum() == 2
+
+    # a write of 2s everywhere but the edits (what Refine does), as data_setitem would
+    keep = edited.copy()
+    idx = np.nonzero(~keep & (data != 2))
+    write = (idx, data[idx].copy())
+    data[idx] = 2
+    rec.wrote(data, (slice(None), slice(None)), write, edited, keep, "mmt", model={"q": 1})
+    scr, edited = rec.edits(data)
+    assert scr[0, 0] == 5 and edited.sum() == 2 and rec.state.model == {"q": 1}  # edits kept
+
+    undone = data.copy()
+    undone[idx] = write[1]  # napari's undo of the write
+    scr, edited = rec.edits(undone)
+    assert edited.sum() == 2 and rec.state.model is None  # the 1s it brings back are no edits
+    scr, edited = rec.edits(data)  # redo
+    assert edited.sum() == 2 and rec.state.model == {"q": 1}
+    data[3, 4] = 8
+    assert rec.edits(data)[0][3, 4] == 8 and rec.edits(data)[1].sum() == 3
