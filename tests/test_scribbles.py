@@ -142,3 +142,12 @@ def test_the_trainable_segmenter_anchor_learns_the_scribbles_and_needs_them():
     assert (L[:, :20] == 3).mean() > 0.95 and (L[:, 46:] == 9).mean() > 0.95
     with pytest.raises(ValueError, match="learns from scribbles"):
         segment(img, method="trainable", **FAST)
+
+
+def test_the_trainable_anchor_labels_every_slice_of_a_stack_from_scribbles_on_one():
+    img, s = look_alike()
+    stack = np.stack([img, img])
+    sc = np.zeros(stack.shape, np.int32)
+    sc[1] = s
+    L = segment(stack, method="trainable", scribbles=sc, **FAST).labels
+    assert (L[0, :, 24:42] == 7).mean() > 0.95  # the unscribbled slice too

@@ -8,7 +8,7 @@ import numpy as np
 
 from .params import Params
 
-__all__ = ["classical", "trainable"]
+__all__ = ["classical", "fit_trainable", "trainable"]
 
 
 def classical(method: str, x: np.ndarray, p: Params, seed: int) -> np.ndarray:
@@ -54,28 +54,43 @@ def classical(method: str, x: np.ndarray, p: Params, seed: int) -> np.ndarray:
 
 
 
-def trainable(x: np.ndarray, scribble_plane: np.ndarray, seed: int) -> np.ndarray:
+def _trainable_features(x: np.ndarray) -> np.ndarray:
+    from skimage.feature import multiscale_basic_features
+
+    return multiscale_basic_features(x.transpose(1, 2, 0), channel_axis=-1, sigma_min=1,
+                                     sigma_max=16)
+
+
+def fit_trainable(slices, seed: int):
     """scikit-image's trainable segmentation, what pixel-classifier plugins
     do: per-pixel features (``skimage.feature.multiscale_basic_features``:
     intensity, edges and texture at scales 1-16 px, every channel) and a
     random forest (scikit-learn, 50 trees, depth 10, 5% of the scribbled
-    pixels per tree but at least 200, ``random_state=seed``) fitted on the scribbled pixels
-    (``skimage.future.fit_segmenter``) and applied to every pixel.
+    pixels per tree but at least 200, ``random_state=seed``) fitted on the
+    scribbled pixels of every slice given.
 
-    x: (C, H, W) float in [0, 1]; scribble_plane: (H, W) int, 0 = not
-    scribbled, else the class id. Returns (H, W) class ids (the scribble ids).
-    A plane with no scribbles gives all zeros."""
-    from skimage.feature import multiscale_basic_features
-    from skimage.future import fit_segmenter, predict_segmenter
+    slices: iterable of ``(x, plane)``: x (C, H, W) float in [0, 1], plane
+    (H, W) int, 0 = not scribbled, else the class id. Returns the fitted
+    classifier for :func:`trainable`."""
     from sklearn.ensemble import RandomForestClassifier
 
-    plane = np.asarray(scribble_plane)
-    if not (plane > 0).any():
-        return np.zeros(plane.shape, dtype=np.int64)
-    feats = multiscale_basic_features(x.transpose(1, 2, 0), channel_axis=-1, sigma_min=1,
-                                      sigma_max=16)
-    n = int((plane > 0).sum())
-    clf = RandomForestClassifier(n_estimators=50, max_depth=10, max_samples=min(1.0, max(0.05, 200 / n)),
-                                 n_jobs=1, random_state=seed)
-    clf = fit_segmenter(plane, feats, clf)
-    return predict_segmenter(feats, clf)
+    feats, labels = [], []
+    for x, plane in slices:
+        hit = np.asarray(plane) > 0
+        if hit.any():
+            feats.append(_trainable_features(x)[hit])
+            labels.append(np.asarray(plane)[hit])
+    X, y = np.concatenate(feats), np.concatenate(labels)
+    clf = RandomForestClassifier(n_estimators=50, max_depth=10,
+                                 max_samples=min(1.0, max(0.05, 200 / y.size)), n_jobs=1,
+                                 random_state=seed)
+    return clf.fit(X, y)
+
+
+def trainable(x: np.ndarray, clf) -> np.ndarray:
+    """(H, W) class ids (the scribble ids) of every pixel of ``x`` (C, H, W)
+    by the classifier of :func:`fit_trainable`
+    (``skimage.future.predict_segmenter``)."""
+    from skimage.future import predict_segmenter
+
+    return predict_segmenter(_trainable_features(x), clf)

@@ -14,7 +14,7 @@ import torch
 
 from ._input import prepare_image
 from .align import align_labels
-from .classical import classical, trainable
+from .classical import classical, fit_trainable, trainable
 from .device import describe_device, resolve_device
 from .memory import check_host_memory, check_memory, oom_guard
 from .params import LEARNED_METHODS, METHODS, SCRIBBLE_METHODS, default_preset, make_params
@@ -106,9 +106,13 @@ def iter_segment(image, method: str = "mmt", preset: str | None = None, seed: in
                         else:
                             raw = ev
                 step0 = (done_slices + 1) * p.max_iter
-            elif method in SCRIBBLE_METHODS:
-                raw = trainable(x, scr.data[prep.layout.labels_index(i)], seed)
-                step0 = i + 1
+            elif method in SCRIBBLE_METHODS:  # one classifier from every scribbled slice
+                if "classifier" not in state:
+                    state["classifier"] = fit_trainable(
+                        ((prep.slice(j), scr.data[prep.layout.labels_index(j)])
+                         for j in order if (scr.data[prep.layout.labels_index(j)] > 0).any()), seed)
+                raw = trainable(x, state["classifier"])
+                step0 = done_slices + 1
             else:
                 raw = classical(method, x, p, seed)
                 step0 = i + 1
@@ -164,7 +168,7 @@ def _kept_model(method, p, prep, state) -> dict:
     import copy
 
     kept = {k: (copy.deepcopy(v).to("cpu") if hasattr(v, "to") else copy.deepcopy(v))
-            for k, v in state.items() if k not in ("opt", "scribble_channels", "n_scribble_classes")}
+            for k, v in state.items() if k not in ("opt", "scribble_channels", "n_scribble_classes", "warm")}
     return {"method": method, "q": p.q, "n_conv": p.n_conv, "channels": prep.n_channels,
             "state": kept}
 
@@ -183,6 +187,7 @@ def _warm_state(model, method, p, prep) -> dict:
     state = copy.deepcopy(model["state"])
     state["opt"] = torch.optim.SGD(state["net"].parameters(), lr=p.lr, momentum=p.momentum)
     state["step"] = 0  # the teachers' EMA warms up again: they follow the corrected students at once
+    state["warm"] = True  # a refinement: only the convergence stop ends it
     return state
 
 

@@ -75,25 +75,50 @@ def _scribble_ce(logits: torch.Tensor, target: torch.Tensor, scr) -> torch.Tenso
 def _claim(target: torch.Tensor, feats: torch.Tensor, scr, q: int) -> torch.Tensor:
     """Self-training targets (N,) informed by the scribbles.
 
-    Every cluster whose scribbled pixels all belong to one scribble class is
-    given to that class's channel, so a scribble pulls its whole cluster, not
-    only its own pixels. A cluster holding scribbles of several classes is
-    split: each of its pixels goes to the class whose scribbled pixels'
-    mean response (``feats``, (q, N), the network's output) is nearest to its
-    own. Clusters without scribbles keep their targets."""
+    ``feats``: (q, N) the network's response. For a cluster holding scribbles
+    of one class: if the scribbles are typical of the cluster (their mean
+    response lies within the cluster's spread of its mean), the whole cluster
+    goes to that class's channel, so a scribble pulls its cluster; if not (a
+    correction of part of a cluster), only the cluster's pixels nearer to the
+    scribbles' mean response than to the cluster's go. A cluster holding
+    scribbles of several classes is split: each pixel goes to the class whose
+    scribbled pixels' mean response is nearest. Clusters without scribbles
+    keep their targets."""
     _, marked, channels, _ = scr
     votes = torch.bincount(target[marked] * q + channels, minlength=q * q).reshape(q, q)
-    has = votes > 0
-    claim = torch.where(has.any(1), votes.argmax(1), torch.arange(q, device=target.device))
-    out = claim[target]
-    mixed = has.sum(1) > 1
-    if bool(mixed.any()):
-        chans = torch.unique(channels)
-        protos = torch.stack([feats[:, marked[channels == c]].mean(1) for c in chans])  # (K, q)
-        pick = mixed[target]
-        d = torch.cdist(feats[:, pick].T, protos)  # (n, K)
-        out[pick] = chans[d.argmin(1)]
+    n_classes = (votes > 0).sum(1)
+    chans = torch.unique(channels)
+    protos = torch.stack([feats[:, marked[channels == c]].mean(1) for c in chans])  # (K, q)
+    f = feats.T  # (N, q)
+    count = torch.bincount(target, minlength=q).clamp(min=1).to(f.dtype)
+    mean = torch.zeros(q, f.shape[1], dtype=f.dtype, device=f.device).index_add_(0, target, f)
+    mean /= count[:, None]
+    spread = torch.zeros(q, dtype=f.dtype, device=f.device).index_add_(
+        0, target, ((f - mean[target]) ** 2).sum(1)).div(count).sqrt()
+    cls = votes.argmax(1)  # the channel of each cluster's (single) scribbled class
+    proto = protos[torch.searchsorted(chans, cls)]
+    single = n_classes == 1
+    typical = single & ((proto - mean).norm(dim=1) <= spread)
+    out = target.clone()
+    whole = typical[target]
+    out[whole] = cls[target[whole]]
+    part = torch.nonzero((single & ~typical)[target]).reshape(-1)
+    if part.numel():
+        t = target[part]
+        near = (f[part] - proto[t]).norm(dim=1) < (f[part] - mean[t]).norm(dim=1)
+        out[part[near]] = cls[t[near]]
+    mixed = torch.nonzero((n_classes > 1)[target]).reshape(-1)
+    if mixed.numel():
+        out[mixed] = chans[torch.cdist(f[mixed], protos).argmin(1)]
     return out
+
+
+def _scribbles_met(pred: torch.Tensor, channels: torch.Tensor, q: int, share: float = 0.9) -> bool:
+    """Whether every scribbled class has at least ``share`` of its scribbled
+    training pixels predicted as its channel."""
+    total = torch.bincount(channels, minlength=q)
+    hit = torch.bincount(channels[pred == channels], minlength=q)
+    return bool((hit >= share * total).all())
 
 
 def _scribble_targets(scribble, xs, x, net, q, state, weight, device):
@@ -246,8 +271,10 @@ def train_slice(method: str, x_full: np.ndarray, p: Params, seed: int, device: t
         prev = cur
         history.append({"slice": slice_index, "iteration": it + 1, "n_labels": n_labels,
                         "changed": frac, **losses})
-        done = n_labels <= min_labels and (
-            scr is None or bool((cur.reshape(-1)[scr[1]] == scr[2]).float().mean() >= 0.95))
+        # the label count stops a run only once every scribbled class holds 90% of its scribbles,
+        # and never a refinement (its other classes must not be merged away)
+        done = n_labels <= min_labels and not state.get("warm") and (
+            scr is None or _scribbles_met(cur.reshape(-1)[scr[1]], scr[2], q))
         if p.tol > 0:
             stable = stable + 1 if frac < p.tol else 0
             done = done or stable >= p.patience

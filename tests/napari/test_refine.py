@@ -261,11 +261,10 @@ def test_refine_a_stack_slice_by_slice_or_whole(qtbot, viewer_widget, engine_cal
     assert (lab.data[0, :, 24:40] == MID).mean() > 0.9  # slice 0 learned from slice 1's scribbles
     assert (lab.data[0, :, :20] == LEFT).mean() > 0.9
 
-    # trainable labels only the scribbled slices: the others keep their labels
-    kept = lab.data[0].copy()
+    # trainable fits one classifier on the scribbled slices and labels every slice with it
     _finish(qtbot, widget, lambda: widget.refine(method="trainable"))
     assert engine_calls[-1][0]["init_model"] is None
-    np.testing.assert_array_equal(lab.data[0], kept)
+    assert (lab.data[0, :, 24:40] == MID).mean() > 0.9
     assert (lab.data[1, :, 24:40] == MID).mean() > 0.9 and (lab.data[1, :, 46:] == LEFT).mean() > 0.9
 
 
