@@ -1,7 +1,7 @@
 """Training steps of a refinement against a fresh scribbled run.
 
-On the look-alike image of tests/test_scribbles.py (three vertical bands,
-the first two 0.48 and 0.52 grey under noise 0.04, scribbled 3, 7 and 9), for
+On ``napari_mmtseg.samples.make_look_alike`` (three vertical bands, the
+first two 0.48 and 0.52 grey under noise 0.04, scribbled 3, 7 and 9), for
 each learned method and seed: the steps of a fresh run with all scribbles,
 of a refinement that adds the third scribble to a run that had the first two
 (``init_model``), and of a refinement of the method's own unsupervised run,
@@ -18,19 +18,7 @@ import numpy as np
 import torch
 
 from napari_mmtseg import LEARNED_METHODS, segment
-
-
-def look_alike(seed: int = 0):
-    rng = np.random.default_rng(seed)
-    img = np.full((48, 64), 0.48)
-    img[:, 22:44] = 0.52
-    img[:, 44:] = 0.95
-    img = img + rng.normal(0, 0.04, img.shape)
-    s = np.zeros((48, 64), np.int32)
-    s[20:24, 5:15] = 3
-    s[20:24, 28:38] = 7
-    s[20:24, 50:58] = 9
-    return img.astype(np.float32), s
+from napari_mmtseg.samples import make_look_alike
 
 
 def bands(lab) -> str:
@@ -42,7 +30,7 @@ def main(argv=None) -> int:
     a.add_argument("--seeds", default="0,1,2")
     args = a.parse_args(argv)
     torch.set_num_threads(1)
-    img, s = look_alike()
+    img, s = make_look_alike()
     kw = dict(preset="fast", device="cpu")
     print("| method | seed | fresh steps | refine (+1 scribble) steps | refine (own unsupervised run) steps "
           "| bands right: fresh, +1, unsupervised |")

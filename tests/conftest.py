@@ -22,6 +22,17 @@ def make_regions(shape=(48, 64), noise=0.06, seed=0, rgb=False, n_regions=4):
 
 
 @pytest.fixture
+def one_torch_thread():
+    """Torch on one thread for the test (fast and repeatable on a 2-core machine)."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture
 def regions():
     return make_regions()
 

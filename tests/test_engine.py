@@ -21,12 +21,7 @@ def one_to_one_accuracy(gt, pred):
     return float((align_labels(gt, pred) == gt).mean())
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_mmt_recovers_synthetic_regions():

@@ -2,34 +2,17 @@
 previous result's networks; the benchmark's scribble generator."""
 import numpy as np
 import pytest
-import torch
 
 from napari_mmtseg import LEARNED_METHODS, segment
+from napari_mmtseg.samples import make_look_alike
 from napari_mmtseg.scribbles import make_scribbles, prepare_scribbles, to_train_view
 
 FAST = dict(preset="fast", device="cpu")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-def look_alike(seed=0):
-    """Left (0.48) and middle (0.52) look alike under noise 0.04; right (0.95) differs."""
-    rng = np.random.default_rng(seed)
-    img = np.full((48, 64), 0.48)
-    img[:, 22:44] = 0.52
-    img[:, 44:] = 0.95
-    img = img + rng.normal(0, 0.04, img.shape)
-    s = np.zeros((48, 64), np.int32)
-    s[20:24, 5:15] = 3
-    s[20:24, 28:38] = 7
-    s[20:24, 50:58] = 9
-    return img.astype(np.float32), s
+def look_alike():
+    return make_look_alike(0)
 
 
 @pytest.mark.parametrize("method", LEARNED_METHODS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SAMPLES", "load_sample", "make_blobs_timelapse"]
+__all__ = ["SAMPLES", "load_sample", "make_blobs_timelapse", "make_look_alike"]
 
 
 def _astronaut():
@@ -44,6 +44,24 @@ def make_blobs_timelapse(t: int = 4, size: int = 128, n_blobs: int = 12, seed: i
         img += rng.normal(0.0, 80.0, size=img.shape)
         frames.append(img)
     return np.clip(np.stack(frames), 0, 65535).astype(np.uint16)
+
+
+def make_look_alike(seed: int = 0) -> tuple:
+    """A 48x64 float32 image of three vertical bands, the first two alike (0.48
+    and 0.52 grey under Gaussian noise of 0.04, which an unsupervised run
+    takes as one class), the third bright (0.95); and scribbles for it: an
+    int32 map with a short stroke of id 3, 7 and 9 in each band. The case
+    scribbles are for: a split the image alone does not show."""
+    rng = np.random.default_rng(seed)
+    img = np.full((48, 64), 0.48)
+    img[:, 22:44] = 0.52
+    img[:, 44:] = 0.95
+    img = img + rng.normal(0, 0.04, img.shape)
+    scribbles = np.zeros((48, 64), np.int32)
+    scribbles[20:24, 5:15] = 3
+    scribbles[20:24, 28:38] = 7
+    scribbles[20:24, 50:58] = 9
+    return img.astype(np.float32), scribbles
 
 
 # name -> (loader, description, is RGB)
