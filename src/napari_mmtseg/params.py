@@ -50,6 +50,7 @@ class Params:
     n_classes: int | str = "auto"  # classes the output ends with, or "auto"
     min_region_size: int | None = None  # pixels; smaller pieces join a neighbour (None: 1/5000 of the slice)
     merge_threshold: float = 3.0  # adjacent regions whose boundary is weaker than this merge (0: off)
+    texture_weight: float = 0.5  # a boundary counts as weak up to this x the texture beside it
     refine: bool = True  # transition bands given away, boundaries snapped to the image's edges
     # Kanezaki 2018
     n_segments: int = 10000
@@ -77,7 +78,7 @@ _METHOD_DEFAULTS = {
     # the classical baselines as published: no merging, no size filter (Felzenszwalb has its own
     # min_size); the clustering ones give classes, Felzenszwalb regions
     "kmeans": {"output": "clusters", "min_region_size": 1, "merge_threshold": 0.0, "refine": False},
-    "felzenszwalb": {"min_region_size": 1, "merge_threshold": 0.0, "refine": False},
+    "felzenszwalb": {"output": "clusters", "min_region_size": 1, "merge_threshold": 0.0, "refine": False},
     "multiotsu": {"output": "clusters", "min_region_size": 1, "merge_threshold": 0.0, "refine": False},
     "trainable": {"output": "clusters", "min_region_size": 1, "merge_threshold": 0.0, "refine": False},
 }
@@ -136,6 +137,7 @@ def _check(p: Params) -> None:
          f"min_region_size must be None (automatic) or an integer >= 1 (pixels), got {p.min_region_size!r}")
     need(p.scribble_weight >= 0, f"scribble_weight must be >= 0, got {p.scribble_weight}")
     need(p.merge_threshold >= 0, f"merge_threshold must be >= 0, got {p.merge_threshold}")
+    need(p.texture_weight >= 0, f"texture_weight must be >= 0, got {p.texture_weight}")
     need(is_int(p.superpixel_size) and p.superpixel_size >= 0,
          f"superpixel_size must be an integer >= 0 (pixels), got {p.superpixel_size!r}")
     need(p.scale > 0, f"scale must be > 0, got {p.scale}")

@@ -180,11 +180,15 @@ def remove_transition_bands(pieces: np.ndarray, features: np.ndarray, max_width:
 
 
 def merge_weak_boundaries(pieces: np.ndarray, edges: np.ndarray, threshold: float,
-                          keep_apart=None) -> np.ndarray:
+                          keep_apart=None, texture: float = 0.0) -> np.ndarray:
     """Merge adjacent pieces, weakest boundary first, while the mean of
     ``edges`` along their shared boundary is below ``threshold``
     (:func:`skimage.graph.rag_boundary`, :func:`skimage.graph.merge_hierarchical`;
     the merged boundary's strength is the length-weighted mean of its parts).
+    ``texture``: the boundary is first lowered by ``texture`` x the smaller
+    of the two regions' mean ``edges`` inside them, so a boundary no
+    stronger than the texture on both sides (stripes, foliage) counts as weak
+    (Felzenszwalb and Huttenlocher's internal-difference idea).
     ``keep_apart``: optional group id per piece id (-1 = none); pieces of two
     different groups are never merged (classes a user scribbled).
     Returns an (H, W) map of ids >= 1, one per union of pieces."""
@@ -193,22 +197,34 @@ def merge_weak_boundaries(pieces: np.ndarray, edges: np.ndarray, threshold: floa
     from skimage import graph
 
     rag = graph.rag_boundary(pieces, edges.astype(np.float64), connectivity=1)
-    if keep_apart is not None:
-        for v in rag.nodes:
-            rag.nodes[v]["group"] = int(keep_apart[v])
-        for a, b, d in rag.edges(data=True):
-            if _apart(rag, a, b):
-                d["weight"] = np.inf
+    n = int(pieces.max()) + 1
+    esum = np.bincount(pieces.ravel(), weights=edges.ravel(), minlength=n)
+    size = np.bincount(pieces.ravel(), minlength=n)
+    for v in rag.nodes:
+        rag.nodes[v].update(esum=float(esum[v]), size=int(size[v]),
+                            group=-1 if keep_apart is None else int(keep_apart[v]))
 
-    def weight(g, src, dst, n):
-        none = {"weight": 0.0, "count": 0}
-        a, b = g[src].get(n, none), g[dst].get(n, none)
+    def strength(g, a, b, boundary):
+        if _apart(g, a, b):
+            return np.inf
+        inner = min(g.nodes[a]["esum"] / g.nodes[a]["size"], g.nodes[b]["esum"] / g.nodes[b]["size"])
+        return boundary - texture * inner
+
+    for a, b, d in rag.edges(data=True):
+        d["boundary"] = d["weight"]
+        d["weight"] = strength(rag, a, b, d["boundary"])
+
+    def weight(g, src, dst, nb):
+        none = {"boundary": 0.0, "count": 0}
+        a, b = g[src].get(nb, none), g[dst].get(nb, none)
         count = a["count"] + b["count"]
-        w = (a["count"] * a["weight"] + b["count"] * b["weight"]) / count
-        return {"count": count, "weight": np.inf if _apart(g, dst, n) else w}
+        boundary = (a["count"] * a["boundary"] + b["count"] * b["boundary"]) / count
+        return {"count": count, "boundary": boundary, "weight": strength(g, dst, nb, boundary)}
 
-    def merge(g, src, dst):  # a merged region belongs to the group of either part
-        if keep_apart is not None and g.nodes[dst]["group"] < 0:
+    def merge(g, src, dst):  # sizes add up; a merged region belongs to the group of either part
+        g.nodes[dst]["esum"] += g.nodes[src]["esum"]
+        g.nodes[dst]["size"] += g.nodes[src]["size"]
+        if g.nodes[dst]["group"] < 0:
             g.nodes[dst]["group"] = g.nodes[src]["group"]
 
     merged = graph.merge_hierarchical(pieces, rag, thresh=threshold, rag_copy=False,
@@ -289,7 +305,7 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
                   n_classes="auto", min_region_size: int | None = None,
                   merge_threshold: float = 0.0, refine: bool = False,
                   edge_sigma: float = 2.0, band_width: float = 2.0, snap: float = 2.0,
-                  keep_ids: bool = False, keep_apart=()):
+                  keep_ids: bool = False, keep_apart=(), texture: float = 0.0):
     """The output stage for one 2D slice.
 
     clusters: (H, W) integer cluster map from a method (any ids).
@@ -302,6 +318,8 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
     min_region_size: pixels; ``None`` for :func:`auto_min_region_size`.
     merge_threshold: boundary strength below which adjacent regions merge
         (0: no merging).
+    texture: the boundary strength is lowered by this x the smaller mean
+        gradient inside the two regions (see :func:`merge_weak_boundaries`).
     refine: give transition bands away and snap boundaries to image edges.
     keep_ids: clusters output keeps the method's cluster ids (with
         ``n_classes="auto"``) instead of numbering the classes from 0.
@@ -337,7 +355,7 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
             major = votes.argmax(1)
             hit = np.isin(major, cl)
             apart[hit] = major[hit]
-        regions = merge_weak_boundaries(regions, edges, merge_threshold, apart)
+        regions = merge_weak_boundaries(regions, edges, merge_threshold, apart, texture)
     if refine and snap > 0 and regions.max() > 1:
         features = image_features(x) if features is None else features
         regions = snap_boundaries(regions, edge_strength(features, 1.0), snap)

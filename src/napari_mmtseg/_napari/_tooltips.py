@@ -89,6 +89,9 @@ TIPS = {
                        "1/5000 of the slice, at least 16).",
     "merge_threshold": "Adjacent regions whose shared boundary is weaker than this merge "
                        "(image gradient, CIELAB units or % of the intensity range; 0 = off).",
+    "texture_weight": "A boundary also counts as weak when it is no stronger than this times the "
+                      "texture (mean gradient) inside the smoother of its two regions: stripes and "
+                      "foliage merge, an edge beside a smooth region stays (0 = off).",
     "refine": "Give thin transition bands along edges to their neighbours and move every "
               "boundary onto the strongest image edge within 2 px.",
     "scribble_weight": "Weight of the cross-entropy that pulls scribbled pixels toward their "
