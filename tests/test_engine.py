@@ -254,3 +254,11 @@ def test_n_classes_is_what_the_run_ends_with(method, output):
         assert r.n_labels >= 2  # regions: each connected part of a class has its own id
     assert "n_classes=2" in r.output["why"]
     assert r.metadata()["output"]["n_classes"] == 2
+
+
+def test_multiotsu_with_one_class_does_not_crash_and_keeps_every_grey_level_it_can():
+    """threshold_multiotsu(classes=1) kills the process (segfault) in scikit-image 0.26."""
+    r = segment(np.random.default_rng(0).random((32, 32)), method="multiotsu", n_classes=1, **FAST)
+    assert r.n_labels == 1
+    img = np.repeat([0.1, 0.5, 0.9], 300).reshape(30, 30)
+    assert segment(img, method="multiotsu", n_classes=4, **FAST).output["n_classes"] == 3

@@ -42,6 +42,23 @@ def test_bands_cut_into_a_smooth_gradient_merge_but_a_real_edge_stays():
     assert info0.n_regions == 8
 
 
+def test_a_band_of_several_thin_clusters_side_by_side_goes_away():
+    # the network's blur of one step edge: four 1-px columns, each a cluster of its own
+    # (seen from kim2020 and mmt on a two-tone image), between two large regions
+    h, w = 40, 48
+    rng = np.random.default_rng(0)
+    img = np.where(np.arange(w)[None, :] < 24, 0.3, 0.8).repeat(h, 0)
+    img = (img + rng.normal(0, 0.03, img.shape)).astype(np.float32)
+    clusters = np.where(np.arange(w)[None, :] < 24, 0, 1).repeat(h, 0)
+    for i, col in enumerate(range(22, 26)):
+        clusters[:, col] = 2 + i
+    for output in ("clusters", "regions"):
+        out, info = finish_labels(clusters, _grey(img), output=output, min_region_size=16,
+                                  merge_threshold=3.0, refine=True)
+        assert info.n_regions == 2 and info.n_classes == 2, info
+        assert out[0, 0] != out[0, -1] and (out[:, :22] == out[0, 0]).all()
+
+
 def test_regions_split_a_class_into_its_connected_parts():
     clusters = np.zeros((30, 30), int)
     clusters[5:10, 5:10] = 1
@@ -108,3 +125,76 @@ def test_auto_min_region_size_and_summary():
     _, info = finish_labels(np.zeros((8, 8), int), np.zeros((1, 8, 8), np.float32))
     s = summarize_output([info, info])
     assert s["n_classes"] == 1 and "slice 0" in s["why"] and "classes per slice: 1" in s["why"]
+
+
+# ---------------------------------------------------------------- faults found in review
+
+
+def test_pixels_far_from_every_kept_piece_are_still_filled():
+    """expand_labels(distance=max(H, W)) left pixels beyond that distance at 0."""
+    clusters = np.indices((60, 60)).sum(0) % 2  # a checkerboard: every pixel its own piece
+    clusters[:4, :4] = 5  # one 16-pixel piece in a corner
+    out = remove_small_pieces(_pieces_of(clusters), 16)
+    assert (out > 0).all() and np.unique(out).size == 1
+    lab, info = finish_labels(clusters, np.zeros((1, 60, 60), np.float32), min_region_size=16)
+    assert info.n_regions == 1 and np.unique(lab).size == 1
+
+
+def _pieces_of(clusters):
+    from napari_mmtseg.regions import _pieces
+
+    return _pieces(clusters)[0]
+
+
+def test_no_class_vanishes_in_the_last_clean_up_and_the_reason_counts_what_is_left():
+    clusters = np.zeros((40, 40), int)
+    clusters[10:22, 10:22] = 1  # a 12x12 square ...
+    img = np.zeros((40, 40), np.float32)
+    img[12:20, 12:20] = 1.0  # ... whose image edge is an 8x8 square: snapping shrinks it
+    for n_classes in ("auto", 2):
+        lab, info = finish_labels(clusters, img[None], output="clusters", n_classes=n_classes,
+                                  min_region_size=100, refine=True)
+        assert np.unique(lab).size == 2 == info.n_classes, n_classes
+    assert info.why.startswith("n_classes=2")
+    _, info = finish_labels(clusters, img[None], min_region_size=100, refine=True)
+    assert info.why.startswith("2 of the method's 2 clusters")
+
+
+def test_a_scribbled_class_is_not_swallowed_by_a_region_it_merges_with():
+    clusters = np.zeros((30, 30), int)
+    clusters[10:20, 10:16] = 1  # a small scribbled cluster inside a large unscribbled one
+    flat = np.full((1, 30, 30), 0.5, np.float32)  # no edge anywhere: they merge
+    lab, _ = finish_labels(clusters, flat, output="clusters", merge_threshold=3, min_region_size=1,
+                           keep_ids=True, keep_apart=(1,))
+    assert set(np.unique(lab)) == {1}  # the merged region takes the scribbled class
+    clusters[:, 25:] = 2  # two scribbled classes never merge with each other
+    lab, _ = finish_labels(clusters, flat, output="clusters", merge_threshold=3, min_region_size=1,
+                           keep_ids=True, keep_apart=(1, 2))
+    assert set(np.unique(lab)) == {1, 2}
+
+
+def test_texture_is_measured_inside_regions_not_on_their_own_edges():
+    """Two flat touching discs of different brightness: their only gradient is their
+    own boundary's blur, which must not count as texture."""
+    yy, xx = np.mgrid[:40, :60]
+    a = (yy - 20) ** 2 + (xx - 20) ** 2 < 13 ** 2
+    b = (yy - 20) ** 2 + (xx - 40) ** 2 < 13 ** 2
+    img = np.zeros((40, 60), np.float32)
+    img[a] = 0.5
+    img[b & ~a] = 0.6
+    clusters = np.where(a, 1, np.where(b, 2, 0))
+    for texture in (0.0, 0.5):
+        _, info = finish_labels(clusters, img[None], merge_threshold=3, texture=texture,
+                                min_region_size=1)
+        assert info.n_regions == 3, texture
+
+
+def test_any_ids_in_and_the_methods_own_ids_out():
+    clusters = np.full((20, 20), -7)
+    clusters[:, 10:] = 3_000_000_000
+    img = np.where(clusters > 0, 0.9, 0.1).astype(np.float32)[None]
+    lab, info = finish_labels(clusters, img, output="clusters", min_region_size=1)
+    assert set(np.unique(lab)) == {0, 1} and info.n_clusters_in == 2
+    lab, _ = finish_labels(np.where(clusters > 0, 70000, 5), img, output="clusters",
+                           min_region_size=1, keep_ids=True)
+    assert set(np.unique(lab)) == {5, 70000}

@@ -68,7 +68,7 @@ def iter_segment(image, method: str = "mmt", preset: str | None = None, seed: in
                              "(and the clusters the networks keep besides them) are the classes.")
         if "output" not in overrides:  # scribble ids are classes
             p = replace(p, output="clusters")
-    state = _warm_state(init_model, method, p, prep) if init_model is not None else {}
+    state = _warm_state(init_model, method, p, prep, dev) if init_model is not None else {}
     if scr is not None:
         state["n_scribble_classes"] = scr.n_classes
     t0 = time.perf_counter()
@@ -126,10 +126,11 @@ def iter_segment(image, method: str = "mmt", preset: str | None = None, seed: in
             if scr is not None:  # ids are the scribble classes' (channels mapped), not aligned
                 if p.output == "clusters" and learned:
                     lab = scr.ids_of_channels(p.q, state["scribble_channels"])[lab]
-                elif p.output == "regions":  # fresh ids above the scribble ids, then the scribbles' own
+                elif p.output == "regions":  # instance ids, above the scribble ids
                     lab = lab + int(scr.ids.max()) + 1
-                keep = plane >= 0
-                lab[keep] = scr.ids[plane[keep]]  # a scribbled pixel keeps its scribble
+                if p.output == "clusters":  # a scribbled pixel keeps its scribble (a class id)
+                    keep = plane >= 0
+                    lab[keep] = scr.ids[plane[keep]]
             elif i > 0:  # same id = same cluster through the stack; new clusters get unused ids
                 lab = align_labels(out[i - 1], lab, next_id=top + 1)
             out[i] = lab
@@ -170,22 +171,26 @@ def _kept_model(method, p, prep, state) -> dict:
 
     kept = {k: (copy.deepcopy(v).to("cpu") if hasattr(v, "to") else copy.deepcopy(v))
             for k, v in state.items() if k not in ("opt", "scribble_channels", "n_scribble_classes", "warm")}
-    return {"method": method, "q": p.q, "n_conv": p.n_conv, "channels": prep.n_channels,
-            "state": kept}
+    return {"method": method, "q": p.q, "n_conv": p.n_conv, "padding": p.padding,
+            "channels": prep.n_channels, "state": kept}
 
 
-def _warm_state(model, method, p, prep) -> dict:
+def _warm_state(model, method, p, prep, device) -> dict:
     """A training state that continues from ``model`` (a result's ``model``)."""
     import copy
 
     if not isinstance(model, dict) or "state" not in model:
         raise TypeError("init_model must be the .model of a result made with keep_model=True.")
-    want = {"method": method, "q": p.q, "n_conv": p.n_conv, "channels": prep.n_channels}
+    want = {"method": method, "q": p.q, "n_conv": p.n_conv, "padding": p.padding,
+            "channels": prep.n_channels}
     have = {k: model.get(k) for k in want}
     if have != want:
         diff = ", ".join(f"{k} {have[k]!r} (now {want[k]!r})" for k in want if have[k] != want[k])
         raise ValueError(f"init_model does not fit this run: it was trained with {diff}.")
     state = copy.deepcopy(model["state"])
+    for key in ("net", "teacher"):  # kept on the CPU; this run's device may be a GPU
+        if key in state:
+            state[key] = state[key].to(device)
     state["opt"] = torch.optim.SGD(state["net"].parameters(), lr=p.lr, momentum=p.momentum)
     state["step"] = 0  # the teachers' EMA warms up again: they follow the corrected students at once
     state["warm"] = True  # a refinement: only the convergence stop ends it
@@ -199,12 +204,24 @@ def segment(image, method: str = "mmt", preset: str | None = None, seed: int = 0
     image: 2D grey (Y, X), RGB(A) (Y, X, 3|4), multichannel with
         ``channel_axis``, or a stack (Z|T, Y, X) / (T, Z, Y, X) whose 2D slices
         are segmented one by one with ids kept consistent across slices.
-    method: ``"mmt"`` (the paper), ``"kim2020"``, ``"kanezaki2018"``,
-        ``"kmeans"`` or ``"felzenszwalb"``.
+    method: ``"mmt"`` (the paper), ``"kim2020"``, ``"kanezaki2018"`` (the
+        learned methods), ``"kmeans"``, ``"felzenszwalb"``, ``"multiotsu"``,
+        or ``"trainable"`` (needs ``scribbles``).
     preset: ``"paper"`` (q=100, M=3, T=1000, alpha=0.999, SGD lr 0.1 momentum
-        0.9) or ``"fast"`` (for CPUs); any field of :class:`Params` can be
-        overridden by keyword (e.g. ``max_iter=200, beta=2``).
+        0.9) or ``"fast"`` (for CPUs); ``None`` picks ``paper`` on a GPU and
+        ``fast`` on a CPU. Any field of :class:`Params` can be overridden by
+        keyword (e.g. ``max_iter=200, beta=2, n_classes=3, output="clusters"``).
     device: ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"mps"``.
+    scribbles (keyword): optional label image of the image's spatial shape,
+        0 = not scribbled, any id > 0 = a class (Kim et al. 2020, eq. 6);
+        the result then uses those ids for the scribbled classes.
+    keep_model (keyword): keep the trained networks in ``result.model``.
+    init_model (keyword): a previous result's ``model``: start training from
+        it (a refinement) instead of from random weights.
+
+    Raises ValueError for an unknown method, bad parameters, bad scribbles
+    or an image that cannot be segmented (see ``prepare_image``), TypeError
+    for a non-integer seed; ValueError also for a device that is not there.
     """
     result = None
     for ev in iter_segment(image, method, preset, seed, channel_axis, device,

@@ -298,7 +298,8 @@ def gt_instances(mask) -> np.ndarray:
     interior) is split into its 4-connected components; a mask with several
     ids (an instance map) is returned as it is."""
     mask = np.asarray(mask)
-    if np.unique(mask).size <= 2:
+    values = np.unique(mask)
+    if values.size <= 2 and values[0] == 0:  # background and one foreground value
         from skimage.measure import label
 
         return label(mask > 0, connectivity=1)

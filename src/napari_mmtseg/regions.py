@@ -3,31 +3,21 @@ person keeps.
 
 Every method (learned or classical) ends with a 2D map of cluster ids, one
 per kind of pixel. That map is noisy: thin pieces along edges, specks inside
-textures, a colour gradient cut into bands. This module turns it into either
+textures, a colour gradient cut into bands. :func:`finish_labels` turns it
+into either
 
 - **clusters** (semantic classes: the same id for the same kind of pixel
   anywhere in the image), or
 - **regions** (instances: one id per connected region, what a nucleus
   counter wants),
 
-in three steps, all scikit-image / SciPy calls:
-
-1. *small pieces*: connected pieces (4-connectivity,
-   :func:`skimage.measure.label`) smaller than ``min_region_size`` pixels are
-   removed and their pixels given to the nearest remaining piece
-   (:func:`skimage.segmentation.expand_labels`);
-2. *weak boundaries*: adjacent pieces whose shared boundary is weak in the
-   image are merged, weakest first (a region adjacency graph,
-   :func:`skimage.graph.rag_boundary`, merged by
-   :func:`skimage.graph.merge_hierarchical`). Boundary strength is the mean,
-   along the boundary, of the image's gradient magnitude (Sobel of the
-   Gaussian-smoothed image, in CIELAB units for RGB, in percent of the
-   intensity range otherwise), so a smooth gradient never keeps a cut while
-   an edge between two similar colours does;
-3. *class count*: the classes are the method's clusters that are left; with
-   ``n_classes`` set, clusters (or, if too few clusters are left, regions)
-   are grouped by Ward's agglomerative clustering of their mean colours
-   (:func:`scipy.cluster.hierarchy.linkage`) to exactly that many.
+in scikit-image / SciPy calls: small pieces absorbed
+(:func:`remove_small_pieces`), transition bands given away
+(:func:`remove_transition_bands`), weak boundaries merged against the
+texture beside them (:func:`merge_weak_boundaries`), boundaries snapped to
+the image's edges (:func:`snap_boundaries`) and the classes counted or
+grouped to ``n_classes`` (:func:`group_classes`). docs/method.md describes
+each step and the measurements behind the defaults.
 
 No Qt, no napari, no torch.
 """
@@ -38,7 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["OutputInfo", "summarize_output", "image_features", "edge_strength", "remove_small_pieces",
-           "merge_weak_boundaries", "group_classes", "finish_labels", "auto_min_region_size"]
+           "remove_transition_bands", "merge_weak_boundaries", "snap_boundaries", "group_classes",
+           "finish_labels", "auto_min_region_size"]
 
 
 @dataclass
@@ -122,7 +113,7 @@ def remove_small_pieces(pieces: np.ndarray, min_size: int, group=None) -> np.nda
         first = order[np.r_[True, group[order][1:] != group[order][:-1]]]
         small[first] = False
     kept = np.where(small[pieces], 0, pieces)
-    return expand_labels(kept, distance=max(pieces.shape))
+    return expand_labels(kept, distance=np.inf)
 
 
 def _adjacency(pieces: np.ndarray):
@@ -140,7 +131,8 @@ def _adjacency(pieces: np.ndarray):
 def remove_transition_bands(pieces: np.ndarray, features: np.ndarray, max_width: float = 2.0,
                             slack: float = 1.25) -> np.ndarray:
     """Give away the pixels of *transition bands*: thin pieces (no pixel farther
-    than ``max_width`` px from the piece's edge, :func:`scipy.ndimage.distance_transform_edt`)
+    than ``max_width`` px from the piece's edge, :func:`scipy.ndimage.distance_transform_edt`:
+    bands up to about 2 x ``max_width`` + 1 px wide)
     whose mean colour lies between the colours of the two neighbours they touch
     most (``d(band, a) + d(band, b) <= slack * d(a, b)``). Such bands are the
     blur of an edge between two regions clustered as a kind of pixel of its
@@ -154,41 +146,51 @@ def remove_transition_bands(pieces: np.ndarray, features: np.ndarray, max_width:
     if n <= 3:
         return pieces
     _, width = _depth(pieces)
-    thin = np.flatnonzero(width <= max_width)
-    thin = thin[thin > 0]
-    if thin.size == 0:
+    thin = width <= max_width
+    thin[0] = False
+    if not thin.any():
         return pieces
-    flat = pieces.ravel()
-    count = np.bincount(flat, minlength=n).astype(np.float64)
-    mean = np.stack([np.bincount(flat, features[..., c].ravel(), minlength=n)
-                     for c in range(features.shape[-1])], axis=1) / np.maximum(count, 1)[:, None]
+    mean, _ = _mean_features(pieces, features, n)
     pairs, contact = _adjacency(pieces)
-    drop = np.zeros(n, dtype=bool)
-    for p in thin:
-        sel = (pairs[:, 0] == p) | (pairs[:, 1] == p)
-        if sel.sum() < 2:
-            continue
-        nb = np.where(pairs[sel, 0] == p, pairs[sel, 1], pairs[sel, 0])
-        a, b = nb[np.argsort(contact[sel])[::-1][:2]]
-        d_ab = np.linalg.norm(mean[a] - mean[b])
-        if d_ab > 0 and (np.linalg.norm(mean[p] - mean[a]) + np.linalg.norm(mean[p] - mean[b])
-                         <= slack * d_ab):
-            drop[p] = True
+    # every (piece, neighbour, contact) both ways, the thin pieces' two largest contacts first
+    p = np.concatenate([pairs[:, 0], pairs[:, 1]])
+    nb = np.concatenate([pairs[:, 1], pairs[:, 0]])
+    c = np.concatenate([contact, contact])
+    sel = thin[p]
+    p, nb, c = p[sel], nb[sel], c[sel]
+    if p.size == 0:
+        return pieces
+    order = np.lexsort((-c, p))
+    p, nb = p[order], nb[order]
+    first = np.r_[True, p[1:] != p[:-1]]
+    second = np.r_[False, first[:-1]] & ~first
+    a = np.zeros(n, dtype=np.int64)
+    b = np.zeros(n, dtype=np.int64)
+    a[p[first]] = nb[first]
+    b[p[second]] = nb[second]
+    has_two = np.zeros(n, dtype=bool)
+    has_two[p[second]] = True
+    d_ab = np.linalg.norm(mean[a] - mean[b], axis=1)
+    between = (np.linalg.norm(mean - mean[a], axis=1) + np.linalg.norm(mean - mean[b], axis=1)
+               <= slack * d_ab)
+    drop = has_two & (d_ab > 0) & between
     if not drop.any() or drop[1:].all():
         return pieces
-    return expand_labels(np.where(drop[pieces], 0, pieces), distance=max(pieces.shape))
+    return expand_labels(np.where(drop[pieces], 0, pieces), distance=np.inf)
 
 
 def merge_weak_boundaries(pieces: np.ndarray, edges: np.ndarray, threshold: float,
-                          keep_apart=None, texture: float = 0.0) -> np.ndarray:
+                          keep_apart=None, texture: float = 0.0, margin: float = 5.0) -> np.ndarray:
     """Merge adjacent pieces, weakest boundary first, while the mean of
     ``edges`` along their shared boundary is below ``threshold``
     (:func:`skimage.graph.rag_boundary`, :func:`skimage.graph.merge_hierarchical`;
     the merged boundary's strength is the length-weighted mean of its parts).
     ``texture``: the boundary is first lowered by ``texture`` x the smaller
-    of the two regions' mean ``edges`` inside them, so a boundary no
-    stronger than the texture on both sides (stripes, foliage) counts as weak
-    (Felzenszwalb and Huttenlocher's internal-difference idea).
+    of the two regions' mean ``edges`` inside them (on their pixels farther
+    than ``margin`` px from any boundary, so the blur of their own boundary
+    is not taken for texture; a thinner region's deepest pixels), so a
+    boundary no stronger than the texture on both sides (stripes, foliage)
+    counts as weak (Felzenszwalb and Huttenlocher's internal-difference idea).
     ``keep_apart``: optional group id per piece id (-1 = none); pieces of two
     different groups are never merged (classes a user scribbled).
     Returns an (H, W) map of ids >= 1, one per union of pieces."""
@@ -198,8 +200,10 @@ def merge_weak_boundaries(pieces: np.ndarray, edges: np.ndarray, threshold: floa
 
     rag = graph.rag_boundary(pieces, edges.astype(np.float64), connectivity=1)
     n = int(pieces.max()) + 1
-    esum = np.bincount(pieces.ravel(), weights=edges.ravel(), minlength=n)
-    size = np.bincount(pieces.ravel(), minlength=n)
+    depth, width = _depth(pieces)
+    inside = ((depth > margin) | (depth >= width[pieces])).ravel()
+    esum = np.bincount(pieces.ravel()[inside], weights=edges.ravel()[inside], minlength=n)
+    size = np.maximum(np.bincount(pieces.ravel()[inside], minlength=n), 1)
     for v in rag.nodes:
         rag.nodes[v].update(esum=float(esum[v]), size=int(size[v]),
                             group=-1 if keep_apart is None else int(keep_apart[v]))
@@ -241,14 +245,9 @@ def _depth(pieces: np.ndarray):
     """Distance of every pixel to the nearest pixel of another piece, and each
     piece's largest such distance (its half-width), indexed by id."""
     from scipy import ndimage as ndi
+    from skimage.segmentation import find_boundaries
 
-    edge = np.zeros(pieces.shape, dtype=bool)
-    dy = pieces[1:, :] != pieces[:-1, :]
-    dx = pieces[:, 1:] != pieces[:, :-1]
-    edge[1:, :] |= dy
-    edge[:-1, :] |= dy
-    edge[:, 1:] |= dx
-    edge[:, :-1] |= dx
+    edge = find_boundaries(pieces, connectivity=1, mode="thick")
     depth = ndi.distance_transform_edt(~edge)
     n = int(pieces.max()) + 1
     width = np.zeros(n)
@@ -282,17 +281,23 @@ def _mean_features(ids: np.ndarray, features: np.ndarray, n: int):
 def group_classes(ids: np.ndarray, features: np.ndarray, n_classes: int) -> np.ndarray:
     """Group the ids of an (H, W) map into ``n_classes`` classes by Ward's
     agglomerative clustering of their mean features, each id weighted by its
-    pixel count (:func:`scipy.cluster.hierarchy.linkage`). Returns (H, W)
-    class ids 0..n_classes-1 (fewer only when the map has fewer ids)."""
-    from scipy.cluster.hierarchy import fcluster, linkage
-
+    pixel count (:func:`scipy.cluster.hierarchy.linkage` on each mean repeated
+    in proportion to its size, 1 to 50 times, 10,000 points at most; above
+    1,000 ids, scikit-learn's ``KMeans`` with those weights instead). Returns
+    (H, W) class ids 0..n_classes-1 (fewer only when the map has fewer ids)."""
     uniq, inv = np.unique(ids, return_inverse=True)
     inv = inv.reshape(ids.shape)
     if uniq.size <= n_classes:
         return inv
     means, count = _mean_features(inv, features, uniq.size)
-    # Ward on weighted points: repeat each mean in proportion to its size (at most 50 copies)
-    reps = np.maximum(1, np.round(50 * count / count.max())).astype(int)
+    if uniq.size > 1000:
+        from sklearn.cluster import KMeans
+
+        km = KMeans(n_clusters=n_classes, n_init=3, random_state=0)
+        return km.fit(means, sample_weight=count).labels_[inv]
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    reps = np.clip(np.round(count / count.sum() * 10_000), 1, 50).astype(int)
     pts = np.repeat(means, reps, axis=0)
     owner = np.repeat(np.arange(uniq.size), reps)
     groups = fcluster(linkage(pts, method="ward"), t=n_classes, criterion="maxclust") - 1
@@ -312,9 +317,9 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
     x: (C, H, W) float image in [0, 1] (the normalised slice).
     output: ``"regions"`` (one id per connected region) or ``"clusters"``
         (one id per class).
-    n_classes: ``"auto"`` (the method's clusters that survive steps 1-2) or
-        an int >= 1 (classes grouped to exactly that many when the image has
-        that many regions).
+    n_classes: ``"auto"`` (the method's clusters that are left after the
+        clean-up) or an int >= 1 (classes grouped to exactly that many when
+        the image has that many regions).
     min_region_size: pixels; ``None`` for :func:`auto_min_region_size`.
     merge_threshold: boundary strength below which adjacent regions merge
         (0: no merging).
@@ -323,57 +328,61 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
     refine: give transition bands away and snap boundaries to image edges.
     keep_ids: clusters output keeps the method's cluster ids (with
         ``n_classes="auto"``) instead of numbering the classes from 0.
-    keep_apart: cluster ids whose regions never merge with each other
-        (the channels of scribbled classes).
+    keep_apart: cluster ids of scribbled classes: their regions never merge
+        with each other, and a region holding one of them takes that class.
 
     Returns ``(labels, info)``: (H, W) int32 ids from 0 (regions: each
-    connected region its own id; clusters: the class id), and an
-    :class:`OutputInfo`.
+    connected region its own id; clusters: the class id, or the method's id
+    with ``keep_ids``), and an :class:`OutputInfo`. Every class that
+    survives the merging keeps at least one region (the last clean-up never
+    removes a class).
     """
     if output not in ("regions", "clusters"):
         raise ValueError(f"output must be 'regions' or 'clusters', got {output!r}")
     H, W = clusters.shape
     if min_region_size is None:
         min_region_size = auto_min_region_size(H * W)
-    pieces, cluster_of = _pieces(clusters)
-    n_in = int(np.unique(clusters).size)
-    n_pieces = int(pieces.max())
+    # compact ids 0..K-1 (any ids in, negative or huge); ``ids`` maps them back
+    ids, compact = np.unique(np.asarray(clusters), return_inverse=True)
+    compact = compact.reshape(H, W)
+    scribbled = np.searchsorted(ids, [c for c in keep_apart if c in ids]).astype(np.int64)
+    pieces, cluster_of = _pieces(compact)
+    n_in, n_pieces = int(ids.size), int(pieces.max())
     regions = remove_small_pieces(pieces, int(min_region_size))
     features = None
     if refine and band_width > 0 and regions.max() > 1:
         features = image_features(x)
-        regions = remove_transition_bands(regions, features, band_width)
+        # a wide band made of several thin clusters side by side goes pass by pass: the
+        # middle ones first, then the outer ones, which then lie between the two sides
+        for _ in range(3):
+            before = regions
+            regions = remove_transition_bands(regions, features, band_width)
+            if regions is before:
+                break
     if merge_threshold > 0 and regions.max() > 1:
         features = image_features(x) if features is None else features
-        edges = edge_strength(features, edge_sigma)
         apart = None
-        if len(keep_apart):  # pieces of the clusters a user scribbled never merge across classes
-            apart = np.full(int(regions.max()) + 1, -1)
-            cl = np.asarray(keep_apart)
-            votes = np.zeros((apart.size, int(cluster_of.max()) + 1), dtype=np.int64)
-            np.add.at(votes, (regions.ravel(), cluster_of[pieces.ravel()]), 1)
-            major = votes.argmax(1)
-            hit = np.isin(major, cl)
-            apart[hit] = major[hit]
-        regions = merge_weak_boundaries(regions, edges, merge_threshold, apart, texture)
+        if scribbled.size:  # the scribbled clusters' regions never merge across classes
+            major = _votes(regions, cluster_of[pieces], ids.size).argmax(1)
+            apart = np.where(np.isin(major, scribbled), major, -1)
+        regions = merge_weak_boundaries(regions, edge_strength(features, edge_sigma),
+                                        merge_threshold, apart, texture)
     if refine and snap > 0 and regions.max() > 1:
         features = image_features(x) if features is None else features
         regions = snap_boundaries(regions, edge_strength(features, 1.0), snap)
-    # each region's class: the method's cluster that covers most of it
+    # each region's class: the method's cluster that covers most of it; a region holding a
+    # scribbled cluster takes the largest scribbled one
     reg_ids, reg = np.unique(regions, return_inverse=True)
     reg = reg.reshape(regions.shape)
-    votes = np.zeros((reg_ids.size, int(cluster_of.max()) + 1), dtype=np.int64)
-    np.add.at(votes, (reg.ravel(), cluster_of[pieces.ravel()]), 1)
-    cls = votes.argmax(1)[reg]
+    votes = _votes(reg, cluster_of[pieces], ids.size)
+    region_class = votes.argmax(1)
+    if scribbled.size:
+        sv = votes[:, scribbled]
+        has = sv.max(1) > 0
+        region_class[has] = scribbled[sv[has].argmax(1)]
+    cls = region_class[reg]
     n_left = int(np.unique(cls).size)
-    if n_classes == "auto":
-        steps = [f"pieces under {min_region_size} px absorbed"]
-        if refine:
-            steps.append("transition bands given away")
-        if merge_threshold > 0:
-            steps.append(f"boundaries weaker than {merge_threshold:g} merged")
-        why = f"{n_left} of the method's {n_in} clusters are left after clean-up ({', '.join(steps)})"
-    else:
+    if n_classes != "auto":
         n = int(n_classes)
         if features is None:
             features = image_features(x)
@@ -384,28 +393,41 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
             cls = group_classes(reg, features, n)
             why = (f"n_classes={n}: only {n_left} clusters were left, so the {reg_ids.size} "
                    f"regions were grouped by colour (Ward)")
-        got = int(np.unique(cls).size)
-        if got < n:
-            why += f"; the image has only {got} distinct region(s), so {got} class(es)"
     # last clean-up: fragments under min_region_size (left by the class grouping or the
-    # snapping) join a neighbour; then regions are the connected parts of each class
+    # snapping) join a neighbour, keeping every class; regions are then the connected
+    # parts of each class
     parts, class_of = _pieces(cls)
-    parts = remove_small_pieces(parts, int(min_region_size),
-                                group=None if n_classes == "auto" else class_of)
-    cls = class_of[parts]
+    cls = class_of[remove_small_pieces(parts, int(min_region_size), group=class_of)]
     regions, _ = _pieces(cls)
-    n_cls = int(np.unique(cls).size)
-    n_reg = int(regions.max())
+    n_cls, n_reg = int(np.unique(cls).size), int(regions.max())
+    if n_classes == "auto":
+        steps = [f"pieces under {min_region_size} px absorbed"]
+        if refine:
+            steps.append("transition bands given away")
+        if merge_threshold > 0:
+            steps.append(f"boundaries weaker than {merge_threshold:g}"
+                         + (f" (less {texture:g} x the texture beside them)" if texture else "")
+                         + " merged")
+        why = f"{n_cls} of the method's {n_in} clusters are left after clean-up ({', '.join(steps)})"
+    elif n_cls < int(n_classes):
+        why += f"; the image has only {n_cls} distinct region(s), so {n_cls} class(es)"
     if output == "regions":
         out = regions - 1
     elif keep_ids and n_classes == "auto":  # the method's own cluster ids
-        out = cls
+        out = ids[cls]
     else:
         out = np.unique(cls, return_inverse=True)[1].reshape(cls.shape)
     info = OutputInfo(n_clusters_in=n_in, n_pieces_in=n_pieces, n_classes=n_cls,
                       n_regions=n_reg, min_region_size=int(min_region_size),
                       merge_threshold=float(merge_threshold), why=why)
     return out.astype(np.int32), info
+
+
+def _votes(regions: np.ndarray, clusters: np.ndarray, n_clusters: int) -> np.ndarray:
+    """(regions, clusters) pixel counts of two aligned (H, W) id maps."""
+    n_reg = int(regions.max()) + 1
+    flat = regions.ravel().astype(np.int64) * n_clusters + clusters.ravel()
+    return np.bincount(flat, minlength=n_reg * n_clusters).reshape(n_reg, n_clusters)
 
 
 def summarize_output(infos: list) -> dict:

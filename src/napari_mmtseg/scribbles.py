@@ -92,6 +92,9 @@ def prepare_scribbles(scribbles, spatial_shape: tuple, q: int | None) -> Scribbl
             f"{tuple(spatial_shape)} (the image without its channel axis).")
     if arr.size and arr.min() < 0:
         raise ValueError("Scribble ids must be >= 0 (0 = not scribbled).")
+    if arr.size and int(arr.max()) >= 2**31 - 1024:
+        raise ValueError(f"Scribble ids must be below {2**31 - 1024} (label images are int32); "
+                         f"got {int(arr.max())}.")
     ids = np.unique(arr[arr > 0])
     if ids.size == 0:
         return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 import torch
@@ -58,71 +58,81 @@ def cross_targets(slab: torch.Tensor, tlab: torch.Tensor, q: int, extra: torch.T
     return target, maps_t, S_np, int(host[-1])
 
 
-def _scribble_ce(logits: torch.Tensor, target: torch.Tensor, scr) -> torch.Tensor:
+class _Scribbled(NamedTuple):
+    """The scribbles of one slice's training view, on the device."""
+
+    free: torch.Tensor  # (N_free,) indices of the pixels not scribbled
+    marked: torch.Tensor  # (M,) indices of the scribbled pixels
+    channels: torch.Tensor  # (M,) the network channel of each scribbled pixel's class
+    weight: float  # scribble_weight
+    cls: torch.Tensor  # (M,) each scribbled pixel's class among those of this slice, 0..K-1
+    chans: torch.Tensor  # (K,) the channel of each of those classes
+
+
+def _scribble_ce(logits: torch.Tensor, target: torch.Tensor, scr: _Scribbled | None) -> torch.Tensor:
     """Cross-entropy of ``logits`` (..., q, N) toward ``target`` (..., N) on
     the pixels not scribbled, plus ``weight`` x cross-entropy toward the
     scribble channels on the scribbled ones (Kim et al. 2020, eq. 6: each
-    term a mean over its own pixels). ``scr``: None, or (free, marked,
-    channels, weight) with index tensors of the training view's pixels."""
+    term a mean over its own pixels)."""
     if scr is None:
         return F.cross_entropy(logits, target)
-    free, marked, channels, weight = scr
-    ce = F.cross_entropy(logits[..., free], target[..., free]) if free.numel() else logits.sum() * 0
-    sc = channels.expand(*logits.shape[:-2], -1)
-    return ce + weight * F.cross_entropy(logits[..., marked], sc)
+    ce = (F.cross_entropy(logits[..., scr.free], target[..., scr.free]) if scr.free.numel()
+          else logits.sum() * 0)
+    sc = scr.channels.expand(*logits.shape[:-2], -1)
+    return ce + scr.weight * F.cross_entropy(logits[..., scr.marked], sc)
 
 
-def _claim(target: torch.Tensor, feats: torch.Tensor, scr, q: int) -> torch.Tensor:
-    """Self-training targets (N,) informed by the scribbles.
+def _claim(target: torch.Tensor, feats: torch.Tensor, scr: _Scribbled, q: int) -> torch.Tensor:
+    """Self-training targets (N,) informed by the scribbles; no host sync.
 
     ``feats``: (q, N) the network's response. For a cluster holding scribbles
-    of one class: if the scribbles are typical of the cluster (their mean
+    of one class: if those scribbles are typical of the cluster (their mean
     response lies within the cluster's spread of its mean), the whole cluster
     goes to that class's channel, so a scribble pulls its cluster; if not (a
     correction of part of a cluster), only the cluster's pixels nearer to the
     scribbles' mean response than to the cluster's go. A cluster holding
-    scribbles of several classes is split: each pixel goes to the class whose
-    scribbled pixels' mean response is nearest. Clusters without scribbles
-    keep their targets."""
-    _, marked, channels, _ = scr
-    votes = torch.bincount(target[marked] * q + channels, minlength=q * q).reshape(q, q)
-    n_classes = (votes > 0).sum(1)
-    chans = torch.unique(channels)
-    protos = torch.stack([feats[:, marked[channels == c]].mean(1) for c in chans])  # (K, q)
-    f = feats.T  # (N, q)
+    scribbles of several classes is split: each pixel goes to the class, among
+    those scribbled in it, whose scribbles there have the nearest mean
+    response. Clusters without scribbles keep their targets."""
+    f = feats.T  # (N, D)
+    k = scr.chans.numel()
+    tm = target[scr.marked]
+    key = tm * k + scr.cls  # (cluster, class) of every scribbled pixel
+    votes = torch.bincount(key, minlength=q * k).reshape(q, k)
+    protos = torch.zeros(q * k, f.shape[1], dtype=f.dtype, device=f.device).index_add_(
+        0, key, f[scr.marked]).reshape(q, k, -1) / votes.clamp(min=1)[..., None].to(f.dtype)
     count = torch.bincount(target, minlength=q).clamp(min=1).to(f.dtype)
     mean = torch.zeros(q, f.shape[1], dtype=f.dtype, device=f.device).index_add_(0, target, f)
     mean /= count[:, None]
     spread = torch.zeros(q, dtype=f.dtype, device=f.device).index_add_(
         0, target, ((f - mean[target]) ** 2).sum(1)).div(count).sqrt()
-    cls = votes.argmax(1)  # the channel of each cluster's (single) scribbled class
-    proto = protos[torch.searchsorted(chans, cls)]
-    single = n_classes == 1
-    typical = single & ((proto - mean).norm(dim=1) <= spread)
-    out = target.clone()
-    whole = typical[target]
-    out[whole] = cls[target[whole]]
-    part = torch.nonzero((single & ~typical)[target]).reshape(-1)
-    if part.numel():
-        t = target[part]
-        near = (f[part] - proto[t]).norm(dim=1) < (f[part] - mean[t]).norm(dim=1)
-        out[part[near]] = cls[t[near]]
-    mixed = torch.nonzero((n_classes > 1)[target]).reshape(-1)
-    if mixed.numel():
-        out[mixed] = chans[torch.cdist(f[mixed], protos).argmin(1)]
-    return out
+    n_classes = (votes > 0).sum(1)
+    own = votes.argmax(1)  # the class of a cluster holding one scribbled class
+    proto = protos[torch.arange(q, device=f.device), own]
+    typical = (proto - mean).norm(dim=1) <= spread
+    d_own = (f - proto[target]).norm(dim=1)
+    near = d_own < (f - mean[target]).norm(dim=1)
+    one = n_classes[target] == 1
+    take = one & (typical[target] | near)
+    out = torch.where(take, scr.chans[own[target]], target)
+    # clusters holding several classes: the nearest of their classes' prototypes
+    d = torch.cdist(f[:, None, :], protos[target]).squeeze(1)  # (N, k)
+    d = torch.where(votes[target] > 0, d, torch.full_like(d, float("inf")))
+    return torch.where(n_classes[target] > 1, scr.chans[d.argmin(1)], out)
 
 
-def _scribbles_met(pred: torch.Tensor, channels: torch.Tensor, q: int, share: float = 0.9) -> bool:
-    """Whether every scribbled class has at least ``share`` of its scribbled
-    training pixels predicted as its channel."""
-    total = torch.bincount(channels, minlength=q)
-    hit = torch.bincount(channels[pred == channels], minlength=q)
+def _scribbles_met(pred: torch.Tensor, scr: _Scribbled, share: float = 0.9) -> bool:
+    """Whether every scribbled class of the slice has at least ``share`` of
+    its scribbled training pixels predicted as its channel (one host sync)."""
+    k = scr.chans.numel()
+    total = torch.bincount(scr.cls, minlength=k)
+    hit = torch.bincount(scr.cls[pred == scr.channels], minlength=k)
     return bool((hit >= share * total).all())
 
 
-def _scribble_targets(scribble, xs, x, net, q, state, weight, device):
-    """The scribbled pixels of the training view and their channels. The
+def _scribble_targets(scribble, xs, x, net, q, state, weight, device) -> _Scribbled | None:
+    """The scribbled pixels of the training view, their classes and channels.
+    ``scribble``: (H, W) class index per pixel (-1 = not scribbled). The
     channel of each scribble class is fixed on the first slice with
     scribbles (``state["scribble_channels"]``) from what the network
     predicts there now (:func:`napari_mmtseg.scribbles.assign_channels`)."""
@@ -131,15 +141,16 @@ def _scribble_targets(scribble, xs, x, net, q, state, weight, device):
     sv = to_train_view(scribble, xs.shape[1:]).reshape(-1)
     hit = np.flatnonzero(sv >= 0)
     if hit.size == 0:
-        return None, None
-    n_classes = state["n_scribble_classes"]
+        return None
     if "scribble_channels" not in state:
         with torch.no_grad():
             pred = net(x)[0, 0].argmax(0).reshape(-1)[torch.from_numpy(hit).to(device)].cpu().numpy()
-        state["scribble_channels"] = assign_channels(sv[hit], pred, n_classes, q)
-    chan = torch.from_numpy(state["scribble_channels"][sv[hit]]).to(device)
-    free = torch.from_numpy(np.flatnonzero(sv < 0)).to(device)
-    return (free, torch.from_numpy(hit).to(device), chan, weight), sv[hit]
+        state["scribble_channels"] = assign_channels(sv[hit], pred, state["n_scribble_classes"], q)
+    present, cls = np.unique(sv[hit], return_inverse=True)
+    chans = state["scribble_channels"][present]
+    as_t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64)).to(device)  # noqa: E731
+    return _Scribbled(free=as_t(np.flatnonzero(sv < 0)), marked=as_t(hit), channels=as_t(chans[cls]),
+                      weight=weight, cls=as_t(cls), chans=as_t(chans))
 
 
 def train_slice(method: str, x_full: np.ndarray, p: Params, seed: int, device: torch.device,
@@ -153,9 +164,9 @@ def train_slice(method: str, x_full: np.ndarray, p: Params, seed: int, device: t
     the next slice of a stack continues from the previous one's networks, so
     that the same id keeps meaning the same cluster and a near-identical slice
     needs few steps; a refinement starts from a previous run's state.
-    ``scribble``: None, or (H, W) int64 channel targets (-1 = not scribbled;
-    :meth:`napari_mmtseg.scribbles.Scribbles.channels`), pulled toward with
-    weight ``p.scribble_weight``."""
+    ``scribble``: None, or (H, W) int64 scribble class indices (-1 = not
+    scribbled; :meth:`napari_mmtseg.scribbles.Scribbles.classes`), pulled
+    toward their channels with weight ``p.scribble_weight``."""
     H, W = x_full.shape[1:]
     xs = train_view(x_full, p.train_size)
     x = torch.from_numpy(xs)[None].to(device)
@@ -174,11 +185,9 @@ def train_slice(method: str, x_full: np.ndarray, p: Params, seed: int, device: t
             state["teacher"] = teacher
     net, opt, gen, teacher = state["net"], state["opt"], state["gen"], state.get("teacher")
     net.train()
-    scr = None  # (free pixels, scribbled pixels, their channels, weight) of the training view
-    marked_classes = None
-    if scribble is not None:
-        scr, marked_classes = _scribble_targets(scribble, xs, x, teacher if teacher is not None else net,
-                                                q, state, float(p.scribble_weight), device)
+    scr = None if scribble is None else _scribble_targets(
+        scribble, xs, x, teacher if teacher is not None else net, q, state, float(p.scribble_weight),
+        device)
     if method == "kanezaki2018" or (method == "mmt" and p.superpixel_size):
         from skimage.segmentation import slic
 
@@ -197,7 +206,7 @@ def train_slice(method: str, x_full: np.ndarray, p: Params, seed: int, device: t
            else contextlib.nullcontext())
     # stop once the labels fall to min_labels, the class count asked for, or the scribble classes
     # (with scribbles, only once the scribbled pixels take their classes)
-    n_scribbled = 0 if scr is None else int(np.unique(marked_classes).size)
+    n_scribbled = 0 if scr is None else int(scr.chans.numel())
     min_labels = max(p.min_labels, p.n_classes if p.n_classes != "auto" else 0, n_scribbled)
     prev = None
     stable = 0
@@ -274,7 +283,7 @@ def train_slice(method: str, x_full: np.ndarray, p: Params, seed: int, device: t
         # the label count stops a run only once every scribbled class holds 90% of its scribbles,
         # and never a refinement (its other classes must not be merged away)
         done = n_labels <= min_labels and not state.get("warm") and (
-            scr is None or _scribbles_met(cur.reshape(-1)[scr[1]], scr[2], q))
+            scr is None or _scribbles_met(cur.reshape(-1)[scr.marked], scr))
         if p.tol > 0:
             stable = stable + 1 if frac < p.tol else 0
             done = done or stable >= p.patience

@@ -25,7 +25,7 @@ __all__ = ["DETERMINISTIC", "CSV_FIELDS", "STAB_FIELDS", "run_benchmark", "merge
            "format_value", "parse_value", "parse_sets"]
 
 #: methods whose output does not depend on the seed: run once (seed 0)
-DETERMINISTIC = {"felzenszwalb"}
+DETERMINISTIC = {"felzenszwalb", "multiotsu"}
 
 SCORE_FIELDS = [f"{m}_{s}" for m in METRICS for s in ("mean", "best")] + [
     "miou_kim_pooled", "n_segments", "n_gt_segments", "n_annotations", "n_pieces",
