@@ -173,6 +173,29 @@ def test_a_scribbled_class_is_not_swallowed_by_a_region_it_merges_with():
     assert set(np.unique(lab)) == {1, 2}
 
 
+def _background_and_nuclei():
+    """Background (cluster 0, unscribbled), a dim nucleus A and a bright nucleus B
+    (cluster 2, scribbled in B only) and a background scribble's own small cluster 1."""
+    img = np.full((60, 60), 0.2, np.float32)
+    clusters = np.zeros((60, 60), int)
+    img[30:40, 30:40], clusters[30:40, 30:40] = 0.25, 2  # A: a weak boundary to the background
+    img[45:55, 45:55], clusters[45:55, 45:55] = 0.8, 2  # B
+    img[5:11, 5:11], clusters[5:11, 5:11] = 0.5, 1  # the background scribble's cluster
+    marks = np.zeros((60, 60), bool)
+    marks[48:52, 48:52] = marks[7:9, 7:9] = True
+    return clusters, _grey(img), marks
+
+
+def test_a_large_unmarked_region_keeps_its_class_after_merging_with_a_scribbled_one():
+    # seen on a bbbc039 field with generated scribbles: the background merged with one dim
+    # nucleus of the scribbled nucleus class and took that class, so the image became one class
+    clusters, x, marks = _background_and_nuclei()
+    lab, _ = finish_labels(clusters, x, output="clusters", merge_threshold=3, min_region_size=1,
+                           keep_ids=True, keep_apart=(1, 2), scribbled_pixels=marks)
+    assert lab[0, 0] == 0 and lab[50, 50] == 2 and lab[8, 8] == 1
+    assert lab[35, 35] == 0  # A merged into the background, which kept the background's class
+
+
 def test_texture_is_measured_inside_regions_not_on_their_own_edges():
     """Two flat touching discs of different brightness: their only gradient is their
     own boundary's blur, which must not count as texture."""

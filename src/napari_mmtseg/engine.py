@@ -121,7 +121,8 @@ def iter_segment(image, method: str = "mmt", preset: str | None = None, seed: in
                                       merge_threshold=p.merge_threshold, refine=p.refine,
                                       texture=p.texture_weight,
                                       keep_ids=scr is not None and p.output == "clusters",
-                                      keep_apart=state.get("scribble_channels", ()))
+                                      keep_apart=state.get("scribble_channels", ()),
+                                      scribbled_pixels=None if plane is None else plane >= 0)
             infos.append(info)
             if scr is not None:  # ids are the scribble classes' (channels mapped), not aligned
                 if p.output == "clusters" and learned:

@@ -310,7 +310,7 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
                   n_classes="auto", min_region_size: int | None = None,
                   merge_threshold: float = 0.0, refine: bool = False,
                   edge_sigma: float = 2.0, band_width: float = 2.0, snap: float = 2.0,
-                  keep_ids: bool = False, keep_apart=(), texture: float = 0.0):
+                  keep_ids: bool = False, keep_apart=(), scribbled_pixels=None, texture: float = 0.0):
     """The output stage for one 2D slice.
 
     clusters: (H, W) integer cluster map from a method (any ids).
@@ -330,6 +330,12 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
         ``n_classes="auto"``) instead of numbering the classes from 0.
     keep_apart: cluster ids of scribbled classes: their regions never merge
         with each other, and a region holding one of them takes that class.
+    scribbled_pixels: optional (H, W) bool, the pixels the user scribbled. With it,
+        a region takes a scribbled class only where it holds scribbled pixels
+        of that class's cluster (the user marked it); other regions take
+        their majority cluster, so a large unmarked region that merged with
+        a small scribbled one (the background with one nucleus) keeps its own
+        class.
 
     Returns ``(labels, info)``: (H, W) int32 ids from 0 (regions: each
     connected region its own id; clusters: the class id, or the method's id
@@ -378,6 +384,10 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
     region_class = votes.argmax(1)
     if scribbled.size:
         sv = votes[:, scribbled]
+        if scribbled_pixels is not None:  # count only the pixels the user scribbled
+            m = np.asarray(scribbled_pixels, dtype=bool).ravel()
+            flat = reg.ravel()[m].astype(np.int64) * ids.size + cluster_of[pieces].ravel()[m]
+            sv = np.bincount(flat, minlength=votes.size).reshape(votes.shape)[:, scribbled]
         has = sv.max(1) > 0
         region_class[has] = scribbled[sv[has].argmax(1)]
     cls = region_class[reg]
