@@ -262,3 +262,11 @@ def test_multiotsu_with_one_class_does_not_crash_and_keeps_every_grey_level_it_c
     assert r.n_labels == 1
     img = np.repeat([0.1, 0.5, 0.9], 300).reshape(30, 30)
     assert segment(img, method="multiotsu", n_classes=4, **FAST).output["n_classes"] == 3
+
+
+def test_multiotsu_sees_grey_levels_on_any_rows_of_a_large_image():
+    """A subsample by rows once missed every bright pixel of this image (one class out)."""
+    img = np.zeros((2000, 1000), np.float32)
+    img[1::2] = 1.0  # the bright pixels are on odd rows only
+    r = segment(img, method="multiotsu", **FAST)
+    assert r.n_labels == 2

@@ -181,8 +181,8 @@ def _background_and_nuclei():
     img[30:40, 30:40], clusters[30:40, 30:40] = 0.25, 2  # A: a weak boundary to the background
     img[45:55, 45:55], clusters[45:55, 45:55] = 0.8, 2  # B
     img[5:11, 5:11], clusters[5:11, 5:11] = 0.5, 1  # the background scribble's cluster
-    marks = np.zeros((60, 60), bool)
-    marks[48:52, 48:52] = marks[7:9, 7:9] = True
+    marks = np.full((60, 60), -1)  # the cluster of the class scribbled at each pixel
+    marks[48:52, 48:52], marks[7:9, 7:9] = 2, 1
     return clusters, _grey(img), marks
 
 
@@ -194,6 +194,29 @@ def test_a_large_unmarked_region_keeps_its_class_after_merging_with_a_scribbled_
                            keep_ids=True, keep_apart=(1, 2), scribbled_pixels=marks)
     assert lab[0, 0] == 0 and lab[50, 50] == 2 and lab[8, 8] == 1
     assert lab[35, 35] == 0  # A merged into the background, which kept the background's class
+
+
+def test_a_region_takes_the_class_the_user_scribbled_not_the_one_predicted_there():
+    clusters = np.zeros((40, 40), int)
+    clusters[:, 20:] = 1
+    clusters[18:23, 8:13] = 1  # the method says B under the user's A scribble
+    x = (clusters[None] * 0.5).astype(np.float32)
+    x[0, 18:23, 8:13] = 0  # and the image says A there
+    marks = np.full((40, 40), -1)
+    marks[18:23, 8:13] = 0  # the user scribbled class A (cluster 0)
+    lab, _ = finish_labels(clusters, x, output="clusters", keep_ids=True, keep_apart=(0, 1),
+                           scribbled_pixels=marks, min_region_size=30)
+    assert set(np.unique(lab[:, :20])) == {0} and set(np.unique(lab[:, 21:])) == {1}
+
+
+def test_transition_bands_never_drop_every_piece_when_ids_have_gaps():
+    clusters = np.zeros((6, 6), int)
+    clusters[:3, 3:], clusters[3:, :3], clusters[3:, 3:] = 1, 2, 3
+    img = np.array([0, 0.001, 0.051, 0.05])[clusters].astype(np.float32)
+    clusters[0, 4] = 7  # a 1-px speck, absorbed first: the ids have a gap
+    lab, info = finish_labels(clusters, _grey(img), output="clusters", min_region_size=2,
+                              refine=True, snap=0)
+    assert info.n_classes == 4 and np.unique(lab).size == 4
 
 
 def test_texture_is_measured_inside_regions_not_on_their_own_edges():

@@ -28,13 +28,16 @@ def classical(method: str, x: np.ndarray, p: Params, seed: int) -> np.ndarray:
 
         grey = img.mean(axis=-1)
         classes = p.n_classes if p.n_classes != "auto" else 2
-        levels = np.unique(grey[:: max(1, grey.size // 1_000_000)]).size
-        if classes < 2 or levels < 2:  # one class (skimage needs at least 2)
+        if classes < 2 or grey.min() == grey.max():  # one class (skimage needs at least 2)
             return np.zeros(grey.shape, dtype=np.int64)
-        try:
-            th = threshold_multiotsu(grey, classes=min(classes, levels))
-        except ValueError:  # fewer distinct levels than classes in the histogram
-            th = threshold_multiotsu(grey, classes=2)
+        for c in range(classes, 1, -1):  # as many classes as the histogram's levels allow
+            try:
+                th = threshold_multiotsu(grey, classes=c)
+                break
+            except ValueError:  # fewer distinct levels than classes in the histogram
+                continue
+        else:
+            th = np.array([(grey.min() + grey.max()) / 2])
         return np.digitize(grey, th)
     if method == "felzenszwalb":
         from skimage.segmentation import felzenszwalb

@@ -122,7 +122,7 @@ def iter_segment(image, method: str = "mmt", preset: str | None = None, seed: in
                                       texture=p.texture_weight,
                                       keep_ids=scr is not None and p.output == "clusters",
                                       keep_apart=state.get("scribble_channels", ()),
-                                      scribbled_pixels=None if plane is None else plane >= 0)
+                                      scribbled_pixels=_scribbled_channels(plane, state))
             infos.append(info)
             if scr is not None:  # ids are the scribble classes' (channels mapped), not aligned
                 if p.output == "clusters" and learned:
@@ -163,6 +163,15 @@ def _scribbled_first(scr, prep) -> list:
     """Slice order: slices with scribbles first (in order), then the others."""
     has = [bool((scr.data[prep.layout.labels_index(i)] > 0).any()) for i in range(prep.n_slices)]
     return [i for i in range(prep.n_slices) if has[i]] + [i for i in range(prep.n_slices) if not has[i]]
+
+
+def _scribbled_channels(plane, state):
+    """(H, W) the network channel of the class scribbled at each pixel (-1:
+    none), or None without scribbles or channels (a method that does not learn)."""
+    channels = state.get("scribble_channels")
+    if plane is None or channels is None:
+        return None
+    return np.where(plane >= 0, np.asarray(channels)[np.maximum(plane, 0)], -1)
 
 
 def _kept_model(method, p, prep, state) -> dict:

@@ -174,7 +174,8 @@ def remove_transition_bands(pieces: np.ndarray, features: np.ndarray, max_width:
     between = (np.linalg.norm(mean - mean[a], axis=1) + np.linalg.norm(mean - mean[b], axis=1)
                <= slack * d_ab)
     drop = has_two & (d_ab > 0) & between
-    if not drop.any() or drop[1:].all():
+    present = np.bincount(pieces.ravel(), minlength=n) > 0  # ids may have gaps
+    if not drop.any() or not (present[1:] & ~drop[1:]).any():  # nothing, or everything, to drop
         return pieces
     return expand_labels(np.where(drop[pieces], 0, pieces), distance=np.inf)
 
@@ -330,11 +331,13 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
         ``n_classes="auto"``) instead of numbering the classes from 0.
     keep_apart: cluster ids of scribbled classes: their regions never merge
         with each other, and a region holding one of them takes that class.
-    scribbled_pixels: optional (H, W) bool, the pixels the user scribbled. With it,
-        a region takes a scribbled class only where it holds scribbled pixels
-        of that class's cluster (the user marked it); other regions take
-        their majority cluster, so a large unmarked region that merged with
-        a small scribbled one (the background with one nucleus) keeps its own
+    scribbled_pixels: optional (H, W) int, at each scribbled pixel the
+        cluster id of the class the user scribbled there (-1 = not
+        scribbled). With it, a region takes a scribbled class only where it
+        holds pixels the user scribbled with that class (the class with the
+        most of them), whatever the method predicts there; other regions take
+        their majority cluster, so a large unmarked region that merged with a
+        small scribbled one (the background with one nucleus) keeps its own
         class.
 
     Returns ``(labels, info)``: (H, W) int32 ids from 0 (regions: each
@@ -384,9 +387,12 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
     region_class = votes.argmax(1)
     if scribbled.size:
         sv = votes[:, scribbled]
-        if scribbled_pixels is not None:  # count only the pixels the user scribbled
-            m = np.asarray(scribbled_pixels, dtype=bool).ravel()
-            flat = reg.ravel()[m].astype(np.int64) * ids.size + cluster_of[pieces].ravel()[m]
+        if scribbled_pixels is not None:  # count the user's classes at the scribbled pixels
+            sp = np.asarray(scribbled_pixels).ravel()
+            m = np.flatnonzero(sp >= 0)
+            ci = np.minimum(np.searchsorted(ids, sp[m]), ids.size - 1)
+            ok = ids[ci] == sp[m]  # a class whose cluster is absent from the map cannot vote
+            flat = reg.ravel()[m[ok]].astype(np.int64) * ids.size + ci[ok]
             sv = np.bincount(flat, minlength=votes.size).reshape(votes.shape)[:, scribbled]
         has = sv.max(1) > 0
         region_class[has] = scribbled[sv[has].argmax(1)]

@@ -116,7 +116,7 @@ def _claim(target: torch.Tensor, feats: torch.Tensor, scr: _Scribbled, q: int) -
     take = one & (typical[target] | near)
     out = torch.where(take, scr.chans[own[target]], target)
     # clusters holding several classes: the nearest of their classes' prototypes
-    d = torch.cdist(f[:, None, :], protos[target]).squeeze(1)  # (N, k)
+    d = torch.stack([(f - protos[target, j]).norm(dim=1) for j in range(k)], dim=1)  # (N, k)
     d = torch.where(votes[target] > 0, d, torch.full_like(d, float("inf")))
     return torch.where(n_classes[target] > 1, scr.chans[d.argmin(1)], out)
 
