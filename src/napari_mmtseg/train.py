@@ -116,7 +116,10 @@ def _claim(target: torch.Tensor, feats: torch.Tensor, scr: _Scribbled, q: int) -
     take = one & (typical[target] | near)
     out = torch.where(take, scr.chans[own[target]], target)
     # clusters holding several classes: the nearest of their classes' prototypes
-    d = torch.stack([(f - protos[target, j]).norm(dim=1) for j in range(k)], dim=1)  # (N, k)
+    if f.shape[0] * k * f.shape[1] <= 2**25:  # (N, k, D) is small: one call
+        d = torch.cdist(f[:, None, :], protos[target]).squeeze(1)  # (N, k)
+    else:  # large (full-size paper preset): one class at a time, memory bounded by (N, D)
+        d = torch.stack([(f - protos[target, j]).norm(dim=1) for j in range(k)], dim=1)
     d = torch.where(votes[target] > 0, d, torch.full_like(d, float("inf")))
     return torch.where(n_classes[target] > 1, scr.chans[d.argmin(1)], out)
 
