@@ -129,7 +129,7 @@ def _adjacency(pieces: np.ndarray):
 
 
 def remove_transition_bands(pieces: np.ndarray, features: np.ndarray, max_width: float = 2.0,
-                            slack: float = 1.25) -> np.ndarray:
+                            slack: float = 1.25, passes: int = 3) -> np.ndarray:
     """Give away the pixels of *transition bands*: thin pieces (no pixel farther
     than ``max_width`` px from the piece's edge, :func:`scipy.ndimage.distance_transform_edt`:
     bands up to about 2 x ``max_width`` + 1 px wide)
@@ -139,7 +139,19 @@ def remove_transition_bands(pieces: np.ndarray, features: np.ndarray, max_width:
     own (a ring around every nucleus, a seam along every outline); their
     pixels go to the nearest neighbour, so the edge falls mid-band. A thin
     piece darker or brighter than both sides (a membrane, a line) is kept.
-    Returns a new (H, W) piece map (ids kept, some removed)."""
+    A wide band made of several thin clusters side by side goes pass by pass
+    (at most ``passes``): the middle ones first, then the outer ones, which
+    then lie between the two sides. Returns a new (H, W) piece map (ids
+    kept, some removed), or ``pieces`` itself when nothing was removed."""
+    for _ in range(passes):
+        before = pieces
+        pieces = _remove_bands_once(pieces, features, max_width, slack)
+        if pieces is before:
+            break
+    return pieces
+
+
+def _remove_bands_once(pieces, features, max_width, slack):
     from skimage.segmentation import expand_labels
 
     n = int(pieces.max()) + 1
@@ -361,13 +373,7 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
     features = None
     if refine and band_width > 0 and regions.max() > 1:
         features = image_features(x)
-        # a wide band made of several thin clusters side by side goes pass by pass: the
-        # middle ones first, then the outer ones, which then lie between the two sides
-        for _ in range(3):
-            before = regions
-            regions = remove_transition_bands(regions, features, band_width)
-            if regions is before:
-                break
+        regions = remove_transition_bands(regions, features, band_width)
     if merge_threshold > 0 and regions.max() > 1:
         features = image_features(x) if features is None else features
         apart = None
@@ -392,8 +398,7 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
             m = np.flatnonzero(sp >= 0)
             ci = np.minimum(np.searchsorted(ids, sp[m]), ids.size - 1)
             ok = ids[ci] == sp[m]  # a class whose cluster is absent from the map cannot vote
-            flat = reg.ravel()[m[ok]].astype(np.int64) * ids.size + ci[ok]
-            sv = np.bincount(flat, minlength=votes.size).reshape(votes.shape)[:, scribbled]
+            sv = _votes(reg.ravel()[m[ok]], ci[ok], ids.size, votes.shape[0])[:, scribbled]
         has = sv.max(1) > 0
         region_class[has] = scribbled[sv[has].argmax(1)]
     cls = region_class[reg]
@@ -439,9 +444,11 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
     return out.astype(np.int32), info
 
 
-def _votes(regions: np.ndarray, clusters: np.ndarray, n_clusters: int) -> np.ndarray:
-    """(regions, clusters) pixel counts of two aligned (H, W) id maps."""
-    n_reg = int(regions.max()) + 1
+def _votes(regions: np.ndarray, clusters: np.ndarray, n_clusters: int,
+           n_reg: int | None = None) -> np.ndarray:
+    """(regions, clusters) pixel counts of two aligned id maps (any shape);
+    ``n_reg`` rows (default: the largest region id + 1)."""
+    n_reg = int(regions.max()) + 1 if n_reg is None else n_reg
     flat = regions.ravel().astype(np.int64) * n_clusters + clusters.ravel()
     return np.bincount(flat, minlength=n_reg * n_clusters).reshape(n_reg, n_clusters)
 
