@@ -19,6 +19,7 @@ foreground IoU and object F1 (``metrics.score_instances``) instead.
 from __future__ import annotations
 
 import argparse
+import csv
 import itertools
 import sys
 from collections import defaultdict
@@ -34,6 +35,8 @@ from napari_mmtseg.bench.run import parse_sets
 from napari_mmtseg.metrics import ari, score, score_instances
 from napari_mmtseg.regions import finish_labels
 
+#: the score columns of results.csv that benchmarks/paired_compare.py reads
+CSV_COLUMNS = ("accuracy_mean", "miou_mean", "miou_kim_mean", "pri_mean", "voi_mean", "fg_iou", "f1")
 RAW = dict(output="clusters", min_region_size=1, merge_threshold=0.0, refine=False)
 
 
@@ -53,19 +56,22 @@ def main(argv=None) -> int:
     a.add_argument("--split", default="train")
     a.add_argument("--n", type=int, default=30, help="images: every STRIDE-th, N of them")
     a.add_argument("--stride", type=int, default=1)
+    a.add_argument("--offset", type=int, default=0, help="skip this many images first")
     a.add_argument("--seeds", default="0,1,2")
     a.add_argument("--methods", default="mmt")
     a.add_argument("--train", action="append", default=[], help="TAG:KEY=VALUE,... (repeatable)")
     a.add_argument("--stage", action="append", default=[], help="TAG:KEY=VALUE,... (repeatable)")
     a.add_argument("--cache", required=True, help="folder for the raw cluster maps")
+    a.add_argument("--csv", help="also write one row per (method, training/stage, image, seed) here, "
+                                 "in results.csv's columns, for benchmarks/paired_compare.py")
     args = a.parse_args(argv)
     torch.set_num_threads(1)
     trains = _named(args.train or ["default:"])
     stages = _named(args.stage or ["t3:merge_threshold=3,refine=1"])
     seeds = [int(s) for s in args.seeds.split(",")]
-    ids = datasets.dataset_ids(args.dataset, args.root, args.split)[:: args.stride][: args.n]
+    ids = datasets.dataset_ids(args.dataset, args.root, args.split)[args.offset:: args.stride][: args.n]
     cache = Path(args.cache)
-    rows = []
+    rows, table = [], []
     for img_id in ids:
         sample = datasets.load_sample(args.dataset, args.root, args.split, img_id)
         x = prepare_image(sample.image).slice(0)
@@ -89,9 +95,16 @@ def main(argv=None) -> int:
                         else:
                             sc = score_instances(lab, sample.gts[0])
                             m = [sc["fg_iou"], sc["f1"], sc["precision"], sc["recall"]]
+                        table.append({"image": img_id, "method": method, "setting": f"{ttag}/{stag}",
+                                      "seed": seed, **{k: sc.get(k, "") for k in CSV_COLUMNS}})
                         rows.append(((method, ttag, stag), img_id, seed, m,
                                      info.n_regions, info.n_classes, lab))
         print(f"{img_id} done", file=sys.stderr, flush=True)
+    if args.csv:
+        with open(args.csv, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=["image", "method", "setting", "seed", *CSV_COLUMNS])
+            w.writeheader()
+            w.writerows(table)
     heads = (["Acc", "mIoU 1:1", "PRI", "VoI"] if args.dataset == "bsds"
              else ["fg IoU", "F1 @0.5", "precision", "recall"])
     print(f"\n{len(ids)} images, seeds {args.seeds}, fast preset, 1 thread\n")

@@ -221,6 +221,8 @@ def test_parameter_types_are_checked():
         make_params("mmt", "fast", max_iter=10.0)
     with pytest.raises(ValueError, match="soft_weight"):
         make_params("mmt", "fast", soft_weight=3)
+    with pytest.raises(ValueError, match="line_width must be >= 0"):
+        make_params("mmt", "fast", line_width=-1)
     with pytest.raises(TypeError, match="channel_axis must be an integer"):
         segment(np.zeros((4, 4, 2)), channel_axis=1.0, **FAST)
     with pytest.raises(ValueError, match="rgb=True"):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from napari_mmtseg.regions import (auto_min_region_size, edge_strength, finish_labels,
-                                   group_classes, image_features, remove_small_pieces,
+                                   group_classes, image_features, remove_small_pieces, thin_lines,
                                    summarize_output)
 
 
@@ -136,8 +136,13 @@ def test_pixels_far_from_every_kept_piece_are_still_filled():
     clusters[:4, :4] = 5  # one 16-pixel piece in a corner
     out = remove_small_pieces(_pieces_of(clusters), 16)
     assert (out > 0).all() and np.unique(out).size == 1
-    lab, info = finish_labels(clusters, np.zeros((1, 60, 60), np.float32), min_region_size=16)
-    assert info.n_regions == 1 and np.unique(lab).size == 1
+    flat = np.zeros((1, 60, 60), np.float32)
+    for by_colour in (False, True):
+        lab, info = finish_labels(clusters, flat, min_region_size=16, small_by_colour=by_colour)
+        assert (np.bincount(lab.ravel()) >= 16).all()
+        lab, info = finish_labels(clusters, flat, min_region_size=16, small_by_colour=by_colour,
+                                  merge_threshold=3.0)
+        assert info.n_regions == 1 and np.unique(lab).size == 1
 
 
 def _pieces_of(clusters):
@@ -244,3 +249,65 @@ def test_any_ids_in_and_the_methods_own_ids_out():
     lab, _ = finish_labels(np.where(clusters > 0, 70000, 5), img, output="clusters",
                            min_region_size=1, keep_ids=True)
     assert set(np.unique(lab)) == {5, 70000}
+
+
+# ---------------------------------------------------------------- thin lines (EM membranes)
+
+
+def _membrane_grid(seed, contrast=0.2, texture=0.03, size=160, cell=40):
+    """A 4 x 4 grid of textured cells (0.7 +- ``texture``) separated by 3 px
+    membranes ``contrast`` darker, as on an EM section; the cluster map has
+    the membrane as one cluster and each cell cut into two speckle clusters."""
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(seed)
+    noise = ndi.gaussian_filter(rng.standard_normal((size, size)), 1.5)
+    img = 0.7 + texture * noise / noise.std()
+    mem = np.zeros((size, size), bool)
+    for k in range(0, size, cell):
+        mem[k:k + 3, :] = True
+        mem[:, k:k + 3] = True
+    img[mem] = 0.7 - contrast
+    clusters = np.where(mem, 0, 1 + (img > 0.7))
+    return np.clip(img, 0, 1)[None].astype(np.float32), clusters, mem
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_membranes_keep_the_cells_they_separate_apart(seed):
+    """ISBI 2012 EM: the texture-aware merge joined the membrane network to the
+    cells (a whole section became one object, instance F1 0.065)."""
+    x, clusters, mem = _membrane_grid(seed)
+    lab, info = finish_labels(clusters, x, merge_threshold=3.0, texture=0.5, refine=True)
+    centres = lab[20::40, 20::40]
+    assert np.unique(centres).size == 16  # every cell its own region
+    assert not np.isin(lab[mem], centres).mean() > 0.05  # the membrane is none of them
+
+
+def test_thin_lines_are_networks_not_blobs_or_lone_streaks():
+    x, clusters, mem = _membrane_grid(0)
+    pieces = _pieces_of(np.where(mem, 0, 1 + np.arange(160)[:, None] // 40 * 4
+                                 + np.arange(160)[None, :] // 40))
+    lines = thin_lines(pieces, image_features(x), 8.0, contrast=15.0)
+    membrane = np.unique(pieces[mem])
+    assert lines[membrane].any(1).all() and np.allclose(lines[membrane, 0], -1.0)  # darker
+    assert not lines[np.setdiff1d(np.unique(pieces), membrane)].any()  # the cells are not lines
+    # a dark streak inside one region separates nothing: not a line
+    img = np.full((1, 60, 60), 0.7, np.float32)
+    img[0, 30:32, 10:50] = 0.2
+    streak = np.ones((60, 60), int)
+    streak[30:32, 10:50] = 2
+    assert not thin_lines(streak, image_features(img), 8.0, contrast=15.0).any()
+
+
+def test_a_small_piece_joins_the_neighbour_of_its_colour():
+    """A 2 x 6 fragment of a dark line lies between a bright region and the dark
+    line's main piece; its pixels used to go to the nearest larger piece by
+    distance (mostly the bright one), cutting the line."""
+    pieces = np.ones((20, 20), int)  # bright
+    pieces[:, 12:] = 2  # dark
+    pieces[5:7, 6:12] = 3  # a dark fragment reaching deep into the bright region
+    feats = np.where(np.isin(pieces, (2, 3)), 10.0, 90.0)[..., None]
+    out = remove_small_pieces(pieces, 16, features=feats)
+    assert (out[5:7, 6:12] == out[0, 19]).all() and out[0, 0] != out[0, 19]
+    old = remove_small_pieces(pieces, 16)
+    assert (old[5:7, 6:9] == old[0, 0]).all()  # the distance rule, for comparison

@@ -51,6 +51,7 @@ class Params:
     min_region_size: int | None = None  # pixels; smaller pieces join a neighbour (None: 1/5000 of the slice)
     merge_threshold: float = 3.0  # adjacent regions whose boundary is weaker than this merge (0: off)
     texture_weight: float = 0.5  # a boundary counts as weak up to this x the texture beside it
+    line_width: float = 8.0  # thin lines (membranes) up to this mean thickness never merge into what they separate (0: off)
     refine: bool = True  # transition bands given away, boundaries snapped to the image's edges
     # Kanezaki 2018
     n_segments: int = 10000
@@ -138,6 +139,7 @@ def _check(p: Params) -> None:
     need(p.scribble_weight >= 0, f"scribble_weight must be >= 0, got {p.scribble_weight}")
     need(p.merge_threshold >= 0, f"merge_threshold must be >= 0, got {p.merge_threshold}")
     need(p.texture_weight >= 0, f"texture_weight must be >= 0, got {p.texture_weight}")
+    need(p.line_width >= 0, f"line_width must be >= 0 (pixels; 0: off), got {p.line_width}")
     need(is_int(p.superpixel_size) and p.superpixel_size >= 0,
          f"superpixel_size must be an integer >= 0 (pixels), got {p.superpixel_size!r}")
     need(p.scale > 0, f"scale must be > 0, got {p.scale}")

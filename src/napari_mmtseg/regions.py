@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["OutputInfo", "summarize_output", "image_features", "edge_strength", "remove_small_pieces",
+           "thin_lines",
            "remove_transition_bands", "merge_weak_boundaries", "snap_boundaries", "group_classes",
            "finish_labels", "auto_min_region_size"]
 
@@ -89,15 +90,26 @@ def _pieces(labels: np.ndarray):
     return pieces, cluster
 
 
-def remove_small_pieces(pieces: np.ndarray, min_size: int, group=None) -> np.ndarray:
-    """Give the pixels of every piece smaller than ``min_size`` pixels to the
-    nearest larger piece (:func:`skimage.segmentation.expand_labels`). The
-    largest piece always stays, so a map of only small pieces keeps one; with
-    ``group`` (the class of each piece id), the largest piece of every class
-    stays too, so no class vanishes. ``pieces``: (H, W) ids >= 1. Returns a
-    new (H, W) map of the ids kept."""
+def remove_small_pieces(pieces: np.ndarray, min_size: int, group=None, features=None) -> np.ndarray:
+    """Remove every piece smaller than ``min_size`` pixels. ``pieces``: (H, W)
+    ids >= 1. Returns a new (H, W) map of the ids kept.
+
+    With ``features`` ((H, W, F), see :func:`image_features`) and no
+    ``group``, a small piece joins the neighbour whose mean colour is
+    nearest its own, pass by pass, as Felzenszwalb and Huttenlocher's
+    minimum-size step joins along the weakest edge; small pieces of one
+    colour chain together and may make a piece of their own. The fragments
+    of a thin dark line (a membrane broken into pieces by noise) so join
+    each other, not the bright regions beside them. Otherwise a small
+    piece's pixels go to the nearest larger piece
+    (:func:`skimage.segmentation.expand_labels`): the largest piece always
+    stays, so a map of only small pieces keeps one, and with ``group`` (the
+    class of each piece id) the largest piece of every class stays too, so
+    no class vanishes."""
     if min_size <= 1:
         return pieces
+    if features is not None and group is None:
+        return _join_small_by_colour(pieces, features, min_size)
     from skimage.segmentation import expand_labels
 
     sizes = np.bincount(pieces.ravel())
@@ -114,6 +126,39 @@ def remove_small_pieces(pieces: np.ndarray, min_size: int, group=None) -> np.nda
         small[first] = False
     kept = np.where(small[pieces], 0, pieces)
     return expand_labels(kept, distance=np.inf)
+
+
+def _join_small_by_colour(pieces, features, min_size, max_passes: int = 50):
+    """Each pass, every piece under ``min_size`` px joins its neighbour of
+    nearest mean colour (ties: the larger); the joins of a pass are applied
+    together (:func:`scipy.sparse.csgraph.connected_components`), so small
+    pieces of one colour chain into one piece. Passes repeat until no piece
+    is small or one piece covers the map. Ids are renumbered 1..P."""
+    from scipy import sparse
+    from scipy.sparse.csgraph import connected_components
+
+    p = pieces
+    for _ in range(max_passes):
+        p = np.unique(p, return_inverse=True)[1].reshape(pieces.shape) + 1
+        n = int(p.max()) + 1
+        if n <= 2:
+            break
+        mean, size = _mean_features(p, features, n)
+        small = size < min_size
+        small[0] = False
+        if not small.any():
+            break
+        pairs, _ = _adjacency(p)
+        a = np.concatenate([pairs[:, 0], pairs[:, 1]])
+        b = np.concatenate([pairs[:, 1], pairs[:, 0]])
+        sel = small[a]
+        a, b = a[sel], b[sel]
+        order = np.lexsort((-size[b], np.linalg.norm(mean[a] - mean[b], axis=1), a))
+        a, b = a[order], b[order]
+        first = np.r_[True, a[1:] != a[:-1]]  # each small piece's nearest colour
+        join = sparse.coo_matrix((np.ones(int(first.sum())), (a[first], b[first])), shape=(n, n))
+        p = connected_components(join, directed=False)[1][p]
+    return np.unique(p, return_inverse=True)[1].reshape(pieces.shape) + 1
 
 
 def _adjacency(pieces: np.ndarray):
@@ -192,8 +237,49 @@ def _remove_bands_once(pieces, features, max_width, slack):
     return expand_labels(np.where(drop[pieces], 0, pieces), distance=np.inf)
 
 
+def thin_lines(pieces: np.ndarray, features: np.ndarray, max_thickness: float,
+               min_elongation: float = 3.0, contrast: float = 5.0,
+               min_enclosed: float = 0.8, min_neighbours: int = 5) -> np.ndarray:
+    """Which pieces of an (H, W) map are thin lines (membranes, cell walls,
+    vessels), and on which side of their surroundings their colour lies.
+
+    A piece is a line when its mean thickness, 2 x area / boundary length,
+    is at most ``max_thickness`` px (a band of width w has w, a disc of
+    radius r has r) and its elongation, boundary length^2 / (4 pi area),
+    is at least ``min_elongation`` (1 for a disc; length / (pi w) for a
+    band), and its mean colour differs from the mean of its neighbours
+    (weighted by the boundary they share). Returns (P + 1, F) float64: for a
+    line, the unit vector from its neighbours' mean colour to its own (in
+    ``features`` space, (H, W, F)); zeros for every other id."""
+    n = int(pieces.max()) + 1
+    mean, size = _mean_features(pieces, features, n)
+    pairs, contact = _adjacency(pieces)
+    p = np.concatenate([pairs[:, 0], pairs[:, 1]])
+    nb = np.concatenate([pairs[:, 1], pairs[:, 0]])
+    c = np.concatenate([contact, contact]).astype(np.float64)
+    perimeter = np.bincount(p, weights=c, minlength=n)
+    around = np.stack([np.bincount(p, weights=c * mean[nb, f], minlength=n)
+                       for f in range(mean.shape[1])], axis=1) / np.maximum(perimeter, 1)[:, None]
+    u = mean - around
+    norm = np.linalg.norm(u, axis=1)
+    unit = u / np.maximum(norm, 1e-12)[:, None]
+    # the share of its boundary along which the neighbour lies beyond ``contrast`` on the far side
+    beyond = np.einsum("ij,ij->i", mean[nb] - mean[p], unit[p]) < -contrast
+    enclosed = np.bincount(p, weights=c * beyond, minlength=n) / np.maximum(perimeter, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        line = ((perimeter > 0) & (2 * size <= max_thickness * perimeter)
+                & (perimeter ** 2 >= min_elongation * 4 * np.pi * size) & (norm > 0)
+                & (enclosed >= min_enclosed)
+                & (np.bincount(p, weights=beyond, minlength=n) >= min_neighbours))
+    out = np.zeros_like(mean)
+    out[line] = unit[line]
+    out[0] = 0
+    return out
+
+
 def merge_weak_boundaries(pieces: np.ndarray, edges: np.ndarray, threshold: float,
-                          keep_apart=None, texture: float = 0.0, margin: float = 5.0) -> np.ndarray:
+                          keep_apart=None, texture: float = 0.0, margin: float = 5.0,
+                          lines=None, features=None, line_contrast: float = 15.0) -> np.ndarray:
     """Merge adjacent pieces, weakest boundary first, while the mean of
     ``edges`` along their shared boundary is below ``threshold``
     (:func:`skimage.graph.rag_boundary`, :func:`skimage.graph.merge_hierarchical`;
@@ -206,6 +292,11 @@ def merge_weak_boundaries(pieces: np.ndarray, edges: np.ndarray, threshold: floa
     counts as weak (Felzenszwalb and Huttenlocher's internal-difference idea).
     ``keep_apart``: optional group id per piece id (-1 = none); pieces of two
     different groups are never merged (classes a user scribbled).
+    ``lines``: optional (P + 1, F) directions from :func:`thin_lines`, with
+    ``features``: a thin line never merges with a neighbour whose colour
+    lies more than ``line_contrast`` (feature units) beyond the line's, on
+    the side of its surroundings (a dark membrane never joins the bright
+    cells it separates, whatever the texture; two fragments of it may join).
     Returns an (H, W) map of ids >= 1, one per union of pieces."""
     if threshold <= 0 or pieces.min() == pieces.max():
         return pieces
@@ -217,12 +308,20 @@ def merge_weak_boundaries(pieces: np.ndarray, edges: np.ndarray, threshold: floa
     inside = ((depth > margin) | (depth >= width[pieces])).ravel()
     esum = np.bincount(pieces.ravel()[inside], weights=edges.ravel()[inside], minlength=n)
     size = np.maximum(np.bincount(pieces.ravel()[inside], minlength=n), 1)
+    if lines is not None:
+        fsum, npx = _mean_features(pieces, features, n)
+        fsum = fsum * npx[:, None]
     for v in rag.nodes:
         rag.nodes[v].update(esum=float(esum[v]), size=int(size[v]),
                             group=-1 if keep_apart is None else int(keep_apart[v]))
+        if lines is not None:
+            rag.nodes[v].update(fsum=fsum[v], npx=float(npx[v]),
+                                line=lines[v] if lines[v].any() else None)
 
     def strength(g, a, b, boundary):
         if _apart(g, a, b):
+            return np.inf
+        if lines is not None and _line_apart(g, a, b, line_contrast):
             return np.inf
         inner = min(g.nodes[a]["esum"] / g.nodes[a]["size"], g.nodes[b]["esum"] / g.nodes[b]["size"])
         return boundary - texture * inner
@@ -243,10 +342,23 @@ def merge_weak_boundaries(pieces: np.ndarray, edges: np.ndarray, threshold: floa
         g.nodes[dst]["size"] += g.nodes[src]["size"]
         if g.nodes[dst]["group"] < 0:
             g.nodes[dst]["group"] = g.nodes[src]["group"]
+        if lines is not None:
+            g.nodes[dst]["fsum"] = g.nodes[dst]["fsum"] + g.nodes[src]["fsum"]
+            g.nodes[dst]["npx"] += g.nodes[src]["npx"]
+            if g.nodes[dst]["line"] is None:
+                g.nodes[dst]["line"] = g.nodes[src]["line"]
 
     merged = graph.merge_hierarchical(pieces, rag, thresh=threshold, rag_copy=False,
                                       in_place_merge=True, merge_func=merge, weight_func=weight)
     return merged + 1  # ids from 1, as everywhere in this module (0 would read as "unlabelled")
+
+
+def _line_apart(g, a, b, contrast: float) -> bool:
+    """A line node and a neighbour on its surroundings' side by more than ``contrast``."""
+    na, nb = g.nodes[a], g.nodes[b]
+    step = nb["fsum"] / max(nb["npx"], 1) - na["fsum"] / max(na["npx"], 1)
+    return ((na["line"] is not None and float(step @ na["line"]) < -contrast)
+            or (nb["line"] is not None and float(step @ nb["line"]) > contrast))
 
 
 def _apart(g, a, b) -> bool:
@@ -323,7 +435,8 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
                   n_classes="auto", min_region_size: int | None = None,
                   merge_threshold: float = 0.0, refine: bool = False,
                   edge_sigma: float = 2.0, band_width: float = 2.0, snap: float = 2.0,
-                  keep_ids: bool = False, keep_apart=(), scribbled_pixels=None, texture: float = 0.0):
+                  keep_ids: bool = False, keep_apart=(), scribbled_pixels=None, texture: float = 0.0,
+                  small_by_colour: bool = True, line_width: float = 8.0, line_contrast: float = 15.0):
     """The output stage for one 2D slice.
 
     clusters: (H, W) integer cluster map from a method (any ids).
@@ -338,6 +451,13 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
         (0: no merging).
     texture: the boundary strength is lowered by this x the smaller mean
         gradient inside the two regions (see :func:`merge_weak_boundaries`).
+    small_by_colour: a piece under ``min_region_size`` joins the neighbour
+        of nearest mean colour (True) or its pixels go to the nearest larger
+        piece (False); see :func:`remove_small_pieces`.
+    line_width: thin lines (mean thickness up to this many px, darker or
+        brighter than the regions around them by more than
+        ``line_contrast`` feature units: membranes, cell walls) never merge
+        into the regions they separate (:func:`thin_lines`; 0: off).
     refine: give transition bands away and snap boundaries to image edges.
     keep_ids: clusters output keeps the method's cluster ids (with
         ``n_classes="auto"``) instead of numbering the classes from 0.
@@ -369,21 +489,22 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
     scribbled = np.searchsorted(ids, [c for c in keep_apart if c in ids]).astype(np.int64)
     pieces, cluster_of = _pieces(compact)
     n_in, n_pieces = int(ids.size), int(pieces.max())
-    regions = remove_small_pieces(pieces, int(min_region_size))
-    features = None
+    features = image_features(x)
+    regions = remove_small_pieces(pieces, int(min_region_size),
+                                  features=features if small_by_colour else None)
     if refine and band_width > 0 and regions.max() > 1:
-        features = image_features(x)
         regions = remove_transition_bands(regions, features, band_width)
     if merge_threshold > 0 and regions.max() > 1:
-        features = image_features(x) if features is None else features
         apart = None
         if scribbled.size:  # the scribbled clusters' regions never merge across classes
             major = _votes(regions, cluster_of[pieces], ids.size).argmax(1)
             apart = np.where(np.isin(major, scribbled), major, -1)
+        lines = (thin_lines(regions, features, line_width, contrast=line_contrast)
+                 if line_width > 0 else None)
         regions = merge_weak_boundaries(regions, edge_strength(features, edge_sigma),
-                                        merge_threshold, apart, texture)
+                                        merge_threshold, apart, texture, lines=lines,
+                                        features=features, line_contrast=line_contrast)
     if refine and snap > 0 and regions.max() > 1:
-        features = image_features(x) if features is None else features
         regions = snap_boundaries(regions, edge_strength(features, 1.0), snap)
     # each region's class: the method's cluster that covers most of it; a region holding a
     # scribbled cluster takes the largest scribbled one
@@ -405,8 +526,6 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
     n_left = int(np.unique(cls).size)
     if n_classes != "auto":
         n = int(n_classes)
-        if features is None:
-            features = image_features(x)
         if n_left >= n:
             cls = group_classes(cls, features, n)
             why = f"n_classes={n}: {n_left} clusters grouped by colour (Ward) into {n}"
@@ -428,7 +547,7 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
         if merge_threshold > 0:
             steps.append(f"boundaries weaker than {merge_threshold:g}"
                          + (f" (less {texture:g} x the texture beside them)" if texture else "")
-                         + " merged")
+                         + " merged" + (", thin lines kept apart" if line_width > 0 else ""))
         why = f"{n_cls} of the method's {n_in} clusters are left after clean-up ({', '.join(steps)})"
     elif n_cls < int(n_classes):
         why += f"; the image has only {n_cls} distinct region(s), so {n_cls} class(es)"

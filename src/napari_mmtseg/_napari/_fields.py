@@ -69,6 +69,7 @@ ADVANCED = (
     Field("min_region_size", "min region size", min=0, max=10**9, zero=None, zero_text="auto"),
     Field("merge_threshold", "merge threshold", max=100, decimals=1),
     Field("texture_weight", "texture weight", max=10, decimals=2),
+    Field("line_width", "keep lines up to (px)", max=100, decimals=1),
     Field("refine", "refine boundaries"),
     Field("superpixel_size", "superpixel size", min=0, max=10**6, methods=_MMT),
     Field("scribble_weight", "scribble weight", max=100, decimals=2, methods=LEARNED_METHODS),

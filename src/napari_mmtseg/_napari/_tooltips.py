@@ -92,6 +92,9 @@ TIPS = {
     "texture_weight": "A boundary also counts as weak when it is no stronger than this times the "
                       "texture (mean gradient) inside the smoother of its two regions: stripes and "
                       "foliage merge, an edge beside a smooth region stays (0 = off).",
+    "line_width": "Thin lines darker or brighter than the regions around them (membranes, cell "
+                  "walls) up to this mean thickness in pixels stay their own regions: they never "
+                  "merge into the regions they separate (0 = off).",
     "refine": "Give thin transition bands along edges to their neighbours and move every "
               "boundary onto the strongest image edge within 2 px.",
     "scribble_weight": "Weight of the cross-entropy that pulls scribbled pixels toward their "
