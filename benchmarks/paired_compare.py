@@ -7,6 +7,9 @@ stability.csv lies beside it, the same for the ARI between seeds (per image:
 mean over seed pairs), plus how many images have a seed pair with ARI < 0.3.
 
     python benchmarks/paired_compare.py bench_results/bsds_val100_all/results.csv mmt kim2020
+
+CSV may name several files, comma-separated (e.g. output_stage.py's --csv
+and a bench folder's results.csv): their rows are read together.
 """
 from __future__ import annotations
 
@@ -40,8 +43,10 @@ def main(argv=None):
     ap.add_argument("--setting-a", default=None)
     ap.add_argument("--setting-b", default=None)
     args = ap.parse_args(argv)
-    with open(args.csv, newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = []
+    for path in args.csv.split(","):  # several files: their rows together (stability: the first's)
+        with open(path, newline="") as f:
+            rows += list(csv.DictReader(f))
     metrics = [m for m in METRICS + MASK_METRICS if rows and rows[0].get(m[0]) not in (None, "")]
     A = per_image(rows, args.a, args.setting_a, metrics)
     B = per_image(rows, args.b, args.setting_b, metrics)
@@ -59,7 +64,7 @@ def main(argv=None):
         better = int((sign * d > 0).sum())
         print(f"| {name} | {a.mean():.4f} | {b.mean():.4f} | {d.mean():+.4f} | [{lo:+.4f}, {hi:+.4f}] | "
               f"{better}/{len(images)} |")
-    stab = Path(args.csv).with_name("stability.csv")
+    stab = Path(args.csv.split(",")[0]).with_name("stability.csv")
     if stab.exists():
         ka, kb = (args.a, args.setting_a), (args.b, args.setting_b)
         ari = {ka: defaultdict(list), kb: defaultdict(list)}
