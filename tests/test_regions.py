@@ -311,3 +311,44 @@ def test_a_small_piece_joins_the_neighbour_of_its_colour():
     assert (out[5:7, 6:12] == out[0, 19]).all() and out[0, 0] != out[0, 19]
     old = remove_small_pieces(pieces, 16)
     assert (old[5:7, 6:9] == old[0, 0]).all()  # the distance rule, for comparison
+
+
+@pytest.mark.parametrize("line_first", [True, False])
+def test_a_line_is_kept_apart_only_from_what_lies_beyond_it(line_first):
+    """A dark vertical line between two bright regions, every boundary weak (edges 0)."""
+    from napari_mmtseg.regions import merge_weak_boundaries
+
+    pieces = np.full((20, 21), 2)
+    pieces[:, :9] = 1 if line_first else 3
+    pieces[:, 12:] = 3 if line_first else 1
+    feats = np.where(pieces == 2, 10.0, 40.0)[..., None]  # the line (id 2) is darker
+    edges = np.zeros(pieces.shape)
+    lines = np.zeros((4, 1))
+    lines[2] = -1.0  # darker than its surroundings
+    out = merge_weak_boundaries(pieces, edges, 1.0, lines=lines, features=feats)
+    assert np.unique(out).size == 3
+    lines[2] = 1.0  # "brighter than its surroundings": the bright sides are not beyond it
+    out = merge_weak_boundaries(pieces, edges, 1.0, lines=lines, features=feats)
+    assert np.unique(out).size == 1
+    out = merge_weak_boundaries(pieces, edges, 1.0)  # no lines: everything weak merges
+    assert np.unique(out).size == 1
+
+
+def test_a_line_absorbed_by_a_larger_region_of_its_colour_is_no_longer_a_line():
+    """D (dark, large) | L (dark line) | C (bright); M (mid-grey) under D only, E (bright)
+    under L and C. Once L has joined D, the region D + L is not a line: it may merge
+    with M, which never touched L (it used to inherit L's rule and refuse M)."""
+    from napari_mmtseg.regions import merge_weak_boundaries
+
+    pieces = np.zeros((30, 30), int)
+    pieces[:20, :15] = 1  # D
+    pieces[:20, 15:17] = 2  # L
+    pieces[:20, 17:] = 3  # C
+    pieces[20:, :15] = 4  # M
+    pieces[20:, 15:] = 5  # E
+    value = np.array([0, 10.0, 10.0, 40.0, 30.0, 40.0])
+    lines = np.zeros((6, 1))
+    lines[2] = -1.0
+    out = merge_weak_boundaries(pieces, np.zeros(pieces.shape), 1.0, lines=lines,
+                                features=value[pieces][..., None])
+    assert np.unique(out).size == 1

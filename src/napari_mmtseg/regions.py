@@ -92,7 +92,8 @@ def _pieces(labels: np.ndarray):
 
 def remove_small_pieces(pieces: np.ndarray, min_size: int, group=None, features=None) -> np.ndarray:
     """Remove every piece smaller than ``min_size`` pixels. ``pieces``: (H, W)
-    ids >= 1. Returns a new (H, W) map of the ids kept.
+    ids >= 1. Returns a new (H, W) map: the ids kept, or with ``features``
+    the joined pieces numbered 1..P.
 
     With ``features`` ((H, W, F), see :func:`image_features`) and no
     ``group``, a small piece joins the neighbour whose mean colour is
@@ -137,9 +138,8 @@ def _join_small_by_colour(pieces, features, min_size, max_passes: int = 50):
     from scipy import sparse
     from scipy.sparse.csgraph import connected_components
 
-    p = pieces
+    p = np.unique(pieces, return_inverse=True)[1].reshape(pieces.shape) + 1
     for _ in range(max_passes):
-        p = np.unique(p, return_inverse=True)[1].reshape(pieces.shape) + 1
         n = int(p.max()) + 1
         if n <= 2:
             break
@@ -148,7 +148,7 @@ def _join_small_by_colour(pieces, features, min_size, max_passes: int = 50):
         small[0] = False
         if not small.any():
             break
-        pairs, _ = _adjacency(p)
+        pairs, _ = _adjacency(p, of=small)
         a = np.concatenate([pairs[:, 0], pairs[:, 1]])
         b = np.concatenate([pairs[:, 1], pairs[:, 0]])
         sel = small[a]
@@ -157,16 +157,22 @@ def _join_small_by_colour(pieces, features, min_size, max_passes: int = 50):
         a, b = a[order], b[order]
         first = np.r_[True, a[1:] != a[:-1]]  # each small piece's nearest colour
         join = sparse.coo_matrix((np.ones(int(first.sum())), (a[first], b[first])), shape=(n, n))
-        p = connected_components(join, directed=False)[1][p]
-    return np.unique(p, return_inverse=True)[1].reshape(pieces.shape) + 1
+        comp = connected_components(join, directed=False)[1]
+        lut = np.zeros(n, dtype=np.int64)  # components as ids 1..P, id 0 unused
+        lut[1:] = np.unique(comp[1:], return_inverse=True)[1] + 1
+        p = lut[p]
+    return p
 
 
-def _adjacency(pieces: np.ndarray):
+def _adjacency(pieces: np.ndarray, of=None):
     """Pairs (a < b) of 4-adjacent pieces and the length of their shared boundary
-    (pixel pairs across it)."""
+    (pixel pairs across it); with ``of`` (a bool per id), only the pairs that
+    touch at least one of those ids."""
     a = np.concatenate([pieces[:, :-1].ravel(), pieces[:-1, :].ravel()])
     b = np.concatenate([pieces[:, 1:].ravel(), pieces[1:, :].ravel()])
     diff = a != b
+    if of is not None:
+        diff &= of[a] | of[b]
     lo, hi = np.minimum(a[diff], b[diff]), np.maximum(a[diff], b[diff])
     n = int(pieces.max()) + 1
     pairs, count = np.unique(lo.astype(np.int64) * n + hi, return_counts=True)
@@ -238,19 +244,25 @@ def _remove_bands_once(pieces, features, max_width, slack):
 
 
 def thin_lines(pieces: np.ndarray, features: np.ndarray, max_thickness: float,
-               min_elongation: float = 3.0, contrast: float = 5.0,
+               min_elongation: float = 3.0, contrast: float = 15.0,
                min_enclosed: float = 0.8, min_neighbours: int = 5) -> np.ndarray:
     """Which pieces of an (H, W) map are thin lines (membranes, cell walls,
     vessels), and on which side of their surroundings their colour lies.
 
-    A piece is a line when its mean thickness, 2 x area / boundary length,
-    is at most ``max_thickness`` px (a band of width w has w, a disc of
-    radius r has r) and its elongation, boundary length^2 / (4 pi area),
-    is at least ``min_elongation`` (1 for a disc; length / (pi w) for a
-    band), and its mean colour differs from the mean of its neighbours
-    (weighted by the boundary they share). Returns (P + 1, F) float64: for a
-    line, the unit vector from its neighbours' mean colour to its own (in
-    ``features`` space, (H, W, F)); zeros for every other id."""
+    A piece is a line when
+    - its mean thickness, 2 x area / boundary length, is at most
+      ``max_thickness`` px (a band of width w has w, a disc of radius r has r);
+    - its elongation, boundary length^2 / (4 pi area), is at least
+      ``min_elongation`` (1 for a disc, length / (pi w) for a band);
+    - along at least ``min_enclosed`` of its boundary, and with at least
+      ``min_neighbours`` neighbours, the neighbour's mean colour lies more
+      than ``contrast`` feature units beyond the line's own, on the side of
+      the mean colour of all its neighbours (weighted by shared boundary):
+      darker or brighter than what it separates.
+    The boundary length counts only boundaries with other pieces, not the
+    image border (a line along the border looks thicker). Returns (P + 1, F)
+    float64: for a line, the unit vector from its neighbours' mean colour to
+    its own (in ``features`` space, (H, W, F)); zeros for every other id."""
     n = int(pieces.max()) + 1
     mean, size = _mean_features(pieces, features, n)
     pairs, contact = _adjacency(pieces)
@@ -297,6 +309,7 @@ def merge_weak_boundaries(pieces: np.ndarray, edges: np.ndarray, threshold: floa
     lies more than ``line_contrast`` (feature units) beyond the line's, on
     the side of its surroundings (a dark membrane never joins the bright
     cells it separates, whatever the texture; two fragments of it may join).
+    A merged region stays a line while its line part is the larger part.
     Returns an (H, W) map of ids >= 1, one per union of pieces."""
     if threshold <= 0 or pieces.min() == pieces.max():
         return pieces
@@ -308,7 +321,11 @@ def merge_weak_boundaries(pieces: np.ndarray, edges: np.ndarray, threshold: floa
     inside = ((depth > margin) | (depth >= width[pieces])).ravel()
     esum = np.bincount(pieces.ravel()[inside], weights=edges.ravel()[inside], minlength=n)
     size = np.maximum(np.bincount(pieces.ravel()[inside], minlength=n), 1)
+    if lines is not None and not np.asarray(lines).any():
+        lines = None
     if lines is not None:
+        if features is None:
+            raise ValueError("merge_weak_boundaries: lines need the features they were found in")
         fsum, npx = _mean_features(pieces, features, n)
         fsum = fsum * npx[:, None]
     for v in rag.nodes:
@@ -342,11 +359,13 @@ def merge_weak_boundaries(pieces: np.ndarray, edges: np.ndarray, threshold: floa
         g.nodes[dst]["size"] += g.nodes[src]["size"]
         if g.nodes[dst]["group"] < 0:
             g.nodes[dst]["group"] = g.nodes[src]["group"]
-        if lines is not None:
-            g.nodes[dst]["fsum"] = g.nodes[dst]["fsum"] + g.nodes[src]["fsum"]
-            g.nodes[dst]["npx"] += g.nodes[src]["npx"]
-            if g.nodes[dst]["line"] is None:
-                g.nodes[dst]["line"] = g.nodes[src]["line"]
+        if lines is not None:  # a line stays one only while it is most of what merged
+            d, sv = g.nodes[dst], g.nodes[src]
+            if d["line"] is None or sv["line"] is None:
+                line, other = (d, sv) if d["line"] is not None else (sv, d)
+                d["line"] = line["line"] if line["npx"] >= other["npx"] else None
+            d["fsum"] = d["fsum"] + sv["fsum"]
+            d["npx"] += sv["npx"]
 
     merged = graph.merge_hierarchical(pieces, rag, thresh=threshold, rag_copy=False,
                                       in_place_merge=True, merge_func=merge, weight_func=weight)
@@ -356,6 +375,8 @@ def merge_weak_boundaries(pieces: np.ndarray, edges: np.ndarray, threshold: floa
 def _line_apart(g, a, b, contrast: float) -> bool:
     """A line node and a neighbour on its surroundings' side by more than ``contrast``."""
     na, nb = g.nodes[a], g.nodes[b]
+    if na["line"] is None and nb["line"] is None:
+        return False
     step = nb["fsum"] / max(nb["npx"], 1) - na["fsum"] / max(na["npx"], 1)
     return ((na["line"] is not None and float(step @ na["line"]) < -contrast)
             or (nb["line"] is not None and float(step @ nb["line"]) > contrast))
@@ -489,23 +510,30 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
     scribbled = np.searchsorted(ids, [c for c in keep_apart if c in ids]).astype(np.int64)
     pieces, cluster_of = _pieces(compact)
     n_in, n_pieces = int(ids.size), int(pieces.max())
-    features = image_features(x)
+    cache = {}
+
+    def features():  # computed once, and only when a step needs it
+        if "f" not in cache:
+            cache["f"] = image_features(x)
+        return cache["f"]
+
+    by_colour = small_by_colour and min_region_size > 1
     regions = remove_small_pieces(pieces, int(min_region_size),
-                                  features=features if small_by_colour else None)
+                                  features=features() if by_colour else None)
     if refine and band_width > 0 and regions.max() > 1:
-        regions = remove_transition_bands(regions, features, band_width)
+        regions = remove_transition_bands(regions, features(), band_width)
     if merge_threshold > 0 and regions.max() > 1:
         apart = None
         if scribbled.size:  # the scribbled clusters' regions never merge across classes
             major = _votes(regions, cluster_of[pieces], ids.size).argmax(1)
             apart = np.where(np.isin(major, scribbled), major, -1)
-        lines = (thin_lines(regions, features, line_width, contrast=line_contrast)
+        lines = (thin_lines(regions, features(), line_width, contrast=line_contrast)
                  if line_width > 0 else None)
-        regions = merge_weak_boundaries(regions, edge_strength(features, edge_sigma),
+        regions = merge_weak_boundaries(regions, edge_strength(features(), edge_sigma),
                                         merge_threshold, apart, texture, lines=lines,
-                                        features=features, line_contrast=line_contrast)
+                                        features=features(), line_contrast=line_contrast)
     if refine and snap > 0 and regions.max() > 1:
-        regions = snap_boundaries(regions, edge_strength(features, 1.0), snap)
+        regions = snap_boundaries(regions, edge_strength(features(), 1.0), snap)
     # each region's class: the method's cluster that covers most of it; a region holding a
     # scribbled cluster takes the largest scribbled one
     reg_ids, reg = np.unique(regions, return_inverse=True)
@@ -527,10 +555,10 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
     if n_classes != "auto":
         n = int(n_classes)
         if n_left >= n:
-            cls = group_classes(cls, features, n)
+            cls = group_classes(cls, features(), n)
             why = f"n_classes={n}: {n_left} clusters grouped by colour (Ward) into {n}"
         else:  # too few clusters left: group the regions themselves
-            cls = group_classes(reg, features, n)
+            cls = group_classes(reg, features(), n)
             why = (f"n_classes={n}: only {n_left} clusters were left, so the {reg_ids.size} "
                    f"regions were grouped by colour (Ward)")
     # last clean-up: fragments under min_region_size (left by the class grouping or the
