@@ -278,14 +278,12 @@ def thin_lines(pieces: np.ndarray, features: np.ndarray, max_thickness: float,
     # the share of its boundary along which the neighbour lies beyond ``contrast`` on the far side
     beyond = np.einsum("ij,ij->i", mean[nb] - mean[p], unit[p]) < -contrast
     enclosed = np.bincount(p, weights=c * beyond, minlength=n) / np.maximum(perimeter, 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        line = ((perimeter > 0) & (2 * size <= max_thickness * perimeter)
-                & (perimeter ** 2 >= min_elongation * 4 * np.pi * size) & (norm > 0)
-                & (enclosed >= min_enclosed)
-                & (np.bincount(p, weights=beyond, minlength=n) >= min_neighbours))
+    line = ((perimeter > 0) & (2 * size <= max_thickness * perimeter)  # id 0: no boundary
+            & (perimeter ** 2 >= min_elongation * 4 * np.pi * size) & (norm > 0)
+            & (enclosed >= min_enclosed)
+            & (np.bincount(p, weights=beyond, minlength=n) >= min_neighbours))
     out = np.zeros_like(mean)
     out[line] = unit[line]
-    out[0] = 0
     return out
 
 
