@@ -1,0 +1,69 @@
+"""Time the output stage alone, with and without the colour join and the
+thin-line rule, on cached cluster maps (``benchmarks/output_stage.py
+--cache``) and on one large synthetic slice made of 16 of them side by side.
+
+    python benchmarks/stage_timing.py --val-cache bench_results/stage_cache_val \\
+        --root ../shared/data/bsds500 --isbi-cache bench_results/stage_cache_isbi
+
+Prints the mean seconds per call of ``regions.finish_labels`` (default
+output stage: refine, merge threshold 3, texture 0.5) for the first 10
+BSDS500 val images (MMT, seed 0), and for the 2048 x 2048 map tiled from
+the first 16 ISBI sections' MMT maps (seed 0) over a random image; for
+that map also the small-piece step alone. One process, the threads torch
+and NumPy are given.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from skimage.measure import label
+
+from napari_mmtseg._input import prepare_image
+from napari_mmtseg.bench import datasets
+from napari_mmtseg.regions import auto_min_region_size, finish_labels, image_features, remove_small_pieces
+
+STAGE = dict(refine=True, merge_threshold=3.0, texture=0.5)
+BEFORE = dict(small_by_colour=False, line_width=0.0)
+
+
+def _timed(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def main(argv=None) -> int:
+    a = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    a.add_argument("--val-cache", required=True)
+    a.add_argument("--root", required=True, help="BSDS500 root")
+    a.add_argument("--isbi-cache", required=True)
+    args = a.parse_args(argv)
+    ids = datasets.dataset_ids("bsds", args.root, "val")[:10]
+    maps = []
+    for img in ids:
+        x = prepare_image(datasets.load_sample("bsds", args.root, "val", img).image).slice(0)
+        maps.append((np.load(Path(args.val_cache) / "mmt/default" / f"{img}_s0.npz")["labels"], x))
+    for tag, kw in (("before", BEFORE), ("now", {})):
+        t = sum(_timed(lambda: finish_labels(raw, x, **STAGE, **kw)) for raw, x in maps) / len(maps)
+        print(f"BSDS val, 10 photos, output stage {tag}: {t:.3f} s per image")
+    tiles = [np.load(Path(args.isbi_cache) / "mmt/default" / f"isbi_{i:02d}_s0.npz")["labels"]
+             for i in range(16)]
+    big = np.block([[tiles[4 * r + c] for c in range(4)] for r in range(4)])
+    x = np.random.default_rng(0).random((1, *big.shape)).astype(np.float32)
+    pieces = label(big + 1, background=0, connectivity=1)
+    size = auto_min_region_size(big.size)
+    print(f"{big.shape[0]} x {big.shape[1]} tiled ISBI map: {int(pieces.max())} pieces, min region {size} px")
+    feats = image_features(x)
+    for tag, f in (("before (by distance)", None), ("now (by colour)", feats)):
+        print(f"  small-piece step {tag}: {_timed(lambda: remove_small_pieces(pieces, size, features=f)):.2f} s")
+    for tag, kw in (("before", BEFORE), ("now", {})):
+        print(f"  output stage {tag}: {_timed(lambda: finish_labels(big, x, **STAGE, **kw)):.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
