@@ -223,6 +223,8 @@ def test_parameter_types_are_checked():
         make_params("mmt", "fast", soft_weight=3)
     with pytest.raises(ValueError, match="line_width must be >= 0"):
         make_params("mmt", "fast", line_width=-1)
+    with pytest.raises(ValueError, match="infer_at must be 'full' or 'train'"):
+        make_params("mmt", "fast", infer_at="half")
     with pytest.raises(TypeError, match="channel_axis must be an integer"):
         segment(np.zeros((4, 4, 2)), channel_axis=1.0, **FAST)
     with pytest.raises(ValueError, match="rgb=True"):
@@ -272,3 +274,15 @@ def test_multiotsu_sees_grey_levels_on_any_rows_of_a_large_image():
     img[1::2] = 1.0  # the bright pixels are on odd rows only
     r = segment(img, method="multiotsu", **FAST)
     assert r.n_labels == 2
+
+
+def test_texture_weight_follows_the_kind_of_image():
+    """texture_weight=None (the default): the texture term on colour photos only. A 3-channel
+    fluorescence image given with channel_axis is not RGB and gets none; an explicit value wins."""
+    rng = np.random.default_rng(0)
+    img = (rng.random((24, 24, 3)) * 255).astype(np.uint8)
+    kw = dict(method="kmeans", merge_threshold=3.0, **FAST)
+    assert segment(img, **kw).output["texture_weight"] == 0.5  # (H, W, 3) uint8: RGB
+    assert segment(img, channel_axis=2, **kw).output["texture_weight"] == 0.0  # three channels
+    assert segment(img[..., 0], **kw).output["texture_weight"] == 0.0  # grey
+    assert segment(img[..., 0], texture_weight=0.3, **kw).output["texture_weight"] == 0.3

@@ -81,3 +81,27 @@ def test_inference_with_frozen_image_stats_equals_train_mode_bn_and_tiles_exactl
     # small tiles with a halo give the very same labels
     tiled = _infer_labels(net, 0, x, x[0].numpy(), tile=16, device=torch.device("cpu"))
     np.testing.assert_array_equal(tiled, expected)
+
+
+def test_inference_on_the_training_view_upsamples_the_response_bilinearly_in_tiles():
+    # infer_at="train" (an ablation, docs/method.md): the network runs on the training view and
+    # its softmax map is upsampled bilinearly to the full size, tile by tile, the same as one
+    # whole-image resize
+    from napari_mmtseg.infer import infer_labels as _infer_labels
+
+    torch.manual_seed(1)
+    net = SegNet(3, q=6, n_conv=2)
+    small = torch.rand(1, 3, 12, 17)
+    full = np.random.default_rng(0).random((3, 45, 61)).astype(np.float32)
+    net.train()
+    with torch.no_grad():
+        prob = net(small)[0, 0].softmax(0)[None]
+        up = torch.nn.functional.interpolate(prob, size=(45, 61), mode="bilinear", align_corners=False)
+    expected = up[0].argmax(0).numpy()
+    for tile in (1024, 16):
+        got = _infer_labels(net, 0, small, full, tile=tile, device=torch.device("cpu"), at="train")
+        assert got.shape == (45, 61)
+        np.testing.assert_array_equal(got, expected)
+    # full-size inference uses the full image instead, and differs here
+    assert not np.array_equal(_infer_labels(net, 0, small, full, tile=1024, device=torch.device("cpu")),
+                              expected)

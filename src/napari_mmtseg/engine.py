@@ -119,7 +119,8 @@ def iter_segment(image, method: str = "mmt", preset: str | None = None, seed: in
             lab, info = finish_labels(raw, x, output=p.output, n_classes=p.n_classes,
                                       min_region_size=p.min_region_size,
                                       merge_threshold=p.merge_threshold, refine=p.refine,
-                                      texture=p.texture_weight, line_width=p.line_width,
+                                      texture=p.texture_weight, colour=prep.rgb,
+                                      line_width=p.line_width,
                                       keep_ids=scr is not None and p.output == "clusters",
                                       keep_apart=state.get("scribble_channels", ()),
                                       scribbled_pixels=_scribbled_channels(plane, state))

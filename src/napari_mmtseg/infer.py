@@ -43,7 +43,8 @@ def freeze_bn_to_image_stats(net: SegNet, x: torch.Tensor) -> None:
 
 @torch.no_grad()
 def infer_labels(net: SegNet, model: int, x_train: torch.Tensor, x_full: np.ndarray,
-                 tile: int, device: torch.device, other: np.ndarray | None = None) -> np.ndarray:
+                 tile: int, device: torch.device, other: np.ndarray | None = None,
+                 at: str = "full") -> np.ndarray:
     """Argmax labels of network ``model`` on the full-size slice ``x_full``
     (C, H, W), tile by tile with a halo wide enough for the receptive field.
     BN uses the statistics of the training image (see above).
@@ -55,9 +56,11 @@ def infer_labels(net: SegNet, model: int, x_train: torch.Tensor, x_full: np.ndar
     net = copy.deepcopy(net)
     freeze_bn_to_image_stats(net, x_train)
     c, H, W = x_full.shape
+    perm = None if other is None else torch.from_numpy(np.argsort(other)).to(device)
+    if at == "train" and tuple(x_train.shape[-2:]) != (H, W):
+        return _labels_from_training_view(net, model, x_train, (H, W), tile, perm)
     halo = net.n_conv + 1
     out = np.empty((H, W), dtype=np.int32)
-    perm = None if other is None else torch.from_numpy(np.argsort(other)).to(device)
     for y0 in range(0, H, tile):
         for x0 in range(0, W, tile):
             y1, x1 = min(H, y0 + tile), min(W, x0 + tile)
@@ -70,4 +73,26 @@ def infer_labels(net: SegNet, model: int, x_train: torch.Tensor, x_full: np.ndar
             else:  # this network's channel k and the other's channel perm[k] are one cluster
                 lab = (y[model].softmax(0) + y[1 - model][perm].softmax(0)).argmax(0)
             out[y0:y1, x0:x1] = lab[y0 - ya:y1 - ya, x0 - xa:x1 - xa].cpu().numpy()
+    return out
+
+
+@torch.no_grad()
+def _labels_from_training_view(net, model, x_train, shape, tile, perm) -> np.ndarray:
+    y = net(x_train)[0]
+    prob = y[model].softmax(0)
+    if perm is not None:
+        prob = prob + y[1 - model][perm].softmax(0)
+    prob = prob[None]  # (1, q, h, w)
+    H, W = shape
+    out = np.empty((H, W), dtype=np.int32)
+    for y0 in range(0, H, tile):
+        for x0 in range(0, W, tile):
+            y1, x1 = min(H, y0 + tile), min(W, x0 + tile)
+            # pixel centres of the tile in [-1, 1]: bilinear, half-pixel centres (align_corners=False)
+            gy = (torch.arange(y0, y1, device=prob.device, dtype=prob.dtype) + 0.5) / H * 2 - 1
+            gx = (torch.arange(x0, x1, device=prob.device, dtype=prob.dtype) + 0.5) / W * 2 - 1
+            grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), -1)[None]
+            up = torch.nn.functional.grid_sample(prob, grid, mode="bilinear", padding_mode="border",
+                                                 align_corners=False)
+            out[y0:y1, x0:x1] = up[0].argmax(0).cpu().numpy()
     return out

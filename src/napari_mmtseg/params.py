@@ -42,6 +42,8 @@ class Params:
     patience: int = 20
     # speed
     train_size: int | None = None  # longest side used for training (None: full size)
+    infer_at: str = "full"  # labels from the network at "full" size, or on the "train" view with its
+    #                         softmax map upsampled bilinearly (an ablation: lower mIoU, docs/method.md)
     tile: int = 1024  # inference tile size (full resolution), bounds memory
     bf16: bool = False  # train in bfloat16 autocast (inference stays float32)
     fused: bool | None = None  # MMT students in one grouped call (None: on CUDA only)
@@ -50,7 +52,8 @@ class Params:
     n_classes: int | str = "auto"  # classes the output ends with, or "auto"
     min_region_size: int | None = None  # pixels; smaller pieces join a neighbour (None: 1/5000 of the slice)
     merge_threshold: float = 3.0  # adjacent regions whose boundary is weaker than this merge (0: off)
-    texture_weight: float = 0.5  # a boundary counts as weak up to this x the texture beside it
+    texture_weight: float | None = None  # a boundary counts as weak up to this x the texture beside
+    #                                      it (None: 0.5 on colour images, 0 on grey/multichannel)
     line_width: float = 8.0  # thin lines (membranes) up to this mean thickness never merge into what they separate (0: off)
     refine: bool = True  # transition bands given away, boundaries snapped to the image's edges
     # Kanezaki 2018
@@ -97,7 +100,7 @@ def make_params(method: str, preset: str = "paper", **overrides) -> Params:
             f"Unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}."
         )
     p = replace(PRESETS[preset], **_METHOD_DEFAULTS[method])
-    nullable = ("train_size", "min_region_size")  # None is a value for these
+    nullable = ("train_size", "min_region_size", "texture_weight")  # None is a value for these
     p = replace(p, **{k: v for k, v in overrides.items() if v is not None or k in nullable})
     _check(p)
     return p
@@ -130,6 +133,7 @@ def _check(p: Params) -> None:
     need(p.final_net in ("teachers", "teacher", "student"),
          f"final_net must be 'teachers', 'teacher' or 'student', got {p.final_net!r}")
     need(p.padding in ("zeros", "reflect", "replicate"), f"padding must be 'zeros', 'reflect' or 'replicate', got {p.padding!r}")
+    need(p.infer_at in ("full", "train"), f"infer_at must be 'full' or 'train', got {p.infer_at!r}")
     need(p.k >= 1, f"k must be >= 1, got {p.k}")
     need(p.output in OUTPUTS, f"output must be 'regions' or 'clusters', got {p.output!r}")
     need(p.n_classes == "auto" or (is_int(p.n_classes) and p.n_classes >= 1),
@@ -138,7 +142,8 @@ def _check(p: Params) -> None:
          f"min_region_size must be None (automatic) or an integer >= 1 (pixels), got {p.min_region_size!r}")
     need(p.scribble_weight >= 0, f"scribble_weight must be >= 0, got {p.scribble_weight}")
     need(p.merge_threshold >= 0, f"merge_threshold must be >= 0, got {p.merge_threshold}")
-    need(p.texture_weight >= 0, f"texture_weight must be >= 0, got {p.texture_weight}")
+    need(p.texture_weight is None or p.texture_weight >= 0,
+         f"texture_weight must be None (automatic) or >= 0, got {p.texture_weight}")
     need(p.line_width >= 0, f"line_width must be >= 0 (pixels; 0: off), got {p.line_width}")
     need(is_int(p.superpixel_size) and p.superpixel_size >= 0,
          f"superpixel_size must be an integer >= 0 (pixels), got {p.superpixel_size!r}")

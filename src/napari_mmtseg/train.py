@@ -306,5 +306,5 @@ def train_slice(method: str, x_full: np.ndarray, p: Params, seed: int, device: t
             tl = teacher(x)[0].argmax(1).reshape(2, -1)
         other = match_from_overlap(overlap_matrix(tl[0], tl[1], q, q).cpu().numpy())
     final_net = teacher if method == "mmt" and p.final_net != "student" else net
-    yield infer_labels(final_net, 0, x, x_full, p.tile, device, other=other)
+    yield infer_labels(final_net, 0, x, x_full, p.tile, device, other=other, at=p.infer_at)
 

@@ -68,7 +68,7 @@ MAIN = (
 ADVANCED = (
     Field("min_region_size", "min region size", min=0, max=10**9, zero=None, zero_text="auto"),
     Field("merge_threshold", "merge threshold", max=100, decimals=1),
-    Field("texture_weight", "texture weight", max=10, decimals=2),
+    Field("texture_weight", "texture weight", max=10, decimals=2, zero=None, zero_text="auto"),
     Field("line_width", "keep lines up to (px)", max=100, decimals=1),
     Field("refine", "refine boundaries"),
     Field("superpixel_size", "superpixel size", min=0, max=10**6, methods=_MMT),
@@ -97,6 +97,7 @@ NOT_SHOWN = {
     "q": "the cluster-count control", "k": "the cluster-count control",
     "padding": "an ablation switch (docs/method.md); Python or --set only",
     "ema_warmup": "an ablation switch (docs/method.md); Python or --set only",
+    "infer_at": "an ablation switch (docs/method.md); Python or --set only",
     "final_net": "an ablation switch (docs/method.md); Python or --set only",
     "bf16": "a speed switch that depends on the CPU (docs/performance.md)",
     "fused": "a speed switch, automatic (on for CUDA)",
