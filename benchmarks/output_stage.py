@@ -74,7 +74,8 @@ def main(argv=None) -> int:
     rows, table = [], []
     for img_id in ids:
         sample = datasets.load_sample(args.dataset, args.root, args.split, img_id)
-        x = prepare_image(sample.image).slice(0)
+        prep = prepare_image(sample.image)
+        x = prep.slice(0)
         for method in args.methods.split(","):
             for ttag, tov in trains.items():
                 for seed in seeds:
@@ -88,7 +89,7 @@ def main(argv=None) -> int:
                         f.parent.mkdir(parents=True, exist_ok=True)
                         np.savez_compressed(f, labels=raw)
                     for stag, sov in stages.items():
-                        lab, info = finish_labels(raw, x, **sov)
+                        lab, info = finish_labels(raw, x, colour=prep.rgb, **sov)
                         if args.dataset == "bsds":
                             sc = score(lab, sample.gts)
                             m = [sc["accuracy_mean"], sc["miou_mean"], sc["pri_mean"], sc["voi_mean"]]

@@ -225,6 +225,9 @@ def test_parameter_types_are_checked():
         make_params("mmt", "fast", line_width=-1)
     with pytest.raises(ValueError, match="infer_at must be 'full' or 'train'"):
         make_params("mmt", "fast", infer_at="half")
+    with pytest.raises(ValueError, match="texture_weight must be 'auto'"):
+        make_params("mmt", "fast", texture_weight="strong")
+    assert make_params("mmt", "fast", texture_weight="auto").texture_weight is None
     with pytest.raises(TypeError, match="channel_axis must be an integer"):
         segment(np.zeros((4, 4, 2)), channel_axis=1.0, **FAST)
     with pytest.raises(ValueError, match="rgb=True"):
@@ -286,3 +289,21 @@ def test_texture_weight_follows_the_kind_of_image():
     assert segment(img, channel_axis=2, **kw).output["texture_weight"] == 0.0  # three channels
     assert segment(img[..., 0], **kw).output["texture_weight"] == 0.0  # grey
     assert segment(img[..., 0], texture_weight=0.3, **kw).output["texture_weight"] == 0.3
+    assert "no texture term: not a colour image" in segment(img[..., 0], **kw).output["why"]
+
+
+@pytest.mark.parametrize("method", ["mmt", "kim2020"])
+def test_infer_at_reaches_the_networks(method):
+    """infer_at="train" (an ablation switch) labels the training view and upsamples it: on an
+    image larger than train_size the raw cluster map is smoother than full-size inference's."""
+    rng = np.random.default_rng(0)
+    img = (rng.random((64, 64)) * 255).astype(np.uint8)
+    raw = dict(method=method, train_size=16, max_iter=3, seed=0, output="clusters", min_region_size=1,
+               merge_threshold=0.0, refine=False, **FAST)
+    full = segment(img, **raw).labels
+    train = segment(img, infer_at="train", **raw).labels
+    assert full.shape == train.shape == img.shape
+    from skimage.measure import label
+
+    pieces = [int(label(lab, connectivity=1).max()) for lab in (full, train)]
+    assert pieces[1] < pieces[0], pieces

@@ -105,3 +105,23 @@ def test_inference_on_the_training_view_upsamples_the_response_bilinearly_in_til
     # full-size inference uses the full image instead, and differs here
     assert not np.array_equal(_infer_labels(net, 0, small, full, tile=1024, device=torch.device("cpu")),
                               expected)
+
+
+def test_training_view_inference_of_a_pair_averages_both_softmax_maps():
+    # MMT's two teachers vote on the training view too: softmax of net 0 plus net 1's channels
+    # permuted into net 0's ids, upsampled bilinearly
+    from napari_mmtseg.infer import infer_labels as _infer_labels
+
+    torch.manual_seed(2)
+    pair = SegNet(3, q=5, n_conv=2, n_models=2)
+    small = torch.rand(1, 3, 10, 14)
+    full = np.zeros((3, 31, 40), np.float32)
+    other = np.array([2, 0, 1, 4, 3])  # net 1's channel j is net 0's id other[j]
+    pair.train()
+    with torch.no_grad():
+        y = pair(small)[0]
+        perm = torch.from_numpy(np.argsort(other))
+        prob = (y[0].softmax(0) + y[1][perm].softmax(0))[None]
+        up = torch.nn.functional.interpolate(prob, size=(31, 40), mode="bilinear", align_corners=False)
+    got = _infer_labels(pair, 0, small, full, tile=9, device=torch.device("cpu"), other=other, at="train")
+    np.testing.assert_array_equal(got, up[0].argmax(0).numpy())

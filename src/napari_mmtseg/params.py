@@ -43,7 +43,8 @@ class Params:
     # speed
     train_size: int | None = None  # longest side used for training (None: full size)
     infer_at: str = "full"  # labels from the network at "full" size, or on the "train" view with its
-    #                         softmax map upsampled bilinearly (an ablation: lower mIoU, docs/method.md)
+    #                         softmax map upsampled bilinearly (an ablation: lower mIoU, docs/method.md;
+    #                         the same as "full" when the training view is the full size)
     tile: int = 1024  # inference tile size (full resolution), bounds memory
     bf16: bool = False  # train in bfloat16 autocast (inference stays float32)
     fused: bool | None = None  # MMT students in one grouped call (None: on CUDA only)
@@ -101,6 +102,8 @@ def make_params(method: str, preset: str = "paper", **overrides) -> Params:
         )
     p = replace(PRESETS[preset], **_METHOD_DEFAULTS[method])
     nullable = ("train_size", "min_region_size", "texture_weight")  # None is a value for these
+    if overrides.get("texture_weight") == "auto":  # what the widget and docs call None
+        overrides = {**overrides, "texture_weight": None}
     p = replace(p, **{k: v for k, v in overrides.items() if v is not None or k in nullable})
     _check(p)
     return p
@@ -142,8 +145,9 @@ def _check(p: Params) -> None:
          f"min_region_size must be None (automatic) or an integer >= 1 (pixels), got {p.min_region_size!r}")
     need(p.scribble_weight >= 0, f"scribble_weight must be >= 0, got {p.scribble_weight}")
     need(p.merge_threshold >= 0, f"merge_threshold must be >= 0, got {p.merge_threshold}")
-    need(p.texture_weight is None or p.texture_weight >= 0,
-         f"texture_weight must be None (automatic) or >= 0, got {p.texture_weight}")
+    need(p.texture_weight is None or (isinstance(p.texture_weight, (int, float, np.number))
+                                       and not isinstance(p.texture_weight, bool) and p.texture_weight >= 0),
+         f"texture_weight must be 'auto' (None) or a number >= 0, got {p.texture_weight!r}")
     need(p.line_width >= 0, f"line_width must be >= 0 (pixels; 0: off), got {p.line_width}")
     need(is_int(p.superpixel_size) and p.superpixel_size >= 0,
          f"superpixel_size must be an integer >= 0 (pixels), got {p.superpixel_size!r}")

@@ -30,7 +30,7 @@ import numpy as np
 __all__ = ["OutputInfo", "summarize_output", "image_features", "edge_strength", "remove_small_pieces",
            "thin_lines",
            "remove_transition_bands", "merge_weak_boundaries", "snap_boundaries", "group_classes",
-           "finish_labels", "auto_min_region_size"]
+           "finish_labels", "auto_min_region_size", "auto_texture_weight"]
 
 
 @dataclass
@@ -44,7 +44,7 @@ class OutputInfo:
     min_region_size: int  # pixels
     merge_threshold: float
     why: str  # how the class count was reached, in words
-    texture_weight: float = 0.0  # the texture weight the merge used (after "auto")
+    texture_weight: float = 0.0  # the texture weight the merge used (after "auto"; 0 without a merge)
 
 
 def auto_min_region_size(n_pixels: int) -> int:
@@ -78,13 +78,16 @@ def auto_texture_weight(x: np.ndarray, colour: bool | None = None) -> float:
     return COLOUR_TEXTURE_WEIGHT if colour else 0.0
 
 
-def image_features(x: np.ndarray) -> np.ndarray:
+def image_features(x: np.ndarray, colour: bool | None = None) -> np.ndarray:
     """(C, H, W) float image in [0, 1] -> (H, W, F) float32 features in which
     Euclidean distances are perceptual-ish: CIELAB for RGB
     (:func:`skimage.color.rgb2lab`), the channels times 100 otherwise (so
-    both span about 0..100)."""
+    both span about 0..100). ``colour``: whether ``x`` is RGB; None: when it
+    has 3 channels."""
     img = np.moveaxis(np.asarray(x, dtype=np.float32), 0, -1)
-    if img.shape[-1] == 3:
+    if colour is None:
+        colour = img.shape[-1] == 3
+    if colour and img.shape[-1] == 3:
         from skimage.color import rgb2lab
 
         return rgb2lab(img).astype(np.float32)
@@ -531,7 +534,8 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
     H, W = clusters.shape
     if min_region_size is None:
         min_region_size = auto_min_region_size(H * W)
-    if texture is None:
+    auto_texture = texture is None
+    if auto_texture:
         texture = auto_texture_weight(x, colour)
     # compact ids 0..K-1 (any ids in, negative or huge); ``ids`` maps them back
     ids, compact = np.unique(np.asarray(clusters), return_inverse=True)
@@ -543,7 +547,7 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
 
     def features():  # computed once, and only when a step needs it
         if "f" not in cache:
-            cache["f"] = image_features(x)
+            cache["f"] = image_features(x, colour)
         return cache["f"]
 
     by_colour = small_by_colour and min_region_size > 1
@@ -603,7 +607,8 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
             steps.append("transition bands given away")
         if merge_threshold > 0:
             steps.append(f"boundaries weaker than {merge_threshold:g}"
-                         + (f" (less {texture:g} x the texture beside them)" if texture else "")
+                         + (f" (less {texture:g} x the texture beside them)" if texture else
+                            " (no texture term: not a colour image)" if auto_texture else "")
                          + " merged" + (", thin lines kept apart" if line_width > 0 else ""))
         why = f"{n_cls} of the method's {n_in} clusters are left after clean-up ({', '.join(steps)})"
     elif n_cls < int(n_classes):
@@ -617,7 +622,7 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
     info = OutputInfo(n_clusters_in=n_in, n_pieces_in=n_pieces, n_classes=n_cls,
                       n_regions=n_reg, min_region_size=int(min_region_size),
                       merge_threshold=float(merge_threshold), why=why,
-                      texture_weight=float(texture))
+                      texture_weight=float(texture) if merge_threshold > 0 else 0.0)
     return out.astype(np.int32), info
 
 

@@ -93,8 +93,8 @@ TIPS = {
                       "texture (mean gradient) inside the smoother of its two regions: stripes and "
                       "foliage merge, an edge beside a smooth region stays. 0 = auto: 0.5 on colour "
                       "(RGB) images, off on grey and multichannel ones, where it merged textured "
-                      "cells across the edges between them; to switch it off on a colour image, "
-                      "enter 0.01.",
+                      "cells across the edges between them. 0.01 is practically off on a colour "
+                      "image; exactly 0 from Python or --set texture_weight=0.",
     "line_width": "Thin lines darker or brighter than the regions around them (membranes, cell "
                   "walls) up to this mean thickness in pixels stay their own regions: they never "
                   "merge into the regions they separate (0 = off).",
