@@ -125,6 +125,11 @@ def test_zero_stands_for_none_or_auto(viewer_widget):
     auto = _fields.Field("tile", zero="auto", zero_text="auto")  # e.g. a future class count
     assert _fields.to_param(auto, 0) == "auto" and _fields.from_param(auto, "auto") == 0
     assert _fields.to_param(auto, 5) == 5 and auto.text == "tile (0: auto)"
+    # the texture weight: 0 is the default rule (None: 0.5 on colour images, off on grey data)
+    tex = widget.param_widgets["texture_weight"]
+    assert "0: auto" in tex.label and tex.value == 0 and widget.params()["texture_weight"] is None
+    tex.value = 0.25
+    assert widget.params()["texture_weight"] == 0.25
 
 
 def test_call_sets_fields_and_refuses_unknown_ones(viewer_widget):
