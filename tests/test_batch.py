@@ -245,8 +245,10 @@ def test_the_bar_leaves_no_stale_text_on_a_terminal(tmp_path, monkeypatch):
     for i in range(2):  # each result line whole, with nothing left over from a bar
         done = [ln for ln in shown if f"img{i}_labels.tif (" in ln]
         assert len(done) == 1, shown
-        assert re.search(rf"img{i}_labels\.tif \(\d+ labels, [\d.]+ s, cpu \(\d+ threads?\)\)$", done[0]), shown
+        assert re.search(rf"img{i}_labels\.tif \(\d+ labels?, [\d.]+ s, cpu \(\d+ threads?\)\)$", done[0]), shown
     assert not any("loss" in ln or "it/s" in ln or "s/it" in ln for ln in shown), shown
+    # and the engine's reason for the class count under it
+    assert sum("of the method's" in ln and "clusters are left after clean-up" in ln for ln in shown) == 2, shown
 
 
 def test_fsspec_urls_for_inputs_and_outputs(tmp_path):

@@ -277,7 +277,7 @@ def segment_file(src: str, dst: str, *, method: str = "mmt", preset: str = "fast
             row["error"] += f" (at {Path(frame.filename).name}:{frame.lineno})"
         return row
     row.update(status="done", labels=result.n_labels, seconds=round(time.perf_counter() - t0, 3),
-               device=result.device, kept=_kept(lmeta))
+               device=result.device, kept=_kept(lmeta), why=result.output.get("why", ""))
     return row
 
 
@@ -464,10 +464,12 @@ def segment_many(inputs, output, *, client=None, method: str = "mmt", preset: st
             on_row(row)
         if row["status"] == "done":
             kept = f", {row['kept']}" if row.get("kept") else ""
-            say(f"{row['input']} -> {row['output']} ({row['labels']} labels, {row['seconds']} s, "
-                f"{row['device']}{kept})")
+            n = row["labels"]
+            say(f"{row['input']} -> {row['output']} ({n} label{'' if n == 1 else 's'}, "
+                f"{row['seconds']} s, {row['device']}{kept})"
+                + (f"\n  {row['why']}" if row.get("why") else ""))
         elif row["status"] == "skipped":
-            say(f"{row['input']}: skipped, {row['output']} exists (overwrite redoes it)")
+            say(f"{row['input']}: skipped, {row['output']} exists (--overwrite redoes it)")
         else:
             say(f"mmtseg: error: {row['input']}: {row['error']}", err=True)
         if summary and time.monotonic() - last_write[0] > 30:  # a killed client still leaves a record

@@ -146,8 +146,11 @@ def _check(p: Params) -> None:
     need(p.scribble_weight >= 0, f"scribble_weight must be >= 0, got {p.scribble_weight}")
     need(p.merge_threshold >= 0, f"merge_threshold must be >= 0, got {p.merge_threshold}")
     need(p.texture_weight is None or (isinstance(p.texture_weight, (int, float, np.number))
-                                       and not isinstance(p.texture_weight, bool) and p.texture_weight >= 0),
-         f"texture_weight must be 'auto' (None) or a number >= 0, got {p.texture_weight!r}")
+                                       and not isinstance(p.texture_weight, bool)
+                                       and 0 <= p.texture_weight < np.inf),
+         f"texture_weight must be 'auto' or a finite number >= 0, got {p.texture_weight!r}")
+    for name in ("merge_threshold", "line_width", "beta"):
+        need(np.isfinite(getattr(p, name)), f"{name} must be a finite number, got {getattr(p, name)!r}")
     need(p.line_width >= 0, f"line_width must be >= 0 (pixels; 0: off), got {p.line_width}")
     need(is_int(p.superpixel_size) and p.superpixel_size >= 0,
          f"superpixel_size must be an integer >= 0 (pixels), got {p.superpixel_size!r}")

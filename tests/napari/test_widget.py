@@ -125,11 +125,16 @@ def test_zero_stands_for_none_or_auto(viewer_widget):
     auto = _fields.Field("tile", zero="auto", zero_text="auto")  # e.g. a future class count
     assert _fields.to_param(auto, 0) == "auto" and _fields.from_param(auto, "auto") == 0
     assert _fields.to_param(auto, 5) == 5 and auto.text == "tile (0: auto)"
-    # the texture weight: 0 is the default rule (None: 0.5 on colour images, off on grey data)
+    # the texture weight: 0 is a value of its own (off), as in Python; the lowest value, shown as
+    # "auto", is the default rule (None: 0.5 on colour images, off on grey data)
     tex = widget.param_widgets["texture_weight"]
-    assert "0: auto" in tex.label and tex.value == 0 and widget.params()["texture_weight"] is None
+    assert tex.native.specialValueText() == "auto" and tex.native.text() == "auto"
+    assert tex.value == tex.min and widget.params()["texture_weight"] is None
     tex.value = 0.25
     assert widget.params()["texture_weight"] == 0.25
+    for given, expected in ((0, 0.0), (0.0, 0.0), (None, None), ("auto", None), (1.5, 1.5)):
+        widget._set_fields(None, {"texture_weight": given})  # what widget(texture_weight=...) does
+        assert widget.params()["texture_weight"] == expected, given
 
 
 def test_call_sets_fields_and_refuses_unknown_ones(viewer_widget):

@@ -48,6 +48,10 @@ class Field:
     choices: tuple = ()  # str fields: the values offered
     zero: Any = _UNSET  # the Params value that 0 in the spin box stands for (None, "auto")
     zero_text: str = ""  # said in the label: "(0: full size)"
+    # the Params value that the spin box's lowest value (``min``, shown as ``special_text``)
+    # stands for, where 0 is a value of its own (texture_weight: None = auto, 0 = off)
+    special: Any = _UNSET
+    special_text: str = ""
     methods: tuple = ()  # the methods that use it (() = all); disabled for the others
 
     @property
@@ -68,7 +72,8 @@ MAIN = (
 ADVANCED = (
     Field("min_region_size", "min region size", min=0, max=10**9, zero=None, zero_text="auto"),
     Field("merge_threshold", "merge threshold", max=100, decimals=1),
-    Field("texture_weight", "texture weight", max=10, decimals=2, zero=None, zero_text="auto"),
+    Field("texture_weight", "texture weight", min=-0.01, max=10, decimals=2, special=None,
+          special_text="auto"),
     Field("line_width", "keep lines up to (px)", max=100, decimals=1),
     Field("refine", "refine boundaries"),
     Field("superpixel_size", "superpixel size", min=0, max=10**6, methods=_MMT),
@@ -144,18 +149,27 @@ def make_widget(f: Field):
     w = create_widget(annotation=kind, name=f.name, label=label, options=opts)
     if kind is float:
         w.native.setDecimals(f.decimals)
+    if f.special is not _UNSET:
+        w.native.setSpecialValueText(f.special_text)  # shown at the lowest value
     return w
 
 
 def from_param(f: Field, value):
-    """The control's value for a Params value (``f.zero`` shows as 0)."""
+    """The control's value for a Params value (``f.zero`` shows as 0,
+    ``f.special``, or its text, as the lowest value)."""
+    if f.special is not _UNSET and (value is f.special or value == f.special
+                                    or value == f.special_text):
+        return f.min
     if f.zero is not _UNSET and value == f.zero:
         return 0
     return value
 
 
 def to_param(f: Field, value):
-    """The Params value for a control's value (0 means ``f.zero`` where set)."""
+    """The Params value for a control's value (0 means ``f.zero`` where set;
+    the lowest value means ``f.special`` where set)."""
+    if f.special is not _UNSET and value <= f.min:
+        return f.special
     if f.zero is not _UNSET and value == 0:
         return f.zero
     return value

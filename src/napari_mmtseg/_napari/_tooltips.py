@@ -91,10 +91,10 @@ TIPS = {
                        "(image gradient, CIELAB units or % of the intensity range; 0 = off).",
     "texture_weight": "A boundary also counts as weak when it is no stronger than this times the "
                       "texture (mean gradient) inside the smoother of its two regions: stripes and "
-                      "foliage merge, an edge beside a smooth region stays. 0 = auto: 0.5 on colour "
-                      "(RGB) images, off on grey and multichannel ones, where it merged textured "
-                      "cells across the edges between them. 0.01 is practically off on a colour "
-                      "image; exactly 0 from Python or --set texture_weight=0.",
+                      "foliage merge, an edge beside a smooth region stays (0 = off). auto (the "
+                      "lowest value, the default): 0.5 on colour (RGB) images, off on grey and "
+                      "multichannel ones, where it merged textured cells across the edges between "
+                      "them.",
     "line_width": "Thin lines darker or brighter than the regions around them (membranes, cell "
                   "walls) up to this mean thickness in pixels stay their own regions: they never "
                   "merge into the regions they separate (0 = off).",
