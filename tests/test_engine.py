@@ -229,8 +229,13 @@ def test_parameter_types_are_checked():
         make_params("mmt", "fast", texture_weight="strong")
     with pytest.raises(ValueError, match="texture_weight must be 'auto' or a finite number"):
         make_params("mmt", "fast", texture_weight=float("inf"))
-    with pytest.raises(ValueError, match="merge_threshold must be a finite number"):
-        make_params("mmt", "fast", merge_threshold=float("inf"))
+    for name in ("merge_threshold", "lr", "noise", "scale", "sigma"):
+        with pytest.raises(ValueError, match=f"{name} must be a finite number"):
+            make_params("mmt", "fast", **{name: float("inf")})
+    with pytest.raises(ValueError, match="line_width must be a finite number, got 'abc'"):
+        make_params("mmt", "fast", line_width="abc")
+    with pytest.raises(ValueError, match="beta must be a finite number"):
+        make_params("mmt", "fast", beta=float("nan"))
     assert make_params("mmt", "fast", texture_weight="auto").texture_weight is None
     with pytest.raises(TypeError, match="channel_axis must be an integer"):
         segment(np.zeros((4, 4, 2)), channel_axis=1.0, **FAST)

@@ -467,9 +467,10 @@ def segment_many(inputs, output, *, client=None, method: str = "mmt", preset: st
             n = row["labels"]
             say(f"{row['input']} -> {row['output']} ({n} label{'' if n == 1 else 's'}, "
                 f"{row['seconds']} s, {row['device']}{kept})"
-                + (f"\n  {row['why']}" if row.get("why") else ""))
+                + (f"\n  classes: {row['why']}" if row.get("why") else ""))
         elif row["status"] == "skipped":
-            say(f"{row['input']}: skipped, {row['output']} exists (--overwrite redoes it)")
+            say(f"{row['input']}: skipped, {row['output']} exists (--overwrite, or overwrite=True, "
+                "redoes it)")
         else:
             say(f"mmtseg: error: {row['input']}: {row['error']}", err=True)
         if summary and time.monotonic() - last_write[0] > 30:  # a killed client still leaves a record

@@ -124,6 +124,12 @@ def _check(p: Params) -> None:
          and is_int(p.min_size) and is_int(p.min_labels),
          "tile, patience, k, n_segments, min_size and min_labels must be integers")
     need(p.patience >= 1, f"patience must be >= 1, got {p.patience}")
+    # every float field: a real, finite number before any range check (inf gave one label)
+    for name in ("lr", "momentum", "beta", "alpha", "soft_weight", "noise", "scribble_weight", "tol",
+                 "merge_threshold", "line_width", "compactness", "scale", "sigma"):
+        v = getattr(p, name)
+        need(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and np.isfinite(v),
+             f"{name} must be a finite number, got {v!r}")
     need(0.0 <= p.soft_weight <= 1.0, f"soft_weight must be in [0, 1], got {p.soft_weight}")
     need(p.noise >= 0 and p.tol >= 0, "noise and tol must be >= 0")
     need(0.0 <= p.momentum < 1.0, f"momentum must be in [0, 1), got {p.momentum}")
@@ -149,8 +155,6 @@ def _check(p: Params) -> None:
                                        and not isinstance(p.texture_weight, bool)
                                        and 0 <= p.texture_weight < np.inf),
          f"texture_weight must be 'auto' or a finite number >= 0, got {p.texture_weight!r}")
-    for name in ("merge_threshold", "line_width", "beta"):
-        need(np.isfinite(getattr(p, name)), f"{name} must be a finite number, got {getattr(p, name)!r}")
     need(p.line_width >= 0, f"line_width must be >= 0 (pixels; 0: off), got {p.line_width}")
     need(is_int(p.superpixel_size) and p.superpixel_size >= 0,
          f"superpixel_size must be an integer >= 0 (pixels), got {p.superpixel_size!r}")

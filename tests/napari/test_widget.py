@@ -132,9 +132,14 @@ def test_zero_stands_for_none_or_auto(viewer_widget):
     assert tex.value == tex.min and widget.params()["texture_weight"] is None
     tex.value = 0.25
     assert widget.params()["texture_weight"] == 0.25
-    for given, expected in ((0, 0.0), (0.0, 0.0), (None, None), ("auto", None), (1.5, 1.5)):
+    assert "(lowest: auto)" in tex.label
+    for given, expected in ((0, 0.0), (-0.0, 0.0), (None, None), ("auto", None), (1.5, 1.5)):
         widget._set_fields(None, {"texture_weight": given})  # what widget(texture_weight=...) does
-        assert widget.params()["texture_weight"] == expected, given
+        got = widget.params()["texture_weight"]
+        assert got == expected and str(got) == str(expected), given
+    for bad in (-0.005, -0.01, -1):  # not silently auto or off: segment() refuses them too
+        with pytest.raises(ValueError, match="texture_weight must be >= 0"):
+            widget._set_fields(None, {"texture_weight": bad})
 
 
 def test_call_sets_fields_and_refuses_unknown_ones(viewer_widget):

@@ -13,7 +13,9 @@ method) or :data:`ADVANCED` (the collapsed section), and its tooltip to
 zero_text="auto")``.
 
 ``zero`` is the ``Params`` value that 0 in a spin box stands for (``None``,
-``"auto"``); ``tests/napari/test_widget.py`` fails while a ``Params`` field is
+``"auto"``); ``special`` the one its lowest value stands for, shown as
+``special_text``, where 0 is a value of its own (``texture_weight``: the
+lowest value, shown as "auto", is None; 0 is off); ``tests/napari/test_widget.py`` fails while a ``Params`` field is
 neither in a table nor in :data:`NOT_SHOWN`.
 """
 from __future__ import annotations
@@ -57,6 +59,8 @@ class Field:
     @property
     def text(self) -> str:
         label = self.label or self.name.replace("_", " ")
+        if self.special is not _UNSET:
+            return f"{label} (lowest: {self.special_text})"
         return f"{label} (0: {self.zero_text})" if self.zero is not _UNSET else label
 
 
@@ -157,9 +161,12 @@ def make_widget(f: Field):
 def from_param(f: Field, value):
     """The control's value for a Params value (``f.zero`` shows as 0,
     ``f.special``, or its text, as the lowest value)."""
-    if f.special is not _UNSET and (value is f.special or value == f.special
-                                    or value == f.special_text):
-        return f.min
+    if f.special is not _UNSET:
+        if value is f.special or value == f.special or value == f.special_text:
+            return f.min
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+            raise ValueError(f"{f.name} must be >= 0, or {f.special!r} / {f.special_text!r} "
+                             f"for the default, got {value!r}")
     if f.zero is not _UNSET and value == f.zero:
         return 0
     return value
@@ -168,8 +175,11 @@ def from_param(f: Field, value):
 def to_param(f: Field, value):
     """The Params value for a control's value (0 means ``f.zero`` where set;
     the lowest value means ``f.special`` where set)."""
-    if f.special is not _UNSET and value <= f.min:
-        return f.special
+    if f.special is not _UNSET and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value <= f.min:
+            return f.special
+        if value == 0:
+            return 0.0  # not -0.0
     if f.zero is not _UNSET and value == 0:
         return f.zero
     return value

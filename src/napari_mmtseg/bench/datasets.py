@@ -125,8 +125,13 @@ def masks_ids(root) -> list:
 
         for stack, (img, mask) in TIMELAPSE.items():
             if (tl / img).exists() and (tl / mask).exists():
-                with tifffile.TiffFile(tl / mask) as f:
-                    n = f.series[0].shape[0]
+                shapes = []
+                for name in (img, mask):
+                    with tifffile.TiffFile(tl / name) as f:
+                        shapes.append(f.series[0].shape)
+                if any(len(s) != 3 for s in shapes):  # (T, Y, X) stacks only
+                    continue
+                n = min(s[0] for s in shapes)
                 ids += [f"timelapse/{stack}/t{t:02d}" for t in range(n - 1, -1, -TIMELAPSE_STEP)][::-1]
     if not ids:
         raise FileNotFoundError(
@@ -137,7 +142,9 @@ def masks_ids(root) -> list:
 
 def load_masks_sample(root, image_id: str) -> Sample:
     """ISBI masks are binary (255 interior, 0 membrane); the StarDist and
-    BBBC039 masks are instance maps (0 background + one id per nucleus).
+    BBBC039 masks are instance maps (0 background + one id per nucleus), and
+    so are the time-lapse frames' (made by segmentation pipelines, ids are
+    track ids).
     ``Sample.gts`` holds the one mask as int64."""
     group, name = image_id.split("/", 1)
     d = _micro_sets(root).get(group)
@@ -150,8 +157,10 @@ def load_masks_sample(root, image_id: str) -> Sample:
         stack, frame = name.split("/")
         img_name, mask_name = TIMELAPSE[stack]
         t = int(frame[1:])
-        img = read_image(d / img_name)[t]
-        gt = read_image(d / mask_name)[t]
+        import tifffile
+
+        img = tifffile.imread(d / img_name, key=t)  # the one frame, not the stack
+        gt = tifffile.imread(d / mask_name, key=t)
     elif group == "stardist":
         img = read_image(d / f"{name}.tif")
         gt = read_image(d / f"{name.replace('img', 'mask')}.tif")
