@@ -60,4 +60,5 @@ def describe_device(dev: torch.device) -> str:
         return f"cuda:{idx} ({torch.cuda.get_device_name(idx)})"
     if dev.type == "mps":
         return "mps (Apple GPU)"
-    return f"cpu ({torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"cpu ({n} thread{'' if n == 1 else 's'})"
