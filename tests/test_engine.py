@@ -316,3 +316,10 @@ def test_infer_at_reaches_the_networks(method):
 
     pieces = [int(label(lab, connectivity=1).max()) for lab in (full, train)]
     assert pieces[1] < pieces[0], pieces
+
+
+def test_the_reason_names_only_the_steps_that_ran():
+    img = (np.random.default_rng(1).random((24, 24)) * 255).astype(np.uint8)
+    assert segment(img, method="kmeans", k=3, **FAST).output["why"] == "the method's 3 clusters, no clean-up"
+    why = segment(img, method="kmeans", k=3, min_region_size=4, **FAST).output["why"]
+    assert "pieces under 4 px absorbed" in why and "merged" not in why

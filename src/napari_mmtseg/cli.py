@@ -58,13 +58,15 @@ def _resolve_preset(args) -> None:
     if args.preset is not None:
         return
     from .device import resolve_device
-    from .params import default_preset
+    from .params import CLASSICAL_METHODS, SCRIBBLE_METHODS, default_preset
 
     try:
         dev = resolve_device(args.device)
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
     args.preset = default_preset(dev.type)
+    if getattr(args, "method", None) in CLASSICAL_METHODS + SCRIBBLE_METHODS:
+        return  # no networks to train: the preset changes nothing worth saying
     why = ("the paper preset takes hours per image on a CPU; pass --preset paper to force it"
            if args.preset == "fast" else "a GPU is available")
     print(f"mmtseg: device {dev}: using the {args.preset!r} preset ({why})", file=sys.stderr)
@@ -75,7 +77,7 @@ def _cluster_preset(client, args) -> None:
     if args.preset is not None:
         return
     from .device import resolve_device
-    from .params import default_preset
+    from .params import CLASSICAL_METHODS, SCRIBBLE_METHODS, default_preset
 
     device = args.device
 
@@ -278,8 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(required, no default)")
     s.add_argument("--method", default="mmt", choices=METHODS,
                    help="mmt: Mutual Mean-Teaching, two networks (the paper); kim2020, "
-                        "kanezaki2018: its one-network ancestors; kmeans, felzenszwalb: classical "
-                        "baselines, no training (default: mmt)")
+                        "kanezaki2018: its one-network ancestors; kmeans, felzenszwalb, multiotsu "
+                        "(multi-level Otsu thresholds): classical baselines, no training; "
+                        "trainable: a pixel classifier learned from --scribbles only "
+                        "(default: mmt)")
     s.add_argument("--preset", default=None, choices=list(PRESETS),
                    help="'paper' (the paper's settings; slow on CPU) or 'fast' (reduced, for CPUs); "
                         "default: 'paper' on a GPU, 'fast' on the CPU")

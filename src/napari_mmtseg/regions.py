@@ -602,7 +602,7 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
     regions, _ = _pieces(cls)
     n_cls, n_reg = int(np.unique(cls).size), int(regions.max())
     if n_classes == "auto":
-        steps = [f"pieces under {min_region_size} px absorbed"]
+        steps = [f"pieces under {min_region_size} px absorbed"] if min_region_size > 1 else []
         if refine:
             steps.append("transition bands given away")
         if merge_threshold > 0:
@@ -610,7 +610,8 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
                          + (f" (less {texture:g} x the texture beside them)" if texture else
                             " (no texture term: not a colour image)" if auto_texture else "")
                          + " merged" + (", thin lines kept apart" if line_width > 0 else ""))
-        why = f"{n_cls} of the method's {n_in} clusters are left after clean-up ({', '.join(steps)})"
+        why = (f"{n_cls} of the method's {n_in} clusters are left after clean-up ({', '.join(steps)})"
+               if steps else f"the method's {n_in} cluster{'' if n_in == 1 else 's'}, no clean-up")
     elif n_cls < int(n_classes):
         why += f"; the image has only {n_cls} distinct region(s), so {n_cls} class(es)"
     if output == "regions":
