@@ -66,7 +66,9 @@ def _resolve_preset(args) -> None:
         raise CLIError(str(exc)) from exc
     args.preset = default_preset(dev.type)
     if getattr(args, "method", None) in CLASSICAL_METHODS + SCRIBBLE_METHODS:
-        return  # no networks to train: the preset changes nothing worth saying
+        # no networks to train: the preset changes nothing worth saying, the device still is
+        print(f"mmtseg: device {dev}", file=sys.stderr)
+        return
     why = ("the paper preset takes hours per image on a CPU; pass --preset paper to force it"
            if args.preset == "fast" else "a GPU is available")
     print(f"mmtseg: device {dev}: using the {args.preset!r} preset ({why})", file=sys.stderr)
