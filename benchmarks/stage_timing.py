@@ -41,6 +41,9 @@ def main(argv=None) -> int:
     a.add_argument("--val-cache", required=True)
     a.add_argument("--root", required=True, help="BSDS500 root")
     a.add_argument("--isbi-cache", required=True)
+    a.add_argument("--masks-root", default=None,
+                   help="microscopy root: also time the stage on 10 real ISBI sections (every 3rd) "
+                        "with texture 0.5 and with the default texture rule (0 on grey data)")
     args = a.parse_args(argv)
     ids = datasets.dataset_ids("bsds", args.root, "val")[:10]
     maps = []
@@ -62,6 +65,16 @@ def main(argv=None) -> int:
         print(f"  small-piece step {tag}: {_timed(lambda: remove_small_pieces(pieces, size, features=f)):.2f} s")
     for tag, kw in (("before", BEFORE), ("now", {})):
         print(f"  output stage {tag}: {_timed(lambda: finish_labels(big, x, **STAGE, **kw)):.2f} s")
+    rule = {**STAGE, "texture": None}  # the default since: no texture term on this grey map
+    print(f"  output stage now, default texture rule: {_timed(lambda: finish_labels(big, x, **rule)):.2f} s")
+    if args.masks_root:
+        ids = datasets.dataset_ids("masks", args.masks_root, None)[0:30:3]
+        sections = [(np.load(Path(args.isbi_cache) / "mmt/default" / f"{i.replace('/', '_')}_s0.npz")["labels"],
+                     prepare_image(datasets.load_sample("masks", args.masks_root, None, i).image).slice(0))
+                    for i in ids]
+        for tag, tex in (("texture 0.5", 0.5), ("default texture rule", None)):
+            t = sum(_timed(lambda: finish_labels(raw, x, **{**STAGE, "texture": tex})) for raw, x in sections)
+            print(f"ISBI, 10 sections, output stage now, {tag}: {t / len(sections):.3f} s per section")
     return 0
 
 
