@@ -79,7 +79,7 @@ def _cluster_preset(client, args) -> None:
     if args.preset is not None:
         return
     from .device import resolve_device
-    from .params import CLASSICAL_METHODS, SCRIBBLE_METHODS, default_preset
+    from .params import default_preset
 
     device = args.device
 

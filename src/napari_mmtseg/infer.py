@@ -68,21 +68,21 @@ def infer_labels(net: SegNet, model: int, x_train: torch.Tensor, x_full: np.ndar
             yb, xb = min(H, y1 + halo), min(W, x1 + halo)
             t = torch.from_numpy(np.ascontiguousarray(x_full[:, ya:yb, xa:xb]))[None].to(device)
             y = net(t)[0]
-            if perm is None:
-                lab = y[model].argmax(0)
-            else:  # this network's channel k and the other's channel perm[k] are one cluster
-                lab = (y[model].softmax(0) + y[1 - model][perm].softmax(0)).argmax(0)
+            lab = y[model].argmax(0) if perm is None else _vote(y, model, perm).argmax(0)
             out[y0:y1, x0:x1] = lab[y0 - ya:y1 - ya, x0 - xa:x1 - xa].cpu().numpy()
     return out
+
+
+def _vote(y: torch.Tensor, model: int, perm: torch.Tensor) -> torch.Tensor:
+    """Both networks of a pair vote: the softmax of network ``model`` plus the
+    other's, its channel ``perm[k]`` being this one's cluster ``k``."""
+    return y[model].softmax(0) + y[1 - model][perm].softmax(0)
 
 
 @torch.no_grad()
 def _labels_from_training_view(net, model, x_train, shape, tile, perm) -> np.ndarray:
     y = net(x_train)[0]
-    prob = y[model].softmax(0)
-    if perm is not None:
-        prob = prob + y[1 - model][perm].softmax(0)
-    prob = prob[None]  # (1, q, h, w)
+    prob = (y[model].softmax(0) if perm is None else _vote(y, model, perm))[None]  # (1, q, h, w)
     H, W = shape
     out = np.empty((H, W), dtype=np.int32)
     for y0 in range(0, H, tile):

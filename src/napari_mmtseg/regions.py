@@ -73,9 +73,13 @@ def auto_texture_weight(x: np.ndarray, colour: bool | None = None) -> float:
     from the next cell, and the texture term merges across it (ISBI 2012 EM:
     MMT object F1 0.39 at 0.5, 0.57 at 0; BBBC039 nuclei 0.828 and 0.838).
     Measured in docs/method.md ("The texture term on microscopy")."""
-    if colour is None:
-        colour = np.shape(x)[0] == 3
-    return COLOUR_TEXTURE_WEIGHT if colour else 0.0
+    return COLOUR_TEXTURE_WEIGHT if _is_colour(x, colour) else 0.0
+
+
+def _is_colour(x, colour: bool | None) -> bool:
+    """Whether the (C, H, W) slice ``x`` is read as RGB: ``colour`` when given
+    (the engine's decision), else when it has 3 channels."""
+    return np.shape(x)[0] == 3 if colour is None else bool(colour) and np.shape(x)[0] == 3
 
 
 def image_features(x: np.ndarray, colour: bool | None = None) -> np.ndarray:
@@ -85,9 +89,7 @@ def image_features(x: np.ndarray, colour: bool | None = None) -> np.ndarray:
     both span about 0..100). ``colour``: whether ``x`` is RGB; None: when it
     has 3 channels."""
     img = np.moveaxis(np.asarray(x, dtype=np.float32), 0, -1)
-    if colour is None:
-        colour = img.shape[-1] == 3
-    if colour and img.shape[-1] == 3:
+    if _is_colour(x, colour):
         from skimage.color import rgb2lab
 
         return rgb2lab(img).astype(np.float32)
