@@ -397,3 +397,38 @@ def test_three_channels_are_colour_unless_told_otherwise():
     assert not np.allclose(image_features(x), image_features(x, colour=False))  # CIELAB
     assert auto_texture_weight(x) == 0.5 and auto_texture_weight(x, colour=False) == 0.0
     assert auto_texture_weight(x[:2]) == 0.0 and auto_texture_weight(x[:1], colour=None) == 0.0
+
+
+
+def _membrane_grid_with_a_dark_cell():
+    """3 x 3 bright cells (cluster 0) in a network of dark 3 px membranes (cluster 1); the
+    centre cell is grey, and the network put most of it in the membranes' cluster 1, with a
+    rim of its own cluster 2 (an EM cell whose interior is as dark as its membrane)."""
+    img = np.full((72, 72), 0.1)
+    clusters = np.ones((72, 72), int)
+    for i in range(3):
+        for j in range(3):
+            cell = np.s_[3 + 23 * i: 23 + 23 * i, 3 + 23 * j: 23 + 23 * j]
+            img[cell], clusters[cell] = 0.8, 0
+    img[26:46, 26:46], clusters[26:46, 26:46], clusters[28:44, 28:44] = 0.4, 2, 1
+    return img[None], clusters
+
+
+def test_a_cell_of_the_membranes_class_stays_apart_from_the_membranes():
+    """The thin-line rule keeps the membrane network apart from the cells; the last step used
+    to undo that for a cell of the same class as the membranes (the connected parts of each
+    class), joining the grey cell to the network. Now a line and a region that is not one
+    never join there (``join_regions="lines_apart"``); ``"class"`` is the old behaviour."""
+    x, clusters = _membrane_grid_with_a_dark_cell()
+    kw = dict(merge_threshold=3, refine=True, texture=None)
+    lab, info = finish_labels(clusters, x, **kw)
+    assert info.n_regions == 10 and info.n_classes == 2  # 8 bright cells, the network, the grey cell
+    assert len({lab[36, 36], lab[24, 36], lab[10, 10]}) == 3
+    lab, info = finish_labels(clusters, x, join_regions="class", **kw)
+    assert info.n_regions == 9 and lab[36, 36] == lab[24, 36]
+    lab, info = finish_labels(clusters, x, join_regions="stage", **kw)
+    assert info.n_regions == 10
+    lab, info = finish_labels(clusters, x, output="clusters", **kw)  # classes are unchanged
+    assert lab[36, 36] == lab[24, 36] != lab[10, 10]
+    with pytest.raises(ValueError, match="join_regions"):
+        finish_labels(clusters, x, join_regions="lines", **kw)

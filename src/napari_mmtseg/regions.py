@@ -486,7 +486,7 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
                   edge_sigma: float = 2.0, band_width: float = 2.0, snap: float = 2.0,
                   keep_ids: bool = False, keep_apart=(), scribbled_pixels=None, texture: float | None = 0.0,
                   small_by_colour: bool = True, line_width: float = 8.0, line_contrast: float = 15.0,
-                  colour: bool | None = None):
+                  colour: bool | None = None, join_regions: str = "lines_apart"):
     """The output stage for one 2D slice.
 
     clusters: (H, W) integer cluster map from a method (any ids).
@@ -524,6 +524,18 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
         their majority cluster, so a large unmarked region that merged with a
         small scribbled one (the background with one nucleus) keeps its own
         class.
+    join_regions: how ``output="regions"`` with ``n_classes="auto"``
+        forms the regions from the stage's own (after the merge and the
+        snapping), whose touching neighbours may take the same class:
+        ``"lines_apart"`` (default): touching regions of one class become
+        one, except a thin line (:func:`thin_lines`, found again on the
+        stage's regions) and a region that is not one, so the thin-line rule
+        still holds at the end (a dark EM cell interior stays apart from the
+        dark membrane beside it); ``"class"``: the connected parts of each
+        class (the behaviour before; an ablation); ``"stage"``: the stage's
+        regions as they are (an ablation: more regions on photos). With
+        ``n_classes=N`` or ``line_width=0`` the regions are the connected
+        parts of each class.
 
     Returns ``(labels, info)``: (H, W) int32 ids from 0 (regions: each
     connected region its own id; clusters: the class id, or the method's id
@@ -533,6 +545,8 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
     """
     if output not in ("regions", "clusters"):
         raise ValueError(f"output must be 'regions' or 'clusters', got {output!r}")
+    if join_regions not in ("lines_apart", "class", "stage"):
+        raise ValueError(f"join_regions must be 'lines_apart', 'class' or 'stage', got {join_regions!r}")
     H, W = clusters.shape
     if min_region_size is None:
         min_region_size = auto_min_region_size(H * W)
@@ -597,11 +611,24 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
             why = (f"n_classes={n}: only {n_left} clusters were left, so the {reg_ids.size} "
                    f"regions were grouped by colour (Ward)")
     # last clean-up: fragments under min_region_size (left by the class grouping or the
-    # snapping) join a neighbour, keeping every class; regions are then the connected
-    # parts of each class
-    parts, class_of = _pieces(cls)
-    cls = class_of[remove_small_pieces(parts, int(min_region_size), group=class_of)]
-    regions, _ = _pieces(cls)
+    # snapping) join a neighbour, keeping every class. Regions are then the connected parts
+    # of each class, with a thin line kept apart from the rest of its class by default
+    key, class_of_key = None, None  # per stage region: regions of one key that touch become one
+    if output == "regions" and n_classes == "auto" and join_regions == "stage":
+        key, class_of_key = np.arange(reg_ids.size), region_class
+    elif output == "regions" and n_classes == "auto" and join_regions == "lines_apart" and line_width > 0:
+        is_line = thin_lines(reg + 1, features(), line_width, contrast=line_contrast).any(1)[1:]
+        key, class_of_key = region_class * 2 + is_line, np.repeat(np.arange(ids.size), 2)
+    if key is None:
+        parts, class_of = _pieces(cls)
+        cls = class_of[remove_small_pieces(parts, int(min_region_size), group=class_of)]
+        regions, _ = _pieces(cls)
+    else:
+        parts, key_of = _pieces(key[reg])
+        class_of = class_of_key[key_of]
+        parts = remove_small_pieces(parts, int(min_region_size), group=class_of)
+        cls = class_of[parts]
+        regions, _ = _pieces(parts)
     n_cls, n_reg = int(np.unique(cls).size), int(regions.max())
     if n_classes == "auto":
         steps = [f"pieces under {min_region_size} px absorbed"] if min_region_size > 1 else []
