@@ -158,7 +158,7 @@ def main(argv=None) -> int:
             prob = softmax_map(r, method, x)
             clusters = prob.argmax(0)
             pairs = np.unique(np.stack([clusters.ravel(), r.labels.ravel()]), axis=1).shape[1]
-            if pairs != len(np.unique(r.labels)):
+            if not pairs == len(np.unique(r.labels)) == len(np.unique(clusters)):  # one-to-one
                 raise RuntimeError(f"{img_id} {method} seed {seed}: the recomputed softmax does not give the run's map")
             for kind, value in variants:
                 lab = apply(kind, value, clusters, prob, x, prep.rgb)

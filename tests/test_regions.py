@@ -428,7 +428,38 @@ def test_a_cell_of_the_membranes_class_stays_apart_from_the_membranes():
     assert info.n_regions == 9 and lab[36, 36] == lab[24, 36]
     lab, info = finish_labels(clusters, x, join_regions="stage", **kw)
     assert info.n_regions == 10
+    # without merging there is no thin-line rule to keep: the connected parts of each class
+    no_merge = {**kw, "merge_threshold": 0}
+    assert (finish_labels(clusters, x, **no_merge)[1].n_regions
+            == finish_labels(clusters, x, join_regions="class", **no_merge)[1].n_regions)
     lab, info = finish_labels(clusters, x, output="clusters", **kw)  # classes are unchanged
     assert lab[36, 36] == lab[24, 36] != lab[10, 10]
     with pytest.raises(ValueError, match="join_regions"):
         finish_labels(clusters, x, join_regions="lines", **kw)
+
+
+def test_regions_of_one_class_that_touch_after_the_last_clean_up_are_one():
+    """The last clean-up gives small fragments to a neighbour; two regions of one class (neither
+    a line) that touch once a fragment between them is gone must become one region, as with the
+    connected parts of each class (a smoothed-noise image with dark 2 px lines where they did
+    not: same class, touching, two ids)."""
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(7)
+    img = ndi.gaussian_filter(rng.random((64, 64)), 3)
+    img = (img - img.min()) / (img.max() - img.min())
+    for r in rng.integers(5, 60, 3):
+        img[r:r + 2, :] = 0.0
+    for c in rng.integers(5, 60, 3):
+        img[:, c:c + 2] = 0.0
+    img = np.clip(img + rng.normal(0, 0.03, img.shape), 0, 1)
+    clusters = np.digitize(img, np.quantile(img, [0.2, 0.4, 0.6, 0.8]))
+    kw = dict(merge_threshold=1.0, refine=True, texture=None, min_region_size=40)
+    lab, _ = finish_labels(clusters, img[None], **kw)
+    cls, _ = finish_labels(clusters, img[None], output="clusters", **kw)
+    line = thin_lines(lab + 1, image_features(img[None]), 8.0).any(1)[1:]
+    a = np.concatenate([lab[:, :-1].ravel(), lab[:-1].ravel()])
+    b = np.concatenate([lab[:, 1:].ravel(), lab[1:].ravel()])
+    same = (a != b) & (np.concatenate([cls[:, :-1].ravel(), cls[:-1].ravel()])
+                       == np.concatenate([cls[:, 1:].ravel(), cls[1:].ravel()]))
+    assert all(line[p] != line[q] for p, q in zip(a[same], b[same]))

@@ -534,11 +534,14 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
         dark membrane beside it); ``"class"``: the connected parts of each
         class (the behaviour before; an ablation); ``"stage"``: the stage's
         regions as they are (an ablation: more regions on photos). With
-        ``n_classes=N`` or ``line_width=0`` the regions are the connected
-        parts of each class.
+        ``n_classes=N``, or without the thin-line rule (``line_width=0`` or
+        ``merge_threshold=0``), ``"lines_apart"`` gives the connected parts
+        of each class.
 
     Returns ``(labels, info)``: (H, W) int32 ids from 0 (regions: each
-    connected region its own id; clusters: the class id, or the method's id
+    region its own id, every region connected; with the default
+    ``join_regions`` two touching regions share a class only when one of
+    them is a thin line; clusters: the class id, or the method's id
     with ``keep_ids``), and an :class:`OutputInfo`. Every class that
     survives the merging keeps at least one region (the last clean-up never
     removes a class).
@@ -616,7 +619,8 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
     key, class_of_key = None, None  # per stage region: regions of one key that touch become one
     if output == "regions" and n_classes == "auto" and join_regions == "stage":
         key, class_of_key = np.arange(reg_ids.size), region_class
-    elif output == "regions" and n_classes == "auto" and join_regions == "lines_apart" and line_width > 0:
+    elif (output == "regions" and n_classes == "auto" and join_regions == "lines_apart"
+          and line_width > 0 and merge_threshold > 0):  # the thin-line rule is the merge's
         is_line = thin_lines(reg + 1, features(), line_width, contrast=line_contrast).any(1)[1:]
         key, class_of_key = region_class * 2 + is_line, np.repeat(np.arange(ids.size), 2)
     if key is None:
@@ -628,7 +632,7 @@ def finish_labels(clusters: np.ndarray, x: np.ndarray, *, output: str = "regions
         class_of = class_of_key[key_of]
         parts = remove_small_pieces(parts, int(min_region_size), group=class_of)
         cls = class_of[parts]
-        regions, _ = _pieces(parts)
+        regions, _ = _pieces(key_of[parts])  # parts of one key that now touch are one region
     n_cls, n_reg = int(np.unique(cls).size), int(regions.max())
     if n_classes == "auto":
         steps = [f"pieces under {min_region_size} px absorbed"] if min_region_size > 1 else []
