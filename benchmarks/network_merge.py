@@ -44,12 +44,11 @@ from skimage.segmentation import watershed
 
 from napari_mmtseg import make_params, segment
 from napari_mmtseg._input import prepare_image
-from napari_mmtseg.align import match_from_overlap, overlap_matrix
 from napari_mmtseg.bench import datasets
 from napari_mmtseg.infer import _vote, freeze_bn_to_image_stats
 from napari_mmtseg.metrics import ari, score
 from napari_mmtseg.regions import edge_strength, finish_labels, image_features
-from napari_mmtseg.train import train_view
+from napari_mmtseg.train import teachers_alignment, train_view
 
 RAW = dict(output="clusters", min_region_size=1, merge_threshold=0.0, refine=False)
 STAGE = dict(merge_threshold=3.0, refine=True, texture=None)  # the engine's default stage
@@ -65,8 +64,7 @@ def softmax_map(result, method: str, x: np.ndarray) -> np.ndarray:
     xt = torch.from_numpy(train_view(x, p.train_size))[None]
     full = torch.from_numpy(np.ascontiguousarray(x))[None]
     if method == "mmt":
-        tl = net(xt)[0].argmax(1).reshape(2, -1)
-        other = match_from_overlap(overlap_matrix(tl[0], tl[1], p.q, p.q).cpu().numpy())
+        other = teachers_alignment(net, xt, p.q)
         freeze_bn_to_image_stats(net, xt)
         prob = _vote(net(full)[0], 0, torch.from_numpy(np.argsort(other))) / 2
     else:

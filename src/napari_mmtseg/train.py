@@ -19,7 +19,7 @@ from .params import Params
 from .regions import image_features
 from .result import Progress
 
-__all__ = ["train_view", "cross_targets", "train_slice"]
+__all__ = ["train_view", "cross_targets", "train_slice", "teachers_alignment"]
 
 
 def train_view(x: np.ndarray, train_size: int | None) -> np.ndarray:
@@ -302,9 +302,16 @@ def train_slice(method: str, x_full: np.ndarray, p: Params, seed: int, device: t
 
     other = None
     if method == "mmt" and p.final_net == "teachers":  # both teachers vote, teacher 1 mapped to 0
-        with torch.no_grad():
-            tl = teacher(x)[0].argmax(1).reshape(2, -1)
-        other = match_from_overlap(overlap_matrix(tl[0], tl[1], q, q).cpu().numpy())
+        other = teachers_alignment(teacher, x, q)
     final_net = teacher if method == "mmt" and p.final_net != "student" else net
     yield infer_labels(final_net, 0, x, x_full, p.tile, device, other=other, at=p.infer_at)
 
+
+@torch.no_grad()
+def teachers_alignment(teacher, x: torch.Tensor, q: int) -> np.ndarray:
+    """MMT's two teachers (one pair network) on the training view ``x``
+    (1, C, h, w): the map from teacher 1's channels to teacher 0's
+    (``other[j]`` = teacher 0's id for teacher 1's channel ``j``), Hungarian
+    on their label overlap, for the two-teacher vote of the final labels."""
+    tl = teacher(x)[0].argmax(1).reshape(2, -1)
+    return match_from_overlap(overlap_matrix(tl[0], tl[1], q, q).cpu().numpy())

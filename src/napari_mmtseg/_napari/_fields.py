@@ -162,7 +162,7 @@ def from_param(f: Field, value):
     """The control's value for a Params value (``f.zero`` shows as 0,
     ``f.special``, or its text, as the lowest value)."""
     if f.special is not _UNSET:
-        if value is f.special or value == f.special or value == f.special_text:
+        if value is f.special or value == f.special_text:
             return f.min
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
             raise ValueError(f"{f.name} must be >= 0, or {f.special!r} / {f.special_text!r} "
