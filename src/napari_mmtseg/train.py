@@ -16,7 +16,7 @@ from .align import match_from_overlap, overlap_matrix
 from .infer import infer_labels, upsample_nearest
 from .nets import ema_alpha, ema_update, make_models, tv_loss
 from .params import Params
-from .regions import image_features
+from .features import image_features
 from .result import Progress
 
 __all__ = ["train_view", "cross_targets", "train_slice", "teachers_alignment"]
