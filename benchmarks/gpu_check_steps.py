@@ -122,13 +122,9 @@ def gpu_tests(timeout: float) -> dict:
         cases = []
         if xml.exists():
             for case in ET.parse(xml).getroot().iter("testcase"):
-                child = next(iter(case), None)
-                outcome = (
-                    "passed"
-                    if child is None or child.tag in ("system-out", "system-err")
-                    else child.tag
-                )
-                msg = "" if outcome == "passed" else (child.get("message") or "")[:300]
+                bad = [c for c in case if c.tag in ("failure", "error", "skipped")]
+                outcome = bad[0].tag if bad else "passed"
+                msg = (bad[0].get("message") or "")[:300] if bad else ""
                 cases.append({"name": case.get("name"), "outcome": outcome, "message": msg})
     counts = {o: sum(c["outcome"] == o for c in cases) for o in {c["outcome"] for c in cases}}
     return {
