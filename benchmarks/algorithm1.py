@@ -132,6 +132,7 @@ def run(
     momentum: float = 0.9,
     device: str = "cpu",
     seed: int = 0,
+    seconds: float | None = None,
 ):
     """Run Algorithm 1 on one image and time every iteration.
 
@@ -158,6 +159,9 @@ def run(
         Torch device, e.g. ``"cpu"`` or ``"cuda"``.
     seed : int
         Seed of the initialisations (model 2 takes the generator's next draws).
+    seconds : float, optional
+        Stop after the iteration that passes this many seconds (a time cap for timing runs;
+        None: run all T iterations).
 
     Returns
     -------
@@ -172,8 +176,10 @@ def run(
     theta = [Net(x.shape[1], q, m).to(dev), Net(x.shape[1], q, m).to(dev)]  # line 1
     mean = [copy.deepcopy(net) for net in theta]  # line 2
     opts = [torch.optim.SGD(n.parameters(), lr=lr, momentum=momentum) for n in theta]
-    seconds = []
+    times = []
     for _t in range(2, max(iters, 2) + 1):  # line 3
+        if seconds is not None and sum(times) > seconds:
+            break
         t0 = time.perf_counter()
         for k, other in ((0, 1), (1, 0)):  # lines 4-10 (model 1), then 11-17 (model 2)
             y = theta[k](x)
@@ -189,10 +195,10 @@ def run(
                     pm.mul_(alpha).add_(p, alpha=1.0 - alpha)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
-        seconds.append(time.perf_counter() - t0)
+        times.append(time.perf_counter() - t0)
     with torch.no_grad():
         labels = mean[0](x).argmax(1)[0].cpu().numpy()
-    return labels, seconds
+    return labels, times
 
 
 def main(argv=None) -> int:

@@ -87,7 +87,9 @@ def queue_steps(plan: Plan, r: dict, mode: dict, device: str, data, n_images: in
         "matmul ceiling",
         lambda: caps["ceiling"],
         optional=False,
-        fn=lambda: r.update(ceiling=matmul_ceiling(device, 256 if tiny else 8192)),
+        fn=lambda: r.update(
+            ceiling=matmul_ceiling(device, 8192 if "cuda" in device else 256 if tiny else 1024)
+        ),
     )
     plan.add(
         "gpu tests",

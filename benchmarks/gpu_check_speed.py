@@ -125,7 +125,7 @@ def engine_speed(img, preset: str, device: str, cap: float, over: dict, t_full: 
     return row
 
 
-def literal_speed(img, device: str, iters: int, q: int, t_full: int) -> dict:
+def literal_speed(img, device: str, iters: int, q: int, t_full: int, cap: float) -> dict:
     """Time the literal Algorithm 1 (benchmarks/algorithm1.py) on one image.
 
     Parameters
@@ -140,6 +140,8 @@ def literal_speed(img, device: str, iters: int, q: int, t_full: int) -> dict:
         Network channels (100: the paper's).
     t_full : int
         Iterations of the end-to-end figure.
+    cap : float
+        Seconds after which no further iteration starts.
 
     Returns
     -------
@@ -152,7 +154,7 @@ def literal_speed(img, device: str, iters: int, q: int, t_full: int) -> dict:
     if device.startswith("cuda"):
         algorithm1.run(img[:64, :64], iters=3, q=q, device=device)
     _peak_reset(device)
-    _, secs = algorithm1.run(img, iters=iters + 1, q=q, device=device)
+    _, secs = algorithm1.run(img, iters=iters + 1, q=q, device=device, seconds=cap)
     s_iter = float(np.median(secs))
     gf = gflop_per_iter(img.shape[0], img.shape[1], img.shape[2], q, 2)
     return {
@@ -233,7 +235,9 @@ def speed_step(r: dict, config: str, si: int, mode: dict, device: str) -> None:
     fit = None if not (si and small) else int(0.6 * cap / (small["s_per_iter"] * ratio))
     if config == "literal":
         iters = mode["literal"][si] if fit is None else max(1, min(mode["literal"][si], fit))
-        row = literal_speed(speed_image(w, h), device, iters, mode["over"].get("q", 100), mode["T"])
+        row = literal_speed(
+            speed_image(w, h), device, iters, mode["over"].get("q", 100), mode["T"], cap
+        )
     else:
         over = dict(mode["over"])
         if config == "paper" and fit is not None and "max_iter" not in over:
