@@ -248,7 +248,7 @@ def test_the_bar_leaves_no_stale_text_on_a_terminal(tmp_path, monkeypatch):
         assert re.search(rf"img{i}_labels\.tif \(\d+ labels?, [\d.]+ s, cpu \(\d+ threads?\)\)$", done[0]), shown
     assert not any("loss" in ln or "it/s" in ln or "s/it" in ln for ln in shown), shown
     # and the engine's reason for the class count under it
-    assert sum("of the method's" in ln and "clusters are left after clean-up" in ln for ln in shown) == 2, shown
+    assert sum("classes:" in ln and "kinds of pixel" in ln for ln in shown) == 2, shown
 
 
 def test_fsspec_urls_for_inputs_and_outputs(tmp_path):
