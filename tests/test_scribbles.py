@@ -38,7 +38,7 @@ def test_refining_a_result_with_one_more_scribble_takes_fewer_steps(method):
     img, s = look_alike()
     partial = np.where(s == 9, 0, s)  # the first round missed the bright part
     first = segment(img, method=method, scribbles=partial, keep_model=True, **FAST)
-    assert first.model is not None and first.model["method"] == method
+    assert first.model is not None and first.model.method == method
     fresh = segment(img, method=method, scribbles=s, **FAST)
     refined = segment(img, method=method, scribbles=s, init_model=first.model, **FAST)
     assert len(refined.history) < len(fresh.history), (len(refined.history), len(fresh.history))

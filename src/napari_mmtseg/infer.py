@@ -8,9 +8,16 @@ import copy
 import numpy as np
 import torch
 
+from .align import match_from_overlap, overlap_matrix
 from .nets import SegNet
 
-__all__ = ["freeze_bn_to_image_stats", "infer_labels", "upsample_nearest"]
+__all__ = [
+    "freeze_bn_to_image_stats",
+    "infer_labels",
+    "network_labels",
+    "teachers_alignment",
+    "upsample_nearest",
+]
 
 
 def upsample_nearest(lab: np.ndarray, shape: tuple) -> np.ndarray:
@@ -96,3 +103,69 @@ def _labels_from_training_view(net, model, x_train, shape, tile, perm) -> np.nda
                                                  align_corners=False)
             out[y0:y1, x0:x1] = up[0].argmax(0).cpu().numpy()
     return out
+
+
+@torch.no_grad()
+def teachers_alignment(teacher: torch.nn.Module, x: torch.Tensor, q: int) -> np.ndarray:
+    """Map MMT's teacher 1's channels to teacher 0's, for the two-teacher vote.
+
+    Parameters
+    ----------
+    teacher : torch.nn.Module
+        MMT's two teachers (one pair network, output (1, 2, q, h, w)).
+    x : torch.Tensor of shape (1, C, h, w)
+        The training view.
+    q : int
+        Number of channels.
+
+    Returns
+    -------
+    numpy.ndarray of shape (q,), int64
+        ``other[j]``: teacher 0's id for teacher 1's channel ``j`` (Hungarian matching of
+        their label overlap).
+    """
+    tl = teacher(x)[0].argmax(1).reshape(2, -1)
+    return match_from_overlap(overlap_matrix(tl[0], tl[1], q, q).cpu().numpy())
+
+
+def network_labels(
+    method: str,
+    p,
+    net: torch.nn.Module,
+    teacher: torch.nn.Module | None,
+    x_train: torch.Tensor,
+    x_full: np.ndarray,
+    device: torch.device,
+) -> np.ndarray:
+    """The final label map of trained networks on one slice.
+
+    MMT's labels come from the teachers (both vote, ``final_net="teachers"``), teacher 0
+    (``"teacher"``) or student 0 (``"student"``); the other methods' from their network.
+
+    Parameters
+    ----------
+    method : str
+        ``"mmt"``, ``"kim2020"`` or ``"kanezaki2018"``.
+    p : Params
+        Reads ``q``, ``final_net``, ``tile`` and ``infer_at``.
+    net : torch.nn.Module
+        The trained network(s) (MMT: the students).
+    teacher : torch.nn.Module or None
+        MMT's teachers.
+    x_train : torch.Tensor of shape (1, C, h, w)
+        The training view of the slice (BatchNorm takes its statistics).
+    x_full : numpy.ndarray of shape (C, H, W), float32
+        The full-size normalised slice.
+    device : torch.device
+        Where inference runs.
+
+    Returns
+    -------
+    numpy.ndarray of shape (H, W), int32
+        The network channel (0..q-1) of every pixel.
+    """
+    other = None
+    if method == "mmt" and p.final_net == "teachers":  # both vote, teacher 1 mapped to 0
+        other = teachers_alignment(teacher, x_train, p.q)
+    final_net = teacher if method == "mmt" and p.final_net != "student" else net
+    return infer_labels(final_net, 0, x_train, x_full, p.tile, device, other=other, at=p.infer_at)

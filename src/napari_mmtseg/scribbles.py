@@ -53,6 +53,68 @@ class Scribbles:
         out[channel_of_class] = self.ids
         return out
 
+    def slice_ids(
+        self,
+        lab: np.ndarray,
+        plane: np.ndarray,
+        output: str,
+        q: int | None = None,
+        channel_of_class=None,
+    ) -> np.ndarray:
+        """Output ids of one slice's labels: the scribble ids on the scribbled classes.
+
+        Parameters
+        ----------
+        lab : numpy.ndarray of shape (H, W), int
+            The output stage's labels of the slice (ids from 0).
+        plane : numpy.ndarray of shape (H, W), int64
+            The slice's scribble class indices (:meth:`classes`; -1 = not scribbled).
+        output : str
+            ``"clusters"``: ids are classes (network channels mapped by
+            :meth:`ids_of_channels` when ``channel_of_class`` is given), and every scribbled
+            pixel keeps its scribble id; ``"regions"``: instance ids, moved above the
+            largest scribble id.
+        q : int, optional
+            Network channels (with ``channel_of_class``).
+        channel_of_class : array_like of int, optional
+            The network channel of each scribble class (a learned method); None: ``lab``
+            already holds class ids (a method that does not learn).
+
+        Returns
+        -------
+        numpy.ndarray of shape (H, W)
+            The slice's output ids.
+        """
+        if output == "clusters" and channel_of_class is not None:
+            lab = self.ids_of_channels(q, channel_of_class)[lab]
+        elif output == "regions":  # instance ids, above the scribble ids
+            lab = lab + int(self.ids.max()) + 1
+        if output == "clusters":  # a scribbled pixel keeps its scribble (a class id)
+            keep = plane >= 0
+            lab[keep] = self.ids[plane[keep]]
+        return lab
+
+    def slice_order(self, layout, n_slices: int) -> list:
+        """Slices with scribbles first (in order), then the others.
+
+        Every slice after the scribbled ones then starts from networks that know the
+        scribble classes.
+
+        Parameters
+        ----------
+        layout : SliceLayout
+            The image's slice layout (``labels_index`` maps a slice to :attr:`data`).
+        n_slices : int
+            Number of slices.
+
+        Returns
+        -------
+        list of int
+            Slice indices in training order.
+        """
+        has = [bool((self.data[layout.labels_index(i)] > 0).any()) for i in range(n_slices)]
+        return [i for i in range(n_slices) if has[i]] + [i for i in range(n_slices) if not has[i]]
+
 
 def assign_channels(classes: np.ndarray, predicted: np.ndarray, n_classes: int, q: int) -> np.ndarray:
     """Channel of each scribble class: a one-to-one assignment maximising the

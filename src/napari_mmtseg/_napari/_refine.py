@@ -10,6 +10,7 @@ import numpy as np
 from napari.layers import Labels
 
 from .. import LEARNED_METHODS
+from ..model import Model
 from ._edits import EditRecord, record_of
 from ._job import Job
 
@@ -24,7 +25,7 @@ class Plan:
     layer_name: str  # the scribbles layer
     n_scribbled: int  # scribbled pixels in the region
     target: Labels | None  # the result layer written into (None: a new layer)
-    init_model: dict | None  # the previous result's networks, or None
+    init_model: Model | None  # the previous result's networks, or None
     note: str = ""  # why the previous result's networks are not used, if they are not
 
 
@@ -41,7 +42,7 @@ def _previous(viewer, job: Job, records: dict, preferred=None):
     return None
 
 
-def warm_start(rec: EditRecord | None, method: str, params, channel_axis) -> tuple[dict | None, str]:
+def warm_start(rec: EditRecord | None, method: str, params, channel_axis) -> tuple[Model | None, str]:
     """(the networks of the result ``rec`` holds, to start from; or None and why not).
     ``params``: the run's :class:`~napari_mmtseg.Params`."""
     if rec is None or method not in LEARNED_METHODS:
@@ -51,9 +52,9 @@ def warm_start(rec: EditRecord | None, method: str, params, channel_axis) -> tup
         return None, f"the previous result was made with {st.method or 'another method'}, not {method}"
     if st.model is None:
         return None, "the previous result kept no networks"
-    if (st.model["q"], st.model["n_conv"]) != (params.q, params.n_conv):
-        return None, (f"the previous result's networks have q={st.model['q']}, "
-                      f"n_conv={st.model['n_conv']} (now {params.q}, {params.n_conv})")
+    if (st.model.params.q, st.model.params.n_conv) != (params.q, params.n_conv):
+        return None, (f"the previous result's networks have q={st.model.params.q}, "
+                      f"n_conv={st.model.params.n_conv} (now {params.q}, {params.n_conv})")
     if st.channel_axis != channel_axis:
         return None, "the previous result was made with another channel axis"
     return st.model, ""
