@@ -1,4 +1,5 @@
 """Result objects and id renumbering."""
+
 import numpy as np
 
 

@@ -1,4 +1,5 @@
 """Training loops: MMT's cross targets."""
+
 import numpy as np
 import torch
 

@@ -305,12 +305,12 @@ def _from_blob(blob: dict, path: Path) -> Model:
     try:
         md = dict(blob["metadata"])
         params = Params(**md.pop("params"))
-        model = Model(params=params, weights=dict(blob["weights"]),
-                      generator=blob.get("generator"), **md)  # fmt: skip
+        model = Model(
+            params=params, weights=dict(blob["weights"]), generator=blob.get("generator"), **md
+        )
         if model.method not in LEARNED_METHODS:
             raise ValueError(f"unknown method {model.method!r}")
         model.networks(torch.device("cpu"))  # the weights fit the networks they describe
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ValueError(f"{path} is a damaged napari-mmtseg model file: {exc}") from exc
     return model
-

@@ -3,7 +3,12 @@
 Each learned method is one step function (MMT: :func:`~napari_mmtseg.train.mmt.mmt_step`;
 Kim 2020 and Kanezaki 2018: :func:`~napari_mmtseg.train.single.single_step`); the loop
 trains on one 2D slice, yields :class:`~napari_mmtseg.result.Progress` events and, last,
-the slice's label map. No Qt, no napari.
+the slice's label map.
+
+The stopping rule: a slice stops after ``max_iter`` steps; once its labels fall to
+``min_labels`` (or ``n_classes``, or the number of scribble classes, with every scribbled
+class holding 90% of its scribbles; never in a refinement); or once fewer than ``tol`` of
+its pixels changed label for ``patience`` steps in a row. No Qt, no napari.
 """
 
 from __future__ import annotations
@@ -60,6 +65,78 @@ class RunProgress:
     history: list
     device_name: str
 
+    def record(self, it: int, out: StepOutcome, changed: float) -> None:
+        """Append one step to :attr:`history`.
+
+        Parameters
+        ----------
+        it : int
+            The step on this slice, 0-based.
+        out : StepOutcome
+            What the step reported.
+        changed : float
+            Fraction of pixels whose label changed.
+        """
+        self.history.append(
+            {
+                "slice": self.slice_index,
+                "iteration": it + 1,
+                "n_labels": out.n_labels,
+                "changed": changed,
+                **out.losses,
+            }
+        )
+
+    def wants_preview(self, it: int, last: bool) -> bool:
+        """Whether step ``it`` (0-based) carries a preview (every ``preview_every``, last).
+
+        Parameters
+        ----------
+        it : int
+            The step on this slice, 0-based.
+        last : bool
+            The slice's last step.
+
+        Returns
+        -------
+        bool
+            True when previews are on and this step is due one.
+        """
+        return bool(self.preview_every) and ((it + 1) % self.preview_every == 0 or last)
+
+    def event(self, it: int, out: StepOutcome, shapes: tuple | None) -> Progress:
+        """The progress event of step ``it`` of this slice.
+
+        Parameters
+        ----------
+        it : int
+            The step on this slice, 0-based.
+        out : StepOutcome
+            What the step reported.
+        shapes : tuple or None
+            ``((h, w), (H, W))``, the training view's and the full slice's sizes, for a
+            preview (the step's labels upsampled, ids from 1); None for none.
+
+        Returns
+        -------
+        Progress
+            The event.
+        """
+        preview = None
+        if shapes is not None:
+            small = out.labels.reshape(shapes[0]).cpu().numpy()
+            preview = upsample_nearest(small, shapes[1]).astype(np.int32) + 1
+        return Progress(
+            iteration=self.step0 + it + 1,
+            total=self.total,
+            losses=out.losses,
+            n_labels=out.n_labels,
+            preview=preview,
+            slice_index=self.slice_index,
+            n_slices=self.n_slices,
+            device=self.device_name,
+        )
+
 
 def init_networks(
     state: TrainState, method: str, in_channels: int, p: Params, seed: int, device: torch.device
@@ -101,21 +178,29 @@ def _slice_training(method, xs, x, p, state, scribble, device) -> SliceTraining:
     scr = None
     if scribble is not None:
         net = state.teacher if state.teacher is not None else state.net
-        scr = scribble_targets(
-            scribble, xs, x, net, p.q, state, float(p.scribble_weight), device
-        )
+        scr = scribble_targets(scribble, xs, x, net, p.q, state, float(p.scribble_weight), device)
     sp_t, n_sp = None, 0
     if method == "kanezaki2018" or (method == "mmt" and p.superpixel_size):
         from skimage.segmentation import slic
 
         if method == "kanezaki2018":
-            sp = slic(xs.transpose(1, 2, 0), n_segments=p.n_segments, compactness=p.compactness,
-                      channel_axis=-1, start_label=0)  # fmt: skip
+            sp = slic(
+                xs.transpose(1, 2, 0),
+                n_segments=p.n_segments,
+                compactness=p.compactness,
+                channel_axis=-1,
+                start_label=0,
+            )
         else:
             # on CIELAB (RGB) or intensities x 100 (other data): one compactness fits both
-            sp = slic(image_features(xs), compactness=10.0, channel_axis=-1, start_label=0,
-                      convert2lab=False,
-                      n_segments=max(1, xs.shape[1] * xs.shape[2] // p.superpixel_size))  # fmt: skip
+            sp = slic(
+                image_features(xs),
+                compactness=10.0,
+                channel_axis=-1,
+                start_label=0,
+                convert2lab=False,
+                n_segments=max(1, xs.shape[1] * xs.shape[2] // p.superpixel_size),
+            )
         n_sp = int(sp.max()) + 1
         sp_t = torch.from_numpy(sp.astype(np.int64)).to(device).reshape(-1)
     amp = torch.autocast(device.type, dtype=torch.bfloat16) if p.bf16 else contextlib.nullcontext()
@@ -145,15 +230,12 @@ def train_slice(
     device: torch.device,
     scribble: np.ndarray | None = None,
 ) -> Iterator[Progress | np.ndarray]:
-    """Train on one slice, then label it with the trained networks.
+    """Train on one slice (the stopping rule: see the module), then label it.
 
     ``state`` carries the networks from slice to slice (empty for the first): the next
     slice of a stack continues from the previous one's networks, so that the same id keeps
     meaning the same cluster and a near-identical slice needs few steps; a refinement starts
-    from a kept model's state. A slice stops after ``p.max_iter`` steps, once its labels
-    fall to ``min_labels`` (or ``n_classes``, or the scribble classes, with every scribbled
-    class holding 90% of its scribbles), or once fewer than ``p.tol`` of its pixels changed
-    label for ``p.patience`` steps in a row.
+    from a kept model's state.
 
     Parameters
     ----------
@@ -181,7 +263,6 @@ def train_slice(
     Progress or numpy.ndarray
         A :class:`Progress` per step, then the (H, W) int32 label map (network channel ids).
     """
-    H, W = x_full.shape[1:]
     xs = train_view(x_full, p.train_size)
     x = torch.from_numpy(xs)[None].to(device)
     if state.net is None:
@@ -199,21 +280,14 @@ def train_slice(
         state.step += 1
         frac = out.n_changed / out.labels.numel() if prev is not None else 1.0
         prev = out.labels
-        run.history.append({"slice": run.slice_index, "iteration": it + 1,
-                            "n_labels": out.n_labels, "changed": frac, **out.losses})  # fmt: skip
+        run.record(it, out, frac)
         done = _done(out, min_labels, state, st.scr)
         if p.tol > 0:
             stable = stable + 1 if frac < p.tol else 0
             done = done or stable >= p.patience
-        preview = None
-        if run.preview_every and (
-            (it + 1) % run.preview_every == 0 or done or it + 1 == p.max_iter
-        ):
-            small = out.labels.reshape(xs.shape[1:]).cpu().numpy()
-            preview = upsample_nearest(small, (H, W)).astype(np.int32) + 1
-        yield Progress(iteration=run.step0 + it + 1, total=run.total, losses=out.losses,
-                       n_labels=out.n_labels, preview=preview, slice_index=run.slice_index,
-                       n_slices=run.n_slices, device=run.device_name)  # fmt: skip
+        last = done or it + 1 == p.max_iter
+        shapes = (xs.shape[1:], x_full.shape[1:]) if run.wants_preview(it, last) else None
+        yield run.event(it, out, shapes)
         if done:
             break
     yield network_labels(method, p, state.net, state.teacher, x, x_full, device)

@@ -82,7 +82,10 @@ def _targets(y, ty, prev, st: SliceTraining):
         target = cnt.argmax(2)[:, sp_t]
     if st.scr is not None:
         target = torch.stack(
-            [claim(target[k].reshape(-1), y[k].detach().reshape(q, -1), st.scr, q) for k in range(2)]
+            [
+                claim(target[k].reshape(-1), y[k].detach().reshape(q, -1), st.scr, q)
+                for k in range(2)
+            ]
         )
     return tlab, target, maps_t, S_np, n_changed
 

@@ -214,15 +214,16 @@ def scribble_targets(
         state.scribble_channels = assign_channels(sv[hit], pred, state.n_scribble_classes, q)
     present, cls = np.unique(sv[hit], return_inverse=True)
     chans = state.scribble_channels[present]
-
-    def as_t(a):
-        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64)).to(device)
-
     return ScribbleTargets(
-        free=as_t(np.flatnonzero(sv < 0)),
-        marked=as_t(hit),
-        channels=as_t(chans[cls]),
+        free=_long(np.flatnonzero(sv < 0), device),
+        marked=_long(hit, device),
+        channels=_long(chans[cls], device),
         weight=weight,
-        cls=as_t(cls),
-        chans=as_t(chans),
+        cls=_long(cls, device),
+        chans=_long(chans, device),
     )
+
+
+def _long(a: np.ndarray, device: torch.device) -> torch.Tensor:
+    """An int64 tensor of ``a`` on ``device``."""
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64)).to(device)
