@@ -314,8 +314,6 @@ def make_scribbles(
         Stroke pixels carry the segment's id + 1 (so GT id 0, e.g. background, is scribble
         class 1), 0 elsewhere.
     """
-    from scipy import ndimage as ndi
-    from skimage.draw import line
     from skimage.measure import label
 
     mask = np.asarray(mask)
@@ -333,24 +331,27 @@ def make_scribbles(
         else:
             parts = [seg_all] if seg_all.sum() >= min_area else []
         for seg in parts:
-            depth = ndi.distance_transform_edt(np.pad(seg, 1))[1:-1, 1:-1]
-            inner = depth > erode
-            if not inner.any():
-                inner = depth >= depth.max()
-            ys, xs = np.nonzero(inner)
-            k = rng.integers(ys.size)
-            angle = rng.uniform(0, np.pi)
-            dy, dx = length / 2 * np.sin(angle), length / 2 * np.cos(angle)
-            h, w = mask.shape
-            p0 = (
-                int(np.clip(round(ys[k] - dy), 0, h - 1)),
-                int(np.clip(round(xs[k] - dx), 0, w - 1)),
-            )
-            p1 = (
-                int(np.clip(round(ys[k] + dy), 0, h - 1)),
-                int(np.clip(round(xs[k] + dx), 0, w - 1)),
-            )
-            rr, cc = line(*p0, *p1)
-            keep = inner[rr, cc]
-            out[rr[keep], cc[keep]] = int(sid) + 1
+            rr, cc = _stroke(seg, erode, length, rng)
+            out[rr, cc] = int(sid) + 1
     return out
+
+
+def _stroke(seg: np.ndarray, erode: int, length: int, rng) -> tuple:
+    """Pixels (rows, cols) of one random stroke inside the eroded segment ``seg``."""
+    from scipy import ndimage as ndi
+    from skimage.draw import line
+
+    depth = ndi.distance_transform_edt(np.pad(seg, 1))[1:-1, 1:-1]
+    inner = depth > erode
+    if not inner.any():
+        inner = depth >= depth.max()
+    ys, xs = np.nonzero(inner)
+    k = rng.integers(ys.size)
+    angle = rng.uniform(0, np.pi)
+    dy, dx = length / 2 * np.sin(angle), length / 2 * np.cos(angle)
+    h, w = seg.shape
+    p0 = (int(np.clip(round(ys[k] - dy), 0, h - 1)), int(np.clip(round(xs[k] - dx), 0, w - 1)))
+    p1 = (int(np.clip(round(ys[k] + dy), 0, h - 1)), int(np.clip(round(xs[k] + dx), 0, w - 1)))
+    rr, cc = line(*p0, *p1)
+    keep = inner[rr, cc]
+    return rr[keep], cc[keep]
