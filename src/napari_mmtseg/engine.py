@@ -82,12 +82,12 @@ def iter_segment(
         seed,
         channel_axis,
         device,
-        rgb,
-        scribbles,
-        init_model,
-        model,
-        preview_every,
-        overrides,
+        rgb=rgb,
+        scribbles=scribbles,
+        init_model=init_model,
+        model=model,
+        preview_every=preview_every,
+        overrides=overrides,
     )
     t0 = time.perf_counter()
     old_threads = torch.get_num_threads()

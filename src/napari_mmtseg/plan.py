@@ -91,17 +91,18 @@ class RunPlan:
 
 def plan_run(
     image,
-    method,
-    preset,
-    seed,
-    channel_axis,
+    method: str | None,
+    preset: str | None,
+    seed: int,
+    channel_axis: int | None,
     device,
-    rgb,
+    *,
+    rgb: bool | None,
     scribbles,
-    init_model,
-    model,
-    preview_every,
-    overrides,
+    init_model: Model | None,
+    model: Model | None,
+    preview_every: int,
+    overrides: dict,
 ) -> RunPlan:
     """Check a run's arguments and set it up, before any work.
 
