@@ -125,3 +125,15 @@ def test_a_kept_model_warm_starts_training(trained):
     before = {k: t.clone() for k, t in model.weights["net"].items()}
     segment(img, init_model=model, **{**FAST, "max_iter": 3})  # the model is never trained in place
     assert all(torch.equal(model.weights["net"][k], t) for k, t in before.items())
+
+
+def test_a_model_trained_with_scribbles_gives_the_scribble_ids():
+    from napari_mmtseg.samples import make_look_alike
+
+    img, scribbles = make_look_alike()
+    r = segment(img, scribbles=scribbles, keep_model=True, **{**FAST, "max_iter": 30})
+    assert r.model.channel_ids is not None
+    applied = segment(img, model=r.model, output="clusters", device="cpu").labels
+    for sid in (3, 7, 9):  # each scribbled band keeps its scribble id
+        band = r.labels == sid
+        assert band.any() and (applied[band] == sid).mean() > 0.8

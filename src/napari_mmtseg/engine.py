@@ -223,7 +223,7 @@ def _slice_ids(run: RunPlan, lab, plane, prev, top):
         channels = run.state.scribble_channels if learned else None
         return run.scr.slice_ids(lab, plane, run.p.output, run.p.q, channels)
     if run.model is not None and run.p.output == "clusters":
-        return lab + 1  # network channel c has id c + 1 on every slice and image
+        return run.model.class_ids(lab)  # one id per channel on every slice and image
     if prev is not None:  # same id = same cluster through the stack; new clusters get unused ids
         return align_labels(prev, lab, next_id=top + 1)
     return lab
@@ -247,12 +247,15 @@ def _result(run: RunPlan, labels, infos, seconds, keep_model, version) -> Segmen
     if run.scr is not None:
         summary["scribble_ids"] = run.scr.ids.tolist()
     if run.model is not None and run.p.output == "clusters":
-        summary["model_channel_ids"] = True  # id = network channel + 1
+        summary["model_channel_ids"] = True  # one id per network channel (Model.class_ids)
     kept = None
     if keep_model and run.model is not None:
         kept = run.model
     elif keep_model and run.trains:
-        kept = Model.from_state(run.method, run.p, run.prep, run.state, version)
+        ids = None
+        if run.scr is not None and run.state.scribble_channels is not None:
+            ids = run.scr.ids_of_channels(run.p.q, run.state.scribble_channels)
+        kept = Model.from_state(run.method, run.p, run.prep, run.state, version, ids)
     return SegmentationResult(
         labels=labels,
         method=run.method,
@@ -309,7 +312,7 @@ def segment(
         ``keep_model`` (return the trained :class:`~napari_mmtseg.model.Model` in
         ``result.model``), ``init_model`` (a Model: start training from it, a refinement),
         ``model`` (a Model: label the image with it by inference alone, no training; with
-        ``output="clusters"`` network channel c has id c + 1 on every image), ``rgb``,
+        ``output="clusters"`` each network channel has one id on every image), ``rgb``,
         ``num_threads``.
 
     Returns

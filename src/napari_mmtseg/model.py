@@ -15,7 +15,9 @@ File format (``Model.save`` / :func:`load_model`), version 1: one file written b
 - ``"metadata"``: a JSON-able dict: ``method``, ``params`` (every field of :class:`Params`),
   ``n_channels``, ``layout`` (``"grey"``, ``"rgb"`` or ``"channels"``), ``dtype`` (of the
   training image), ``normalisation``, ``fused`` (MMT's students in one grouped network),
-  ``step`` and ``version`` (of napari-mmtseg);
+  ``step``, ``version`` (of napari-mmtseg) and ``channel_ids`` (the output id of each
+  network channel, or None for channel + 1) and ``scribble_channels`` (those of the
+  scribble classes, or None);
 - ``"weights"``: ``{"net": state_dict}`` plus ``"teacher"`` for MMT, each a dict of name ->
   tensor (CPU, float32);
 - ``"generator"``: the uint8 state of the input-noise generator, or None.
@@ -79,6 +81,14 @@ class Model:
         uint8 state of the input-noise generator, for a warm start.
     version : str
         napari-mmtseg version that trained it.
+    channel_ids : list of int or None
+        Output id of each network channel when the model is applied with
+        ``output="clusters"``: a model trained with scribbles gives the scribble ids on
+        their classes' channels (fresh ids above the largest on the others); None: channel
+        c has id c + 1.
+    scribble_channels : list of int or None
+        The network channel of each scribble class of a model trained with scribbles: their
+        regions never merge with each other when it is applied (as in training).
     """
 
     method: str
@@ -92,10 +102,22 @@ class Model:
     step: int = 0
     generator: torch.Tensor | None = field(default=None, repr=False)
     version: str = ""
+    channel_ids: list | None = None
+    scribble_channels: list | None = None
 
     @classmethod
-    def from_state(cls, method: str, p: Params, prep, state: TrainState, version: str = ""):
+    def from_state(
+        cls,
+        method: str,
+        p: Params,
+        prep,
+        state: TrainState,
+        version: str = "",
+        channel_ids: list | None = None,
+    ):
         """Keep a run's trained networks (copied to the CPU).
+
+        The channels of the scribble classes (``state.scribble_channels``) are kept too.
 
         Parameters
         ----------
@@ -109,6 +131,8 @@ class Model:
             The run's training state at its end.
         version : str, optional
             napari-mmtseg's version.
+        channel_ids : list of int, optional
+            Output id of each network channel (see :attr:`channel_ids`).
 
         Returns
         -------
@@ -130,6 +154,8 @@ class Model:
             step=int(state.step),
             generator=None if state.gen is None else state.gen.get_state().clone(),
             version=version,
+            channel_ids=_ints(channel_ids),
+            scribble_channels=_ints(state.scribble_channels),
         )
 
     def networks(self, device: torch.device) -> tuple:
@@ -188,6 +214,23 @@ class Model:
         opt = torch.optim.SGD(net.parameters(), lr=p.lr, momentum=p.momentum)
         return TrainState(net=net, opt=opt, step=0, gen=gen, teacher=teacher, warm=True)
 
+    def class_ids(self, channels: np.ndarray) -> np.ndarray:
+        """Output ids of network channels, the same on every image the model labels.
+
+        Parameters
+        ----------
+        channels : numpy.ndarray of int
+            Network channels (0..q-1), any shape.
+
+        Returns
+        -------
+        numpy.ndarray of int64
+            ``channels``' shape: :attr:`channel_ids` of each, or channel + 1.
+        """
+        if self.channel_ids is None:
+            return np.asarray(channels, dtype=np.int64) + 1
+        return np.asarray(self.channel_ids, dtype=np.int64)[channels]
+
     def check_fits(self, n_channels: int, what: str = "image") -> None:
         """Refuse an image whose channel count differs from the training image's.
 
@@ -218,7 +261,7 @@ class Model:
         -------
         dict
             ``method``, ``params``, ``n_channels``, ``layout``, ``dtype``, ``normalisation``,
-            ``fused``, ``step`` and ``version``.
+            ``fused``, ``step``, ``version``, ``channel_ids`` and ``scribble_channels``.
         """
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["params"] = self.params.to_dict()
@@ -251,6 +294,11 @@ class Model:
         torch.save(blob, tmp)
         tmp.replace(path)
         return path
+
+
+def _ints(values) -> list | None:
+    """A JSON-able list of ints, or None."""
+    return None if values is None else [int(v) for v in values]
 
 
 def _cpu_state(net: torch.nn.Module) -> dict:

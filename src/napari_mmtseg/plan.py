@@ -174,6 +174,8 @@ def plan_run(
     elif model is not None:
         net, teacher = model.networks(dev)
         state = TrainState(net=net, teacher=teacher)
+        if model.scribble_channels is not None:  # their regions stay apart, as in training
+            state.scribble_channels = np.asarray(model.scribble_channels, dtype=np.int64)
     else:
         state = TrainState()
     if scr is not None:

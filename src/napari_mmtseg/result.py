@@ -62,7 +62,7 @@ class SegmentationResult:
     labels : numpy.ndarray
         The image's spatial shape, unsigned ints; ids 1..K consecutive, except with
         scribbles (the scribble ids are kept) and with a model applied with
-        ``output="clusters"`` (network channel c has id c + 1).
+        ``output="clusters"`` (one id per network channel, :meth:`Model.class_ids`).
     method : str
         The method.
     preset : str
