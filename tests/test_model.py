@@ -137,3 +137,16 @@ def test_a_model_trained_with_scribbles_gives_the_scribble_ids():
     for sid in (3, 7, 9):  # each scribbled band keeps its scribble id
         band = r.labels == sid
         assert band.any() and (applied[band] == sid).mean() > 0.8
+
+
+def test_a_file_with_more_metadata_still_loads(trained, tmp_path):
+    model, img, _ = trained
+    blob = torch.load(model.save(tmp_path / "m.pt"), weights_only=True)
+    blob["metadata"]["note"] = "written by a later version 1 writer"
+    torch.save(blob, tmp_path / "m.pt")
+    loaded = load_model(tmp_path / "m.pt")
+    assert loaded.metadata() == model.metadata()
+    del blob["metadata"]["method"]
+    torch.save(blob, tmp_path / "m.pt")
+    with pytest.raises(ValueError, match="damaged"):
+        load_model(tmp_path / "m.pt")

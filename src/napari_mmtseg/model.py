@@ -15,9 +15,9 @@ File format (``Model.save`` / :func:`load_model`), version 1: one file written b
 - ``"metadata"``: a JSON-able dict: ``method``, ``params`` (every field of :class:`Params`),
   ``n_channels``, ``layout`` (``"grey"``, ``"rgb"`` or ``"channels"``), ``dtype`` (of the
   training image), ``normalisation``, ``fused`` (MMT's students in one grouped network),
-  ``step``, ``version`` (of napari-mmtseg) and ``channel_ids`` (the output id of each
+  ``step``, ``version`` (of napari-mmtseg), ``channel_ids`` (the output id of each
   network channel, or None for channel + 1) and ``scribble_channels`` (those of the
-  scribble classes, or None);
+  scribble classes, or None); other keys are ignored on loading;
 - ``"weights"``: ``{"net": state_dict}`` plus ``"teacher"`` for MMT, each a dict of name ->
   tensor (CPU, float32);
 - ``"generator"``: the uint8 state of the input-noise generator, or None.
@@ -351,8 +351,9 @@ def load_model(path) -> Model:
 def _from_blob(blob: dict, path: Path) -> Model:
     """The :class:`Model` of a loaded file's dict, its networks checked."""
     try:
-        md = dict(blob["metadata"])
-        params = Params(**md.pop("params"))
+        known = {f.name for f in fields(Model)} - {"params", "weights", "generator"}
+        md = {k: v for k, v in dict(blob["metadata"]).items() if k in known}
+        params = Params(**blob["metadata"]["params"])
         model = Model(
             params=params, weights=dict(blob["weights"]), generator=blob.get("generator"), **md
         )
