@@ -1,7 +1,8 @@
 """The one training loop of the learned methods, with its stopping rule.
 
-Each learned method is one step function (MMT: :func:`~napari_mmtseg.train.mmt.mmt_step`;
-Kim 2020 and Kanezaki 2018: :func:`~napari_mmtseg.train.single.single_step`); the loop
+Each learned method is one step function (:data:`STEPS`; MMT:
+:func:`~napari_mmtseg.train.mmt.mmt_step`; Kim 2020 and Kanezaki 2018:
+:func:`~napari_mmtseg.train.single.single_step`, with superpixel targets for the latter); the loop
 trains on one 2D slice, yields :class:`~napari_mmtseg.result.Progress` events and, last,
 the slice's label map.
 
@@ -32,7 +33,11 @@ from .single import single_step
 from .state import SliceTraining, StepOutcome, TrainState
 from .view import train_view
 
-__all__ = ["RunProgress", "init_networks", "train_slice"]
+__all__ = ["STEPS", "RunProgress", "init_networks", "train_slice"]
+
+#: the step function of each learned method: Kim 2020 and Kanezaki 2018 share one, which
+#: votes its targets over superpixels when the slice has them (Kanezaki 2018's)
+STEPS = {"mmt": mmt_step, "kim2020": single_step, "kanezaki2018": single_step}
 
 
 @dataclass
@@ -269,7 +274,7 @@ def train_slice(
         init_networks(state, method, xs.shape[0], p, seed, device)
     state.net.train()
     st = _slice_training(method, xs, x, p, state, scribble, device)
-    step = mmt_step if method == "mmt" else single_step
+    step = STEPS[method]
     n_scribbled = 0 if st.scr is None else int(st.scr.chans.numel())
     min_labels = max(p.min_labels, p.n_classes if p.n_classes != "auto" else 0, n_scribbled)
     prev = None
