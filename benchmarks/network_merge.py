@@ -30,7 +30,6 @@ argmax is checked against the run's cluster map). BSDS500 scores as in
 from __future__ import annotations
 
 import argparse
-import copy
 import itertools
 import sys
 from collections import defaultdict
@@ -60,8 +59,8 @@ def softmax_map(result, method: str, x: np.ndarray) -> np.ndarray:
     """(q, H, W) float32: the final networks' softmax on the full slice, as the
     engine computes it for its argmax (MMT: both teachers' mean)."""
     p = make_params(method, "fast", **RAW)
-    state = result.model["state"]
-    net = copy.deepcopy(state["teacher"] if method == "mmt" else state["net"])
+    student, teacher = result.model.networks(torch.device("cpu"))
+    net = teacher if method == "mmt" else student
     xt = torch.from_numpy(train_view(x, p.train_size))[None]
     full = torch.from_numpy(np.ascontiguousarray(x))[None]
     if method == "mmt":

@@ -29,7 +29,8 @@ def test_more_moving_labels_than_reference_get_fresh_ids():
     moving = np.array([[7, 7, 8, 9]] * 4)  # segment 2 split in two
     out = align_labels(ref, moving)
     assert (out[:, :2] == 1).all()
-    # the bigger overlap partner of ref 2 is ambiguous (equal); one of 8/9 gets 2, the other a new id 3
+    # the bigger overlap partner of ref 2 is ambiguous (equal); one of 8/9 gets 2, the other a
+    # new id 3
     assert set(np.unique(out[:, 2:])) == {2, 3}
     assert len(np.unique(out)) == 3
 

@@ -1,5 +1,6 @@
 """Core engine: accuracy on a synthetic image, every method on every input
 kind, id consistency in stacks, reproducibility, cancellation, errors."""
+
 import subprocess
 import sys
 
@@ -8,9 +9,16 @@ import pytest
 import torch
 
 from conftest import make_regions
+from napari_mmtseg import (
+    METHODS,
+    Progress,
+    SegmentationResult,
+    align_labels,
+    iter_segment,
+    make_params,
+    segment,
+)
 from napari_mmtseg.params import SCRIBBLE_METHODS
-from napari_mmtseg import (METHODS, Progress, SegmentationResult, align_labels, iter_segment,
-                           make_params, segment)
 
 FAST = dict(preset="fast", device="cpu")
 UNSUPERVISED = [m for m in METHODS if m not in SCRIBBLE_METHODS]  # trainable needs scribbles
@@ -84,7 +92,7 @@ def test_every_method_on_every_input_kind(method, kind):
 
 def test_multichannel_with_channel_axis():
     img, gt = make_regions(shape=(24, 32))
-    mc = np.stack([img, 1 - img, img ** 2, np.zeros_like(img), img], axis=0)  # (C, Y, X)
+    mc = np.stack([img, 1 - img, img**2, np.zeros_like(img), img], axis=0)  # (C, Y, X)
     r = segment(mc, method="kmeans", k=4, channel_axis=0, **FAST)
     assert r.labels.shape == (24, 32)
     assert one_to_one_accuracy(gt, r.labels) > 0.9
@@ -102,8 +110,12 @@ def test_16bit_and_bool_inputs():
 def test_ids_agree_across_near_identical_slices():
     img, gt = make_regions(shape=(32, 40), rgb=True, n_regions=3)
     rng = np.random.default_rng(5)
-    stack = np.stack([np.clip(img.astype(int) + rng.integers(-3, 4, img.shape), 0, 255).astype(np.uint8)
-                      for _ in range(3)])
+    stack = np.stack(
+        [
+            np.clip(img.astype(int) + rng.integers(-3, 4, img.shape), 0, 255).astype(np.uint8)
+            for _ in range(3)
+        ]
+    )
     r = segment(stack, method="mmt", **FAST)
     assert r.labels.shape == stack.shape[:3]
     for z in (1, 2):
@@ -123,8 +135,9 @@ def test_same_seed_same_labels_on_cpu():
 
 def test_iter_segment_yields_progress_previews_then_result():
     img, _ = make_regions(shape=(24, 32))
-    events = list(iter_segment(img, "kim2020", seed=0, preview_every=5, min_labels=1, **FAST,
-                               max_iter=20))
+    events = list(
+        iter_segment(img, "kim2020", seed=0, preview_every=5, min_labels=1, **FAST, max_iter=20)
+    )
     *progress, result = events
     assert isinstance(result, SegmentationResult)
     assert all(isinstance(e, Progress) for e in progress)
@@ -146,9 +159,20 @@ def test_closing_the_generator_cancels_promptly():
 
 
 def test_auto_device_and_explicit_choices():
-    r = segment(np.random.default_rng(0).random((8, 8)), method="kim2020", device="auto",
-                preset="fast", max_iter=2)
-    expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    r = segment(
+        np.random.default_rng(0).random((8, 8)),
+        method="kim2020",
+        device="auto",
+        preset="fast",
+        max_iter=2,
+    )
+    expected = (
+        "cuda"
+        if torch.cuda.is_available()
+        else "mps"
+        if torch.backends.mps.is_available()
+        else "cpu"
+    )
     assert r.device.startswith(expected)
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA GPU"):
@@ -198,18 +222,25 @@ def test_caller_data_is_never_modified():
 
 
 def test_import_loads_no_qt():
-    code = ("import sys; from napari_mmtseg import segment; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in "
-            "('PyQt5','PyQt6','PySide2','PySide6','qtpy','napari','magicgui','vispy')]; "
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys; from napari_mmtseg import segment; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in "
+        "('PyQt5','PyQt6','PySide2','PySide6','qtpy','napari','magicgui','vispy')]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_stack_ids_never_reuse_an_id_for_a_new_cluster():
-    a = np.zeros((8, 8)); a[:, 4:] = 1.0; a[:4, :4] = 0.5  # 3 clusters
-    b = np.zeros((8, 8)); b[:, 4:] = 1.0  # cluster "0.5" missing
-    c = np.zeros((8, 8)); c[:, 4:] = 1.0; c[4:, :4] = 0.25  # a different new cluster
+    a = np.zeros((8, 8))
+    a[:, 4:] = 1.0
+    a[:4, :4] = 0.5  # 3 clusters
+    b = np.zeros((8, 8))
+    b[:, 4:] = 1.0  # cluster "0.5" missing
+    c = np.zeros((8, 8))
+    c[:, 4:] = 1.0
+    c[4:, :4] = 0.25  # a different new cluster
     r = segment(np.stack([a, b, c]), method="kmeans", k=3, **FAST)
     lab = r.labels
     assert lab[2, 5, 1] != lab[0, 1, 1]  # the new cluster does not take the vanished one's id
@@ -244,7 +275,8 @@ def test_parameter_types_are_checked():
 
 
 def test_extreme_finite_values_do_not_become_nan():
-    img = np.zeros((8, 8)); img[:, 4:] = 1e300
+    img = np.zeros((8, 8))
+    img[:, 4:] = 1e300
     r = segment(img, method="kmeans", k=2, **FAST)
     assert r.n_labels == 2
 
@@ -307,8 +339,17 @@ def test_infer_at_reaches_the_networks(method):
     image larger than train_size the raw cluster map is smoother than full-size inference's."""
     rng = np.random.default_rng(0)
     img = (rng.random((64, 64)) * 255).astype(np.uint8)
-    raw = dict(method=method, train_size=16, max_iter=3, seed=0, output="clusters", min_region_size=1,
-               merge_threshold=0.0, refine=False, **FAST)
+    raw = dict(
+        method=method,
+        train_size=16,
+        max_iter=3,
+        seed=0,
+        output="clusters",
+        min_region_size=1,
+        merge_threshold=0.0,
+        refine=False,
+        **FAST,
+    )
     full = segment(img, **raw).labels
     train = segment(img, infer_at="train", **raw).labels
     assert full.shape == train.shape == img.shape
@@ -320,6 +361,9 @@ def test_infer_at_reaches_the_networks(method):
 
 def test_the_reason_names_only_the_steps_that_ran():
     img = (np.random.default_rng(1).random((24, 24)) * 255).astype(np.uint8)
-    assert segment(img, method="kmeans", k=3, **FAST).output["why_details"] == "the method's 3 clusters, no clean-up"
+    assert (
+        segment(img, method="kmeans", k=3, **FAST).output["why_details"]
+        == "the method's 3 clusters, no clean-up"
+    )
     why = segment(img, method="kmeans", k=3, min_region_size=4, **FAST).output["why_details"]
     assert "pieces under 4 px absorbed" in why and "merged" not in why

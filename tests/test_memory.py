@@ -10,7 +10,7 @@ FAST = dict(preset="fast", device="cpu")
 
 
 def test_out_of_memory_becomes_a_clear_message(monkeypatch):
-    import napari_mmtseg.train as train
+    import napari_mmtseg.train.loop as train
 
     def boom(*a, **k):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20 GiB")

@@ -96,15 +96,18 @@ def test_inference_on_the_training_view_upsamples_the_response_bilinearly_in_til
     net.train()
     with torch.no_grad():
         prob = net(small)[0, 0].softmax(0)[None]
-        up = torch.nn.functional.interpolate(prob, size=(45, 61), mode="bilinear", align_corners=False)
+        up = torch.nn.functional.interpolate(
+            prob, size=(45, 61), mode="bilinear", align_corners=False
+        )
     expected = up[0].argmax(0).numpy()
     for tile in (1024, 16):
         got = _infer_labels(net, 0, small, full, tile=tile, device=torch.device("cpu"), at="train")
         assert got.shape == (45, 61)
         np.testing.assert_array_equal(got, expected)
     # full-size inference uses the full image instead, and differs here
-    assert not np.array_equal(_infer_labels(net, 0, small, full, tile=1024, device=torch.device("cpu")),
-                              expected)
+    assert not np.array_equal(
+        _infer_labels(net, 0, small, full, tile=1024, device=torch.device("cpu")), expected
+    )
 
 
 def test_training_view_inference_of_a_pair_averages_both_softmax_maps():
@@ -122,6 +125,10 @@ def test_training_view_inference_of_a_pair_averages_both_softmax_maps():
         y = pair(small)[0]
         perm = torch.from_numpy(np.argsort(other))
         prob = (y[0].softmax(0) + y[1][perm].softmax(0))[None]
-        up = torch.nn.functional.interpolate(prob, size=(31, 40), mode="bilinear", align_corners=False)
-    got = _infer_labels(pair, 0, small, full, tile=9, device=torch.device("cpu"), other=other, at="train")
+        up = torch.nn.functional.interpolate(
+            prob, size=(31, 40), mode="bilinear", align_corners=False
+        )
+    got = _infer_labels(
+        pair, 0, small, full, tile=9, device=torch.device("cpu"), other=other, at="train"
+    )
     np.testing.assert_array_equal(got, up[0].argmax(0).numpy())

@@ -1,5 +1,6 @@
 """Scribbles: a few labelled pixels steer the learned methods; refinement from a
 previous result's networks; the benchmark's scribble generator."""
+
 import numpy as np
 import pytest
 
@@ -38,7 +39,7 @@ def test_refining_a_result_with_one_more_scribble_takes_fewer_steps(method):
     img, s = look_alike()
     partial = np.where(s == 9, 0, s)  # the first round missed the bright part
     first = segment(img, method=method, scribbles=partial, keep_model=True, **FAST)
-    assert first.model is not None and first.model["method"] == method
+    assert first.model is not None and first.model.method == method
     fresh = segment(img, method=method, scribbles=s, **FAST)
     refined = segment(img, method=method, scribbles=s, init_model=first.model, **FAST)
     assert len(refined.history) < len(fresh.history), (len(refined.history), len(fresh.history))
@@ -67,7 +68,7 @@ def test_scribbles_on_one_slice_of_a_stack_label_every_slice():
     sc[2] = s  # only the last slice is scribbled
     r = segment(stack, method="kim2020", scribbles=sc, **FAST)
     assert (r.labels[0, :, 24:42] == 7).mean() > 0.9
-    assert (r.labels[1, :, 46 - 44:20 - 0] == 9).mean() > 0.9  # mirrored: bright part on the left
+    assert (r.labels[1, :, 46 - 44 : 20 - 0] == 9).mean() > 0.9  # mirrored: bright part on the left
     assert set(np.unique(r.labels)) >= {3, 7, 9}
 
 
@@ -111,9 +112,10 @@ def test_make_scribbles_is_seeded_and_stays_inside_each_segment():
         assert (mask[a == sid + 1] == sid).all()
     nuclei = np.zeros((60, 60), int)
     for y, x in [(10, 10), (10, 40), (40, 10), (40, 40)]:
-        nuclei[y - 6:y + 6, x - 6:x + 6] = 1
+        nuclei[y - 6 : y + 6, x - 6 : x + 6] = 1
     sc = make_scribbles(nuclei, seed=0, min_area=50, erode=2, per_component=2)
     from skimage.measure import label
+
     assert label(sc == 2).max() == 2  # two of the four nuclei got a stroke
 
 

@@ -4,6 +4,7 @@ Used every MMT iteration (teacher labels -> student label space), to keep ids
 consistent across the slices / frames of a stack, and to compare runs.
 No Qt, no napari.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,11 +14,26 @@ __all__ = ["overlap_matrix", "match_from_overlap", "align_labels"]
 
 
 def overlap_matrix(a, b, n_a: int, n_b: int):
-    """Count matrix ``S[i, j] = #{pixels with a == i and b == j}``.
+    """Count the pixels of every pair of ids: ``S[i, j] = #{a == i and b == j}``.
 
-    ``a`` and ``b`` hold ids in ``[0, n_a)`` and ``[0, n_b)``. Works on numpy
-    arrays or torch tensors; a tensor stays on its device (one ``bincount``),
-    so only the small ``n_a x n_b`` matrix ever needs to reach the host.
+    Works on numpy arrays or torch tensors; a tensor stays on its device (one
+    ``bincount``), so only the small ``n_a x n_b`` matrix ever needs to reach the host.
+
+    Parameters
+    ----------
+    a : numpy.ndarray or torch.Tensor of int
+        Ids in ``[0, n_a)``, any shape.
+    b : numpy.ndarray or torch.Tensor of int
+        Ids in ``[0, n_b)``, the shape of ``a``.
+    n_a : int
+        Number of ids of ``a``.
+    n_b : int
+        Number of ids of ``b``.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor of shape (n_a, n_b), int64
+        The overlap counts (a tensor on ``a``'s device for tensor inputs).
     """
     if type(a).__module__.startswith("torch"):  # a tensor stays on its device
         import torch
@@ -33,10 +49,20 @@ def match_from_overlap(S: np.ndarray) -> np.ndarray:
     """Map each column id (moving label) to a row id (reference label).
 
     Maximises the total overlap with a one-to-one assignment
-    (``scipy.optimize.linear_sum_assignment``). ``S`` may be rectangular:
-    columns left unmatched (more moving than reference labels) get fresh ids
-    ``n_rows, n_rows + 1, ...`` so that no two moving labels merge.
-    Returns ``mapping`` with ``mapping[j]`` = new id of moving label ``j``.
+    (``scipy.optimize.linear_sum_assignment``, the Hungarian matching of MMT's label
+    alignment).
+
+    Parameters
+    ----------
+    S : numpy.ndarray of shape (n_rows, n_cols)
+        Overlap counts (:func:`overlap_matrix`); may be rectangular.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n_cols,), int64
+        ``mapping[j]``: the new id of moving label ``j``. Columns left unmatched (more
+        moving than reference labels) get fresh ids ``n_rows, n_rows + 1, ...`` so that
+        no two moving labels merge.
     """
     S = np.asarray(S)
     n_ref, n_mov = S.shape
@@ -48,17 +74,35 @@ def match_from_overlap(S: np.ndarray) -> np.ndarray:
     return mapping
 
 
-def align_labels(reference: np.ndarray, moving: np.ndarray, next_id: int | None = None) -> np.ndarray:
+def align_labels(
+    reference: np.ndarray, moving: np.ndarray, next_id: int | None = None
+) -> np.ndarray:
     """Relabel ``moving`` so its ids agree with ``reference`` where they overlap.
 
-    Both are integer label maps of the same shape with arbitrary ids. Each
-    moving segment takes the id of the reference segment it is matched to
-    (one-to-one, maximum total overlap). Moving segments with no partner
-    (more segments in ``moving`` than in ``reference``, or matched only with
-    zero overlap) get new ids from ``next_id`` on (default
-    ``reference.max() + 1``; pass the largest id used anywhere so far when
-    aligning a stack slice by slice). Returns a new array with ``reference``'s dtype
-    (widened if needed); ``moving`` is not modified.
+    Each moving segment takes the id of the reference segment it is matched to
+    (one-to-one, maximum total overlap).
+
+    Parameters
+    ----------
+    reference : numpy.ndarray of int
+        A label map, arbitrary ids.
+    moving : numpy.ndarray of int
+        A label map of the same shape; not modified.
+    next_id : int, optional
+        Moving segments with no partner (more segments in ``moving`` than in
+        ``reference``, or matched only with zero overlap) get new ids from here on
+        (default ``reference.max() + 1``; pass the largest id used anywhere so far + 1 when
+        aligning a stack slice by slice).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``moving`` relabelled, with ``reference``'s dtype (widened if needed).
+
+    Raises
+    ------
+    ValueError
+        When the two maps differ in shape.
     """
     reference = np.asarray(reference)
     moving = np.asarray(moving)

@@ -1,7 +1,10 @@
-"""The classical baselines, as library calls: k-means (scikit-learn),
-Felzenszwalb's graph method and multi-level Otsu thresholding (scikit-image);
-and the supervised anchor for scribbles, scikit-image's trainable
-segmentation (a random forest on multiscale features). No Qt, no napari."""
+"""The classical baselines, as library calls, and the scribble-supervised anchor.
+
+k-means (scikit-learn), Felzenszwalb's graph method and multi-level Otsu thresholding
+(scikit-image); scikit-image's trainable segmentation (a random forest on multiscale
+features) for scribbles. No Qt, no napari.
+"""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,8 +15,7 @@ __all__ = ["classical", "fit_trainable", "trainable"]
 
 
 def classical(method: str, x: np.ndarray, p: Params, seed: int) -> np.ndarray:
-    """(H, W) cluster ids of a classical method on the normalised slice ``x``
-    (C, H, W) float in [0, 1].
+    """Cluster ids of a classical method on one normalised slice.
 
     - ``kmeans``: scikit-learn ``KMeans`` (k-means++, 3 inits, ``random_state=seed``)
       on the pixel values, ``k`` clusters (``n_classes`` when it is an int);
@@ -21,6 +23,22 @@ def classical(method: str, x: np.ndarray, p: Params, seed: int) -> np.ndarray:
       ``sigma``, ``min_size``);
     - ``multiotsu``: ``skimage.filters.threshold_multiotsu`` on the mean over
       channels, ``n_classes`` classes (2, plain Otsu, when ``"auto"``).
+
+    Parameters
+    ----------
+    method : str
+        ``"kmeans"``, ``"felzenszwalb"`` or ``"multiotsu"``.
+    x : numpy.ndarray of shape (C, H, W), float32
+        The normalised slice, values in [0, 1].
+    p : Params
+        Reads ``k``, ``n_classes``, ``scale``, ``sigma`` and ``min_size``.
+    seed : int
+        k-means' ``random_state`` and pixel sample.
+
+    Returns
+    -------
+    numpy.ndarray of shape (H, W), int
+        Cluster ids from 0.
     """
     img = x.transpose(1, 2, 0)  # (H, W, C) in [0, 1]
     if method == "multiotsu":
@@ -44,38 +62,60 @@ def classical(method: str, x: np.ndarray, p: Params, seed: int) -> np.ndarray:
 
         if img.shape[-1] in (1, 3):
             arg = img[..., 0] if img.shape[-1] == 1 else img
-            return felzenszwalb(arg, scale=p.scale, sigma=p.sigma, min_size=p.min_size,
-                                channel_axis=None if img.shape[-1] == 1 else -1)
+            return felzenszwalb(
+                arg,
+                scale=p.scale,
+                sigma=p.sigma,
+                min_size=p.min_size,
+                channel_axis=None if img.shape[-1] == 1 else -1,
+            )
         return felzenszwalb(img, scale=p.scale, sigma=p.sigma, min_size=p.min_size, channel_axis=-1)
     from sklearn.cluster import KMeans
 
     feats = img.reshape(-1, img.shape[-1]).astype(np.float64)
     rng = np.random.default_rng(seed)
-    fit = feats if feats.shape[0] <= 200_000 else feats[rng.choice(feats.shape[0], 200_000, replace=False)]
+    fit = (
+        feats
+        if feats.shape[0] <= 200_000
+        else feats[rng.choice(feats.shape[0], 200_000, replace=False)]
+    )
     k = min(p.k if p.n_classes == "auto" else p.n_classes, len(np.unique(fit, axis=0)))
     km = KMeans(n_clusters=max(1, k), n_init=3, random_state=seed).fit(fit)
     return km.predict(feats).reshape(img.shape[:2])
 
 
-
 def _trainable_features(x: np.ndarray) -> np.ndarray:
+    """Per-pixel features of a (C, H, W) slice: intensity, edges, texture at 1-16 px."""
     from skimage.feature import multiscale_basic_features
 
-    return multiscale_basic_features(x.transpose(1, 2, 0), channel_axis=-1, sigma_min=1,
-                                     sigma_max=16)
+    return multiscale_basic_features(
+        x.transpose(1, 2, 0), channel_axis=-1, sigma_min=1, sigma_max=16
+    )
 
 
 def fit_trainable(slices, seed: int):
-    """scikit-image's trainable segmentation, what pixel-classifier plugins
-    do: per-pixel features (``skimage.feature.multiscale_basic_features``:
+    """Fit scikit-image's trainable segmentation on the scribbled pixels.
+
+    What pixel-classifier plugins do: per-pixel features
+    (``skimage.feature.multiscale_basic_features``:
     intensity, edges and texture at scales 1-16 px, every channel) and a
     random forest (scikit-learn, 50 trees, depth 10, 5% of the scribbled
     pixels per tree but at least 200, ``random_state=seed``) fitted on the
     scribbled pixels of every slice given.
 
-    slices: iterable of ``(x, plane)``: x (C, H, W) float in [0, 1], plane
-    (H, W) int, 0 = not scribbled, else the class id. Returns the fitted
-    classifier for :func:`trainable`."""
+    Parameters
+    ----------
+    slices : iterable of tuple
+        ``(x, plane)`` pairs: ``x`` of shape (C, H, W), float in [0, 1]; ``plane`` of
+        shape (H, W), int, 0 = not scribbled, else the class id.
+    seed : int
+        The forest's ``random_state``.
+
+    Returns
+    -------
+    sklearn.ensemble.RandomForestClassifier
+        The fitted classifier, for :func:`trainable`.
+    """
     from sklearn.ensemble import RandomForestClassifier
 
     feats, labels = [], []
@@ -85,16 +125,31 @@ def fit_trainable(slices, seed: int):
             feats.append(_trainable_features(x)[hit])
             labels.append(np.asarray(plane)[hit])
     X, y = np.concatenate(feats), np.concatenate(labels)
-    clf = RandomForestClassifier(n_estimators=50, max_depth=10,
-                                 max_samples=min(1.0, max(0.05, 200 / y.size)), n_jobs=1,
-                                 random_state=seed)
+    clf = RandomForestClassifier(
+        n_estimators=50,
+        max_depth=10,
+        max_samples=min(1.0, max(0.05, 200 / y.size)),
+        n_jobs=1,
+        random_state=seed,
+    )
     return clf.fit(X, y)
 
 
 def trainable(x: np.ndarray, clf) -> np.ndarray:
-    """(H, W) class ids (the scribble ids) of every pixel of ``x`` (C, H, W)
-    by the classifier of :func:`fit_trainable`
-    (``skimage.future.predict_segmenter``)."""
+    """Classify every pixel of a slice (``skimage.future.predict_segmenter``).
+
+    Parameters
+    ----------
+    x : numpy.ndarray of shape (C, H, W), float32
+        The normalised slice.
+    clf : sklearn.ensemble.RandomForestClassifier
+        The classifier of :func:`fit_trainable`.
+
+    Returns
+    -------
+    numpy.ndarray of shape (H, W), int
+        The scribble id of every pixel.
+    """
     from skimage.future import predict_segmenter
 
     return predict_segmenter(_trainable_features(x), clf)

@@ -1,4 +1,5 @@
 """Device choice: CUDA, then Apple MPS, then CPU; explicit choices honoured."""
+
 from __future__ import annotations
 
 import torch
@@ -7,16 +8,30 @@ __all__ = ["resolve_device", "describe_device"]
 
 
 def _mps_available() -> bool:
+    """Whether Apple's MPS backend is usable here."""
     mps = getattr(torch.backends, "mps", None)
     return bool(mps is not None and mps.is_available())
 
 
 def resolve_device(device="auto") -> torch.device:
-    """Turn ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or a
-    ``torch.device`` into a usable ``torch.device``.
+    """Turn a device name into a usable ``torch.device``.
 
-    ``"auto"`` picks CUDA when available, then Apple MPS, then the CPU. An
-    explicit device that is not available raises ``ValueError``.
+    Parameters
+    ----------
+    device : str, int, torch.device or None, optional
+        ``"auto"`` (or None: CUDA when available, then Apple MPS, then the CPU), ``"cpu"``,
+        ``"cuda"`` (or ``"gpu"``), ``"cuda:N"`` (or ``N``), ``"mps"``, or a
+        ``torch.device``.
+
+    Returns
+    -------
+    torch.device
+        A device that is there.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, or an explicit device that is not available.
     """
     if isinstance(device, torch.device):
         dev = device
@@ -40,21 +55,38 @@ def resolve_device(device="auto") -> torch.device:
             ) from exc
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError("device='cuda' was asked for, but PyTorch sees no CUDA GPU here; use 'auto' or 'cpu'.")
+            raise ValueError(
+                "device='cuda' was asked for, but PyTorch sees no CUDA GPU here; "
+                "use 'auto' or 'cpu'."
+            )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ValueError(
                 f"device={str(dev)!r}: only {torch.cuda.device_count()} CUDA device(s) are visible."
             )
     elif dev.type == "mps":
         if not _mps_available():
-            raise ValueError("device='mps' was asked for, but Apple MPS is not available here; use 'auto' or 'cpu'.")
+            raise ValueError(
+                "device='mps' was asked for, but Apple MPS is not available here; "
+                "use 'auto' or 'cpu'."
+            )
     elif dev.type != "cpu":
         raise ValueError(f"Unsupported device {str(dev)!r}: use 'auto', 'cpu', 'cuda' or 'mps'.")
     return dev
 
 
 def describe_device(dev: torch.device) -> str:
-    """Human-readable name, e.g. ``'cuda:0 (NVIDIA H100)'`` or ``'cpu (2 threads)'``."""
+    """Name a device for people.
+
+    Parameters
+    ----------
+    dev : torch.device
+        The device.
+
+    Returns
+    -------
+    str
+        E.g. ``'cuda:0 (NVIDIA H100)'``, ``'mps (Apple GPU)'`` or ``'cpu (2 threads)'``.
+    """
     if dev.type == "cuda":
         idx = dev.index if dev.index is not None else torch.cuda.current_device()
         return f"cuda:{idx} ({torch.cuda.get_device_name(idx)})"

@@ -1,241 +1,339 @@
-"""The segmentation engine: ``iter_segment`` (a generator of progress events
-ending with the result) and ``segment`` (runs it to the end).
+"""The segmentation engine: ``iter_segment`` and ``segment``.
 
-Plain Python + torch + scikit-image; never imports Qt or napari.
+``iter_segment`` is a generator of :class:`Progress` events ending with the
+:class:`SegmentationResult`; ``segment`` runs it to the end. The pipeline, slice by slice:
+input -> memory check -> train (a learned method), apply a kept model, or run a classical
+method -> output stage -> ids consistent through the stack. Plain Python + torch +
+scikit-image; never imports Qt or napari.
 """
+
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from typing import Iterator
 
 import numpy as np
 import torch
 
-from ._input import prepare_image
 from .align import align_labels
 from .classical import classical, fit_trainable, trainable
-from .device import describe_device, resolve_device
+from .infer import network_labels
 from .memory import check_host_memory, check_memory, oom_guard
-from .params import LEARNED_METHODS, METHODS, SCRIBBLE_METHODS, default_preset, make_params
+from .model import Model
+from .params import LEARNED_METHODS, SCRIBBLE_METHODS
+from .plan import RunPlan, plan_run
 from .output_stage import finish_labels, summarize_output
 from .result import Progress, SegmentationResult, consecutive
-from .scribbles import prepare_scribbles
-from .train import train_slice
+from .train import RunProgress, train_slice, train_view
 
 __all__ = ["Progress", "SegmentationResult", "iter_segment", "segment"]
 
 
-def iter_segment(image, method: str = "mmt", preset: str | None = None, seed: int = 0,
-                 channel_axis: int | None = None, device="auto", *, rgb: bool | None = None,
-                 scribbles=None, init_model=None, keep_model: bool = False,
-                 preview_every: int = 10, num_threads: int | None = None,
-                 **overrides) -> Iterator[Progress | SegmentationResult]:
-    """Segment ``image`` step by step.
+def iter_segment(
+    image,
+    method: str | None = None,
+    preset: str | None = None,
+    seed: int = 0,
+    channel_axis: int | None = None,
+    device="auto",
+    *,
+    rgb: bool | None = None,
+    scribbles=None,
+    init_model: Model | None = None,
+    keep_model: bool = False,
+    model: Model | None = None,
+    preview_every: int = 10,
+    num_threads: int | None = None,
+    **overrides,
+) -> Iterator[Progress | SegmentationResult]:
+    """Segment an image step by step.
 
-    Yields :class:`Progress` events (every ``preview_every`` steps one carries
-    a ``preview`` label map of the current slice) and, last, the
-    :class:`SegmentationResult`. Closing the generator (``gen.close()``, or
-    just dropping it) stops the run at the next step. Arguments are those of
-    :func:`segment`.
+    Closing the generator (``gen.close()``, or dropping it) stops the run at the next step.
+
+    Parameters
+    ----------
+    image : array_like
+        As for :func:`segment`.
+    method, preset, seed, channel_axis, device
+        As for :func:`segment`.
+    rgb : bool or None, optional
+        Whether a last axis of 3 or 4 is colour (None: napari's guess).
+    scribbles, init_model, keep_model, model
+        As for :func:`segment`.
+    preview_every : int, optional
+        Every this many training steps one :class:`Progress` carries a ``preview`` label
+        map of the current slice (0: never).
+    num_threads : int or None, optional
+        torch's CPU threads during the run (restored after).
+    **overrides
+        Fields of :class:`~napari_mmtseg.params.Params`.
+
+    Yields
+    ------
+    Progress or SegmentationResult
+        :class:`Progress` events, then, last, the :class:`SegmentationResult`.
     """
     from . import __version__
 
-    if method not in METHODS:
-        raise ValueError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
-    dev = resolve_device(device)
-    if preset is None:
-        preset = default_preset(dev.type)
-    p = make_params(method, preset, **overrides)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an integer, got {seed!r}")
-    seed = int(seed)
-    prep = prepare_image(image, channel_axis=channel_axis, rgb=rgb)
-    learned = method in LEARNED_METHODS
-    scr = prepare_scribbles(scribbles, prep.spatial_shape,
-                            p.q if learned and init_model is not None else None)
-    if scr is not None and learned and scr.n_classes >= p.q:  # one channel per class, and room
-        p = replace(p, q=scr.n_classes + 1)
-    if scr is None and method in SCRIBBLE_METHODS:
-        raise ValueError(f"{method!r} learns from scribbles: pass scribbles (a label image, "
-                         "0 = not scribbled).")
-    if scr is not None:
-        if not learned and method not in SCRIBBLE_METHODS:
-            raise ValueError(f"Scribbles need a learned method ({', '.join(LEARNED_METHODS)}) "
-                             f"or {', '.join(SCRIBBLE_METHODS)}, not {method!r}.")
-        if p.n_classes != "auto":
-            raise ValueError("n_classes cannot be combined with scribbles: the scribble classes "
-                             "(and the clusters the networks keep besides them) are the classes.")
-        if "output" not in overrides:  # scribble ids are classes
-            p = replace(p, output="clusters")
-    state = _warm_state(init_model, method, p, prep, dev) if init_model is not None else {}
-    if scr is not None:
-        state["n_scribble_classes"] = scr.n_classes
+    run = plan_run(
+        image,
+        method,
+        preset,
+        seed,
+        channel_axis,
+        device,
+        rgb=rgb,
+        scribbles=scribbles,
+        init_model=init_model,
+        model=model,
+        preview_every=preview_every,
+        overrides=overrides,
+    )
     t0 = time.perf_counter()
-    history: list = []
-    n = prep.n_slices
-    total = n * (p.max_iter if learned else 1)
-    H, W = prep.yx
-    out = np.empty((n, H, W), dtype=np.int32)
     old_threads = torch.get_num_threads()
     if num_threads:
         torch.set_num_threads(int(num_threads))
-    dev_name = describe_device(dev)
     try:
-        yield Progress(iteration=0, total=total, losses={}, n_labels=0, n_slices=n,
-                       device=dev_name, message=f"{method} on {dev_name}")
-        if learned:  # first: its message says which train_size fits
-            check_memory((H, W), p, method, dev)
-        check_host_memory(prep, method, p, dev)
-        step0 = 0
-        top = -1
-        infos = []
-        # scribbled slices first, so that every slice after them starts from networks that know
-        # the scribble classes
-        order = list(range(n)) if scr is None else _scribbled_first(scr, prep)
-        for done_slices, i in enumerate(order):
-            x = prep.slice(i)
-            plane = None if scr is None else scr.classes(scr.data[prep.layout.labels_index(i)])
-            if learned:
-                with oom_guard(dev, p, prep.yx):
-                    for ev in train_slice(method, x, p, seed, dev, preview_every,
-                                          step0, total, i, n, history, dev_name, state,
-                                          scribble=plane):
-                        if isinstance(ev, Progress):
-                            yield ev
-                        else:
-                            raw = ev
-                step0 = (done_slices + 1) * p.max_iter
-            elif method in SCRIBBLE_METHODS:  # one classifier from every scribbled slice
-                if "classifier" not in state:
-                    state["classifier"] = fit_trainable(
-                        ((prep.slice(j), scr.data[prep.layout.labels_index(j)])
-                         for j in order if (scr.data[prep.layout.labels_index(j)] > 0).any()), seed)
-                raw = trainable(x, state["classifier"])
-                step0 = done_slices + 1
-            else:
-                raw = classical(method, x, p, seed)
-                step0 = i + 1
-            lab, info = finish_labels(raw, x, output=p.output, n_classes=p.n_classes,
-                                      min_region_size=p.min_region_size,
-                                      merge_threshold=p.merge_threshold, refine=p.refine,
-                                      texture=p.texture_weight, colour=prep.rgb,
-                                      line_width=p.line_width,
-                                      keep_ids=scr is not None and p.output == "clusters",
-                                      keep_apart=state.get("scribble_channels", ()),
-                                      scribbled_pixels=_scribbled_channels(plane, state))
-            infos.append(info)
-            if scr is not None:  # ids are the scribble classes' (channels mapped), not aligned
-                if p.output == "clusters" and learned:
-                    lab = scr.ids_of_channels(p.q, state["scribble_channels"])[lab]
-                elif p.output == "regions":  # instance ids, above the scribble ids
-                    lab = lab + int(scr.ids.max()) + 1
-                if p.output == "clusters":  # a scribbled pixel keeps its scribble (a class id)
-                    keep = plane >= 0
-                    lab[keep] = scr.ids[plane[keep]]
-            elif i > 0:  # same id = same cluster through the stack; new clusters get unused ids
-                lab = align_labels(out[i - 1], lab, next_id=top + 1)
-            out[i] = lab
-            top = max(top, int(lab.max()))  # the highest id so far, without rescanning out
-            if not learned:
-                k = len(np.unique(lab))
-                history.append({"slice": i, "iteration": 1, "n_labels": k})
-                yield Progress(iteration=step0, total=total, losses={}, n_labels=k,
-                               preview=lab.astype(np.int32) + 1 if preview_every else None,
-                               slice_index=i, n_slices=n, device=dev_name)
-        if scr is None:
-            labels = consecutive(out).reshape(prep.spatial_shape)
-        else:  # scribble ids kept as they are
-            labels = out.astype(np.min_scalar_type(int(out.max()))).reshape(prep.spatial_shape)
-        summary = summarize_output(infos)
-        if scr is not None:
-            summary["scribble_ids"] = scr.ids.tolist()
-        yield SegmentationResult(
-            labels=labels, method=method, preset=preset, params=p.to_dict(), seed=seed,
-            device=dev_name, seconds=time.perf_counter() - t0, history=history,
-            channel_axis=prep.channel_axis, version=__version__, output=summary,
-            model=_kept_model(method, p, prep, state) if keep_model and learned else None)
+        labels, infos = yield from _segment_slices(run)
+        yield _result(run, labels, infos, time.perf_counter() - t0, keep_model, __version__)
     finally:
         if num_threads:
             torch.set_num_threads(old_threads)
 
 
-def _scribbled_first(scr, prep) -> list:
-    """Slice order: slices with scribbles first (in order), then the others."""
-    has = [bool((scr.data[prep.layout.labels_index(i)] > 0).any()) for i in range(prep.n_slices)]
-    return [i for i in range(prep.n_slices) if has[i]] + [i for i in range(prep.n_slices) if not has[i]]
+def _segment_slices(run: RunPlan):
+    """Every slice through the pipeline; yields Progress, returns (labels, infos)."""
+    prep, p = run.prep, run.p
+    n, (H, W) = prep.n_slices, prep.yx
+    dev_name = run.device_name
+    yield Progress(
+        iteration=0,
+        total=run.total,
+        losses={},
+        n_labels=0,
+        n_slices=n,
+        device=dev_name,
+        message=f"{run.method} on {dev_name}",
+    )
+    if run.trains:  # first: its message says which train_size fits
+        check_memory((H, W), p, run.method, run.device)
+    check_host_memory(prep, run.method, p, run.device)
+    out = np.empty((n, H, W), dtype=np.int32)
+    top = -1
+    infos = []
+    order = list(range(n)) if run.scr is None else run.scr.slice_order(prep.layout, n)
+    for done, i in enumerate(order):
+        x = prep.slice(i)
+        plane = (
+            None if run.scr is None else run.scr.classes(run.scr.data[prep.layout.labels_index(i)])
+        )
+        raw = yield from _raw_labels(run, x, i, done, plane, dev_name)
+        lab, info = _output_stage(run, raw, x, plane)
+        infos.append(info)
+        lab = _slice_ids(run, lab, plane, out[i - 1] if i > 0 else None, top)
+        out[i] = lab
+        top = max(top, int(lab.max()))  # the highest id so far, without rescanning out
+        if not run.trains:
+            k = len(np.unique(lab))
+            run.history.append({"slice": i, "iteration": 1, "n_labels": k})
+            yield Progress(
+                iteration=done + 1,
+                total=run.total,
+                losses={},
+                n_labels=k,
+                preview=lab.astype(np.int32) + 1 if run.preview_every else None,
+                slice_index=i,
+                n_slices=n,
+                device=dev_name,
+            )
+    return _stack_labels(run, out), infos
 
 
-def _scribbled_channels(plane, state):
-    """(H, W) the network channel of the class scribbled at each pixel (-1:
-    none), or None without scribbles or channels (a method that does not learn)."""
-    channels = state.get("scribble_channels")
-    if plane is None or channels is None:
-        return None
-    return np.where(plane >= 0, np.asarray(channels)[np.maximum(plane, 0)], -1)
+def _raw_labels(run: RunPlan, x, i, done, plane, dev_name):
+    """A method's cluster map of one slice (yields training Progress, returns the map)."""
+    p, method = run.p, run.method
+    if run.model is not None:  # inference alone
+        with oom_guard(run.device, p, run.prep.yx):
+            xt = torch.from_numpy(train_view(x, p.train_size))[None].to(run.device)
+            return network_labels(method, p, run.state.net, run.state.teacher, xt, x, run.device)
+    if run.trains:
+        where = RunProgress(
+            run.preview_every,
+            done * p.max_iter,
+            run.total,
+            i,
+            run.prep.n_slices,
+            run.history,
+            dev_name,
+        )
+        raw = None
+        with oom_guard(run.device, p, run.prep.yx):
+            for ev in train_slice(
+                method, x, p, run.state, where, seed=run.seed, device=run.device, scribble=plane
+            ):
+                if isinstance(ev, Progress):
+                    yield ev
+                else:
+                    raw = ev
+        return raw
+    if method in SCRIBBLE_METHODS:  # one classifier from every scribbled slice
+        if run.state.classifier is None:
+            run.state.classifier = fit_trainable(_scribbled_slices(run), run.seed)
+        return trainable(x, run.state.classifier)
+    return classical(method, x, p, run.seed)
 
 
-def _kept_model(method, p, prep, state) -> dict:
-    """The trained networks of a run (deep-copied, on the CPU) for a later
-    warm start (``init_model``)."""
-    import copy
-
-    kept = {k: (copy.deepcopy(v).to("cpu") if hasattr(v, "to") else copy.deepcopy(v))
-            for k, v in state.items() if k not in ("opt", "scribble_channels", "n_scribble_classes", "warm")}
-    return {"method": method, "q": p.q, "n_conv": p.n_conv, "padding": p.padding,
-            "channels": prep.n_channels, "state": kept}
+def _scribbled_slices(run: RunPlan):
+    """(normalised slice, scribble plane) of every scribbled slice, in training order."""
+    layout, data = run.prep.layout, run.scr.data
+    for j in run.scr.slice_order(layout, run.prep.n_slices):
+        if (data[layout.labels_index(j)] > 0).any():
+            yield run.prep.slice(j), data[layout.labels_index(j)]
 
 
-def _warm_state(model, method, p, prep, device) -> dict:
-    """A training state that continues from ``model`` (a result's ``model``)."""
-    import copy
+def _output_stage(run: RunPlan, raw, x, plane):
+    """The output stage on one slice's cluster map: (labels from 0, OutputInfo)."""
+    p = run.p
+    channels = run.state.scribble_channels
+    keep_ids = (run.scr is not None or run.model is not None) and p.output == "clusters"
+    scribbled = None
+    if plane is not None and channels is not None:  # network channel of each scribbled pixel
+        scribbled = np.where(plane >= 0, np.asarray(channels)[np.maximum(plane, 0)], -1)
+    return finish_labels(
+        raw,
+        x,
+        output=p.output,
+        n_classes=p.n_classes,
+        min_region_size=p.min_region_size,
+        merge_threshold=p.merge_threshold,
+        refine=p.refine,
+        texture=p.texture_weight,
+        colour=run.prep.rgb,
+        line_width=p.line_width,
+        keep_ids=keep_ids,
+        keep_apart=channels if channels is not None else (),
+        scribbled_pixels=scribbled,
+    )
 
-    if not isinstance(model, dict) or "state" not in model:
-        raise TypeError("init_model must be the .model of a result made with keep_model=True.")
-    want = {"method": method, "q": p.q, "n_conv": p.n_conv, "padding": p.padding,
-            "channels": prep.n_channels}
-    have = {k: model.get(k) for k in want}
-    if have != want:
-        diff = ", ".join(f"{k} {have[k]!r} (now {want[k]!r})" for k in want if have[k] != want[k])
-        raise ValueError(f"init_model does not fit this run: it was trained with {diff}.")
-    state = copy.deepcopy(model["state"])
-    for key in ("net", "teacher"):  # kept on the CPU; this run's device may be a GPU
-        if key in state:
-            state[key] = state[key].to(device)
-    state["opt"] = torch.optim.SGD(state["net"].parameters(), lr=p.lr, momentum=p.momentum)
-    state["step"] = 0  # the teachers' EMA warms up again: they follow the corrected students at once
-    state["warm"] = True  # a refinement: only the convergence stop ends it
-    return state
+
+def _slice_ids(run: RunPlan, lab, plane, prev, top):
+    """A slice's output ids: scribble ids, a model's channel ids, or aligned to ``prev``."""
+    if run.scr is not None:  # the scribble classes' ids (channels mapped), not aligned
+        learned = run.method in LEARNED_METHODS
+        channels = run.state.scribble_channels if learned else None
+        return run.scr.slice_ids(lab, plane, run.p.output, run.p.q, channels)
+    if run.model is not None and run.p.output == "clusters":
+        return run.model.class_ids(lab)  # one id per channel on every slice and image
+    if prev is not None:  # same id = same cluster through the stack; new clusters get unused ids
+        return align_labels(prev, lab, next_id=top + 1)
+    return lab
 
 
-def segment(image, method: str = "mmt", preset: str | None = None, seed: int = 0,
-            channel_axis: int | None = None, device="auto", **overrides) -> SegmentationResult:
-    """Segment ``image`` without supervision and return a :class:`SegmentationResult`.
+def _ids_kept(run: RunPlan) -> bool:
+    """Whether the output ids are kept as they are (scribble ids, a model's channels)."""
+    return run.scr is not None or (run.model is not None and run.p.output == "clusters")
 
-    image: 2D grey (Y, X), RGB(A) (Y, X, 3|4), multichannel with
-        ``channel_axis``, or a stack (Z|T, Y, X) / (T, Z, Y, X) whose 2D slices
-        are segmented one by one with ids kept consistent across slices.
-    method: ``"mmt"`` (the paper), ``"kim2020"``, ``"kanezaki2018"`` (the
-        learned methods), ``"kmeans"``, ``"felzenszwalb"``, ``"multiotsu"``,
-        or ``"trainable"`` (needs ``scribbles``).
-    preset: ``"paper"`` (q=100, M=3, T=1000, alpha=0.999, SGD lr 0.1 momentum
-        0.9) or ``"fast"`` (for CPUs); ``None`` picks ``paper`` on a GPU and
-        ``fast`` on a CPU. Any field of :class:`Params` can be overridden by
-        keyword (e.g. ``max_iter=200, beta=2, n_classes=3, output="clusters"``).
-    device: ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"mps"``.
-    scribbles (keyword): optional label image of the image's spatial shape,
-        0 = not scribbled, any id > 0 = a class (Kim et al. 2020, eq. 6);
-        the result then uses those ids for the scribbled classes.
-    keep_model (keyword): keep the trained networks in ``result.model``.
-    init_model (keyword): a previous result's ``model``: start training from
-        it (a refinement) instead of from random weights.
 
-    Raises ValueError for an unknown method, bad parameters, bad scribbles
-    or an image that cannot be segmented (see ``prepare_image``), TypeError
-    for a non-integer seed; ValueError also for a device that is not there.
+def _stack_labels(run: RunPlan, out: np.ndarray) -> np.ndarray:
+    """The whole image's labels in its spatial shape: ids 1..K, or kept ids."""
+    if not _ids_kept(run):
+        return consecutive(out).reshape(run.prep.spatial_shape)
+    return out.astype(np.min_scalar_type(int(out.max()))).reshape(run.prep.spatial_shape)
+
+
+def _result(run: RunPlan, labels, infos, seconds, keep_model, version) -> SegmentationResult:
+    """The run's :class:`SegmentationResult`."""
+    summary = summarize_output(infos)
+    if run.scr is not None:
+        summary["scribble_ids"] = run.scr.ids.tolist()
+    if run.model is not None and run.p.output == "clusters":
+        summary["model_channel_ids"] = True  # one id per network channel (Model.class_ids)
+    kept = None
+    if keep_model and run.model is not None:
+        kept = run.model
+    elif keep_model and run.trains:
+        ids = None
+        if run.scr is not None and run.state.scribble_channels is not None:
+            ids = run.scr.ids_of_channels(run.p.q, run.state.scribble_channels)
+        kept = Model.from_state(run.method, run.p, run.prep, run.state, version, ids)
+    return SegmentationResult(
+        labels=labels,
+        method=run.method,
+        preset=run.preset,
+        params=run.p.to_dict(),
+        seed=run.seed,
+        device=run.device_name,
+        seconds=seconds,
+        history=run.history,
+        channel_axis=run.prep.channel_axis,
+        version=version,
+        output=summary,
+        model=kept,
+    )
+
+
+def segment(
+    image,
+    method: str | None = None,
+    preset: str | None = None,
+    seed: int = 0,
+    channel_axis: int | None = None,
+    device="auto",
+    **overrides,
+) -> SegmentationResult:
+    """Segment an image without supervision.
+
+    Parameters
+    ----------
+    image : array_like
+        2D grey (Y, X), RGB(A) (Y, X, 3|4), multichannel with ``channel_axis``, or a stack
+        (Z|T, Y, X) / (T, Z, Y, X) whose 2D slices are segmented one by one with ids kept
+        consistent across slices. Any numeric dtype (8-bit: divided by 255; others:
+        stretched between their 0.5th and 99.5th percentiles per channel); numpy, dask or
+        zarr.
+    method : str, optional
+        ``"mmt"`` (the paper, the default), ``"kim2020"``, ``"kanezaki2018"`` (the learned
+        methods), ``"kmeans"``, ``"felzenszwalb"``, ``"multiotsu"``, or ``"trainable"``
+        (needs ``scribbles``). With ``model``: the model's (leave it out).
+    preset : str, optional
+        ``"paper"`` (q=100, M=3, T=1000, alpha=0.999, SGD lr 0.1 momentum 0.9) or
+        ``"fast"`` (for CPUs); None picks ``"paper"`` on a GPU and ``"fast"`` on a CPU.
+    seed : int, optional
+        Seeds the networks' weights, the input noise and k-means.
+    channel_axis : int, optional
+        The channel axis of a multichannel image (RGB is recognised without it).
+    device : str or torch.device, optional
+        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"`` or ``"mps"``.
+    **overrides
+        Any field of :class:`~napari_mmtseg.params.Params` (e.g. ``max_iter=200, beta=2,
+        n_classes=3, output="clusters"``), and the keywords of :func:`iter_segment`:
+        ``scribbles`` (a label image of the image's spatial shape, 0 = not scribbled, any
+        id > 0 = a class, Kim et al. 2020 eq. 6: the result keeps those ids),
+        ``keep_model`` (return the trained :class:`~napari_mmtseg.model.Model` in
+        ``result.model``), ``init_model`` (a Model: start training from it, a refinement),
+        ``model`` (a Model: label the image with it by inference alone, no training; with
+        ``output="clusters"`` each network channel has one id on every image), ``rgb``,
+        ``num_threads``.
+
+    Returns
+    -------
+    SegmentationResult
+        The labels (the image's spatial shape, ids from 1) and what produced them.
+
+    Raises
+    ------
+    ValueError
+        For an unknown method, bad parameters, bad scribbles, an image that cannot be
+        segmented, a device that is not there, or a model whose channel count differs from
+        the image's.
+    TypeError
+        For a non-integer seed, or a ``model`` / ``init_model`` that is not a Model.
+    MemoryError
+        When the run cannot fit, with what to reduce.
     """
     result = None
-    for ev in iter_segment(image, method, preset, seed, channel_axis, device,
-                           preview_every=0, **overrides):
+    for ev in iter_segment(
+        image, method, preset, seed, channel_axis, device, preview_every=0, **overrides
+    ):
         result = ev
     return result

@@ -1,6 +1,9 @@
-"""Inference: a trained network's labels on the full-size slice, tile by
-tile, with BatchNorm frozen to the training image's statistics.
-No Qt, no napari."""
+"""Inference: a trained network's labels on the full-size slice.
+
+Tile by tile, with BatchNorm frozen to the statistics of the slice's training view (what
+train-mode BatchNorm did while training). No Qt, no napari.
+"""
+
 from __future__ import annotations
 
 import copy
@@ -8,25 +11,54 @@ import copy
 import numpy as np
 import torch
 
+from .align import match_from_overlap, overlap_matrix
 from .nets import SegNet
 
-__all__ = ["freeze_bn_to_image_stats", "infer_labels", "upsample_nearest"]
+__all__ = [
+    "freeze_bn_to_image_stats",
+    "infer_labels",
+    "network_labels",
+    "teachers_alignment",
+    "upsample_nearest",
+]
 
 
 def upsample_nearest(lab: np.ndarray, shape: tuple) -> np.ndarray:
+    """Nearest-neighbour upsampling of a label map.
+
+    Parameters
+    ----------
+    lab : numpy.ndarray of shape (h, w)
+        Labels of the training view.
+    shape : tuple of int
+        ``(H, W)``, the full size.
+
+    Returns
+    -------
+    numpy.ndarray of shape (H, W)
+        ``lab`` itself when it already has that shape.
+    """
     if lab.shape == tuple(shape):
         return lab
-    r = (np.arange(shape[0]) * lab.shape[0] // shape[0])
-    c = (np.arange(shape[1]) * lab.shape[1] // shape[1])
+    r = np.arange(shape[0]) * lab.shape[0] // shape[0]
+    c = np.arange(shape[1]) * lab.shape[1] // shape[1]
     return lab[r[:, None], c[None, :]]
-
 
 
 @torch.no_grad()
 def freeze_bn_to_image_stats(net: SegNet, x: torch.Tensor) -> None:
-    """Set every BN's running statistics to the batch statistics of ``x`` and
-    switch to eval mode, so the network does at any tile what train-mode BN
-    did on the whole training image."""
+    """Freeze every BatchNorm to the batch statistics of ``x``, then switch to eval mode.
+
+    The network then does at any tile what train-mode BatchNorm did on the whole
+    training image.
+
+    Parameters
+    ----------
+    net : SegNet or SegNetPair
+        Changed in place (running statistics, eval mode).
+    x : torch.Tensor of shape (1, C, h, w)
+        The training view.
+    """
     bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     saved = [(m.momentum, m.training) for m in bns]
     for m in bns:
@@ -37,22 +69,54 @@ def freeze_bn_to_image_stats(net: SegNet, x: torch.Tensor) -> None:
     n = x.shape[0] * x.shape[-2] * x.shape[-1]
     for m, (mom, _) in zip(bns, saved):
         m.momentum = mom
-        m.running_var.mul_((n - 1) / n)  # BN stores the unbiased variance, normalises with the biased one
+        # BN stores the unbiased variance, normalises with the biased one
+        m.running_var.mul_((n - 1) / n)
     net.eval()
 
 
 @torch.no_grad()
-def infer_labels(net: SegNet, model: int, x_train: torch.Tensor, x_full: np.ndarray,
-                 tile: int, device: torch.device, other: np.ndarray | None = None,
-                 at: str = "full") -> np.ndarray:
-    """Argmax labels of network ``model`` on the full-size slice ``x_full``
-    (C, H, W), tile by tile with a halo wide enough for the receptive field.
-    BN uses the statistics of the training image (see above).
+def infer_labels(
+    net: SegNet,
+    model: int,
+    x_train: torch.Tensor,
+    x_full: np.ndarray,
+    tile: int,
+    device: torch.device,
+    other: np.ndarray | None = None,
+    at: str = "full",
+) -> np.ndarray:
+    """Argmax labels of one network on the full-size slice, tile by tile.
 
-    ``other``: for a pair of networks (MMT's teachers), the id map from the
-    other network's channels to this one's (``other[j]`` = this network's id
-    for the other's channel ``j``); the labels are then the argmax of the two
-    softmax maps averaged after that mapping: both teachers vote."""
+    Each tile has a halo wide enough for the receptive field; BatchNorm uses the
+    statistics of the training view (:func:`freeze_bn_to_image_stats`, on a copy).
+
+    Parameters
+    ----------
+    net : SegNet or SegNetPair
+        The trained network(s); not changed.
+    model : int
+        Which network of the module's output (0 or 1).
+    x_train : torch.Tensor of shape (1, C, h, w)
+        The training view.
+    x_full : numpy.ndarray of shape (C, H, W), float32
+        The full-size normalised slice.
+    tile : int
+        Tile side, in pixels.
+    device : torch.device
+        Where the network runs.
+    other : numpy.ndarray of shape (q,), optional
+        For a pair (MMT's teachers): ``other[j]`` is this network's id for the other's
+        channel ``j``; the labels are then the argmax of the two softmax maps averaged
+        after that mapping (both teachers vote).
+    at : str, optional
+        ``"full"``: the network at full size; ``"train"``: its softmax on the training view,
+        upsampled bilinearly (an ablation).
+
+    Returns
+    -------
+    numpy.ndarray of shape (H, W), int32
+        Channel ids 0..q-1.
+    """
     net = copy.deepcopy(net)
     freeze_bn_to_image_stats(net, x_train)
     c, H, W = x_full.shape
@@ -69,7 +133,7 @@ def infer_labels(net: SegNet, model: int, x_train: torch.Tensor, x_full: np.ndar
             t = torch.from_numpy(np.ascontiguousarray(x_full[:, ya:yb, xa:xb]))[None].to(device)
             y = net(t)[0]
             lab = y[model].argmax(0) if perm is None else _vote(y, model, perm).argmax(0)
-            out[y0:y1, x0:x1] = lab[y0 - ya:y1 - ya, x0 - xa:x1 - xa].cpu().numpy()
+            out[y0:y1, x0:x1] = lab[y0 - ya : y1 - ya, x0 - xa : x1 - xa].cpu().numpy()
     return out
 
 
@@ -88,11 +152,79 @@ def _labels_from_training_view(net, model, x_train, shape, tile, perm) -> np.nda
     for y0 in range(0, H, tile):
         for x0 in range(0, W, tile):
             y1, x1 = min(H, y0 + tile), min(W, x0 + tile)
-            # pixel centres of the tile in [-1, 1]: bilinear, half-pixel centres (align_corners=False)
+            # pixel centres of the tile in [-1, 1]: bilinear, half-pixel centres
+            # (align_corners=False)
             gy = (torch.arange(y0, y1, device=prob.device, dtype=prob.dtype) + 0.5) / H * 2 - 1
             gx = (torch.arange(x0, x1, device=prob.device, dtype=prob.dtype) + 0.5) / W * 2 - 1
             grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), -1)[None]
-            up = torch.nn.functional.grid_sample(prob, grid, mode="bilinear", padding_mode="border",
-                                                 align_corners=False)
+            up = torch.nn.functional.grid_sample(
+                prob, grid, mode="bilinear", padding_mode="border", align_corners=False
+            )
             out[y0:y1, x0:x1] = up[0].argmax(0).cpu().numpy()
     return out
+
+
+@torch.no_grad()
+def teachers_alignment(teacher: torch.nn.Module, x: torch.Tensor, q: int) -> np.ndarray:
+    """Map MMT's teacher 1's channels to teacher 0's, for the two-teacher vote.
+
+    Parameters
+    ----------
+    teacher : torch.nn.Module
+        MMT's two teachers (one pair network, output (1, 2, q, h, w)).
+    x : torch.Tensor of shape (1, C, h, w)
+        The training view.
+    q : int
+        Number of channels.
+
+    Returns
+    -------
+    numpy.ndarray of shape (q,), int64
+        ``other[j]``: teacher 0's id for teacher 1's channel ``j`` (Hungarian matching of
+        their label overlap).
+    """
+    tl = teacher(x)[0].argmax(1).reshape(2, -1)
+    return match_from_overlap(overlap_matrix(tl[0], tl[1], q, q).cpu().numpy())
+
+
+def network_labels(
+    method: str,
+    p,
+    net: torch.nn.Module,
+    teacher: torch.nn.Module | None,
+    x_train: torch.Tensor,
+    x_full: np.ndarray,
+    device: torch.device,
+) -> np.ndarray:
+    """The final label map of trained networks on one slice.
+
+    MMT's labels come from the teachers (both vote, ``final_net="teachers"``), teacher 0
+    (``"teacher"``) or student 0 (``"student"``); the other methods' from their network.
+
+    Parameters
+    ----------
+    method : str
+        ``"mmt"``, ``"kim2020"`` or ``"kanezaki2018"``.
+    p : Params
+        Reads ``q``, ``final_net``, ``tile`` and ``infer_at``.
+    net : torch.nn.Module
+        The trained network(s) (MMT: the students).
+    teacher : torch.nn.Module or None
+        MMT's teachers.
+    x_train : torch.Tensor of shape (1, C, h, w)
+        The training view of the slice (BatchNorm takes its statistics).
+    x_full : numpy.ndarray of shape (C, H, W), float32
+        The full-size normalised slice.
+    device : torch.device
+        Where inference runs.
+
+    Returns
+    -------
+    numpy.ndarray of shape (H, W), int32
+        The network channel (0..q-1) of every pixel.
+    """
+    other = None
+    if method == "mmt" and p.final_net == "teachers":  # both vote, teacher 1 mapped to 0
+        other = teachers_alignment(teacher, x_train, p.q)
+    final_net = teacher if method == "mmt" and p.final_net != "student" else net
+    return infer_labels(final_net, 0, x_train, x_full, p.tile, device, other=other, at=p.infer_at)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from .params import LEARNED_METHODS, Params
+from .train.view import train_shape
 
 __all__ = ["available_bytes", "training_bytes", "host_bytes", "train_shape", "check_memory",
            "check_host_memory", "oom_guard"]
@@ -53,7 +54,7 @@ def check_host_memory(prep, method: str, p: Params, device: torch.device) -> Non
         t = min(p.tile, H) * min(p.tile, W)
         need += t * p.q * 4 * 3
         if device.type == "cpu":  # training shares the RAM too
-            h, w = train_shape((H, W), p)
+            h, w = train_shape((H, W), p.train_size)
             need += training_bytes(h, w, p, 2 if method == "mmt" else 1)
     free = available_bytes(torch.device("cpu"))
     if free is not None and need > 0.8 * free:
@@ -65,17 +66,9 @@ def check_host_memory(prep, method: str, p: Params, device: torch.device) -> Non
             + (f" Lowering tile (now {p.tile}) helps a little." if method in LEARNED_METHODS else ""))
 
 
-def train_shape(shape, p: Params) -> tuple:
-    h, w = shape
-    if p.train_size and max(h, w) > p.train_size:
-        f = p.train_size / max(h, w)
-        h, w = max(2, round(h * f)), max(2, round(w * f))
-    return h, w
-
-
 def check_memory(shape, p: Params, method: str, device: torch.device) -> None:
     """Refuse up front, with what to change, a run that cannot fit."""
-    h, w = train_shape(shape, p)
+    h, w = train_shape(shape, p.train_size)
     need = training_bytes(h, w, p, 2 if method == "mmt" else 1)
     free = available_bytes(device)
     if free is not None and need > 0.8 * free:

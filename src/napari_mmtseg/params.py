@@ -1,12 +1,22 @@
-"""Methods, presets and their parameters."""
+"""Methods, presets and their parameters: :class:`Params` and :func:`make_params`."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
-__all__ = ["METHODS", "LEARNED_METHODS", "CLASSICAL_METHODS", "SCRIBBLE_METHODS", "OUTPUTS", "PRESETS", "Params",
-           "make_params", "default_preset"]
+__all__ = [
+    "METHODS",
+    "LEARNED_METHODS",
+    "CLASSICAL_METHODS",
+    "SCRIBBLE_METHODS",
+    "OUTPUTS",
+    "PRESETS",
+    "Params",
+    "make_params",
+    "default_preset",
+]
 
 LEARNED_METHODS = ("mmt", "kim2020", "kanezaki2018")
 CLASSICAL_METHODS = ("kmeans", "felzenszwalb", "multiotsu")
@@ -18,55 +28,148 @@ OUTPUTS = ("regions", "clusters")
 
 @dataclass(frozen=True)
 class Params:
+    """Every parameter of a run; the defaults are the paper preset's.
+
+    Build one with :func:`make_params` (a preset, the method's adjustments, overrides,
+    checked). Fields that only some methods read say which.
+
+    Attributes
+    ----------
+    q : int, default 100
+        Network output channels: the most clusters a learned run can produce.
+    n_conv : int, default 2
+        3x3 conv blocks before the 1x1 head (2 + head = the paper's M = 3 layers).
+    padding : str, default "reflect"
+        Conv padding: ``"reflect"`` (no label along the border only), ``"replicate"`` or
+        ``"zeros"`` (the reference code's).
+    max_iter : int, default 1000
+        Training steps per slice at most (the paper's T).
+    lr : float, default 0.1
+        SGD learning rate.
+    momentum : float, default 0.9
+        SGD momentum, in [0, 1).
+    beta : float, default 1.0
+        Weight of the total-variation / continuity term (Kim 2020's mu); 0 for Kanezaki 2018.
+    min_labels : int, default 3
+        Training stops once the labels fall to this many.
+    alpha : float, default 0.999
+        MMT: EMA momentum of the teachers, in [0, 1).
+    ema_warmup : bool, default True
+        MMT: the EMA momentum at step t is ``min(1 - 1/(t + 1), alpha)``.
+    soft_weight : float, default 0.0
+        MMT: weight, in [0, 1], of a soft cross-entropy toward the other teacher's softmax.
+    noise : float, default 0.0
+        MMT: standard deviation of independent Gaussian input noise per student (intensity
+        units of the normalised image, [0, 1]).
+    superpixel_size : int, default 0
+        MMT: cross-entropy targets made constant on SLIC superpixels of about this many
+        training-view pixels (0: off).
+    final_net : str, default "teachers"
+        MMT: final labels from ``"teachers"`` (both vote), ``"teacher"`` (teacher 0) or
+        ``"student"``.
+    scribble_weight : float, default 0.5
+        Learned methods with scribbles: weight of the cross-entropy toward the scribbled
+        classes (Kim 2020 eq. 6).
+    tol : float, default 0.0
+        Stop once fewer than this fraction of pixels changed label for ``patience`` steps
+        in a row (0: off).
+    patience : int, default 20
+        Steps in a row for ``tol``.
+    train_size : int or None, default None
+        Longest side, in pixels, of the reduced copy that training uses (None: full size);
+        the labels are still computed at full size.
+    infer_at : str, default "full"
+        Labels from the network at ``"full"`` size, or on the ``"train"`` view with its
+        softmax map upsampled bilinearly (an ablation, docs/method.md; the same as
+        ``"full"`` when the training view is the full size).
+    tile : int, default 1024
+        Inference tile side, in full-resolution pixels (bounds memory).
+    bf16 : bool, default False
+        Train in bfloat16 autocast (inference stays float32).
+    fused : bool or None, default None
+        MMT's students in one grouped call (None: on CUDA only).
+    output : str, default "regions"
+        ``"regions"`` (one id per connected region) or ``"clusters"`` (one id per class).
+    n_classes : int or str, default "auto"
+        Classes the output ends with, or ``"auto"`` (what the clean-up leaves).
+    min_region_size : int or None, default None
+        Pixels; smaller pieces join a neighbour (None: 1/5000 of the slice).
+    merge_threshold : float, default 3.0
+        Adjacent regions whose boundary is weaker than this merge (feature units; 0: off).
+    texture_weight : float or None, default None
+        A boundary counts as weak up to this times the texture beside it (None: 0.5 on
+        colour images, 0 on grey and multichannel ones).
+    line_width : float, default 8.0
+        Thin lines (membranes) up to this mean thickness, in pixels, never merge into the
+        regions they separate (0: off).
+    refine : bool, default True
+        Transition bands given away and boundaries snapped to the image's edges.
+    n_segments : int, default 10000
+        Kanezaki 2018: SLIC superpixels per slice.
+    compactness : float, default 100.0
+        Kanezaki 2018: SLIC compactness.
+    k : int, default 8
+        k-means: clusters.
+    scale : float, default 500.0
+        Felzenszwalb: scale (larger: larger regions).
+    sigma : float, default 0.8
+        Felzenszwalb: Gaussian smoothing before segmenting, in pixels.
+    min_size : int, default 20
+        Felzenszwalb: smallest region, in pixels.
+    """
+
     # network and optimiser (learned methods)
-    q: int = 100  # output channels = the most clusters a run can produce
-    n_conv: int = 2  # 3x3 conv blocks before the 1x1 head: 2 + head = the paper's M = 3 layers
-    padding: str = "reflect"  # conv padding: "reflect" (no label along the border only) or "zeros" (reference code)
-    max_iter: int = 1000  # T
+    q: int = 100
+    n_conv: int = 2
+    padding: str = "reflect"
+    max_iter: int = 1000
     lr: float = 0.1
     momentum: float = 0.9
-    beta: float = 1.0  # weight of the TV / continuity term (Kim's mu)
-    min_labels: int = 3  # stop once the labels fall to this many
+    beta: float = 1.0
+    min_labels: int = 3
     # MMT only
-    alpha: float = 0.999  # EMA momentum of the teachers
-    ema_warmup: bool = True  # alpha_t = min(1 - 1/(t+1), alpha)
-    soft_weight: float = 0.0  # weight of soft CE toward the other teacher's softmax
-    noise: float = 0.0  # std of independent Gaussian input noise per student (decorrelation)
-    superpixel_size: int = 0  # MMT: CE targets made constant on SLIC superpixels of about this many
-    #                           training-view pixels (0: off)
-    final_net: str = "teachers"  # MMT: final labels from "teachers" (both vote), "teacher" (1) or "student"
-    # scribbles (any learned method): weight of the CE toward the scribbled classes (Kim 2020: 0.5)
+    alpha: float = 0.999
+    ema_warmup: bool = True
+    soft_weight: float = 0.0
+    noise: float = 0.0
+    superpixel_size: int = 0
+    final_net: str = "teachers"
+    # scribbles (any learned method)
     scribble_weight: float = 0.5
-    # stopping on convergence: fraction of pixels whose label changed
-    tol: float = 0.0  # 0 disables
+    # stopping on convergence
+    tol: float = 0.0
     patience: int = 20
     # speed
-    train_size: int | None = None  # longest side used for training (None: full size)
-    infer_at: str = "full"  # labels from the network at "full" size, or on the "train" view with its
-    #                         softmax map upsampled bilinearly (an ablation: lower mIoU, docs/method.md;
-    #                         the same as "full" when the training view is the full size)
-    tile: int = 1024  # inference tile size (full resolution), bounds memory
-    bf16: bool = False  # train in bfloat16 autocast (inference stays float32)
-    fused: bool | None = None  # MMT students in one grouped call (None: on CUDA only)
-    # output stage (regions.py), every method
-    output: str = "regions"  # "regions" (one id per connected region) or "clusters" (one per class)
-    n_classes: int | str = "auto"  # classes the output ends with, or "auto"
-    min_region_size: int | None = None  # pixels; smaller pieces join a neighbour (None: 1/5000 of the slice)
-    merge_threshold: float = 3.0  # adjacent regions whose boundary is weaker than this merge (0: off)
-    texture_weight: float | None = None  # a boundary counts as weak up to this x the texture beside
-    #                                      it (None: 0.5 on colour images, 0 on grey/multichannel)
-    line_width: float = 8.0  # thin lines (membranes) up to this mean thickness never merge into what they separate (0: off)
-    refine: bool = True  # transition bands given away, boundaries snapped to the image's edges
+    train_size: int | None = None
+    infer_at: str = "full"
+    tile: int = 1024
+    bf16: bool = False
+    fused: bool | None = None
+    # output stage, every method
+    output: str = "regions"
+    n_classes: int | str = "auto"
+    min_region_size: int | None = None
+    merge_threshold: float = 3.0
+    texture_weight: float | None = None
+    line_width: float = 8.0
+    refine: bool = True
     # Kanezaki 2018
     n_segments: int = 10000
     compactness: float = 100.0
     # classical baselines
-    k: int = 8  # kmeans clusters
-    scale: float = 500.0  # felzenszwalb
+    k: int = 8
+    scale: float = 500.0
     sigma: float = 0.8
     min_size: int = 20
 
     def to_dict(self) -> dict:
+        """Every field as a plain dict.
+
+        Returns
+        -------
+        dict
+            Field name -> value (JSON-able).
+        """
         return asdict(self)
 
 
@@ -75,21 +178,53 @@ _FAST = Params(q=32, max_iter=300, train_size=128, tol=0.002, patience=20)
 
 PRESETS = {"paper": _PAPER, "fast": _FAST}
 
+# the classical baselines as published: no merging, no size filter (Felzenszwalb has its own
+# min_size); the clustering ones give classes, Felzenszwalb regions
+_AS_PUBLISHED = {
+    "output": "clusters",
+    "min_region_size": 1,
+    "merge_threshold": 0.0,
+    "refine": False,
+}
 # Per-method adjustments that hold for every preset (reference-code defaults).
 _METHOD_DEFAULTS = {
     "mmt": {},
     "kim2020": {"beta": 1.0},
     "kanezaki2018": {"beta": 0.0},
-    # the classical baselines as published: no merging, no size filter (Felzenszwalb has its own
-    # min_size); the clustering ones give classes, Felzenszwalb regions
-    "kmeans": {"output": "clusters", "min_region_size": 1, "merge_threshold": 0.0, "refine": False},
-    "felzenszwalb": {"output": "clusters", "min_region_size": 1, "merge_threshold": 0.0, "refine": False},
-    "multiotsu": {"output": "clusters", "min_region_size": 1, "merge_threshold": 0.0, "refine": False},
-    "trainable": {"output": "clusters", "min_region_size": 1, "merge_threshold": 0.0, "refine": False},
+    "kmeans": _AS_PUBLISHED,
+    "felzenszwalb": _AS_PUBLISHED,
+    "multiotsu": _AS_PUBLISHED,
+    "trainable": _AS_PUBLISHED,
 }
 
 
 def make_params(method: str, preset: str = "paper", **overrides) -> Params:
+    """The parameters of a run: a preset, the method's adjustments, then overrides, checked.
+
+    Parameters
+    ----------
+    method : str
+        One of :data:`METHODS`.
+    preset : str, optional
+        ``"paper"`` (the paper's settings) or ``"fast"`` (q=32, max_iter=300,
+        train_size=128, tol=0.002: for CPUs).
+    **overrides
+        Fields of :class:`Params`. None leaves a field at the preset's value, except for
+        ``train_size``, ``min_region_size`` and ``texture_weight``, where None is a value;
+        ``texture_weight="auto"`` means None.
+
+    Returns
+    -------
+    Params
+        The checked parameters.
+
+    Raises
+    ------
+    ValueError
+        For an unknown method or preset, or a value out of its range.
+    TypeError
+        For an unknown field.
+    """
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
     if preset not in PRESETS:
@@ -119,17 +254,41 @@ def _check(p: Params) -> None:
 
     need(is_int(p.q) and p.q >= 2, f"q (max clusters) must be an integer >= 2, got {p.q!r}")
     need(is_int(p.n_conv) and p.n_conv >= 1, f"n_conv must be an integer >= 1, got {p.n_conv!r}")
-    need(is_int(p.max_iter) and p.max_iter >= 1, f"max_iter must be an integer >= 1, got {p.max_iter!r}")
-    need(is_int(p.tile) and is_int(p.patience) and is_int(p.k) and is_int(p.n_segments)
-         and is_int(p.min_size) and is_int(p.min_labels),
-         "tile, patience, k, n_segments, min_size and min_labels must be integers")
+    need(
+        is_int(p.max_iter) and p.max_iter >= 1,
+        f"max_iter must be an integer >= 1, got {p.max_iter!r}",
+    )
+    need(
+        is_int(p.tile)
+        and is_int(p.patience)
+        and is_int(p.k)
+        and is_int(p.n_segments)
+        and is_int(p.min_size)
+        and is_int(p.min_labels),
+        "tile, patience, k, n_segments, min_size and min_labels must be integers",
+    )
     need(p.patience >= 1, f"patience must be >= 1, got {p.patience}")
     # every float field: a real, finite number before any range check (inf gave one label)
-    for name in ("lr", "momentum", "beta", "alpha", "soft_weight", "noise", "scribble_weight", "tol",
-                 "merge_threshold", "line_width", "compactness", "scale", "sigma"):
+    for name in (
+        "lr",
+        "momentum",
+        "beta",
+        "alpha",
+        "soft_weight",
+        "noise",
+        "scribble_weight",
+        "tol",
+        "merge_threshold",
+        "line_width",
+        "compactness",
+        "scale",
+        "sigma",
+    ):
         v = getattr(p, name)
-        need(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and np.isfinite(v),
-             f"{name} must be a finite number, got {v!r}")
+        need(
+            isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and np.isfinite(v),
+            f"{name} must be a finite number, got {v!r}",
+        )
     need(0.0 <= p.soft_weight <= 1.0, f"soft_weight must be in [0, 1], got {p.soft_weight}")
     need(p.noise >= 0 and p.tol >= 0, "noise and tol must be >= 0")
     need(0.0 <= p.momentum < 1.0, f"momentum must be in [0, 1), got {p.momentum}")
@@ -137,32 +296,62 @@ def _check(p: Params) -> None:
     need(p.lr > 0, f"lr must be > 0, got {p.lr}")
     need(p.beta >= 0, f"beta (TV weight) must be >= 0, got {p.beta}")
     need(p.min_labels >= 1, f"min_labels must be >= 1, got {p.min_labels}")
-    need(p.train_size is None or p.train_size >= 8, f"train_size must be None or >= 8, got {p.train_size}")
+    need(
+        p.train_size is None or p.train_size >= 8,
+        f"train_size must be None or >= 8, got {p.train_size}",
+    )
     need(p.tile >= 64, f"tile must be >= 64, got {p.tile}")
-    need(p.final_net in ("teachers", "teacher", "student"),
-         f"final_net must be 'teachers', 'teacher' or 'student', got {p.final_net!r}")
-    need(p.padding in ("zeros", "reflect", "replicate"), f"padding must be 'zeros', 'reflect' or 'replicate', got {p.padding!r}")
+    need(
+        p.final_net in ("teachers", "teacher", "student"),
+        f"final_net must be 'teachers', 'teacher' or 'student', got {p.final_net!r}",
+    )
+    need(
+        p.padding in ("zeros", "reflect", "replicate"),
+        f"padding must be 'zeros', 'reflect' or 'replicate', got {p.padding!r}",
+    )
     need(p.infer_at in ("full", "train"), f"infer_at must be 'full' or 'train', got {p.infer_at!r}")
     need(p.k >= 1, f"k must be >= 1, got {p.k}")
     need(p.output in OUTPUTS, f"output must be 'regions' or 'clusters', got {p.output!r}")
-    need(p.n_classes == "auto" or (is_int(p.n_classes) and p.n_classes >= 1),
-         f"n_classes must be 'auto' or an integer >= 1, got {p.n_classes!r}")
-    need(p.min_region_size is None or (is_int(p.min_region_size) and p.min_region_size >= 1),
-         f"min_region_size must be None (automatic) or an integer >= 1 (pixels), got {p.min_region_size!r}")
+    need(
+        p.n_classes == "auto" or (is_int(p.n_classes) and p.n_classes >= 1),
+        f"n_classes must be 'auto' or an integer >= 1, got {p.n_classes!r}",
+    )
+    need(
+        p.min_region_size is None or (is_int(p.min_region_size) and p.min_region_size >= 1),
+        "min_region_size must be None (automatic) or an integer >= 1 (pixels), "
+        f"got {p.min_region_size!r}",
+    )
     need(p.scribble_weight >= 0, f"scribble_weight must be >= 0, got {p.scribble_weight}")
     need(p.merge_threshold >= 0, f"merge_threshold must be >= 0, got {p.merge_threshold}")
-    need(p.texture_weight is None or (isinstance(p.texture_weight, (int, float, np.number))
-                                       and not isinstance(p.texture_weight, bool)
-                                       and 0 <= p.texture_weight < np.inf),
-         f"texture_weight must be 'auto' or a finite number >= 0, got {p.texture_weight!r}")
+    need(
+        p.texture_weight is None
+        or (
+            isinstance(p.texture_weight, (int, float, np.number))
+            and not isinstance(p.texture_weight, bool)
+            and 0 <= p.texture_weight < np.inf
+        ),
+        f"texture_weight must be 'auto' or a finite number >= 0, got {p.texture_weight!r}",
+    )
     need(p.line_width >= 0, f"line_width must be >= 0 (pixels; 0: off), got {p.line_width}")
-    need(is_int(p.superpixel_size) and p.superpixel_size >= 0,
-         f"superpixel_size must be an integer >= 0 (pixels), got {p.superpixel_size!r}")
+    need(
+        is_int(p.superpixel_size) and p.superpixel_size >= 0,
+        f"superpixel_size must be an integer >= 0 (pixels), got {p.superpixel_size!r}",
+    )
     need(p.scale > 0, f"scale must be > 0, got {p.scale}")
 
 
 def default_preset(device_type: str) -> str:
-    """The preset the GUI and the command line use when none is chosen:
-    ``"paper"`` on a GPU, ``"fast"`` on the CPU (the paper preset takes hours
-    per image there; see docs/performance.md)."""
+    """The preset used when none is chosen (the API, the GUI and the command line).
+
+    Parameters
+    ----------
+    device_type : str
+        ``torch.device.type``: ``"cpu"``, ``"cuda"`` or ``"mps"``.
+
+    Returns
+    -------
+    str
+        ``"paper"`` on a GPU, ``"fast"`` on the CPU (the paper preset takes hours per image
+        there; see docs/performance.md).
+    """
     return "fast" if device_type == "cpu" else "paper"

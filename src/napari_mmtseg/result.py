@@ -1,24 +1,52 @@
-"""What a run yields: :class:`Progress` events and, last, the
-:class:`SegmentationResult`; and the renumbering of label ids to 1..K.
-Plain numpy; no torch, Qt or napari."""
+"""What a run yields: :class:`Progress` events and, last, a :class:`SegmentationResult`.
+
+Also the renumbering of label ids to 1..K. Plain numpy; no torch, Qt or napari.
+"""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .model import Model
 
 __all__ = ["Progress", "SegmentationResult", "consecutive"]
 
 
 @dataclass
 class Progress:
-    """One progress event of a run."""
+    """One progress event of a run.
 
-    iteration: int  # steps done so far over the whole run (all slices)
-    total: int  # steps the run will take at most
-    losses: dict  # name -> float, of the last step
-    n_labels: int  # labels in the current slice's output now
-    preview: np.ndarray | None = None  # current slice's labels (H, W), full size, ids >= 1
+    Attributes
+    ----------
+    iteration : int
+        Steps done so far over the whole run (all slices).
+    total : int
+        Steps the run will take at most.
+    losses : dict
+        Loss name -> float, of the last step (empty for methods that do not train).
+    n_labels : int
+        Labels in the current slice's output now.
+    preview : numpy.ndarray of shape (H, W), int32, or None
+        The current slice's labels at full size, ids from 1 (every ``preview_every`` steps).
+    slice_index : int
+        The slice being worked on.
+    n_slices : int
+        Slices in the run.
+    device : str
+        The device, in words.
+    message : str
+        A line for a status bar (the first event's names method and device).
+    """
+
+    iteration: int
+    total: int
+    losses: dict
+    n_labels: int
+    preview: np.ndarray | None = None
     slice_index: int = 0
     n_slices: int = 1
     device: str = ""
@@ -27,31 +55,79 @@ class Progress:
 
 @dataclass
 class SegmentationResult:
-    labels: np.ndarray  # spatial shape of the image, ids 1..K consecutive
+    """The outcome of a run: the labels and what produced them.
+
+    Attributes
+    ----------
+    labels : numpy.ndarray
+        The image's spatial shape, unsigned ints; ids 1..K consecutive, except with
+        scribbles (the scribble ids are kept) and with a model applied with
+        ``output="clusters"`` (one id per network channel, :meth:`Model.class_ids`).
+    method : str
+        The method.
+    preset : str
+        The preset.
+    params : dict
+        Every field of :class:`~napari_mmtseg.params.Params`, as used.
+    seed : int
+        The seed.
+    device : str
+        The device, in words.
+    seconds : float
+        Wall time of the run, in seconds.
+    history : list of dict
+        Per step: slice, iteration, losses, n_labels (and ``changed``, the fraction of
+        pixels whose label changed).
+    channel_axis : int or None
+        The channel axis as given or inferred (RGB).
+    version : str
+        napari-mmtseg's version.
+    output : dict
+        What the output stage did (``regions.summarize_output``), plus ``scribble_ids`` or
+        ``model_channel_ids`` where ids are kept.
+    model : Model or None
+        The trained model, with ``keep_model=True`` (for ``init_model=``, ``model=`` and
+        :meth:`~napari_mmtseg.model.Model.save`).
+    """
+
+    labels: np.ndarray
     method: str
     preset: str
     params: dict
     seed: int
     device: str
     seconds: float
-    history: list = field(default_factory=list)  # per step: slice, iteration, losses, n_labels
+    history: list = field(default_factory=list)
     channel_axis: int | None = None
     version: str = ""
-    output: dict = field(default_factory=dict)  # what the output stage did (regions.summarize_output)
-    model: dict | None = None  # the trained networks, with keep_model=True (for init_model)
+    output: dict = field(default_factory=dict)
+    model: Model | None = None
 
     @property
     def n_labels(self) -> int:
-        """Distinct ids in :attr:`labels` (its largest id, as ids are 1..K,
-        except with scribbles, whose ids are kept)."""
+        """Distinct ids in :attr:`labels`.
+
+        Returns
+        -------
+        int
+            The largest id (ids are 1..K), or the number of distinct ids where ids are kept
+            (scribbles, a model's channels).
+        """
         if not self.labels.size:
             return 0
-        if self.output.get("scribble_ids"):
+        if self.output.get("scribble_ids") or self.output.get("model_channel_ids"):
             return int(np.unique(self.labels).size)
         return int(self.labels.max())
 
     def metadata(self) -> dict:
-        """What to store with a result (e.g. a napari layer's metadata)."""
+        """What to store with a result (e.g. a napari layer's metadata).
+
+        Returns
+        -------
+        dict
+            JSON-able: method, preset, params, seed, device, seconds, n_labels,
+            channel_axis, output and napari_mmtseg_version.
+        """
         return {
             "method": self.method,
             "preset": self.preset,
@@ -66,11 +142,21 @@ class SegmentationResult:
         }
 
 
-
 def consecutive(labels: np.ndarray) -> np.ndarray:
-    """Ids 1..K keeping the order of the old (non-negative) ids, in the
-    smallest unsigned dtype that holds K. A lookup table instead of
-    ``np.unique``: no sorted copy or int64 inverse of a big stack."""
+    """Renumber label ids to 1..K, keeping their order.
+
+    A lookup table instead of ``np.unique``: no sorted copy or int64 inverse of a big stack.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of int
+        Any shape; non-negative ids (negative ones are handled, more slowly).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``labels``' shape, ids 1..K in the smallest unsigned dtype that holds K.
+    """
     if labels.min() < 0:  # not produced by the engine; keep it correct anyway
         ids, inv = np.unique(labels, return_inverse=True)
         labels = inv.reshape(labels.shape)
@@ -80,4 +166,3 @@ def consecutive(labels: np.ndarray) -> np.ndarray:
     dtype = np.uint8 if k < 255 else (np.uint16 if k < 65535 else np.uint32)
     lut = np.cumsum(present).astype(dtype)
     return lut[labels]
-

@@ -13,6 +13,7 @@ starts (a one-to-one Hungarian assignment), so a refinement that starts from
 a previous run's networks keeps their meaning. ``q`` must exceed the number
 of scribble classes. No Qt, no napari, no torch.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,18 +25,43 @@ __all__ = ["Scribbles", "prepare_scribbles", "assign_channels", "to_train_view",
 
 @dataclass
 class Scribbles:
-    """Validated scribbles of one image."""
+    """Validated scribbles of one image.
 
-    data: np.ndarray  # the labels' shape, integer, 0 = not scribbled
-    ids: np.ndarray  # the scribble classes (sorted positive ids); id ids[k] trains channel k
+    Attributes
+    ----------
+    data : numpy.ndarray of int
+        The labels' shape (the image without its channel axis); 0 = not scribbled.
+    ids : numpy.ndarray of shape (K,), int64
+        The scribble classes: the sorted positive ids; class ``k`` has id ``ids[k]``.
+    """
+
+    data: np.ndarray
+    ids: np.ndarray
 
     @property
     def n_classes(self) -> int:
+        """Number of scribble classes K.
+
+        Returns
+        -------
+        int
+            ``ids.size``.
+        """
         return int(self.ids.size)
 
     def classes(self, plane: np.ndarray) -> np.ndarray:
-        """(H, W) scribble plane -> (H, W) int64 class index into :attr:`ids`,
-        -1 where not scribbled."""
+        """Class index of every pixel of a scribble plane.
+
+        Parameters
+        ----------
+        plane : numpy.ndarray of shape (H, W), int
+            One slice of :attr:`data`.
+
+        Returns
+        -------
+        numpy.ndarray of shape (H, W), int64
+            Index into :attr:`ids`, -1 where not scribbled.
+        """
         plane = np.asarray(plane)
         out = np.full(plane.shape, -1, dtype=np.int64)
         hit = plane > 0
@@ -43,9 +69,21 @@ class Scribbles:
         return out
 
     def ids_of_channels(self, q: int, channel_of_class) -> np.ndarray:
-        """Output id of every network channel 0..q-1: the scribble id on the
-        channel of each scribble class (``channel_of_class[k]`` for class
-        ``k``), fresh ids above the largest scribble id on the others."""
+        """Output id of every network channel.
+
+        Parameters
+        ----------
+        q : int
+            Network channels.
+        channel_of_class : array_like of shape (K,), int
+            The channel of each scribble class.
+
+        Returns
+        -------
+        numpy.ndarray of shape (q,), int64
+            The scribble id on the channel of each scribble class, fresh ids above the
+            largest scribble id on the others.
+        """
         channel_of_class = np.asarray(channel_of_class)
         out = np.zeros(q, dtype=np.int64)
         free = np.setdiff1d(np.arange(q), channel_of_class)
@@ -53,12 +91,93 @@ class Scribbles:
         out[channel_of_class] = self.ids
         return out
 
+    def slice_ids(
+        self,
+        lab: np.ndarray,
+        plane: np.ndarray,
+        output: str,
+        q: int | None = None,
+        channel_of_class=None,
+    ) -> np.ndarray:
+        """Output ids of one slice's labels: the scribble ids on the scribbled classes.
 
-def assign_channels(classes: np.ndarray, predicted: np.ndarray, n_classes: int, q: int) -> np.ndarray:
-    """Channel of each scribble class: a one-to-one assignment maximising the
-    scribbled pixels already predicted as that channel
-    (``scipy.optimize.linear_sum_assignment``). ``classes``: class index per
-    scribbled pixel; ``predicted``: the network's channel there."""
+        Parameters
+        ----------
+        lab : numpy.ndarray of shape (H, W), int
+            The output stage's labels of the slice (ids from 0).
+        plane : numpy.ndarray of shape (H, W), int64
+            The slice's scribble class indices (:meth:`classes`; -1 = not scribbled).
+        output : str
+            ``"clusters"``: ids are classes (network channels mapped by
+            :meth:`ids_of_channels` when ``channel_of_class`` is given), and every scribbled
+            pixel keeps its scribble id; ``"regions"``: instance ids, moved above the
+            largest scribble id.
+        q : int, optional
+            Network channels (with ``channel_of_class``).
+        channel_of_class : array_like of int, optional
+            The network channel of each scribble class (a learned method); None: ``lab``
+            already holds class ids (a method that does not learn).
+
+        Returns
+        -------
+        numpy.ndarray of shape (H, W)
+            The slice's output ids.
+        """
+        if output == "clusters" and channel_of_class is not None:
+            lab = self.ids_of_channels(q, channel_of_class)[lab]
+        elif output == "regions":  # instance ids, above the scribble ids
+            lab = lab + int(self.ids.max()) + 1
+        if output == "clusters":  # a scribbled pixel keeps its scribble (a class id)
+            keep = plane >= 0
+            lab[keep] = self.ids[plane[keep]]
+        return lab
+
+    def slice_order(self, layout, n_slices: int) -> list:
+        """Slices with scribbles first (in order), then the others.
+
+        Every slice after the scribbled ones then starts from networks that know the
+        scribble classes.
+
+        Parameters
+        ----------
+        layout : SliceLayout
+            The image's slice layout (``labels_index`` maps a slice to :attr:`data`).
+        n_slices : int
+            Number of slices.
+
+        Returns
+        -------
+        list of int
+            Slice indices in training order.
+        """
+        has = [bool((self.data[layout.labels_index(i)] > 0).any()) for i in range(n_slices)]
+        return [i for i in range(n_slices) if has[i]] + [i for i in range(n_slices) if not has[i]]
+
+
+def assign_channels(
+    classes: np.ndarray, predicted: np.ndarray, n_classes: int, q: int
+) -> np.ndarray:
+    """Channel of each scribble class, from what the network predicts on its scribbles.
+
+    A one-to-one assignment maximising the scribbled pixels already predicted as that
+    channel (``scipy.optimize.linear_sum_assignment``).
+
+    Parameters
+    ----------
+    classes : numpy.ndarray of shape (M,), int
+        Class index of each scribbled pixel.
+    predicted : numpy.ndarray of shape (M,), int
+        The network's channel at each of them.
+    n_classes : int
+        Scribble classes K.
+    q : int
+        Network channels (more than K).
+
+    Returns
+    -------
+    numpy.ndarray of shape (K,), int64
+        The channel of each class.
+    """
     from scipy.optimize import linear_sum_assignment
 
     overlap = np.zeros((n_classes, q), dtype=np.int64)
@@ -72,44 +191,78 @@ def assign_channels(classes: np.ndarray, predicted: np.ndarray, n_classes: int, 
 def prepare_scribbles(scribbles, spatial_shape: tuple, q: int | None) -> Scribbles | None:
     """Check a user's scribble map against the image and the network.
 
-    scribbles: array-like of integers with shape ``spatial_shape`` (the image
-        without its channel axis), 0 = not scribbled; ``None`` or an all-zero
-        map means no scribbles (returns ``None``).
-    q: the network's channel count (``None`` for methods without one).
+    Parameters
+    ----------
+    scribbles : array_like of int or None
+        Shape ``spatial_shape``, 0 = not scribbled.
+    spatial_shape : tuple of int
+        The image's shape without its channel axis.
+    q : int or None
+        The network's channel count (None for methods without one).
 
-    Raises ``ValueError`` (wrong shape, negative ids, more classes than ``q - 1``)
-    or ``TypeError`` (not integer)."""
+    Returns
+    -------
+    Scribbles or None
+        None for None or an all-zero map.
+
+    Raises
+    ------
+    ValueError
+        For a wrong shape, negative or too large ids, or more classes than ``q - 1``.
+    TypeError
+        For a map that is not integer.
+    """
     if scribbles is None:
         return None
     arr = np.asarray(scribbles)
     if arr.dtype == bool:
         arr = arr.astype(np.uint8)
     if not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"Scribbles must be an integer label image (0 = not scribbled), not {arr.dtype}.")
+        raise TypeError(
+            f"Scribbles must be an integer label image (0 = not scribbled), not {arr.dtype}."
+        )
     if arr.shape != tuple(spatial_shape):
         raise ValueError(
             f"The scribbles' shape {arr.shape} differs from the image's spatial shape "
-            f"{tuple(spatial_shape)} (the image without its channel axis).")
+            f"{tuple(spatial_shape)} (the image without its channel axis)."
+        )
     if arr.size and arr.min() < 0:
         raise ValueError("Scribble ids must be >= 0 (0 = not scribbled).")
     if arr.size and int(arr.max()) >= 2**31 - 1024:
-        raise ValueError(f"Scribble ids must be below {2**31 - 1024} (label images are int32); "
-                         f"got {int(arr.max())}.")
+        raise ValueError(
+            f"Scribble ids must be below {2**31 - 1024} (label images are int32); "
+            f"got {int(arr.max())}."
+        )
     ids = np.unique(arr[arr > 0])
     if ids.size == 0:
         return None
     if q is not None and ids.size >= q:
         raise ValueError(
             f"{ids.size} scribble classes need more network channels than q={q}; "
-            f"set q to at least {ids.size + 1}.")
+            f"set q to at least {ids.size + 1}."
+        )
     return Scribbles(data=arr, ids=ids.astype(np.int64))
 
 
 def to_train_view(channels: np.ndarray, shape: tuple) -> np.ndarray:
-    """(H, W) class indices (-1 = none) -> the training view's (h, w): every
-    scribbled pixel marks the training pixel it falls in, so a 1-pixel stroke
-    survives any downscaling (where strokes of two classes meet in one training
-    pixel, the later row-major one wins)."""
+    """Scribble class indices on the training view.
+
+    Every scribbled pixel marks the training pixel it falls in, so a 1-pixel stroke
+    survives any downscaling (where strokes of two classes meet in one training pixel,
+    the later row-major one wins).
+
+    Parameters
+    ----------
+    channels : numpy.ndarray of shape (H, W), int
+        Class index per full-size pixel (-1 = none).
+    shape : tuple of int
+        ``(h, w)``, the training view's size.
+
+    Returns
+    -------
+    numpy.ndarray of shape (h, w), int64
+        Class index per training pixel (-1 = none); ``channels`` itself at full size.
+    """
     H, W = channels.shape
     h, w = shape
     if (h, w) == (H, W):
@@ -120,8 +273,14 @@ def to_train_view(channels: np.ndarray, shape: tuple) -> np.ndarray:
     return out
 
 
-def make_scribbles(mask, seed: int = 0, min_area: int = 64, erode: int = 3,
-                   length: int = 15, per_component: int = 0) -> np.ndarray:
+def make_scribbles(
+    mask,
+    seed: int = 0,
+    min_area: int = 64,
+    erode: int = 3,
+    length: int = 15,
+    per_component: int = 0,
+) -> np.ndarray:
     """Synthetic scribbles from a ground-truth label map, for benchmarks.
 
     In every segment (id) of ``mask`` with at least ``min_area`` pixels: one
@@ -132,14 +291,29 @@ def make_scribbles(mask, seed: int = 0, min_area: int = 64, erode: int = 3,
     ``per_component=N`` > 0 the strokes go instead into up to N connected
     components of each id (drawn at random among those of at least
     ``min_area`` pixels): a few nuclei of a semantic nucleus mask, say.
-    Randomness: ``numpy.random.default_rng(seed)``; the same mask and seed
-    give the same scribbles.
 
-    Returns an int32 map of ``mask``'s shape: stroke pixels carry the
-    segment's id + 1 (so GT id 0, e.g. background, is scribble class 1), 0
-    elsewhere."""
-    from scipy import ndimage as ndi
-    from skimage.draw import line
+    Parameters
+    ----------
+    mask : array_like of int
+        A ground-truth label map (H, W).
+    seed : int, optional
+        Seed of ``numpy.random.default_rng``: the same mask and seed give the same
+        scribbles.
+    min_area : int, optional
+        Smallest segment (or component) that gets a stroke, in pixels.
+    erode : int, optional
+        Depth of the interior a stroke stays in, in pixels.
+    length : int, optional
+        Longest stroke, in pixels.
+    per_component : int, optional
+        Strokes into up to this many components of each id (0: one per id).
+
+    Returns
+    -------
+    numpy.ndarray of ``mask``'s shape, int32
+        Stroke pixels carry the segment's id + 1 (so GT id 0, e.g. background, is scribble
+        class 1), 0 elsewhere.
+    """
     from skimage.measure import label
 
     mask = np.asarray(mask)
@@ -157,18 +331,27 @@ def make_scribbles(mask, seed: int = 0, min_area: int = 64, erode: int = 3,
         else:
             parts = [seg_all] if seg_all.sum() >= min_area else []
         for seg in parts:
-            depth = ndi.distance_transform_edt(np.pad(seg, 1))[1:-1, 1:-1]
-            inner = depth > erode
-            if not inner.any():
-                inner = depth >= depth.max()
-            ys, xs = np.nonzero(inner)
-            k = rng.integers(ys.size)
-            angle = rng.uniform(0, np.pi)
-            dy, dx = length / 2 * np.sin(angle), length / 2 * np.cos(angle)
-            h, w = mask.shape
-            p0 = (int(np.clip(round(ys[k] - dy), 0, h - 1)), int(np.clip(round(xs[k] - dx), 0, w - 1)))
-            p1 = (int(np.clip(round(ys[k] + dy), 0, h - 1)), int(np.clip(round(xs[k] + dx), 0, w - 1)))
-            rr, cc = line(*p0, *p1)
-            keep = inner[rr, cc]
-            out[rr[keep], cc[keep]] = int(sid) + 1
+            rr, cc = _stroke(seg, erode, length, rng)
+            out[rr, cc] = int(sid) + 1
     return out
+
+
+def _stroke(seg: np.ndarray, erode: int, length: int, rng) -> tuple:
+    """Pixels (rows, cols) of one random stroke inside the eroded segment ``seg``."""
+    from scipy import ndimage as ndi
+    from skimage.draw import line
+
+    depth = ndi.distance_transform_edt(np.pad(seg, 1))[1:-1, 1:-1]
+    inner = depth > erode
+    if not inner.any():
+        inner = depth >= depth.max()
+    ys, xs = np.nonzero(inner)
+    k = rng.integers(ys.size)
+    angle = rng.uniform(0, np.pi)
+    dy, dx = length / 2 * np.sin(angle), length / 2 * np.cos(angle)
+    h, w = seg.shape
+    p0 = (int(np.clip(round(ys[k] - dy), 0, h - 1)), int(np.clip(round(xs[k] - dx), 0, w - 1)))
+    p1 = (int(np.clip(round(ys[k] + dy), 0, h - 1)), int(np.clip(round(xs[k] + dx), 0, w - 1)))
+    rr, cc = line(*p0, *p1)
+    keep = inner[rr, cc]
+    return rr[keep], cc[keep]

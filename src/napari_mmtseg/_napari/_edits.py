@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..model import Model
+
 __all__ = ["State", "EditRecord", "MAX_WRITES", "record_of"]
 
 #: widget writes into one layer that can be followed back through undo
@@ -31,7 +33,7 @@ class State:
     base: np.ndarray  # the layer's labels as the write left them (the layer's shape)
     edited: np.ndarray  # bool, the layer's shape: user edits that the write kept
     method: str  # the method of the result written
-    model: dict | None  # its trained networks (``keep_model=True``), or None
+    model: Model | None  # its trained networks (``keep_model=True``), or None
     channel_axis: object  # the widget's channel-axis choice for that run
     changed: tuple | None = (
         None  # indices of the pixels the write changed (None: it made the layer)

@@ -11,6 +11,7 @@ import numpy as np
 from napari.layers import Labels
 
 from .. import LEARNED_METHODS
+from ..model import Model
 from ._edits import EditRecord, record_of
 from ._job import Job
 from ._output import previous_result
@@ -26,7 +27,7 @@ class Plan:
     layer_name: str  # the scribbles layer
     n_scribbled: int  # scribbled pixels in the region
     target: Labels | None  # the result layer written into (None: a new layer)
-    init_model: dict | None  # the previous result's networks, or None
+    init_model: Model | None  # the previous result's networks, or None
     note: str = ""  # why the previous result's networks are not used, if they are not
 
 
@@ -43,7 +44,7 @@ def _written_by_widget(job: Job, records: dict, method: str):
 
 def warm_start(
     rec: EditRecord | None, method: str, params, channel_axis
-) -> tuple[dict | None, str]:
+) -> tuple[Model | None, str]:
     """(the networks of the result ``rec`` holds, to start from; or None and why not).
     ``params``: the run's :class:`~napari_mmtseg.Params`."""
     if rec is None or method not in LEARNED_METHODS:
@@ -56,10 +57,10 @@ def warm_start(
         )
     if st.model is None:
         return None, "the previous result kept no networks"
-    if (st.model["q"], st.model["n_conv"]) != (params.q, params.n_conv):
+    if (st.model.params.q, st.model.params.n_conv) != (params.q, params.n_conv):
         return None, (
-            f"the previous result's networks have q={st.model['q']}, "
-            f"n_conv={st.model['n_conv']} (now {params.q}, {params.n_conv})"
+            f"the previous result's networks have q={st.model.params.q}, "
+            f"n_conv={st.model.params.n_conv} (now {params.q}, {params.n_conv})"
         )
     if st.channel_axis != channel_axis:
         return None, "the previous result was made with another channel axis"

@@ -1,0 +1,365 @@
+"""The trained model as an object: kept, saved, loaded and applied by inference alone.
+
+A :class:`Model` holds what a learned run trained: the method, its :class:`Params`, the
+networks' weights, the channel count and layout of the images it was trained on and how
+their intensities were normalised. ``segment(..., keep_model=True)`` returns one in
+``result.model``; ``segment(image, model=m)`` labels an image with it, without training;
+``segment(..., init_model=m)`` continues training from it (a refinement).
+
+File format (``Model.save`` / :func:`load_model`), version 1: one file written by
+:func:`torch.save` holding a dict of plain types and tensors only, so that it loads with
+``torch.load(path, weights_only=True)`` (no pickled code runs):
+
+- ``"format"``: the string ``"napari-mmtseg-model"``;
+- ``"format_version"``: the int 1;
+- ``"metadata"``: a JSON-able dict: ``method``, ``params`` (every field of :class:`Params`),
+  ``n_channels``, ``layout`` (``"grey"``, ``"rgb"`` or ``"channels"``), ``dtype`` (of the
+  training image), ``normalisation``, ``fused`` (MMT's students in one grouped network),
+  ``step``, ``version`` (of napari-mmtseg), ``channel_ids`` (the output id of each
+  network channel, or None for channel + 1) and ``scribble_channels`` (those of the
+  scribble classes, or None); other keys are ignored on loading;
+- ``"weights"``: ``{"net": state_dict}`` plus ``"teacher"`` for MMT, each a dict of name ->
+  tensor (CPU, float32);
+- ``"generator"``: the uint8 state of the input-noise generator, or None.
+
+No Qt, no napari.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .nets import make_models
+from .params import LEARNED_METHODS, Params
+from .train.state import TrainState
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "Model", "load_model", "NORMALISATION"]
+
+FORMAT = "napari-mmtseg-model"
+FORMAT_VERSION = 1
+#: how an image's intensities reach the networks, whatever image a model is applied to
+NORMALISATION = (
+    "per image: 8-bit data divided by 255; any other dtype stretched between its 0.5th and "
+    "99.5th percentiles per channel, clipped to [0, 1]; BatchNorm then uses the image's own "
+    "statistics"
+)
+
+
+@dataclass
+class Model:
+    """A trained model of a learned method.
+
+    Attributes
+    ----------
+    method : str
+        ``"mmt"``, ``"kim2020"`` or ``"kanezaki2018"``.
+    params : Params
+        The parameters it was trained with (``q``, ``n_conv`` and ``padding`` define the
+        networks; the output-stage fields are the defaults when it is applied).
+    weights : dict of str to dict of str to torch.Tensor
+        ``"net"``: the trained network's ``state_dict`` (MMT: the two students); ``"teacher"``
+        (MMT): the two teachers'. CPU tensors.
+    n_channels : int
+        Channels of the images it was trained on (1 grey, 3 RGB, C multichannel); an
+        image it is applied to must have as many.
+    layout : str
+        ``"grey"``, ``"rgb"`` or ``"channels"``.
+    dtype : str
+        The training image's dtype (for information: see ``normalisation``).
+    normalisation : str
+        How intensities are normalised (:data:`NORMALISATION`): per image, so a model
+        trained on a uint8 image and applied to a uint16 one sees both in [0, 1].
+    fused : bool
+        MMT's students as one grouped network (the weights' layout).
+    step : int
+        Optimiser steps it was trained for.
+    generator : torch.Tensor or None
+        uint8 state of the input-noise generator, for a warm start.
+    version : str
+        napari-mmtseg version that trained it.
+    channel_ids : list of int or None
+        Output id of each network channel when the model is applied with
+        ``output="clusters"``: a model trained with scribbles gives the scribble ids on
+        their classes' channels (fresh ids above the largest on the others); None: channel
+        c has id c + 1.
+    scribble_channels : list of int or None
+        The network channel of each scribble class of a model trained with scribbles: their
+        regions never merge with each other when it is applied (as in training).
+    """
+
+    method: str
+    params: Params
+    weights: dict
+    n_channels: int
+    layout: str = "grey"
+    dtype: str = "uint8"
+    normalisation: str = NORMALISATION
+    fused: bool = False
+    step: int = 0
+    generator: torch.Tensor | None = field(default=None, repr=False)
+    version: str = ""
+    channel_ids: list | None = None
+    scribble_channels: list | None = None
+
+    @classmethod
+    def from_state(
+        cls,
+        method: str,
+        p: Params,
+        prep,
+        state: TrainState,
+        version: str = "",
+        channel_ids: list | None = None,
+    ):
+        """Keep a run's trained networks (copied to the CPU).
+
+        The channels of the scribble classes (``state.scribble_channels``) are kept too.
+
+        Parameters
+        ----------
+        method : str
+            The learned method that trained ``state``.
+        p : Params
+            The run's parameters.
+        prep : PreparedImage
+            The training image (channel count, layout and dtype).
+        state : TrainState
+            The run's training state at its end.
+        version : str, optional
+            napari-mmtseg's version.
+        channel_ids : list of int, optional
+            Output id of each network channel (see :attr:`channel_ids`).
+
+        Returns
+        -------
+        Model
+            The kept model.
+        """
+        weights = {"net": _cpu_state(state.net)}
+        if state.teacher is not None:
+            weights["teacher"] = _cpu_state(state.teacher)
+        layout = "rgb" if prep.rgb else ("grey" if prep.n_channels == 1 else "channels")
+        return cls(
+            method=method,
+            params=p,
+            weights=weights,
+            n_channels=int(prep.n_channels),
+            layout=layout,
+            dtype=str(np.dtype(prep.source.dtype)),
+            fused=not hasattr(state.net, "nets"),
+            step=int(state.step),
+            generator=None if state.gen is None else state.gen.get_state().clone(),
+            version=version,
+            channel_ids=_ints(channel_ids),
+            scribble_channels=_ints(state.scribble_channels),
+        )
+
+    def networks(self, device: torch.device) -> tuple:
+        """Rebuild the networks with the kept weights.
+
+        Parameters
+        ----------
+        device : torch.device
+            Where they go.
+
+        Returns
+        -------
+        net : torch.nn.Module
+            The trained network (MMT: the students), in train mode.
+        teacher : torch.nn.Module or None
+            MMT's teachers (no gradients), else None.
+        """
+        p = self.params
+        n_models = 2 if self.method == "mmt" else 1
+        with torch.random.fork_rng(devices=[]):  # building draws random weights: not the run's
+            nets = [
+                make_models(self.n_channels, p.q, p.n_conv, n_models, self.fused, p.padding)
+                for _ in self.weights
+            ]
+        for net, key in zip(nets, self.weights):
+            net.load_state_dict(self.weights[key])
+            net.to(device)
+        teacher = nets[1] if len(nets) > 1 else None
+        if teacher is not None:
+            for prm in teacher.parameters():
+                prm.requires_grad_(False)
+        return nets[0], teacher
+
+    def to_state(self, p: Params, device: torch.device) -> TrainState:
+        """A training state that continues from this model (a refinement).
+
+        A fresh optimiser, the step counter at 0 (the teachers' EMA warms up again, so they
+        follow the corrected students at once) and ``warm`` set (only convergence ends it).
+
+        Parameters
+        ----------
+        p : Params
+            The new run's parameters (``lr``, ``momentum``).
+        device : torch.device
+            Where training runs.
+
+        Returns
+        -------
+        TrainState
+            The warm-started state.
+        """
+        net, teacher = self.networks(device)
+        gen = torch.Generator(device="cpu")
+        if self.generator is not None:
+            gen.set_state(self.generator.clone())
+        opt = torch.optim.SGD(net.parameters(), lr=p.lr, momentum=p.momentum)
+        return TrainState(net=net, opt=opt, step=0, gen=gen, teacher=teacher, warm=True)
+
+    def class_ids(self, channels: np.ndarray) -> np.ndarray:
+        """Output ids of network channels, the same on every image the model labels.
+
+        Parameters
+        ----------
+        channels : numpy.ndarray of int
+            Network channels (0..q-1), any shape.
+
+        Returns
+        -------
+        numpy.ndarray of int64
+            ``channels``' shape: :attr:`channel_ids` of each, or channel + 1.
+        """
+        if self.channel_ids is None:
+            return np.asarray(channels, dtype=np.int64) + 1
+        return np.asarray(self.channel_ids, dtype=np.int64)[channels]
+
+    def check_fits(self, n_channels: int, what: str = "image") -> None:
+        """Refuse an image whose channel count differs from the training image's.
+
+        Parameters
+        ----------
+        n_channels : int
+            Channels of the image.
+        what : str, optional
+            How the message names the image.
+
+        Raises
+        ------
+        ValueError
+            When ``n_channels`` is not :attr:`n_channels`.
+        """
+        if int(n_channels) != self.n_channels:
+            raise ValueError(
+                f"This {self.method} model was trained on {self.n_channels}-channel "
+                f"({self.layout}) images; the {what} has {n_channels} channel(s). Apply it to "
+                f"images with the same channels (pass channel_axis= for a multichannel image, "
+                f"rgb= for colour), or train a new model."
+            )
+
+    def metadata(self) -> dict:
+        """The model's description as JSON-able values (the file's ``"metadata"``).
+
+        Returns
+        -------
+        dict
+            ``method``, ``params``, ``n_channels``, ``layout``, ``dtype``, ``normalisation``,
+            ``fused``, ``step``, ``version``, ``channel_ids`` and ``scribble_channels``.
+        """
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["params"] = self.params.to_dict()
+        del out["weights"], out["generator"]
+        return out
+
+    def save(self, path) -> Path:
+        """Write the model to ``path`` (see the module docstring for the format).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (conventionally ``.pt``); written to a temporary name in the
+            same folder, then renamed.
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
+        """
+        path = Path(path)
+        blob = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "metadata": self.metadata(),
+            "weights": self.weights,
+            "generator": self.generator,
+        }
+        tmp = path.with_name(path.name + ".part")
+        torch.save(blob, tmp)
+        tmp.replace(path)
+        return path
+
+
+def _ints(values) -> list | None:
+    """A JSON-able list of ints, or None."""
+    return None if values is None else [int(v) for v in values]
+
+
+def _cpu_state(net: torch.nn.Module) -> dict:
+    """A network's ``state_dict``, copied to the CPU."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
+
+
+def load_model(path) -> Model:
+    """Load a model written by :meth:`Model.save`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The model file.
+
+    Returns
+    -------
+    Model
+        The model, its weights on the CPU.
+
+    Raises
+    ------
+    ValueError
+        When the file is not a napari-mmtseg model (another torch file, a corrupted or
+        truncated one, anything else) or has a newer format version.
+    FileNotFoundError
+        When there is no such file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No model file at {path}.")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a foreign pickle, a truncated zip, a text file ...
+        raise ValueError(
+            f"{path} is not a napari-mmtseg model file (torch could not read it safely: "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})."
+        ) from exc
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise ValueError(f"{path} is a torch file but not a napari-mmtseg model.")
+    version = blob.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(
+            f"{path} has model format version {version!r}; this napari-mmtseg reads up to "
+            f"{FORMAT_VERSION}: update napari-mmtseg."
+        )
+    return _from_blob(blob, path)
+
+
+def _from_blob(blob: dict, path: Path) -> Model:
+    """The :class:`Model` of a loaded file's dict, its networks checked."""
+    try:
+        known = {f.name for f in fields(Model)} - {"params", "weights", "generator"}
+        md = {k: v for k, v in dict(blob["metadata"]).items() if k in known}
+        params = Params(**blob["metadata"]["params"])
+        model = Model(
+            params=params, weights=dict(blob["weights"]), generator=blob.get("generator"), **md
+        )
+        if model.method not in LEARNED_METHODS:
+            raise ValueError(f"unknown method {model.method!r}")
+        model.networks(torch.device("cpu"))  # the weights fit the networks they describe
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{path} is a damaged napari-mmtseg model file: {exc}") from exc
+    return model

@@ -1,0 +1,290 @@
+"""A run's plan: its arguments checked, its parameters, scribbles and training state.
+
+What :func:`napari_mmtseg.engine.iter_segment` does first, before any work: every
+refusal (bad method, parameters, scribbles, image, model) happens here. No Qt, no napari.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from ._input import PreparedImage, prepare_image
+from .device import describe_device, resolve_device
+from .model import Model
+from .params import LEARNED_METHODS, METHODS, SCRIBBLE_METHODS, Params, default_preset, make_params
+from .scribbles import Scribbles, prepare_scribbles
+from .train import TrainState
+
+__all__ = ["RunPlan", "plan_run"]
+
+
+@dataclass
+class RunPlan:
+    """One run: its checked inputs, its training state and its step records.
+
+    Attributes
+    ----------
+    method : str
+        The method.
+    preset : str
+        The preset (resolved).
+    p : Params
+        The parameters (a model's, with overrides, when one is applied).
+    prep : PreparedImage
+        The image's slices, normalised on demand.
+    scr : Scribbles or None
+        The scribbles.
+    state : TrainState
+        The networks (trained, warm-started or a model's) and the classifier.
+    device : torch.device
+        Where the run goes.
+    seed : int
+        The seed.
+    preview_every : int
+        Steps between previews (0: none).
+    model : Model or None
+        A model applied by inference alone.
+    device_name : str
+        The device, in words.
+    history : list of dict
+        Per-step records.
+    """
+
+    method: str
+    preset: str
+    p: Params
+    prep: PreparedImage
+    scr: Scribbles | None
+    state: TrainState
+    device: torch.device
+    seed: int
+    preview_every: int
+    model: Model | None
+    device_name: str = ""
+    history: list = field(default_factory=list)
+
+    @property
+    def trains(self) -> bool:
+        """Whether the run trains (a learned method, no kept model applied).
+
+        Returns
+        -------
+        bool
+            True for a learned method without ``model``.
+        """
+        return self.method in LEARNED_METHODS and self.model is None
+
+    @property
+    def total(self) -> int:
+        """Steps the run takes at most.
+
+        Returns
+        -------
+        int
+            Slices x ``max_iter`` when training, else the number of slices.
+        """
+        return self.prep.n_slices * (self.p.max_iter if self.trains else 1)
+
+
+def plan_run(
+    image,
+    method: str | None,
+    preset: str | None,
+    seed: int,
+    channel_axis: int | None,
+    device,
+    *,
+    rgb: bool | None,
+    scribbles,
+    init_model: Model | None,
+    model: Model | None,
+    preview_every: int,
+    overrides: dict,
+) -> RunPlan:
+    """Check a run's arguments and set it up, before any work.
+
+    Parameters
+    ----------
+    image : array_like
+        The image (see :func:`napari_mmtseg.segment`).
+    method : str or None
+        The method (None: ``"mmt"``, or the model's).
+    preset : str or None
+        The preset (None: by device).
+    seed : int
+        The seed.
+    channel_axis : int or None
+        The channel axis.
+    device : str or torch.device
+        The device asked for.
+    rgb : bool or None
+        Whether a last axis of 3 or 4 is colour.
+    scribbles : array_like or None
+        The scribble map.
+    init_model : Model or None
+        A model to continue training from.
+    model : Model or None
+        A model to apply.
+    preview_every : int
+        Steps between previews.
+    overrides : dict
+        Fields of :class:`Params`.
+
+    Returns
+    -------
+    RunPlan
+        The run, ready to go.
+
+    Raises
+    ------
+    ValueError
+        For what :func:`napari_mmtseg.segment` names.
+    TypeError
+        For a non-integer seed, or a model that is not a :class:`Model`.
+    """
+    if model is not None:
+        method = _model_method(model, method, init_model)
+    method = "mmt" if method is None else method
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
+    dev = resolve_device(device)
+    if preset is None:
+        preset = default_preset(dev.type)
+    p = (
+        make_params(method, preset, **overrides)
+        if model is None
+        else _model_params(model, preset, overrides)
+    )
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an integer, got {seed!r}")
+    prep = prepare_image(image, channel_axis=channel_axis, rgb=rgb)
+    if model is not None:
+        model.check_fits(prep.n_channels)
+        if scribbles is not None:
+            raise ValueError(
+                "A model is applied without training, so scribbles cannot "
+                "steer it: pass init_model= to refine it with scribbles."
+            )
+    p, scr = _with_scribbles(method, p, prep, scribbles, init_model, overrides)
+    if init_model is not None:
+        state = _warm_state(init_model, method, p, prep, dev)
+    elif model is not None:
+        net, teacher = model.networks(dev)
+        state = TrainState(net=net, teacher=teacher)
+        if model.scribble_channels is not None:  # their regions stay apart, as in training
+            state.scribble_channels = np.asarray(model.scribble_channels, dtype=np.int64)
+    else:
+        state = TrainState()
+    if scr is not None:
+        state.n_scribble_classes = scr.n_classes
+    return RunPlan(
+        method,
+        preset,
+        p,
+        prep,
+        scr,
+        state,
+        dev,
+        int(seed),
+        preview_every,
+        model,
+        describe_device(dev),
+    )
+
+
+def _with_scribbles(method, p, prep, scribbles, init_model, overrides):
+    """The run's scribbles, checked, and the parameters they imply."""
+    learned = method in LEARNED_METHODS
+    scr = prepare_scribbles(
+        scribbles, prep.spatial_shape, p.q if learned and init_model is not None else None
+    )
+    if scr is not None and learned and scr.n_classes >= p.q:  # one channel per class, and room
+        p = replace(p, q=scr.n_classes + 1)
+    if scr is None and method in SCRIBBLE_METHODS:
+        raise ValueError(
+            f"{method!r} learns from scribbles: pass scribbles (a label image, 0 = not scribbled)."
+        )
+    if scr is not None:
+        if not learned and method not in SCRIBBLE_METHODS:
+            raise ValueError(
+                f"Scribbles need a learned method ({', '.join(LEARNED_METHODS)}) "
+                f"or {', '.join(SCRIBBLE_METHODS)}, not {method!r}."
+            )
+        if p.n_classes != "auto":
+            raise ValueError(
+                "n_classes cannot be combined with scribbles: the scribble classes "
+                "(and the clusters the networks keep besides them) are the classes."
+            )
+        if "output" not in overrides:  # scribble ids are classes
+            p = replace(p, output="clusters")
+    return p, scr
+
+
+def _model_method(model, method, init_model) -> str:
+    """The method of a run that applies ``model``; refuses what does not go with it."""
+    if not isinstance(model, Model):
+        raise TypeError(
+            "model must be a napari_mmtseg Model (a result's .model made with "
+            "keep_model=True, or napari_mmtseg.load_model(path))."
+        )
+    if init_model is not None:
+        raise ValueError(
+            "Pass model= (apply, no training) or init_model= (train from it), not both."
+        )
+    if method is not None and method != model.method:
+        raise ValueError(
+            f"The model was trained with {model.method!r}, not {method!r}: "
+            "leave method out when applying a model."
+        )
+    return model.method
+
+
+def _model_params(model: Model, preset: str, overrides: dict) -> Params:
+    """The model's parameters with the caller's overrides of what applying may change."""
+    fixed = [
+        k
+        for k in ("q", "n_conv", "padding")
+        if k in overrides and overrides[k] != getattr(model.params, k)
+    ]
+    if fixed:
+        raise ValueError(
+            f"{', '.join(fixed)} define the model's networks and cannot change when it is applied."
+        )
+    p = make_params(model.method, preset, **{**model.params.to_dict(), **overrides})
+    if p.output == "clusters" and p.n_classes != "auto":
+        raise ValueError(
+            "With a model, output='clusters' gives each network channel one id "
+            "on every image; n_classes would regroup them per image: leave it "
+            "'auto' (or use output='regions')."
+        )
+    return p
+
+
+def _warm_state(model, method, p, prep, device) -> TrainState:
+    """A training state that continues from ``model`` (``init_model``)."""
+    if not isinstance(model, Model):
+        raise TypeError(
+            "init_model must be the .model of a result made with keep_model=True "
+            "(or napari_mmtseg.load_model(path))."
+        )
+    want = {
+        "method": method,
+        "q": p.q,
+        "n_conv": p.n_conv,
+        "padding": p.padding,
+        "channels": prep.n_channels,
+    }
+    have = {
+        "method": model.method,
+        "q": model.params.q,
+        "n_conv": model.params.n_conv,
+        "padding": model.params.padding,
+        "channels": model.n_channels,
+    }
+    if have != want:
+        diff = ", ".join(f"{k} {have[k]!r} (now {want[k]!r})" for k in want if have[k] != want[k])
+        raise ValueError(f"init_model does not fit this run: it was trained with {diff}.")
+    return model.to_state(p, device)

@@ -1,0 +1,24 @@
+"""Training of the learned methods: MMT (Wu et al. 2020), Kim et al. 2020, Kanezaki 2018.
+
+Modules: :mod:`.state` (:class:`TrainState`, what a run carries between slices),
+:mod:`.view` (the training view's size), :mod:`.loop` (the one loop and its stopping
+rule), :mod:`.mmt` and :mod:`.single` (one step function per method),
+:mod:`.scribble_loss` (the scribble terms). No Qt, no napari.
+"""
+
+from ..infer import teachers_alignment
+from .loop import RunProgress, init_networks, train_slice
+from .mmt import cross_targets
+from .state import TrainState
+from .view import train_shape, train_view
+
+__all__ = [
+    "RunProgress",
+    "TrainState",
+    "cross_targets",
+    "init_networks",
+    "teachers_alignment",
+    "train_shape",
+    "train_slice",
+    "train_view",
+]

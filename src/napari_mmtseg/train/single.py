@@ -1,0 +1,62 @@
+"""One training step of the single-network methods: Kim et al. 2020 and Kanezaki 2018.
+
+The network's own argmax (Kanezaki 2018: made constant on SLIC superpixels by a vote) is
+its cross-entropy target, plus Kim 2020's continuity (total-variation) term weighted by
+``beta``. No Qt, no napari.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..nets import tv_loss
+from .scribble_loss import claim, scribble_ce
+from .state import SliceTraining, StepOutcome, TrainState
+
+__all__ = ["single_step"]
+
+
+def single_step(state: TrainState, st: SliceTraining, prev: torch.Tensor | None) -> StepOutcome:
+    """One step of Kim 2020 or Kanezaki 2018 (superpixel targets when ``st.superpixels``).
+
+    Parameters
+    ----------
+    state : TrainState
+        The network (``net``) and its optimiser; ``opt``'s gradients must be zeroed.
+    st : SliceTraining
+        The slice's training view and what the step reads.
+    prev : torch.Tensor of shape (h * w,) or None
+        The network's labels at the previous step (None on the first).
+
+    Returns
+    -------
+    StepOutcome
+        Losses, the label count and labels, and how many of them changed.
+    """
+    p, q, device = st.p, st.p.q, st.device
+    with st.amp:
+        y = state.net(st.x)[0, 0].float()  # (q, h, w)
+    with torch.no_grad():
+        lab = y.argmax(0).reshape(-1)
+        if st.superpixels is not None:  # Kanezaki 2018: one label per superpixel, by vote
+            sp_t, n_sp = st.superpixels, st.n_superpixels
+            cnt = torch.bincount(sp_t * q + lab, minlength=n_sp * q).reshape(n_sp, q)
+            target = cnt.argmax(1)[sp_t]
+        else:
+            target = lab
+        if st.scr is not None:
+            target = claim(target, y.detach().reshape(q, -1), st.scr, q)
+        hist = torch.bincount(lab, minlength=q)
+        if prev is not None:
+            changed = (lab != prev).sum()
+        else:
+            changed = torch.zeros((), dtype=hist.dtype, device=device)
+        host = torch.cat([hist, changed.reshape(1).to(hist.dtype)]).cpu().numpy()
+        n_labels, n_changed = int((host[:-1] > 0).sum()), int(host[-1])
+    ce = scribble_ce(y.reshape(1, q, -1), target[None], st.scr)
+    tv = tv_loss(y) if p.beta > 0 else torch.zeros((), device=device)
+    loss = ce + p.beta * tv
+    loss.backward()
+    state.opt.step()
+    vals = torch.stack([loss.detach(), ce.detach(), tv.detach()]).tolist()  # one sync
+    return StepOutcome(dict(zip(("loss", "ce", "tv"), vals)), n_labels, lab, n_changed)

@@ -1,0 +1,152 @@
+"""The trained model as an object: kept, saved, loaded and applied by inference alone."""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import make_regions
+from napari_mmtseg import Model, load_model, segment
+
+FAST = dict(preset="fast", max_iter=20, device="cpu", seed=0)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """An MMT model kept from a run on a 4-class grey image, and that image."""
+    img, gt = make_regions(seed=0)
+    torch.set_num_threads(1)
+    r = segment(img, keep_model=True, **FAST)
+    assert isinstance(r.model, Model) and r.model.method == "mmt"
+    return r.model, img, gt
+
+
+def _class_ids(labels, gt):
+    """The majority id of each ground-truth class."""
+    return [int(np.bincount(labels[gt == c].ravel()).argmax()) for c in np.unique(gt)]
+
+
+def test_save_then_load_gives_identical_labels(trained, tmp_path):
+    model, img, _ = trained
+    path = model.save(tmp_path / "m.pt")
+    loaded = load_model(path)
+    assert loaded.metadata() == model.metadata()
+    for key, sd in model.weights.items():
+        for name, t in sd.items():
+            assert torch.equal(loaded.weights[key][name], t), (key, name)
+    for output in ("clusters", "regions"):
+        a = segment(img, model=model, output=output, device="cpu").labels
+        b = segment(img, model=loaded, output=output, device="cpu").labels
+        np.testing.assert_array_equal(a, b)
+    # the file is plain tensors and JSON-able metadata: torch's safe loader reads it
+    blob = torch.load(path, weights_only=True)
+    assert blob["format"] == "napari-mmtseg-model" and blob["format_version"] == 1
+
+
+def test_applying_keeps_class_ids_on_another_image(trained):
+    model, img, gt = trained
+    other, gt2 = make_regions(seed=3)
+    other, gt2 = np.ascontiguousarray(other[::-1, ::-1]), gt2[::-1, ::-1]  # another layout
+    a = segment(img, model=model, output="clusters", device="cpu")
+    b = segment(other, model=model, output="clusters", device="cpu")
+    ids_a, ids_b = _class_ids(a.labels, gt), _class_ids(b.labels, gt2)
+    assert len(set(ids_a)) >= 3  # the classes apart (two may share a cluster after 20 steps)
+    assert ids_a == ids_b  # a pixel of a class has the same id on both images
+    # one model on a stack: every slice labelled as on its own, no renumbering between them
+    stack = segment(np.stack([img, other]), model=model, output="clusters", device="cpu")
+    np.testing.assert_array_equal(stack.labels[0], a.labels)
+    np.testing.assert_array_equal(stack.labels[1], b.labels)
+    assert stack.n_labels == len(np.unique(stack.labels))
+    assert a.history and not any("loss" in h for h in a.history)  # no training step
+
+
+def test_a_model_applied_to_another_channel_count_is_refused(trained):
+    model, img, _ = trained
+    rgb, _ = make_regions(rgb=True)
+    with pytest.raises(ValueError, match=r"trained on 1-channel \(grey\) images; the image has 3"):
+        segment(rgb, model=model, device="cpu")
+    with pytest.raises(ValueError, match="define the model's networks"):
+        segment(img, model=model, q=8, device="cpu")
+    with pytest.raises(ValueError, match="not 'kim2020'"):
+        segment(img, method="kim2020", model=model, device="cpu")
+    with pytest.raises(ValueError, match="cannot steer"):
+        segment(img, model=model, scribbles=np.ones(img.shape, int), device="cpu")
+    with pytest.raises(TypeError, match="napari_mmtseg Model"):
+        segment(img, model={"state": {}}, device="cpu")
+    with pytest.raises(TypeError, match="init_model must be"):
+        segment(img, init_model={"state": {}}, **FAST)
+
+
+def test_a_uint16_image_is_normalised_like_its_uint8_copy(trained):
+    model, img, gt = trained
+    u8 = (np.clip(img, 0, 1) * 255).astype(np.uint8)
+    u16 = u8.astype(np.uint16) * 257  # the same picture, 16-bit: stretched to [0, 1] per image
+    a = segment(u8, model=model, output="clusters", device="cpu").labels
+    b = segment(u16, model=model, output="clusters", device="cpu").labels
+    assert (a == b).mean() > 0.9
+
+
+@pytest.mark.parametrize("kind", ["text", "foreign", "truncated", "pickled code", "newer"])
+def test_a_file_that_is_not_a_model_gives_a_clear_error(trained, tmp_path, kind):
+    model, _, _ = trained
+    path = tmp_path / "bad.pt"
+    if kind == "text":
+        path.write_text("hello")
+    elif kind == "foreign":
+        torch.save({"weights": torch.zeros(3)}, path)
+    elif kind == "truncated":
+        model.save(path)
+        path.write_bytes(path.read_bytes()[:200])
+    elif kind == "pickled code":
+        torch.save(torch.nn.Linear(2, 2), path)  # a module: not loadable with weights_only
+    else:
+        blob = torch.load(model.save(path), weights_only=True)
+        torch.save({**blob, "format_version": 99}, path)
+    msg = "newer|update napari-mmtseg" if kind == "newer" else "not a napari-mmtseg model"
+    with pytest.raises(ValueError, match=msg.replace("newer|", "")):
+        load_model(path)
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "missing.pt")
+
+
+def test_a_damaged_model_file_names_what_is_wrong(trained, tmp_path):
+    model, _, _ = trained
+    blob = torch.load(model.save(tmp_path / "m.pt"), weights_only=True)
+    name = next(iter(blob["weights"]["net"]))
+    blob["weights"]["net"][name] = torch.zeros(1)  # a weight of the wrong shape
+    torch.save(blob, tmp_path / "m.pt")
+    with pytest.raises(ValueError, match="damaged napari-mmtseg model file"):
+        load_model(tmp_path / "m.pt")
+
+
+def test_a_kept_model_warm_starts_training(trained):
+    model, img, _ = trained
+    r = segment(img, init_model=model, keep_model=True, **{**FAST, "max_iter": 3})
+    assert r.model is not model and r.model.step == 3
+    before = {k: t.clone() for k, t in model.weights["net"].items()}
+    segment(img, init_model=model, **{**FAST, "max_iter": 3})  # the model is never trained in place
+    assert all(torch.equal(model.weights["net"][k], t) for k, t in before.items())
+
+
+def test_a_model_trained_with_scribbles_gives_the_scribble_ids():
+    from napari_mmtseg.samples import make_look_alike
+
+    img, scribbles = make_look_alike()
+    r = segment(img, scribbles=scribbles, keep_model=True, **{**FAST, "max_iter": 30})
+    assert r.model.channel_ids is not None
+    applied = segment(img, model=r.model, output="clusters", device="cpu").labels
+    for sid in (3, 7, 9):  # each scribbled band keeps its scribble id
+        band = r.labels == sid
+        assert band.any() and (applied[band] == sid).mean() > 0.8
+
+
+def test_a_file_with_more_metadata_still_loads(trained, tmp_path):
+    model, img, _ = trained
+    blob = torch.load(model.save(tmp_path / "m.pt"), weights_only=True)
+    blob["metadata"]["note"] = "written by a later version 1 writer"
+    torch.save(blob, tmp_path / "m.pt")
+    loaded = load_model(tmp_path / "m.pt")
+    assert loaded.metadata() == model.metadata()
+    del blob["metadata"]["method"]
+    torch.save(blob, tmp_path / "m.pt")
+    with pytest.raises(ValueError, match="damaged"):
+        load_model(tmp_path / "m.pt")
