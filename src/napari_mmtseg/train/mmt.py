@@ -16,7 +16,7 @@ from ..nets import ema_alpha, ema_update, tv_loss
 from .scribble_loss import claim, scribble_ce
 from .state import SliceTraining, StepOutcome, TrainState
 
-__all__ = ["cross_targets", "mmt_step"]
+__all__ = ["by_network", "cross_targets", "mmt_step"]
 
 
 def cross_targets(slab: torch.Tensor, tlab: torch.Tensor, q: int, extra: torch.Tensor):
@@ -60,6 +60,23 @@ def cross_targets(slab: torch.Tensor, tlab: torch.Tensor, q: int, extra: torch.T
     return target, maps_t, S_np, int(host[-1])
 
 
+def by_network(out: torch.Tensor) -> torch.Tensor:
+    """A pair's output with the networks first: one slice, or a batch of a stack's slices.
+
+    Parameters
+    ----------
+    out : torch.Tensor of shape (B, 2, q, h, w)
+        The networks' responses to B slices.
+
+    Returns
+    -------
+    torch.Tensor of shape (2, q, h, w), or (2, q, B, h, w) when B > 1
+        The same responses; every step below reads the slices of a batch as one image
+        whose total variation is taken within each slice.
+    """
+    return out[0] if out.shape[0] == 1 else out.permute(1, 2, 0, 3, 4)
+
+
 def _targets(y, ty, prev, st: SliceTraining):
     """The students' targets: cross targets, superpixel votes, scribble claims.
 
@@ -99,9 +116,9 @@ def mmt_step(state: TrainState, st: SliceTraining, prev: torch.Tensor | None) ->
         The students (``net``, a pair), their optimiser, the teachers, the step counter
         and the noise generator; ``opt``'s gradients must be zeroed.
     st : SliceTraining
-        The slice's training view and what the step reads.
+        The slice's training view (or a batch of a stack's slices') and what the step reads.
     prev : torch.Tensor of shape (h, w) or None
-        Teacher 0's labels at the previous step (None on the first).
+        Teacher 0's labels at the previous step (None on the first); (B, h, w) for a batch.
 
     Returns
     -------
@@ -115,9 +132,9 @@ def mmt_step(state: TrainState, st: SliceTraining, prev: torch.Tensor | None) ->
         xin = x.repeat(1, 2, 1, 1)
         xin = xin + p.noise * torch.randn(xin.shape, generator=state.gen).to(st.device)
     with st.amp:
-        y = state.net(xin)[0].float()  # (2, q, h, w)
+        y = by_network(state.net(xin)).float()  # (2, q, h, w), or (2, q, B, h, w)
     with torch.no_grad(), st.amp:
-        ty = state.teacher(x)[0].float()
+        ty = by_network(state.teacher(x)).float()
         tlab, target, maps_t, S_np, n_changed = _targets(y, ty, prev, st)
     logits = y.reshape(2, q, -1)
     ce = scribble_ce(logits, target.reshape(2, -1), st.scr)
