@@ -134,3 +134,11 @@ def test_a_lazy_stack_is_trained_on_sampled_slices_and_streamed(monkeypatch):
     # every slice read for the labels, the pool's slices once more for training (the
     # intensity range reads none of an 8-bit stack)
     assert source.reads.max() <= 2 and (source.reads >= 1).all()
+
+
+def test_a_tzyx_stack_joins_regions_along_z_within_each_time_point():
+    stack, fg = dumbbell_stack()
+    tz = np.stack([stack, stack])  # (T, Z, Y, X): Z is the second stack axis
+    lab = segment(tz, method="kmeans", k=2, output="regions", **FAST).labels
+    assert np.unique(lab[0][fg]).size == 1 and np.unique(lab[1][fg]).size == 1
+    assert lab[0][fg][0] != lab[1][fg][0]  # not joined across time
