@@ -214,12 +214,9 @@ def train_stack(
         [int(s.scr.chans.numel()) for s in steps if s is not None and s.scr is not None],
         default=0,
     )
-    min_labels = max(p.min_labels, p.n_classes if p.n_classes != "auto" else 0, n_scribbled)
-    rounds = max(1, len(pool.views) // batch)
-    seen = deque(maxlen=min(rounds, 32))  # labels of the last round of slices
+    stop = _StackStop(p, n_scribbled, max(1, len(pool.views) // batch))
     prev = [None] * len(pool.views)
     shape = None  # the layout of a step's labels (the same at every step)
-    stable = 0
     order = _batches(len(pool.views), batch, np.random.default_rng(seed + 2))
     step = STEPS[method]
     for it in range(p.max_iter):
@@ -237,15 +234,8 @@ def train_stack(
         frac = out.n_changed / out.labels.numel() if had[0] is not None else 1.0
         for j, lab in zip(js, out.labels.reshape(len(js), -1)):
             prev[j] = lab
-        seen.append(torch.bincount(out.labels.reshape(-1), minlength=p.q) > 0)
         run.record(it, out, frac)
-        n_seen = int(torch.stack(list(seen)).any(0).sum()) if len(seen) == seen.maxlen else p.q
-        done = labels_done(out._replace(n_labels=n_seen), min_labels, state, st.scr) and (
-            n_scribbled == 0 or st.scr is not None
-        )
-        if p.tol > 0:
-            stable = stable + 1 if frac < p.tol else 0
-            done = done or stable >= p.patience
+        done = stop.update(out, frac, state, st.scr)
         last = done or it + 1 == p.max_iter
         shapes = None
         if run.wants_preview(it, last):
@@ -254,6 +244,31 @@ def train_stack(
         yield run.event(it, out, shapes)
         if done:
             break
+
+
+class _StackStop:
+    """The stopping rule of :mod:`.loop`, read over a stack (see the module docstring)."""
+
+    def __init__(self, p: Params, n_scribbled: int, rounds: int):
+        self.p, self.n_scribbled = p, n_scribbled
+        self.min_labels = max(
+            p.min_labels, p.n_classes if p.n_classes != "auto" else 0, n_scribbled
+        )
+        self.seen = deque(maxlen=min(rounds, 32))  # labels of the last round of slices
+        self.stable = 0
+
+    def update(self, out, frac: float, state: TrainState, scr) -> bool:
+        """Whether training stops after this step (``scr``: the step's scribbles)."""
+        p, seen = self.p, self.seen
+        seen.append(torch.bincount(out.labels.reshape(-1), minlength=p.q) > 0)
+        n_seen = int(torch.stack(list(seen)).any(0).sum()) if len(seen) == seen.maxlen else p.q
+        done = labels_done(out._replace(n_labels=n_seen), self.min_labels, state, scr) and (
+            self.n_scribbled == 0 or scr is not None
+        )
+        if p.tol > 0:
+            self.stable = self.stable + 1 if frac < p.tol else 0
+            done = done or self.stable >= p.patience
+        return done
 
 
 def _stacked(prevs: list, shape) -> torch.Tensor:
