@@ -131,9 +131,10 @@ def test_a_lazy_stack_is_trained_on_sampled_slices_and_streamed(monkeypatch):
     assert r.labels.shape == base.shape
     ids, purity = class_ids(r.labels, cls)
     assert purity > 0.9 and all(len(set(i)) == 1 for i in ids), ids
-    # every slice read for the labels, the pool's slices once more for training (the
-    # intensity range reads none of an 8-bit stack)
-    assert source.reads.max() <= 2 and (source.reads >= 1).all()
+    # every slice read for the labels (and as often for the intensity range's sample, if
+    # the input layer takes one), the pool's slices once more for training, no slice more
+    extra = source.reads - source.reads.min()
+    assert (source.reads >= 1).all() and extra.max() <= 1 and extra.sum() <= 3, source.reads
 
 
 def test_a_tzyx_stack_joins_regions_along_z_within_each_time_point():
