@@ -72,6 +72,7 @@ def _rows(name, stack, masks, method, threads, batches, outputs):
         out_kw = {"output": out_name}
         labels, base, steps = _separate(stack, method, threads, **out_kw)
         rows.append((name, out_name, "separate runs", base, steps, labels))
+        print(f"  ({name} {out_name}: separate runs {base:.1f} s)", flush=True)
         r, s = _run(stack, method, threads, stack="per_slice", **out_kw)
         rows.append((name, out_name, "per_slice", s, len(r.history), r.labels))
         for k in batches:
@@ -86,7 +87,17 @@ def _rows(name, stack, masks, method, threads, batches, outputs):
         base = next(r[3] for r in rows if r[1] == out and r[2] == "separate runs")
         q = None if masks is None or labels is None else _quality(labels, masks)
         table.append((name, out, mode, s, s / base, steps, q))
+        _print_row(table[-1])
     return table
+
+
+def _print_row(row) -> None:
+    """One line of the table, printed at once."""
+    name, out, mode, s, ratio, steps, q = row
+    qs = "" if q is None else f"{q['f1']:6.3f} {q['fg_iou']:6.3f}"
+    if q is not None and out == "clusters":  # regions' ids differ between frames by design
+        qs += f" {q['same_fg_id']:6.2f}"
+    print(f"{name:24s} {out:9s} {mode:16s} {s:8.1f} {ratio:6.3f} {steps:6d} {qs}", flush=True)
 
 
 def main(argv=None) -> int:
@@ -108,16 +119,19 @@ def main(argv=None) -> int:
     ap.add_argument("--method", default="mmt")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--outputs", default="regions,clusters", help="HeLa's outputs")
+    ap.add_argument("--synthetic-frames", type=int, default=40)
     ap.add_argument("--skip-synthetic", action="store_true")
     ap.add_argument("--skip-hela", action="store_true")
     a = ap.parse_args(argv)
     batches = [int(b) for b in a.batches.split(",")]
+    print(f"method {a.method}, preset fast, CPU, torch threads {a.threads}", flush=True)
     rows = []
     if not a.skip_synthetic:
         from napari_mmtseg.samples import make_blobs_timelapse
 
-        syn = make_blobs_timelapse(t=40, size=256, seed=0)
-        rows += _rows("synthetic 40x256x256", syn, None, a.method, a.threads, batches, ["regions"])
+        syn = make_blobs_timelapse(t=a.synthetic_frames, size=256, seed=0)
+        name = f"synthetic {a.synthetic_frames}x256x256"
+        rows += _rows(name, syn, None, a.method, a.threads, batches, ["regions"])
     if not a.skip_hela:
         import tifffile
 
@@ -125,16 +139,10 @@ def main(argv=None) -> int:
         masks = tifffile.imread(HELA / "Fluo_Hela_02_ERR_SEG.tif")[: a.frames]
         name = f"HeLa {img.shape[0]}x{img.shape[1]}x{img.shape[2]}"
         rows += _rows(name, img, masks, a.method, a.threads, batches, a.outputs.split(","))
-    print(f"method {a.method}, preset fast, CPU, torch threads {a.threads}")
+    print("columns: stack, output, mode, seconds, ratio to separate runs, training steps,")
     print(
-        f"{'stack':24s} {'output':9s} {'mode':16s} {'seconds':>8s} {'ratio':>6s} {'steps':>6s} "
-        f"{'F1':>6s} {'fgIoU':>6s} {'sameFG':>6s}"
+        "         HeLa: mean nucleus F1, fg IoU, clusters: frames whose nuclei have the common id"
     )
-    for name, out, mode, s, ratio, steps, q in rows:
-        qs = "" if q is None else f"{q['f1']:6.3f} {q['fg_iou']:6.3f}"
-        if q is not None and out == "clusters":  # regions' ids differ between frames by design
-            qs += f" {q['same_fg_id']:6.2f}"
-        print(f"{name:24s} {out:9s} {mode:16s} {s:8.1f} {ratio:6.3f} {steps:6d} {qs}")
     return 0
 
 
