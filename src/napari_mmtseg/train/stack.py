@@ -1,8 +1,8 @@
 """One model for a whole stack: training on a pool of slices' training views.
 
-Every step trains on one slice of the pool (the pool's slices in a fresh random order each
-round, so every slice is seen as often as the others); ``max_iter`` steps in all, not per
-slice. The stopping rule is the one of :mod:`.loop`, read over the stack: the label count is
+Every step trains on a batch of the pool's slices (one on the CPU, :func:`batch_size`), the
+pool's slices in a fresh random order each round, so every slice is seen as often as the
+others; ``max_iter`` steps in all, not per slice. The stopping rule is the one of :mod:`.loop`, read over the stack: the label count is
 that of the labels seen over the last round of slices, and a slice's changed pixels are
 counted against its own labels when it was last trained on. No Qt, no napari.
 """
@@ -27,7 +27,7 @@ __all__ = ["SlicePool", "batch_size", "pool_indices", "read_pool", "train_stack"
 #: host memory the pool's training views may take, in bytes
 POOL_BYTES = 256 * 2**20
 #: slices per training step on the CPU (docs/performance.md, "Stacks")
-CPU_BATCH = 4
+CPU_BATCH = 1
 
 
 @dataclass
