@@ -96,7 +96,7 @@ class Params:
         (``max_iter`` steps in all, each on one slice) and labels every slice with it, one
         id per class through the stack; ``"per_slice"`` trains on each slice in turn
         (``max_iter`` each, starting from the previous slice's networks) and matches ids
-        by overlap (docs/usage.md, "Stacks": when to use which).
+        by overlap (docs/usage.md, "3D and time-lapse data": when to use which).
     output : str, default "regions"
         ``"regions"`` (one id per connected region) or ``"clusters"`` (one id per class).
     n_classes : int or str, default "auto"

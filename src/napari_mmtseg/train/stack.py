@@ -2,9 +2,10 @@
 
 Every step trains on a batch of the pool's slices (one on the CPU, :func:`batch_size`), the
 pool's slices in a fresh random order each round, so every slice is seen as often as the
-others; ``max_iter`` steps in all, not per slice. The stopping rule is the one of :mod:`.loop`, read over the stack: the label count is
-that of the labels seen over the last round of slices, and a slice's changed pixels are
-counted against its own labels when it was last trained on. No Qt, no napari.
+others; ``max_iter`` steps in all, not per slice. The stopping rule is the one of
+:mod:`.loop`, read over the stack: the label count is that of the labels seen over the last
+round of slices, and a slice's changed pixels are counted against its own labels when it was
+last trained on. No Qt, no napari.
 """
 
 from __future__ import annotations
