@@ -67,27 +67,26 @@ def _rows(name, stack, masks, method, threads, batches, outputs):
     one model with each batch size, and the kept model applied alone."""
     from napari_mmtseg.train import stack as train_stack
 
-    rows = []
+    table = []
     for out_name in outputs:
         out_kw = {"output": out_name}
         labels, base, steps = _separate(stack, method, threads, **out_kw)
-        rows.append((name, out_name, "separate runs", base, steps, labels))
-        print(f"  ({name} {out_name}: separate runs {base:.1f} s)", flush=True)
+
+        def add(mode, s, steps, labels, out_name=out_name, base=base):
+            q = None if masks is None or labels is None else _quality(labels, masks)
+            table.append((name, out_name, mode, s, s / base, steps, q))
+            _print_row(table[-1])
+
+        add("separate runs", base, steps, labels)
         r, s = _run(stack, method, threads, stack="per_slice", **out_kw)
-        rows.append((name, out_name, "per_slice", s, len(r.history), r.labels))
+        add("per_slice", s, len(r.history), r.labels)
         for k in batches:
             train_stack.CPU_BATCH = k
             r, s = _run(stack, method, threads, keep_model=True, **out_kw)
-            rows.append((name, out_name, f"one_model b={k}", s, len(r.history), r.labels))
+            add(f"one_model b={k}", s, len(r.history), r.labels)
             model = r.model
         _, s = _run(stack, None, threads, model=model, **out_kw)
-        rows.append((name, out_name, "model applied", s, 0, None))
-    table = []
-    for name, out, mode, s, steps, labels in rows:
-        base = next(r[3] for r in rows if r[1] == out and r[2] == "separate runs")
-        q = None if masks is None or labels is None else _quality(labels, masks)
-        table.append((name, out, mode, s, s / base, steps, q))
-        _print_row(table[-1])
+        add("model applied", s, 0, None)
     return table
 
 
