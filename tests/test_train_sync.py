@@ -1,0 +1,120 @@
+"""Host reads of the training loop: how many per step, and what reading less often changes.
+
+A GPU stalls at every read of a device value on the host (``.cpu()``, ``.item()``,
+``.tolist()``, a tensor's truth value, and CUDA's ``bincount``, which reads its largest id).
+These tests count such reads on the CPU, where the calls are the same, so that a read added
+to the loop fails here before anyone measures a GPU.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+#: Tensor methods that bring a device value to the host
+READS = ("cpu", "item", "tolist", "numpy", "__bool__", "__int__", "__float__", "__index__")
+
+
+@pytest.fixture
+def host_reads(monkeypatch):
+    """Count the host reads made while the test runs (``.cpu().numpy()`` counts once)."""
+    count = {"n": 0}
+
+    def counted(name, orig):
+        def wrapper(self, *a, **k):
+            if not (name in ("numpy", "tolist") and getattr(self, "_read_once", False)):
+                count["n"] += 1
+            out = orig(self, *a, **k)
+            if name == "cpu":
+                out._read_once = True
+            return out
+
+        return wrapper
+
+    for name in READS:
+        monkeypatch.setattr(torch.Tensor, name, counted(name, getattr(torch.Tensor, name)))
+    bincount = torch.bincount
+
+    def counted_bincount(*a, **k):
+        count["n"] += 1  # on CUDA it reads the largest id to size its output
+        return bincount(*a, **k)
+
+    monkeypatch.setattr(torch, "bincount", counted_bincount)
+    return count
+
+
+def _run(method, max_iter, count=None, **kw):
+    """Train one small slice; the number of host reads it made, its history and labels."""
+    from conftest import make_regions
+    from napari_mmtseg import make_params
+    from napari_mmtseg.result import Progress
+    from napari_mmtseg.train import RunProgress, TrainState, train_slice
+
+    img, _ = make_regions(shape=(24, 32))
+    x = img[None].astype(np.float32)
+    p = make_params(method, "fast", n_segments=50, max_iter=max_iter, **kw)
+    run = RunProgress(0, 0, p.max_iter, 0, 1, [], "cpu")
+    start = count["n"] if count else 0
+    events = []
+    for ev in train_slice(method, x, p, TrainState(), run, seed=0, device=torch.device("cpu")):
+        if not isinstance(ev, Progress):  # the label map: its inference is not training
+            reads = count["n"] - start if count else None
+            labels = ev
+        else:
+            events.append(ev)
+    return reads, run.history, labels, events
+
+
+def _reads_per_step(method, count, **kw):
+    """Host reads per training step: the difference of two runs of 10 and 30 steps."""
+    kw = {"min_labels": 1, "tol": 0.0, **kw}
+    short = _run(method, 10, count, **kw)[0]
+    long = _run(method, 30, count, **kw)[0]
+    return (long - short) / 20
+
+
+@pytest.mark.parametrize(("method", "most"), [("mmt", 2), ("kim2020", 1), ("kanezaki2018", 1)])
+def test_a_step_reads_the_host_at_most_once_for_its_figures_and_once_for_the_assignment(
+    method, most, host_reads, one_torch_thread
+):
+    # every step on the CPU (sync_every=1): one read of its figures, and MMT's Hungarian
+    # assignment; nothing else (no loss read apart, no bincount)
+    assert _reads_per_step(method, host_reads) <= most
+
+
+@pytest.mark.parametrize(("method", "per_batch"), [("mmt", 2), ("kim2020", 1)])
+def test_with_sync_every_the_loop_reads_the_host_once_per_batch_of_steps(
+    method, per_batch, host_reads, one_torch_thread
+):
+    assert _reads_per_step(method, host_reads, sync_every=10) <= per_batch / 10
+
+
+def test_mmt_assigns_every_sync_every_steps_and_reuses_the_mapping_between(
+    monkeypatch, one_torch_thread
+):
+    import napari_mmtseg.train.mmt as mmt
+
+    calls = []
+    orig = mmt.assign
+    monkeypatch.setattr(mmt, "assign", lambda *a, **k: calls.append(1) or orig(*a, **k))
+    _, hist, _, events = _run("mmt", 23, min_labels=1, tol=0.0, sync_every=5)
+    assert len(calls) == math.ceil(23 / 5)  # steps 0, 5, 10, 15, 20
+    assert len(hist) == len(events) == 23 and [h["iteration"] for h in hist] == list(range(1, 24))
+
+
+def test_reading_every_k_steps_stops_at_the_end_of_the_batch_that_met_the_rule(
+    one_torch_thread,
+):
+    # Kim 2020 has no assignment: its steps are the same whatever the cadence, so the stop
+    # comes at the first multiple of k at or after the step that met the rule
+    kw = dict(min_labels=1, tol=0.05, patience=3)
+    _, every, lab1, _ = _run("kim2020", 60, **kw)
+    s = len(every)
+    assert s < 55, "the rule must stop this run early for the test to mean anything"
+    for k in (4, 7):
+        _, hist, lab, _ = _run("kim2020", 60, **kw, sync_every=k)
+        assert len(hist) == min(60, math.ceil(s / k) * k)
+        assert hist[:s] == every  # the same steps, the same figures, bit for bit
+        if len(hist) == s:
+            np.testing.assert_array_equal(lab, lab1)
