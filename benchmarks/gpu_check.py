@@ -33,7 +33,8 @@ from gpu_check_steps import ROOT, Plan, environment, gpu_tests, matmul_ceiling
 #: seconds (also the estimates before anything is measured) of the GPU tests, the ceiling, a
 #: quality image and each speed configuration per size. The tests, the ceiling and the first
 #: size's fast, paper and literal rows always run; the budget may drop the rest
-#: (``paper_sync1``, the paper preset read every step, runs on the first size only).
+#: (``paper_sync1``, the paper preset read every step, and ``paper_bf16`` run on the first
+#: size only).
 MODES = {
     "full": dict(
         sizes=((481, 321), (2048, 2048)),
@@ -46,7 +47,7 @@ MODES = {
             ceiling=15,
             image=60,
             speed=(
-                dict(fast=30, paper=60, literal=30, paper_sync1=25),
+                dict(fast=30, paper=60, literal=30, paper_sync1=25, paper_bf16=25),
                 dict(fast=40, paper=45, literal=30),
             ),
         ),
@@ -61,7 +62,7 @@ MODES = {
             tests=60,
             ceiling=10,
             image=30,
-            speed=(dict(fast=20, paper=20, literal=20, paper_sync1=20),) * 2,
+            speed=(dict(fast=20, paper=20, literal=20, paper_sync1=20, paper_bf16=20),) * 2,
         ),
     ),
 }
@@ -107,12 +108,14 @@ def queue_steps(plan: Plan, r: dict, mode: dict, device: str, data, n_images: in
         fn=lambda: r.update(tests=gpu_tests(max(10.0, min(caps["tests"], plan.left())))),
     )
     for si, (w, h) in enumerate(mode["sizes"]):
-        for config in ("fast", "paper", "literal") + (("paper_sync1",) if si == 0 else ()):
+        for config in ("fast", "paper", "literal") + (
+            ("paper_sync1", "paper_bf16") if si == 0 else ()
+        ):
             plan.add(
                 f"speed {config} {w}x{h}",
                 lambda c=config, s=si: caps["speed"][s][c] * 1.2,
                 lambda c=config, s=si: speed_step(r, c, s, mode, device),
-                optional=si > 0 or config == "paper_sync1",
+                optional=si > 0 or config.startswith("paper_"),
             )
     samples: list = []
 

@@ -11,12 +11,14 @@ import time
 import numpy as np
 
 #: the engine's speed configurations: preset and overrides. ``paper_sync1`` is the paper
-#: preset with a host read after every step (the loop before the GPU loop of issue 26); the
-#: others read every ``sync_every`` steps (10 on CUDA)
+#: preset with a host read after every step (the loop before the GPU loop of issue 26);
+#: ``paper_bf16`` the paper preset in bfloat16 autocast; all but ``paper_sync1`` read the host
+#: every ``sync_every`` steps (10 on CUDA)
 ENGINE_CONFIGS = {
     "fast": ("fast", {}),
     "paper": ("paper", {}),
     "paper_sync1": ("paper", {"sync_every": 1}),
+    "paper_bf16": ("paper", {"bf16": True}),
 }
 
 
@@ -136,6 +138,7 @@ def engine_speed(img, preset: str, device: str, cap: float, over: dict, t_full: 
         "train_view": [th, tw],
         "sync_every": k,
         "fused": p.fused if p.fused is not None else device.startswith("cuda"),
+        "bf16": p.bf16,
     }
     full = p.max_iter if preset == "fast" else t_full
     if res is not None and (n >= full or n < p.max_iter):  # all of T, or the preset's own stop

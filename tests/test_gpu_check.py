@@ -48,6 +48,7 @@ def test_tiny_check_runs_every_step_and_writes_report_and_json(tmp_path):
         (0, "fast"),
         (0, "literal"),
         (0, "paper"),
+        (0, "paper_bf16"),
         (0, "paper_sync1"),
         (1, "fast"),
         (1, "literal"),

@@ -1,4 +1,4 @@
-"""Host reads of the training loop: how many per step, and what reading less often changes.
+"""The GPU loop: host reads per step, what reading less often changes, grouped students.
 
 A GPU stalls at every read of a device value on the host (``.cpu()``, ``.item()``,
 ``.tolist()``, a tensor's truth value, and CUDA's ``bincount``, which reads its largest id).
@@ -118,3 +118,34 @@ def test_reading_every_k_steps_stops_at_the_end_of_the_batch_that_met_the_rule(
         assert hist[:s] == every  # the same steps, the same figures, bit for bit
         if len(hist) == s:
             np.testing.assert_array_equal(lab, lab1)
+
+
+def test_grouped_students_and_teachers_train_like_two_separate_networks(one_torch_thread):
+    # Params.fused (the CUDA default): both students, and both teachers, in one grouped call
+    import copy
+
+    import torch.nn.functional as F
+
+    from napari_mmtseg.nets import ema_update, make_models, tv_loss
+
+    torch.manual_seed(0)
+    pair, fused = make_models(3, 6, 2, 2, fused=False), make_models(3, 6, 2, 2, fused=True)
+    for k, net in enumerate(pair.nets):  # the same weights: network k in group k
+        for s, g in zip(net.body, fused.body):
+            for name in ("weight", "bias"):
+                if getattr(s, name, None) is not None:
+                    n = getattr(s, name).shape[0]
+                    getattr(g, name).data[k * n : (k + 1) * n] = getattr(s, name).data
+    teachers = [copy.deepcopy(pair), copy.deepcopy(fused)]
+    x = torch.rand(1, 3, 10, 12)
+    target = torch.randint(0, 6, (2, 120))
+    for net, teacher in zip((pair, fused), teachers):
+        opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+        for _ in range(2):
+            opt.zero_grad()
+            y = net(x)[0]
+            (2 * F.cross_entropy(y.reshape(2, 6, -1), target) + 2 * tv_loss(y)).backward()
+            opt.step()
+            ema_update(teacher, net, 0.5)
+    torch.testing.assert_close(fused(x), pair(x), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(teachers[1](x), teachers[0](x), atol=1e-5, rtol=1e-4)
