@@ -10,6 +10,7 @@ at the fast preset's training size and at the paper preset's full size.
 
     OMP_NUM_THREADS=2 python benchmarks/compile_lever.py [--device cpu] [--steps 20]
     python benchmarks/compile_lever.py --device cuda --bf16 --no-compile   # eager vs graph
+    python benchmarks/compile_lever.py --device cuda --no-compile --students separate
 
 The CUDA graph column has not been run yet (no GPU was lent to the session that wrote it);
 docs/performance.md lists it among the measurements that await a GPU.
@@ -104,9 +105,15 @@ def main(argv=None):
     ap.add_argument("--configs", default=",".join(CONFIGS))
     ap.add_argument("--bf16", action="store_true", help="bfloat16 autocast, as Params.bf16")
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    ap.add_argument(
+        "--students",
+        choices=("auto", "fused", "separate"),
+        default="auto",
+        help="both students in one grouped network, or two (auto: the engine's, fused on CUDA)",
+    )
     args = ap.parse_args(argv)
     dev = torch.device(args.device)
-    fused = dev.type == "cuda"  # the engine's default (Params.fused=None)
+    fused = dev.type == "cuda" if args.students == "auto" else args.students == "fused"
     hows = ["eager"] + ([] if args.no_compile else ["compiled"])
     hows += ["graph"] if dev.type == "cuda" else []
     print(
