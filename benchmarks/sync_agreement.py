@@ -10,6 +10,10 @@ For each: the adjusted Rand index (ARI) of its label map against ``base``'s, whe
 are pixel-identical, the steps trained, the mean accuracy over the annotators and PRI.
 
     PYTHONPATH=src python benchmarks/sync_agreement.py --root ../shared/data/bsds500 --n 6
+    PYTHONPATH=src python benchmarks/sync_agreement.py --root ../shared/data/bsds500 --n 4 \
+        --preset paper --over train_size=128,max_iter=200 --configs base,seed1,sync10
+
+``--over`` takes integer overrides only.
 """
 
 from __future__ import annotations
@@ -31,11 +35,11 @@ CONFIGS = {
 }
 
 
-def run_one(image, method, preset, config):
+def run_one(image, method, preset, config, over=None):
     """Segment one image with one configuration; labels, steps, seconds."""
     from napari_mmtseg import segment
 
-    kw = dict(CONFIGS[config])
+    kw = {**(over or {}), **CONFIGS[config]}
     seed = kw.pop("seed", 0)
     t = time.perf_counter()
     res = segment(image, method=method, preset=preset, seed=seed, device="cpu", **kw)
@@ -56,7 +60,11 @@ def main(argv=None) -> int:
     ap.add_argument("--method", default="mmt")
     ap.add_argument("--preset", default="fast")
     ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap.add_argument(
+        "--over", default="", help="overrides of every run, e.g. train_size=128,max_iter=200"
+    )
     a = ap.parse_args(argv)
+    over = {k: int(v) for k, v in (kv.split("=") for kv in a.over.split(",") if kv)}
     torch.set_num_threads(1)
     configs = a.configs.split(",")
     rows = {c: [] for c in configs}
@@ -64,7 +72,7 @@ def main(argv=None) -> int:
         s = load_bsds_sample(a.root, "val", image_id)
         base = None
         for c in ["base"] + [c for c in configs if c != "base"]:
-            lab, steps, secs = run_one(s.image, a.method, a.preset, c)
+            lab, steps, secs = run_one(s.image, a.method, a.preset, c, over)
             base = lab if c == "base" else base
             row = dict(
                 ari=adjusted_rand_score(base.ravel(), lab.ravel()),
@@ -78,7 +86,10 @@ def main(argv=None) -> int:
                 rows[c].append(row)
             print(image_id, c, {k: round(v, 4) for k, v in row.items()}, flush=True)
     n = len(rows[configs[0]])
-    print(f"\n{a.method}, preset {a.preset}, {n} BSDS500 val images, seed 0, 1 thread, CPU\n")
+    print(
+        f"\n{a.method}, preset {a.preset} {over or ''}, {n} BSDS500 val images, seed 0, "
+        "1 thread, CPU\n"
+    )
     print("| config | ARI vs base: median (min) | identical | steps: median | Acc | PRI | s |")
     print("|---|---|---|---|---|---|---|")
     for c in configs:
