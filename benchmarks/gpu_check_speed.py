@@ -36,6 +36,18 @@ def _peak_mib(device: str) -> float | None:
     return torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
 
 
+def _per_iteration(stamps: list, k: int, t0: float) -> float:
+    """Seconds per step from the progress events' times, the loop reading every ``k`` steps.
+
+    The events of a batch of ``k`` steps all come at the batch's end: time from the end of
+    the second batch (else the first) to the last step, per step in between (``k = 1``:
+    from the second step); a run of one batch: from the start, setup included.
+    """
+    n = len(stamps)
+    ref = 2 * k - 1 if n > 2 * k else k - 1 if n > k else None
+    return (stamps[-1] - stamps[ref]) / (n - 1 - ref) if ref is not None else (stamps[-1] - t0) / n
+
+
 def gflop_per_iter(h: int, w: int, c_in: int, q: int, n_conv: int) -> float:
     """Convolution GFLOP of one MMT iteration on an ``h x w`` training view.
 
@@ -116,14 +128,8 @@ def engine_speed(img, preset: str, device: str, cap: float, over: dict, t_full: 
                 break
     total = time.perf_counter() - t0
     n = len(stamps) - 1
-    # the loop reports its steps in batches of sync_every (all at the batch's end): time from
-    # the end of the second batch to the last step, per step in between
     k = sync_every(p, torch.device(device))
-    ref = min(2 * k, len(stamps)) - 1
-    if len(stamps) - 1 > ref:
-        s_iter = (stamps[-1] - stamps[ref]) / (len(stamps) - 1 - ref)
-    else:
-        s_iter = (stamps[-1] - stamps[0]) / max(1, len(stamps) - 1) if n else stamps[-1] - t0
+    s_iter = _per_iteration(stamps, k, t0)
     th, tw = train_shape(img.shape[:2], p.train_size)
     gf = gflop_per_iter(th, tw, img.shape[2], p.q, p.n_conv)
     row = {
