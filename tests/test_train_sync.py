@@ -44,7 +44,7 @@ def host_reads(monkeypatch):
     return count
 
 
-def _run(method, max_iter, count=None, **kw):
+def _run(method, max_iter, count=None, device="cpu", **kw):
     """Train one small slice; the number of host reads it made, its history and labels."""
     from conftest import make_regions
     from napari_mmtseg import make_params
@@ -54,10 +54,11 @@ def _run(method, max_iter, count=None, **kw):
     img, _ = make_regions(shape=(24, 32))
     x = img[None].astype(np.float32)
     p = make_params(method, "fast", n_segments=50, max_iter=max_iter, **kw)
-    run = RunProgress(0, 0, p.max_iter, 0, 1, [], "cpu")
+    run = RunProgress(0, 0, p.max_iter, 0, 1, [], device)
     start = count["n"] if count else 0
     events = []
-    for ev in train_slice(method, x, p, TrainState(), run, seed=0, device=torch.device("cpu")):
+    dev = torch.device(device)
+    for ev in train_slice(method, x, p, TrainState(), run, seed=0, device=dev):
         if not isinstance(ev, Progress):  # the label map: its inference is not training
             reads = count["n"] - start if count else None
             labels = ev
@@ -66,11 +67,11 @@ def _run(method, max_iter, count=None, **kw):
     return reads, run.history, labels, events
 
 
-def _reads_per_step(method, count, **kw):
+def _reads_per_step(method, count, device="cpu", **kw):
     """Host reads per training step: the difference of two runs of 10 and 30 steps."""
     kw = {"min_labels": 1, "tol": 0.0, **kw}
-    short = _run(method, 10, count, **kw)[0]
-    long = _run(method, 30, count, **kw)[0]
+    short = _run(method, 10, count, device, **kw)[0]
+    long = _run(method, 30, count, device, **kw)[0]
     return (long - short) / 20
 
 
@@ -149,3 +150,27 @@ def test_grouped_students_and_teachers_train_like_two_separate_networks(one_torc
             ema_update(teacher, net, 0.5)
     torch.testing.assert_close(fused(x), pair(x), atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(teachers[1](x), teachers[0](x), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize(("method", "per_batch"), [("mmt", 2), ("kim2020", 1)])
+def test_on_cuda_the_loop_synchronises_only_at_its_batched_reads(method, per_batch):
+    # CUDA's own count (torch.cuda.set_sync_debug_mode): every synchronising call warns, those
+    # hidden inside operations (bincount) and host-to-device copies that wait included
+    import warnings
+
+    count = {"n": 0}
+    old = torch.cuda.get_sync_debug_mode()
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _run(method, 30, None, "cuda", min_labels=1, tol=0.0, sync_every=10)  # warm-up
+            for n_steps, sign in ((10, -1), (30, 1)):
+                del caught[:]
+                _run(method, n_steps, None, "cuda", min_labels=1, tol=0.0, sync_every=10)
+                count["n"] += sign * sum("synchroniz" in str(w.message) for w in caught)
+    finally:
+        torch.cuda.set_sync_debug_mode(old)
+    assert count["n"] / 20 <= per_batch / 10

@@ -56,8 +56,10 @@ def assign(slab: torch.Tensor, tlab: torch.Tensor, q: int, extra: torch.Tensor |
     host = flat.to(S.dtype).cpu().numpy()
     S_np = host[: 2 * q * q].reshape(2, q, q)
     # match_from_overlap maps column ids (teacher) to row ids (student)
-    maps = np.stack([match_from_overlap(S_np[0]), match_from_overlap(S_np[1])])
-    return torch.from_numpy(maps).to(slab.device), S_np, None if extra is None else int(host[-1])
+    maps = torch.from_numpy(np.stack([match_from_overlap(S_np[0]), match_from_overlap(S_np[1])]))
+    cuda = slab.device.type == "cuda"  # from pinned memory, the copy does not wait
+    maps = (maps.pin_memory() if cuda else maps).to(slab.device, non_blocking=cuda)
+    return maps, S_np, None if extra is None else int(host[-1])
 
 
 def cross_targets(slab: torch.Tensor, tlab: torch.Tensor, q: int, extra: torch.Tensor):
