@@ -21,7 +21,7 @@ __all__ = ["assign", "cross_targets", "mmt_step"]
 
 
 def assign(slab: torch.Tensor, tlab: torch.Tensor, q: int, extra: torch.Tensor | None = None):
-    """MMT's Hungarian assignment for both students: the one host round trip of a step.
+    """MMT's Hungarian assignment for both students: a step's host round trip, when due.
 
     Student 0 learns from teacher 1 and student 1 from teacher 0, each teacher's labels
     mapped into its student's ids by the Hungarian matching of their overlap matrix
