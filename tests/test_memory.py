@@ -88,3 +88,23 @@ def test_a_small_image_in_one_chunk_is_read_after_the_check(monkeypatch):
     assert reads == []
     *_, result = gen
     np.testing.assert_array_equal(result.labels, segment(img, method="kmeans", k=2, **FAST).labels)
+
+
+def test_a_giant_slice_in_one_chunk_is_sampled_in_one_read(monkeypatch):
+    """After the check, the 8 x 8 sampling windows of a slice held in one chunk
+    would each compute that chunk: the slice is read once instead."""
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    from napari_mmtseg._input import prepare_image
+
+    img = (np.arange(2100 * 2100) % 5000).astype(np.uint16).reshape(2100, 2100)
+    reads = []
+
+    def read_chunk():
+        reads.append(1)
+        return img
+
+    prep = prepare_image(da.from_delayed(dask.delayed(read_chunk)(), img.shape, dtype=img.dtype))
+    lo, hi = prep.intensity_range()
+    assert len(reads) == 1 and lo[0] < hi[0]

@@ -2,8 +2,8 @@
 
 Normalisation maps ``lo`` to 0 and ``hi`` to 1 with ``lo``, ``hi`` taken from
 the data alone (never from its dtype), so a linear rescale of the
-intensities (uint8, the same times 200 as uint16, times 0.001 as float)
-changes no label. The rule (:func:`intensity_range`) and the sample
+intensities (uint8, the same times 200 as uint16, divided by 1024 as
+float) changes no label. The rule (:func:`intensity_range`) and the sample
 (:func:`sample_pixels`) are described in docs/usage.md, *Intensity range*.
 """
 
@@ -27,7 +27,7 @@ _WHOLE_SLICE_PIXELS = 2048 * 2048
 _WINDOWS = 8  # windows per axis (8 x 8) sampled from a larger lazy slice
 #: a tail beyond the 0.5th / 99.5th percentile longer than this fraction of
 #: the range between them is cut (hot or dead pixels); a shorter one is kept
-TAIL_FRACTION = 0.25
+TAIL_FRACTION = 0.5
 
 
 def check_finite(arr: np.ndarray, where: str = "") -> None:
@@ -77,6 +77,21 @@ def _window_parts(prep, i: int, n_read: int, check) -> list:
     return parts
 
 
+def _chunks_cover_windows(prep) -> bool:
+    """Whether the lazy source's chunks (dask: ``chunks`` per axis, zarr: one
+    size per axis) are so large in Y and X that the 8 x 8 windows would read
+    more than the whole slice: each window computes every chunk it touches."""
+    chunks = getattr(prep.source, "chunks", None)
+    if chunks is None:
+        return False
+    try:
+        cy, cx = (max(np.atleast_1d(chunks[a])) for a in prep.layout.yx_axes)
+    except (TypeError, ValueError, IndexError):
+        return False
+    h, w = prep.yx
+    return min(cy, h) * min(cx, w) * _WINDOWS * _WINDOWS >= h * w
+
+
 def sample_pixels(prep, in_memory: bool) -> np.ndarray:
     """A bounded sample of an image's pixels, all channels (alpha included).
 
@@ -84,8 +99,10 @@ def sample_pixels(prep, in_memory: bool) -> np.ndarray:
     copy of a slice is made). Lazy: up to 16 evenly spaced slices; one of at
     most 2048 x 2048 pixels is read whole and subsampled the same way, a
     larger one only in an 8 x 8 grid of windows, about 2 million pixels in
-    all. A lazy sample is checked for NaN (an in-memory image was checked
-    whole before).
+    all, unless its chunks are so large that the windows would read more
+    than the whole slice (a slice in one dask chunk): then it is read whole
+    too. Called after the engine's memory check. A lazy sample is checked
+    for NaN (an in-memory image was checked whole before).
 
     Parameters
     ----------
@@ -109,6 +126,7 @@ def sample_pixels(prep, in_memory: bool) -> np.ndarray:
     which = [int(i) for i in np.unique(np.linspace(0, n - 1, count).round().astype(int))]
     h, w = prep.yx
     step = max(1, (len(which) * h * w) // SAMPLE_PIXELS)
+    windowed = not in_memory and h * w > _WHOLE_SLICE_PIXELS and not _chunks_cover_windows(prep)
 
     def check(arr, i):
         if not in_memory:
@@ -116,7 +134,7 @@ def sample_pixels(prep, in_memory: bool) -> np.ndarray:
 
     parts = []
     for i in which:
-        if not in_memory and h * w > _WHOLE_SLICE_PIXELS:
+        if windowed:
             parts += _window_parts(prep, i, len(which), check)
             continue
         arr = prep.raw_slice(i, all_channels=True)  # a view when in memory
