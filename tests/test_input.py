@@ -371,3 +371,10 @@ def test_cli_reads_the_channel_axis_a_tif_names(tmp_path, capsys, kind):
     labels, meta = read_image_meta(next((tmp_path / "out").glob("cyx_labels*")))
     assert labels.shape == (48, 48) and meta.axes == "YX" and labels.max() == 2
     assert "warning" not in capsys.readouterr().err
+
+
+def test_a_full_range_uint8_photo_is_still_divided_by_255():
+    rgb, _ = make_regions(shape=(24, 32), rgb=True)
+    rgb[0, 0], rgb[0, 1] = 0, 255
+    out = prepare_image(rgb).slice(0)
+    np.testing.assert_array_equal(out, rgb.transpose(2, 0, 1).astype(np.float32) / np.float32(255))

@@ -320,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="N",
                    help="the axis of the image array that holds channels, segmented together "
                         "(e.g. 0 for CYX, -1 for YXC), or 'none' (no axis holds channels). "
-                        "Default: the file's C axis (ImageJ, OME-TIFF); else a last axis of 3 or "
+                        "default: the file's C axis (ImageJ, OME-TIFF); else a last axis of 3 or "
                         "4 entries is RGB(A), of 2 grey + alpha (alpha dropped, with a warning "
                         "if it varies: pass --channel-axis -1 to keep it), of up to 5 entries "
                         "much shorter than Y and X channels (with a warning). An axis of length "
