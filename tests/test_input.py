@@ -290,6 +290,7 @@ def test_which_axis_is_guessed_as_channels(shape, axis):
         ("TYX", 3, "none"),
         ("ZYX", 3, "none"),
         ("YXS", 3, None),
+        ("SYX", 3, None),  # tifffile's default for any (3, Y, X) array: not the author's word
         ("QYX", 3, None),
         ("", 3, None),
         ("CYX", 2, None),

@@ -332,18 +332,17 @@ def file_channel_axis(axes: str, ndim: int):
     Returns
     -------
     int, str or None
-        The index of a ``C`` axis (or of an ``S`` colour-sample axis that is
-        not last); ``"none"`` when every axis is named and none holds channels
-        (a ``ZYX`` stack); None, the shape's guess (:func:`channels_of`), when
-        the axes are unknown (``""``, ``Q``, ``I``), or ``S`` is last (RGB(A),
-        grey + alpha).
+        The index of a ``C`` axis; ``"none"`` when every axis is named and
+        none holds channels (a ``ZYX`` stack); None, the shape's guess
+        (:func:`channels_of`), when the axes are unknown (``""``, ``Q``,
+        ``I``) or hold ``S`` colour samples (tifffile writes any (3, Y, X) or
+        (4, Y, X) array as planar RGB(A) unless told otherwise, so an ``S``
+        axis is the writer's guess, not the author's word).
     """
     if len(axes) != ndim:
         return None
     if "C" in axes:
         return axes.index("C")
-    if "S" in axes:
-        return None if axes.endswith("S") else axes.index("S")
     if set(axes) <= set("TZYX"):
         return NO_CHANNELS
     return None
