@@ -305,10 +305,10 @@ def test_the_file_axes_decide_the_channel_axis(axes, ndim, want):
 def _coins_crop():
     from skimage import data
 
-    return data.coins()[80:176, 100:228]  # 96 x 128: coins and background
+    return data.coins()[100:164, 120:216]  # 64 x 96: coins and background
 
 
-@pytest.mark.parametrize("method, kw", [("felzenszwalb", {}), ("mmt", {"max_iter": 20})])
+@pytest.mark.parametrize("method, kw", [("felzenszwalb", {}), ("mmt", {"max_iter": 10})])
 def test_a_linear_rescale_of_the_intensities_changes_no_label(method, kw):
     coins = _coins_crop()
     run = dict(method=method, preset="fast", device="cpu", seed=0, **kw)
