@@ -231,6 +231,7 @@ def segment_file(src: str, dst: str, *, method: str = "mmt", preset: str = "fast
     """
     import warnings
 
+    from ._input import file_channel_axis
     from .engine import Progress, iter_segment
     from .io import read_image_meta, result_metadata
 
@@ -246,11 +247,8 @@ def segment_file(src: str, dst: str, *, method: str = "mmt", preset: str = "fast
         row.update(status="failed", error=f"cannot read as an image: {_short(exc)}",
                    seconds=round(time.perf_counter() - t0, 3))
         return row
-    if channel_axis is None and "C" in meta.axes and image.ndim > 2 and on_warning is not None:
-        c = meta.axes.index("C")
-        on_warning(f"the file's axes are {meta.axes}: axis {c} (C) holds channels, segmented here "
-                   f"as separate slices; pass channel_axis={c} (--channel-axis {c}) to segment "
-                   "them together")
+    if channel_axis is None:  # what the file says (a C axis, a ZYX stack), else the shape's guess
+        channel_axis = file_channel_axis(meta.axes, image.ndim)
     try:
         result = None
         with warnings.catch_warnings(record=True) as caught:

@@ -132,6 +132,17 @@ def _int_arg(name: str, text: str) -> int:
         raise CLIError(f"{name} expects an integer or 'auto', got {text!r}") from None
 
 
+def _channel_axis_arg(text: str):
+    """--channel-axis: an integer axis or 'none'."""
+    if text.strip().lower() == "none":
+        return "none"
+    try:
+        return int(text)
+    except ValueError:
+        msg = f"expects an axis number or 'none', got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
 def cmd_segment(args) -> int:
     from .batch import BatchError, plan, segment_many
     from .bench.run import parse_sets
@@ -305,12 +316,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="auto",
                    help="auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps "
                         "(default: auto)")
-    s.add_argument("--channel-axis", type=int, default=None, dest="channel_axis", metavar="N",
+    s.add_argument("--channel-axis", type=_channel_axis_arg, default=None, dest="channel_axis",
+                   metavar="N",
                    help="the axis of the image array that holds channels, segmented together "
-                        "(e.g. 0 for CYX, -1 for YXC); default: none, except that a last axis of "
-                        "3 or 4 entries is taken as RGB(A) (its 4th channel dropped as alpha, "
-                        "with a warning if it varies: pass --channel-axis -1 to keep it). An "
-                        "axis of length 1 is never Y or X")
+                        "(e.g. 0 for CYX, -1 for YXC), or 'none' (no axis holds channels). "
+                        "default: the file's C axis (ImageJ, OME-TIFF); else a last axis of 3 or "
+                        "4 entries is RGB(A), of 2 grey + alpha (alpha dropped, with a warning "
+                        "if it varies: pass --channel-axis -1 to keep it), of up to 5 entries "
+                        "much shorter than Y and X channels (with a warning). An axis of length "
+                        "1 is never Y or X (docs/usage.md, Inputs)")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a parameter of the preset, e.g. --set max_iter=200 (repeatable; "
                         "names: napari_mmtseg.Params; default: none)")
