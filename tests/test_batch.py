@@ -87,10 +87,10 @@ def test_batch_on_two_workers_gives_the_serial_labels(client, serial):
 
 
 def test_torch_threads_share_each_hosts_cores(client):
-    from napari_mmtseg.batch import _cores, _threads_per_worker
+    from napari_mmtseg.batch import cores, threads_per_worker
 
-    threads = _threads_per_worker(client)
-    assert len(threads) == 2 and set(threads.values()) == {max(1, _cores() // 2)}
+    threads = threads_per_worker(client)
+    assert len(threads) == 2 and set(threads.values()) == {max(1, cores() // 2)}
 
 
 def test_a_corrupt_file_is_reported_and_the_rest_written_then_a_rerun_skips(client, serial, tmp_path,
@@ -129,10 +129,10 @@ def test_a_corrupt_file_is_reported_and_the_rest_written_then_a_rerun_skips(clie
 
 
 def test_a_killed_worker_is_replaced_and_every_output_is_whole(client, serial, monkeypatch):
-    import napari_mmtseg.batch as batch
+    import napari_mmtseg.batch.run as batch_run
 
-    monkeypatch.setattr(batch, "_MIN_IN_FLIGHT", 1)  # at most 2 tasks handed out at once:
-    monkeypatch.setattr(batch, "_IN_FLIGHT_PER_SLOT", 1)  # the others are submitted as they finish
+    monkeypatch.setattr(batch_run, "MIN_IN_FLIGHT", 1)  # at most 2 tasks handed out at once:
+    monkeypatch.setattr(batch_run, "IN_FLIGHT_PER_SLOT", 1)  # the others are submitted as they finish
     out = serial / "killed"
     killed = []
     lock = threading.Lock()
@@ -176,7 +176,7 @@ def test_local_workers_from_the_command_line(client, tmp_path, monkeypatch, caps
     assert main(["segment", str(src / "img*.tif"), "-o", str(out), "--method", "kmeans",
                  "--set", "k=2", "--workers", "2"]) == 0
     assert started == [2]
-    assert f"{max(1, batch._cores() // 2)} torch thread(s) each" in capsys.readouterr().err
+    assert f"{max(1, batch.cores() // 2)} torch thread(s) each" in capsys.readouterr().err
     rows = _rows(out)
     assert len(rows) == 2 and all(r["worker"].startswith("tcp://") for r in rows.values())
     for i in range(2):
@@ -249,6 +249,20 @@ def test_the_bar_leaves_no_stale_text_on_a_terminal(tmp_path, monkeypatch):
     assert not any("loss" in ln or "it/s" in ln or "s/it" in ln for ln in shown), shown
     # and the engine's reason for the class count under it
     assert sum("of the method's" in ln and "clusters are left after clean-up" in ln for ln in shown) == 2, shown
+
+
+def test_the_bar_estimates_no_time_a_run_that_stops_early_cannot_know(tmp_path, monkeypatch):
+    src = tmp_path / "in"
+    _write_images(src, n=1)
+    term = _Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    assert main(["segment", str(src), "-o", str(tmp_path / "out"), "--method", "mmt",
+                 "--preset", "fast", "--set", "max_iter=40", "--set", "q=8",
+                 "--device", "cpu"]) == 0  # fmt: skip
+    text = "".join(term.parts)
+    assert "it/s" in text or "s/it" in text  # elapsed and speed are shown
+    assert "at most=40" in text  # and the most iterations the run may take
+    assert not re.search(r"\d+/40 \[", text), text  # but no fraction done nor time left
 
 
 def test_fsspec_urls_for_inputs_and_outputs(tmp_path):

@@ -12,35 +12,71 @@ the labels. No torch, Qt or napari.
   and a napari result layer's ``metadata``): how it was made and the axes,
   pixel sizes and units of its labels.
 """
+
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ImageMeta", "read_image", "read_image_meta", "write_labels", "result_metadata",
-           "labels_name", "atomic_path"]
+from .ngff import is_zarr, read_zarr_meta, write_ome_zarr
+from .storage import atomic_write, is_url, read_bytes
+
+__all__ = [
+    "ImageMeta",
+    "read_image",
+    "read_image_meta",
+    "write_labels",
+    "result_metadata",
+    "labels_name",
+    "canonical_unit",
+]
 
 # tifffile's RESUNIT codes -> micrometres per unit (1 = NONE: no unit)
 _RESUNIT_UM = {2: 25400.0, 3: 10000.0, 4: 1000.0, 5: 1.0}
-_UNIT_ALIASES = {"um": "µm", "micron": "µm", "microns": "µm", "micrometer": "µm",
-                 "micrometre": "µm", "\\u00b5m": "µm", "μm": "µm", "µm": "µm",
-                 "nanometer": "nm", "nanometre": "nm", "millimeter": "mm", "millimetre": "mm",
-                 "sec": "s", "second": "s", "seconds": "s"}
+_UNIT_ALIASES = {
+    "um": "µm",
+    "micron": "µm",
+    "microns": "µm",
+    "micrometer": "µm",
+    "micrometre": "µm",
+    "\\u00b5m": "µm",
+    "μm": "µm",
+    "µm": "µm",
+    "nanometer": "nm",
+    "nanometre": "nm",
+    "millimeter": "mm",
+    "millimetre": "mm",
+    "sec": "s",
+    "second": "s",
+    "seconds": "s",
+}
 
 
-def _unit(name) -> str | None:
-    """A unit as napari/pint spell it ('µm', 'nm', 's'); None for none/pixel."""
+def canonical_unit(name) -> str | None:
+    """Spell a unit as napari and pint do.
+
+    Parameters
+    ----------
+    name : str or None
+        A unit as a file writes it (``"um"``, ``"micrometer"``, ``"\\u00b5m"``, ...).
+
+    Returns
+    -------
+    str or None
+        ``"µm"``, ``"nm"``, ``"s"``, ... or the name as given; None for none or pixels.
+    """
     if name is None:
         return None
     s = str(name).strip()
     if not s or s.lower() in ("pixel", "pixels", "px", "none"):
         return None
     return _UNIT_ALIASES.get(s.lower(), s)
+
+
+_unit = canonical_unit
 
 
 @dataclass
@@ -76,7 +112,7 @@ class ImageMeta:
         if axes and channel_axis is not None:
             c = int(channel_axis) % len(axes)
             letter = axes[c]
-            axes = axes[:c] + axes[c + 1:]
+            axes = axes[:c] + axes[c + 1 :]
             scale = {k: v for k, v in self.scale.items() if k != letter}
             units = {k: v for k, v in self.units.items() if k != letter}
             return replace(self, axes=axes, scale=scale, units=units)
@@ -97,9 +133,10 @@ class ImageMeta:
         labels = [str(v).strip().upper() for v in (getattr(layer, "axis_labels", None) or [""] * n)]
         units = [_unit(v) for v in (getattr(layer, "units", None) or [None] * n)]
         y, x = (n - 2, n - 1) if yx is None else (int(yx[0]) % n, int(yx[1]) % n)
-        axes = "".join(lab if len(lab) == 1 and lab in "TZCYX" else
-                       ("Y" if i == y else "X" if i == x else "Q")
-                       for i, lab in enumerate(labels))
+        axes = "".join(
+            lab if len(lab) == 1 and lab in "TZCYX" else ("Y" if i == y else "X" if i == x else "Q")
+            for i, lab in enumerate(labels)
+        )
         named = axes.replace("Q", "")
         meta = cls(axes=axes if len(set(named)) == len(named) else "", kind="napari")
         for a, v, u in zip(meta.axes, scale, units):
@@ -117,9 +154,11 @@ class ImageMeta:
         ``{}`` when the axes are not known or do not match ``ndim``."""
         if len(self.axes) != ndim:
             return {}
-        return {"scale": tuple(float(self.scale.get(a, 1.0)) for a in self.axes),
-                "units": tuple(self.units.get(a) or "pixel" for a in self.axes),
-                "axis_labels": tuple(a.lower() for a in self.axes)}
+        return {
+            "scale": tuple(float(self.scale.get(a, 1.0)) for a in self.axes),
+            "units": tuple(self.units.get(a) or "pixel" for a in self.axes),
+            "axis_labels": tuple(a.lower() for a in self.axes),
+        }
 
 
 def read_image(path) -> np.ndarray:
@@ -137,14 +176,13 @@ def read_image_meta(path) -> tuple[np.ndarray, ImageMeta]:
     Raises what the readers raise (OSError, ValueError, ...) for a file that
     is missing or not an image.
     """
+    if is_zarr(path):  # a zarr or OME-Zarr store: its full-resolution array, lazy
+        return read_zarr_meta(path)
     source = path
-    if "://" in str(path):  # an fsspec URL (s3://, gs://, file://, ...): read its bytes
+    if is_url(path):  # an fsspec URL (s3://, gs://, file://, ...): read its bytes
         import io as _io
 
-        import fsspec
-
-        with fsspec.open(str(path), "rb") as fh:
-            source = _io.BytesIO(fh.read())
+        source = _io.BytesIO(read_bytes(path))
     path = Path(str(path).split("://", 1)[-1])
     if path.suffix.lower() not in (".tif", ".tiff"):
         import imageio.v3 as iio
@@ -218,33 +256,40 @@ def labels_name(path) -> str:
     low = name.lower()
     for ext in (".ome.tiff", ".ome.tif"):
         if low.endswith(ext):
-            return f"{name[:-len(ext)]}_labels.ome.tif"
+            return f"{name[: -len(ext)]}_labels.ome.tif"
+    if is_zarr(name):  # labels of a zarr input are OME-Zarr
+        stem = name.rstrip("/")
+        stem = stem[: -len(".ome.zarr")] if low.rstrip("/").endswith(".ome.zarr") else stem[:-5]
+        return f"{stem}_labels.ome.zarr"
     return f"{Path(name).stem}_labels.tif"
-
-
-def atomic_path(path) -> Path:
-    """A temporary name in ``path``'s folder to write to before renaming."""
-    path = Path(path)
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.part")
 
 
 def _imagej_axes_ok(axes: str) -> bool:
     order = "TZCYX"
-    return bool(axes) and axes.endswith("YX") and all(a in order for a in axes) \
+    return (
+        bool(axes)
+        and axes.endswith("YX")
+        and all(a in order for a in axes)
         and list(axes) == sorted(axes, key=order.index)
+    )
 
 
 def _ome_axes_ok(axes: str) -> bool:
-    return bool(axes) and axes.endswith("YX") and all(a in "TZCYX" for a in axes) \
+    return (
+        bool(axes)
+        and axes.endswith("YX")
+        and all(a in "TZCYX" for a in axes)
         and len(set(axes)) == len(axes)
+    )
 
 
 def _ij_unit(unit: str) -> str:
     return "\\u00B5m" if unit == "µm" else unit.encode("ascii", "replace").decode()
 
 
-def write_labels(path, labels: np.ndarray, meta: ImageMeta | None = None,
-                 provenance: dict | None = None) -> str:
+def write_labels(
+    path, labels: np.ndarray, meta: ImageMeta | None = None, provenance: dict | None = None
+) -> str:
     """Write ``labels`` (unsigned integers, any shape) to the TIFF ``path``.
 
     With the ``meta`` of the labels (:meth:`ImageMeta.for_labels`): an
@@ -259,9 +304,10 @@ def write_labels(path, labels: np.ndarray, meta: ImageMeta | None = None,
     ``path`` (:func:`os.replace`), so a killed write never leaves half a file
     at ``path``. Returns the format written: ``"imagej"``, ``"ome"`` or ``"tiff"``.
     """
+    if is_zarr(path):
+        return write_ome_zarr(path, labels, meta, provenance)
     import tifffile
 
-    path = Path(path)
     meta = meta or ImageMeta()
     info = json.dumps(provenance or {}, default=str)
     axes = meta.axes if len(meta.axes) == labels.ndim else ""
@@ -271,7 +317,10 @@ def write_labels(path, labels: np.ndarray, meta: ImageMeta | None = None,
         kind = "imagej"
         md = {"axes": axes, "Info": info}
         if "X" in meta.scale:
-            kwargs["resolution"] = (1.0 / meta.scale["X"], 1.0 / meta.scale.get("Y", meta.scale["X"]))
+            kwargs["resolution"] = (
+                1.0 / meta.scale["X"],
+                1.0 / meta.scale.get("Y", meta.scale["X"]),
+            )
             md["unit"] = _ij_unit(meta.units.get("X", "µm"))
         if "Z" in meta.scale and "Z" in axes:
             md["spacing"] = meta.scale["Z"]
@@ -293,13 +342,7 @@ def write_labels(path, labels: np.ndarray, meta: ImageMeta | None = None,
         kwargs.update(description=json.dumps(desc, default=str), metadata=None)
         if meta.resolution is not None:
             kwargs.update(resolution=meta.resolution, resolutionunit=meta.resolutionunit)
-    tmp = atomic_path(path)
-    try:
-        tifffile.imwrite(tmp, labels, **kwargs)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_write(path, lambda tmp: tifffile.imwrite(tmp, labels, **kwargs))
     return kind
 
 

@@ -10,6 +10,7 @@ networks, two deep-copied teachers, the steps of Algorithm 1 one after the
 other, label maps moved to the host every iteration for the overlap matrix
 and the Hungarian assignment. It lives here, not in the engine, on purpose.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,9 @@ def _flops_per_forward(h: int, w: int, c_in: int, q: int, n_conv: int) -> float:
 # --------------------------------------------------------------------------- the literal baseline
 
 
-def literal_mmt(img: np.ndarray, iters: int, q=100, n_conv=2, beta=1.0, alpha=0.999,
-                device="cpu", seed=0):
+def literal_mmt(
+    img: np.ndarray, iters: int, q=100, n_conv=2, beta=1.0, alpha=0.999, device="cpu", seed=0
+):
     """Algorithm 1, transcribed literally (no batching, host-side alignment)."""
     import torch
     import torch.nn.functional as F
@@ -120,8 +122,15 @@ def _child(cfg: dict) -> dict:
         stamps = []
         t0 = time.perf_counter()
         res = None
-        for ev in iter_segment(img, "mmt", cfg["preset"], seed=0, device=str(dev),
-                               preview_every=0, **cfg.get("overrides", {})):
+        for ev in iter_segment(
+            img,
+            "mmt",
+            cfg["preset"],
+            seed=0,
+            device=str(dev),
+            preview_every=0,
+            **cfg.get("overrides", {}),
+        ):
             if dev.type == "cuda":
                 torch.cuda.synchronize()
             stamps.append(time.perf_counter())
@@ -129,8 +138,12 @@ def _child(cfg: dict) -> dict:
         total = time.perf_counter() - t0
         gaps = np.diff(stamps[1:-1])  # between iteration events
         steady = gaps[2:] if gaps.size > 4 else gaps
-        out.update(s_per_iter=float(np.median(steady)) if steady.size else float("nan"),
-                   iters=len(res.history), end_to_end=total, n_labels=res.n_labels)
+        out.update(
+            s_per_iter=float(np.median(steady)) if steady.size else float("nan"),
+            iters=len(res.history),
+            end_to_end=total,
+            n_labels=res.n_labels,
+        )
         q, n_conv = p.q, p.n_conv
         f = 1.0 if not p.train_size or max(h, w) <= p.train_size else p.train_size / max(h, w)
         th, tw = max(2, round(h * f)), max(2, round(w * f))
@@ -169,22 +182,67 @@ def _fmt(v, nd=3):
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    ap = sub.add_parser("speed", help="seconds per iteration vs a literal transcription of Algorithm 1")
+    """Add the ``speed`` sub-command to an argparse sub-parsers object.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        What ``ArgumentParser.add_subparsers`` returned.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The ``speed`` parser (no abbreviated options).
+    """
+    ap = sub.add_parser(
+        "speed",
+        help="seconds per iteration vs a literal transcription of Algorithm 1",
+        description=__doc__.split("\n\n")[0],
+        allow_abbrev=False,
+    )
     _add_args(ap)
     return ap
 
 
 def _add_args(ap):
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--size", default="481x321", help="W x H of the test image")
-    ap.add_argument("--presets", default="paper,fast")
-    ap.add_argument("--paper-iters", type=int, default=6,
-                    help="iterations timed for the paper preset (it is then extrapolated to T)")
-    ap.add_argument("--literal-iters", type=int, default=3, help="0 skips the literal baseline")
-    ap.add_argument("--full", action="store_true", help="run the paper preset to the end (GPU)")
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--timeout", type=float, default=1800)
-    ap.add_argument("--out", default=None, help="write the Markdown table here too")
+    ap.add_argument(
+        "--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)"
+    )
+    ap.add_argument(
+        "--size", default="481x321", help="W x H of the test image in pixels (default: 481x321)"
+    )
+    ap.add_argument(
+        "--presets",
+        default="paper,fast",
+        help="comma-separated presets of the engine to time (default: paper,fast)",
+    )
+    ap.add_argument(
+        "--paper-iters",
+        type=int,
+        default=6,
+        help="iterations timed for the paper preset, then extrapolated to T=1000 (default: 6)",
+    )
+    ap.add_argument(
+        "--literal-iters",
+        type=int,
+        default=3,
+        help="iterations of the literal baseline; 0 skips it (default: 3)",
+    )
+    ap.add_argument(
+        "--full", action="store_true", help="run the paper preset to the end (GPU; default: off)"
+    )
+    ap.add_argument(
+        "--threads", type=int, default=0, help="torch CPU threads; 0: torch's own (default: 0)"
+    )
+    ap.add_argument(
+        "--timeout",
+        type=float,
+        default=1800,
+        help="seconds allowed to each configuration's subprocess (default: 1800)",
+    )
+    ap.add_argument(
+        "--out", default=None, help="write the Markdown table to this file too (default: none)"
+    )
 
 
 def main(args) -> int:
@@ -222,7 +280,8 @@ def main(args) -> int:
         ratio = lit["s_per_iter"] / r["s_per_iter"] if lit and r["s_per_iter"] > 0 else None
         lines.append(
             f"| {r['name']} | {r['device']} | {r['iters']} | {_fmt(r['s_per_iter'])} | {_fmt(e2e)}{note} | "
-            f"{_fmt(ratio)} | {_fmt(r['gflop_per_iter'])} | {_fmt(r['tflops'])} | {_fmt(r['peak_mem_mb'], 4)} |")
+            f"{_fmt(ratio)} | {_fmt(r['gflop_per_iter'])} | {_fmt(r['tflops'])} | {_fmt(r['peak_mem_mb'], 4)} |"
+        )
     table = "\n".join(lines)
     print(table)
     if args.out:
@@ -236,6 +295,6 @@ if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
         print(json.dumps(_child(json.loads(sys.argv[2]))))
     else:
-        ap = argparse.ArgumentParser(prog="mmtseg bench speed")
+        ap = argparse.ArgumentParser(prog="mmtseg bench speed", allow_abbrev=False)
         _add_args(ap)
         sys.exit(main(ap.parse_args()))
