@@ -255,7 +255,7 @@ def _bench_without_runs(args) -> int | None:
     from .bench.report import write_report
 
     if args.merge is not None:
-        from .bench.run import merge_results
+        from .bench.merge import merge_results
 
         try:
             merge_results(args.out, [d for d in args.merge.split(",") if d])

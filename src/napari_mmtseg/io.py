@@ -5,24 +5,20 @@ the labels. No torch, Qt or napari.
 
 - :func:`read_image` / :func:`read_image_meta`: jpg/png/bmp (imageio) or
   tif/tiff (tifffile), the latter with an :class:`ImageMeta`.
-- :func:`write_labels`: labels as ImageJ TIFF, OME-TIFF or plain TIFF with
-  the input's axes (less the channel axis), pixel sizes and units, written
-  under a temporary name and renamed, so a reader never sees half a file.
-- :func:`result_metadata`: the dict a result carries (the TIFF's provenance
-  and a napari result layer's ``metadata``): how it was made and the axes,
-  pixel sizes and units of its labels.
+- zarr and OME-Zarr stores: :mod:`.ngff`, through :func:`read_image_meta`.
+- :func:`write_labels`, :func:`labels_name`, :func:`result_metadata`: the labels files
+  (:mod:`.labels_file`, importable from here too).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from .ngff import is_zarr, read_zarr_meta, write_ome_zarr
-from .storage import atomic_write, is_url, read_bytes
+from .ngff import is_zarr, read_zarr_meta
+from .storage import is_url, read_bytes
 
 __all__ = [
     "ImageMeta",
@@ -103,9 +99,21 @@ class ImageMeta:
     resolutionunit: int | None = None
 
     def for_labels(self, channel_axis: int | None, ndim: int | None = None) -> "ImageMeta":
-        """The labels' meta: the channel axis (``channel_axis``, an axis of
-        the input array; RGB's colour axis too) dropped from ``axes``, and its
-        size and unit. ``ndim``: the input array's dims (checks ``axes``)."""
+        """Return the labels' meta: this one less the channel axis, its size and unit.
+
+        Parameters
+        ----------
+        channel_axis : int or None
+            The input array's axis that holds channels (RGB's colour axis too); None
+            for none.
+        ndim : int, optional
+            The input array's dimensions: axes that do not match them are dropped.
+
+        Returns
+        -------
+        ImageMeta
+            A copy with ``axes``, ``scale`` and ``units`` of the labels' axes.
+        """
         axes = self.axes
         if ndim is not None and len(axes) != ndim:
             axes = ""  # the file's axes do not describe this array
@@ -120,14 +128,26 @@ class ImageMeta:
 
     @classmethod
     def from_layer(cls, layer, yx: tuple | None = None) -> "ImageMeta":
-        """The meta of a napari layer's dims (its ``scale``, ``units`` and
-        ``axis_labels``; an RGB layer's colour axis is not among them). An
-        axis label t, z, c, y or x (any case) names the axis; other axes are
-        ``Q`` except Y and X: the positions ``yx`` (from
-        :func:`napari_mmtseg._input.slice_layout`, which never takes an axis
-        of length 1), or the last two when not given. Sizes and units are kept
-        where the unit is not napari's default ``pixel``. Duck-typed: no
-        napari import."""
+        """Build the meta of a napari layer's dims (duck-typed: no napari import).
+
+        An axis label t, z, c, y or x (any case) names the axis; other axes are ``Q``
+        except Y and X. Sizes and units are kept where the unit is not napari's
+        default ``pixel``.
+
+        Parameters
+        ----------
+        layer : napari.layers.Layer
+            Anything with ``scale`` and optionally ``units`` and ``axis_labels`` (an
+            RGB layer's colour axis is not among its dims).
+        yx : tuple of int, optional
+            The positions of Y and X (the engine's slice layout, which never takes an
+            axis of length 1); default: the last two.
+
+        Returns
+        -------
+        ImageMeta
+            ``kind="napari"``; no axes when two axes would get the same letter.
+        """
         scale = [float(v) for v in getattr(layer, "scale", ())]
         n = len(scale)
         labels = [str(v).strip().upper() for v in (getattr(layer, "axis_labels", None) or [""] * n)]
@@ -145,13 +165,29 @@ class ImageMeta:
         return meta
 
     def to_dict(self) -> dict:
-        """JSON-able: ``{"axes": "TYX", "pixel_size": {...}, "units": {...}}``."""
+        """Return the meta as a JSON-able dict.
+
+        Returns
+        -------
+        dict
+            ``{"axes": "TYX", "pixel_size": {...}, "units": {...}}``.
+        """
         return {"axes": self.axes, "pixel_size": dict(self.scale), "units": dict(self.units)}
 
     def layer_properties(self, ndim: int) -> dict:
-        """``scale``, ``units`` and ``axis_labels`` for a napari layer of
-        ``ndim`` dims with these axes (1.0 and ``"pixel"`` where unknown);
-        ``{}`` when the axes are not known or do not match ``ndim``."""
+        """Return ``scale``, ``units`` and ``axis_labels`` for a napari layer.
+
+        Parameters
+        ----------
+        ndim : int
+            The layer's dimensions.
+
+        Returns
+        -------
+        dict
+            The three properties (1.0 and ``"pixel"`` where unknown); ``{}`` when the
+            axes are not known or do not match ``ndim``.
+        """
         if len(self.axes) != ndim:
             return {}
         return {
@@ -162,19 +198,43 @@ class ImageMeta:
 
 
 def read_image(path) -> np.ndarray:
-    """Read a jpg/png/bmp (imageio) or tif/tiff (tifffile) into a numpy array."""
-    return read_image_meta(path)[0]
+    """Read an image file or zarr store into a numpy array.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A jpg/png/bmp (imageio), tif/tiff (tifffile) or zarr store, local or URL.
+
+    Returns
+    -------
+    numpy.ndarray
+        The pixels (a zarr store's full-resolution level, read whole).
+    """
+    return np.asarray(read_image_meta(path)[0])
 
 
 def read_image_meta(path) -> tuple[np.ndarray, ImageMeta]:
     """Read an image file and what it says about its axes and pixel size.
 
-    ``path``: a local path or an fsspec URL (``s3://...``; its bytes are read
-    into memory first). Returns ``(array, ImageMeta)``; for a TIFF the array
-    is tifffile's first series (what ``tifffile.imread`` gives) and
-    ``ImageMeta.axes`` its axes.
-    Raises what the readers raise (OSError, ValueError, ...) for a file that
-    is missing or not an image.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A local path or an fsspec URL (``s3://...``; a file's bytes are read into
+        memory first). A zarr store (``.zarr``, ``.ome.zarr``) is opened lazily
+        (:func:`napari_mmtseg.ngff.read_zarr_meta`).
+
+    Returns
+    -------
+    image : numpy.ndarray or zarr.Array
+        The pixels; for a TIFF tifffile's first series (what ``tifffile.imread``
+        gives), for a zarr store its full-resolution array.
+    meta : ImageMeta
+        Its axes, pixel sizes and units where the file says them.
+
+    Raises
+    ------
+    OSError, ValueError
+        What the readers raise for a file that is missing or not an image.
     """
     if is_zarr(path):  # a zarr or OME-Zarr store: its full-resolution array, lazy
         return read_zarr_meta(path)
@@ -249,111 +309,5 @@ def _tiff_meta(page, meta: ImageMeta) -> None:
         meta.units.update(X="µm", Y="µm")
 
 
-def labels_name(path) -> str:
-    """``<stem>_labels.tif`` for an input file, ``<stem>_labels.ome.tif`` for an
-    ``.ome.tif(f)`` (whose labels are OME-TIFF too)."""
-    name = Path(str(path)).name
-    low = name.lower()
-    for ext in (".ome.tiff", ".ome.tif"):
-        if low.endswith(ext):
-            return f"{name[: -len(ext)]}_labels.ome.tif"
-    if is_zarr(name):  # labels of a zarr input are OME-Zarr
-        stem = name.rstrip("/")
-        stem = stem[: -len(".ome.zarr")] if low.rstrip("/").endswith(".ome.zarr") else stem[:-5]
-        return f"{stem}_labels.ome.zarr"
-    return f"{Path(name).stem}_labels.tif"
-
-
-def _imagej_axes_ok(axes: str) -> bool:
-    order = "TZCYX"
-    return (
-        bool(axes)
-        and axes.endswith("YX")
-        and all(a in order for a in axes)
-        and list(axes) == sorted(axes, key=order.index)
-    )
-
-
-def _ome_axes_ok(axes: str) -> bool:
-    return (
-        bool(axes)
-        and axes.endswith("YX")
-        and all(a in "TZCYX" for a in axes)
-        and len(set(axes)) == len(axes)
-    )
-
-
-def _ij_unit(unit: str) -> str:
-    return "\\u00B5m" if unit == "µm" else unit.encode("ascii", "replace").decode()
-
-
-def write_labels(
-    path, labels: np.ndarray, meta: ImageMeta | None = None, provenance: dict | None = None
-) -> str:
-    """Write ``labels`` (unsigned integers, any shape) to the TIFF ``path``.
-
-    With the ``meta`` of the labels (:meth:`ImageMeta.for_labels`): an
-    ImageJ input gives an ImageJ hyperstack with the same axes, pixel size,
-    unit, Z spacing and frame interval (OME-TIFF instead when the labels need
-    32 bits, which ImageJ TIFFs cannot hold); an OME-TIFF input gives an
-    OME-TIFF with the same axes and physical sizes; another TIFF's resolution
-    tags are copied. ``provenance`` (JSON-able) goes in the ImageJ ``Info``
-    property, the OME ``Description`` or the plain TIFF's description.
-
-    Written under a temporary name in the same folder, then renamed over
-    ``path`` (:func:`os.replace`), so a killed write never leaves half a file
-    at ``path``. Returns the format written: ``"imagej"``, ``"ome"`` or ``"tiff"``.
-    """
-    if is_zarr(path):
-        return write_ome_zarr(path, labels, meta, provenance)
-    import tifffile
-
-    meta = meta or ImageMeta()
-    info = json.dumps(provenance or {}, default=str)
-    axes = meta.axes if len(meta.axes) == labels.ndim else ""
-    kwargs: dict = {"photometric": "minisblack"}  # labels are never colour
-    kind = "tiff"
-    if meta.kind == "imagej" and _imagej_axes_ok(axes) and labels.dtype in (np.uint8, np.uint16):
-        kind = "imagej"
-        md = {"axes": axes, "Info": info}
-        if "X" in meta.scale:
-            kwargs["resolution"] = (
-                1.0 / meta.scale["X"],
-                1.0 / meta.scale.get("Y", meta.scale["X"]),
-            )
-            md["unit"] = _ij_unit(meta.units.get("X", "µm"))
-        if "Z" in meta.scale and "Z" in axes:
-            md["spacing"] = meta.scale["Z"]
-        if "T" in meta.scale and "T" in axes:
-            md["finterval"] = meta.scale["T"]
-        kwargs.update(imagej=True, metadata=md)
-    elif meta.kind in ("imagej", "ome") and _ome_axes_ok(axes):
-        kind = "ome"
-        md = {"axes": axes, "Description": info}
-        for ax in "XYZ":
-            if ax in meta.scale and ax in axes:
-                md[f"PhysicalSize{ax}"] = meta.scale[ax]
-                md[f"PhysicalSize{ax}Unit"] = meta.units.get(ax, "µm")
-        if "T" in meta.scale and "T" in axes:
-            md["TimeIncrement"], md["TimeIncrementUnit"] = meta.scale["T"], meta.units.get("T", "s")
-        kwargs.update(ome=True, metadata=md)
-    else:
-        desc = {**(provenance or {}), **({"axes": axes} if axes else {})}
-        kwargs.update(description=json.dumps(desc, default=str), metadata=None)
-        if meta.resolution is not None:
-            kwargs.update(resolution=meta.resolution, resolutionunit=meta.resolutionunit)
-    atomic_write(path, lambda tmp: tifffile.imwrite(tmp, labels, **kwargs))
-    return kind
-
-
-def result_metadata(result, meta: ImageMeta | None = None, **extra) -> dict:
-    """What a result carries, for the labels file and a napari result layer's
-    ``metadata``: ``result.metadata()`` (method, every parameter, seed,
-    device, seconds, labels, version) plus the labels' ``axes``,
-    ``pixel_size`` and ``units`` from ``meta`` (:meth:`ImageMeta.for_labels`)
-    when known, plus ``extra`` (e.g. ``source``)."""
-    out = result.metadata()
-    if meta is not None and (meta.axes or meta.scale):
-        out.update(meta.to_dict())
-    out.update(extra)
-    return out
+# the labels files: kept importable from here
+from .labels_file import labels_name, result_metadata, write_labels  # noqa: E402

@@ -49,6 +49,18 @@ class _Recorder:
             if r is not None or dst in self.before
         ]
 
+    def close(self) -> str | None:
+        """Write the summary a last time; its path, or None when there is none or it
+        cannot be written (said in one line: the folder turned read-only or full)."""
+        if not self.summary:
+            return None
+        try:
+            write_summary(self.summary, self.known())
+        except OSError as exc:
+            self.say(f"mmtseg: error: cannot write {self.summary}: {short_error(exc)}", err=True)
+            return None
+        return self.summary
+
     def __call__(self, i: int, row: dict) -> None:
         if row["status"] == "skipped" and row["output"] in self.before:
             old = self.before[row["output"]]
@@ -77,6 +89,13 @@ class _Recorder:
                 write_summary(self.summary, self.known())
             except OSError:  # said once, at the end of the batch
                 pass
+
+
+def _check_writable(folder: str) -> None:
+    try:
+        storage.check_writable(folder)
+    except OSError as exc:
+        raise BatchError(f"cannot write to the output folder {folder}: {short_error(exc)}") from exc
 
 
 def segment_many(
@@ -141,21 +160,11 @@ def segment_many(
     t0 = time.perf_counter()
     pairs = plan(inputs, output)
     folder = output_folder(pairs, output)
-    try:  # before any work: a batch that cannot write its results never starts
-        storage.check_writable(folder)
-    except OSError as exc:
-        raise BatchError(f"cannot write to the output folder {folder}: {short_error(exc)}") from exc
+    _check_writable(folder)  # before any work: a batch that cannot write never starts
     summary = None if single_output(output) else storage.join(str(output), SUMMARY_NAME)
     record = _Recorder(pairs, summary, log, on_row)
-    kw = dict(
-        method=method,
-        preset=preset,
-        seed=seed,
-        channel_axis=channel_axis,
-        device=device,
-        overrides=dict(overrides or {}),
-        overwrite=overwrite,
-    )
+    kw = dict(method=method, preset=preset, seed=seed, channel_axis=channel_axis,
+              device=device, overrides=dict(overrides or {}), overwrite=overwrite)  # fmt: skip
     disable = None if progress is None else not progress
     try:
         if client is None:
@@ -163,12 +172,7 @@ def segment_many(
         else:
             _run_cluster(client, pairs, kw, num_threads, record, disable)
     finally:
-        if summary:
-            try:
-                write_summary(summary, record.known())
-            except OSError as exc:  # the folder turned read-only or full during the run
-                record.say(f"mmtseg: error: cannot write {summary}: {short_error(exc)}", err=True)
-                summary = None
+        summary = record.close()
         storage.clean_parts(dst for _, dst in pairs)  # tasks whose worker was killed
     return BatchReport(rows=record.rows, summary_path=summary, seconds=time.perf_counter() - t0)
 

@@ -161,26 +161,14 @@ def segment_file(
             seconds=round(time.perf_counter() - t0, 3),
         )
         return row
-    if channel_axis is None and "C" in meta.axes and image.ndim > 2 and on_warning is not None:
-        c = meta.axes.index("C")
-        on_warning(
-            f"the file's axes are {meta.axes}: axis {c} (C) holds channels, segmented here "
-            f"as separate slices; pass channel_axis={c} (--channel-axis {c}) to segment "
-            "them together"
-        )
+    _warn_channels(meta, image.ndim, channel_axis, on_warning)
     kw = dict(method=method, preset=preset, seed=seed, channel_axis=channel_axis, device=device)
     try:
         result = _segment(image, kw, overrides, task_threads(num_threads), on_progress, on_warning)
         lmeta = meta.for_labels(result.channel_axis, image.ndim)
         _write(dst, result, lmeta, src)
     except Exception as exc:  # one bad image never stops the batch
-        row.update(
-            status="failed", error=short_error(exc), seconds=round(time.perf_counter() - t0, 3)
-        )
-        if not isinstance(exc, (ValueError, TypeError, MemoryError, OSError)):  # a bug: where
-            frame = traceback.extract_tb(exc.__traceback__)[-1]
-            row["error"] += f" (at {Path(frame.filename).name}:{frame.lineno})"
-        return row
+        return _failed(row, exc, t0)
     row.update(
         status="done",
         labels=result.n_labels,
@@ -189,6 +177,26 @@ def segment_file(
         kept=_kept(lmeta),
         why=result.output.get("why", ""),
     )
+    return row
+
+
+def _warn_channels(meta, ndim: int, channel_axis, on_warning) -> None:
+    """Say when the file names a C axis that is segmented as slices."""
+    if channel_axis is None and "C" in meta.axes and ndim > 2 and on_warning is not None:
+        c = meta.axes.index("C")
+        on_warning(
+            f"the file's axes are {meta.axes}: axis {c} (C) holds channels, segmented here "
+            f"as separate slices; pass channel_axis={c} (--channel-axis {c}) to segment "
+            "them together"
+        )
+
+
+def _failed(row: dict, exc: Exception, t0: float) -> dict:
+    """The row of a task whose engine or write raised: the error, and where for a bug."""
+    row.update(status="failed", error=short_error(exc), seconds=round(time.perf_counter() - t0, 3))
+    if not isinstance(exc, (ValueError, TypeError, MemoryError, OSError)):  # a bug: say where
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        row["error"] += f" (at {Path(frame.filename).name}:{frame.lineno})"
     return row
 
 
@@ -229,7 +237,7 @@ def _kept(meta) -> str:
 
 
 def _write(dst: str, result, meta, src) -> None:
-    from ..io import result_metadata, write_labels
+    from ..labels_file import result_metadata, write_labels
 
     if not storage.is_url(dst):
         Path(dst).parent.mkdir(parents=True, exist_ok=True)

