@@ -1,4 +1,5 @@
 """The ``mmtseg`` command line: segment files/folders, errors, and a tiny resumable bench."""
+
 import csv
 
 import imageio.v3 as iio
@@ -30,8 +31,9 @@ def test_segment_png_matches_api(tmp_path, capsys):
     src = tmp_path / "blobs.png"
     iio.imwrite(src, img)
     out = tmp_path / "out"
-    rc = main(["segment", str(src), "-o", str(out), "--method", "kmeans", "--set", "k=3",
-               "--seed", "1"])
+    rc = main(
+        ["segment", str(src), "-o", str(out), "--method", "kmeans", "--set", "k=3", "--seed", "1"]
+    )
     assert rc == 0
     labels = tifffile.imread(out / "blobs_labels.tif")
     ref = segment(img, method="kmeans", seed=1, k=3)
@@ -48,8 +50,26 @@ def test_segment_16bit_tif_mmt_to_single_file(tmp_path):
     src = tmp_path / "nuclei.tif"
     tifffile.imwrite(src, img)
     out = tmp_path / "result.tif"
-    rc = main(["segment", str(src), "-o", str(out), "--method", "mmt", "--preset", "fast",
-               "--set", "max_iter=3", "--set", "q=8", "--seed", "3", "--device", "cpu"])
+    rc = main(
+        [
+            "segment",
+            str(src),
+            "-o",
+            str(out),
+            "--method",
+            "mmt",
+            "--preset",
+            "fast",
+            "--set",
+            "max_iter=3",
+            "--set",
+            "q=8",
+            "--seed",
+            "3",
+            "--device",
+            "cpu",
+        ]
+    )
     assert rc == 0
     labels = tifffile.imread(out)
     ref = segment(img, method="mmt", preset="fast", seed=3, device="cpu", max_iter=3, q=8)
@@ -65,18 +85,37 @@ def test_segment_folder(tmp_path):
     (d / "notes.txt").write_text("not an image")  # ignored in a folder
     out = tmp_path / "out"
     assert main(["segment", str(d), "-o", str(out), "--method", "felzenszwalb"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["im0_labels.tif", "im1_labels.tif",
-                                                     "mmtseg_summary.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "im0_labels.tif",
+        "im1_labels.tif",
+        "mmtseg_summary.csv",
+    ]
 
 
 def test_segment_sample_stack(tmp_path):
     from napari_mmtseg.samples import load_sample
 
     out = tmp_path / "out"
-    assert main(["segment", "--sample", "blobs_timelapse", "-o", str(out), "--method", "kmeans",
-                 "--set", "k=2"]) == 0
+    assert (
+        main(
+            [
+                "segment",
+                "--sample",
+                "blobs_timelapse",
+                "-o",
+                str(out),
+                "--method",
+                "kmeans",
+                "--set",
+                "k=2",
+            ]
+        )
+        == 0
+    )
     labels = tifffile.imread(out / "blobs_timelapse_labels.tif")
-    np.testing.assert_array_equal(labels, segment(load_sample("blobs_timelapse"), method="kmeans", k=2).labels)
+    np.testing.assert_array_equal(
+        labels, segment(load_sample("blobs_timelapse"), method="kmeans", k=2).labels
+    )
     assert labels.shape == (4, 128, 128)
     with pytest.raises(ValueError, match="unknown sample"):
         load_sample("nope")
@@ -154,15 +193,40 @@ def test_bench_writes_and_resumes(tmp_path, capsys):
     root = tmp_path / "bsds"
     _fake_bsds(root)
     out = tmp_path / "res"
-    args = ["bench", "--dataset", "bsds", "--root", str(root), "--split", "val",
-            "--methods", "kmeans,felzenszwalb", "--seeds", "2", "--set", "k=3", "--out", str(out)]
+    args = [
+        "bench",
+        "--dataset",
+        "bsds",
+        "--root",
+        str(root),
+        "--split",
+        "val",
+        "--methods",
+        "kmeans,felzenszwalb",
+        "--seeds",
+        "2",
+        "--set",
+        "k=3",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     with open(out / "results.csv") as f:
         rows = list(csv.DictReader(f))
     # kmeans: 2 images x 2 seeds; felzenszwalb is deterministic: run once per image
     assert len(rows) == 2 * 2 + 2
-    assert {"accuracy_mean", "accuracy_best", "miou_mean", "miou_kim_mean", "pri_mean",
-            "voi_mean", "voi_best", "n_segments", "seconds", "device"} <= set(rows[0])
+    assert {
+        "accuracy_mean",
+        "accuracy_best",
+        "miou_mean",
+        "miou_kim_mean",
+        "pri_mean",
+        "voi_mean",
+        "voi_best",
+        "n_segments",
+        "seconds",
+        "device",
+    } <= set(rows[0])
     summary = (out / "summary.md").read_text()
     assert "| kmeans [k=3] |" in summary and "| felzenszwalb [k=3] |" in summary
     assert "Stability" in summary and "mmtseg bench --dataset bsds" in summary
@@ -183,7 +247,10 @@ def test_bench_merge_keeps_common_images(tmp_path, capsys):
     _fake_bsds(root)
     base = ["bench", "--dataset", "bsds", "--root", str(root), "--set", "k=3"]
     assert main(base + ["--methods", "kmeans", "--seeds", "2", "--out", str(tmp_path / "a")]) == 0
-    assert main(base + ["--methods", "felzenszwalb", "--limit", "1", "--out", str(tmp_path / "b")]) == 0
+    assert (
+        main(base + ["--methods", "felzenszwalb", "--limit", "1", "--out", str(tmp_path / "b")])
+        == 0
+    )
     out = tmp_path / "all"
     merge = base + ["--merge", f"{tmp_path / 'a'},{tmp_path / 'b'}", "--out", str(out)]
     assert main(merge) == 0
@@ -209,8 +276,23 @@ def test_bench_grid(tmp_path):
     root = tmp_path / "bsds"
     _fake_bsds(root, 1)
     out = tmp_path / "res"
-    assert main(["bench", "--dataset", "bsds", "--root", str(root), "--methods", "felzenszwalb",
-                 "--grid", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--dataset",
+                "bsds",
+                "--root",
+                str(root),
+                "--methods",
+                "felzenszwalb",
+                "--grid",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     summary = (out / "summary.md").read_text()
     for scale in (100, 500, 1000, 1500, 2000):
         assert f"| scale={scale}" in summary
@@ -236,14 +318,19 @@ def test_bench_speed_slot(capsys):
 
 def _two_halves(shape, dtype=np.uint16):
     img = np.full(shape, 200, dtype)
-    img[..., shape[-1] // 2:] = 3000
+    img[..., shape[-1] // 2 :] = 3000
     return img
 
 
 def test_labels_of_an_imagej_tif_keep_axes_pixel_size_and_unit(tmp_path, capsys):
     src = tmp_path / "movie.tif"
-    tifffile.imwrite(src, _two_halves((3, 48, 48)), imagej=True, resolution=(4.0, 4.0),
-                     metadata={"axes": "TYX", "unit": "um", "finterval": 2.0})
+    tifffile.imwrite(
+        src,
+        _two_halves((3, 48, 48)),
+        imagej=True,
+        resolution=(4.0, 4.0),
+        metadata={"axes": "TYX", "unit": "um", "finterval": 2.0},
+    )
     out = tmp_path / "out"
     assert main(["segment", str(src), "-o", str(out), "--method", "kmeans", "--set", "k=2"]) == 0
     with tifffile.TiffFile(out / "movie_labels.tif") as tif:
@@ -261,11 +348,31 @@ def test_labels_of_a_multichannel_imagej_tif_drop_the_channel_axis(tmp_path):
 
     src = tmp_path / "zc.tif"
     data = np.stack([_two_halves((4, 32, 40)), _two_halves((4, 32, 40))[..., ::-1]], axis=1)  # ZCYX
-    tifffile.imwrite(src, data, imagej=True, resolution=(1 / 0.3, 1 / 0.3),
-                     metadata={"axes": "ZCYX", "unit": "um", "spacing": 1.5})
+    tifffile.imwrite(
+        src,
+        data,
+        imagej=True,
+        resolution=(1 / 0.3, 1 / 0.3),
+        metadata={"axes": "ZCYX", "unit": "um", "spacing": 1.5},
+    )
     out = tmp_path / "zc_out.tif"
-    assert main(["segment", str(src), "-o", str(out), "--method", "kmeans", "--set", "k=2",
-                 "--channel-axis", "1"]) == 0
+    assert (
+        main(
+            [
+                "segment",
+                str(src),
+                "-o",
+                str(out),
+                "--method",
+                "kmeans",
+                "--set",
+                "k=2",
+                "--channel-axis",
+                "1",
+            ]
+        )
+        == 0
+    )
     labels, meta = read_image_meta(out)
     assert labels.shape == (4, 32, 40) and meta.kind == "imagej" and meta.axes == "ZYX"
     assert meta.scale == pytest.approx({"X": 0.3, "Y": 0.3, "Z": 1.5})
@@ -274,22 +381,42 @@ def test_labels_of_a_multichannel_imagej_tif_drop_the_channel_axis(tmp_path):
 
 def test_labels_of_an_ome_tif_keep_axes_and_physical_sizes(tmp_path):
     src = tmp_path / "nuclei.ome.tif"
-    tifffile.imwrite(src, _two_halves((3, 40, 48)), ome=True, metadata={
-        "axes": "ZYX", "PhysicalSizeX": 0.2, "PhysicalSizeXUnit": "µm", "PhysicalSizeY": 0.2,
-        "PhysicalSizeYUnit": "µm", "PhysicalSizeZ": 1.0, "PhysicalSizeZUnit": "µm"})
+    tifffile.imwrite(
+        src,
+        _two_halves((3, 40, 48)),
+        ome=True,
+        metadata={
+            "axes": "ZYX",
+            "PhysicalSizeX": 0.2,
+            "PhysicalSizeXUnit": "µm",
+            "PhysicalSizeY": 0.2,
+            "PhysicalSizeYUnit": "µm",
+            "PhysicalSizeZ": 1.0,
+            "PhysicalSizeZUnit": "µm",
+        },
+    )
     out = tmp_path / "out"
     assert main(["segment", str(src), "-o", str(out), "--method", "kmeans", "--set", "k=2"]) == 0
     with tifffile.TiffFile(out / "nuclei_labels.ome.tif") as tif:
         assert tif.is_ome and tif.series[0].axes == "ZYX"
         pixels = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]["Pixels"]
-        assert (pixels["PhysicalSizeX"], pixels["PhysicalSizeY"], pixels["PhysicalSizeZ"]) == (0.2, 0.2, 1.0)
+        assert (pixels["PhysicalSizeX"], pixels["PhysicalSizeY"], pixels["PhysicalSizeZ"]) == (
+            0.2,
+            0.2,
+            1.0,
+        )
         assert pixels["PhysicalSizeXUnit"] == "µm"
 
 
 def test_labels_of_a_plain_tif_keep_its_resolution_and_are_not_colour(tmp_path):
     src = tmp_path / "stack.tif"
-    tifffile.imwrite(src, _two_halves((3, 48, 48)), resolution=(2000.0, 2000.0),
-                     resolutionunit="CENTIMETER", photometric="minisblack")
+    tifffile.imwrite(
+        src,
+        _two_halves((3, 48, 48)),
+        resolution=(2000.0, 2000.0),
+        resolutionunit="CENTIMETER",
+        photometric="minisblack",
+    )
     out = tmp_path / "stack_out.tif"
     assert main(["segment", str(src), "-o", str(out), "--method", "kmeans", "--set", "k=2"]) == 0
     with tifffile.TiffFile(out) as tif:
@@ -303,12 +430,40 @@ def test_a_varying_fourth_channel_is_named_on_the_command_line(tmp_path, capsys)
     img = np.full((48, 48, 4), 300, np.uint16)
     img[:, 24:, 3] = 1000
     tifffile.imwrite(src, img, photometric="minisblack", planarconfig="contig")
-    assert main(["segment", str(src), "-o", str(tmp_path / "a.tif"), "--method", "kmeans",
-                 "--set", "k=2"]) == 0
+    assert (
+        main(
+            [
+                "segment",
+                str(src),
+                "-o",
+                str(tmp_path / "a.tif"),
+                "--method",
+                "kmeans",
+                "--set",
+                "k=2",
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "mmtseg: warning" in err and "4th channel" in err and "--channel-axis -1" in err
-    assert main(["segment", str(src), "-o", str(tmp_path / "b.tif"), "--method", "kmeans",
-                 "--set", "k=2", "--channel-axis", "-1"]) == 0
+    assert (
+        main(
+            [
+                "segment",
+                str(src),
+                "-o",
+                str(tmp_path / "b.tif"),
+                "--method",
+                "kmeans",
+                "--set",
+                "k=2",
+                "--channel-axis",
+                "-1",
+            ]
+        )
+        == 0
+    )
     assert "warning" not in capsys.readouterr().err
     assert tifffile.imread(tmp_path / "b.tif").max() == 2
 
@@ -329,7 +484,7 @@ def _help_entries(argv, capsys) -> dict:
     assert exit_.value.code == 0
     text = capsys.readouterr().out
     entries, current = {}, None
-    for line in text[text.index("options:"):].splitlines()[1:]:
+    for line in text[text.index("options:") :].splitlines()[1:]:
         if line.startswith("  -"):
             current = line.split()[0].rstrip(",")
             entries[current] = line
@@ -359,14 +514,41 @@ def test_segment_with_scribbles_keeps_their_ids(tmp_path):
     tifffile.imwrite(tmp_path / "img.tif", img)
     tifffile.imwrite(tmp_path / "scr.tif", scr)
     out = tmp_path / "lab.tif"
-    assert main(["segment", str(tmp_path / "img.tif"), "--scribbles", str(tmp_path / "scr.tif"),
-                 "--method", "kim2020", "--preset", "fast", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "segment",
+                str(tmp_path / "img.tif"),
+                "--scribbles",
+                str(tmp_path / "scr.tif"),
+                "--method",
+                "kim2020",
+                "--preset",
+                "fast",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     lab = tifffile.imread(out)
     assert set(np.unique(lab)) == {5, 12}
     assert (lab[:, :20] == 5).mean() > 0.95 and (lab[:, 28:] == 12).mean() > 0.95
     # one scribble file cannot go with several images
-    assert main(["segment", str(tmp_path / "img.tif"), str(tmp_path / "img.tif"), "--scribbles",
-                 str(tmp_path / "scr.tif"), "-o", str(tmp_path / "many")]) == 2
+    assert (
+        main(
+            [
+                "segment",
+                str(tmp_path / "img.tif"),
+                str(tmp_path / "img.tif"),
+                "--scribbles",
+                str(tmp_path / "scr.tif"),
+                "-o",
+                str(tmp_path / "many"),
+            ]
+        )
+        == 2
+    )
 
 
 def test_segment_class_count_and_output_mode_options(tmp_path):
@@ -375,8 +557,23 @@ def test_segment_class_count_and_output_mode_options(tmp_path):
     img[20:28, 20:28] = 1.0
     tifffile.imwrite(tmp_path / "img.tif", img)
     out = tmp_path / "lab.tif"
-    assert main(["segment", str(tmp_path / "img.tif"), "--method", "kmeans", "--n-classes", "2",
-                 "--output-mode", "regions", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "segment",
+                str(tmp_path / "img.tif"),
+                "--method",
+                "kmeans",
+                "--n-classes",
+                "2",
+                "--output-mode",
+                "regions",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert tifffile.imread(out).max() == 3  # background + two squares
     assert main(["segment", str(tmp_path / "img.tif"), "--n-classes", "two", "-o", str(out)]) == 2
 
@@ -385,11 +582,45 @@ def test_bench_with_scribbles_feeds_the_same_scribbles_to_the_anchor(tmp_path):
     root = tmp_path / "bsds"
     _fake_bsds(root, 1)
     out = tmp_path / "res"
-    assert main(["bench", "--dataset", "bsds", "--root", str(root), "--methods", "trainable,kim2020",
-                 "--scribbles", "--set", "max_iter=5", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--dataset",
+                "bsds",
+                "--root",
+                str(root),
+                "--methods",
+                "trainable,kim2020",
+                "--scribbles",
+                "--set",
+                "max_iter=5",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     with open(out / "results.csv") as f:
         rows = list(csv.DictReader(f))
-    assert {(r["method"], r["setting"]) for r in rows} == {("trainable", "scribbles"),
-                                                          ("kim2020", "scribbles")}
-    assert main(["bench", "--dataset", "bsds", "--root", str(root), "--methods", "kmeans",
-                 "--scribbles", "--out", str(tmp_path / "x")]) == 2
+    assert {(r["method"], r["setting"]) for r in rows} == {
+        ("trainable", "scribbles"),
+        ("kim2020", "scribbles"),
+    }
+    assert (
+        main(
+            [
+                "bench",
+                "--dataset",
+                "bsds",
+                "--root",
+                str(root),
+                "--methods",
+                "kmeans",
+                "--scribbles",
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )

@@ -28,8 +28,9 @@ def _image(path):
         (["--meth", "kmeans"], ["--method"]),
     ],
 )
-def test_no_option_is_abbreviated_or_taken_for_another(tmp_path, monkeypatch, capsys, option,
-                                                       meant):
+def test_no_option_is_abbreviated_or_taken_for_another(
+    tmp_path, monkeypatch, capsys, option, meant
+):
     monkeypatch.chdir(tmp_path)
     _image(tmp_path / "img.tif")
     try:

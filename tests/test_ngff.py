@@ -83,5 +83,7 @@ def test_a_folder_of_zarr_stores_is_one_task_per_store_and_a_rerun_skips(tmp_pat
     assert main(["segment", str(tmp_path / "in")] + args) == 0
     assert {p.name for p in out.iterdir()} >= {"a_labels.ome.zarr", "b_labels.ome.zarr"}
     capsys.readouterr()
-    assert main(["segment", str(tmp_path / "in"), str(out)] + args) == 0  # the outputs among the inputs are left out
+    assert (
+        main(["segment", str(tmp_path / "in"), str(out)] + args) == 0
+    )  # the outputs among the inputs are left out
     assert capsys.readouterr().out.count("skipped") == 2

@@ -210,12 +210,12 @@ def write_ome_zarr(path, labels: np.ndarray, meta=None, provenance: dict | None 
     }
     chunks = tuple(min(s, 1 if i < labels.ndim - 2 else 1024) for i, s in enumerate(labels.shape))
 
-    def write(local: str) -> None:
+    def _write(local: str) -> None:
         kw = {"zarr_format": 2} if int(zarr.__version__.split(".")[0]) >= 3 else {}
         group = zarr.open_group(local, mode="w", **kw)
         array = new_array(group, "0", labels.shape, chunks, labels.dtype)
         array[...] = labels
         group.attrs.update(attrs)
 
-    storage.atomic_write(path, write)
+    storage.atomic_write(path, _write)
     return "ome-zarr"

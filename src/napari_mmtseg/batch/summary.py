@@ -60,11 +60,11 @@ def write_summary(path: str, rows: list) -> None:
     w.writerows(rows)
     data = buf.getvalue().encode()
 
-    def write(local: str) -> None:
+    def _write(local: str) -> None:
         with open(local, "wb") as fh:
             fh.write(data)
 
-    storage.atomic_write(path, write)
+    storage.atomic_write(path, _write)
 
 
 @dataclass
@@ -102,10 +102,22 @@ class BatchReport:
 
     @property
     def n_failed(self) -> int:
-        """int: Inputs that failed."""
+        """Count the inputs that failed.
+
+        Returns
+        -------
+        int
+            Rows whose status is ``"failed"``.
+        """
         return self.count("failed")
 
     @property
     def ok(self) -> bool:
-        """bool: True when no input failed."""
+        """Tell whether no input failed.
+
+        Returns
+        -------
+        bool
+            True when no row's status is ``"failed"``.
+        """
         return self.n_failed == 0

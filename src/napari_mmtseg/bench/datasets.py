@@ -34,6 +34,18 @@ DATASETS = ("bsds", "masks")
 
 @dataclass
 class Sample:
+    """One benchmark image and its annotations.
+
+    Attributes
+    ----------
+    id : str
+        The image's id in its data set.
+    image : numpy.ndarray
+        The image, (H, W) or (H, W, C).
+    gts : list of numpy.ndarray
+        Integer label maps of shape (H, W), one per annotator.
+    """
+
     id: str
     image: np.ndarray
     gts: list  # list of integer label maps, same spatial shape as the image
@@ -43,7 +55,23 @@ class Sample:
 
 
 def read_bsds_gt(mat_path) -> list:
-    """The ``Segmentation`` maps of a BSDS500 ``groundTruth`` .mat file (one per annotator)."""
+    """Read the ``Segmentation`` maps of a BSDS500 ``groundTruth`` .mat file.
+
+    Parameters
+    ----------
+    mat_path : str or os.PathLike
+        The .mat file.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One int32 label map (H, W) per annotator.
+
+    Raises
+    ------
+    ValueError
+        When the file has no ``groundTruth`` variable.
+    """
     from scipy.io import loadmat
 
     m = loadmat(str(mat_path))
@@ -60,6 +88,25 @@ def read_bsds_gt(mat_path) -> list:
 
 
 def bsds_ids(root, split: str = "val") -> list:
+    """List the BSDS500 images of a split that have annotations.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The BSDS500 root (holding ``images/`` and ``groundTruth/``).
+    split : str, optional
+        ``train``, ``val`` or ``test``.
+
+    Returns
+    -------
+    list of str
+        The image ids, sorted.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the split's folders are missing.
+    """
     img_dir = Path(root) / "images" / split
     gt_dir = Path(root) / "groundTruth" / split
     if not img_dir.is_dir():
@@ -71,6 +118,22 @@ def bsds_ids(root, split: str = "val") -> list:
 
 
 def load_bsds_sample(root, split: str, image_id: str) -> Sample:
+    """Load one BSDS500 image and its human annotations.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The BSDS500 root.
+    split : str
+        The split.
+    image_id : str
+        The image's id.
+
+    Returns
+    -------
+    Sample
+        The image (H, W, 3) uint8 and one label map per annotator.
+    """
     root = Path(root)
     img = read_image(root / "images" / split / f"{image_id}.jpg")
     gts = read_bsds_gt(root / "groundTruth" / split / f"{image_id}.mat")
@@ -78,6 +141,22 @@ def load_bsds_sample(root, split: str, image_id: str) -> Sample:
 
 
 def iter_bsds(root, split: str = "val", limit: int | None = None) -> Iterator[Sample]:
+    """Iterate over the BSDS500 samples of a split.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The BSDS500 root.
+    split : str, optional
+        The split.
+    limit : int, optional
+        The first ``limit`` images only.
+
+    Yields
+    ------
+    Sample
+        One image with its annotations.
+    """
     ids = bsds_ids(root, split)
     for i in ids[:limit] if limit else ids:
         yield load_bsds_sample(root, split, i)
@@ -117,13 +196,24 @@ def _micro_sets(root) -> dict:
 
 
 def masks_ids(root) -> list:
-    """``isbi/NN`` for the ISBI 2012 EM sections, ``stardist/img2d``,
-    ``bbbc039/<name>`` for the BBBC039 fields, and ``timelapse/<stack>/tNN``
-    for every 5th frame of the 2D+t time-lapse stacks (HeLa nuclei,
-    phase-contrast E. coli; automatic masks, so weaker truth), for those
-    present under ``root``. The order is fixed, so ``--offset`` and
-    ``--limit`` pick the same images as before the time-lapse frames were
-    added (they come last)."""
+    """List the microscopy images with masks present under ``root``.
+
+    The order is fixed, so ``--limit`` picks the same images as before the time-lapse
+    frames were added (they come last).
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The microscopy folder, its parent, or one collection's folder.
+
+    Returns
+    -------
+    list of str
+        ``isbi/NN`` for the ISBI 2012 EM sections, ``stardist/img2d``,
+        ``bbbc039/<name>`` for the BBBC039 fields, and ``timelapse/<stack>/tNN`` for
+        every 5th frame of the 2D+t time-lapse stacks (HeLa nuclei, phase-contrast
+        E. coli; automatic masks, so weaker truth).
+    """
     sets = _micro_sets(root)
     ids = []
     isbi = sets.get("isbi")
@@ -161,18 +251,36 @@ def masks_ids(root) -> list:
                 ]
     if not ids:
         raise FileNotFoundError(
-            f"No microscopy data with masks under {root} (expected {', '.join(MICRO_SETS.values())}, "
-            "or one of them)"
+            f"No microscopy data with masks under {root} "
+            f"(expected {', '.join(MICRO_SETS.values())}, or one of them)"
         )
     return ids
 
 
 def load_masks_sample(root, image_id: str) -> Sample:
-    """ISBI masks are binary (255 interior, 0 membrane); the StarDist and
-    BBBC039 masks are instance maps (0 background + one id per nucleus), and
-    so are the time-lapse frames' (made by segmentation pipelines, ids are
-    track ids).
-    ``Sample.gts`` holds the one mask as int64."""
+    """Load one microscopy image and its mask.
+
+    ISBI masks are binary (255 interior, 0 membrane); the StarDist and BBBC039 masks
+    are instance maps (0 background + one id per nucleus), and so are the time-lapse
+    frames' (made by segmentation pipelines, ids are track ids).
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The microscopy folder (as for :func:`masks_ids`).
+    image_id : str
+        An id from :func:`masks_ids`.
+
+    Returns
+    -------
+    Sample
+        The image and, in ``gts``, its one mask as int64.
+
+    Raises
+    ------
+    ValueError
+        For an id of no collection under ``root``.
+    """
     group, name = image_id.split("/", 1)
     d = _micro_sets(root).get(group)
     if d is None:
@@ -203,6 +311,29 @@ def load_masks_sample(root, image_id: str) -> Sample:
 
 
 def dataset_ids(dataset: str, root, split: str = "val", limit: int | None = None) -> list:
+    """List the image ids of a data set.
+
+    Parameters
+    ----------
+    dataset : {"bsds", "masks"}
+        The data set.
+    root : str or os.PathLike
+        Its folder.
+    split : str, optional
+        BSDS500 split.
+    limit : int, optional
+        The first ``limit`` ids only.
+
+    Returns
+    -------
+    list of str
+        The ids, in a fixed order.
+
+    Raises
+    ------
+    ValueError
+        For an unknown data set.
+    """
     if dataset == "bsds":
         ids = bsds_ids(root, split)
     elif dataset == "masks":
@@ -213,6 +344,24 @@ def dataset_ids(dataset: str, root, split: str = "val", limit: int | None = None
 
 
 def load_sample(dataset: str, root, split: str, image_id: str) -> Sample:
+    """Load one image of a data set with its annotations.
+
+    Parameters
+    ----------
+    dataset : {"bsds", "masks"}
+        The data set.
+    root : str or os.PathLike
+        Its folder.
+    split : str
+        BSDS500 split (ignored for masks).
+    image_id : str
+        An id from :func:`dataset_ids`.
+
+    Returns
+    -------
+    Sample
+        The image and its annotations.
+    """
     if dataset == "bsds":
         return load_bsds_sample(root, split, image_id)
     return load_masks_sample(root, image_id)
@@ -221,19 +370,50 @@ def load_sample(dataset: str, root, split: str, image_id: str) -> Sample:
 def iter_dataset(
     dataset: str, root, split: str = "val", limit: int | None = None
 ) -> Iterator[Sample]:
+    """Iterate over the samples of a data set.
+
+    Parameters
+    ----------
+    dataset : {"bsds", "masks"}
+        The data set.
+    root : str or os.PathLike
+        Its folder.
+    split : str, optional
+        BSDS500 split.
+    limit : int, optional
+        The first ``limit`` images only.
+
+    Yields
+    ------
+    Sample
+        One image with its annotations.
+    """
     for i in dataset_ids(dataset, root, split, limit):
         yield load_sample(dataset, root, split, i)
 
 
 def bench_scribbles(dataset: str, sample: Sample) -> np.ndarray:
-    """The scribbles every method gets for ``sample`` in ``mmtseg bench
-    --scribbles`` (:func:`napari_mmtseg.scribbles.make_scribbles`, seed 0):
+    """Make the scribbles every method gets for a sample in ``mmtseg bench --scribbles``.
+
+    Made by :func:`napari_mmtseg.scribbles.make_scribbles`, seed 0:
 
     - BSDS500: one stroke of up to 15 px in each segment of at least 64 px of
       the first human annotation, 3 px inside it; class = segment id + 1;
     - microscopy masks: semantic classes (1 = background, 2 = foreground:
       nuclei, cell interiors), one stroke of up to 9 px, 2 px inside, in up to
       5 foreground objects of at least 20 px and in the background.
+
+    Parameters
+    ----------
+    dataset : {"bsds", "masks"}
+        The sample's data set.
+    sample : Sample
+        The image with its annotations.
+
+    Returns
+    -------
+    numpy.ndarray
+        Scribbles (H, W), 0 where none, 1..K the classes.
     """
     from ..scribbles import make_scribbles
 

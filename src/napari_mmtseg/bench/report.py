@@ -41,6 +41,18 @@ BEST_COLS = [
 
 
 def load_rows(path) -> list:
+    """Read a benchmark CSV.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The CSV (missing: no rows).
+
+    Returns
+    -------
+    list of dict
+        Its rows, values as text.
+    """
     path = Path(path)
     if not path.exists():
         return []
@@ -62,8 +74,20 @@ def _setting_sort(setting: str):
 
 
 def summarize(rows) -> dict:
-    """{group key: {"images": [...], "seeds": [...], "per_seed": {col: [avg per seed]},
-    "per_image": {col: {image: mean over seeds}}, "seconds": s/image, "devices": set}}"""
+    """Group results by (method, preset, setting, overrides) and average them.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows of ``results.csv``.
+
+    Returns
+    -------
+    dict
+        ``{group key: {"images": [...], "seeds": [...], "per_seed": {col: [average
+        per seed]}, "per_image": {col: {image: mean over seeds}}, "seconds": s per
+        image, "devices": set}}``.
+    """
     groups = defaultdict(list)
     for r in rows:
         groups[_group_key(r)].append(r)
@@ -141,7 +165,7 @@ def _main_keys(summary, rank: str = "accuracy_mean") -> tuple:
     for key in summary:
         fam[(key[0], key[1], key[3])].append(key)
     keys, notes = [], {}
-    for f, ks in sorted(fam.items()):
+    for _, ks in sorted(fam.items()):
         if len(ks) == 1:
             keys.append(ks[0])
             continue
@@ -372,7 +396,20 @@ def _preset_note(rows) -> str:
 
 
 def write_report(out, stream=None) -> Path:
-    """Write summary.md, stability_per_image.csv and figures into ``out``."""
+    """Write summary.md, stability_per_image.csv and figures into a benchmark folder.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The benchmark folder (its ``results.csv`` and ``stability.csv`` are read).
+    stream : file, optional
+        Where the closing message goes (default stderr).
+
+    Returns
+    -------
+    pathlib.Path
+        The summary.md written.
+    """
     out = Path(out)
     stream = stream or sys.stderr
     rows = load_rows(out / RESULTS)

@@ -50,7 +50,32 @@ def _flops_per_forward(h: int, w: int, c_in: int, q: int, n_conv: int) -> float:
 def literal_mmt(
     img: np.ndarray, iters: int, q=100, n_conv=2, beta=1.0, alpha=0.999, device="cpu", seed=0
 ):
-    """Algorithm 1, transcribed literally (no batching, host-side alignment)."""
+    """Run Algorithm 1 of the paper transcribed literally (no batching, host-side alignment).
+
+    Parameters
+    ----------
+    img : ndarray of uint8, shape (H, W, 3)
+        The image.
+    iters : int
+        Iterations to run.
+    q : int, optional
+        Feature channels (the paper's q).
+    n_conv : int, optional
+        Convolution blocks (the paper's M).
+    beta : float, optional
+        Weight of the soft loss.
+    alpha : float, optional
+        EMA decay of the teachers.
+    device : str, optional
+        Torch device.
+    seed : int, optional
+        Torch seed.
+
+    Returns
+    -------
+    list of float
+        Seconds of each iteration.
+    """
     import torch
     import torch.nn.functional as F
     from scipy.optimize import linear_sum_assignment
@@ -64,7 +89,7 @@ def literal_mmt(
     means = [copy.deepcopy(n) for n in nets]
     opts = [torch.optim.SGD(n.parameters(), lr=0.1, momentum=0.9) for n in nets]
 
-    def h(student_lab, teacher_lab):
+    def _h(student_lab, teacher_lab):
         s, t = student_lab.cpu().numpy().ravel(), teacher_lab.cpu().numpy().ravel()
         S = np.zeros((q, q), np.int64)
         np.add.at(S, (s, t), 1)
@@ -80,7 +105,7 @@ def literal_mmt(
             y = nets[i](x)[0, 0]
             with torch.no_grad():
                 tl = means[j](x)[0, 0].argmax(0)
-                target = h(y.argmax(0), tl)
+                target = _h(y.argmax(0), tl)
             loss = F.cross_entropy(y.reshape(q, -1).T, target) + beta * tv_loss(y)
             opts[i].zero_grad()
             loss.backward()
@@ -246,6 +271,18 @@ def _add_args(ap):
 
 
 def main(args) -> int:
+    """Run ``mmtseg bench speed`` and print its Markdown table.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_parser`.
+
+    Returns
+    -------
+    int
+        0.
+    """
     size = [int(v) for v in args.size.lower().split("x")]
     base = {"device": args.device, "size": size, "threads": args.threads}
     cfgs = [dict(base, name="literal", iters=args.literal_iters)] if args.literal_iters > 0 else []
@@ -263,7 +300,9 @@ def main(args) -> int:
     lines = [
         f"Image: scikit-image 'coffee' resized to {size[0]}x{size[1]}, method mmt, seed 0.",
         "",
-        "| config | device | iterations run | s / iteration | end-to-end s | speed-up vs literal (per iteration) | GFLOP / iteration | achieved TFLOP/s | peak memory MB |",
+        "| config | device | iterations run | s / iteration | end-to-end s "
+        "| speed-up vs literal (per iteration) | GFLOP / iteration | achieved TFLOP/s "
+        "| peak memory MB |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -279,8 +318,9 @@ def main(args) -> int:
             note = f" (extrapolated: {r['s_per_iter'] * 1000:.0f} s for T=1000)"
         ratio = lit["s_per_iter"] / r["s_per_iter"] if lit and r["s_per_iter"] > 0 else None
         lines.append(
-            f"| {r['name']} | {r['device']} | {r['iters']} | {_fmt(r['s_per_iter'])} | {_fmt(e2e)}{note} | "
-            f"{_fmt(ratio)} | {_fmt(r['gflop_per_iter'])} | {_fmt(r['tflops'])} | {_fmt(r['peak_mem_mb'], 4)} |"
+            f"| {r['name']} | {r['device']} | {r['iters']} | {_fmt(r['s_per_iter'])} "
+            f"| {_fmt(e2e)}{note} | {_fmt(ratio)} | {_fmt(r['gflop_per_iter'])} "
+            f"| {_fmt(r['tflops'])} | {_fmt(r['peak_mem_mb'], 4)} |"
         )
     table = "\n".join(lines)
     print(table)
