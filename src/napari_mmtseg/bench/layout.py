@@ -21,6 +21,11 @@ __all__ = [
     "label_path",
     "read_keys",
     "CsvAppender",
+    "MAIN_COLS",
+    "MASK_COLS",
+    "BEST_COLS",
+    "setting_sort",
+    "run_label",
 ]
 
 #: the paper's parameter grids for the classical baselines (used with ``--grid``)
@@ -29,6 +34,24 @@ GRIDS = {
     "felzenszwalb": ("scale", [100, 500, 1000, 1500, 2000]),
     "multiotsu": ("n_classes", [2, 3, 4]),  # not in the paper: the microscopist's baseline
 }
+#: the report's table columns: (CSV column, header)
+MAIN_COLS = [  # (CSV column, header)
+    ("accuracy_mean", "Acc"),
+    ("miou_mean", "mIoU 1:1"),
+    ("miou_kim_mean", "mIoU Kim"),
+    ("pri_mean", "PRI"),
+    ("voi_mean", "VoI"),
+    ("n_segments", "segments"),
+]
+#: extra columns for microscopy masks (metrics.score_instances)
+MASK_COLS = [("fg_iou", "fg IoU"), ("f1", "F1 @0.5")]
+BEST_COLS = [
+    ("accuracy_best", "Acc"),
+    ("miou_best", "mIoU 1:1"),
+    ("miou_kim_best", "mIoU Kim"),
+    ("pri_best", "RI"),
+    ("voi_best", "VoI"),
+]
 RESULTS = "results.csv"
 STABILITY = "stability.csv"
 COMMANDS = "commands.txt"
@@ -142,3 +165,42 @@ class CsvAppender:
     def close(self) -> None:
         """Close the file."""
         self.f.close()
+
+
+def setting_sort(setting: str) -> tuple:
+    """Sort key of a setting: grid values by number, then the others by name.
+
+    Parameters
+    ----------
+    setting : str
+        A setting label such as ``"k=5"`` or ``"default"``.
+
+    Returns
+    -------
+    tuple
+        ``(0, value)`` for ``name=number``, ``(1, setting)`` otherwise.
+    """
+    if "=" in setting:
+        try:
+            return (0, float(setting.split("=", 1)[1]))
+        except ValueError:
+            pass
+    return (1, setting)
+
+
+def run_label(key) -> str:
+    """Name a (method, preset, setting, overrides) group for tables and figures.
+
+    Parameters
+    ----------
+    key : tuple of str
+        ``(method, preset, setting, overrides)``.
+
+    Returns
+    -------
+    str
+        ``method``, ``method (setting)``, with ``[overrides]`` when there are some.
+    """
+    method, preset, setting, overrides = key
+    txt = method if setting == "default" else f"{method} ({setting})"
+    return txt + (f" [{overrides}]" if overrides else "")
