@@ -80,6 +80,8 @@ def test_an_output_that_cannot_be_written_stops_before_any_work(tmp_path, capsys
         assert rc == 2, out
         assert "cannot write to the output folder" in captured.err and str(out) in captured.err
         assert "->" not in captured.out  # no image was segmented
+        rc = main(["segment", "--sample", "cell", "-o", str(out), "--method", "kmeans"])
+        assert rc == 2 and "cannot write to the output folder" in capsys.readouterr().err
 
 
 def test_bench_help_names_speed_and_merge_needs_no_dataset(tmp_path, capsys):

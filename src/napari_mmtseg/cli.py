@@ -42,15 +42,18 @@ def _sample_files(name: str, folder: Path) -> list:
         data = load_sample(name)
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.tif"
-    if data.dtype == np.uint8 and data.ndim in (2, 3):
-        path = folder / f"{name}.png"
-        iio.imwrite(path, data)
-    else:
-        import tifffile
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if data.dtype == np.uint8 and data.ndim in (2, 3):
+            path = folder / f"{name}.png"
+            iio.imwrite(path, data)
+        else:
+            import tifffile
 
-        tifffile.imwrite(path, data)
+            tifffile.imwrite(path, data)
+    except OSError as exc:
+        raise CLIError(f"cannot write to the output folder {folder}: {exc}") from exc
     print(f"sample {name!r} written to {path}", file=sys.stderr)
     return [path]
 
@@ -207,7 +210,7 @@ def cmd_segment(args) -> int:
         For a usage error (exit status 2): options that do not go together, no input,
         an output that cannot be written, ...
     """
-    from .batch import BatchError, plan, segment_many
+    from .batch import BatchError, check_output, plan, segment_many
     from .params import make_params
 
     _check_segment_args(args)
@@ -218,7 +221,9 @@ def cmd_segment(args) -> int:
         out_dir = out_dir.parent if out_dir.suffix.lower() in (".tif", ".tiff") else out_dir
         inputs += [str(p) for p in _sample_files(args.sample, out_dir)]
     try:
-        n = len(plan(inputs, args.output_dir))
+        pairs = plan(inputs, args.output_dir)
+        check_output(pairs, args.output_dir)  # before any work, a cluster's start included
+        n = len(pairs)
     except BatchError as exc:
         raise CLIError(str(exc)) from exc
     if not args.scheduler:

@@ -30,7 +30,7 @@ imports it.
 """
 
 from .cluster import cores, local_cluster, threads_per_worker
-from .plan import IMAGE_SUFFIXES, BatchError, plan
+from .plan import IMAGE_SUFFIXES, BatchError, check_output, plan
 from .run import segment_many
 from .summary import FIELDS, SUMMARY_NAME, BatchReport
 from .task import segment_file
@@ -38,6 +38,7 @@ from .task import segment_file
 __all__ = [
     "segment_many",
     "plan",
+    "check_output",
     "segment_file",
     "BatchReport",
     "BatchError",

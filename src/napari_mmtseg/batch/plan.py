@@ -13,7 +13,14 @@ from pathlib import Path
 
 from .. import storage
 
-__all__ = ["IMAGE_SUFFIXES", "BatchError", "plan", "single_output", "output_folder"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "BatchError",
+    "plan",
+    "single_output",
+    "output_folder",
+    "check_output",
+]
 
 #: file name endings read as images (zarr stores: see :func:`napari_mmtseg.ngff.is_zarr`)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
@@ -59,6 +66,36 @@ def output_folder(pairs: list, output) -> str:
         ``output`` itself, or the folder of its single file.
     """
     return storage.parent(pairs[0][1]) if single_output(output) else str(output)
+
+
+def check_output(pairs: list, output) -> str:
+    """Create the batch's output folder if needed and check that files can be written there.
+
+    Parameters
+    ----------
+    pairs : list of (str, str)
+        The batch's (input, output) pairs, from :func:`plan`.
+    output : str or os.PathLike
+        The batch's output: a folder, or one file path.
+
+    Returns
+    -------
+    str
+        The output folder.
+
+    Raises
+    ------
+    BatchError
+        When the folder cannot be created or written (read-only, no permission, a file
+        in the way), with the reason.
+    """
+    folder = output_folder(pairs, output)
+    try:
+        storage.check_writable(folder)
+    except OSError as exc:
+        reason = f"{type(exc).__name__}: {exc.strerror or exc}"
+        raise BatchError(f"cannot write to the output folder {folder}: {reason}") from exc
+    return folder
 
 
 def _is_image(path: str) -> bool:

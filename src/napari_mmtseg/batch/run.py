@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from .. import storage
 from .cluster import threads_per_worker
-from .plan import BatchError, output_folder, plan, single_output
+from .plan import check_output, plan, single_output
 from .summary import SUMMARY_NAME, BatchReport, read_summary, write_summary
 from .task import failed_row, segment_file, short_error
 
@@ -91,13 +91,6 @@ class _Recorder:
                 pass
 
 
-def _check_writable(folder: str) -> None:
-    try:
-        storage.check_writable(folder)
-    except OSError as exc:
-        raise BatchError(f"cannot write to the output folder {folder}: {short_error(exc)}") from exc
-
-
 def segment_many(
     inputs,
     output,
@@ -159,8 +152,7 @@ def segment_many(
     """
     t0 = time.perf_counter()
     pairs = plan(inputs, output)
-    folder = output_folder(pairs, output)
-    _check_writable(folder)  # before any work: a batch that cannot write never starts
+    check_output(pairs, output)  # before any work: a batch that cannot write never starts
     summary = None if single_output(output) else storage.join(str(output), SUMMARY_NAME)
     record = _Recorder(pairs, summary, log, on_row)
     kw = dict(method=method, preset=preset, seed=seed, channel_axis=channel_axis,
