@@ -1,6 +1,5 @@
 """The ``mmtseg segment`` command line: files, folders, samples, metadata, errors."""
 
-
 import imageio.v3 as iio
 import numpy as np
 import pytest
