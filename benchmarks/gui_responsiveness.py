@@ -9,6 +9,7 @@ live preview on) from the Run click to the result layer.
 
 --threads 0 (default) uses the widget's default: all cores but one.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,9 +22,11 @@ import numpy as np
 def _stats(gaps_ms: np.ndarray) -> str:
     if gaps_ms.size == 0:
         return "no ticks"
-    return (f"ticks {gaps_ms.size:5d}  max gap {gaps_ms.max():6.1f} ms  "
-            f"p99 {np.percentile(gaps_ms, 99):6.1f} ms  p95 {np.percentile(gaps_ms, 95):5.1f} ms  "
-            f"median {np.median(gaps_ms):5.1f} ms  gaps > 100 ms: {(gaps_ms > 100).sum()}")
+    return (
+        f"ticks {gaps_ms.size:5d}  max gap {gaps_ms.max():6.1f} ms  "
+        f"p99 {np.percentile(gaps_ms, 99):6.1f} ms  p95 {np.percentile(gaps_ms, 95):5.1f} ms  "
+        f"median {np.median(gaps_ms):5.1f} ms  gaps > 100 ms: {(gaps_ms > 100).sum()}"
+    )
 
 
 def main(argv=None):
@@ -35,12 +38,12 @@ def main(argv=None):
     ap.add_argument("--verbose", action="store_true", help="list the gaps over 50 ms")
     args = ap.parse_args(argv)
 
-    import napari
     from qtpy.QtCore import QElapsedTimer, QTimer
     from qtpy.QtWidgets import QApplication
     from skimage import data
     from skimage.transform import resize
 
+    import napari
     from napari_mmtseg._napari._widget import MMTSegWidget
 
     viewer = napari.Viewer(show=True)
@@ -68,8 +71,9 @@ def main(argv=None):
         timer.stop()
         return np.diff(np.asarray(ticks)), time.monotonic() - t0
 
-    img = resize(data.immunohistochemistry(), (args.size, args.size), preserve_range=True,
-                 anti_aliasing=True).astype(np.uint8)
+    img = resize(
+        data.immunohistochemistry(), (args.size, args.size), preserve_range=True, anti_aliasing=True
+    ).astype(np.uint8)
     viewer.add_image(img, name="ihc", rgb=True)
     for _ in range(100):  # let the window settle
         app.processEvents()
@@ -88,8 +92,14 @@ def main(argv=None):
     from napari_mmtseg._napari import _worker
 
     t_open = time.monotonic()
-    after_open, open_s = measure(until=lambda: time.monotonic() - t_open >= 4.2 and bool(
-        _worker._WARM) and not _worker._WARM[0].is_alive(), action=open_widget)
+    after_open, open_s = measure(
+        until=lambda: (
+            time.monotonic() - t_open >= 4.2
+            and bool(_worker._WARM)
+            and not _worker._WARM[0].is_alive()
+        ),
+        action=open_widget,
+    )
     widget = opened["widget"]
     widget.method.value = args.method
     widget.preset.value = "fast"
@@ -119,15 +129,21 @@ def main(argv=None):
     res = viewer.layers[-1]
     iters = max((getattr(e, "iteration", 0) for _, _, e in events), default=0)
 
-    print(f"napari {napari.__version__}, {os.cpu_count()} CPU cores, torch threads "
-          f"{widget._num_threads()}, {args.method} '{widget.preset.value}' on "
-          f"{args.size}x{args.size} RGB, live preview every >= 0.3 s")
+    print(
+        f"napari {napari.__version__}, {os.cpu_count()} CPU cores, torch threads "
+        f"{widget._num_threads()}, {args.method} '{widget.preset.value}' on "
+        f"{args.size}x{args.size} RGB, live preview every >= 0.3 s"
+    )
     print(f"idle baseline (2 s):     {_stats(idle)}")
-    print(f"opening the widget took {opened['ms']:.0f} ms on the GUI thread; the {open_s:.1f} s "
-          f"after it (background warm-up, until done):\n                         {_stats(after_open)}")
+    print(
+        f"opening the widget took {opened['ms']:.0f} ms on the GUI thread; the {open_s:.1f} s "
+        f"after it (background warm-up, until done):\n                         {_stats(after_open)}"
+    )
     print(f"Run click handler (adds the preview layer, starts the worker): {clicked['ms']:.0f} ms")
-    print(f"during the run ({seconds:4.1f} s, {iters} iterations, outcome {done[0]}, "
-          f"result '{res.name}' with {res.metadata.get('n_labels')} labels):")
+    print(
+        f"during the run ({seconds:4.1f} s, {iters} iterations, outcome {done[0]}, "
+        f"result '{res.name}' with {res.metadata.get('n_labels')} labels):"
+    )
     print(f"                         {_stats(run)}")
     if args.verbose:
         t_ticks = np.asarray(ticks)[1:]
@@ -136,8 +152,10 @@ def main(argv=None):
             t, d, e = before[-1] if before else (0.0, 0.0, None)
             what = type(e).__name__ + (f" it {e.iteration}" if hasattr(e, "iteration") else "")
             what += " +preview" if getattr(e, "preview", None) is not None else ""
-            print(f"  gap {gap:6.1f} ms ending at {t_end / 1e3:6.2f} s; last event at "
-                  f"{t / 1e3:6.2f} s ({what}, handled in {d:.1f} ms)")
+            print(
+                f"  gap {gap:6.1f} ms ending at {t_end / 1e3:6.2f} s; last event at "
+                f"{t / 1e3:6.2f} s ({what}, handled in {d:.1f} ms)"
+            )
     viewer.close()
 
 

@@ -5,8 +5,8 @@ the real napari window:
 
 writes ``refine_1_run.png`` (the window after Run), ``refine_2_corrections.png``
 (the corrections painted into the result, zoomed in), ``refine_3_refined.png``
-(the same view after Refine) and ``refine_4_refined_all.png`` (all of it). Several minutes on 2 CPU cores (two 'fast' mmt runs
-on the 512x512 immunohistochemistry sample).
+(the same view after Refine) and ``refine_4_refined_all.png`` (all of it). Several minutes
+on 2 CPU cores (two 'fast' mmt runs on the 512x512 immunohistochemistry sample).
 
 The corrections are painted by the script, as a user would with napari's brush
 (``Labels.data_setitem``, undoable; each stroke a change of label, so each is a
@@ -21,6 +21,7 @@ scribble):
   (30 px in the stroma, six strokes there, away from the nuclei), at random
   interior points (seed 0).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,6 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from make_screenshot import DOCS_IMAGES, open_viewer, save_window, settle, wait_for
 
 #: the part of the image the zoomed views show (rows, columns): stroma between three glands
@@ -44,7 +46,9 @@ def _strokes(mask: np.ndarray, n: int, length: int, rng, width: int = 3) -> np.n
     ys, xs = np.nonzero(depth >= width + 1)
     for k in rng.choice(ys.size, n, replace=False):
         y, x = ys[k], xs[k]
-        out[max(0, y - width // 2):y + width // 2 + 1, max(0, x - length // 2):x + length // 2] = True
+        out[
+            max(0, y - width // 2) : y + width // 2 + 1, max(0, x - length // 2) : x + length // 2
+        ] = True
     return out & mask
 
 
@@ -87,7 +91,9 @@ def zoom(viewer) -> None:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out-dir", default=str(DOCS_IMAGES))
-    ap.add_argument("--max-iter", type=int, default=None, help="(to try the script) fewer iterations")
+    ap.add_argument(
+        "--max-iter", type=int, default=None, help="(to try the script) fewer iterations"
+    )
     args = ap.parse_args(argv)
     out = Path(args.out_dir)
 
@@ -97,8 +103,10 @@ def main(argv=None):
     its = {} if args.max_iter is None else {"max_iter": args.max_iter}
     wait_for(widget, lambda: widget(method="mmt", preset="fast", output="clusters", **its))
     lab = widget.result_layer
-    print(f"run: {time.monotonic() - t0:.0f} s, {lab.metadata['n_labels']} classes "
-          f"{np.unique(lab.data).tolist()}")
+    print(
+        f"run: {time.monotonic() - t0:.0f} s, {lab.metadata['n_labels']} classes "
+        f"{np.unique(lab.data).tolist()}"
+    )
     lab.opacity = 0.6
     viewer.reset_view()
     viewer.status = "Ready"
@@ -119,8 +127,10 @@ def main(argv=None):
     t0 = time.monotonic()
     wait_for(widget, widget.refine)
     md = lab.metadata
-    print(f"refine: {time.monotonic() - t0:.0f} s, labels {np.unique(lab.data).tolist()}, "
-          f"scribbles {md['scribbles']}")
+    print(
+        f"refine: {time.monotonic() - t0:.0f} s, labels {np.unique(lab.data).tolist()}, "
+        f"scribbles {md['scribbles']}"
+    )
     found = (lab.data == nuclei) & (paint != nuclei)
     print(f"pixels labelled {nuclei} beyond the painted ones: {int(found.sum())}")
     lab.mode = "pan_zoom"

@@ -7,6 +7,7 @@ Takes about a minute on 2 CPU cores (mmt, 'fast' preset, at most 120 iterations)
 The helpers here (a window, waiting for a run, saving the window) are also
 used by ``make_refine_screenshots.py``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,6 @@ DOCS_IMAGES = Path(__file__).resolve().parents[1] / "docs/images"
 def open_viewer(sample: str = "immunohistochemistry"):
     """A shown 1280x800 napari window with a bundled sample and the dock widget."""
     import napari
-
     from napari_mmtseg._napari import _sample_data
     from napari_mmtseg._napari._widget import MMTSegWidget
 
@@ -86,8 +86,10 @@ def main(argv=None):
     viewer.layers[-1].opacity = 0.55
     viewer.reset_view()
     out = save_window(viewer, args.out)
-    print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB), result: {viewer.layers[-1].name}, "
-          f"{viewer.layers[-1].metadata['n_labels']} labels")
+    print(
+        f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB), result: {viewer.layers[-1].name}, "
+        f"{viewer.layers[-1].metadata['n_labels']} labels"
+    )
     viewer.close()
 
 

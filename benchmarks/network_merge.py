@@ -1,6 +1,6 @@
 """Measure output-stage levers that read the trained networks' own response.
 
-The output stage (``regions.finish_labels``) sees only the cluster map and
+The output stage (``output_stage.finish_labels``) sees only the cluster map and
 the image. These levers also use the final networks' softmax: for MMT the two
 teachers' vote (the mean of their softmax maps after aligning their channels,
 what the engine takes the argmax of), for Kim 2020 and Kanezaki 2018 their
@@ -45,9 +45,10 @@ from skimage.segmentation import watershed
 from napari_mmtseg import make_params, segment
 from napari_mmtseg._input import prepare_image
 from napari_mmtseg.bench import datasets
+from napari_mmtseg.features import edge_strength, image_features
 from napari_mmtseg.infer import _vote, freeze_bn_to_image_stats
 from napari_mmtseg.metrics import ari, score
-from napari_mmtseg.regions import edge_strength, finish_labels, image_features
+from napari_mmtseg.output_stage import finish_labels
 from napari_mmtseg.train import teachers_alignment, train_view
 
 RAW = dict(output="clusters", min_region_size=1, merge_threshold=0.0, refine=False)

@@ -9,6 +9,7 @@ with the share of each band that ends with its scribble's id.
 
     python benchmarks/refine_steps.py --seeds 0,1,2
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,9 @@ from napari_mmtseg.samples import make_look_alike
 
 
 def bands(lab) -> str:
-    return "/".join(f"{(lab[:, a:b] == k).mean():.2f}" for a, b, k in ((0, 20, 3), (24, 42, 7), (46, 64, 9)))
+    return "/".join(
+        f"{(lab[:, a:b] == k).mean():.2f}" for a, b, k in ((0, 20, 3), (24, 42, 7), (46, 64, 9))
+    )
 
 
 def main(argv=None) -> int:
@@ -32,19 +35,26 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     img, s = make_look_alike()
     kw = dict(preset="fast", device="cpu")
-    print("| method | seed | fresh steps | refine (+1 scribble) steps | refine (own unsupervised run) steps "
-          "| bands right: fresh, +1, unsupervised |")
+    print(
+        "| method | seed | fresh steps | refine (+1 scribble) steps "
+        "| refine (own unsupervised run) steps | bands right: fresh, +1, unsupervised |"
+    )
     print("|---|---|---|---|---|---|")
     for m in LEARNED_METHODS:
         for seed in (int(v) for v in args.seeds.split(",")):
             fresh = segment(img, method=m, seed=seed, scribbles=s, **kw)
-            part = segment(img, method=m, seed=seed, scribbles=np.where(s == 9, 0, s),
-                           keep_model=True, **kw)
+            part = segment(
+                img, method=m, seed=seed, scribbles=np.where(s == 9, 0, s), keep_model=True, **kw
+            )
             plus = segment(img, method=m, seed=seed, scribbles=s, init_model=part.model, **kw)
             unsup = segment(img, method=m, seed=seed, keep_model=True, **kw)
             again = segment(img, method=m, seed=seed, scribbles=s, init_model=unsup.model, **kw)
-            print(f"| {m} | {seed} | {len(fresh.history)} | {len(plus.history)} | {len(again.history)} "
-                  f"| {bands(fresh.labels)}, {bands(plus.labels)}, {bands(again.labels)} |", flush=True)
+            print(
+                f"| {m} | {seed} | {len(fresh.history)} | {len(plus.history)} "
+                f"| {len(again.history)} | {bands(fresh.labels)}, {bands(plus.labels)}, "
+                f"{bands(again.labels)} |",
+                flush=True,
+            )
     return 0
 
 

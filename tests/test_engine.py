@@ -268,7 +268,7 @@ def test_n_classes_is_what_the_run_ends_with(method, output):
         assert r.n_labels == 2
     else:
         assert r.n_labels >= 2  # regions: each connected part of a class has its own id
-    assert "n_classes=2" in r.output["why"]
+    assert "n_classes=2" in r.output["why_details"]
     assert r.metadata()["output"]["n_classes"] == 2
 
 
@@ -298,7 +298,7 @@ def test_texture_weight_follows_the_kind_of_image():
     assert segment(img, channel_axis=2, **kw).output["texture_weight"] == 0.0  # three channels
     assert segment(img[..., 0], **kw).output["texture_weight"] == 0.0  # grey
     assert segment(img[..., 0], texture_weight=0.3, **kw).output["texture_weight"] == 0.3
-    assert "no texture term: not a colour image" in segment(img[..., 0], **kw).output["why"]
+    assert "no texture term: not a colour image" in segment(img[..., 0], **kw).output["why_details"]
 
 
 @pytest.mark.parametrize("method", ["mmt", "kim2020"])
@@ -320,6 +320,6 @@ def test_infer_at_reaches_the_networks(method):
 
 def test_the_reason_names_only_the_steps_that_ran():
     img = (np.random.default_rng(1).random((24, 24)) * 255).astype(np.uint8)
-    assert segment(img, method="kmeans", k=3, **FAST).output["why"] == "the method's 3 clusters, no clean-up"
-    why = segment(img, method="kmeans", k=3, min_region_size=4, **FAST).output["why"]
+    assert segment(img, method="kmeans", k=3, **FAST).output["why_details"] == "the method's 3 clusters, no clean-up"
+    why = segment(img, method="kmeans", k=3, min_region_size=4, **FAST).output["why_details"]
     assert "pieces under 4 px absorbed" in why and "merged" not in why

@@ -1,4 +1,5 @@
 """Metrics on hand-made label maps with answers worked out by hand."""
+
 import math
 
 import numpy as np
@@ -40,7 +41,9 @@ def test_known_pri_voi_accuracy_case():
     # skimage's variation_of_information uses log base 2: same value in bits
     from skimage.metrics import variation_of_information
 
-    assert sum(variation_of_information(gt, pred)) * math.log(2) == pytest.approx(0.75 * math.log(3))
+    assert sum(variation_of_information(gt, pred)) * math.log(2) == pytest.approx(
+        0.75 * math.log(3)
+    )
     # Hungarian: gt0<->pred0 (2 px) + gt1<->pred1 (1 px) = 3/4
     assert M.accuracy(gt, pred) == pytest.approx(0.75)
     # IoU gt0/pred0 = 2/3, gt1/pred1 = 1/2 -> mIoU = 7/12
@@ -130,3 +133,89 @@ def test_bad_inputs():
         M.accuracy(np.zeros((2, 2)), np.zeros((2, 2), int))
     with pytest.raises(ValueError):
         M.score(np.zeros((2, 2), int), [])
+
+
+# ------------------------------------------------ the BSDS benchmark's scores: covering, VoI bits
+
+
+def test_covering_by_hand_and_its_direction():
+    # gt = [0 0 1 1], pred = [0 0 0 1]: IoU gt0/p0 = 2/3, gt1/p1 = 1/2 (gt1/p0 = 1/4)
+    gt = np.array([[0, 0, 1, 1]])
+    pred = np.array([[0, 0, 0, 1]])
+    assert M.covering(gt, pred) == pytest.approx((2 * 2 / 3 + 2 * 1 / 2) / 4)  # 7/12
+    # the other way round: p0 (3 px) best IoU 2/3, p1 (1 px) best 1/2
+    assert M.covering(pred, gt) == pytest.approx((3 * 2 / 3 + 1 * 1 / 2) / 4)  # 5/8
+    assert M.covering(gt, np.array([[7, 7, 3, 3]])) == 1.0  # equal up to renaming
+    halves = np.array([[0, 0, 1, 1], [0, 0, 1, 1]])
+    assert M.covering(halves, np.zeros_like(halves)) == pytest.approx(0.5)  # each half: IoU 1/2
+
+
+def test_variation_of_information_in_bits_and_in_nats():
+    gt = np.array([[0, 0, 1, 1]])
+    pred = np.array([[0, 0, 0, 1]])
+    # VoI = (3/4) ln 3 nats (test_known_pri_voi_accuracy_case) = (3/4) log2 3 bits
+    assert M.variation_of_information(gt, pred) == pytest.approx(0.75 * math.log2(3))
+    assert M.variation_of_information(gt, pred, unit="nats") == pytest.approx(0.75 * math.log(3))
+    assert M.voi(gt, pred) == M.variation_of_information(gt, pred, unit="nats")  # voi stays nats
+    with pytest.raises(ValueError, match="unit"):
+        M.variation_of_information(gt, pred, unit="dits")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_variation_of_information_agrees_with_scikit_image(seed):
+    from skimage.metrics import variation_of_information
+
+    rng = np.random.default_rng(seed)
+    gt = rng.integers(0, 4, (12, 15))
+    pred = rng.integers(0, 6, (12, 15)) * 3  # ids with gaps
+    assert M.variation_of_information(gt, pred) == pytest.approx(
+        sum(variation_of_information(gt, pred))
+    )
+
+
+def test_bsds_region_scores_average_over_the_annotations():
+    gt1 = np.array([[0, 0, 1, 1]])
+    gt2 = np.array([[0, 0, 0, 1]])
+    pred = np.array([[0, 0, 0, 1]])
+    s = M.bsds_region_scores(pred, [gt1, gt2])
+    # covering of gt1 by pred: 7/12 of its 4 px; of gt2: all 4 px
+    assert s["covering_hit"] == pytest.approx(4 * 7 / 12 + 4)
+    assert s["covering_area"] == 8  # pixels x annotations
+    assert s["covering"] == pytest.approx((7 / 12 + 1) / 2)
+    assert s["pri"] == pytest.approx((0.5 + 1.0) / 2)
+    assert s["voi_bits"] == pytest.approx(0.75 * math.log2(3) / 2)
+    one = M.bsds_region_scores(pred, gt1)  # one annotation as a plain array
+    assert one["covering"] == pytest.approx(M.covering(gt1, pred))
+    with pytest.raises(ValueError):
+        M.bsds_region_scores(pred, [])
+
+
+def _level(hit, area, pri, voi):
+    return {"covering_hit": hit, "covering_area": area, "pri": pri, "voi_bits": voi}
+
+
+def test_ods_takes_one_level_for_all_images_and_ois_each_images_best():
+    scores = [
+        [_level(90, 100, 0.8, 1.0), _level(50, 100, 0.7, 2.0)],  # image A: level 0 is best
+        [_level(150, 300, 0.6, 3.0), _level(240, 300, 0.9, 1.5)],  # image B: level 1 is best
+    ]
+    r = M.bsds_ods_ois(scores)
+    # covering pooled over pixels: level 0 240/400, level 1 290/400; OIS (90 + 240) / 400
+    assert r["covering_ods"] == pytest.approx(290 / 400) and r["covering_ods_level"] == 1
+    assert r["covering_ois"] == pytest.approx(330 / 400)
+    # PRI and VoI: means over images; ODS the best level's mean, OIS the mean of each best
+    assert r["pri_ods"] == pytest.approx(0.8) and r["pri_ois"] == pytest.approx(0.85)
+    assert r["voi_bits_ods"] == pytest.approx(1.75) and r["voi_bits_ods_level"] == 1
+    assert r["voi_bits_ois"] == pytest.approx(1.25) and r["n_images"] == 2
+    with pytest.raises(ValueError):
+        M.bsds_ods_ois([scores[0], scores[1][:1]])
+    with pytest.raises(ValueError):
+        M.bsds_ods_ois([])
+
+
+def test_one_level_gives_the_same_ods_and_ois():
+    rng = np.random.default_rng(0)
+    images = [(rng.integers(0, 3, (8, 9)), [rng.integers(0, 2, (8, 9))]) for _ in range(3)]
+    r = M.bsds_ods_ois([[M.bsds_region_scores(p, g)] for p, g in images])
+    for m in ("covering", "pri", "voi_bits"):
+        assert r[f"{m}_ods"] == pytest.approx(r[f"{m}_ois"])

@@ -18,7 +18,7 @@ from .classical import classical, fit_trainable, trainable
 from .device import describe_device, resolve_device
 from .memory import check_host_memory, check_memory, oom_guard
 from .params import LEARNED_METHODS, METHODS, SCRIBBLE_METHODS, default_preset, make_params
-from .regions import finish_labels, summarize_output
+from .output_stage import finish_labels, summarize_output
 from .result import Progress, SegmentationResult, consecutive
 from .scribbles import prepare_scribbles
 from .train import train_slice

@@ -6,6 +6,7 @@ previous result's networks.
 Run headless with ``xvfb-run -a python -m pytest tests/napari``. Images are
 tiny and runs short ('fast' preset, few iterations).
 """
+
 import numpy as np
 import pytest
 
@@ -37,7 +38,7 @@ def look_alike(seed=0, n=1):
 
 def _box(shape, y, x):
     """Indices of a (4, 10) box at (y, x) in the last two axes of ``shape`` (other axes 0)."""
-    yy, xx = np.mgrid[y:y + 4, x:x + 10]
+    yy, xx = np.mgrid[y : y + 4, x : x + 10]
     lead = [np.zeros(yy.size, np.intp)] * (len(shape) - 2)
     return (*lead, yy.ravel(), xx.ravel())
 
@@ -49,8 +50,9 @@ def _finish(qtbot, widget, start, outcome="done"):
 
 
 def _errors():
-    return [n.message for n in notification_manager.records
-            if n.severity == NotificationSeverity.ERROR]
+    return [
+        n.message for n in notification_manager.records if n.severity == NotificationSeverity.ERROR
+    ]
 
 
 @pytest.fixture
@@ -87,7 +89,8 @@ def _paint_corrections(lab):
 
 
 def test_edits_of_the_result_are_the_scribbles_and_refine_starts_from_its_networks(
-        qtbot, viewer_widget, engine_calls):
+    qtbot, viewer_widget, engine_calls
+):
     viewer, widget = viewer_widget
     viewer.add_image(look_alike(), name="im")
     _finish(qtbot, widget, lambda: widget(method="mmt", max_iter=40, **FAST))
@@ -126,8 +129,9 @@ def test_refined_labels_take_the_scribble_ids(qtbot, viewer_widget):
     assert not np.isin(lab.data[:, 46:], [LEFT, MID]).any()  # the bright part is neither
 
 
-def test_refine_is_one_undo_step_and_leaves_the_users_pixels_alone(qtbot, viewer_widget,
-                                                                   engine_calls):
+def test_refine_is_one_undo_step_and_leaves_the_users_pixels_alone(
+    qtbot, viewer_widget, engine_calls
+):
     viewer, widget = viewer_widget
     viewer.add_image(look_alike(), name="im")
     _finish(qtbot, widget, lambda: widget(method="kim2020", max_iter=40, **FAST))
@@ -161,9 +165,10 @@ def test_refine_is_one_undo_step_and_leaves_the_users_pixels_alone(qtbot, viewer
     np.testing.assert_array_equal(lab.data, after)
     lab.data_setitem((np.array([45]), np.array([50])), 9)
     _finish(qtbot, widget, widget.refine)
-    np.testing.assert_array_equal(engine_calls[-1][0]["scribbles"] > 0,
-                                  (scribbles > 0) | (np.arange(48)[:, None] == 45)
-                                  & (np.arange(64) == 50))
+    np.testing.assert_array_equal(
+        engine_calls[-1][0]["scribbles"] > 0,
+        (scribbles > 0) | (np.arange(48)[:, None] == 45) & (np.arange(64) == 50),
+    )
 
 
 # ---------------------------------------------------------------- other scribbles layers, trainable
@@ -243,8 +248,11 @@ def test_refine_needs_scribbles_and_a_method_that_learns(qtbot, viewer_widget, e
 def test_refine_a_stack_slice_by_slice_or_whole(qtbot, viewer_widget, engine_calls):
     viewer, widget = viewer_widget
     viewer.add_image(look_alike(n=2), name="st")
-    _finish(qtbot, widget, lambda: widget(method="kim2020", max_iter=30, current_slice_only=False,
-                                          **FAST))
+    _finish(
+        qtbot,
+        widget,
+        lambda: widget(method="kim2020", max_iter=30, current_slice_only=False, **FAST),
+    )
     lab = widget.result_layer
     first = lab.data.copy()
     # corrections on slice 1 only (mirrored: its middle is at x 20..41, its left at 44..)
@@ -270,7 +278,9 @@ def test_refine_a_stack_slice_by_slice_or_whole(qtbot, viewer_widget, engine_cal
     _finish(qtbot, widget, lambda: widget.refine(method="trainable"))
     assert engine_calls[-1][0]["init_model"] is None
     assert (lab.data[0, :, 24:40] == MID).mean() > 0.9
-    assert (lab.data[1, :, 24:40] == MID).mean() > 0.9 and (lab.data[1, :, 46:] == LEFT).mean() > 0.9
+    assert (lab.data[1, :, 24:40] == MID).mean() > 0.9 and (
+        lab.data[1, :, 46:] == LEFT
+    ).mean() > 0.9
 
 
 # ---------------------------------------------------------------- the record of edits (no viewer)

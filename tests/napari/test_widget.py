@@ -3,6 +3,7 @@
 Run headless with ``xvfb-run -a python -m pytest tests/napari``. Images are
 tiny and runs short: the whole file takes well under a minute on 2 cores.
 """
+
 import numpy as np
 import pytest
 
@@ -37,8 +38,9 @@ def _run(qtbot, widget, outcome="done", **values):
 
 
 def _errors():
-    return [n.message for n in notification_manager.records
-            if n.severity == NotificationSeverity.ERROR]
+    return [
+        n.message for n in notification_manager.records if n.severity == NotificationSeverity.ERROR
+    ]
 
 
 # ---------------------------------------------------------------- manifest, samples
@@ -134,12 +136,12 @@ def test_zero_stands_for_none_or_auto(viewer_widget):
     assert widget.params()["texture_weight"] == 0.25
     assert "(lowest: auto)" in tex.label
     for given, expected in ((0, 0.0), (-0.0, 0.0), (None, None), ("auto", None), (1.5, 1.5)):
-        widget._set_fields(None, {"texture_weight": given})  # what widget(texture_weight=...) does
+        widget.set_fields(None, {"texture_weight": given})  # what widget(texture_weight=...) does
         got = widget.params()["texture_weight"]
         assert got == expected and str(got) == str(expected), given
     for bad in (-0.005, -0.01, -1):  # not silently auto or off: segment() refuses them too
         with pytest.raises(ValueError, match="texture_weight must be >= 0"):
-            widget._set_fields(None, {"texture_weight": bad})
+            widget.set_fields(None, {"texture_weight": bad})
 
 
 def test_call_sets_fields_and_refuses_unknown_ones(viewer_widget):
@@ -185,7 +187,9 @@ def test_rgb_and_current_slice(qtbot, viewer_widget):
     viewer, widget = viewer_widget
     rgb = (np.stack([_image()] * 3, axis=-1).clip(0, 1) * 255).astype(np.uint8)
     viewer.add_image(rgb, name="rgb", rgb=True, scale=(3.0, 3.0))
-    assert widget.channel_axis.current_choice == "RGB (last axis)" and not widget.channel_axis.enabled
+    assert (
+        widget.channel_axis.current_choice == "RGB (last axis)" and not widget.channel_axis.enabled
+    )
     _run(qtbot, widget, method="kmeans")
     lab = viewer.layers["rgb kmeans"]
     assert lab.data.shape == (24, 24) and tuple(lab.scale) == (3.0, 3.0)
@@ -205,7 +209,9 @@ def test_cancel_leaves_no_layer(qtbot, viewer_widget):
     viewer.add_image(_image((32, 32)), name="im")
     with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT) as blocker:
         widget(max_iter=100000, tol=0.0, min_labels=1)
-        qtbot.waitUntil(lambda: widget.progress_bar.value >= 12, timeout=TIMEOUT)  # a preview is shown
+        qtbot.waitUntil(
+            lambda: widget.progress_bar.value >= 12, timeout=TIMEOUT
+        )  # a preview is shown
         assert "im mmt (preview)" in viewer.layers and not widget.run_button.enabled
         widget.cancel_button.native.click()
     assert blocker.args == ["cancelled"]
@@ -248,10 +254,13 @@ def test_paint_undo_and_update_previous_result(qtbot, viewer_widget):
     np.testing.assert_array_equal(lab.data, edited)  # the edited layer was not touched
 
 
-@pytest.mark.parametrize("bad, words", [
-    (np.where(_image() > 0.5, np.nan, _image()), "NaN"),
-    (np.ones((1, 1, 5), np.float32), "2x2"),
-])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        (np.where(_image() > 0.5, np.nan, _image()), "NaN"),
+        (np.ones((1, 1, 5), np.float32), "2x2"),
+    ],
+)
 def test_bad_image_shows_engine_message(qtbot, viewer_widget, bad, words):
     viewer, widget = viewer_widget
     viewer.add_image(bad, name="bad")
@@ -302,8 +311,13 @@ def test_big_pyramid_is_segmented_at_a_level_that_fits(qtbot, viewer_widget, mon
     viewer, widget = viewer_widget
     monkeypatch.setattr(_job, "MAX_PYRAMID_PIXELS", 20 * 20)  # level 0 (40x40) is "too big"
     full = _image((3, 40, 40))
-    viewer.add_image([full, full[:, ::2, ::2], full[:, ::4, ::4]], multiscale=True, name="pyr",
-                     scale=(1.0, 0.5, 0.5), translate=(0.0, 10.0, 20.0))
+    viewer.add_image(
+        [full, full[:, ::2, ::2], full[:, ::4, ::4]],
+        multiscale=True,
+        name="pyr",
+        scale=(1.0, 0.5, 0.5),
+        translate=(0.0, 10.0, 20.0),
+    )
     viewer.dims.set_current_step(0, 2)
     _run(qtbot, widget, method="kmeans", current_slice_only=True)
     lab = viewer.layers["pyr kmeans"]
@@ -352,8 +366,9 @@ def test_channel_axis_survives_layer_list_changes(qtbot, make_napari_viewer):
     "none", so a second run segmented the channels as time."""
     viewer = make_napari_viewer()
     data = np.stack([_image((3, 32, 40), seed=0), 1.0 - _image((3, 32, 40), seed=1)])
-    layer = viewer.add_image(data, name="ch", scale=(1.0, 4.0, 0.5, 0.25),
-                             translate=(0.0, 2.0, 3.0, 4.0))
+    layer = viewer.add_image(
+        data, name="ch", scale=(1.0, 4.0, 0.5, 0.25), translate=(0.0, 2.0, 3.0, 4.0)
+    )
     widget = MMTSegWidget(viewer)
     viewer.window.add_dock_widget(widget)
     widget.channel_axis.value = 0
@@ -374,7 +389,9 @@ def test_channel_axis_survives_layer_list_changes(qtbot, make_napari_viewer):
     assert widget.image.value is other and widget.channel_axis.value is None
     assert widget.channel_axis.current_choice == "none" and widget.current_slice_only.enabled
     viewer.layers.selection.active = layer
-    assert widget.channel_axis.value == 0 and widget.channel_axis.current_choice == "axis 0 (size 2)"
+    assert (
+        widget.channel_axis.value == 0 and widget.channel_axis.current_choice == "axis 0 (size 2)"
+    )
     assert widget.current_slice_only.enabled  # (3, 32, 40) without channels: a stack
     layer.data = _image((2, 32, 40))
     assert widget.channel_axis.current_choice == "axis 0 (size 2)"
@@ -416,7 +433,9 @@ def _record_previews(monkeypatch):
     from napari_mmtseg._napari import _job, _widget, _worker
 
     # no throttling: every preview of the run reaches the GUI thread
-    monkeypatch.setattr(_worker, "run_job", lambda job, kw: _job.run_job(job, kw, preview_every_s=0.0))
+    monkeypatch.setattr(
+        _worker, "run_job", lambda job, kw: _job.run_job(job, kw, preview_every_s=0.0)
+    )
     seen = []
     real = _widget.show_preview
 
@@ -429,14 +448,16 @@ def _record_previews(monkeypatch):
 
 
 @pytest.mark.parametrize("shape, x_axis", [((24, 24, 1), 1), ((1, 24, 24), 2)])
-def test_singleton_axis_segments_as_2d_and_overlays_the_image(qtbot, viewer_widget, monkeypatch,
-                                                              shape, x_axis):
+def test_singleton_axis_segments_as_2d_and_overlays_the_image(
+    qtbot, viewer_widget, monkeypatch, shape, x_axis
+):
     """A grey image saved with a length-1 axis is a plain 2D image: the preview and
     the result have the layer's shape and lie over it; no stack to choose."""
     viewer, widget = viewer_widget
     seen = _record_previews(monkeypatch)
-    img = viewer.add_image(_halves(shape, x_axis), name="im", scale=(0.5, 0.25, 2.0),
-                           translate=(1.0, 2.0, 3.0))
+    img = viewer.add_image(
+        _halves(shape, x_axis), name="im", scale=(0.5, 0.25, 2.0), translate=(1.0, 2.0, 3.0)
+    )
     assert not widget.current_slice_only.enabled  # one 2D slice: nothing to choose
     _run(qtbot, widget, method="kmeans", k=2)
     lab = viewer.layers["im kmeans"]
@@ -454,8 +475,9 @@ def test_singleton_axis_segments_as_2d_and_overlays_the_image(qtbot, viewer_widg
 
 
 @pytest.mark.parametrize("shape", [(3, 1, 16, 16), (3, 16, 16, 1)])
-def test_stack_with_singleton_axis_previews_and_current_slice(qtbot, viewer_widget, monkeypatch,
-                                                              shape):
+def test_stack_with_singleton_axis_previews_and_current_slice(
+    qtbot, viewer_widget, monkeypatch, shape
+):
     """A time-lapse with a length-1 Z (or channel-like last) axis: whole stack, the
     preview of slice t lands on frame t; current slice only fills the frame on screen."""
     viewer, widget = viewer_widget
@@ -470,7 +492,7 @@ def test_stack_with_singleton_axis_previews_and_current_slice(qtbot, viewer_widg
     assert [i for i, _ in seen] == [0, 1, 2]
     for i, prev in seen:  # frames 0..i filled, the later ones still empty
         filled = [bool(prev[t].all()) for t in range(3)]
-        assert filled == [t <= i for t in range(3)] and not prev[i + 1:].any()
+        assert filled == [t <= i for t in range(3)] and not prev[i + 1 :].any()
 
     seen.clear()
     viewer.dims.set_current_step(0, 2)
@@ -485,9 +507,13 @@ def test_result_metadata_has_axes_pixel_size_and_units(qtbot, viewer_widget):
     """The result layer carries the run's details plus the labels' axes, pixel
     sizes and units, and napari's units and axis labels of the image."""
     viewer, widget = viewer_widget
-    img = viewer.add_image(np.stack([_image((16, 16), seed=s) for s in range(2)]), name="tl",
-                           scale=(2.0, 0.25, 0.25), units=("s", "µm", "µm"),
-                           axis_labels=("t", "y", "x"))
+    img = viewer.add_image(
+        np.stack([_image((16, 16), seed=s) for s in range(2)]),
+        name="tl",
+        scale=(2.0, 0.25, 0.25),
+        units=("s", "µm", "µm"),
+        axis_labels=("t", "y", "x"),
+    )
     _run(qtbot, widget, method="kmeans", k=2)
     lab = viewer.layers["tl kmeans"]
     md = lab.metadata
@@ -499,8 +525,13 @@ def test_result_metadata_has_axes_pixel_size_and_units(qtbot, viewer_widget):
     assert [str(u) for u in lab.units] == [str(u) for u in img.units]
 
     # a chosen channel axis is not among the labels' axes; updating a result rewrites them
-    ch = viewer.add_image(np.stack([_image(), 1 - _image()]), name="ch", scale=(1.0, 0.5, 0.5),
-                          units=("pixel", "nm", "nm"), axis_labels=("c", "y", "x"))
+    ch = viewer.add_image(
+        np.stack([_image(), 1 - _image()]),
+        name="ch",
+        scale=(1.0, 0.5, 0.5),
+        units=("pixel", "nm", "nm"),
+        axis_labels=("c", "y", "x"),
+    )
     _run(qtbot, widget, image=ch, channel_axis=0, method="kmeans", k=2)
     lab = viewer.layers["ch kmeans"]
     assert lab.metadata["axes"] == "YX" and lab.metadata["pixel_size"] == {"Y": 0.5, "X": 0.5}
@@ -513,8 +544,11 @@ def test_result_metadata_has_axes_pixel_size_and_units(qtbot, viewer_widget):
 
 
 def _warnings():
-    return [n.message for n in notification_manager.records
-            if n.severity == NotificationSeverity.WARNING]
+    return [
+        n.message
+        for n in notification_manager.records
+        if n.severity == NotificationSeverity.WARNING
+    ]
 
 
 def test_fourth_channel_warning_is_shown_and_the_channel_can_be_kept(qtbot, viewer_widget):

@@ -11,6 +11,7 @@ widget write is followed: a write all of whose changed pixels hold their old
 values again was undone, and its entry is set aside (and taken back on redo),
 so the labels it replaced do not count as edits.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,7 +33,9 @@ class State:
     method: str  # the method of the result written
     model: dict | None  # its trained networks (``keep_model=True``), or None
     channel_axis: object  # the widget's channel-axis choice for that run
-    changed: tuple | None = None  # indices of the pixels the write changed (None: it made the layer)
+    changed: tuple | None = (
+        None  # indices of the pixels the write changed (None: it made the layer)
+    )
     before: np.ndarray | None = None  # their values before it
 
 
@@ -81,8 +84,17 @@ class EditRecord:
         edited = self.state.edited | (data != self.state.base)
         return np.where(edited & (data > 0), data, 0).astype(data.dtype), edited
 
-    def wrote(self, data, region: tuple, write: tuple, edited: np.ndarray, keep: np.ndarray | None,
-              method: str, model=None, channel_axis=None) -> None:
+    def wrote(
+        self,
+        data,
+        region: tuple,
+        write: tuple,
+        edited: np.ndarray,
+        keep: np.ndarray | None,
+        method: str,
+        model=None,
+        channel_axis=None,
+    ) -> None:
         """Record a write into ``region`` of the layer, whose data is now
         ``data``. ``write``: ``(indices, before)`` from
         :func:`~napari_mmtseg._napari._job.write_undoable`; ``edited``: the

@@ -15,9 +15,10 @@ zero_text="auto")``.
 ``zero`` is the ``Params`` value that 0 in a spin box stands for (``None``,
 ``"auto"``); ``special`` the one its lowest value stands for, shown as
 ``special_text``, where 0 is a value of its own (``texture_weight``: the
-lowest value, shown as "auto", is None; 0 is off); ``tests/napari/test_widget.py`` fails while a ``Params`` field is
-neither in a table nor in :data:`NOT_SHOWN`.
+lowest value, shown as "auto", is None; 0 is off); ``tests/napari/test_widget.py``
+fails while a ``Params`` field is neither in a table nor in :data:`NOT_SHOWN`.
 """
+
 from __future__ import annotations
 
 import typing
@@ -31,8 +32,17 @@ from .. import LEARNED_METHODS, Params
 from ..params import OUTPUTS
 from ._tooltips import TIPS
 
-__all__ = ["Field", "MAIN", "ADVANCED", "NOT_SHOWN", "CLUSTERS", "make_widget", "to_param",
-           "from_param", "clusters_param"]
+__all__ = [
+    "Field",
+    "MAIN",
+    "ADVANCED",
+    "NOT_SHOWN",
+    "CLUSTERS",
+    "make_widget",
+    "to_param",
+    "from_param",
+    "clusters_param",
+]
 
 _UNSET = object()
 
@@ -76,13 +86,22 @@ MAIN = (
 ADVANCED = (
     Field("min_region_size", "min region size", min=0, max=10**9, zero=None, zero_text="auto"),
     Field("merge_threshold", "merge threshold", max=100, decimals=1),
-    Field("texture_weight", "texture weight", min=-0.01, max=10, decimals=2, special=None,
-          special_text="auto"),
+    Field(
+        "texture_weight",
+        "texture weight",
+        min=-0.01,
+        max=10,
+        decimals=2,
+        special=None,
+        special_text="auto",
+    ),
     Field("line_width", "keep lines up to (px)", max=100, decimals=1),
     Field("refine", "refine boundaries"),
     Field("superpixel_size", "superpixel size", min=0, max=10**6, methods=_MMT),
     Field("scribble_weight", "scribble weight", max=100, decimals=2, methods=LEARNED_METHODS),
-    Field("train_size", min=0, max=16384, zero=None, zero_text="full size", methods=LEARNED_METHODS),
+    Field(
+        "train_size", min=0, max=16384, zero=None, zero_text="full size", methods=LEARNED_METHODS
+    ),
     Field("n_conv", min=1, max=10, methods=LEARNED_METHODS),
     Field("lr", min=1e-4, max=10, decimals=4, step=0.01, methods=LEARNED_METHODS),
     Field("momentum", max=0.999, decimals=3, methods=LEARNED_METHODS),
@@ -103,7 +122,8 @@ ADVANCED = (
 CLUSTERS = {"kmeans": "k", "felzenszwalb": None, "multiotsu": None, "trainable": None}
 #: Params fields the widget leaves at the preset's value, and why
 NOT_SHOWN = {
-    "q": "the cluster-count control", "k": "the cluster-count control",
+    "q": "the cluster-count control",
+    "k": "the cluster-count control",
     "padding": "an ablation switch (docs/method.md); Python or --set only",
     "ema_warmup": "an ablation switch (docs/method.md); Python or --set only",
     "infer_at": "an ablation switch (docs/method.md); Python or --set only",
@@ -165,8 +185,10 @@ def from_param(f: Field, value):
         if value is f.special or value == f.special_text:
             return f.min
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
-            raise ValueError(f"{f.name} must be >= 0, or {f.special!r} / {f.special_text!r} "
-                             f"for the default, got {value!r}")
+            raise ValueError(
+                f"{f.name} must be >= 0, or {f.special!r} / {f.special_text!r} "
+                f"for the default, got {value!r}"
+            )
     if f.zero is not _UNSET and value == f.zero:
         return 0
     return value

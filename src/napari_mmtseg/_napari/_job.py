@@ -1,5 +1,6 @@
 """What to segment and where the labels go: the link between a napari image
 layer and the engine. No Qt here, so it is easy to test."""
+
 from __future__ import annotations
 
 import time
@@ -13,8 +14,17 @@ from .. import Progress, iter_segment
 from .._input import SliceLayout, slice_layout
 from ..io import ImageMeta
 
-__all__ = ["Job", "LABEL_DTYPE", "make_job", "has_stack", "labels_shape", "throttled", "place",
-           "preview_index", "write_undoable"]
+__all__ = [
+    "Job",
+    "LABEL_DTYPE",
+    "make_job",
+    "has_stack",
+    "labels_shape",
+    "throttled",
+    "place",
+    "preview_index",
+    "write_undoable",
+]
 
 #: dtype of every Labels layer the widget writes (preview or not): napari lets a user paint
 #: any label id the dtype holds, and int32 holds ids up to 2**31 - 1, whatever the engine's
@@ -77,12 +87,16 @@ def _channel_axis(layer, data, channel_axis: int | None) -> tuple[int | None, bo
     from the end), or none."""
     if channel_axis is not None:
         if not -data.ndim <= channel_axis < data.ndim:
-            raise ValueError(f"channel axis {channel_axis} does not exist in data of shape {data.shape}")
+            raise ValueError(
+                f"channel axis {channel_axis} does not exist in data of shape {data.shape}"
+            )
         channel_axis %= data.ndim
     if layer.rgb:
         if channel_axis not in (None, data.ndim - 1):
-            raise ValueError(f"an RGB layer's channels are its last axis ({data.ndim - 1}), "
-                             f"not axis {channel_axis}")
+            raise ValueError(
+                f"an RGB layer's channels are its last axis ({data.ndim - 1}), "
+                f"not axis {channel_axis}"
+            )
         return data.ndim - 1, channel_axis is None
     return channel_axis, False
 
@@ -117,8 +131,9 @@ def labels_meta(layer_kwargs: dict, yx: tuple) -> ImageMeta:
     return ImageMeta.from_layer(SimpleNamespace(**layer_kwargs), yx=yx)
 
 
-def make_job(layer, world_point=None, *, channel_axis: int | None = None,
-             current_slice_only: bool = False) -> Job:
+def make_job(
+    layer, world_point=None, *, channel_axis: int | None = None, current_slice_only: bool = False
+) -> Job:
     """Describe the segmentation of image ``layer``.
 
     channel_axis: an axis of the layer's data holding channels; for an RGB
@@ -156,7 +171,9 @@ def make_job(layer, world_point=None, *, channel_axis: int | None = None,
     index = [slice(None)] * data.ndim
     region = [slice(None)] * len(spatial)
     if current_slice_only and lay.stack_axes:
-        point = np.zeros(len(layer_axes)) if world_point is None else layer.world_to_data(world_point)
+        point = (
+            np.zeros(len(layer_axes)) if world_point is None else layer.world_to_data(world_point)
+        )
         point = np.asarray(point, float) / factor  # level-0 data coordinates -> this level's
         for a in lay.stack_axes:  # axes of length 1 stay whole: nothing to choose there
             pos = point[layer_axes.index(a)]
@@ -171,10 +188,19 @@ def make_job(layer, world_point=None, *, channel_axis: int | None = None,
     ch_new = None if ch is None else ch - sum(isinstance(index[a], int) for a in range(ch))
     slices = slice_layout(image.shape, ch_new)
     yx = tuple(spatial.index(a) for a in lay.yx_axes)
-    return Job(source_name=layer.name, image=image, rgb=engine_rgb,
-               channel_axis=None if engine_rgb else ch_new, out_shape=out_shape,
-               region=tuple(region), slices=slices, layer_kwargs=kw, meta=labels_meta(kw, yx),
-               level=level, source_id=str(layer.unique_id))
+    return Job(
+        source_name=layer.name,
+        image=image,
+        rgb=engine_rgb,
+        channel_axis=None if engine_rgb else ch_new,
+        out_shape=out_shape,
+        region=tuple(region),
+        slices=slices,
+        layer_kwargs=kw,
+        meta=labels_meta(kw, yx),
+        level=level,
+        source_id=str(layer.unique_id),
+    )
 
 
 def place(job: Job, labels: np.ndarray) -> np.ndarray:
@@ -230,7 +256,11 @@ def write_undoable(layer, region: tuple, new: np.ndarray, keep: np.ndarray | Non
     view = data[region]
     if view.shape != new.shape:
         raise ValueError(f"shape {new.shape} does not fit the layer's {view.shape}")
-    if np.issubdtype(data.dtype, np.integer) and new.size and int(new.max()) > np.iinfo(data.dtype).max:
+    if (
+        np.issubdtype(data.dtype, np.integer)
+        and new.size
+        and int(new.max()) > np.iinfo(data.dtype).max
+    ):
         raise ValueError(f"{int(new.max())} labels do not fit the layer's {data.dtype}")
     differ = np.asarray(view) != new
     if keep is not None:

@@ -5,6 +5,7 @@ chooser, the chosen image's channel axis, whether it is a stack (the
 (the Labels layers of the shape of the chosen image's labels). They follow
 the layer list and the chosen layer's data, and keep what the user chose
 through renames, reorderings and new layers."""
+
 from __future__ import annotations
 
 import weakref
@@ -69,14 +70,23 @@ class LayerControls:
         self._alive = alive
         self._axes: dict = {}  # layer unique_id -> the channel axis chosen for that layer
         self._watched = None  # weakref to the layer whose data events we follow
-        self.image = create_widget(annotation=Image, name="image", options={"tooltip": TIPS["image"]})
-        self.channel_axis = ComboBox(name="channel_axis", tooltip=TIPS["channel_axis"],
-                                     choices=lambda _w: axis_choices(self.image.value))
+        self.image = create_widget(
+            annotation=Image, name="image", options={"tooltip": TIPS["image"]}
+        )
+        self.channel_axis = ComboBox(
+            name="channel_axis",
+            tooltip=TIPS["channel_axis"],
+            choices=lambda _w: axis_choices(self.image.value),
+        )
         self.current_slice_only = ComboBox(
-            name="current_slice_only", label="3D / time", tooltip=TIPS["stack"],
-            choices=[("whole stack", False), ("current slice only", True)])
-        self.scribbles = ComboBox(name="scribbles", tooltip=TIPS["scribbles"],
-                                  choices=lambda _w: self.scribble_choices())
+            name="current_slice_only",
+            label="3D / time",
+            tooltip=TIPS["stack"],
+            choices=[("whole stack", False), ("current slice only", True)],
+        )
+        self.scribbles = ComboBox(
+            name="scribbles", tooltip=TIPS["scribbles"], choices=lambda _w: self.scribble_choices()
+        )
         self.image.changed.connect(self._on_image)
         self.channel_axis.changed.connect(self._remember_axis)
         viewer.layers.selection.events.active.connect(self.follow_selection)
@@ -100,15 +110,21 @@ class LayerControls:
         image = self.image.value
         shape = None if image is None else labels_shape(image, self.channel_axis.value)
         return [("none", None)] + [
-            (lay.name, lay) for lay in self._viewer.layers
-            if isinstance(lay, Labels) and shape is not None and tuple(lay.data.shape) == shape]
+            (lay.name, lay)
+            for lay in self._viewer.layers
+            if isinstance(lay, Labels) and shape is not None and tuple(lay.data.shape) == shape
+        ]
 
     def set_channel_axis(self, value) -> None:
         """Choose channel axis ``value`` (an int, negative from the end, or None)
         of the chosen layer's data. ValueError if the layer offers no such choice."""
         layer = self.image.value
-        if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value < 0 \
-                and layer is not None:
+        if (
+            isinstance(value, (int, np.integer))
+            and not isinstance(value, bool)
+            and value < 0
+            and layer is not None
+        ):
             value += (layer.data[0] if layer.multiscale else layer.data).ndim
         self.channel_axis.value = value
 
@@ -156,8 +172,9 @@ class LayerControls:
 
     def _update_stack(self) -> None:
         layer = self.image.value
-        self.current_slice_only.enabled = (layer is not None
-                                           and has_stack(layer, self.channel_axis.value))
+        self.current_slice_only.enabled = layer is not None and has_stack(
+            layer, self.channel_axis.value
+        )
         self._sync_scribbles()
 
     def _sync_scribbles(self) -> None:

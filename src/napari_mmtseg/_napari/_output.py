@@ -4,6 +4,7 @@ result of the same image rewritten as one undoable step (by a Refine: all
 but the pixels the user edited there). What was written is recorded
 (``_edits``) so that the user's later edits can be told apart. napari
 layers only, no Qt. Every Labels layer written here has dtype :data:`LABEL_DTYPE`."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,14 +15,25 @@ from ..io import result_metadata
 from ._edits import EditRecord, record_of
 from ._job import LABEL_DTYPE, Job, place, preview_index, write_undoable
 
-__all__ = ["add_preview", "show_preview", "write_result", "write_run", "previous_result",
-           "remove_layer"]
+__all__ = [
+    "add_preview",
+    "show_preview",
+    "write_result",
+    "write_run",
+    "made_from",
+    "previous_result",
+    "remove_layer",
+]
 
 
 def add_preview(viewer, job: Job, method: str) -> Labels:
     """A new, empty Labels layer (``job.out_shape``, :data:`LABEL_DTYPE`) for the previews."""
-    return viewer.add_labels(np.zeros(job.out_shape, LABEL_DTYPE), opacity=0.5,
-                             name=f"{job.source_name} {method} (preview)", **job.layer_kwargs)
+    return viewer.add_labels(
+        np.zeros(job.out_shape, LABEL_DTYPE),
+        opacity=0.5,
+        name=f"{job.source_name} {method} (preview)",
+        **job.layer_kwargs,
+    )
 
 
 def show_preview(viewer, layer, job: Job, ev) -> None:
@@ -37,23 +49,46 @@ def remove_layer(viewer, layer) -> None:
         viewer.layers.remove(layer)
 
 
-def previous_result(viewer, job: Job, preferred=None) -> Labels | None:
-    """The newest Labels layer that a run made from the same source layer
-    (matched by its ``unique_id``, so renaming either layer does not matter)
-    with ``job.out_shape``; ``preferred`` first if it qualifies."""
+def made_from(job: Job):
+    """A test of a layer: whether a run made it from ``job``'s source layer.
+
+    Matched by the source's ``unique_id``, so renaming either layer does not matter.
+    """
+    return lambda lay: (
+        lay.metadata.get("source_layer_id") == job.source_id
+        and "napari_mmtseg_version" in lay.metadata
+    )
+
+
+def previous_result(viewer, job: Job, preferred=None, match=None) -> Labels | None:
+    """The newest Labels layer with ``job.out_shape`` that ``match`` accepts.
+
+    ``match`` (a layer -> bool; default :func:`made_from` ``job``) says which
+    layers are results of the job's image; ``preferred`` is tried first if it
+    qualifies. The one scan for "the previous result", for Run (update the
+    previous result) and Refine (where the refined labels go).
+    """
+    match = made_from(job) if match is None else match
     layers = [lay for lay in viewer.layers if isinstance(lay, Labels)]
     if preferred in layers:
         layers.append(preferred)  # searched first below
     for lay in reversed(layers):
-        if (lay.metadata.get("source_layer_id") == job.source_id
-                and "napari_mmtseg_version" in lay.metadata
-                and tuple(lay.data.shape) == job.out_shape):
+        if tuple(lay.data.shape) == job.out_shape and match(lay):
             return lay
     return None
 
 
-def write_result(viewer, job: Job, result, method: str, *, target=None, keep=None,
-                 preview=None, extra: dict | None = None) -> tuple:
+def write_result(
+    viewer,
+    job: Job,
+    result,
+    method: str,
+    *,
+    target=None,
+    keep=None,
+    preview=None,
+    extra: dict | None = None,
+) -> tuple:
     """Put ``result`` (a SegmentationResult) into the viewer and return
     ``(layer, write)``: its Labels layer, named ``"<source layer's current
     name> <method>"``, its ``metadata`` :func:`napari_mmtseg.io.result_metadata`
@@ -71,7 +106,9 @@ def write_result(viewer, job: Job, result, method: str, *, target=None, keep=Non
     source = next((lay for lay in viewer.layers if str(lay.unique_id) == job.source_id), None)
     source_name = job.source_name if source is None else source.name
     # the run's details, the labels' axes, pixel sizes and units, and the source
-    meta = result_metadata(result, job.meta, source_layer=source_name, source_layer_id=job.source_id)
+    meta = result_metadata(
+        result, job.meta, source_layer=source_name, source_layer_id=job.source_id
+    )
     if job.partial:
         meta["slice"] = tuple(r for r in job.region if isinstance(r, int))
     if job.level:
@@ -97,8 +134,9 @@ def write_result(viewer, job: Job, result, method: str, *, target=None, keep=Non
             return target, write
         except ValueError as exc:
             show_info(f"MMT segmentation: added a new layer ({exc}).")
-    return viewer.add_labels(place(job, result.labels), name=name, metadata=meta,
-                             **job.layer_kwargs), None
+    return viewer.add_labels(
+        place(job, result.labels), name=name, metadata=meta, **job.layer_kwargs
+    ), None
 
 
 def write_run(viewer, run, result, records: dict, last=None) -> Labels:
@@ -127,21 +165,34 @@ def write_run(viewer, run, result, records: dict, last=None) -> Labels:
         if plan is not None:  # the user's edits, and pixels the engine left unlabelled (0:
             # 'trainable' labels only the slices of a stack that have scribbles)
             keep = edited[job.region] | (np.asarray(result.labels) == 0)
-    extra = {} if plan is None else {"scribbles": {
-        "layer": plan.layer_name, "pixels": plan.n_scribbled, "init_model": plan.init_model is not None,
-        "kept_edits": 0 if edited is None else int(edited[job.region].sum())}}
-    layer, write = write_result(viewer, job, result, run.method, target=target, keep=keep,
-                                preview=run.preview, extra=extra)
+    extra = (
+        {}
+        if plan is None
+        else {
+            "scribbles": {
+                "layer": plan.layer_name,
+                "pixels": plan.n_scribbled,
+                "init_model": plan.init_model is not None,
+                "kept_edits": 0 if edited is None else int(edited[job.region].sum()),
+            }
+        }
+    )
+    layer, write = write_result(
+        viewer, job, result, run.method, target=target, keep=keep, preview=run.preview, extra=extra
+    )
     run.preview = None  # it is the result now, or was removed
     if write is None:  # a new layer, made of the result
         rec = EditRecord(layer.data, job.source_id, run.method, result.model, run.channel_axis)
     else:
-        if rec is None:  # written before the widget kept a record of it: start from its labels before
+        if (
+            rec is None
+        ):  # written before the widget kept a record of it: start from its labels before
             before = np.array(layer.data)
             before[write[0]] = write[1]
             rec = EditRecord(before, job.source_id, layer.metadata.get("method", ""))
             edited = np.zeros(before.shape, bool)
-        rec.wrote(layer.data, job.region, write, edited, keep, run.method, result.model,
-                  run.channel_axis)
+        rec.wrote(
+            layer.data, job.region, write, edited, keep, run.method, result.model, run.channel_axis
+        )
     records[str(layer.unique_id)] = rec
     return layer

@@ -2,6 +2,7 @@
 user's edits of a result layer, or another Labels layer's nonzero pixels),
 the result layer to write into, and the networks to start from. napari
 layers and numpy only, no Qt."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from napari.layers import Labels
 from .. import LEARNED_METHODS
 from ._edits import EditRecord, record_of
 from ._job import Job
+from ._output import previous_result
 
 __all__ = ["Plan", "plan_refine", "warm_start"]
 
@@ -28,62 +30,75 @@ class Plan:
     note: str = ""  # why the previous result's networks are not used, if they are not
 
 
-def _previous(viewer, job: Job, records: dict, preferred=None):
-    """The newest result layer of the job's image that the widget wrote (and so
-    knows the user's edits of), ``preferred`` first."""
-    layers = [lay for lay in viewer.layers if isinstance(lay, Labels)]
-    if preferred in layers:
-        layers.append(preferred)
-    for lay in reversed(layers):
+def _written_by_widget(job: Job, records: dict, method: str):
+    """A test of a layer: a result of ``method`` on the job's image that the
+    widget wrote (and so knows the user's edits of)."""
+
+    def match(lay) -> bool:
         rec = record_of(records, lay)
-        if rec is not None and rec.source_id == job.source_id and tuple(lay.data.shape) == job.out_shape:
-            return lay
-    return None
+        return rec is not None and rec.source_id == job.source_id and rec.state.method == method
+
+    return match
 
 
-def warm_start(rec: EditRecord | None, method: str, params, channel_axis) -> tuple[dict | None, str]:
+def warm_start(
+    rec: EditRecord | None, method: str, params, channel_axis
+) -> tuple[dict | None, str]:
     """(the networks of the result ``rec`` holds, to start from; or None and why not).
     ``params``: the run's :class:`~napari_mmtseg.Params`."""
     if rec is None or method not in LEARNED_METHODS:
         return None, ""
     st = rec.state
     if st.method != method:
-        return None, f"the previous result was made with {st.method or 'another method'}, not {method}"
+        return (
+            None,
+            f"the previous result was made with {st.method or 'another method'}, not {method}",
+        )
     if st.model is None:
         return None, "the previous result kept no networks"
     if (st.model["q"], st.model["n_conv"]) != (params.q, params.n_conv):
-        return None, (f"the previous result's networks have q={st.model['q']}, "
-                      f"n_conv={st.model['n_conv']} (now {params.q}, {params.n_conv})")
+        return None, (
+            f"the previous result's networks have q={st.model['q']}, "
+            f"n_conv={st.model['n_conv']} (now {params.q}, {params.n_conv})"
+        )
     if st.channel_axis != channel_axis:
         return None, "the previous result was made with another channel axis"
     return st.model, ""
 
 
-def plan_refine(viewer, job: Job, layer, records: dict, method: str, params, channel_axis,
-                preferred=None) -> Plan:
+def plan_refine(
+    viewer, job: Job, layer, records: dict, method: str, params, channel_axis, preferred=None
+) -> Plan:
     """Decide a Refine of ``job`` with scribbles layer ``layer``.
 
     When ``layer`` is a result the widget wrote, the scribbles are the pixels
-    the user changed there since (:meth:`EditRecord.edits`), and the refined
-    labels go back into it if it is a result of this image (a result it did
-    not write is refused); otherwise the scribbles are ``layer``'s positive pixels and the labels go into the
-    newest result of this image the widget wrote, or a new layer. The
+    the user changed there since (:meth:`EditRecord.edits`) (a result it did
+    not write is refused); otherwise they are ``layer``'s positive pixels.
+    The refined labels go into ``layer`` if it is a result of this image and
+    ``method`` that the widget wrote, else into the newest such result
+    (``preferred`` first), else a new layer named after ``method``. The
     networks of that result are the start when its method and network
     shape are this run's. Raises ValueError with a message for the user."""
     if layer is None:
-        raise ValueError("Refine needs scribbles: choose a Labels layer under 'scribbles' (the "
-                         "result itself, after correcting a few pixels, or a layer you painted).")
+        raise ValueError(
+            "Refine needs scribbles: choose a Labels layer under 'scribbles' (the "
+            "result itself, after correcting a few pixels, or a layer you painted)."
+        )
     if layer not in viewer.layers:
         raise ValueError(f"the scribbles layer {layer.name!r} is no longer in the viewer")
     if tuple(layer.data.shape) != tuple(job.out_shape):
-        raise ValueError(f"the scribbles layer {layer.name!r} has shape {tuple(layer.data.shape)}, "
-                         f"the labels of {job.source_name!r} have {tuple(job.out_shape)}")
+        raise ValueError(
+            f"the scribbles layer {layer.name!r} has shape {tuple(layer.data.shape)}, "
+            f"the labels of {job.source_name!r} have {tuple(job.out_shape)}"
+        )
     rec = record_of(records, layer)
     if rec is None and "napari_mmtseg_version" in layer.metadata:
         # a result whose labels this widget did not write: every pixel would be a scribble
-        raise ValueError(f"{layer.name!r} is a result this widget did not write (made before it "
-                         "was opened, or its data replaced), so your edits there cannot be told "
-                         "apart: paint the scribbles into a new Labels layer and choose that one.")
+        raise ValueError(
+            f"{layer.name!r} is a result this widget did not write (made before it "
+            "was opened, or its data replaced), so your edits there cannot be told "
+            "apart: paint the scribbles into a new Labels layer and choose that one."
+        )
     if rec is not None:
         full, _ = rec.edits(layer.data)
         what = "pixels you changed in"
@@ -94,12 +109,20 @@ def plan_refine(viewer, job: Job, layer, records: dict, method: str, params, cha
     n = int(np.count_nonzero(scribbles))
     if n == 0:
         where = " on this slice" if job.partial else ""
-        raise ValueError(f"no scribbles: no {what} {layer.name!r}{where}. Paint a few pixels of each "
-                         "region that is wrong with the label it should have, then press Refine.")
-    if rec is not None and rec.source_id == job.source_id:
-        target = layer
-    else:
-        target = _previous(viewer, job, records, preferred)
+        raise ValueError(
+            f"no scribbles: no {what} {layer.name!r}{where}. Paint a few pixels of each "
+            "region that is wrong with the label it should have, then press Refine."
+        )
+    # each method writes into a result of its own (named after it): the scribbles layer if it
+    # is one, else the newest such result of this image, else a new layer
+    mine = _written_by_widget(job, records, method)
+    target = layer if mine(layer) else previous_result(viewer, job, preferred, match=mine)
     model, note = warm_start(record_of(records, target), method, params, channel_axis)
-    return Plan(scribbles=scribbles, layer_name=layer.name, n_scribbled=n, target=target,
-                init_model=model, note=note)
+    return Plan(
+        scribbles=scribbles,
+        layer_name=layer.name,
+        n_scribbled=n,
+        target=target,
+        init_model=model,
+        note=note,
+    )

@@ -1,4 +1,5 @@
 """napari's File > Open Sample entries: the core samples as LayerData tuples."""
+
 from __future__ import annotations
 
 from ..samples import load_sample
@@ -11,7 +12,13 @@ def astronaut():
 
 
 def immunohistochemistry():
-    return [(load_sample("immunohistochemistry"), {"name": "immunohistochemistry", "rgb": True}, "image")]
+    return [
+        (
+            load_sample("immunohistochemistry"),
+            {"name": "immunohistochemistry", "rgb": True},
+            "image",
+        )
+    ]
 
 
 def cell():
@@ -19,5 +26,10 @@ def cell():
 
 
 def blobs_timelapse():
-    return [(load_sample("blobs_timelapse"), {"name": "blobs time-lapse", "colormap": "gray",
-                                              "axis_labels": ("t", "y", "x")}, "image")]
+    return [
+        (
+            load_sample("blobs_timelapse"),
+            {"name": "blobs time-lapse", "colormap": "gray", "axis_labels": ("t", "y", "x")},
+            "image",
+        )
+    ]

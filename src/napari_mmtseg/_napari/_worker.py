@@ -1,6 +1,7 @@
 """The thread a run computes in: one napari generator worker over the engine
 (``_job.run_job``), started in Qt's global thread pool; torch's thread count;
 a background warm-up of the imports a first run needs."""
+
 from __future__ import annotations
 
 import os
@@ -8,13 +9,23 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from napari.qt.threading import create_worker
 from qtpy.QtCore import QThreadPool
 
 from ._job import Job, run_job
 
-__all__ = ["Run", "RUNNING", "default_threads", "make_worker", "start", "stop", "warm_up_once"]
+__all__ = [
+    "Run",
+    "RUNNING",
+    "default_threads",
+    "make_worker",
+    "start",
+    "starting_text",
+    "stop",
+    "warm_up",
+    "warm_up_once",
+    "warning_text",
+]
 
 _WARM: list = []  # the warm-up thread, once started in this process
 #: ids of the runs in progress (torch's thread count is process-wide: one run at a time)
@@ -35,6 +46,7 @@ class Run:
     outcome: str = "cancelled"  # "done", "cancelled" or "error"
     cancelled: bool = False
     last_gui: float = 0.0  # when the status text was last updated
+    iterations: int = 0  # training iterations done so far (the last Progress event's)
     warned: set = field(default_factory=set)  # the warnings shown (each once per run)
     plan: Any = None  # a Refine's :class:`~napari_mmtseg._napari._refine.Plan` (None: a Run)
     channel_axis: Any = None  # the widget's channel-axis choice for this run
@@ -45,30 +57,66 @@ def default_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
-def _warm_up():
-    """Import, off the GUI thread, what a first run would otherwise import
-    lazily in its worker: torch's optimiser machinery (torch._dynamo, about a
-    second of imports), scikit-image's resize and napari's Labels layer
-    modules. Imports hold the GIL in long chunks, so in a run they stall the
-    viewer for up to a few hundred ms. No torch computation here: two threads
-    computing with torch while one changes its thread count can deadlock."""
+def warm_up() -> None:
+    """Import what a first run would otherwise import lazily in its worker.
+
+    torch's optimiser machinery (torch._dynamo, about a second of imports) and
+    scikit-image's resize: imports hold the GIL in long chunks, so in a run
+    they stall the viewer for up to a few hundred ms. Runs off the GUI thread
+    (:func:`warm_up_once`), so it touches no napari or Qt object, not even by
+    making one: napari's objects are not thread-safe (making a layer there
+    while the GUI thread adds one broke the user's layer, napari#2681). No
+    torch computation either: two threads computing with torch while one
+    changes its thread count can deadlock.
+    """
     import skimage.transform  # noqa: F401  (training on a smaller copy)
     import torch
-    from napari.layers import Labels
 
     torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
-    Labels(np.zeros((2, 2), np.int32))
 
 
 def warm_up_once() -> None:
     """Start the warm-up in a plain daemon thread (not a Qt thread-pool slot), once."""
     if not _WARM:
-        _WARM.append(threading.Thread(target=_warm_up, name="mmtseg-warm-up", daemon=True))
+        _WARM.append(threading.Thread(target=warm_up, name="mmtseg-warm-up", daemon=True))
         _WARM[0].start()
 
 
 def _drive(gen):
     yield from gen
+
+
+def starting_text(run: Run) -> str:
+    """The widget's status line while ``run`` starts: what it segments, how."""
+    job, plan = run.job, run.plan
+    where = ""
+    if job.level:
+        where = f" at pyramid level {job.level} ({job.out_shape[-2]}x{job.out_shape[-1]} per slice)"
+    if plan is None:
+        return f"starting {run.method} on {job.source_name}{where} ..."
+    origin = "from the previous networks" if plan.init_model is not None else "from scratch"
+    return (
+        f"refining {job.source_name} with {plan.n_scribbled} scribbled "
+        f"pixels of {plan.layer_name!r}, {run.method} {origin}{where} ..."
+    )
+
+
+def warning_text(args, run: Run | None) -> str | None:
+    """The text of a warning the engine gave in the worker, if the user should see it.
+
+    ``args``: those of ``warnings.showwarning`` (napari's worker passes them
+    on). Only UserWarnings (library deprecations and numpy's runtime
+    warnings are not the user's business), each once per ``run``.
+    """
+    message, category = args[0], args[1]
+    if not issubclass(category, UserWarning):
+        return None
+    text = str(message)
+    if run is not None:
+        if text in run.warned:
+            return None
+        run.warned.add(text)
+    return text
 
 
 def make_worker(run: Run, engine_kwargs: dict):

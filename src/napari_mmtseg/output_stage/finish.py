@@ -1,0 +1,385 @@
+"""The output stage for one 2D slice, as a sequence of named steps.
+
+The steps are listed in :mod:`napari_mmtseg.output_stage`; docs/method.md ("The output stage")
+describes each one and the measurements behind the defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from ..features import edge_strength, image_features
+from .bands import remove_transition_bands
+from .classes import group_to, region_classes
+from .lines import thin_lines
+from .maps import connected_pieces, votes
+from .merge import auto_texture_weight, merge_weak_boundaries
+from .pieces import auto_min_region_size, final_regions, remove_small_pieces
+from .snap import snap_boundaries
+from .summary import OutputInfo, explain_auto, explain_grouped
+
+__all__ = ["OutputRequest", "StepSettings", "finish_labels", "run_stage"]
+
+OUTPUTS = ("regions", "clusters")
+JOINS = ("lines_apart", "class", "stage")
+
+
+@dataclass(frozen=True)
+class StepSettings:
+    """Settings of the steps that the public API fixes: for experiments and ablations.
+
+    Attributes
+    ----------
+    edge_sigma : float, optional
+        Gaussian smoothing of the merge's edge map, in pixels.
+    band_width : float, optional
+        Largest depth of a transition band, in pixels (0: no band step).
+    snap : float, optional
+        Snapping radius, in pixels (0: no snapping).
+    small_by_colour : bool, optional
+        A small piece joins the neighbour of nearest mean colour (True) or its pixels go to the
+        nearest larger piece (False).
+    line_contrast : float, optional
+        Colour step that makes a thin line, in feature units.
+    join_regions : str, optional
+        How ``output="regions"`` with ``n_classes="auto"`` forms the regions from the stage's
+        own: ``"lines_apart"`` (the product: touching regions of one class become one, except a
+        thin line and a region that is not one), ``"class"`` (the connected parts of each
+        class, the behaviour before) or ``"stage"`` (the stage's regions as they are).
+
+    Raises
+    ------
+    ValueError
+        If ``join_regions`` is none of those.
+    """
+
+    edge_sigma: float = 2.0
+    band_width: float = 2.0
+    snap: float = 2.0
+    small_by_colour: bool = True
+    line_contrast: float = 15.0
+    join_regions: str = "lines_apart"
+
+    def __post_init__(self):
+        if self.join_regions not in JOINS:
+            raise ValueError(
+                f"join_regions must be 'lines_apart', 'class' or 'stage', got {self.join_regions!r}"
+            )
+
+
+@dataclass(frozen=True, eq=False)
+class OutputRequest:
+    """What the caller asks of the output stage (the parameters of :func:`finish_labels`).
+
+    Attributes
+    ----------
+    output : str, optional
+        ``"regions"`` or ``"clusters"``.
+    n_classes : int or str, optional
+        ``"auto"`` or an int >= 1.
+    min_region_size : int, optional
+        Smallest region in pixels; None for :func:`auto_min_region_size`.
+    merge_threshold : float, optional
+        Boundary strength below which adjacent regions merge (0: no merging).
+    refine : bool, optional
+        Give transition bands away and snap boundaries to image edges.
+    texture : float, optional
+        Texture weight of the merge; None for :func:`auto_texture_weight`.
+    colour : bool, optional
+        Whether the slice is RGB; None: when it has 3 channels.
+    line_width : float, optional
+        Thickest thin line kept apart, in pixels (0: off).
+    keep_ids : bool, optional
+        Clusters output keeps the method's cluster ids (with ``n_classes="auto"``).
+    keep_apart : tuple of int, optional
+        Cluster ids of scribbled classes.
+    scribbled_pixels : ndarray of int, shape (H, W), optional
+        The cluster id of the class scribbled at each pixel, -1 elsewhere.
+    """
+
+    output: str = "regions"
+    n_classes: int | str = "auto"
+    min_region_size: int | None = None
+    merge_threshold: float = 0.0
+    refine: bool = False
+    texture: float | None = 0.0
+    colour: bool | None = None
+    line_width: float = 8.0
+    keep_ids: bool = False
+    keep_apart: tuple = ()
+    scribbled_pixels: np.ndarray | None = None
+
+
+class _Slice:
+    """One slice on its way through the stage: the request, and what the steps share."""
+
+    def __init__(self, clusters, x, request: OutputRequest, settings: StepSettings):
+        self.x, self.request, self.settings = x, request, settings
+        h, w = clusters.shape
+        size = request.min_region_size
+        self.min_size = auto_min_region_size(h * w) if size is None else size
+        texture = request.texture
+        self.texture = auto_texture_weight(x, request.colour) if texture is None else texture
+        # compact ids 0..K-1 (any ids in, negative or huge); ``ids`` maps them back
+        self.ids, compact = np.unique(np.asarray(clusters), return_inverse=True)
+        self.compact = compact.reshape(h, w)
+        keep = [c for c in request.keep_apart if c in self.ids]
+        self.scribbled = np.searchsorted(self.ids, keep).astype(np.int64)
+        self.auto = request.n_classes == "auto"
+
+    @cached_property
+    def features(self) -> np.ndarray:
+        """(H, W, F) image features, computed once and only when a step needs them."""
+        return image_features(self.x, self.request.colour)
+
+
+def finish_labels(
+    clusters: np.ndarray,
+    x: np.ndarray,
+    *,
+    output: str = "regions",
+    n_classes: int | str = "auto",
+    min_region_size: int | None = None,
+    merge_threshold: float = 0.0,
+    refine: bool = False,
+    texture: float | None = 0.0,
+    colour: bool | None = None,
+    line_width: float = 8.0,
+    keep_ids: bool = False,
+    keep_apart=(),
+    scribbled_pixels: np.ndarray | None = None,
+) -> tuple[np.ndarray, OutputInfo]:
+    """Turn a method's cluster map of one 2D slice into the labels a person keeps.
+
+    Parameters
+    ----------
+    clusters : ndarray of int, shape (H, W)
+        The method's cluster map (any ids, negative or huge included).
+    x : ndarray of float, shape (C, H, W)
+        The normalised slice, in [0, 1].
+    output : str, optional
+        ``"regions"`` (one id per connected region) or ``"clusters"`` (one id per class).
+    n_classes : int or str, optional
+        ``"auto"`` (the method's clusters that are left after the clean-up) or an int >= 1
+        (classes grouped by colour to exactly that many when the image has that many regions).
+    min_region_size : int, optional
+        Smallest region, in pixels; None for :func:`auto_min_region_size`.
+    merge_threshold : float, optional
+        Boundary strength below which adjacent regions merge (0: no merging).
+    refine : bool, optional
+        Give transition bands away and snap boundaries to image edges.
+    texture : float, optional
+        The boundary strength is lowered by this x the smaller mean gradient inside the two
+        regions (:func:`merge_weak_boundaries`); None: :func:`auto_texture_weight`.
+    colour : bool, optional
+        Whether ``x`` is RGB; None: when it has 3 channels.
+    line_width : float, optional
+        Thin lines up to this mean thickness in pixels (membranes, cell walls:
+        :func:`thin_lines`) never merge into the regions they separate (0: off).
+    keep_ids : bool, optional
+        Clusters output keeps the method's ids (with ``n_classes="auto"``).
+    keep_apart : sequence of int, optional
+        Cluster ids of scribbled classes: their regions never merge with each other, and a
+        region holding one of them takes that class.
+    scribbled_pixels : ndarray of int, shape (H, W), optional
+        The cluster id of the class scribbled at each pixel (-1: none): a region takes a
+        scribbled class only where the user scribbled it; others take their majority cluster.
+
+    Returns
+    -------
+    labels : ndarray of int32, shape (H, W)
+        Ids from 0: each connected region (``output="regions"``; touching regions share a
+        class only when one is a thin line), or each class (the method's id with ``keep_ids``);
+        no class that survives the merge vanishes.
+    info : OutputInfo
+        What the stage did, and why the result has that many classes.
+
+    Raises
+    ------
+    ValueError
+        If ``output`` is neither ``"regions"`` nor ``"clusters"``.
+    """
+    request = OutputRequest(
+        output=output,
+        n_classes=n_classes,
+        min_region_size=min_region_size,
+        merge_threshold=merge_threshold,
+        refine=refine,
+        texture=texture,
+        colour=colour,
+        line_width=line_width,
+        keep_ids=keep_ids,
+        keep_apart=tuple(keep_apart),
+        scribbled_pixels=scribbled_pixels,
+    )
+    return run_stage(clusters, x, request)
+
+
+def run_stage(
+    clusters: np.ndarray,
+    x: np.ndarray,
+    request: OutputRequest,
+    settings: StepSettings | None = None,
+) -> tuple[np.ndarray, OutputInfo]:
+    """Run the output stage's steps on one slice, with any step settings.
+
+    Parameters
+    ----------
+    clusters : ndarray of int, shape (H, W)
+        The method's cluster map.
+    x : ndarray of float, shape (C, H, W)
+        The normalised slice, in [0, 1].
+    request : OutputRequest
+        The parameters of :func:`finish_labels`.
+    settings : StepSettings, optional
+        The steps' fixed settings; None for the product's.
+
+    Returns
+    -------
+    labels : ndarray of int32, shape (H, W)
+        As :func:`finish_labels` returns them.
+    info : OutputInfo
+        What the stage did.
+
+    Raises
+    ------
+    ValueError
+        If ``request.output`` is neither ``"regions"`` nor ``"clusters"``.
+    """
+    if request.output not in OUTPUTS:
+        raise ValueError(f"output must be 'regions' or 'clusters', got {request.output!r}")
+    st = _Slice(clusters, x, request, settings or StepSettings())
+    pieces, _ = connected_pieces(st.compact)
+    regions = _absorb_small_pieces(st, pieces)
+    regions = _give_away_bands(st, regions)
+    regions = _merge_weak_boundaries(st, regions)
+    regions = _snap_boundaries(st, regions)
+    reg, region_class = region_classes(
+        regions, st.compact, st.ids, st.scribbled, request.scribbled_pixels
+    )
+    cls, n_left, grouped = _group_classes(st, reg, region_class)
+    cls, regions = final_regions(cls, st.min_size, *_region_keys(st, reg, region_class))
+    facts = (int(pieces.max()), n_left, grouped, region_class.size)
+    return _labels(st, cls, regions), _report(st, cls, regions, *facts)
+
+
+def _absorb_small_pieces(st: _Slice, pieces):
+    """Pieces under the smallest region size join a neighbour (:mod:`.pieces`)."""
+    by_colour = st.settings.small_by_colour and st.min_size > 1
+    features = st.features if by_colour else None
+    return remove_small_pieces(pieces, int(st.min_size), features=features)
+
+
+def _give_away_bands(st: _Slice, regions):
+    """With ``refine``, transition bands go to their two sides (:mod:`.bands`)."""
+    if st.request.refine and st.settings.band_width > 0 and regions.max() > 1:
+        return remove_transition_bands(regions, st.features, st.settings.band_width)
+    return regions
+
+
+def _merge_weak_boundaries(st: _Slice, regions):
+    """Weak boundaries merge; scribbled classes and thin lines stay apart (:mod:`.merge`)."""
+    r, s = st.request, st.settings
+    if r.merge_threshold <= 0 or regions.max() <= 1:
+        return regions
+    apart = None
+    if st.scribbled.size:  # the scribbled clusters' regions never merge across classes
+        major = votes(regions, st.compact, st.ids.size).argmax(1)
+        apart = np.where(np.isin(major, st.scribbled), major, -1)
+    lines = None
+    if r.line_width > 0:
+        lines = thin_lines(regions, st.features, r.line_width, contrast=s.line_contrast)
+    edges = edge_strength(st.features, s.edge_sigma)
+    return merge_weak_boundaries(
+        regions,
+        edges,
+        r.merge_threshold,
+        apart,
+        st.texture,
+        lines=lines,
+        features=st.features,
+        line_contrast=s.line_contrast,
+    )
+
+
+def _snap_boundaries(st: _Slice, regions):
+    """With ``refine``, boundaries move to the strongest image edge nearby (:mod:`.snap`)."""
+    if st.request.refine and st.settings.snap > 0 and regions.max() > 1:
+        return snap_boundaries(regions, edge_strength(st.features, 1.0), st.settings.snap)
+    return regions
+
+
+def _group_classes(st: _Slice, reg, region_class):
+    """Each pixel's class, the classes left before grouping, and what was grouped (or None)."""
+    cls = region_class[reg]
+    n_left = int(np.unique(cls).size)
+    if st.auto:
+        return cls, n_left, None
+    cls, grouped = group_to(cls, reg, st.features, int(st.request.n_classes))
+    return cls, n_left, grouped
+
+
+def _region_keys(st: _Slice, reg, region_class):
+    """Per pixel, the key whose connected parts are the output's regions (None: the class's)."""
+    r, s = st.request, st.settings
+    if r.output != "regions" or not st.auto:
+        return None, None
+    if s.join_regions == "stage":
+        return reg, region_class
+    if s.join_regions == "lines_apart" and r.line_width > 0 and r.merge_threshold > 0:
+        # the thin-line rule is the merge's: a line and a region that is not one never join
+        found = thin_lines(reg + 1, st.features, r.line_width, contrast=s.line_contrast)
+        is_line = found.any(1)[1:]
+        return (region_class * 2 + is_line)[reg], np.repeat(np.arange(st.ids.size), 2)
+    return None, None
+
+
+def _labels(st: _Slice, cls, regions) -> np.ndarray:
+    """The output ids: regions from 0, the method's cluster ids, or classes from 0."""
+    if st.request.output == "regions":
+        out = regions - 1
+    elif st.request.keep_ids and st.auto:  # the method's own cluster ids
+        out = st.ids[cls]
+    else:
+        out = np.unique(cls, return_inverse=True)[1].reshape(cls.shape)
+    return out.astype(np.int32)
+
+
+def _report(st: _Slice, cls, regions, n_pieces, n_left, grouped, n_stage_regions) -> OutputInfo:
+    """The :class:`OutputInfo` of the slice, with the reason for its class count."""
+    r = st.request
+    n_cls, n_reg = int(np.unique(cls).size), int(regions.max())
+    counts = dict(output=r.output, n_classes=n_cls, n_regions=n_reg)
+    if st.auto:
+        why, details = explain_auto(
+            n_in=int(st.ids.size),
+            min_region_size=st.min_size,
+            refine=r.refine,
+            merge_threshold=r.merge_threshold,
+            texture=st.texture,
+            auto_texture=r.texture is None,
+            line_width=r.line_width,
+            **counts,
+        )
+    else:
+        why, details = explain_grouped(
+            asked=int(r.n_classes),
+            n_left=n_left,
+            grouped=grouped,
+            n_stage_regions=n_stage_regions,
+            **counts,
+        )
+    return OutputInfo(
+        n_clusters_in=int(st.ids.size),
+        n_pieces_in=n_pieces,
+        n_classes=n_cls,
+        n_regions=n_reg,
+        min_region_size=int(st.min_size),
+        merge_threshold=float(r.merge_threshold),
+        why=why,
+        texture_weight=float(st.texture) if r.merge_threshold > 0 else 0.0,
+        why_details=details,
+    )

@@ -1,0 +1,149 @@
+"""Measurements on piece maps that every step of the output stage shares.
+
+A *piece map* is an (H, W) integer array of ids >= 1 (id 0 unused), one id per connected piece
+or region. The functions here count, neighbour and measure those ids with NumPy, SciPy and
+scikit-image; the steps (:mod:`.pieces`, :mod:`.bands`, :mod:`.lines`, :mod:`.merge`,
+:mod:`.snap`, :mod:`.classes`) build on them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["adjacency", "connected_pieces", "depth", "mean_features", "votes"]
+
+
+def connected_pieces(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split a cluster map into its connected pieces (4-connectivity).
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (H, W)
+        Cluster ids, any integers >= 0 (a compacted cluster map).
+
+    Returns
+    -------
+    pieces : ndarray of int, shape (H, W)
+        Piece ids 1..P (:func:`skimage.measure.label`).
+    cluster : ndarray of int64, shape (P + 1,)
+        The cluster id of each piece id (entry 0 unused).
+    """
+    from skimage.measure import label
+
+    lab = np.asarray(labels)
+    pieces = label(lab.astype(np.int64) + 1, background=0, connectivity=1)
+    cluster = np.zeros(int(pieces.max()) + 1, dtype=np.int64)
+    cluster[pieces.ravel()] = lab.ravel()
+    return pieces, cluster
+
+
+def adjacency(pieces: np.ndarray, of: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Find the 4-adjacent pairs of pieces and the length of their shared boundary.
+
+    Parameters
+    ----------
+    pieces : ndarray of int, shape (H, W)
+        Piece ids >= 0.
+    of : ndarray of bool, shape (P + 1,), optional
+        Only the pairs that touch at least one of these ids.
+
+    Returns
+    -------
+    pairs : ndarray of int64, shape (E, 2)
+        Adjacent ids ``(a, b)`` with ``a < b``, sorted.
+    count : ndarray of int64, shape (E,)
+        Pixel pairs across each shared boundary.
+    """
+    a = np.concatenate([pieces[:, :-1].ravel(), pieces[:-1, :].ravel()])
+    b = np.concatenate([pieces[:, 1:].ravel(), pieces[1:, :].ravel()])
+    diff = a != b
+    if of is not None:
+        diff &= of[a] | of[b]
+    lo, hi = np.minimum(a[diff], b[diff]), np.maximum(a[diff], b[diff])
+    n = int(pieces.max()) + 1
+    pairs, count = np.unique(lo.astype(np.int64) * n + hi, return_counts=True)
+    return np.stack([pairs // n, pairs % n], axis=1), count
+
+
+def mean_features(ids: np.ndarray, features: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Average the features over each id.
+
+    Parameters
+    ----------
+    ids : ndarray of int, shape (H, W)
+        Ids 0..n-1.
+    features : ndarray of float, shape (H, W, F)
+        Per-pixel features (:func:`napari_mmtseg.features.image_features`).
+    n : int
+        Number of ids (rows of the result).
+
+    Returns
+    -------
+    means : ndarray of float64, shape (n, F)
+        Mean features of each id (0 for an absent id).
+    count : ndarray of float64, shape (n,)
+        Pixels of each id.
+    """
+    flat = ids.ravel()
+    count = np.bincount(flat, minlength=n).astype(np.float64)
+    means = np.stack(
+        [
+            np.bincount(flat, features[..., c].ravel(), minlength=n)
+            for c in range(features.shape[-1])
+        ],
+        axis=1,
+    )
+    return means / np.maximum(count, 1)[:, None], count
+
+
+def depth(pieces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Measure how far each pixel lies from the nearest pixel of another piece.
+
+    Parameters
+    ----------
+    pieces : ndarray of int, shape (H, W)
+        Piece ids >= 1.
+
+    Returns
+    -------
+    depth : ndarray of float64, shape (H, W)
+        Euclidean distance in pixels to the nearest boundary pixel
+        (:func:`scipy.ndimage.distance_transform_edt`; boundary pixels are 0).
+    width : ndarray of float64, shape (P + 1,)
+        Each piece's largest depth, its half-width (entry 0 unused).
+    """
+    from scipy import ndimage as ndi
+    from skimage.segmentation import find_boundaries
+
+    edge = find_boundaries(pieces, connectivity=1, mode="thick")
+    dist = ndi.distance_transform_edt(~edge)
+    n = int(pieces.max()) + 1
+    width = np.zeros(n)
+    width[1:] = ndi.maximum(dist, pieces, index=np.arange(1, n))
+    return dist, width
+
+
+def votes(
+    regions: np.ndarray, clusters: np.ndarray, n_clusters: int, n_reg: int | None = None
+) -> np.ndarray:
+    """Count the pixels of each (region, cluster) pair of two aligned id maps.
+
+    Parameters
+    ----------
+    regions : ndarray of int
+        Region ids >= 0, any shape.
+    clusters : ndarray of int
+        Cluster ids 0..n_clusters-1, the shape of ``regions``.
+    n_clusters : int
+        Number of clusters (columns).
+    n_reg : int, optional
+        Number of rows; default the largest region id + 1.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_reg, n_clusters)
+        Pixel counts.
+    """
+    n_reg = int(regions.max()) + 1 if n_reg is None else n_reg
+    flat = regions.ravel().astype(np.int64) * n_clusters + clusters.ravel()
+    return np.bincount(flat, minlength=n_reg * n_clusters).reshape(n_reg, n_clusters)

@@ -1,0 +1,163 @@
+"""Small-piece removal: pieces under the smallest region size join a neighbour."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .maps import adjacency, connected_pieces, mean_features
+
+__all__ = ["auto_min_region_size", "final_regions", "remove_small_pieces"]
+
+
+def auto_min_region_size(n_pixels: int) -> int:
+    """Give the default smallest region of a 2D slice: 1/5000 of it, at least 16 px.
+
+    Parameters
+    ----------
+    n_pixels : int
+        Pixels in the slice (H x W).
+
+    Returns
+    -------
+    int
+        The smallest region, in pixels (docs/method.md, "The output stage", step 1, gives
+        the measurements behind the fraction).
+
+    Examples
+    --------
+    >>> auto_min_region_size(481 * 321)
+    31
+    """
+    return max(16, int(round(n_pixels / 5000)))
+
+
+def remove_small_pieces(
+    pieces: np.ndarray,
+    min_size: int,
+    group: np.ndarray | None = None,
+    features: np.ndarray | None = None,
+) -> np.ndarray:
+    """Remove every piece smaller than ``min_size`` pixels.
+
+    With ``features`` and no ``group``, a small piece joins the neighbour whose mean colour is
+    nearest its own, pass by pass, as Felzenszwalb and Huttenlocher's minimum-size step joins
+    along the weakest edge (IJCV 2004); small pieces of one colour chain together and may make a
+    piece of their own, so the fragments of a thin dark line join each other, not the bright
+    regions beside them. Otherwise a small piece's pixels go to the nearest larger piece
+    (:func:`skimage.segmentation.expand_labels`): the largest piece always stays, so a map of
+    only small pieces keeps one, and with ``group`` the largest piece of every group stays too,
+    so no class vanishes.
+
+    Parameters
+    ----------
+    pieces : ndarray of int, shape (H, W)
+        Piece ids >= 1.
+    min_size : int
+        Smallest piece kept, in pixels; <= 1 keeps every piece.
+    group : ndarray of int, shape (P + 1,), optional
+        The class of each piece id; the largest piece of every class is kept.
+    features : ndarray of float, shape (H, W, F), optional
+        Per-pixel features (:func:`napari_mmtseg.features.image_features`) for the join by
+        colour.
+
+    Returns
+    -------
+    ndarray of int, shape (H, W)
+        The ids kept (``pieces`` itself when nothing is small), or with ``features`` the joined
+        pieces numbered 1..P.
+    """
+    if min_size <= 1:
+        return pieces
+    if features is not None and group is None:
+        return _join_small_by_colour(pieces, features, min_size)
+    from skimage.segmentation import expand_labels
+
+    sizes = np.bincount(pieces.ravel())
+    small = sizes < min_size
+    small[0] = False
+    if not small.any():
+        return pieces
+    if small[1:].all():
+        small[int(np.argmax(sizes[1:])) + 1] = False
+    if group is not None:
+        ids = np.arange(1, sizes.size)
+        order = ids[np.lexsort((-sizes[1:], group[1:]))]  # by class, largest first
+        first = order[np.r_[True, group[order][1:] != group[order][:-1]]]
+        small[first] = False
+    kept = np.where(small[pieces], 0, pieces)
+    return expand_labels(kept, distance=np.inf)
+
+
+def final_regions(
+    cls: np.ndarray, min_size: int, key: np.ndarray | None = None, class_of_key=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Give fragments under ``min_size`` to a neighbour, keeping every class, and form regions.
+
+    Parameters
+    ----------
+    cls : ndarray of int, shape (H, W)
+        Each pixel's class, ids >= 0.
+    min_size : int
+        Smallest fragment kept, in pixels.
+    key : ndarray of int, shape (H, W), optional
+        A key per pixel, finer than its class: regions are the connected parts of each key
+        (parts of one key that touch once the fragments are gone are one region). None: the
+        connected parts of each class.
+    class_of_key : ndarray of int, shape (K,), optional
+        The class of each key; required with ``key``.
+
+    Returns
+    -------
+    cls : ndarray of int, shape (H, W)
+        Each pixel's class after the clean-up (no class vanishes).
+    regions : ndarray of int, shape (H, W)
+        Region ids 1..R, every region connected.
+    """
+    if key is None:
+        parts, class_of = connected_pieces(cls)
+        cls = class_of[remove_small_pieces(parts, int(min_size), group=class_of)]
+        regions, _ = connected_pieces(cls)
+        return cls, regions
+    parts, key_of = connected_pieces(key)
+    class_of = class_of_key[key_of]
+    parts = remove_small_pieces(parts, int(min_size), group=class_of)
+    regions, _ = connected_pieces(key_of[parts])  # parts of one key that now touch are one
+    return class_of[parts], regions
+
+
+def _join_small_by_colour(pieces, features, min_size, max_passes: int = 50):
+    """Join every small piece to its neighbour of nearest mean colour, pass by pass.
+
+    Each pass, every piece under ``min_size`` px joins its neighbour of nearest mean colour
+    (ties: the larger); the joins of a pass are applied together
+    (:func:`scipy.sparse.csgraph.connected_components`), so small pieces of one colour chain
+    into one piece. Passes repeat until no piece is small or one piece covers the map. Ids are
+    renumbered 1..P.
+    """
+    from scipy import sparse
+    from scipy.sparse.csgraph import connected_components
+
+    p = np.unique(pieces, return_inverse=True)[1].reshape(pieces.shape) + 1
+    for _ in range(max_passes):
+        n = int(p.max()) + 1
+        if n <= 2:
+            break
+        mean, size = mean_features(p, features, n)
+        small = size < min_size
+        small[0] = False
+        if not small.any():
+            break
+        pairs, _ = adjacency(p, of=small)
+        a = np.concatenate([pairs[:, 0], pairs[:, 1]])
+        b = np.concatenate([pairs[:, 1], pairs[:, 0]])
+        sel = small[a]
+        a, b = a[sel], b[sel]
+        order = np.lexsort((-size[b], np.linalg.norm(mean[a] - mean[b], axis=1), a))
+        a, b = a[order], b[order]
+        first = np.r_[True, a[1:] != a[:-1]]  # each small piece's nearest colour
+        join = sparse.coo_matrix((np.ones(int(first.sum())), (a[first], b[first])), shape=(n, n))
+        comp = connected_components(join, directed=False)[1]
+        lut = np.zeros(n, dtype=np.int64)  # components as ids 1..P, id 0 unused
+        lut[1:] = np.unique(comp[1:], return_inverse=True)[1] + 1
+        p = lut[p]
+    return p

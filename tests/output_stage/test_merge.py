@@ -1,0 +1,117 @@
+"""The weak-boundary merge (output_stage.merge): gradients merge, edges and lines stay."""
+
+import numpy as np
+import pytest
+
+from napari_mmtseg.output_stage import auto_texture_weight, finish_labels, merge_weak_boundaries
+from napari_mmtseg.params import make_params
+
+from .cases import grey, textured_halves
+
+
+def test_bands_cut_into_a_smooth_gradient_merge_but_a_real_edge_stays():
+    h, w = 48, 64
+    ramp = np.tile(np.linspace(0.0, 0.5, w, dtype=np.float32), (h, 1))
+    img = ramp.copy()
+    img[:, 40:] += 0.4  # a real edge at x = 40
+    bands = np.minimum(np.arange(w) // 8, 7)[None, :].repeat(h, 0)  # 8 bands: cuts in the ramp
+    out, info = finish_labels(
+        bands, grey(img), output="regions", merge_threshold=3.0, min_region_size=1
+    )
+    assert info.n_regions == 2, info
+    assert out[0, 39] != out[0, 41]
+    # without merging every band stays
+    _, info0 = finish_labels(bands, grey(img), output="regions", min_region_size=1)
+    assert info0.n_regions == 8
+
+
+@pytest.mark.parametrize("line_first", [True, False])
+def test_a_line_is_kept_apart_only_from_what_lies_beyond_it(line_first):
+    """A dark vertical line between two bright regions, every boundary weak (edges 0)."""
+    pieces = np.full((20, 21), 2)
+    pieces[:, :9] = 1 if line_first else 3
+    pieces[:, 12:] = 3 if line_first else 1
+    feats = np.where(pieces == 2, 10.0, 40.0)[..., None]  # the line (id 2) is darker
+    edges = np.zeros(pieces.shape)
+    lines = np.zeros((4, 1))
+    lines[2] = -1.0  # darker than its surroundings
+    out = merge_weak_boundaries(pieces, edges, 1.0, lines=lines, features=feats)
+    assert np.unique(out).size == 3
+    lines[2] = 1.0  # "brighter than its surroundings": the bright sides are not beyond it
+    out = merge_weak_boundaries(pieces, edges, 1.0, lines=lines, features=feats)
+    assert np.unique(out).size == 1
+    out = merge_weak_boundaries(pieces, edges, 1.0)  # no lines: everything weak merges
+    assert np.unique(out).size == 1
+    with pytest.raises(ValueError, match="features"):
+        merge_weak_boundaries(pieces, edges, 1.0, lines=lines)
+
+
+def test_a_line_absorbed_by_a_larger_region_of_its_colour_is_no_longer_a_line():
+    """D (dark, large) | L (dark line) | C (bright); M (mid-grey) under D only, E (bright) under
+    L and C. Once L has joined D, the region D + L is not a line: it may merge with M, which
+    never touched L."""
+    pieces = np.zeros((30, 30), int)
+    pieces[:20, :15] = 1  # D
+    pieces[:20, 15:17] = 2  # L
+    pieces[:20, 17:] = 3  # C
+    pieces[20:, :15] = 4  # M
+    pieces[20:, 15:] = 5  # E
+    value = np.array([0, 10.0, 10.0, 40.0, 30.0, 40.0])
+    lines = np.zeros((6, 1))
+    lines[2] = -1.0
+    out = merge_weak_boundaries(
+        pieces, np.zeros(pieces.shape), 1.0, lines=lines, features=value[pieces][..., None]
+    )
+    assert np.unique(out).size == 1
+
+
+def test_pieces_of_two_groups_never_merge():
+    pieces = np.where(np.arange(20)[None, :] < 10, 1, 2).repeat(10, 0)
+    edges = np.zeros(pieces.shape)
+    assert np.unique(merge_weak_boundaries(pieces, edges, 1.0)).size == 1
+    apart = np.array([-1, 0, 1])
+    assert np.unique(merge_weak_boundaries(pieces, edges, 1.0, keep_apart=apart)).size == 2
+
+
+def test_texture_is_measured_inside_regions_not_on_their_own_edges():
+    """Two flat touching discs of different brightness: their only gradient is their own
+    boundary's blur, which must not count as texture."""
+    yy, xx = np.mgrid[:40, :60]
+    a = (yy - 20) ** 2 + (xx - 20) ** 2 < 13**2
+    b = (yy - 20) ** 2 + (xx - 40) ** 2 < 13**2
+    img = np.zeros((40, 60), np.float32)
+    img[a] = 0.5
+    img[b & ~a] = 0.6
+    clusters = np.where(a, 1, np.where(b, 2, 0))
+    for texture in (0.0, 0.5):
+        _, info = finish_labels(
+            clusters, img[None], merge_threshold=3, texture=texture, min_region_size=1
+        )
+        assert info.n_regions == 3, texture
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_default_texture_term_is_for_colour_images_only(seed):
+    """ISBI 2012 EM: the texture term merged textured cells across the edge between them. The
+    default (texture_weight None) uses it on colour images only; on grey data two textured
+    cells with an edge between them stay apart."""
+    x, clusters = textured_halves(seed)
+    p = make_params("mmt", "fast")
+    assert p.texture_weight is None and auto_texture_weight(x) == 0.0
+    kw = dict(merge_threshold=p.merge_threshold, refine=p.refine)
+    _, grey_info = finish_labels(clusters, x, texture=p.texture_weight, **kw)
+    assert grey_info.n_regions == 2 and grey_info.texture_weight == 0.0
+    _, old = finish_labels(clusters, x, texture=0.5, **kw)  # the former default merged them
+    assert old.n_regions == 1
+    # the same picture as a colour image keeps the texture term (foliage, fabric in photos)
+    rgb = np.repeat(x, 3, axis=0)
+    assert auto_texture_weight(rgb) == 0.5
+    lab, colour = finish_labels(clusters, rgb, texture=None, **kw)
+    np.testing.assert_array_equal(lab, finish_labels(clusters, rgb, texture=0.5, **kw)[0])
+    assert colour.texture_weight == 0.5
+
+
+def test_auto_texture_weight_follows_the_colour_decision():
+    x = np.random.default_rng(0).random((3, 8, 9)).astype(np.float32)
+    assert auto_texture_weight(x) == 0.5 and auto_texture_weight(x, colour=False) == 0.0
+    assert auto_texture_weight(x[:2]) == 0.0 and auto_texture_weight(x[:1], colour=None) == 0.0
