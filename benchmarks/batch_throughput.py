@@ -37,11 +37,12 @@ def _run_config(cfg: str, images: str, out: str, method: str, preset: str, seed:
     """In the subprocess: one configuration, timed."""
     import glob
 
-    from napari_mmtseg.batch import _cores, local_cluster, segment_many
+    from napari_mmtseg.batch import cores as count_cores
+    from napari_mmtseg.batch import local_cluster, segment_many
 
     files = sorted(glob.glob(os.path.join(images, "*.tif")))[:limit] if limit else \
         sorted(glob.glob(os.path.join(images, "*.tif")))
-    cores = _cores()
+    cores = count_cores()
     res = {"config": cfg, "images": len(files), "cores": cores, "load_before": os.getloadavg()[0]}
     client = cluster = None
     n, _, t = cfg.partition("x")  # "2": 2 workers, cores/2 threads each; "1x1": 1 worker, 1 thread
