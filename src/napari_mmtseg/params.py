@@ -366,3 +366,66 @@ def default_preset(device_type: str) -> str:
         there; see docs/performance.md).
     """
     return "fast" if device_type == "cpu" else "paper"
+
+
+# --------------------------------------------------------------------------- KEY=VALUE overrides
+
+__all__ += ["parse_value", "parse_overrides"]
+
+
+def parse_value(text: str):
+    """Turn the text of one override value into a Python value.
+
+    Parameters
+    ----------
+    text : str
+        The value as typed, e.g. ``"10"``, ``"0.5"``, ``"true"``, ``"none"``, ``"auto"``.
+
+    Returns
+    -------
+    int or float or bool or None or str
+        ``10``, ``0.5``, ``True`` (also ``yes``, ``on``), ``False`` (``no``, ``off``),
+        ``None`` (``null``), else the text itself.
+    """
+    low = text.strip().lower()
+    if low in ("none", "null"):
+        return None
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_overrides(items) -> dict:
+    """Parse ``KEY=VALUE`` overrides of :class:`Params` fields (the CLI's ``--set``).
+
+    Parameters
+    ----------
+    items : iterable of str or None
+        E.g. ``["max_iter=10", "merge-threshold=2"]``; ``-`` in a key reads as ``_``.
+
+    Returns
+    -------
+    dict
+        ``{"max_iter": 10, "merge_threshold": 2}``, values by :func:`parse_value`. The
+        names are not checked here: :func:`make_params` refuses unknown ones.
+
+    Raises
+    ------
+    ValueError
+        When an item has no ``=`` or an empty key.
+    """
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        out[key] = parse_value(value)
+    return out
