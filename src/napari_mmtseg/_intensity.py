@@ -147,12 +147,15 @@ def sample_pixels(prep, in_memory: bool) -> np.ndarray:
 def intensity_range(sample: np.ndarray, joint: bool = False) -> tuple:
     """The intensities that normalisation maps to 0 and 1, from the data alone.
 
-    Per channel (or over all channels together when ``joint``): from the
-    minimum to the maximum, except that a tail beyond the 0.5th (99.5th)
-    percentile longer than :data:`TAIL_FRACTION` of the range between the two
-    percentiles is cut there plus that fraction (hot or dead pixels). A photo
-    that spans 0 to 255 keeps 0 and 255; a linear rescale of the data
-    rescales ``lo`` and ``hi`` with it, so the normalised image is the same.
+    An intensity image (``joint`` False: grey, multichannel), per channel: its
+    0.5th and 99.5th percentiles. A colour image (``joint``: one range over
+    all channels, which keeps the colour balance): from the minimum to the
+    maximum, except that a tail beyond the 0.5th (99.5th) percentile longer
+    than :data:`TAIL_FRACTION` of the range between the two percentiles is cut
+    there plus that fraction (hot or dead pixels); a photo that spans 0 to 255
+    keeps 0 and 255. Either way a linear rescale of the data rescales ``lo``
+    and ``hi`` with it, so the normalised image is the same. The two rules
+    are compared in docs/benchmarks.md ("Intensity range").
 
     Parameters
     ----------
@@ -170,11 +173,12 @@ def intensity_range(sample: np.ndarray, joint: bool = False) -> tuple:
     data = flat.reshape(-1, 1) if joint else flat
     p_lo, p_hi = np.percentile(data, [0.5, 99.5], axis=0)
     mn, mx = data.min(axis=0), data.max(axis=0)
+    if not joint:
+        flat_ch = p_hi <= p_lo  # (nearly) constant but for a few pixels: keep those pixels
+        return np.where(flat_ch, mn, p_lo), np.where(flat_ch, mx, p_hi)
     margin = TAIL_FRACTION * (p_hi - p_lo)
     lo = np.maximum(mn, p_lo - margin)
     hi = np.minimum(mx, p_hi + margin)
     flat_tails = hi <= lo  # (nearly) constant but for a few pixels: keep those pixels
     lo, hi = np.where(flat_tails, mn, lo), np.where(flat_tails, mx, hi)
-    if joint:
-        lo, hi = np.repeat(lo, flat.shape[1]), np.repeat(hi, flat.shape[1])
-    return lo, hi
+    return np.repeat(lo, flat.shape[1]), np.repeat(hi, flat.shape[1])
