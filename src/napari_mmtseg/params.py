@@ -88,6 +88,12 @@ class Params:
         Train in bfloat16 autocast (inference stays float32).
     fused : bool or None, default None
         MMT's students in one grouped call (None: on CUDA only).
+    sync_every : int or None, default None
+        Learned methods: training steps per host read. The losses, label counts and the
+        stopping rule are read every ``sync_every`` steps (a stop can come up to
+        ``sync_every - 1`` steps late), and MMT's Hungarian assignment is computed every
+        ``sync_every`` steps, its mapping reused between. None: 1 on the CPU (every step,
+        as in the paper), 10 on CUDA (docs/performance.md, "The GPU loop").
     output : str, default "regions"
         ``"regions"`` (one id per connected region) or ``"clusters"`` (one id per class).
     n_classes : int or str, default "auto"
@@ -145,6 +151,7 @@ class Params:
     tile: int = 1024
     bf16: bool = False
     fused: bool | None = None
+    sync_every: int | None = None
     # output stage, every method
     output: str = "regions"
     n_classes: int | str = "auto"
@@ -268,6 +275,10 @@ def _check(p: Params) -> None:
         "tile, patience, k, n_segments, min_size and min_labels must be integers",
     )
     need(p.patience >= 1, f"patience must be >= 1, got {p.patience}")
+    need(
+        p.sync_every is None or (is_int(p.sync_every) and p.sync_every >= 1),
+        f"sync_every must be None (automatic) or an integer >= 1, got {p.sync_every!r}",
+    )
     # every float field: a real, finite number before any range check (inf gave one label)
     for name in (
         "lr",
