@@ -1,0 +1,272 @@
+"""The ids of a refine: the class of each region and stroke, and the labels rebuilt.
+
+Used by :mod:`napari_mmtseg.refine` on one 2D slice at a time. A region's class is its
+majority network channel; a stroke's is the class of the region whose id it paints, a
+free channel for a new id, or (erased pixels) the class of the nearest other region.
+Plain numpy and scipy, no torch, no Qt.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage.measure import label as connected
+
+__all__ = ["Classes", "class_of_regions", "stroke_classes", "rebuild"]
+
+_ERASED = -1  # refine.ERASED (not imported: refine imports this module)
+
+
+class Classes(NamedTuple):
+    """The class of every region of a label map.
+
+    Attributes
+    ----------
+    ids : numpy.ndarray of shape (R,), int64
+        The sorted region ids.
+    cls : numpy.ndarray of shape (R,), int64
+        The majority network channel of each.
+    used : numpy.ndarray of shape (q,), int64
+        Pixels of each channel in the channel map.
+    """
+
+    ids: np.ndarray
+    cls: np.ndarray
+    used: np.ndarray
+
+    def of(self, ids) -> np.ndarray:
+        """The class of region ids (all present in :attr:`ids`).
+
+        Parameters
+        ----------
+        ids : array_like of int
+            Region ids.
+
+        Returns
+        -------
+        numpy.ndarray of int64
+            Their channels, ``ids``' shape.
+        """
+        return self.cls[np.searchsorted(self.ids, ids)]
+
+
+def class_of_regions(labels: np.ndarray, channels: np.ndarray, q: int) -> Classes:
+    """The majority channel of every region of ``labels``.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of shape (H, W), int
+        Region ids.
+    channels : numpy.ndarray of shape (H, W), int
+        Network channel per pixel (0..q-1).
+    q : int
+        Network channels.
+
+    Returns
+    -------
+    Classes
+        Ids, classes and channel counts.
+    """
+    ids, inv = np.unique(labels, return_inverse=True)
+    ch = np.asarray(channels, np.int64).ravel()
+    votes = np.bincount(inv.ravel() * q + ch, minlength=ids.size * q).reshape(ids.size, q)
+    return Classes(ids.astype(np.int64), votes.argmax(1), np.bincount(ch, minlength=q))
+
+
+def _erased_targets(labels, strokes) -> np.ndarray:
+    """For every erased pixel, the id of the nearest pixel of another region (-1 elsewhere)."""
+    out = np.full(labels.shape, -1, np.int64)
+    erased = strokes == _ERASED
+    for rid in np.unique(labels[erased]):
+        other = (labels != rid) & ~erased
+        if not other.any():
+            continue
+        idx = ndi.distance_transform_edt(~other, return_distances=False, return_indices=True)
+        here = erased & (labels == rid)
+        out[here] = labels[idx[0][here], idx[1][here]]
+    return out
+
+
+def stroke_classes(labels, strokes, classes: Classes) -> tuple:
+    """The training classes of the strokes of one slice.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of shape (H, W), int
+        The result's ids.
+    strokes : numpy.ndarray of shape (H, W), int
+        0 none, > 0 a painted id, -1 erased.
+    classes : Classes
+        The regions' classes (:func:`class_of_regions`).
+
+    Returns
+    -------
+    chans : numpy.ndarray of shape (K,), int64
+        The network channel of each training class (sorted).
+    plane : numpy.ndarray of shape (H, W), int64
+        Training class index per pixel (-1: no stroke).
+    info : dict
+        ``stroked_ids`` (existing ids painted), ``new_ids`` and ``erased_pixels``.
+    """
+    painted = strokes > 0
+    sids = np.unique(strokes[painted])
+    known = np.isin(sids, classes.ids)
+    chan = np.zeros(sids.size, np.int64)
+    chan[known] = classes.of(sids[known])
+    free = np.setdiff1d(np.arange(classes.used.size), classes.cls)
+    free = free[np.argsort(classes.used[free], kind="stable")]  # the least used first
+    fallback = np.argsort(classes.used, kind="stable")
+    pool = np.concatenate([free, fallback])
+    chan[~known] = pool[: int((~known).sum())]
+    target = np.full(labels.shape, -1, np.int64)
+    target[painted] = chan[np.searchsorted(sids, strokes[painted])]
+    near = _erased_targets(labels, strokes)
+    hit = near >= 0
+    target[hit] = classes.of(near[hit])
+    chans = np.unique(target[target >= 0])
+    plane = np.where(target >= 0, np.searchsorted(chans, target), -1)
+    info = {
+        "stroked_ids": sids[known].tolist(),
+        "new_ids": sids[~known].tolist(),
+        "erased_pixels": int((strokes == _ERASED).sum()),
+    }
+    return chans, plane, info
+
+
+def _seed_classes(out, free, strokes, classes, sid_chan) -> np.ndarray:
+    """Class of every fixed pixel (kept regions, painted pixels); -1 on free pixels."""
+    sc = np.full(out.shape, -1, np.int64)
+    kept = ~free & (strokes <= 0)
+    sc[kept] = classes.of(out[kept])
+    painted = strokes > 0
+    sids, chans = sid_chan
+    sc[painted] = chans[np.searchsorted(sids, strokes[painted])]
+    return sc
+
+
+def _touching(comps: np.ndarray, owner: np.ndarray) -> dict:
+    """For each component of ``comps`` (> 0), the ids of ``owner`` (>= 0) 4-adjacent to it."""
+    pairs = []
+    for a, b in (
+        (comps[1:], owner[:-1]),
+        (comps[:-1], owner[1:]),
+        (comps[:, 1:], owner[:, :-1]),
+        (comps[:, :-1], owner[:, 1:]),
+    ):
+        hit = (a > 0) & (b >= 0)
+        pairs.append(np.stack([a[hit], b[hit]], 1))
+    found: dict = {}
+    for c, rid in np.unique(np.concatenate(pairs), axis=0):
+        found.setdefault(int(c), []).append(int(rid))
+    return found
+
+
+def _join_or_new(out, free, clean, sc, labels, changed) -> None:
+    """Regions output: each free component joins the fixed region of its class that it
+    touches (the nearest one where it touches several), else gets an id (its old region's,
+    largest piece first, or a fresh one)."""
+    lone = []
+    for k in np.unique(clean[free]):
+        comps = connected(free & (clean == k), connectivity=1)
+        owner = np.where(sc == k, out, -1)
+        for c, ids in _touching(comps, owner).items():
+            mask = comps == c
+            if len(ids) == 1:
+                out[mask] = ids[0]
+            else:  # the nearest of the regions it touches
+                seeds = np.isin(owner, ids)
+                idx = ndi.distance_transform_edt(
+                    ~seeds, return_distances=False, return_indices=True
+                )
+                out[mask] = out[idx[0][mask], idx[1][mask]]
+            comps[mask] = 0
+        lone += [comps == c for c in np.unique(comps[comps > 0])]
+    taken = set(np.unique(out[~free]).tolist())
+    nxt = int(max(out.max(), labels.max())) + 1
+    for mask in sorted(lone, key=lambda m: -int(m.sum())):
+        old = int(np.bincount(labels[mask]).argmax())
+        if old in changed and old not in taken:
+            out[mask] = old
+        else:
+            out[mask], nxt = nxt, nxt + 1
+        taken.add(int(out[mask][0]))
+
+
+def _by_channel(out, free, clean, classes, changed, sid_chan, q) -> None:
+    """Clusters output: free pixels take the id of their channel's class (kept ids, then
+    the strokes' ids, then changed ids), fresh ids for channels that had none."""
+    id_of = np.full(q, -1, np.int64)
+    kept = ~np.isin(classes.ids, list(changed))
+    for rid, c in zip(classes.ids[kept], classes.cls[kept]):
+        if id_of[c] < 0:
+            id_of[c] = rid
+    for sid, c in zip(*sid_chan):
+        if id_of[c] < 0:
+            id_of[c] = sid
+    for rid, c in zip(classes.ids[~kept], classes.cls[~kept]):
+        if id_of[c] < 0:
+            id_of[c] = rid
+    none = id_of < 0
+    start = int(max(out.max(), classes.ids.max())) + 1
+    id_of[none] = start + np.arange(int(none.sum()))
+    out[free] = id_of[clean[free]]
+
+
+def _taken_over(labels, after, classes: Classes, chans) -> set:
+    """Ids of the regions most of whose pixels the refined networks now give to a stroked
+    class other than the region's own (the look-alikes a correction travels to)."""
+    ids, inv = np.unique(labels, return_inverse=True)
+    own = classes.cls[inv.ravel()]
+    took = np.isin(after.ravel(), chans) & (after.ravel() != own)
+    share = np.bincount(inv.ravel(), weights=took, minlength=ids.size) / np.bincount(inv.ravel())
+    return set(ids[share > 0.5].tolist())
+
+
+def rebuild(labels, strokes, before, after, clean, q: int, output: str) -> np.ndarray:
+    """The refined labels of one slice.
+
+    Regions that no stroke touched and that the refined networks do not give, for the
+    most part, to a stroked class other than their own (majority channel) keep their ids
+    and shapes; painted pixels take their stroke's id;
+    the pixels of the other regions are relabelled from ``clean``.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of shape (H, W), int
+        The result's ids before the refine.
+    strokes : numpy.ndarray of shape (H, W), int
+        0 none, > 0 a painted id, -1 erased.
+    before, after : numpy.ndarray of shape (H, W), int
+        The network channels per pixel before and after the refine.
+    clean : numpy.ndarray of shape (H, W), int
+        ``after`` cleaned by the output stage (channel ids kept).
+    q : int
+        Network channels.
+    output : str
+        ``"regions"``: a relabelled piece joins the nearest kept region of its class that
+        it touches, else gets an id of its own; ``"clusters"``: one id per class.
+
+    Returns
+    -------
+    numpy.ndarray of shape (H, W), int64
+        The refined ids.
+    """
+    labels, strokes = np.asarray(labels, np.int64), np.asarray(strokes, np.int64)
+    classes = class_of_regions(labels, before, q)
+    chans, plane, _ = stroke_classes(labels, strokes, classes)
+    changed = set(np.unique(labels[strokes != 0]).tolist()) | _taken_over(
+        labels, np.asarray(after), classes, chans
+    )
+    free = np.isin(labels, list(changed)) & (strokes <= 0)
+    out = labels.copy()
+    out[strokes > 0] = strokes[strokes > 0]
+    sids = np.unique(strokes[strokes > 0])
+    sid_chan = (sids, np.array([chans[plane[strokes == s][0]] for s in sids], np.int64))
+    if output == "clusters":
+        _by_channel(out, free, np.asarray(clean, np.int64), classes, changed, sid_chan, q)
+    else:
+        sc = _seed_classes(out, free, strokes, classes, sid_chan)
+        _join_or_new(out, free, np.asarray(clean, np.int64), sc, labels, changed)
+    return out
