@@ -33,7 +33,7 @@ from .infer import network_labels
 from .model import Model
 from .output_stage import finish_labels
 from .params import LEARNED_METHODS
-from .refine_ids import class_of_regions, rebuild, stroke_classes
+from .refine_ids import alike_groups, class_of_regions, rebuild, split_alike, stroke_classes
 from .result import Progress, SegmentationResult
 from .train import RunProgress, train_slice, train_view
 
@@ -188,6 +188,12 @@ def iter_refine(
             x = prep.slice(i)
             after = _channels(model.method, coarse, state, x, dev)
             clean = _clean(_channels(model.method, p, state, x, dev), x, p, state.scribble_channels)
+            if (strokes[index[i]] != 0).any():  # one look painted with several ids: by place
+                chans, plane, _ = stroke_classes(
+                    labels[index[i]], strokes[index[i]], class_of_regions(labels[index[i]], before[i], p.q)
+                )
+                target = np.where(plane >= 0, chans[np.maximum(plane, 0)], -1)
+                clean = split_alike(clean, target, alike_groups(x, target))
             out[index[i]] = rebuild(
                 labels[index[i]], strokes[index[i]], before[i], after, clean, p.q, p.output
             )
