@@ -37,7 +37,14 @@ from .refine_ids import alike_groups, class_of_regions, rebuild, split_alike, st
 from .result import Progress, SegmentationResult
 from .train import RunProgress, train_slice, train_view
 
-__all__ = ["ERASED", "REFINE_STOP", "iter_refine", "refine", "rebuild"]
+__all__ = [
+    "ERASED",
+    "REFINE_SCRIBBLE_WEIGHT",
+    "REFINE_STOP",
+    "iter_refine",
+    "refine",
+    "rebuild",
+]
 
 #: the value of an erased pixel in ``strokes`` ("not this region")
 ERASED = -1
@@ -45,6 +52,10 @@ ERASED = -1
 #: the early stop of a refine: at least ``min_steps`` steps, then stop once fewer than
 #: ``tol`` of the pixels changed label for ``patience`` steps in a row, at most ``max_iter``
 REFINE_STOP = {"min_steps": 10, "patience": 3, "tol": 0.01, "max_iter": 60}
+
+#: the scribble term's weight in a refine (unless given): the strokes are the point of it,
+#: and a heavier weight honours them in fewer steps (docs/benchmarks.md, refine)
+REFINE_SCRIBBLE_WEIGHT = 4.0
 
 
 def refine(image, labels, strokes, model: Model, **kwargs) -> SegmentationResult:
@@ -105,6 +116,7 @@ def iter_refine(
     rgb: bool | None = None,
     device="auto",
     seed: int = 0,
+    preset: str | None = None,
     preview_every: int = 10,
     num_threads: int | None = None,
     stop: dict | None = None,
@@ -128,6 +140,8 @@ def iter_refine(
         Where training runs.
     seed : int, optional
         Seeds the input noise where the model kept none.
+    preset : str, optional
+        Recorded in the result (the refine's own settings are :data:`REFINE_STOP`).
     preview_every : int, optional
         Steps between previews (0: none).
     num_threads : int, optional
@@ -156,7 +170,11 @@ def iter_refine(
     model.check_fits(prep.n_channels)
     labels, strokes = _check(labels, strokes, model, prep.spatial_shape)
     rule = {**REFINE_STOP, **(stop or {})}
-    fields = {**overrides, "output": output or model.params.output}
+    fields = {
+        "scribble_weight": REFINE_SCRIBBLE_WEIGHT,
+        **overrides,
+        "output": output or model.params.output,
+    }
     p = replace(model.params, **fields)
     dev = resolve_device(device)
     old_threads = torch.get_num_threads()
@@ -171,32 +189,25 @@ def iter_refine(
         # the regions' classes, before and after, from the training view (cheap, and the same
         # view both times); the relabelled pixels from a full-size inference
         coarse = replace(p, infer_at="train")
-        before = [_channels(model.method, coarse, state, prep.slice(i), dev) for i in range(n)]
+        before = np.zeros(labels.shape, np.int64)
+        for i in range(n):
+            before[index[i]] = _channels(model.method, coarse, state, prep.slice(i), dev)
+        stroked = stroke_classes(labels, strokes, class_of_regions(labels, before, p.q))
+        state.scribble_channels = stroked.chans
+        state.n_scribble_classes = int(stroked.chans.size)
         scribbled = [i for i in range(n) if (strokes[index[i]] != 0).any()]
         total = len(scribbled) * rule["max_iter"]
         name = describe_device(dev)
         yield Progress(0, total, {}, 0, n_slices=n, device=name, message=f"refine on {name}")
-        info = {}
         for k, i in enumerate(scribbled):
-            lab, st = labels[index[i]], strokes[index[i]]
-            chans, plane, info = stroke_classes(lab, st, class_of_regions(lab, before[i], p.q))
-            state.scribble_channels = chans
-            state.n_scribble_classes = int(chans.size)
             where = RunProgress(preview_every, k * rule["max_iter"], total, i, n, history, name)
+            plane = stroked.plane[index[i]]
             yield from _train(model.method, prep.slice(i), p, state, plane, where, seed, dev, rule)
+        target = stroked.target()
         for i in range(n):
-            x = prep.slice(i)
-            after = _channels(model.method, coarse, state, x, dev)
-            clean = _clean(_channels(model.method, p, state, x, dev), x, p, state.scribble_channels)
-            if (strokes[index[i]] != 0).any():  # one look painted with several ids: by place
-                chans, plane, _ = stroke_classes(
-                    labels[index[i]], strokes[index[i]], class_of_regions(labels[index[i]], before[i], p.q)
-                )
-                target = np.where(plane >= 0, chans[np.maximum(plane, 0)], -1)
-                clean = split_alike(clean, target, alike_groups(x, target))
-            out[index[i]] = rebuild(
-                labels[index[i]], strokes[index[i]], before[i], after, clean, p.q, p.output
-            )
+            j = index[i]
+            args = (labels[j], strokes[j], before[j], target[j])
+            out[j] = _rebuild_slice(model.method, p, state, prep.slice(i), dev, stroked, *args)
         kept = Model.from_state(model.method, p, prep, state, __version__)
     finally:
         if num_threads:
@@ -204,7 +215,7 @@ def iter_refine(
     yield SegmentationResult(
         labels=out.astype(np.int32),
         method=model.method,
-        preset="refine",
+        preset=preset or "refine",
         params=p.to_dict(),
         seed=seed,
         device=name,
@@ -212,9 +223,19 @@ def iter_refine(
         history=history,
         channel_axis=prep.channel_axis,
         version=__version__,
-        output={"refine": {**info, "steps": len(history)}},
+        output={"refine": {**stroked.info, "steps": len(history)}},
         model=kept,
     )
+
+
+def _rebuild_slice(method, p, state, x, dev, stroked, labels, strokes, before, target):
+    """The refined labels of one slice (:func:`~napari_mmtseg.refine_ids.rebuild`); on a
+    slice with strokes, one look painted with several ids is split by place (each pixel
+    of it takes the nearest stroke's class). ``target``: the slice's stroke channels."""
+    after = _channels(method, replace(p, infer_at="train"), state, x, dev)
+    clean = _clean(_channels(method, p, state, x, dev), x, p, state.scribble_channels)
+    clean = split_alike(clean, target, alike_groups(x, target))
+    return rebuild(labels, strokes, before, after, clean, p.q, p.output, stroked)
 
 
 def _channels(method, p, state, x, device) -> np.ndarray:

@@ -16,6 +16,8 @@ from skimage.measure import label as connected
 
 __all__ = [
     "Classes",
+    "StrokeClasses",
+    "TAKEN_OVER",
     "alike_groups",
     "class_of_regions",
     "rebuild",
@@ -24,6 +26,10 @@ __all__ = [
 ]
 
 _ERASED = -1  # refine.ERASED (not imported: refine imports this module)
+
+#: a region that no stroke touched is relabelled when the refined networks give more than
+#: this share of its pixels to a stroked class other than its own
+TAKEN_OVER = 1 / 3
 
 
 class Classes(NamedTuple):
@@ -92,30 +98,60 @@ def _erased_targets(labels, strokes) -> np.ndarray:
             continue
         idx = ndi.distance_transform_edt(~other, return_distances=False, return_indices=True)
         here = erased & (labels == rid)
-        out[here] = labels[idx[0][here], idx[1][here]]
+        out[here] = labels[tuple(i[here] for i in idx)]
     return out
 
 
-def stroke_classes(labels, strokes, classes: Classes) -> tuple:
+class StrokeClasses(NamedTuple):
+    """The training classes of a refine's strokes.
+
+    Attributes
+    ----------
+    chans : numpy.ndarray of shape (K,), int64
+        The network channel of each training class (sorted).
+    plane : numpy.ndarray of int64
+        The strokes' shape: training class index per pixel (-1: no stroke).
+    sids : numpy.ndarray of shape (S,), int64
+        The painted ids (sorted).
+    sid_chans : numpy.ndarray of shape (S,), int64
+        The channel of each.
+    info : dict
+        ``stroked_ids`` (existing ids painted), ``new_ids`` and ``erased_pixels``.
+    """
+
+    chans: np.ndarray
+    plane: np.ndarray
+    sids: np.ndarray
+    sid_chans: np.ndarray
+    info: dict
+
+    def target(self) -> np.ndarray:
+        """The channel of each stroked pixel, -1 elsewhere.
+
+        Returns
+        -------
+        numpy.ndarray of int64
+            :attr:`plane`'s shape.
+        """
+        return np.where(self.plane >= 0, self.chans[np.maximum(self.plane, 0)], -1)
+
+
+def stroke_classes(labels, strokes, classes: Classes) -> StrokeClasses:
     """The training classes of the strokes of one slice.
 
     Parameters
     ----------
-    labels : numpy.ndarray of shape (H, W), int
-        The result's ids.
-    strokes : numpy.ndarray of shape (H, W), int
-        0 none, > 0 a painted id, -1 erased.
+    labels : numpy.ndarray of int
+        The result's ids (2D, or a stack).
+    strokes : numpy.ndarray of int
+        ``labels``' shape: 0 none, > 0 a painted id, -1 erased.
     classes : Classes
         The regions' classes (:func:`class_of_regions`).
 
     Returns
     -------
-    chans : numpy.ndarray of shape (K,), int64
-        The network channel of each training class (sorted).
-    plane : numpy.ndarray of shape (H, W), int64
-        Training class index per pixel (-1: no stroke).
-    info : dict
-        ``stroked_ids`` (existing ids painted), ``new_ids`` and ``erased_pixels``.
+    StrokeClasses
+        The classes, per pixel and per painted id.
     """
     painted = strokes > 0
     sids = np.unique(strokes[painted])
@@ -139,17 +175,16 @@ def stroke_classes(labels, strokes, classes: Classes) -> tuple:
         "new_ids": sids[~known].tolist(),
         "erased_pixels": int((strokes == _ERASED).sum()),
     }
-    return chans, plane, info
+    return StrokeClasses(chans, plane, sids, chan, info)
 
 
-def _seed_classes(out, free, strokes, classes, sid_chan) -> np.ndarray:
+def _seed_classes(out, free, strokes, classes, sc_: StrokeClasses) -> np.ndarray:
     """Class of every fixed pixel (kept regions, painted pixels); -1 on free pixels."""
     sc = np.full(out.shape, -1, np.int64)
     kept = ~free & (strokes <= 0)
     sc[kept] = classes.of(out[kept])
     painted = strokes > 0
-    sids, chans = sid_chan
-    sc[painted] = chans[np.searchsorted(sids, strokes[painted])]
+    sc[painted] = sc_.sid_chans[np.searchsorted(sc_.sids, strokes[painted])]
     return sc
 
 
@@ -201,7 +236,7 @@ def _join_or_new(out, free, clean, sc, labels, changed) -> None:
         taken.add(int(out[mask][0]))
 
 
-def _by_channel(out, free, clean, classes, changed, sid_chan, q) -> None:
+def _by_channel(out, free, clean, classes, changed, sc_: StrokeClasses, q) -> None:
     """Clusters output: free pixels take the id of their channel's class (kept ids, then
     the strokes' ids, then changed ids), fresh ids for channels that had none."""
     id_of = np.full(q, -1, np.int64)
@@ -209,7 +244,7 @@ def _by_channel(out, free, clean, classes, changed, sid_chan, q) -> None:
     for rid, c in zip(classes.ids[kept], classes.cls[kept]):
         if id_of[c] < 0:
             id_of[c] = rid
-    for sid, c in zip(*sid_chan):
+    for sid, c in zip(sc_.sids, sc_.sid_chans):
         if id_of[c] < 0:
             id_of[c] = sid
     for rid, c in zip(classes.ids[~kept], classes.cls[~kept]):
@@ -222,21 +257,24 @@ def _by_channel(out, free, clean, classes, changed, sid_chan, q) -> None:
 
 
 def _taken_over(labels, after, classes: Classes, chans) -> set:
-    """Ids of the regions most of whose pixels the refined networks now give to a stroked
-    class other than the region's own (the look-alikes a correction travels to)."""
+    """Ids of the regions more than :data:`TAKEN_OVER` of whose pixels the refined networks
+    give to a stroked class other than the region's own (the look-alikes a correction
+    travels to)."""
     ids, inv = np.unique(labels, return_inverse=True)
     own = classes.cls[inv.ravel()]
     took = np.isin(after.ravel(), chans) & (after.ravel() != own)
     share = np.bincount(inv.ravel(), weights=took, minlength=ids.size) / np.bincount(inv.ravel())
-    return set(ids[share > 0.5].tolist())
+    return set(ids[share > TAKEN_OVER].tolist())
 
 
-def rebuild(labels, strokes, before, after, clean, q: int, output: str) -> np.ndarray:
+def rebuild(
+    labels, strokes, before, after, clean, q: int, output: str, stroked: StrokeClasses
+) -> np.ndarray:
     """The refined labels of one slice.
 
-    Regions that no stroke touched and that the refined networks do not give, for the
-    most part, to a stroked class other than their own (majority channel) keep their ids
-    and shapes; painted pixels take their stroke's id;
+    Regions that no stroke touched and that the refined networks do not give, for more
+    than :data:`TAKEN_OVER` of their pixels, to a stroked class other than their own
+    (majority channel) keep their ids and shapes; painted pixels take their stroke's id;
     the pixels of the other regions are relabelled from ``clean``.
 
     Parameters
@@ -254,6 +292,8 @@ def rebuild(labels, strokes, before, after, clean, q: int, output: str) -> np.nd
     output : str
         ``"regions"``: a relabelled piece joins the nearest kept region of its class that
         it touches, else gets an id of its own; ``"clusters"``: one id per class.
+    stroked : StrokeClasses
+        The classes of all the refine's strokes (of every slice).
 
     Returns
     -------
@@ -262,19 +302,16 @@ def rebuild(labels, strokes, before, after, clean, q: int, output: str) -> np.nd
     """
     labels, strokes = np.asarray(labels, np.int64), np.asarray(strokes, np.int64)
     classes = class_of_regions(labels, before, q)
-    chans, plane, _ = stroke_classes(labels, strokes, classes)
     changed = set(np.unique(labels[strokes != 0]).tolist()) | _taken_over(
-        labels, np.asarray(after), classes, chans
+        labels, np.asarray(after), classes, stroked.chans
     )
     free = np.isin(labels, list(changed)) & (strokes <= 0)
     out = labels.copy()
     out[strokes > 0] = strokes[strokes > 0]
-    sids = np.unique(strokes[strokes > 0])
-    sid_chan = (sids, np.array([chans[plane[strokes == s][0]] for s in sids], np.int64))
     if output == "clusters":
-        _by_channel(out, free, np.asarray(clean, np.int64), classes, changed, sid_chan, q)
+        _by_channel(out, free, np.asarray(clean, np.int64), classes, changed, stroked, q)
     else:
-        sc = _seed_classes(out, free, strokes, classes, sid_chan)
+        sc = _seed_classes(out, free, strokes, classes, stroked)
         _join_or_new(out, free, np.asarray(clean, np.int64), sc, labels, changed)
     return out
 
