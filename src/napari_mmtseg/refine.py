@@ -85,10 +85,8 @@ def refine(image, labels, strokes, model: Model, **kwargs) -> SegmentationResult
     return result
 
 
-def _check(labels, strokes, model, spatial_shape) -> tuple[np.ndarray, np.ndarray]:
-    """``labels`` and ``strokes`` as int64 arrays, checked against the image and model."""
-    if not isinstance(model, Model) or model.method not in LEARNED_METHODS:
-        raise TypeError("model must be the kept Model of a learned method's result.")
+def _check(labels, strokes, spatial_shape) -> tuple[np.ndarray, np.ndarray]:
+    """``labels`` and ``strokes`` as int64 arrays, checked against the image."""
     labels, strokes = np.asarray(labels), np.asarray(strokes)
     for name, arr in (("labels", labels), ("strokes", strokes)):
         if arr.shape != tuple(spatial_shape):
@@ -166,9 +164,11 @@ def iter_refine(
     from . import __version__
 
     t0 = time.perf_counter()
+    if not isinstance(model, Model) or model.method not in LEARNED_METHODS:
+        raise TypeError("model must be the kept Model of a learned method's result.")
     prep = prepare_image(image, channel_axis=channel_axis, rgb=rgb)
     model.check_fits(prep.n_channels)
-    labels, strokes = _check(labels, strokes, model, prep.spatial_shape)
+    labels, strokes = _check(labels, strokes, prep.spatial_shape)
     rule = {**REFINE_STOP, **(stop or {})}
     fields = {
         "scribble_weight": REFINE_SCRIBBLE_WEIGHT,

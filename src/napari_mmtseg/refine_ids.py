@@ -188,47 +188,53 @@ def _seed_classes(out, free, strokes, classes, sc_: StrokeClasses) -> np.ndarray
     return sc
 
 
-def _touching(comps: np.ndarray, owner: np.ndarray) -> dict:
-    """For each component of ``comps`` (> 0), the ids of ``owner`` (>= 0) 4-adjacent to it."""
+def _touching(comps: np.ndarray, owner: np.ndarray, cls: np.ndarray) -> dict:
+    """For each component of ``comps`` (> 0), the ``(id, class)`` pairs of the fixed pixels
+    (``owner`` >= 0, their class ``cls``) 4-adjacent to it."""
     pairs = []
-    for a, b in (
-        (comps[1:], owner[:-1]),
-        (comps[:-1], owner[1:]),
-        (comps[:, 1:], owner[:, :-1]),
-        (comps[:, :-1], owner[:, 1:]),
+    for sa, sb in (
+        ((slice(1, None),), (slice(None, -1),)),
+        ((slice(None, -1),), (slice(1, None),)),
+        ((slice(None), slice(1, None)), (slice(None), slice(None, -1))),
+        ((slice(None), slice(None, -1)), (slice(None), slice(1, None))),
     ):
+        a, b, k = comps[sa], owner[sb], cls[sb]
         hit = (a > 0) & (b >= 0)
-        pairs.append(np.stack([a[hit], b[hit]], 1))
+        pairs.append(np.stack([a[hit], b[hit], k[hit]], 1))
     found: dict = {}
-    for c, rid in np.unique(np.concatenate(pairs), axis=0):
-        found.setdefault(int(c), []).append(int(rid))
+    for c, rid, k in np.unique(np.concatenate(pairs), axis=0):
+        found.setdefault(int(c), []).append((int(rid), int(k)))
     return found
 
 
-def _join_or_new(out, free, clean, sc, labels, changed) -> None:
-    """Regions output: each free component joins the fixed region of its class that it
-    touches (the nearest one where it touches several), else gets an id (its old region's,
-    largest piece first, or a fresh one)."""
+def _join_or_new(out, free, clean, sc, labels, after, changed, classes: Classes) -> None:
+    """Regions output: a free piece (a component of one class of ``clean``) whose class
+    (its majority in ``after``) is no longer its old region's joins the fixed region of
+    that class that it touches (the nearest where it touches several); the others keep
+    their old region's id (its largest piece) or get a fresh one."""
     lone = []
+    owner = np.where(sc >= 0, out, -1)
+    comps = np.zeros(out.shape, np.int64)
     for k in np.unique(clean[free]):
-        comps = connected(free & (clean == k), connectivity=1)
-        owner = np.where(sc == k, out, -1)
-        for c, ids in _touching(comps, owner).items():
-            mask = comps == c
-            if len(ids) == 1:
-                out[mask] = ids[0]
-            else:  # the nearest of the regions it touches
-                seeds = np.isin(owner, ids)
-                idx = ndi.distance_transform_edt(
-                    ~seeds, return_distances=False, return_indices=True
-                )
-                out[mask] = out[idx[0][mask], idx[1][mask]]
-            comps[mask] = 0
-        lone += [comps == c for c in np.unique(comps[comps > 0])]
+        part = connected(free & (clean == k), connectivity=1)
+        comps[part > 0] = part[part > 0] + comps.max()
+    touching = _touching(comps, owner, sc)
+    for c in np.unique(comps[comps > 0]):
+        mask = comps == c
+        old = int(np.bincount(labels[mask]).argmax())
+        k = int(np.bincount(after[mask]).argmax())
+        ids = sorted({rid for rid, kk in touching.get(int(c), []) if kk == k})
+        if not ids or classes.of(old) == k:  # no region of its class beside it, or its own
+            lone.append((old, mask))
+        elif len(ids) == 1:
+            out[mask] = ids[0]
+        else:  # the nearest of the regions it touches
+            seeds = np.isin(owner, ids) & (sc == k)
+            idx = ndi.distance_transform_edt(~seeds, return_distances=False, return_indices=True)
+            out[mask] = out[idx[0][mask], idx[1][mask]]
     taken = set(np.unique(out[~free]).tolist())
     nxt = int(max(out.max(), labels.max())) + 1
-    for mask in sorted(lone, key=lambda m: -int(m.sum())):
-        old = int(np.bincount(labels[mask]).argmax())
+    for old, mask in sorted(lone, key=lambda om: -int(om[1].sum())):
         if old in changed and old not in taken:
             out[mask] = old
         else:
@@ -302,7 +308,9 @@ def rebuild(
     """
     labels, strokes = np.asarray(labels, np.int64), np.asarray(strokes, np.int64)
     classes = class_of_regions(labels, before, q)
-    changed = set(np.unique(labels[strokes != 0]).tolist()) | _taken_over(
+    # a stroke that paints a region's own id over it changes nothing there
+    touched = (strokes != 0) & (strokes != labels)
+    changed = set(np.unique(labels[touched]).tolist()) | _taken_over(
         labels, np.asarray(after), classes, stroked.chans
     )
     free = np.isin(labels, list(changed)) & (strokes <= 0)
@@ -312,7 +320,8 @@ def rebuild(
         _by_channel(out, free, np.asarray(clean, np.int64), classes, changed, stroked, q)
     else:
         sc = _seed_classes(out, free, strokes, classes, stroked)
-        _join_or_new(out, free, np.asarray(clean, np.int64), sc, labels, changed)
+        after = np.asarray(after, np.int64)
+        _join_or_new(out, free, np.asarray(clean, np.int64), sc, labels, after, changed, classes)
     return out
 
 
