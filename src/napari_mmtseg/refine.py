@@ -33,7 +33,15 @@ from .infer import network_labels
 from .model import Model
 from .output_stage import finish_labels
 from .params import LEARNED_METHODS
-from .refine_ids import alike_groups, class_of_regions, rebuild, split_alike, stroke_classes
+from .refine_ids import (
+    alike_groups,
+    class_of_regions,
+    local_features,
+    rebuild,
+    split_alike,
+    stroke_classes,
+    stroke_looks,
+)
 from .result import Progress, SegmentationResult
 from .train import RunProgress, train_slice, train_view
 
@@ -204,10 +212,16 @@ def iter_refine(
             plane = stroked.plane[index[i]]
             yield from _train(model.method, prep.slice(i), p, state, plane, where, seed, dev, rule)
         target = stroked.target()
+        feats = {i: local_features(prep.slice(i)) for i in scribbled}
+        looks = stroke_looks(
+            np.concatenate([feats[i].reshape(feats[i].shape[0], -1) for i in scribbled], 1),
+            np.concatenate([target[index[i]].ravel() for i in scribbled]),
+        )
         for i in range(n):
-            j = index[i]
-            args = (labels[j], strokes[j], before[j], target[j])
-            out[j] = _rebuild_slice(model.method, p, state, prep.slice(i), dev, stroked, *args)
+            j, x = index[i], prep.slice(i)
+            f = feats[i] if i in feats else local_features(x)
+            args = (labels[j], strokes[j], before[j], target[j], looks, f)
+            out[j] = _rebuild_slice(model.method, p, state, x, dev, stroked, *args)
         kept = Model.from_state(model.method, p, prep, state, __version__)
     finally:
         if num_threads:
@@ -228,14 +242,14 @@ def iter_refine(
     )
 
 
-def _rebuild_slice(method, p, state, x, dev, stroked, labels, strokes, before, target):
+def _rebuild_slice(method, p, state, x, dev, stroked, labels, strokes, before, target, looks, f):
     """The refined labels of one slice (:func:`~napari_mmtseg.refine_ids.rebuild`); on a
     slice with strokes, one look painted with several ids is split by place (each pixel
     of it takes the nearest stroke's class). ``target``: the slice's stroke channels."""
     after = _channels(method, replace(p, infer_at="train"), state, x, dev)
     clean = _clean(_channels(method, p, state, x, dev), x, p, state.scribble_channels)
     clean = split_alike(clean, target, alike_groups(x, target))
-    return rebuild(labels, strokes, before, after, clean, p.q, p.output, stroked)
+    return rebuild(labels, strokes, before, after, clean, p.q, p.output, stroked, looks, f)
 
 
 def _channels(method, p, state, x, device) -> np.ndarray:

@@ -18,6 +18,8 @@ __all__ = [
     "Classes",
     "StrokeClasses",
     "TAKEN_OVER",
+    "local_features",
+    "stroke_looks",
     "alike_groups",
     "class_of_regions",
     "rebuild",
@@ -262,19 +264,62 @@ def _by_channel(out, free, clean, classes, changed, sc_: StrokeClasses, q) -> No
     out[free] = id_of[clean[free]]
 
 
-def _taken_over(labels, after, classes: Classes, chans) -> set:
+def stroke_looks(feats: np.ndarray, target: np.ndarray) -> dict:
+    """How each stroked class looks: the mean and standard deviation of the local features
+    (:func:`local_features`) over its stroked pixels.
+
+    Parameters
+    ----------
+    feats : numpy.ndarray of shape (F, ...)
+        Local features of the pixels of ``target``.
+    target : numpy.ndarray of int
+        The class of each stroked pixel, -1 elsewhere.
+
+    Returns
+    -------
+    dict
+        Channel -> ``(mean, std)``, arrays of shape (F,).
+    """
+    return {
+        int(c): (feats[:, target == c].mean(1), feats[:, target == c].std(1))
+        for c in np.unique(target[target >= 0])
+    }
+
+
+def _taken_over(labels, after, classes: Classes, looks: dict, feats) -> set:
     """Ids of the regions more than :data:`TAKEN_OVER` of whose pixels the refined networks
-    give to a stroked class other than the region's own (the look-alikes a correction
-    travels to)."""
+    give to a stroked class other than the region's own, and that look like that class's
+    strokes (every local feature's mean within the sum of the two standard deviations):
+    the look-alikes a correction travels to, and only those."""
     ids, inv = np.unique(labels, return_inverse=True)
-    own = classes.cls[inv.ravel()]
-    took = np.isin(after.ravel(), chans) & (after.ravel() != own)
-    share = np.bincount(inv.ravel(), weights=took, minlength=ids.size) / np.bincount(inv.ravel())
-    return set(ids[share > TAKEN_OVER].tolist())
+    inv = inv.ravel()
+    own = classes.cls[inv]
+    flat = after.ravel()
+    took = np.isin(flat, list(looks)) & (flat != own)
+    share = np.bincount(inv, weights=took, minlength=ids.size) / np.bincount(inv)
+    out = set()
+    f = feats.reshape(feats.shape[0], -1)
+    for r in np.flatnonzero(share > TAKEN_OVER):
+        mine = inv == r
+        k = int(np.bincount(flat[mine & took]).argmax())
+        mean, std = looks[k]
+        fr = f[:, mine]
+        if np.all(np.abs(fr.mean(1) - mean) < fr.std(1) + std + 1e-6):
+            out.add(int(ids[r]))
+    return out
 
 
 def rebuild(
-    labels, strokes, before, after, clean, q: int, output: str, stroked: StrokeClasses
+    labels,
+    strokes,
+    before,
+    after,
+    clean,
+    q: int,
+    output: str,
+    stroked: StrokeClasses,
+    looks: dict,
+    feats: np.ndarray,
 ) -> np.ndarray:
     """The refined labels of one slice.
 
@@ -300,6 +345,10 @@ def rebuild(
         it touches, else gets an id of its own; ``"clusters"``: one id per class.
     stroked : StrokeClasses
         The classes of all the refine's strokes (of every slice).
+    looks : dict
+        How each stroked class looks (:func:`stroke_looks`, over all the strokes).
+    feats : numpy.ndarray of shape (F, H, W)
+        The slice's local features (:func:`local_features`).
 
     Returns
     -------
@@ -311,7 +360,7 @@ def rebuild(
     # a stroke that paints a region's own id over it changes nothing there
     touched = (strokes != 0) & (strokes != labels)
     changed = set(np.unique(labels[touched]).tolist()) | _taken_over(
-        labels, np.asarray(after), classes, stroked.chans
+        labels, np.asarray(after), classes, looks, feats
     )
     free = np.isin(labels, list(changed)) & (strokes <= 0)
     out = labels.copy()
@@ -325,8 +374,19 @@ def rebuild(
     return out
 
 
-def _local_features(x: np.ndarray) -> np.ndarray:
-    """Per pixel: each channel's local mean and local spread (Gaussian, sigma 2), (2C, H, W)."""
+def local_features(x: np.ndarray) -> np.ndarray:
+    """Per pixel: each channel's local mean and local spread (Gaussian, sigma 2).
+
+    Parameters
+    ----------
+    x : numpy.ndarray of shape (C, H, W), float
+        The normalised slice.
+
+    Returns
+    -------
+    numpy.ndarray of shape (2C, H, W), float64
+        The local means, then the local standard deviations.
+    """
     from skimage.filters import gaussian
 
     m = np.stack([gaussian(c, 2.0) for c in x])
@@ -356,7 +416,7 @@ def alike_groups(x: np.ndarray, target: np.ndarray) -> list:
     chans = np.unique(target[target >= 0])
     if chans.size < 2:
         return []
-    f = _local_features(np.asarray(x, np.float64))
+    f = local_features(np.asarray(x, np.float64))
     from scipy.sparse.csgraph import connected_components
 
     mean = np.stack([f[:, target == c].mean(1) for c in chans])  # (K, F)
