@@ -77,9 +77,7 @@ def main(argv=None) -> int:
             folder, metrics = SETS[name]
             rows = []
             root = Path(args.data) / folder
-            for row in run_interactive(
-                name, root, args.limit, args.rounds, device=args.device
-            ):
+            for row in run_interactive(name, root, args.limit, args.rounds, device=args.device):
                 rows.append(row)
                 w.writerow({"set": name, **row})
                 f.flush()

@@ -7,7 +7,8 @@ import pytest
 
 from napari_mmtseg import segment
 from napari_mmtseg.refine import ERASED, refine
-from napari_mmtseg.refine_ids import alike_groups, class_of_regions, stroke_classes
+from napari_mmtseg.refine_ids import class_of_regions, stroke_classes
+from napari_mmtseg.refine_looks import alike_groups
 
 FAST = dict(preset="fast", device="cpu")
 

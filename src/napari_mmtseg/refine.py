@@ -33,15 +33,8 @@ from .infer import network_labels
 from .model import Model
 from .output_stage import finish_labels
 from .params import LEARNED_METHODS
-from .refine_ids import (
-    alike_groups,
-    class_of_regions,
-    local_features,
-    rebuild,
-    split_alike,
-    stroke_classes,
-    stroke_looks,
-)
+from .refine_ids import class_of_regions, rebuild, stroke_classes
+from .refine_looks import alike_groups, local_features, split_alike, stroke_looks
 from .result import Progress, SegmentationResult
 from .train import RunProgress, train_slice, train_view
 
@@ -126,6 +119,7 @@ def iter_refine(
     preview_every: int = 10,
     num_threads: int | None = None,
     stop: dict | None = None,
+    within=None,
     **overrides,
 ) -> Iterator[Progress | SegmentationResult]:
     """Refine step by step: :class:`Progress` events, then the :class:`SegmentationResult`.
@@ -154,6 +148,9 @@ def iter_refine(
         torch's CPU threads during the refine (restored after).
     stop : dict, optional
         Overrides of :data:`REFINE_STOP`.
+    within : array_like of bool, optional
+        ``labels``' shape: how far the correction may reach. Only regions with a pixel
+        in it may change (None: anywhere, for the regions that look like the strokes).
     **overrides
         Output-stage fields of :class:`~napari_mmtseg.params.Params`.
 
@@ -178,50 +175,41 @@ def iter_refine(
     model.check_fits(prep.n_channels)
     labels, strokes = _check(labels, strokes, prep.spatial_shape)
     rule = {**REFINE_STOP, **(stop or {})}
-    fields = {
-        "scribble_weight": REFINE_SCRIBBLE_WEIGHT,
-        **overrides,
-        "output": output or model.params.output,
-    }
-    p = replace(model.params, **fields)
+    fields = {"scribble_weight": REFINE_SCRIBBLE_WEIGHT, **overrides}
+    p = replace(model.params, **fields, output=output or model.params.output)
     dev = resolve_device(device)
+    name = describe_device(dev)
     old_threads = torch.get_num_threads()
     if num_threads:
         torch.set_num_threads(int(num_threads))
     try:
         state = model.to_state(p, dev)
         history: list = []
-        out = labels.copy()
         n = prep.n_slices
         index = [prep.layout.labels_index(i) for i in range(n)]
-        # the regions' classes, before and after, from the training view (cheap, and the same
-        # view both times); the relabelled pixels from a full-size inference
-        coarse = replace(p, infer_at="train")
-        before = np.zeros(labels.shape, np.int64)
-        for i in range(n):
-            before[index[i]] = _channels(model.method, coarse, state, prep.slice(i), dev)
+        before = _before(model.method, p, state, dev, prep, index, labels.shape)
         stroked = stroke_classes(labels, strokes, class_of_regions(labels, before, p.q))
         state.scribble_channels = stroked.chans
         state.n_scribble_classes = int(stroked.chans.size)
         scribbled = [i for i in range(n) if (strokes[index[i]] != 0).any()]
         total = len(scribbled) * rule["max_iter"]
-        name = describe_device(dev)
         yield Progress(0, total, {}, 0, n_slices=n, device=name, message=f"refine on {name}")
         for k, i in enumerate(scribbled):
             where = RunProgress(preview_every, k * rule["max_iter"], total, i, n, history, name)
             plane = stroked.plane[index[i]]
             yield from _train(model.method, prep.slice(i), p, state, plane, where, seed, dev, rule)
-        target = stroked.target()
-        feats = {i: local_features(prep.slice(i)) for i in scribbled}
-        looks = stroke_looks(
-            np.concatenate([feats[i].reshape(feats[i].shape[0], -1) for i in scribbled], 1),
-            np.concatenate([target[index[i]].ravel() for i in scribbled]),
+        out = _rebuild_all(
+            model.method,
+            p,
+            state,
+            dev,
+            prep,
+            index,
+            scribbled,
+            stroked,
+            before,
+            (labels, strokes, within),
         )
-        for i in range(n):
-            j, x = index[i], prep.slice(i)
-            f = feats[i] if i in feats else local_features(x)
-            args = (labels[j], strokes[j], before[j], target[j], looks, f)
-            out[j] = _rebuild_slice(model.method, p, state, x, dev, stroked, *args)
         kept = Model.from_state(model.method, p, prep, state, __version__)
     finally:
         if num_threads:
@@ -240,6 +228,39 @@ def iter_refine(
         output={"refine": {**stroked.info, "steps": len(history)}},
         model=kept,
     )
+
+
+def _before(method, p, state, dev, prep, index, shape) -> np.ndarray:
+    """The channel map of every slice before training, from the training view: the regions'
+    classes are judged there, before and after (cheap, and the same view both times)."""
+    before = np.zeros(shape, np.int64)
+    for i, j in enumerate(index):
+        before[j] = _channels(method, replace(p, infer_at="train"), state, prep.slice(i), dev)
+    return before
+
+
+def _rebuild_all(method, p, state, dev, prep, index, scribbled, stroked, before, given):
+    """Every slice's refined labels; ``given``: (labels, strokes, within) of the refine."""
+    labels, strokes, within = given
+    out = labels.copy()
+    keep_out = None
+    if within is not None:  # regions wholly outside ``within`` (and unstroked) stay
+        within = np.broadcast_to(np.asarray(within, bool), labels.shape)
+        keep_out = np.setdiff1d(np.unique(labels), np.unique(labels[within | (strokes != 0)]))
+    target = stroked.target()
+    feats = {i: local_features(prep.slice(i)) for i in scribbled}
+    looks = stroke_looks(
+        np.concatenate([feats[i].reshape(feats[i].shape[0], -1) for i in scribbled], 1),
+        np.concatenate([target[index[i]].ravel() for i in scribbled]),
+    )
+    for i, j in enumerate(index):
+        x = prep.slice(i)
+        f = feats[i] if i in feats else local_features(x)
+        args = (labels[j], strokes[j], before[j], target[j], looks, f)
+        out[j] = _rebuild_slice(method, p, state, x, dev, stroked, *args)
+        if keep_out is not None:
+            out[j] = np.where(np.isin(labels[j], keep_out), labels[j], out[j])
+    return out
 
 
 def _rebuild_slice(method, p, state, x, dev, stroked, labels, strokes, before, target, looks, f):

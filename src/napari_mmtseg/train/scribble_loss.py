@@ -35,9 +35,6 @@ class ScribbleTargets(NamedTuple):
         Each scribbled pixel's class among those of this slice, 0..K-1.
     chans : torch.Tensor of shape (K,), int64
         The channel of each of those classes.
-    whole : bool
-        Whether typical scribbles claim their whole cluster (not in a refinement, whose
-        strokes correct part of what the networks already learned).
     """
 
     free: torch.Tensor
@@ -46,7 +43,6 @@ class ScribbleTargets(NamedTuple):
     weight: float
     cls: torch.Tensor
     chans: torch.Tensor
-    whole: bool = True
 
 
 def scribble_ce(
@@ -88,8 +84,8 @@ def claim(target: torch.Tensor, feats: torch.Tensor, scr: ScribbleTargets, q: in
     For a cluster holding scribbles of one class: if those scribbles are typical of the
     cluster (their mean response lies within the cluster's spread of its mean), the whole
     cluster goes to that class's channel, so a scribble pulls its cluster; if not (a
-    correction of part of a cluster), or in a refinement (``scr.whole`` False), only the
-    cluster's pixels nearer to the scribbles' mean response than to the cluster's go. A cluster holding scribbles of several classes
+    correction of part of a cluster), only the cluster's pixels nearer to the scribbles'
+    mean response than to the cluster's go. A cluster holding scribbles of several classes
     is split: each pixel goes to the class, among those scribbled in it, whose scribbles
     there have the nearest mean response. Clusters without scribbles keep their targets.
 
@@ -225,7 +221,6 @@ def scribble_targets(
         weight=weight,
         cls=_long(cls, device),
         chans=_long(chans, device),
-        whole=not state.warm,
     )
 
 
