@@ -185,31 +185,12 @@ def iter_refine(
     try:
         state = model.to_state(p, dev)
         history: list = []
-        n = prep.n_slices
-        index = [prep.layout.labels_index(i) for i in range(n)]
-        before = _before(model.method, p, state, dev, prep, index, labels.shape)
-        stroked = stroke_classes(labels, strokes, class_of_regions(labels, before, p.q))
-        state.scribble_channels = stroked.chans
-        state.n_scribble_classes = int(stroked.chans.size)
-        scribbled = [i for i in range(n) if (strokes[index[i]] != 0).any()]
-        total = len(scribbled) * rule["max_iter"]
-        yield Progress(0, total, {}, 0, n_slices=n, device=name, message=f"refine on {name}")
-        for k, i in enumerate(scribbled):
-            where = RunProgress(preview_every, k * rule["max_iter"], total, i, n, history, name)
-            plane = stroked.plane[index[i]]
-            yield from _train(model.method, prep.slice(i), p, state, plane, where, seed, dev, rule)
-        out = _rebuild_all(
-            model.method,
-            p,
-            state,
-            dev,
-            prep,
-            index,
-            scribbled,
-            stroked,
-            before,
-            (labels, strokes, within),
+        index = [prep.layout.labels_index(i) for i in range(prep.n_slices)]
+        ctx = (model.method, p, state, dev, prep, index)
+        stroked, before, scribbled = yield from _learn(
+            ctx, labels, strokes, rule, seed, preview_every, history
         )
+        out = _rebuild_all(ctx, scribbled, stroked, before, (labels, strokes, within))
         kept = Model.from_state(model.method, p, prep, state, __version__)
     finally:
         if num_threads:
@@ -230,6 +211,26 @@ def iter_refine(
     )
 
 
+def _learn(ctx, labels, strokes, rule, seed, preview_every, history):
+    """The strokes' classes, then training on every slice with strokes (yields Progress);
+    returns (StrokeClasses, the channel map before, the slices with strokes)."""
+    method, p, state, dev, prep, index = ctx
+    n = prep.n_slices
+    before = _before(method, p, state, dev, prep, index, labels.shape)
+    stroked = stroke_classes(labels, strokes, class_of_regions(labels, before, p.q))
+    state.scribble_channels = stroked.chans
+    state.n_scribble_classes = int(stroked.chans.size)
+    scribbled = [i for i in range(n) if (strokes[index[i]] != 0).any()]
+    total = len(scribbled) * rule["max_iter"]
+    name = describe_device(dev)
+    yield Progress(0, total, {}, 0, n_slices=n, device=name, message=f"refine on {name}")
+    for k, i in enumerate(scribbled):
+        where = RunProgress(preview_every, k * rule["max_iter"], total, i, n, history, name)
+        plane = stroked.plane[index[i]]
+        yield from _train(method, prep.slice(i), p, state, plane, where, seed, dev, rule)
+    return stroked, before, scribbled
+
+
 def _before(method, p, state, dev, prep, index, shape) -> np.ndarray:
     """The channel map of every slice before training, from the training view: the regions'
     classes are judged there, before and after (cheap, and the same view both times)."""
@@ -239,8 +240,9 @@ def _before(method, p, state, dev, prep, index, shape) -> np.ndarray:
     return before
 
 
-def _rebuild_all(method, p, state, dev, prep, index, scribbled, stroked, before, given):
+def _rebuild_all(ctx, scribbled, stroked, before, given):
     """Every slice's refined labels; ``given``: (labels, strokes, within) of the refine."""
+    method, p, state, dev, prep, index = ctx
     labels, strokes, within = given
     out = labels.copy()
     keep_out = None
