@@ -206,16 +206,16 @@ def _touching(comps: np.ndarray, owner: np.ndarray, cls: np.ndarray) -> dict:
 
 
 def _join_or_new(out, free, clean, sc, labels, after, changed, classes: Classes) -> None:
-    """Regions output: a free piece (a component of one class of ``clean``) whose class
+    """Regions output: a free piece (connected pixels of one class of ``clean`` and one old
+    region, so that touching instances stay apart) whose class
     (its majority in ``after``) is no longer its old region's joins the fixed region of
     that class that it touches (the nearest where it touches several); the others keep
     their old region's id (its largest piece) or get a fresh one."""
     lone = []
     owner = np.where(sc >= 0, out, -1)
-    comps = np.zeros(out.shape, np.int64)
-    for k in np.unique(clean[free]):
-        part = connected(free & (clean == k), connectivity=1)
-        comps[part > 0] = part[part > 0] + comps.max()
+    # pieces: connected pixels of one class and one old region (instances stay apart)
+    key = np.where(free, clean * (int(labels.max()) + 1) + labels, -1)
+    comps = connected(key, background=-1, connectivity=1).astype(np.int64)
     touching = _touching(comps, owner, sc)
     for c in np.unique(comps[comps > 0]):
         mask = comps == c
