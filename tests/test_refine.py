@@ -81,7 +81,7 @@ def _two_looks(seed=0):
 @pytest.mark.parametrize("output", ["regions", "clusters"])
 def test_a_refine_leaves_alone_what_looks_like_no_stroke(output):
     img, a, b = _two_looks()
-    run = segment(img, keep_model=True, output=output, max_iter=60, **FAST)
+    run = segment(img, keep_model=True, output=output, max_iter=40, **FAST)
     labels = run.labels.astype(np.int64)
     bg = int(np.bincount(labels[0]).argmax())
     strokes = np.zeros_like(labels)
@@ -103,7 +103,7 @@ def test_one_texture_painted_with_two_ids_is_split_by_place():
     rng = np.random.default_rng(0)
     tex = gaussian(rng.random((64, 96)), 1.0)
     img = ((tex - tex.min()) / np.ptp(tex) * 255).astype(np.uint8)
-    run = segment(img, keep_model=True, output="clusters", **FAST)
+    run = segment(img, keep_model=True, output="clusters", max_iter=40, **FAST)
     strokes = np.zeros(img.shape, np.int64)
     strokes[30:34, 4:28], strokes[30:34, 68:92] = 1, 2
     out = refine(img, run.labels, strokes, run.model, device="cpu").labels
