@@ -29,7 +29,22 @@ SETS = {
 
 
 def table(rows: list, metrics: tuple, rounds=(0, 1, 3, 5)) -> str:
-    """A markdown table: mean of each metric per arm and round, and Refine's drops."""
+    """A markdown table: mean of each metric per arm and round, and Refine's drops.
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`~napari_mmtseg.bench.interactive.run_interactive`'s rows of one set.
+    metrics : tuple of str
+        The set's score columns.
+    rounds : tuple of int, optional
+        The rounds shown.
+
+    Returns
+    -------
+    str
+        The table, then a line on the images where a round lowered Refine's score.
+    """
     ids = sorted({r["id"] for r in rows})
     lines = [
         "| arm | round | " + " | ".join(metrics) + " | images |",
@@ -57,6 +72,18 @@ def table(rows: list, metrics: tuple, rounds=(0, 1, 3, 5)) -> str:
 
 
 def main(argv=None) -> int:
+    """Run the protocol on each set and print its table.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The command line (None: ``sys.argv``).
+
+    Returns
+    -------
+    int
+        The exit status.
+    """
     a = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     a.add_argument("--data", default="/work/shared/data", help="the folder of both sets")
     a.add_argument("--sets", default="masks,bsds")
