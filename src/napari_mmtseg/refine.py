@@ -52,7 +52,7 @@ ERASED = -1
 
 #: the early stop of a refine: at least ``min_steps`` steps, then stop once fewer than
 #: ``tol`` of the pixels changed label for ``patience`` steps in a row, at most ``max_iter``
-REFINE_STOP = {"min_steps": 10, "patience": 3, "tol": 0.01, "max_iter": 60}
+REFINE_STOP = {"min_steps": 6, "patience": 3, "tol": 0.01, "max_iter": 60}
 
 #: the scribble term's weight in a refine (unless given): the strokes are the point of it,
 #: and a heavier weight honours them in fewer steps (docs/benchmarks.md, refine)
