@@ -111,3 +111,15 @@ def test_segment_many_sends_the_model_to_the_workers_and_applies_it(tmp_path):
         got = tifffile.imread(tmp_path / "out" / f"{f.stem}_labels.tif")
         np.testing.assert_array_equal(got, expected.labels)
     assert {r["model"] for r in _rows(tmp_path / "out")} == {"in-memory"}
+
+
+def test_model_and_train_on_together_or_a_non_model_file_are_usage_errors(tmp_path, capsys):
+    files = _images(tmp_path / "in", 2)
+    out = str(tmp_path / "out")
+    bad = tmp_path / "not_a_model.pt"
+    bad.write_text("hello")
+    argv = ["segment", *map(str, files), "-o", out, "--device", "cpu"]
+    assert main(argv + ["--model", str(bad), "--train-on", "1"]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main(argv + ["--model", str(bad)]) == 2
+    assert "not a napari-mmtseg model" in capsys.readouterr().err
