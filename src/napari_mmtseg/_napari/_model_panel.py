@@ -61,7 +61,9 @@ class ModelPanel(Container):
             labels=False,
             widgets=[self.apply_button, self.save_button, self.load_button],
         )
-        super().__init__(name="model_section", widgets=[self.info, self.target, self.output, buttons])
+        super().__init__(
+            name="model_section", widgets=[self.info, self.target, self.output, buttons]
+        )
         self.apply_button.changed.connect(lambda *_: self.apply())
         self.save_button.changed.connect(lambda *_: self.save())
         self.load_button.changed.connect(lambda *_: self.load())
