@@ -1,11 +1,12 @@
-"""Command line: ``mmtseg segment`` and ``mmtseg bench`` (no Qt, no napari).
+"""Command line: ``mmtseg segment``, ``mmtseg train`` and ``mmtseg bench`` (no Qt, no napari).
 
 ::
 
     mmtseg segment INPUT... -o OUTPUT [--method mmt] [--preset fast] [--seed 0]
                    [--device auto] [--channel-axis N] [--output-mode regions|clusters]
                    [--set KEY=VALUE ...] [--workers N | --scheduler ADDRESS] [--overwrite]
-                   [--threads N]
+                   [--threads N] [--model FILE | --train-on N]
+    mmtseg train INPUT... -o MODEL.pt [--method mmt] [--preset fast] [--seed 0] [--set K=V]
     mmtseg bench --dataset {bsds,masks} --root DIR [--split val] --methods kmeans,mmt
                  [--seeds 3] [--limit 10] [--preset fast] [--grid] [--set KEY=VALUE] --out DIR
     mmtseg bench speed ...   (timings: napari_mmtseg.bench.speed)
@@ -23,8 +24,12 @@ from pathlib import Path
 
 from .batch import IMAGE_SUFFIXES
 from .cli_args import build_parser
+from .cli_model import cmd_train, overrides_of, resolve_preset, segment_model
 
-__all__ = ["main", "IMAGE_SUFFIXES", "CLIError", "cmd_segment", "cmd_bench", "build_parser"]
+__all__ = [
+    "main", "IMAGE_SUFFIXES", "CLIError", "cmd_segment", "cmd_train", "cmd_bench",
+    "build_parser", "overrides_of", "resolve_preset",
+]  # fmt: skip
 
 
 class CLIError(Exception):
@@ -56,29 +61,6 @@ def _sample_files(name: str, folder: Path) -> list:
         raise CLIError(f"cannot write to the output folder {folder}: {exc}") from exc
     print(f"sample {name!r} written to {path}", file=sys.stderr)
     return [path]
-
-
-def _resolve_preset(args) -> None:
-    if args.preset is not None:
-        return
-    from .device import resolve_device
-    from .params import CLASSICAL_METHODS, SCRIBBLE_METHODS, default_preset
-
-    try:
-        dev = resolve_device(args.device)
-    except ValueError as exc:
-        raise CLIError(str(exc)) from exc
-    args.preset = default_preset(dev.type)
-    if getattr(args, "method", None) in CLASSICAL_METHODS + SCRIBBLE_METHODS:
-        # no networks to train: the preset changes nothing worth saying, the device still is
-        print(f"mmtseg: device {dev}", file=sys.stderr)
-        return
-    why = (
-        "the paper preset takes hours per image on a CPU; pass --preset paper to force it"
-        if args.preset == "fast"
-        else "a GPU is available"
-    )
-    print(f"mmtseg: device {dev}: using the {args.preset!r} preset ({why})", file=sys.stderr)
 
 
 def _cluster_preset(client, args) -> None:
@@ -134,26 +116,6 @@ def _client(args, n_files: int):
     )
     cluster = local_cluster(args.workers)
     return Client(cluster), cluster, threads
-
-
-def _overrides(args) -> dict:
-    """The Params overrides of ``--set``, ``--n-classes`` and ``--output-mode``."""
-    from .params import parse_overrides
-
-    try:
-        overrides = parse_overrides(args.set)
-    except ValueError as exc:
-        raise CLIError(str(exc)) from exc
-    if args.n_classes is not None:
-        try:
-            overrides["n_classes"] = "auto" if args.n_classes == "auto" else int(args.n_classes)
-        except ValueError:
-            raise CLIError(
-                f"--n-classes expects an integer or 'auto', got {args.n_classes!r}"
-            ) from None
-    if args.output_mode is not None:
-        overrides["output"] = args.output_mode
-    return overrides
 
 
 def _check_segment_args(args) -> None:
@@ -214,7 +176,7 @@ def cmd_segment(args) -> int:
     from .params import make_params
 
     _check_segment_args(args)
-    overrides = _overrides(args)
+    overrides = overrides_of(args)
     inputs = list(args.inputs)
     if args.sample:
         out_dir = Path(args.output_dir)
@@ -222,20 +184,22 @@ def cmd_segment(args) -> int:
         inputs += [str(p) for p in _sample_files(args.sample, out_dir)]
     try:
         pairs = plan(inputs, args.output_dir)
-        check_output(pairs, args.output_dir)  # before any work, a cluster's start included
+        folder = check_output(pairs, args.output_dir)  # before any work (a cluster's start)
         n = len(pairs)
     except BatchError as exc:
         raise CLIError(str(exc)) from exc
     if not args.scheduler:
-        _resolve_preset(args)
+        resolve_preset(args)
     extra = _read_scribbles(args, n)
+    model, model_info = segment_model(args, inputs, folder, overrides)
     client, cluster, threads = _client(args, n)
     try:
-        make_params(args.method, args.preset, **overrides)
+        make_params(model.method if model else args.method, args.preset, **overrides)
         report = segment_many(
             inputs, args.output_dir, client=client, method=args.method, preset=args.preset,
             seed=args.seed, channel_axis=args.channel_axis, device=args.device,
             overrides={**overrides, **extra}, overwrite=args.overwrite, num_threads=threads,
+            model=model, model_info=model_info,
         )  # fmt: skip
     except (ValueError, TypeError) as exc:  # BatchError included
         raise CLIError(str(exc)) from exc
@@ -382,7 +346,7 @@ def main(argv=None) -> int:
             return _bench_speed(argv[2:])
         args = _parse(build_parser(), argv)
         args.argv = argv
-        return (cmd_segment if args.command == "segment" else cmd_bench)(args)
+        return {"segment": cmd_segment, "train": cmd_train, "bench": cmd_bench}[args.command](args)
     except CLIError as exc:
         print(f"mmtseg: error: {exc}", file=sys.stderr)
         return 2

@@ -196,7 +196,66 @@ def _segment_parser(sub, methods, presets) -> None:
         help="torch threads per image (default: torch's own setting in this process, "
         "all cores; cores / workers with --workers or on a cluster)",
     )
+    s.add_argument(
+        "--model",
+        default=None,
+        metavar="FILE",
+        help="apply this trained model (from 'mmtseg train' or --train-on) to every input "
+        "by inference alone, no training: a class has one id on every image; --method is "
+        "the model's (default: none, each input trains its own networks)",
+    )
+    s.add_argument(
+        "--train-on",
+        type=int,
+        default=None,
+        dest="train_on",
+        metavar="N",
+        help="train one model on N inputs picked evenly (seeded by --seed), save it as "
+        "mmtseg_model.pt in the output folder (a rerun reuses it; --overwrite trains "
+        "again) and apply it to every input (default: none)",
+    )
     s.set_defaults(command="segment")
+
+
+def _train_parser(sub, methods, presets) -> None:
+    t = sub.add_parser(
+        "train",
+        help="train one model on image files and save it",
+        description="Train one model of a learned method on the inputs (same shape; "
+        "stacked, so one model learns from all of them) and save it, for 'mmtseg "
+        "segment --model FILE', napari_mmtseg.load_model(FILE) or the napari widget's "
+        "'Load model...'. Options are never abbreviated.",
+        allow_abbrev=False,
+    )
+    t.add_argument("inputs", nargs="+", metavar="INPUT", help="image file(s), folder(s), glob(s)")
+    t.add_argument(
+        "-o", "--output", required=True, dest="output", metavar="MODEL",
+        help="the model file to write, e.g. model.pt (required)",
+    )  # fmt: skip
+    t.add_argument(
+        "--method", default="mmt", choices=methods,
+        help="a learned method: mmt, kim2020 or kanezaki2018 (default: mmt)",
+    )  # fmt: skip
+    t.add_argument(
+        "--preset", default=None, choices=list(presets),
+        help="'paper' or 'fast' (default: 'paper' on a GPU, 'fast' on the CPU)",
+    )  # fmt: skip
+    t.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    t.add_argument(
+        "--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)"
+    )
+    t.add_argument(
+        "--channel-axis", type=channel_axis_arg, default=None, dest="channel_axis",
+        metavar="N", help="as for 'mmtseg segment' (default: the file's, else guessed)",
+    )  # fmt: skip
+    t.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override a parameter, e.g. --set max_iter=200 (repeatable; default: none)",
+    )  # fmt: skip
+    t.add_argument(
+        "--overwrite", action="store_true", help="replace MODEL if it exists (default: refuse)"
+    )
+    t.set_defaults(command="train", n_classes=None, output_mode=None)
 
 
 def _bench_parser(sub, methods, presets) -> None:
@@ -286,7 +345,7 @@ def _bench_parser(sub, methods, presets) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Build the ``mmtseg`` parser with its ``segment`` and ``bench`` sub-commands.
+    """Build the ``mmtseg`` parser with its ``segment``, ``train`` and ``bench`` sub-commands.
 
     ``mmtseg bench speed`` has its own parser (:func:`napari_mmtseg.bench.speed.add_parser`).
 
@@ -303,8 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"napari-mmtseg {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{segment,bench}")
+    sub = parser.add_subparsers(dest="command", metavar="{segment,train,bench}")
     sub.required = True
     _segment_parser(sub, METHODS, PRESETS)
+    _train_parser(sub, METHODS, PRESETS)
     _bench_parser(sub, METHODS, PRESETS)
     return parser

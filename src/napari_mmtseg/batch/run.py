@@ -64,7 +64,8 @@ class _Recorder:
     def __call__(self, i: int, row: dict) -> None:
         if row["status"] == "skipped" and row["output"] in self.before:
             old = self.before[row["output"]]
-            row.update({k: old.get(k, "") for k in ("labels", "seconds", "device", "worker")})
+            kept = ("labels", "seconds", "device", "worker", "model", "model_sha256")
+            row.update({k: old.get(k, "") for k in kept})  # what made the output there
         self.rows[i] = row
         if self.on_row is not None:
             self.on_row(row)
@@ -107,6 +108,8 @@ def segment_many(
     progress: bool | None = None,
     on_row: Callable | None = None,
     log: bool = True,
+    model=None,
+    model_info: dict | None = None,
 ) -> BatchReport:
     """Segment many image files, one task per file, and write their labels.
 
@@ -139,6 +142,15 @@ def segment_many(
     log : bool, optional
         True (default): one line per input, results on stdout, failures and warnings on
         stderr, written around the bars; False: none.
+    model : Model, optional
+        One trained model (:func:`napari_mmtseg.load_model`, or a result's ``.model``)
+        applied to every input by inference alone, so a class has one id on every image
+        (``method`` is then the model's). On a cluster it is sent to every worker once,
+        not with each task.
+    model_info : dict, optional
+        ``{"model": file, "model_sha256": hash}``
+        (:func:`~napari_mmtseg.batch.train.model_record`): written in each row of the
+        summary and each labels file's metadata.
 
     Returns
     -------
@@ -156,7 +168,8 @@ def segment_many(
     summary = None if single_output(output) else storage.join(str(output), SUMMARY_NAME)
     record = _Recorder(pairs, summary, log, on_row)
     kw = dict(method=method, preset=preset, seed=seed, channel_axis=channel_axis,
-              device=device, overrides=dict(overrides or {}), overwrite=overwrite)  # fmt: skip
+              device=device, overrides=dict(overrides or {}), overwrite=overwrite,
+              model=model, model_info=dict(model_info or {}))  # fmt: skip
     disable = None if progress is None else not progress
     try:
         if client is None:
@@ -244,6 +257,8 @@ def _run_cluster(client, pairs, kw, num_threads, record, disable) -> None:
     slots = sum(client.nthreads().values())
     window = max(MIN_IN_FLIGHT, IN_FLIGHT_PER_SLOT * slots)
     token = os.urandom(4).hex()
+    if kw["model"] is not None:  # to every worker once; each task gets a reference to it
+        kw = {**kw, "model": client.scatter(kw["model"], broadcast=True, hash=False)}
     futures: dict = {}
     todo = iter(enumerate(pairs))
 

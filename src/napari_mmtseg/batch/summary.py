@@ -12,8 +12,12 @@ __all__ = ["SUMMARY_NAME", "FIELDS", "BatchReport", "read_summary", "write_summa
 
 #: the summary CSV's name in the output folder
 SUMMARY_NAME = "mmtseg_summary.csv"
-#: the summary CSV's columns
-FIELDS = ("input", "output", "status", "labels", "seconds", "device", "worker", "error")
+#: the summary CSV's columns (``model``, ``model_sha256``: the file of a model applied to
+#: every input and its hash, empty when each input trained its own)
+FIELDS = (
+    "input", "output", "status", "labels", "seconds", "device", "worker", "error",
+    "model", "model_sha256",
+)  # fmt: skip
 
 
 def read_summary(path: str) -> dict:

@@ -113,6 +113,8 @@ def segment_file(
     overwrite: bool = False,
     on_progress: Callable | None = None,
     on_warning: Callable | None = None,
+    model=None,
+    model_info: dict | None = None,
 ) -> dict:
     """Segment the image file ``src`` and write its labels to ``dst``.
 
@@ -134,6 +136,12 @@ def segment_file(
         ``on_progress(event)`` gets the engine's :class:`~napari_mmtseg.result.Progress`.
     on_warning : callable, optional
         ``on_warning(message)`` gets the engine's warnings (e.g. a dropped 4th channel).
+    model : Model, optional
+        Label the image with this trained model by inference alone (``method`` is then
+        the model's; see :func:`napari_mmtseg.segment`).
+    model_info : dict, optional
+        ``{"model": file, "model_sha256": hash}`` naming ``model``, copied into the row
+        and the labels file's metadata.
 
     Returns
     -------
@@ -148,7 +156,7 @@ def segment_file(
     from ..io import read_image_meta
 
     row = dict.fromkeys(FIELDS, "")
-    row.update(input=str(src), output=str(dst), worker=worker_name())
+    row.update(input=str(src), output=str(dst), worker=worker_name(), **(model_info or {}))
     t0 = time.perf_counter()
     if not overwrite and storage.exists(dst):
         row["status"] = "skipped"
@@ -165,10 +173,12 @@ def segment_file(
     if channel_axis is None:  # what the file says (a C axis, a ZYX stack), else the shape's guess
         channel_axis = file_channel_axis(meta.axes, image.ndim)
     kw = dict(method=method, preset=preset, seed=seed, channel_axis=channel_axis, device=device)
+    if model is not None:
+        kw.update(method=model.method, model=model)
     try:
         result = _segment(image, kw, overrides, task_threads(num_threads), on_progress, on_warning)
         lmeta = meta.for_labels(result.channel_axis, image.ndim)
-        _write(dst, result, lmeta, src)
+        _write(dst, result, lmeta, src, model_info)
     except Exception as exc:  # one bad image never stops the batch
         return _failed(row, exc, t0)
     row.update(
@@ -227,9 +237,10 @@ def _kept(meta) -> str:
     return f"axes {meta.axes or '?'}" + (f" ({sizes})" if sizes else "")
 
 
-def _write(dst: str, result, meta, src) -> None:
+def _write(dst: str, result, meta, src, model_info) -> None:
     from ..labels_file import result_metadata, write_labels
 
     if not storage.is_url(dst):
         Path(dst).parent.mkdir(parents=True, exist_ok=True)
-    write_labels(dst, result.labels, meta, result_metadata(result, meta, source=str(src)))
+    provenance = result_metadata(result, meta, source=str(src), **(model_info or {}))
+    write_labels(dst, result.labels, meta, provenance)
