@@ -129,3 +129,17 @@ def _timed(f, *args):
     t = time.perf_counter()
     f(*args)
     return time.perf_counter() - t
+
+
+@pytest.mark.parametrize("h, w", [(12, 8), (8, 6)])
+def test_no_region_under_the_minimum_size_on_two_flat_halves(h, w):
+    # a cluster of its own straddling the edge of two flat halves: snapping shrank it to a
+    # 12 px region, kept as the last piece of its class
+    img = np.full((64, 64), 0.25, np.float32)
+    img[:, 32:] = 0.75
+    clusters = (img > 0.5).astype(int)
+    clusters[20 : 20 + h, 32 - w // 2 : 32 + w // 2] = 2
+    labels, info = _stage(clusters, grey(img), min_region_size=16)
+    assert np.bincount(labels.ravel()).min() >= 16
+    assert info.n_regions == 2
+    assert np.bincount(info.hierarchy.fine.ravel()).min() >= 16

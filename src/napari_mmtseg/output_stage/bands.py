@@ -15,7 +15,7 @@ def remove_transition_bands(
     max_width: float = 2.0,
     slack: float = 1.25,
     passes: int = 3,
-    same: float = 0.1,
+    same: float = 0.01,
 ) -> np.ndarray:
     """Give away the pixels of transition bands: the blur of an edge clustered on its own.
 

@@ -178,7 +178,8 @@ def run_stage(
         regions, st.compact, st.ids, st.scribbled, request.scribbled_pixels
     )
     cls, n_left, grouped = _group_classes(st, reg, region_class)
-    cls, regions = final_regions(cls, st.min_size, *_region_keys(st, reg, region_class))
+    keep = not (st.auto and request.output == "regions")  # else no region under the minimum
+    cls, regions = final_regions(cls, st.min_size, *_region_keys(st, reg, region_class), keep)
     facts = (int(pieces.max()), n_left, grouped, region_class.size)
     info = _report(st, cls, regions, *facts)
     if request.hierarchy and request.output == "regions" and st.auto and not st.scribbled.size:
