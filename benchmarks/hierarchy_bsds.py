@@ -12,7 +12,8 @@ level of detail") has the table and the command that made it::
     PYTHONPATH=src python benchmarks/hierarchy_bsds.py --root ../shared/data/bsds500 \\
         --split val --limit 20 --store /tmp/hier_val --out /tmp/hier_val.json
 
-Runs already stored in ``--store`` are reused, so a run can be stopped and taken up again.
+Runs and scores already stored in ``--store`` are reused, so a run can be stopped and taken up
+again, and ``--limit`` lowered to summarize the images done so far.
 """
 
 from __future__ import annotations
@@ -132,9 +133,15 @@ def main(argv=None) -> int:
     store.mkdir(parents=True, exist_ok=True)
     per_image = []
     for i, image_id in enumerate(bsds_ids(a.root, a.split)[: a.limit]):
-        sample = load_bsds_sample(a.root, a.split, image_id)
-        h, seconds = run_image(sample, store, a.seed, a.threads)
-        p = score_image(h, sample.gts) | {"felz": score_felzenszwalb(sample), "seconds": seconds}
+        scored = store / f"{image_id}.json"
+        if scored.exists():
+            p = json.loads(scored.read_text())
+        else:
+            sample = load_bsds_sample(a.root, a.split, image_id)
+            h, seconds = run_image(sample, store, a.seed, a.threads)
+            p = score_image(h, sample.gts)
+            p |= {"felz": score_felzenszwalb(sample), "seconds": seconds}
+            scored.write_text(json.dumps(p))
         per_image.append(p)
         d = p["default"]
         print(
