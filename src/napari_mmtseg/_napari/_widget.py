@@ -19,6 +19,7 @@ from psygnal import Signal
 
 from .. import LEARNED_METHODS, Progress, SegmentationResult, make_params
 from ..progress_text import progress_text
+from ._detail import DetailControl
 from ._form import ParamsForm
 from ._layers import advice
 from ._model_panel import ModelPanel
@@ -105,13 +106,11 @@ class MMTSegWidget(ParamsForm):
         self.progress_bar = ProgressBar(name="progress_bar", min=0, max=1, value=0)
         self.status = Label(name="status", value="ready", tooltip=tip("status"))
         self.status.native.setWordWrap(True)
-        buttons = Container(
-            name="buttons",
-            layout="horizontal",
-            labels=False,
-            widgets=[self.run_button, self.refine_button, self.cancel_button],
-        )
-        super().__init__(napari_viewer, extra=[buttons, self.progress_bar, self.status])
+        buttons = [self.run_button, self.refine_button, self.cancel_button]
+        buttons = Container(name="buttons", layout="horizontal", labels=False, widgets=buttons)
+        self.detail = DetailControl(self._records)  # the result's level of detail
+        extra = [buttons, self.progress_bar, self.status, self.detail]
+        super().__init__(napari_viewer, extra=extra)
         self._idle_bar("no run yet")
         self.model_panel = ModelPanel(napari_viewer, into=self)  # Apply to, Save, Load model
 
@@ -366,6 +365,7 @@ class MMTSegWidget(ParamsForm):
             if any(layer is c for c in self.scribbles.choices):
                 self.scribbles.value = layer  # ready for: correct a few pixels, press Refine
         self.result_layer = layer
+        self.detail.show_result(layer, run.job.region, result)
 
     def _on_warning(self, args) -> None:
         """Show a UserWarning the engine gave in the worker thread, once per run."""
