@@ -205,7 +205,9 @@ def _touching(comps: np.ndarray, owner: np.ndarray, cls: np.ndarray) -> dict:
     return found
 
 
-def _join_or_new(out, free, clean, sc, labels, after, changed, classes: Classes) -> None:
+def _join_or_new(
+    out, free, clean, sc, labels, after, changed, classes: Classes, painted: set
+) -> None:
     """Regions output: a free piece (connected pixels of one class of ``clean`` and one old
     region, so that touching instances stay apart) whose class
     (its majority in ``after``) is no longer its old region's joins the fixed region of
@@ -225,7 +227,7 @@ def _join_or_new(out, free, clean, sc, labels, after, changed, classes: Classes)
         if not ids or classes.of(old) == k:  # no region of its class beside it, or its own
             lone.append((old, mask))
         elif len(ids) == 1:
-            out[mask] = ids[0]
+            _join(out, mask, ids[0], old, free, painted)
         else:  # the nearest of the regions it touches
             seeds = np.isin(owner, ids) & (sc == k)
             idx = ndi.distance_transform_edt(~seeds, return_distances=False, return_indices=True)
@@ -238,6 +240,21 @@ def _join_or_new(out, free, clean, sc, labels, after, changed, classes: Classes)
         else:
             out[mask], nxt = nxt, nxt + 1
         taken.add(int(out[mask][0]))
+
+
+def _join(out, mask, rid: int, old: int, free, painted: set) -> None:
+    """Join the free piece ``mask`` (of old region ``old``) to the region ``rid`` it touches.
+
+    The joined instance keeps the larger of the two ids' regions' id: a coin whose inner
+    fragment it joins stays the coin, unless ``old`` keeps pixels outside the freed ones or
+    ``rid`` is an id the user painted (``painted``).
+    """
+    size = int(np.count_nonzero(out == rid))
+    if rid not in painted and int(mask.sum()) > size and not (out[~free] == old).any():
+        out[out == rid] = old
+        out[mask] = old
+    else:
+        out[mask] = rid
 
 
 def _by_channel(out, free, clean, classes, changed, sc_: StrokeClasses, q) -> None:
@@ -341,5 +358,7 @@ def rebuild(
     else:
         sc = _seed_classes(out, free, strokes, classes, stroked)
         after = np.asarray(after, np.int64)
-        _join_or_new(out, free, np.asarray(clean, np.int64), sc, labels, after, changed, classes)
+        painted = set(np.unique(strokes[strokes > 0]).tolist())
+        clean = np.asarray(clean, np.int64)
+        _join_or_new(out, free, clean, sc, labels, after, changed, classes, painted)
     return out
