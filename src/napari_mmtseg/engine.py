@@ -20,9 +20,9 @@ from .classical import classical, fit_trainable, trainable
 from .infer import network_labels
 from .memory import check_host_memory, check_memory, oom_guard
 from .model import Model
+from .output_stage import finish_labels, summarize_output
 from .params import LEARNED_METHODS, SCRIBBLE_METHODS
 from .plan import RunPlan, plan_run
-from .output_stage import finish_labels, summarize_output
 from .result import Progress, SegmentationResult, consecutive
 from .train import RunProgress, train_slice, train_view
 
