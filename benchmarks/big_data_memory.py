@@ -14,6 +14,7 @@ Cases (all generated, nothing read from disk):
 The image's own size is printed beside each peak: what matters is the peak
 above it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,8 +75,9 @@ def main(argv=None) -> int:
     for src in args.src:
         for case in args.cases.split(","):
             env = {**os.environ, "PYTHONPATH": os.path.abspath(src)}
-            p = subprocess.run([sys.executable, "-c", CASE_CODE, case], env=env,
-                               capture_output=True, text=True)
+            p = subprocess.run(
+                [sys.executable, "-c", CASE_CODE, case], env=env, capture_output=True, text=True
+            )
             if p.returncode != 0:
                 last = (p.stderr.strip().splitlines() or ["?"])[-1]
                 rows.append({"src": src, "case": case, "error": f"exit {p.returncode}: {last}"})
@@ -88,9 +90,12 @@ def main(argv=None) -> int:
         if "error" in r:
             print(f"| {r['src']} | {r['case']} | | | {r['error']} | | | |")
             continue
-        print(f"| {r['src']} | {r['case']} | {'x'.join(map(str, r['shape']))} | {r['image_mb']:.0f} | "
-              f"{r['peak_mb']:.0f} | {r['peak_mb'] / r['image_mb']:.2f} | {r['seconds']:.1f} | "
-              f"{r['n_labels']} ({r['labels_dtype']}) |")
+        print(
+            f"| {r['src']} | {r['case']} | {'x'.join(map(str, r['shape']))} | "
+            f"{r['image_mb']:.0f} | "
+            f"{r['peak_mb']:.0f} | {r['peak_mb'] / r['image_mb']:.2f} | {r['seconds']:.1f} | "
+            f"{r['n_labels']} ({r['labels_dtype']}) |"
+        )
     return 0
 
 

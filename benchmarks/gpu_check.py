@@ -32,7 +32,9 @@ from gpu_check_steps import ROOT, Plan, environment, gpu_tests, matmul_ceiling
 #: iterations T of an end-to-end figure, parameter overrides of every run, and time caps in
 #: seconds (also the estimates before anything is measured) of the GPU tests, the ceiling, a
 #: quality image and each speed configuration per size. The tests, the ceiling and the first
-#: size's speed rows always run; the budget may drop the rest.
+#: size's fast, paper and literal rows always run; the budget may drop the rest
+#: (``paper_sync1``, the paper preset read every step, and ``paper_bf16`` run on the first
+#: size only).
 MODES = {
     "full": dict(
         sizes=((481, 321), (2048, 2048)),
@@ -44,7 +46,10 @@ MODES = {
             tests=120,
             ceiling=15,
             image=60,
-            speed=(dict(fast=30, paper=60, literal=30), dict(fast=40, paper=45, literal=30)),
+            speed=(
+                dict(fast=30, paper=60, literal=30, paper_sync1=25, paper_bf16=25),
+                dict(fast=40, paper=45, literal=30),
+            ),
         ),
     ),
     "tiny": dict(
@@ -53,7 +58,12 @@ MODES = {
         images=2,
         T=3,
         over=dict(max_iter=3, q=16),
-        caps=dict(tests=60, ceiling=10, image=30, speed=(dict(fast=20, paper=20, literal=20),) * 2),
+        caps=dict(
+            tests=60,
+            ceiling=10,
+            image=30,
+            speed=(dict(fast=20, paper=20, literal=20, paper_sync1=20, paper_bf16=20),) * 2,
+        ),
     ),
 }
 
@@ -98,12 +108,14 @@ def queue_steps(plan: Plan, r: dict, mode: dict, device: str, data, n_images: in
         fn=lambda: r.update(tests=gpu_tests(max(10.0, min(caps["tests"], plan.left())))),
     )
     for si, (w, h) in enumerate(mode["sizes"]):
-        for config in ("fast", "paper", "literal"):
+        for config in ("fast", "paper", "literal") + (
+            ("paper_sync1", "paper_bf16") if si == 0 else ()
+        ):
             plan.add(
                 f"speed {config} {w}x{h}",
                 lambda c=config, s=si: caps["speed"][s][c] * 1.2,
                 lambda c=config, s=si: speed_step(r, c, s, mode, device),
-                optional=si > 0,
+                optional=si > 0 or config.startswith("paper_"),
             )
     samples: list = []
 

@@ -45,7 +45,10 @@ def _speed(r: dict) -> list:
         return ["Not run."]
     lines = [
         "scikit-image's `coffee` photo resized; MMT, seed 0, `min_labels=1` (no stop on the "
-        "label count); `literal` is benchmarks/algorithm1.py, the 1.0 baseline. End to end "
+        "label count); `literal` is benchmarks/algorithm1.py, the 1.0 baseline; `paper` and "
+        "`fast` read the host every `sync_every` steps (10 on CUDA: the GPU loop), "
+        "`paper_sync1` after every step (the loop before it); `paper_bf16` is `paper` in "
+        "bfloat16 autocast. End to end "
         f"for T = {t} iterations (`fast`: its own maximum) is extrapolated from the seconds "
         "per iteration where marked *.",
         "",

@@ -10,6 +10,17 @@ import time
 
 import numpy as np
 
+#: the engine's speed configurations: preset and overrides. ``paper_sync1`` is the paper
+#: preset with a host read after every step (the loop before the GPU loop of issue 26);
+#: ``paper_bf16`` the paper preset in bfloat16 autocast; all but ``paper_sync1`` read the host
+#: every ``sync_every`` steps (10 on CUDA)
+ENGINE_CONFIGS = {
+    "fast": ("fast", {}),
+    "paper": ("paper", {}),
+    "paper_sync1": ("paper", {"sync_every": 1}),
+    "paper_bf16": ("paper", {"bf16": True}),
+}
+
 
 def _peak_reset(device: str) -> None:
     import torch
@@ -23,6 +34,18 @@ def _peak_mib(device: str) -> float | None:
     import torch
 
     return torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
+
+
+def _per_iteration(stamps: list, k: int, t0: float) -> float:
+    """Seconds per step from the progress events' times, the loop reading every ``k`` steps.
+
+    The events of a batch of ``k`` steps all come at the batch's end: time from the end of
+    the second batch (else the first) to the last step, per step in between (``k = 1``:
+    from the second step); a run of one batch: from the start, setup included.
+    """
+    n = len(stamps)
+    ref = 2 * k - 1 if n > 2 * k else k - 1 if n > k else None
+    return (stamps[-1] - stamps[ref]) / (n - 1 - ref) if ref is not None else (stamps[-1] - t0) / n
 
 
 def gflop_per_iter(h: int, w: int, c_in: int, q: int, n_conv: int) -> float:
@@ -79,8 +102,11 @@ def engine_speed(img, preset: str, device: str, cap: float, over: dict, t_full: 
         for ``t_full`` iterations (measured, or extrapolated and flagged), GFLOP per iteration,
         achieved TFLOP/s, peak GPU memory.
     """
+    import torch
+
     from napari_mmtseg import SegmentationResult, iter_segment, make_params
     from napari_mmtseg.memory import train_shape
+    from napari_mmtseg.train.sync import sync_every
 
     over = {"min_labels": 1, **over}
     p = make_params("mmt", preset, **over)
@@ -102,8 +128,9 @@ def engine_speed(img, preset: str, device: str, cap: float, over: dict, t_full: 
                 break
     total = time.perf_counter() - t0
     n = len(stamps) - 1
-    s_iter = (stamps[-1] - stamps[1]) / (n - 1) if n > 1 else stamps[-1] - stamps[0]
-    th, tw = train_shape(img.shape[:2], p)
+    k = sync_every(p, torch.device(device))
+    s_iter = _per_iteration(stamps, k, t0)
+    th, tw = train_shape(img.shape[:2], p.train_size)
     gf = gflop_per_iter(th, tw, img.shape[2], p.q, p.n_conv)
     row = {
         "iterations": n,
@@ -115,6 +142,9 @@ def engine_speed(img, preset: str, device: str, cap: float, over: dict, t_full: 
         "tflops": gf / s_iter / 1e3,
         "peak_mib": _peak_mib(device),
         "train_view": [th, tw],
+        "sync_every": k,
+        "fused": p.fused if p.fused is not None else device.startswith("cuda"),
+        "bf16": p.bf16,
     }
     full = p.max_iter if preset == "fast" else t_full
     if res is not None and (n >= full or n < p.max_iter):  # all of T, or the preset's own stop
@@ -211,7 +241,7 @@ def speed_row(r: dict, config: str, size_index: int):
 
 
 def speed_step(r: dict, config: str, si: int, mode: dict, device: str) -> None:
-    """Time one configuration (``fast``, ``paper`` or ``literal``) on test image size ``si``.
+    """Time one configuration (``literal`` or :data:`ENGINE_CONFIGS`) on image size ``si``.
 
     On the larger size, the iterations of ``paper`` and ``literal`` are chosen from the
     smaller size's seconds per iteration so that the run takes about 60 % of its cap.
@@ -221,7 +251,7 @@ def speed_step(r: dict, config: str, si: int, mode: dict, device: str) -> None:
     r : dict
         The check's results; a row is appended to ``r["speed"]``.
     config : str
-        ``"fast"``, ``"paper"`` or ``"literal"``.
+        ``"literal"`` or one of :data:`ENGINE_CONFIGS`.
     si : int
         Index into the mode's ``sizes``.
     mode : dict
@@ -239,8 +269,9 @@ def speed_step(r: dict, config: str, si: int, mode: dict, device: str) -> None:
             speed_image(w, h), device, iters, mode["over"].get("q", 100), mode["T"], cap
         )
     else:
-        over = dict(mode["over"])
-        if config == "paper" and fit is not None and "max_iter" not in over:
+        preset, extra = ENGINE_CONFIGS[config]
+        over = {**mode["over"], **extra}
+        if preset == "paper" and fit is not None and "max_iter" not in over:
             over["max_iter"] = min(max(fit, 3), mode["T"])
-        row = engine_speed(speed_image(w, h), config, device, cap, over, mode["T"])
+        row = engine_speed(speed_image(w, h), preset, device, cap, over, mode["T"])
     r["speed"].append({"size": f"{w}x{h}", "size_index": si, "config": config, **row})

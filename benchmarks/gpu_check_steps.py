@@ -75,7 +75,10 @@ def environment(device: str) -> dict:
 
 
 def gpu_tests(timeout: float) -> dict:
-    """Run ``pytest -m gpu tests/test_gpu.py`` in a subprocess and read its JUnit XML.
+    """Run ``pytest -m gpu`` on the GPU test files in a subprocess and read its JUnit XML.
+
+    The files: tests/test_gpu.py and tests/test_train_sync.py (the training loop's
+    synchronisations per step, counted by CUDA).
 
     Parameters
     ----------
@@ -106,6 +109,7 @@ def gpu_tests(timeout: float) -> dict:
             "-p",
             "no:cacheprovider",
             "tests/test_gpu.py",
+            "tests/test_train_sync.py",  # its gpu tests: CUDA's own count of synchronisations
             f"--junitxml={xml}",
         ]
         try:

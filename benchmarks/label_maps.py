@@ -68,7 +68,9 @@ def runs():
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", help="write the 12 label maps to this .npz file")
-    ap.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"), help="compare two .npz files")
+    ap.add_argument(
+        "--compare", nargs=2, metavar=("BEFORE", "AFTER"), help="compare two .npz files"
+    )
     a = ap.parse_args(argv)
     if a.compare:
         before, after = (np.load(f) for f in a.compare)

@@ -7,6 +7,7 @@ Each variant is the preset plus the overrides listed in VARIANTS; every run is
 scored with napari_mmtseg.metrics.score against all human annotations. Runs are
 spread over --jobs processes of one torch thread each; the CSV resumes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,15 @@ VARIANTS = {
     "n_conv=3": {"n_conv": 3},
     "max_iter=150": {"max_iter": 150},
 }
-COLS = ["accuracy_mean", "miou_mean", "miou_kim_mean", "pri_mean", "voi_mean", "n_segments", "seconds"]
+COLS = [
+    "accuracy_mean",
+    "miou_mean",
+    "miou_kim_mean",
+    "pri_mean",
+    "voi_mean",
+    "n_segments",
+    "seconds",
+]
 
 
 def _one(job):
@@ -52,8 +61,14 @@ def _one(job):
     s = load_sample("bsds", root, split, image_id)
     r = segment(s.image, method=method, preset=preset, seed=seed, device="cpu", **VARIANTS[variant])
     sc = score(r.labels, s.gts)
-    return {"image": image_id, "variant": variant, "seed": seed, "seconds": r.seconds,
-            "iterations": len(r.history), **{k: sc[k] for k in COLS if k in sc}}
+    return {
+        "image": image_id,
+        "variant": variant,
+        "seed": seed,
+        "seconds": r.seconds,
+        "iterations": len(r.history),
+        **{k: sc[k] for k in COLS if k in sc},
+    }
 
 
 def main():
@@ -75,8 +90,13 @@ def main():
     if os.path.exists(a.out):
         with open(a.out) as fh:
             done = {(r["image"], r["variant"], int(r["seed"])) for r in csv.DictReader(fh)}
-    jobs = [(a.root, a.split, i, v, int(s), a.preset, a.method) for v in a.variants.split(",")
-            for s in a.seeds.split(",") for i in ids if (i, v, int(s)) not in done]
+    jobs = [
+        (a.root, a.split, i, v, int(s), a.preset, a.method)
+        for v in a.variants.split(",")
+        for s in a.seeds.split(",")
+        for i in ids
+        if (i, v, int(s)) not in done
+    ]
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     new = not os.path.exists(a.out)
     with open(a.out, "a", newline="") as fh, ProcessPoolExecutor(a.jobs) as ex:
@@ -88,8 +108,12 @@ def main():
                     w.writeheader()
             w.writerow(row)
             fh.flush()
-            print(f"[{k + 1}/{len(jobs)}] {row['variant']} {row['image']} s{row['seed']} "
-                  f"acc={row['accuracy_mean']:.3f} segs={row['n_segments']}", file=sys.stderr, flush=True)
+            print(
+                f"[{k + 1}/{len(jobs)}] {row['variant']} {row['image']} s{row['seed']} "
+                f"acc={row['accuracy_mean']:.3f} segs={row['n_segments']}",
+                file=sys.stderr,
+                flush=True,
+            )
     summarize(a.out)
 
 
@@ -108,8 +132,14 @@ def summarize(path):
     for v in variants:
         rs = [by[(v,) + k] for k in sorted(common)]
         vals = [f"{np.mean([float(r[c]) for r in rs]):.4g}" for c in COLS]
-        wins = sum(float(by[(v,) + k]["pri_mean"]) > float(by[("base",) + k]["pri_mean"])
-                   for k in common) if ("base",) + next(iter(common)) in by else 0
+        wins = (
+            sum(
+                float(by[(v,) + k]["pri_mean"]) > float(by[("base",) + k]["pri_mean"])
+                for k in common
+            )
+            if ("base",) + next(iter(common)) in by
+            else 0
+        )
         print(f"| {v} | " + " | ".join(vals) + f" | {wins}/{len(common)} |")
 
 

@@ -24,9 +24,11 @@ Each (method, image, seed) is trained once with the output stage off and
 argmax is checked against the run's cluster map). BSDS500 scores as in
 ``output_stage.py``; one row per (method, variant).
 
-    python benchmarks/network_merge.py --root ../shared/data/bsds500 --split train --n 15 --stride 12 \\
-        --methods mmt,kim2020 --variant none:0 --variant region:0.5 --variant cluster:0.7 --variant cores:0.5
+    python benchmarks/network_merge.py --root ../shared/data/bsds500 --split train --n 15 \\
+        --stride 12 --methods mmt,kim2020 --variant none:0 --variant region:0.5 \\
+        --variant cluster:0.7 --variant cores:0.5
 """
+
 from __future__ import annotations
 
 import argparse
@@ -96,8 +98,15 @@ def merge_regions_by_response(regions: np.ndarray, prob: np.ndarray, tau: float)
         g.nodes[dst]["s"] = g.nodes[dst]["s"] + g.nodes[src]["s"]
         g.nodes[dst]["n"] += g.nodes[src]["n"]
 
-    return graph.merge_hierarchical(lab, rag, tau, rag_copy=False, in_place_merge=True, merge_func=merge,
-                                    weight_func=lambda g, src, dst, nb: {"weight": dist(g, dst, nb)})
+    return graph.merge_hierarchical(
+        lab,
+        rag,
+        tau,
+        rag_copy=False,
+        in_place_merge=True,
+        merge_func=merge,
+        weight_func=lambda g, src, dst, nb: {"weight": dist(g, dst, nb)},
+    )
 
 
 def group_clusters_by_response(clusters: np.ndarray, prob: np.ndarray, tau: float) -> np.ndarray:
@@ -135,8 +144,12 @@ def main(argv=None) -> int:
     a.add_argument("--stride", type=int, default=12)
     a.add_argument("--seeds", default="0,1,2")
     a.add_argument("--methods", default="mmt,kim2020")
-    a.add_argument("--variant", action="append", default=[],
-                   help="none:0, region:TAU, cluster:TAU or cores:C (repeatable)")
+    a.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="none:0, region:TAU, cluster:TAU or cores:C (repeatable)",
+    )
     args = a.parse_args(argv)
     torch.set_num_threads(1)
     variants = [(k, float(v)) for k, v in (s.split(":") for s in (args.variant or ["none:0"]))]
@@ -152,17 +165,35 @@ def main(argv=None) -> int:
         prep = prepare_image(sample.image)
         x = prep.slice(0)
         for method, seed in itertools.product(args.methods.split(","), seeds):
-            r = segment(sample.image, method=method, preset="fast", device="cpu", seed=seed, keep_model=True, **RAW)
+            r = segment(
+                sample.image,
+                method=method,
+                preset="fast",
+                device="cpu",
+                seed=seed,
+                keep_model=True,
+                **RAW,
+            )
             prob = softmax_map(r, method, x)
             clusters = prob.argmax(0)
             pairs = np.unique(np.stack([clusters.ravel(), r.labels.ravel()]), axis=1).shape[1]
             if not pairs == len(np.unique(r.labels)) == len(np.unique(clusters)):  # one-to-one
-                raise RuntimeError(f"{img_id} {method} seed {seed}: the recomputed softmax does not give the run's map")
+                raise RuntimeError(
+                    f"{img_id} {method} seed {seed}: "
+                    "the recomputed softmax does not give the run's map"
+                )
             for kind, value in variants:
                 lab = apply(kind, value, clusters, prob, x, prep.rgb)
                 sc = score(lab, sample.gts)
                 rows[method, kind, value].append(
-                    [sc["accuracy_mean"], sc["miou_mean"], sc["pri_mean"], sc["voi_mean"], len(np.unique(lab))])
+                    [
+                        sc["accuracy_mean"],
+                        sc["miou_mean"],
+                        sc["pri_mean"],
+                        sc["voi_mean"],
+                        len(np.unique(lab)),
+                    ]
+                )
                 maps[method, kind, value][img_id][seed] = lab
         print(f"{img_id} done", file=sys.stderr, flush=True)
     print(f"\n{len(ids)} {args.split} images, seeds {args.seeds}, fast preset, 1 thread\n")
@@ -170,11 +201,18 @@ def main(argv=None) -> int:
     print("|---|---|---|---|---|---|---|---|---|")
     for key, rs in rows.items():
         mean = np.mean(rs, axis=0)
-        aris = [np.mean([ari(d[i], d[j]) for i, j in itertools.combinations(sorted(d), 2)])
-                for d in maps[key].values() if len(d) > 1]
+        aris = [
+            np.mean([ari(d[i], d[j]) for i, j in itertools.combinations(sorted(d), 2)])
+            for d in maps[key].values()
+            if len(d) > 1
+        ]
         stab = f"{np.mean(aris):.3f} | {np.min(aris):.2f}" if aris else "- | -"
         name = "default stage" if key[1] == "none" else f"{key[1]} {key[2]:g}"
-        print(f"| {key[0]} | {name} | " + " | ".join(f"{v:.4f}" for v in mean[:4]) + f" | {mean[4]:.1f} | {stab} |")
+        print(
+            f"| {key[0]} | {name} | "
+            + " | ".join(f"{v:.4f}" for v in mean[:4])
+            + f" | {mean[4]:.1f} | {stab} |"
+        )
     return 0
 
 

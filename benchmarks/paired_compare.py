@@ -11,6 +11,7 @@ mean over seed pairs), plus how many images have a seed pair with ARI < 0.3.
 CSV may name several files, comma-separated (e.g. output_stage.py's --csv
 and a bench folder's results.csv): their rows are read together.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-METRICS = [("accuracy_mean", "Acc", 1), ("miou_mean", "mIoU 1:1", 1), ("miou_kim_mean", "mIoU Kim", 1),
-           ("pri_mean", "PRI", 1), ("voi_mean", "VoI", -1)]
+METRICS = [
+    ("accuracy_mean", "Acc", 1),
+    ("miou_mean", "mIoU 1:1", 1),
+    ("miou_kim_mean", "mIoU Kim", 1),
+    ("pri_mean", "PRI", 1),
+    ("voi_mean", "VoI", -1),
+]
 #: on microscopy masks (columns present and filled): foreground IoU and object F1
 MASK_METRICS = [("fg_iou", "fg IoU", 1), ("f1", "F1 @0.5", 1)]
 
@@ -62,8 +68,11 @@ def main(argv=None):
         d = a - b
         lo, hi = np.percentile(d[boot].mean(1), [2.5, 97.5])
         better = int((sign * d > 0).sum())
-        print(f"| {name} | {a.mean():.4f} | {b.mean():.4f} | {d.mean():+.4f} | [{lo:+.4f}, {hi:+.4f}] | "
-              f"{better}/{len(images)} |")
+        print(
+            f"| {name} | {a.mean():.4f} | {b.mean():.4f} | {d.mean():+.4f} | "
+            f"[{lo:+.4f}, {hi:+.4f}] | "
+            f"{better}/{len(images)} |"
+        )
     stab = Path(args.csv.split(",")[0]).with_name("stability.csv")
     if stab.exists():
         ka, kb = (args.a, args.setting_a), (args.b, args.setting_b)
@@ -82,9 +91,14 @@ def main(argv=None):
             lo, hi = np.percentile(d[boot].mean(1), [2.5, 97.5])
             wa = sum(min(ari[ka][i]) < 0.3 for i in ims)
             wb = sum(min(ari[kb][i]) < 0.3 for i in ims)
-            print(f"| ARI between seeds | {a.mean():.4f} | {b.mean():.4f} | {d.mean():+.4f} | "
-                  f"[{lo:+.4f}, {hi:+.4f}] | {int((d > 0).sum())}/{len(ims)} |")
-            print(f"\nimages with a seed pair at ARI < 0.3: {args.a} {wa}/{len(ims)}, {args.b} {wb}/{len(ims)}")
+            print(
+                f"| ARI between seeds | {a.mean():.4f} | {b.mean():.4f} | {d.mean():+.4f} | "
+                f"[{lo:+.4f}, {hi:+.4f}] | {int((d > 0).sum())}/{len(ims)} |"
+            )
+            print(
+                f"\nimages with a seed pair at ARI < 0.3: {args.a} {wa}/{len(ims)}, "
+                f"{args.b} {wb}/{len(ims)}"
+            )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ differently on one-to-one accuracy and VoI.
 
     python benchmarks/segment_shape.py bench_results/bsds_val100_all [--seed 0]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,10 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     root = Path(args.folder) / "labels"
-    print("| method [setting] | images | largest segment (share, mean) | size entropy (nats, mean) | connected pieces (median) |")
+    print(
+        "| method [setting] | images | largest segment (share, mean) | "
+        "size entropy (nats, mean) | connected pieces (median) |"
+    )
     print("|---|---|---|---|---|")
     for method_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         for setting_dir in sorted(p for p in method_dir.iterdir() if p.is_dir()):
@@ -38,8 +42,11 @@ def main(argv=None):
             if not files:
                 continue
             stats = np.array([shape_stats(np.load(f)["labels"]) for f in files])
-            print(f"| {method_dir.name} [{setting_dir.name}] | {len(files)} | {stats[:, 0].mean():.3f} | "
-                  f"{stats[:, 1].mean():.3f} | {np.median(stats[:, 2]):.0f} |")
+            print(
+                f"| {method_dir.name} [{setting_dir.name}] | {len(files)} | "
+                f"{stats[:, 0].mean():.3f} | "
+                f"{stats[:, 1].mean():.3f} | {np.median(stats[:, 2]):.0f} |"
+            )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ the medians (this tree / the revision).
     python benchmarks/speed_vs_revision.py --rev 287b582 \\
         --images ../shared/data/bsds500/images/val --n 10 --threads 1 --method mmt
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,15 +34,17 @@ r = segment(img, method=sys.argv[2], preset="fast", device="cpu", seed=0)
 dt = time.perf_counter() - t0
 print(json.dumps({"seconds": dt, "steps": len(r.history), "labels": int(r.n_labels)}))
 """
-CHILD_OLD = CHILD.replace("from napari_mmtseg.io import read_image",
-                          "from napari_mmtseg.bench.datasets import read_image")
+CHILD_OLD = CHILD.replace(
+    "from napari_mmtseg.io import read_image", "from napari_mmtseg.bench.datasets import read_image"
+)
 
 
 def export(rev: str, dest: Path) -> Path:
     """``git archive`` of ``rev``'s src/ into ``dest``; returns the src folder."""
     repo = Path(__file__).resolve().parents[1]
-    data = subprocess.run(["git", "-C", str(repo), "archive", rev, "src"], check=True,
-                          capture_output=True).stdout
+    data = subprocess.run(
+        ["git", "-C", str(repo), "archive", rev, "src"], check=True, capture_output=True
+    ).stdout
     tar = dest / "src.tar"
     tar.write_bytes(data)
     with tarfile.open(tar) as t:
@@ -51,8 +54,13 @@ def export(rev: str, dest: Path) -> Path:
 
 def run(src: Path, code: str, image: Path, method: str, threads: int) -> dict:
     env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": str(threads)}
-    out = subprocess.run([sys.executable, "-c", code, str(image), method, str(threads)],
-                         env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(image), method, str(threads)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -64,26 +72,39 @@ def main(argv=None) -> int:
     a.add_argument("--threads", type=int, default=1)
     a.add_argument("--method", default="mmt")
     args = a.parse_args(argv)
-    images = sorted(p for p in Path(args.images).iterdir()
-                    if p.suffix.lower() in (".jpg", ".png", ".tif", ".tiff"))[: args.n]
+    images = sorted(
+        p
+        for p in Path(args.images).iterdir()
+        if p.suffix.lower() in (".jpg", ".png", ".tif", ".tiff")
+    )[: args.n]
     here = Path(__file__).resolve().parents[1] / "src"
     with tempfile.TemporaryDirectory() as tmp:
         old = export(args.rev, Path(tmp))
         rows = []
-        print(f"| image | {args.rev} s | steps | this tree s | steps | ratio |\n|---|---|---|---|---|---|")
+        print(
+            f"| image | {args.rev} s | steps | this tree s | steps | ratio |\n"
+            "|---|---|---|---|---|---|"
+        )
         for i, img in enumerate(images):
             order = [("old", old, CHILD_OLD), ("new", here, CHILD)]
             if i % 2:
                 order.reverse()
-            res = {name: run(src, code, img, args.method, args.threads) for name, src, code in order}
+            res = {
+                name: run(src, code, img, args.method, args.threads) for name, src, code in order
+            }
             rows.append(res)
-            print(f"| {img.name} | {res['old']['seconds']:.2f} | {res['old']['steps']} | "
-                  f"{res['new']['seconds']:.2f} | {res['new']['steps']} | "
-                  f"{res['new']['seconds'] / res['old']['seconds']:.2f} |", flush=True)
+            print(
+                f"| {img.name} | {res['old']['seconds']:.2f} | {res['old']['steps']} | "
+                f"{res['new']['seconds']:.2f} | {res['new']['steps']} | "
+                f"{res['new']['seconds'] / res['old']['seconds']:.2f} |",
+                flush=True,
+            )
     mo = statistics.median(r["old"]["seconds"] for r in rows)
     mn = statistics.median(r["new"]["seconds"] for r in rows)
-    print(f"\nmedian s/image: {args.rev} {mo:.2f}, this tree {mn:.2f}, ratio {mn / mo:.2f} "
-          f"({args.method}, fast preset, {args.threads} thread(s), {len(rows)} images)")
+    print(
+        f"\nmedian s/image: {args.rev} {mo:.2f}, this tree {mn:.2f}, ratio {mn / mo:.2f} "
+        f"({args.method}, fast preset, {args.threads} thread(s), {len(rows)} images)"
+    )
     return 0
 
 

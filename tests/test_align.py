@@ -69,3 +69,13 @@ def test_next_id_keeps_new_segments_off_ids_used_earlier():
     moving = np.array([[4, 4, 6, 7]])
     out = align_labels(ref, moving, next_id=10)  # ids up to 9 were used in earlier slices
     assert out[0, 0] == 0 and out[0, 3] >= 10 and len(np.unique(out)) == 3
+
+
+def test_count_ids_equals_bincount_without_reading_the_device():
+    from napari_mmtseg.align import count_ids
+
+    rng = np.random.default_rng(0)
+    ids = torch.from_numpy(rng.integers(0, 7, size=(3, 5, 4)))
+    counts = count_ids(ids, 10)  # ids 7-9 absent: zero counts, like minlength
+    torch.testing.assert_close(counts, torch.bincount(ids.reshape(-1), minlength=10))
+    assert counts.dtype == torch.long and count_ids(ids[:0], 3).tolist() == [0, 0, 0]

@@ -1,5 +1,6 @@
 """napari_mmtseg.io: image files in, label files out with the input's axes,
 pixel size and unit; the same metadata for a napari result layer."""
+
 from types import SimpleNamespace
 
 import numpy as np
@@ -12,9 +13,14 @@ from napari_mmtseg.io import ImageMeta, read_image_meta, result_metadata, write_
 
 def _ij(path, shape=(3, 48, 48), axes="TYX"):
     img = np.full(shape, 100, np.uint16)
-    img[..., shape[-1] // 2:] = 900
-    tifffile.imwrite(path, img, imagej=True, resolution=(4.0, 4.0),
-                     metadata={"axes": axes, "unit": "um", "finterval": 2.0})
+    img[..., shape[-1] // 2 :] = 900
+    tifffile.imwrite(
+        path,
+        img,
+        imagej=True,
+        resolution=(4.0, 4.0),
+        metadata={"axes": axes, "unit": "um", "finterval": 2.0},
+    )
     return img
 
 
@@ -44,13 +50,20 @@ def test_labels_that_need_32_bits_go_to_ome_with_the_same_meta(tmp_path):
 
 
 def test_for_labels_drops_the_channel_axis_and_checks_the_axes():
-    meta = ImageMeta(axes="ZCYX", kind="imagej", scale={"X": 0.3, "Y": 0.3, "Z": 1.0, "C": 1.0},
-                     units={"X": "µm", "Y": "µm", "Z": "µm", "C": "?"})
+    meta = ImageMeta(
+        axes="ZCYX",
+        kind="imagej",
+        scale={"X": 0.3, "Y": 0.3, "Z": 1.0, "C": 1.0},
+        units={"X": "µm", "Y": "µm", "Z": "µm", "C": "?"},
+    )
     lab = meta.for_labels(1, ndim=4)
     assert lab.axes == "ZYX" and "C" not in lab.scale and "C" not in lab.units
     assert meta.for_labels(None, ndim=3).axes == ""  # axes that do not fit the array are dropped
-    assert lab.layer_properties(3) == {"scale": (1.0, 0.3, 0.3), "units": ("µm", "µm", "µm"),
-                                       "axis_labels": ("z", "y", "x")}
+    assert lab.layer_properties(3) == {
+        "scale": (1.0, 0.3, 0.3),
+        "units": ("µm", "µm", "µm"),
+        "axis_labels": ("z", "y", "x"),
+    }
     assert lab.layer_properties(2) == {}
 
 
@@ -77,15 +90,17 @@ def test_result_metadata_for_a_napari_layer():
     img = np.zeros((2, 32, 32), np.float32)
     img[:, :, 16:] = 1
     r = segment(img, method="kmeans", k=2, preset="fast", device="cpu")
-    layer = SimpleNamespace(scale=(2.0, 0.5, 0.5), units=("s", "micrometer", "micrometer"),
-                            axis_labels=("t", "y", "x"))
+    layer = SimpleNamespace(
+        scale=(2.0, 0.5, 0.5), units=("s", "micrometer", "micrometer"), axis_labels=("t", "y", "x")
+    )
     meta = ImageMeta.from_layer(layer)
     assert meta.axes == "TYX" and meta.units == {"T": "s", "Y": "µm", "X": "µm"}
     md = result_metadata(r, meta.for_labels(None, 3), source_layer="movie")
     assert md["method"] == "kmeans" and md["axes"] == "TYX" and md["source_layer"] == "movie"
     assert md["pixel_size"] == {"T": 2.0, "Y": 0.5, "X": 0.5}
-    plain = ImageMeta.from_layer(SimpleNamespace(scale=(1.0, 1.0), units=("pixel", "pixel"),
-                                                 axis_labels=("-2", "-1")))
+    plain = ImageMeta.from_layer(
+        SimpleNamespace(scale=(1.0, 1.0), units=("pixel", "pixel"), axis_labels=("-2", "-1"))
+    )
     assert plain.axes == "YX" and plain.scale == {}
 
 

@@ -1,4 +1,5 @@
 """Memory checks: refusals before any work, out-of-memory errors as clear messages."""
+
 import numpy as np
 import pytest
 import torch
@@ -21,18 +22,21 @@ def test_out_of_memory_becomes_a_clear_message(monkeypatch):
 
 
 def test_too_big_for_memory_is_refused_up_front(monkeypatch):
-    
+
     monkeypatch.setattr(mem, "available_bytes", lambda dev: 512 * 2**20)  # 512 MiB free
     img = np.zeros((600, 800), np.float32)
     with pytest.raises(MemoryError, match="Set train_size="):
         segment(img, method="mmt", preset="paper", device="cpu")
     # the same image trains on a reduced copy under the fast preset
     assert mem.training_bytes(120, 160, make_params("mmt", "fast"), 2) < 512 * 2**20 * 0.8
-    assert segment(img, method="mmt", preset="fast", device="cpu", max_iter=2).labels.shape == img.shape
+    assert (
+        segment(img, method="mmt", preset="fast", device="cpu", max_iter=2).labels.shape
+        == img.shape
+    )
 
 
 def test_image_too_big_for_ram_is_refused_before_any_work(monkeypatch):
-    
+
     img = np.zeros((400, 300, 400), np.uint16)  # a stack: 400 slices of 300x400
     need = mem.host_bytes(400, 300, 400, 1, 2)
     monkeypatch.setattr(mem, "available_bytes", lambda dev: int(need * 0.9))
@@ -43,3 +47,64 @@ def test_image_too_big_for_ram_is_refused_before_any_work(monkeypatch):
             next(gen)
     # one slice of it fits
     assert segment(img[0], method="kmeans", k=2).labels.shape == (300, 400)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_a_giant_image_in_one_chunk_is_refused_before_its_chunk_is_read(monkeypatch, dtype):
+    """Issue 25: napari's and bioio's readers give a whole 2D image as one dask
+    chunk; reading any window of it computes the chunk, 6.7 GiB of uint16."""
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    monkeypatch.setattr(mem, "available_bytes", lambda dev: 16 * 2**30)  # a 16 GiB machine
+    computed = []
+
+    def read_chunk():
+        computed.append(1)
+        raise AssertionError("the 60000 x 60000 chunk was read before the memory check")
+
+    giant = da.from_delayed(dask.delayed(read_chunk)(), (60000, 60000), dtype=dtype)
+    assert giant.numblocks == (1, 1)
+    for method in ("kmeans", "mmt"):
+        with pytest.raises(MemoryError, match="60000x60000"):
+            segment(giant, method=method, **FAST)
+    assert computed == []
+
+
+def test_a_small_image_in_one_chunk_is_read_after_the_check(monkeypatch):
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    img = (np.random.default_rng(0).random((40, 50)) * 4000).astype(np.uint16)
+    reads = []
+
+    def read_chunk():
+        reads.append(1)
+        return img
+
+    lazy = da.from_delayed(dask.delayed(read_chunk)(), img.shape, dtype=img.dtype)
+    gen = iter_segment(lazy, method="kmeans", k=2, **FAST)
+    next(gen)  # the first event; the memory check comes next
+    assert reads == []
+    *_, result = gen
+    np.testing.assert_array_equal(result.labels, segment(img, method="kmeans", k=2, **FAST).labels)
+
+
+def test_a_giant_slice_in_one_chunk_is_sampled_in_one_read(monkeypatch):
+    """After the check, the 8 x 8 sampling windows of a slice held in one chunk
+    would each compute that chunk: the slice is read once instead."""
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    from napari_mmtseg._input import prepare_image
+
+    img = (np.arange(2100 * 2100) % 5000).astype(np.uint16).reshape(2100, 2100)
+    reads = []
+
+    def read_chunk():
+        reads.append(1)
+        return img
+
+    prep = prepare_image(da.from_delayed(dask.delayed(read_chunk)(), img.shape, dtype=img.dtype))
+    lo, hi = prep.intensity_range()
+    assert len(reads) == 1 and lo[0] < hi[0]

@@ -10,14 +10,41 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["overlap_matrix", "match_from_overlap", "align_labels"]
+__all__ = ["count_ids", "overlap_matrix", "match_from_overlap", "align_labels"]
+
+
+def count_ids(ids, n: int):
+    """Count the occurrences of every id in ``[0, n)``, with no host synchronisation.
+
+    ``torch.bincount`` on CUDA reads the largest id back to the host to size its output;
+    this scatter-add into a zeroed ``n``-vector does not, so a training step can count
+    labels without waiting for the device. The counts equal ``bincount(ids, minlength=n)``.
+
+    Parameters
+    ----------
+    ids : torch.Tensor of int
+        Ids in ``[0, n)``, any shape, on any device.
+    n : int
+        Number of ids.
+
+    Returns
+    -------
+    torch.Tensor of shape (n,), int64
+        The counts, on ``ids``' device.
+    """
+    import torch
+
+    flat = ids.reshape(-1).long()
+    out = torch.zeros(n, dtype=torch.long, device=flat.device)
+    return out.index_add_(0, flat, torch.ones_like(flat))
 
 
 def overlap_matrix(a, b, n_a: int, n_b: int):
     """Count the pixels of every pair of ids: ``S[i, j] = #{a == i and b == j}``.
 
     Works on numpy arrays or torch tensors; a tensor stays on its device (one
-    ``bincount``), so only the small ``n_a x n_b`` matrix ever needs to reach the host.
+    :func:`count_ids`, no host synchronisation), so only the small ``n_a x n_b`` matrix
+    ever needs to reach the host.
 
     Parameters
     ----------
@@ -36,10 +63,8 @@ def overlap_matrix(a, b, n_a: int, n_b: int):
         The overlap counts (a tensor on ``a``'s device for tensor inputs).
     """
     if type(a).__module__.startswith("torch"):  # a tensor stays on its device
-        import torch
-
         flat = a.reshape(-1).long() * n_b + b.reshape(-1).long()
-        return torch.bincount(flat, minlength=n_a * n_b).reshape(n_a, n_b)
+        return count_ids(flat, n_a * n_b).reshape(n_a, n_b)
     a = np.asarray(a).ravel().astype(np.int64)
     b = np.asarray(b).ravel().astype(np.int64)
     return np.bincount(a * n_b + b, minlength=n_a * n_b).reshape(n_a, n_b)

@@ -269,6 +269,7 @@ def _output_stage(run: RunPlan, raw, x, plane):
         keep_ids=keep_ids,
         keep_apart=channels if channels is not None else (),
         scribbled_pixels=scribbled,
+        hierarchy=run.prep.n_slices == 1 and plane is None and run.model is None,
     )
 
 
@@ -325,6 +326,7 @@ def _result(run: RunPlan, labels, infos, seconds, keep_model, version) -> Segmen
         version=version,
         output=summary,
         model=kept,
+        hierarchy=infos[0].hierarchy if len(infos) == 1 else None,
     )
 
 

@@ -1,6 +1,7 @@
 """Memory: what fits is checked before any work, and an out-of-memory error
 during a run becomes a :class:`MemoryError` that names what to reduce.
 No Qt, no napari."""
+
 from __future__ import annotations
 
 import contextlib
@@ -11,11 +12,31 @@ import torch
 from .params import LEARNED_METHODS, Params
 from .train.view import train_shape
 
-__all__ = ["available_bytes", "training_bytes", "host_bytes", "train_shape", "check_memory",
-           "check_host_memory", "oom_guard"]
+__all__ = [
+    "available_bytes",
+    "training_bytes",
+    "host_bytes",
+    "train_shape",
+    "check_memory",
+    "check_host_memory",
+    "oom_guard",
+]
 
 
 def available_bytes(device: torch.device) -> int | None:
+    """Free memory on ``device``.
+
+    Parameters
+    ----------
+    device : torch.device
+        A CUDA device (its free memory) or the CPU (``MemAvailable`` of
+        /proc/meminfo).
+
+    Returns
+    -------
+    int or None
+        Bytes, or None where it cannot be known (MPS, no /proc).
+    """
     if device.type == "cuda":
         return int(torch.cuda.mem_get_info(device)[0])
     if device.type == "cpu":
@@ -30,24 +51,79 @@ def available_bytes(device: torch.device) -> int | None:
 
 
 def training_bytes(h: int, w: int, p: Params, n_models: int) -> int:
-    """Estimated peak memory of training on an ``h x w`` view: activations and
-    their gradients, about ``4 * n_conv + 3`` maps of ``q`` floats per pixel
-    and network (1.4 GB for the paper preset on 481x321; measured there: 1.9
-    GB peak RSS including the interpreter and torch, docs/performance.md)."""
+    """Estimate the peak memory of training on an ``h x w`` view.
+
+    Activations and their gradients: about ``4 * n_conv + 3`` maps of ``q``
+    floats per pixel and network (measured against peak RSS in
+    docs/performance.md).
+
+    Parameters
+    ----------
+    h, w : int
+        The training view's size in pixels.
+    p : Params
+        The run's parameters (``q``, ``n_conv``).
+    n_models : int
+        The networks trained at once (2 for MMT).
+
+    Returns
+    -------
+    int
+        Bytes.
+    """
     return int(h * w * p.q * 4 * (4 * p.n_conv + 3) * n_models)
 
 
 def host_bytes(n_slices: int, h: int, w: int, channels: int, itemsize: int) -> int:
-    """Estimated peak host memory of the full-size arrays of a run: the int32
-    labels of the whole stack and the relabelled output (up to 4 bytes each
-    per pixel), plus one slice as read (``itemsize``) and as float32, its
-    label map and the cross-slice alignment's temporaries (about 16 bytes per
-    pixel)."""
+    """Estimate the peak host memory of the full-size arrays of a run.
+
+    The int32 labels of the whole stack and the relabelled output (up to 4
+    bytes each per pixel), plus one slice as read (``itemsize``) and as
+    float32, its label map and the cross-slice alignment's temporaries
+    (about 16 bytes per pixel).
+
+    Parameters
+    ----------
+    n_slices : int
+        The number of 2D slices.
+    h, w : int
+        The size of one slice in pixels.
+    channels : int
+        Channels per pixel.
+    itemsize : int
+        Bytes per value as read.
+
+    Returns
+    -------
+    int
+        Bytes.
+    """
     return int(n_slices * h * w * 8 + h * w * (channels * (itemsize + 4) + 16))
 
 
 def check_host_memory(prep, method: str, p: Params, device: torch.device) -> None:
-    """Refuse up front an image whose full-size arrays cannot fit in RAM."""
+    """Refuse up front an image whose full-size arrays cannot fit in RAM.
+
+    Runs before any pixel of a lazy image is read (the intensity range is
+    sampled with the first slice, after this check).
+
+    Parameters
+    ----------
+    prep : napari_mmtseg._input.PreparedImage
+        The image (its shape, channels and dtype only).
+    method : str
+        The method (learned methods also hold a tile's activations and, on
+        the CPU, the training's).
+    p : Params
+        The run's parameters.
+    device : torch.device
+        Where the networks run.
+
+    Raises
+    ------
+    MemoryError
+        When the estimate exceeds 80 % of the available RAM, with what to change.
+    """
     H, W = prep.yx
     need = host_bytes(prep.n_slices, H, W, prep.n_channels, np.dtype(prep.source.dtype).itemsize)
     if method in LEARNED_METHODS:  # tiled inference: one tile's activations
@@ -63,21 +139,45 @@ def check_host_memory(prep, method: str, p: Params, device: torch.device) -> Non
             f"about {need / 2**30:.1f} GiB of RAM for {method}, more than the "
             f"{free / 2**30:.1f} GiB available. Segment a crop, a downscaled copy or fewer "
             f"slices (e.g. the current slice only)."
-            + (f" Lowering tile (now {p.tile}) helps a little." if method in LEARNED_METHODS else ""))
+            + (
+                f" Lowering tile (now {p.tile}) helps a little."
+                if method in LEARNED_METHODS
+                else ""
+            )
+        )
 
 
 def check_memory(shape, p: Params, method: str, device: torch.device) -> None:
-    """Refuse up front, with what to change, a run that cannot fit."""
+    """Refuse up front, with what to change, a training run that cannot fit.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        (H, W) of one slice.
+    p : Params
+        The run's parameters (``train_size``, ``q``, ``n_conv``).
+    method : str
+        The learned method.
+    device : torch.device
+        Where the networks train.
+
+    Raises
+    ------
+    MemoryError
+        When the estimate exceeds 80 % of the free memory of ``device``.
+    """
     h, w = train_shape(shape, p.train_size)
     need = training_bytes(h, w, p, 2 if method == "mmt" else 1)
     free = available_bytes(device)
     if free is not None and need > 0.8 * free:
         side = int(max(h, w) * (0.8 * free / need) ** 0.5)
+        size = max(8, side // 8 * 8)
         raise MemoryError(
             f"Training {method} on {h}x{w} pixels with q={p.q} needs about {need / 2**30:.1f} GiB, "
-            f"more than the {free / 2**30:.1f} GiB free on {device}. Set train_size={max(8, side // 8 * 8)} "
+            f"more than the {free / 2**30:.1f} GiB free on {device}. Set train_size={size} "
             f"or less (training on a reduced copy, labels still at full size), lower q, or use the "
-            f"'fast' preset.")
+            f"'fast' preset."
+        )
 
 
 _OOM = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
@@ -85,6 +185,27 @@ _OOM = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 @contextlib.contextmanager
 def oom_guard(device: torch.device, p: Params, shape):
+    """Turn an out-of-memory error inside the block into a MemoryError that names what to reduce.
+
+    Parameters
+    ----------
+    device : torch.device
+        Where the block runs (a CUDA cache is emptied after an error).
+    p : Params
+        The run's parameters, named in the message.
+    shape : tuple of int
+        The image's shape, its last two (H, W) named in the message.
+
+    Yields
+    ------
+    None
+        Runs the block.
+
+    Raises
+    ------
+    MemoryError
+        For torch's OutOfMemoryError or an allocation RuntimeError.
+    """
     try:
         yield
     except _OOM as exc:
@@ -102,4 +223,3 @@ def oom_guard(device: torch.device, p: Params, shape):
                 f"(now {p.q}) or tile (now {p.tile}), or segment a smaller region."
             ) from exc
         raise
-

@@ -43,9 +43,11 @@ FORMAT = "napari-mmtseg-model"
 FORMAT_VERSION = 1
 #: how an image's intensities reach the networks, whatever image a model is applied to
 NORMALISATION = (
-    "per image: 8-bit data divided by 255; any other dtype stretched between its 0.5th and "
-    "99.5th percentiles per channel, clipped to [0, 1]; BatchNorm then uses the image's own "
-    "statistics"
+    "per image, from the data alone: intensity images (grey, multichannel) stretched between "
+    "each channel's 0.5th and 99.5th percentiles; colour (RGB) images from their minimum to "
+    "their maximum over the three channels, a tail beyond the 0.5th or 99.5th percentile "
+    "longer than half the range between them cut; clipped to [0, 1]; BatchNorm then uses the "
+    "image's own statistics"
 )
 
 

@@ -97,6 +97,12 @@ class Params:
         id per class through the stack; ``"per_slice"`` trains on each slice in turn
         (``max_iter`` each, starting from the previous slice's networks) and matches ids
         by overlap (docs/usage.md, "3D and time-lapse data": when to use which).
+    sync_every : int or None, default None
+        Learned methods: training steps per host read. The losses, label counts and the
+        stopping rule are read every ``sync_every`` steps (a stop can come up to
+        ``sync_every - 1`` steps late), and MMT's Hungarian assignment is computed every
+        ``sync_every`` steps, its mapping reused between. None: 1 on the CPU (every step,
+        as in the paper), 10 on CUDA (docs/performance.md, "The GPU loop").
     output : str, default "regions"
         ``"regions"`` (one id per connected region) or ``"clusters"`` (one id per class).
     n_classes : int or str, default "auto"
@@ -156,6 +162,7 @@ class Params:
     fused: bool | None = None
     # stacks
     stack: str = "one_model"
+    sync_every: int | None = None
     # output stage, every method
     output: str = "regions"
     n_classes: int | str = "auto"
@@ -279,6 +286,10 @@ def _check(p: Params) -> None:
         "tile, patience, k, n_segments, min_size and min_labels must be integers",
     )
     need(p.patience >= 1, f"patience must be >= 1, got {p.patience}")
+    need(
+        p.sync_every is None or (is_int(p.sync_every) and p.sync_every >= 1),
+        f"sync_every must be None (automatic) or an integer >= 1, got {p.sync_every!r}",
+    )
     # every float field: a real, finite number before any range check (inf gave one label)
     for name in (
         "lr",
@@ -370,3 +381,66 @@ def default_preset(device_type: str) -> str:
         there; see docs/performance.md).
     """
     return "fast" if device_type == "cpu" else "paper"
+
+
+# --------------------------------------------------------------------------- KEY=VALUE overrides
+
+__all__ += ["parse_value", "parse_overrides"]
+
+
+def parse_value(text: str):
+    """Turn the text of one override value into a Python value.
+
+    Parameters
+    ----------
+    text : str
+        The value as typed, e.g. ``"10"``, ``"0.5"``, ``"true"``, ``"none"``, ``"auto"``.
+
+    Returns
+    -------
+    int or float or bool or None or str
+        ``10``, ``0.5``, ``True`` (also ``yes``, ``on``), ``False`` (``no``, ``off``),
+        ``None`` (``null``), else the text itself.
+    """
+    low = text.strip().lower()
+    if low in ("none", "null"):
+        return None
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_overrides(items) -> dict:
+    """Parse ``KEY=VALUE`` overrides of :class:`Params` fields (the CLI's ``--set``).
+
+    Parameters
+    ----------
+    items : iterable of str or None
+        E.g. ``["max_iter=10", "merge-threshold=2"]``; ``-`` in a key reads as ``_``.
+
+    Returns
+    -------
+    dict
+        ``{"max_iter": 10, "merge_threshold": 2}``, values by :func:`parse_value`. The
+        names are not checked here: :func:`make_params` refuses unknown ones.
+
+    Raises
+    ------
+    ValueError
+        When an item has no ``=`` or an empty key.
+    """
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        out[key] = parse_value(value)
+    return out

@@ -12,6 +12,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from .model import Model
+    from .output_stage.hierarchy import Hierarchy
 
 __all__ = ["Progress", "SegmentationResult", "consecutive"]
 
@@ -88,6 +89,9 @@ class SegmentationResult:
     model : Model or None
         The trained model, with ``keep_model=True`` (for ``init_model=``, ``model=`` and
         :meth:`~napari_mmtseg.model.Model.save`).
+    hierarchy : Hierarchy or None
+        The region hierarchy of a 2D result with ``output="regions"`` and ``n_classes="auto"``
+        (no scribbles, no applied model): finest regions and merge table, for :meth:`at`.
     """
 
     labels: np.ndarray
@@ -102,6 +106,7 @@ class SegmentationResult:
     version: str = ""
     output: dict = field(default_factory=dict)
     model: Model | None = None
+    hierarchy: Hierarchy | None = None
 
     @property
     def n_labels(self) -> int:
@@ -118,6 +123,53 @@ class SegmentationResult:
         if self.output.get("scribble_ids") or self.output.get("model_channel_ids"):
             return int(np.unique(self.labels).size)
         return int(self.labels.max())
+
+    def at(self, detail="auto") -> np.ndarray:
+        """Give the labels at another level of detail, without training again.
+
+        A lookup over the hierarchy's finest regions (docs/method.md, "One run, every level of
+        detail").
+
+        Parameters
+        ----------
+        detail : float or str, optional
+            ``"auto"`` (the default level: :attr:`labels`) or a float in [0, 1]: 1 gives the
+            finest regions, 0 the coarsest level; in between, the number of regions goes
+            geometrically from the coarsest count to the finest.
+
+        Returns
+        -------
+        numpy.ndarray
+            Labels of the image's spatial shape, ids 1..R in raster order of each region's
+            first pixel (the smallest unsigned dtype that holds R).
+
+        Raises
+        ------
+        ValueError
+            If ``detail`` is not ``"auto"`` or a number in [0, 1], or, for a number, if the
+            result has no hierarchy (a stack, ``output="clusters"``, ``n_classes=N``,
+            scribbles or an applied model).
+        """
+        if self.hierarchy is None:
+            if isinstance(detail, str) and detail == "auto":
+                return self.labels
+            raise ValueError(
+                "this result has no region hierarchy (only a 2D image segmented into regions "
+                "with n_classes='auto' has one); use detail='auto'"
+            )
+        return self.hierarchy.at(detail).reshape(self.labels.shape)
+
+    @property
+    def detail(self) -> float | None:
+        """The detail in [0, 1] of the default level (None without a hierarchy).
+
+        Returns
+        -------
+        float or None
+            Where :attr:`labels` lie among the hierarchy's levels.
+        """
+        h = self.hierarchy
+        return None if h is None else h.detail_of(h.default)
 
     def metadata(self) -> dict:
         """What to store with a result (e.g. a napari layer's metadata).

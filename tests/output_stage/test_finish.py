@@ -26,6 +26,7 @@ def test_the_public_keywords_are_the_engines_and_no_ablation_switch():
         "keep_ids",
         "keep_apart",
         "scribbled_pixels",
+        "hierarchy",
     }
 
 

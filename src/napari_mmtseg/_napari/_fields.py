@@ -130,6 +130,7 @@ NOT_SHOWN = {
     "final_net": "an ablation switch (docs/method.md); Python or --set only",
     "bf16": "a speed switch that depends on the CPU (docs/performance.md)",
     "fused": "a speed switch, automatic (on for CUDA)",
+    "sync_every": "a speed switch, automatic (every step on the CPU, 10 on CUDA)",
 }
 
 

@@ -12,6 +12,7 @@ from napari.layers import Labels
 
 from .. import LEARNED_METHODS
 from ..model import Model
+from ..refine import ERASED
 from ._edits import EditRecord, record_of
 from ._job import Job
 from ._output import previous_result
@@ -29,6 +30,12 @@ class Plan:
     target: Labels | None  # the result layer written into (None: a new layer)
     init_model: Model | None  # the previous result's networks, or None
     note: str = ""  # why the previous result's networks are not used, if they are not
+    # a refine of the target's labels (napari_mmtseg.refine), when it has networks to start
+    # from: its labels as the widget wrote them (the region's shape), and the strokes (painted
+    # ids, ERASED where the user erased); None: the engine learns from ``scribbles`` as classes
+    labels: np.ndarray | None = None
+    strokes: np.ndarray | None = None
+    output: str | None = None  # the target's output mode, kept unless the user chose one
 
 
 def _written_by_widget(job: Job, records: dict, method: str):
@@ -79,7 +86,11 @@ def plan_refine(
     ``method`` that the widget wrote, else into the newest such result
     (``preferred`` first), else a new layer named after ``method``. The
     networks of that result are the start when its method and network
-    shape are this run's. Raises ValueError with a message for the user."""
+    shape are this run's; then the result's labels are refined
+    (:func:`napari_mmtseg.refine.iter_refine`: a painted id means "belongs to
+    that region" or "a new object", an erased pixel "not this region", and
+    the output mode is kept), else the engine learns from the scribbles as
+    classes. Raises ValueError with a message for the user."""
     if layer is None:
         raise ValueError(
             "Refine needs scribbles: choose a Labels layer under 'scribbles' (the "
@@ -100,15 +111,18 @@ def plan_refine(
             "was opened, or its data replaced), so your edits there cannot be told "
             "apart: paint the scribbles into a new Labels layer and choose that one."
         )
+    erased = None
     if rec is not None:
-        full, _ = rec.edits(layer.data)
+        full, edited = rec.edits(layer.data)
+        erased = (edited & (np.asarray(layer.data) == 0))[job.region]
         what = "pixels you changed in"
     else:
         full = np.asarray(layer.data)
         what = "labelled pixels in"
     scribbles = np.where(full[job.region] > 0, full[job.region], 0)
     n = int(np.count_nonzero(scribbles))
-    if n == 0:
+    only_erased = n == 0 and erased is not None and bool(erased.any())
+    if n == 0 and not (only_erased and _refines(layer, records, job, method, params, channel_axis)):
         where = " on this slice" if job.partial else ""
         raise ValueError(
             f"no scribbles: no {what} {layer.name!r}{where}. Paint a few pixels of each "
@@ -118,8 +132,9 @@ def plan_refine(
     # is one, else the newest such result of this image, else a new layer
     mine = _written_by_widget(job, records, method)
     target = layer if mine(layer) else previous_result(viewer, job, preferred, match=mine)
-    model, note = warm_start(record_of(records, target), method, params, channel_axis)
-    return Plan(
+    trec = record_of(records, target)
+    model, note = warm_start(trec, method, params, channel_axis)
+    plan = Plan(
         scribbles=scribbles,
         layer_name=layer.name,
         n_scribbled=n,
@@ -127,3 +142,19 @@ def plan_refine(
         init_model=model,
         note=note,
     )
+    if model is not None:  # the result's labels are refined: each stroke means what it paints
+        plan.labels = np.array(trec.state.base[job.region], copy=True)
+        strokes = scribbles.astype(np.int64)
+        if target is layer and erased is not None:
+            strokes[erased] = ERASED
+        plan.strokes, plan.output = strokes, model.params.output
+        plan.n_scribbled = int(np.count_nonzero(strokes))
+    return plan
+
+
+def _refines(layer, records, job, method, params, channel_axis) -> bool:
+    """Whether ``layer`` is a result of ``method`` the widget wrote and can refine from its
+    networks (so that erased pixels alone are corrections)."""
+    if not _written_by_widget(job, records, method)(layer):
+        return False
+    return warm_start(record_of(records, layer), method, params, channel_axis)[0] is not None

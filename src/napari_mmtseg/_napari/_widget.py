@@ -1,14 +1,11 @@
 """The "MMT segmentation" dock widget: its run lifecycle over :func:`napari_mmtseg.iter_segment`.
 
 The form (controls <-> Params) is :class:`~napari_mmtseg._napari._form.ParamsForm`,
-which this widget extends with Run, Refine and Cancel. The engine generator
-runs in a napari thread worker (``_worker``); each
-:class:`~napari_mmtseg.Progress` it yields reaches this widget on the GUI
-thread (progress bars, status, throttled label preview) and its last item,
-the :class:`~napari_mmtseg.SegmentationResult`, becomes a Labels layer
-(``_output``). Refine runs the engine with scribbles (``_refine`` decides
-which, from the user's edits that ``_edits`` tells apart from what the
-widget wrote). Only the GUI thread touches napari or Qt objects.
+which this widget extends with Run, Refine, Cancel and a Model section (``_model_panel``).
+The engine runs in a napari thread worker (``_worker``); each :class:`~napari_mmtseg.Progress`
+reaches it on the GUI thread, the last item (the result) becomes a Labels layer (``_output``).
+Refine runs it with scribbles (``_refine``: which, from the edits ``_edits`` tells apart from
+the widget's). Only the GUI thread touches napari or Qt objects.
 """
 
 from __future__ import annotations
@@ -22,8 +19,10 @@ from psygnal import Signal
 
 from .. import LEARNED_METHODS, Progress, SegmentationResult, make_params
 from ..progress_text import progress_text
+from ._detail import DetailControl
 from ._form import ParamsForm
 from ._layers import advice
+from ._model_panel import ModelPanel
 from ._output import add_preview, remove_layer, show_preview, write_run
 from ._refine import plan_refine
 from ._tooltips import TIPS
@@ -107,14 +106,13 @@ class MMTSegWidget(ParamsForm):
         self.progress_bar = ProgressBar(name="progress_bar", min=0, max=1, value=0)
         self.status = Label(name="status", value="ready", tooltip=tip("status"))
         self.status.native.setWordWrap(True)
-        buttons = Container(
-            name="buttons",
-            layout="horizontal",
-            labels=False,
-            widgets=[self.run_button, self.refine_button, self.cancel_button],
-        )
-        super().__init__(napari_viewer, extra=[buttons, self.progress_bar, self.status])
+        buttons = [self.run_button, self.refine_button, self.cancel_button]
+        buttons = Container(name="buttons", layout="horizontal", labels=False, widgets=buttons)
+        self.detail = DetailControl(self._records)  # the result's level of detail
+        extra = [buttons, self.progress_bar, self.status, self.detail]
+        super().__init__(napari_viewer, extra=extra)
         self._idle_bar("no run yet")
+        self.model_panel = ModelPanel(napari_viewer, into=self)  # Apply to, Save, Load model
 
         self.run_button.changed.connect(self.run)
         self.refine_button.changed.connect(lambda *_: self._start(refine=True))
@@ -359,6 +357,7 @@ class MMTSegWidget(ParamsForm):
         scribbles where the user painted them.
         """
         layer = write_run(self._viewer, run, result, self._records, self.result_layer)
+        self.model_panel.keep(result.model)  # a learned run's networks (None: keep the last)
         chosen = self.scribbles.value
         if run.plan is None and (chosen is None or chosen is self.result_layer):
             if not any(layer is c for c in self.scribbles.choices):
@@ -366,6 +365,7 @@ class MMTSegWidget(ParamsForm):
             if any(layer is c for c in self.scribbles.choices):
                 self.scribbles.value = layer  # ready for: correct a few pixels, press Refine
         self.result_layer = layer
+        self.detail.show_result(layer, run.job.region, result)
 
     def _on_warning(self, args) -> None:
         """Show a UserWarning the engine gave in the worker thread, once per run."""

@@ -12,11 +12,13 @@ from typing import Any
 from napari.qt.threading import create_worker
 from qtpy.QtCore import QThreadPool
 
-from ._job import Job, run_job
+from ..refine import iter_refine
+from ._job import Job, run_job, throttled
 
 __all__ = [
     "Run",
     "RUNNING",
+    "refine_job",
     "default_threads",
     "make_worker",
     "start",
@@ -119,9 +121,47 @@ def warning_text(args, run: Run | None) -> str | None:
     return text
 
 
+def refine_job(job: Job, plan, engine_kwargs: dict, preview_every_s: float = 0.3):
+    """Generator for the worker thread: a refine of ``plan``'s labels
+    (:func:`napari_mmtseg.refine.iter_refine`), previews throttled.
+
+    ``engine_kwargs``: the widget's run arguments; their ``output`` (when the user chose
+    one) replaces the result's, and their device, seed, preset, previews and threads
+    are used. Closing it stops the refine at the next step."""
+    kw = engine_kwargs
+    gen = iter_refine(
+        job.image,
+        plan.labels,
+        plan.strokes,
+        plan.init_model,
+        output=kw.get("output", plan.output),
+        channel_axis=job.channel_axis,
+        rgb=job.rgb,
+        device=kw.get("device", "auto"),
+        seed=kw.get("seed", 0),
+        preset=kw.get("preset"),
+        preview_every=kw.get("preview_every", 10),
+        num_threads=kw.get("num_threads"),
+    )
+    try:
+        yield from throttled(gen, preview_every_s)
+    finally:
+        gen.close()
+
+
 def make_worker(run: Run, engine_kwargs: dict):
-    """The (not yet started) worker of ``run``: it yields the engine's events."""
-    run.gen = run_job(run.job, engine_kwargs)
+    """The (not yet started) worker of ``run``: it yields the engine's events (a Refine
+    of a result with networks: :func:`refine_job`'s)."""
+    plan = run.plan
+    if plan is not None and plan.labels is not None:
+        run.gen = refine_job(run.job, plan, engine_kwargs)
+    else:
+        if plan is not None and "output" not in engine_kwargs and plan.target is not None:
+            # learning from scribbles as classes: the result's output mode unless chosen
+            out = plan.target.metadata.get("params", {}).get("output")
+            if out is not None:
+                engine_kwargs = {**engine_kwargs, "output": out}
+        run.gen = run_job(run.job, engine_kwargs)
     run.worker = create_worker(_drive, run.gen, _start_thread=False, _ignore_errors=True)
     RUNNING.add(id(run))
     return run.worker

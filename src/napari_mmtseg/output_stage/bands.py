@@ -15,6 +15,7 @@ def remove_transition_bands(
     max_width: float = 2.0,
     slack: float = 1.25,
     passes: int = 3,
+    same: float = 0.01,
 ) -> np.ndarray:
     """Give away the pixels of transition bands: the blur of an edge clustered on its own.
 
@@ -25,7 +26,10 @@ def remove_transition_bands(
     every outline. Its pixels go to the nearest neighbour, so the edge falls mid-band. A thin
     piece darker or brighter than both sides (a membrane, a line) is kept. A wide band made of
     several thin clusters side by side goes pass by pass: the middle ones first, then the outer
-    ones, which then lie between the two sides.
+    ones, which then lie between the two sides. A thin piece whose colour lies within ``same``
+    x ``d(a, b)`` of one side's is no band but a fragment of that side (the rim of a small
+    bright spot that the network cut off its core): it joins that side, so a small object cut
+    into thin pieces is not given away whole.
 
     Parameters
     ----------
@@ -39,6 +43,8 @@ def remove_transition_bands(
         How far off the straight line between its two sides a band's colour may lie.
     passes : int, optional
         Passes at most.
+    same : float, optional
+        A thin piece this close to one side's colour (a fraction of ``d(a, b)``) joins it.
 
     Returns
     -------
@@ -48,7 +54,7 @@ def remove_transition_bands(
     """
     for _ in range(passes):
         before = pieces
-        pieces = _remove_bands_once(pieces, features, max_width, slack)
+        pieces = _remove_bands_once(pieces, features, max_width, slack, same)
         if pieces is before:
             break
     return pieces
@@ -78,7 +84,7 @@ def _two_largest_contacts(pieces, thin, n):
     return a, b, has_two
 
 
-def _remove_bands_once(pieces, features, max_width, slack):
+def _remove_bands_once(pieces, features, max_width, slack, same):
     """One pass of :func:`remove_transition_bands`; ``pieces`` itself when nothing goes."""
     from skimage.segmentation import expand_labels
 
@@ -96,12 +102,29 @@ def _remove_bands_once(pieces, features, max_width, slack):
         return pieces
     a, b, has_two = contacts
     d_ab = np.linalg.norm(mean[a] - mean[b], axis=1)
-    between = (
-        np.linalg.norm(mean - mean[a], axis=1) + np.linalg.norm(mean - mean[b], axis=1)
-        <= slack * d_ab
-    )
-    drop = has_two & (d_ab > 0) & between
+    d_a, d_b = np.linalg.norm(mean - mean[a], axis=1), np.linalg.norm(mean - mean[b], axis=1)
+    candidate = has_two & (d_ab > 0) & (d_a + d_b <= slack * d_ab)
+    fragment = candidate & (np.minimum(d_a, d_b) <= same * d_ab)  # one side's colour: join it
+    drop = candidate & ~fragment
     present = np.bincount(pieces.ravel(), minlength=n) > 0  # ids may have gaps
-    if not drop.any() or not (present[1:] & ~drop[1:]).any():  # nothing, or everything, to drop
-        return pieces
-    return expand_labels(np.where(drop[pieces], 0, pieces), distance=np.inf)
+    if not fragment.any() and (not drop.any() or not (present[1:] & ~drop[1:]).any()):
+        return pieces  # nothing, or everything, to drop
+    if drop.any() and (present[1:] & ~drop[1:]).any():
+        pieces = expand_labels(np.where(drop[pieces], 0, pieces), distance=np.inf)
+    if fragment.any():
+        pieces = _join(pieces, fragment, np.where(d_a <= d_b, a, b))
+    return pieces
+
+
+def _join(pieces, which, to):
+    """Each piece id where ``which`` joins piece ``to[id]`` (chains joined together)."""
+    from scipy import sparse
+    from scipy.sparse.csgraph import connected_components
+
+    n = which.size
+    src = np.flatnonzero(which)
+    graph = sparse.coo_matrix((np.ones(src.size), (src, to[src])), shape=(n, n))
+    comp = connected_components(graph, directed=False)[1]
+    keep = np.zeros(n, np.int64)  # each component's smallest id names it
+    keep[comp[::-1]] = np.arange(n - 1, -1, -1)
+    return keep[comp][pieces]

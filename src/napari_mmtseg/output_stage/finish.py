@@ -6,7 +6,6 @@ describes each one and the measurements behind the defaults.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -14,103 +13,16 @@ import numpy as np
 from ..features import edge_strength, image_features
 from .bands import remove_transition_bands
 from .classes import group_to, region_classes
+from .hierarchy import build_hierarchy
 from .lines import thin_lines
 from .maps import connected_pieces, votes
 from .merge import auto_texture_weight, merge_weak_boundaries
 from .pieces import auto_min_region_size, final_regions, remove_small_pieces
+from .request import OUTPUTS, OutputRequest, StepSettings
 from .snap import snap_boundaries
 from .summary import OutputInfo, explain_auto, explain_grouped
 
 __all__ = ["OutputRequest", "StepSettings", "finish_labels", "run_stage"]
-
-OUTPUTS = ("regions", "clusters")
-JOINS = ("lines_apart", "class", "stage")
-
-
-@dataclass(frozen=True)
-class StepSettings:
-    """Settings of the steps that the public API fixes: for experiments and ablations.
-
-    Attributes
-    ----------
-    edge_sigma : float, optional
-        Gaussian smoothing of the merge's edge map, in pixels.
-    band_width : float, optional
-        Largest depth of a transition band, in pixels (0: no band step).
-    snap : float, optional
-        Snapping radius, in pixels (0: no snapping).
-    small_by_colour : bool, optional
-        A small piece joins the neighbour of nearest mean colour (True) or its pixels go to the
-        nearest larger piece (False).
-    line_contrast : float, optional
-        Colour step that makes a thin line, in feature units.
-    join_regions : str, optional
-        How ``output="regions"`` with ``n_classes="auto"`` forms the regions from the stage's
-        own: ``"lines_apart"`` (the product: touching regions of one class become one, except a
-        thin line and a region that is not one), ``"class"`` (the connected parts of each
-        class, the behaviour before) or ``"stage"`` (the stage's regions as they are).
-
-    Raises
-    ------
-    ValueError
-        If ``join_regions`` is none of those.
-    """
-
-    edge_sigma: float = 2.0
-    band_width: float = 2.0
-    snap: float = 2.0
-    small_by_colour: bool = True
-    line_contrast: float = 15.0
-    join_regions: str = "lines_apart"
-
-    def __post_init__(self):
-        if self.join_regions not in JOINS:
-            raise ValueError(
-                f"join_regions must be 'lines_apart', 'class' or 'stage', got {self.join_regions!r}"
-            )
-
-
-@dataclass(frozen=True, eq=False)
-class OutputRequest:
-    """What the caller asks of the output stage (the parameters of :func:`finish_labels`).
-
-    Attributes
-    ----------
-    output : str, optional
-        ``"regions"`` or ``"clusters"``.
-    n_classes : int or str, optional
-        ``"auto"`` or an int >= 1.
-    min_region_size : int, optional
-        Smallest region in pixels; None for :func:`auto_min_region_size`.
-    merge_threshold : float, optional
-        Boundary strength below which adjacent regions merge (0: no merging).
-    refine : bool, optional
-        Give transition bands away and snap boundaries to image edges.
-    texture : float, optional
-        Texture weight of the merge; None for :func:`auto_texture_weight`.
-    colour : bool, optional
-        Whether the slice is RGB; None: when it has 3 channels.
-    line_width : float, optional
-        Thickest thin line kept apart, in pixels (0: off).
-    keep_ids : bool, optional
-        Clusters output keeps the method's cluster ids (with ``n_classes="auto"``).
-    keep_apart : tuple of int, optional
-        Cluster ids of scribbled classes.
-    scribbled_pixels : ndarray of int, shape (H, W), optional
-        The cluster id of the class scribbled at each pixel, -1 elsewhere.
-    """
-
-    output: str = "regions"
-    n_classes: int | str = "auto"
-    min_region_size: int | None = None
-    merge_threshold: float = 0.0
-    refine: bool = False
-    texture: float | None = 0.0
-    colour: bool | None = None
-    line_width: float = 8.0
-    keep_ids: bool = False
-    keep_apart: tuple = ()
-    scribbled_pixels: np.ndarray | None = None
 
 
 class _Slice:
@@ -151,6 +63,7 @@ def finish_labels(
     keep_ids: bool = False,
     keep_apart=(),
     scribbled_pixels: np.ndarray | None = None,
+    hierarchy: bool = False,
 ) -> tuple[np.ndarray, OutputInfo]:
     """Turn a method's cluster map of one 2D slice into the labels a person keeps.
 
@@ -187,6 +100,9 @@ def finish_labels(
     scribbled_pixels : ndarray of int, shape (H, W), optional
         The cluster id of the class scribbled at each pixel (-1: none): a region takes a
         scribbled class only where the user scribbled it; others take their majority cluster.
+    hierarchy : bool, optional
+        Also build the region hierarchy (:mod:`.hierarchy`) into ``info.hierarchy``, with
+        ``output="regions"``, ``n_classes="auto"`` and no scribbles.
 
     Returns
     -------
@@ -214,6 +130,7 @@ def finish_labels(
         keep_ids=keep_ids,
         keep_apart=tuple(keep_apart),
         scribbled_pixels=scribbled_pixels,
+        hierarchy=hierarchy,
     )
     return run_stage(clusters, x, request)
 
@@ -254,16 +171,20 @@ def run_stage(
     st = _Slice(clusters, x, request, settings or StepSettings())
     pieces, _ = connected_pieces(st.compact)
     regions = _absorb_small_pieces(st, pieces)
-    regions = _give_away_bands(st, regions)
+    fine = regions = _give_away_bands(st, regions)
     regions = _merge_weak_boundaries(st, regions)
     regions = _snap_boundaries(st, regions)
     reg, region_class = region_classes(
         regions, st.compact, st.ids, st.scribbled, request.scribbled_pixels
     )
     cls, n_left, grouped = _group_classes(st, reg, region_class)
-    cls, regions = final_regions(cls, st.min_size, *_region_keys(st, reg, region_class))
+    keep = not (st.auto and request.output == "regions")  # else no region under the minimum
+    cls, regions = final_regions(cls, st.min_size, *_region_keys(st, reg, region_class), keep)
     facts = (int(pieces.max()), n_left, grouped, region_class.size)
-    return _labels(st, cls, regions), _report(st, cls, regions, *facts)
+    info = _report(st, cls, regions, *facts)
+    if request.hierarchy and request.output == "regions" and st.auto and not st.scribbled.size:
+        info.hierarchy = _hierarchy(st, fine, regions)
+    return _labels(st, cls, regions), info
 
 
 def _absorb_small_pieces(st: _Slice, pieces):
@@ -310,6 +231,17 @@ def _snap_boundaries(st: _Slice, regions):
     if st.request.refine and st.settings.snap > 0 and regions.max() > 1:
         return snap_boundaries(regions, edge_strength(st.features, 1.0), st.settings.snap)
     return regions
+
+
+def _hierarchy(st: _Slice, fine, regions):
+    """The merge tree whose default cut is the stage's regions (:mod:`.hierarchy`)."""
+    r, s = st.request, st.settings
+    edges = edge_strength(st.features, s.edge_sigma)
+    return build_hierarchy(
+        fine, regions, edges, threshold=r.merge_threshold, texture=st.texture,
+        min_size=st.min_size, features=st.features, line_width=r.line_width,
+        line_contrast=s.line_contrast,
+    )  # fmt: skip
 
 
 def _group_classes(st: _Slice, reg, region_class):

@@ -50,6 +50,7 @@ def merge_weak_boundaries(
     lines: np.ndarray | None = None,
     features: np.ndarray | None = None,
     line_contrast: float = 15.0,
+    log: list | None = None,
 ) -> np.ndarray:
     """Merge adjacent pieces, weakest boundary first, while the boundary is weak.
 
@@ -86,6 +87,10 @@ def merge_weak_boundaries(
         The features ``lines`` were found in; required with ``lines``.
     line_contrast : float, optional
         Colour step beyond a line, in feature units.
+    log : list, optional
+        Each merge is appended to it as ``(src, dst, strength)``: the piece ids whose regions
+        merged (``dst``'s region holds both after) and the boundary's strength then, in merge
+        order (for :func:`napari_mmtseg.output_stage.hierarchy.build_hierarchy`).
 
     Returns
     -------
@@ -107,7 +112,7 @@ def merge_weak_boundaries(
     if lines is not None and features is None:
         raise ValueError("merge_weak_boundaries: lines need the features they were found in")
     _describe_nodes(rag, pieces, edges, margin, keep_apart, lines, features)
-    rules = _MergeRules(texture, lines is not None, line_contrast)
+    rules = _MergeRules(texture, lines is not None, line_contrast, log)
     rules.weigh_edges(rag)
     merged = graph.merge_hierarchical(
         pieces,
@@ -146,8 +151,9 @@ def _describe_nodes(rag, pieces, edges, margin, keep_apart, lines, features):
 class _MergeRules:
     """The strength of a boundary and the bookkeeping of a merge, for ``merge_hierarchical``."""
 
-    def __init__(self, texture: float, lines: bool, line_contrast: float):
+    def __init__(self, texture: float, lines: bool, line_contrast: float, log=None):
         self.texture, self.lines, self.line_contrast = texture, lines, line_contrast
+        self.log = log
 
     def weigh_edges(self, g):
         """Keep each edge's mean boundary strength, and weigh it by :meth:`strength`."""
@@ -175,6 +181,8 @@ class _MergeRules:
 
     def merge(self, g, src, dst):
         """Sizes add up; a merged region belongs to the group of either part."""
+        if self.log is not None:
+            self.log.append((int(src), int(dst), float(g[src][dst]["weight"])))
         g.nodes[dst]["esum"] += g.nodes[src]["esum"]
         g.nodes[dst]["size"] += g.nodes[src]["size"]
         if g.nodes[dst]["group"] < 0:

@@ -89,7 +89,11 @@ def remove_small_pieces(
 
 
 def final_regions(
-    cls: np.ndarray, min_size: int, key: np.ndarray | None = None, class_of_key=None
+    cls: np.ndarray,
+    min_size: int,
+    key: np.ndarray | None = None,
+    class_of_key=None,
+    keep_classes: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Give fragments under ``min_size`` to a neighbour, keeping every class, and form regions.
 
@@ -105,6 +109,10 @@ def final_regions(
         connected parts of each class.
     class_of_key : ndarray of int, shape (K,), optional
         The class of each key; required with ``key``.
+    keep_classes : bool, optional
+        Keep the largest fragment of every class even when it is small (a class count asked
+        for). False: every fragment under ``min_size`` goes, so no region under the minimum
+        size appears (the regions of ``n_classes="auto"``, where a class may vanish).
 
     Returns
     -------
@@ -115,12 +123,13 @@ def final_regions(
     """
     if key is None:
         parts, class_of = connected_pieces(cls)
-        cls = class_of[remove_small_pieces(parts, int(min_size), group=class_of)]
+        group = class_of if keep_classes else None
+        cls = class_of[remove_small_pieces(parts, int(min_size), group=group)]
         regions, _ = connected_pieces(cls)
         return cls, regions
     parts, key_of = connected_pieces(key)
     class_of = class_of_key[key_of]
-    parts = remove_small_pieces(parts, int(min_size), group=class_of)
+    parts = remove_small_pieces(parts, int(min_size), group=class_of if keep_classes else None)
     regions, _ = connected_pieces(key_of[parts])  # parts of one key that now touch are one
     return class_of[parts], regions
 

@@ -31,6 +31,8 @@ class OutputInfo:
         The texture weight the merge used (after "auto"; 0 without a merge).
     why_details : str, optional
         The same, step by step, in the output stage's terms.
+    hierarchy : Hierarchy or None, optional
+        The region hierarchy (:mod:`.hierarchy`), when it was asked for.
     """
 
     n_clusters_in: int
@@ -42,6 +44,7 @@ class OutputInfo:
     why: str
     texture_weight: float = 0.0
     why_details: str = ""
+    hierarchy: object = None
 
 
 def _plural(n: int, word: str, many: str | None = None) -> str:

@@ -9,7 +9,9 @@ the slice's label map.
 The stopping rule: a slice stops after ``max_iter`` steps; once its labels fall to
 ``min_labels`` (or ``n_classes``, or the number of scribble classes, with every scribbled
 class holding 90% of its scribbles; never in a refinement); or once fewer than ``tol`` of
-its pixels changed label for ``patience`` steps in a row. No Qt, no napari.
+its pixels changed label for ``patience`` steps in a row. The rule reads the steps'
+figures every ``Params.sync_every`` steps (:mod:`.sync`; every step on the CPU), so a stop
+can come up to ``sync_every - 1`` steps after the step that met it. No Qt, no napari.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from .mmt import mmt_step
 from .scribble_loss import scribble_targets, scribbles_met
 from .single import single_step
 from .state import SliceTraining, StepOutcome, TrainState
+from .sync import read_steps, sync_every
 from .view import train_view
 
 __all__ = ["STEPS", "RunProgress", "init_networks", "train_slice"]
@@ -319,20 +322,26 @@ def train_slice(
     min_labels = max(p.min_labels, p.n_classes if p.n_classes != "auto" else 0, n_scribbled)
     prev = None
     stable = 0
+    stop = False
+    read_every, todo = sync_every(p, device), []  # steps run, not yet read on the host
     for it in range(p.max_iter):
         state.opt.zero_grad(set_to_none=True)
-        out = step(state, st, prev)
+        todo.append(step(state, st, prev))
         state.step += 1
-        frac = out.n_changed / out.labels.numel() if prev is not None else 1.0
-        prev = out.labels
-        run.record(it, out, frac)
-        done = labels_done(out, min_labels, state, st.scr)
-        if p.tol > 0:
-            stable = stable + 1 if frac < p.tol else 0
-            done = done or stable >= p.patience
-        last = done or it + 1 == p.max_iter
-        shapes = (xs.shape[1:], x_full.shape[1:]) if run.wants_preview(it, last) else None
-        yield run.event(it, out, shapes)
-        if done:
+        prev = todo[-1].labels
+        if len(todo) < read_every and it + 1 < p.max_iter:
+            continue  # the GPU runs on; its figures are read with the next batch
+        for j, out in enumerate(read_steps(todo), start=it + 1 - len(todo)):
+            frac = out.n_changed / out.labels.numel() if j > 0 else 1.0
+            run.record(j, out, frac)
+            stop = labels_done(out, min_labels, state, st.scr) or stop
+            if p.tol > 0:
+                stable = stable + 1 if frac < p.tol else 0
+                stop = stop or stable >= p.patience
+            last = j == it and (stop or it + 1 == p.max_iter)
+            shapes = (xs.shape[1:], x_full.shape[1:]) if run.wants_preview(j, last) else None
+            yield run.event(j, out, shapes)
+        todo = []
+        if stop:
             break
     yield network_labels(method, p, state.net, state.teacher, x, x_full, device)

@@ -11,20 +11,59 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..align import match_from_overlap, overlap_matrix
+from ..align import count_ids, match_from_overlap, overlap_matrix
 from ..nets import ema_alpha, ema_update, tv_loss
 from .scribble_loss import claim, scribble_ce
-from .state import SliceTraining, StepOutcome, TrainState
+from .state import SliceTraining, TrainState
+from .sync import PendingStep, assignment_due, pending, sync_every
 
-__all__ = ["by_network", "cross_targets", "mmt_step"]
+__all__ = ["assign", "by_network", "cross_targets", "mmt_step"]
+
+
+def assign(slab: torch.Tensor, tlab: torch.Tensor, q: int, extra: torch.Tensor | None = None):
+    """MMT's Hungarian assignment for both students: a step's host round trip, when due.
+
+    Student 0 learns from teacher 1 and student 1 from teacher 0, each teacher's labels
+    mapped into its student's ids by the Hungarian matching of their overlap matrix
+    (eq. 4-5). The matrices are counted on the device; they (and ``extra``) come to the
+    host in one copy for ``scipy.optimize.linear_sum_assignment``.
+
+    Parameters
+    ----------
+    slab : torch.Tensor of shape (2, h, w), int64
+        Argmax labels of the two students.
+    tlab : torch.Tensor of shape (2, h, w), int64
+        Argmax labels of the two teachers.
+    q : int
+        Number of channels.
+    extra : torch.Tensor, optional
+        An integer scalar brought to the host with the matrices.
+
+    Returns
+    -------
+    maps : torch.Tensor of shape (2, q), int64
+        Teacher -> student id maps, on the device: student 0's from teacher 1, student 1's
+        from teacher 0.
+    overlaps : numpy.ndarray of shape (2, q, q)
+        ``overlaps[k][i, j]``: pixels where student k says i and the other teacher says j.
+    extra : int or None
+        ``extra`` on the host.
+    """
+    S = torch.stack(
+        [overlap_matrix(slab[0], tlab[1], q, q), overlap_matrix(slab[1], tlab[0], q, q)]
+    )
+    flat = S.reshape(-1) if extra is None else torch.cat([S.reshape(-1), extra.reshape(1)])
+    host = flat.to(S.dtype).cpu().numpy()
+    S_np = host[: 2 * q * q].reshape(2, q, q)
+    # match_from_overlap maps column ids (teacher) to row ids (student)
+    maps = torch.from_numpy(np.stack([match_from_overlap(S_np[0]), match_from_overlap(S_np[1])]))
+    cuda = slab.device.type == "cuda"  # from pinned memory, the copy does not wait
+    maps = (maps.pin_memory() if cuda else maps).to(slab.device, non_blocking=cuda)
+    return maps, S_np, None if extra is None else int(host[-1])
 
 
 def cross_targets(slab: torch.Tensor, tlab: torch.Tensor, q: int, extra: torch.Tensor):
-    """MMT's label alignment for both students at once.
-
-    Student 0 learns from teacher 1 and student 1 from teacher 0, each teacher's labels
-    mapped into its student's ids by the Hungarian matching of the overlap matrix. One host
-    transfer: the two q x q matrices plus the scalar ``extra``.
+    """MMT's label alignment for both students at once: :func:`assign`, then the targets.
 
     Parameters
     ----------
@@ -35,12 +74,13 @@ def cross_targets(slab: torch.Tensor, tlab: torch.Tensor, q: int, extra: torch.T
     q : int
         Number of channels.
     extra : torch.Tensor
-        A scalar counter (the stopping rule's changed pixels) brought to the host with them.
+        An integer scalar brought to the host with the overlap matrices.
 
     Returns
     -------
     target : torch.Tensor of shape (2, h, w), int64
-        The students' targets.
+        The students' targets: teacher 1's labels in student 0's ids, teacher 0's in
+        student 1's.
     maps : torch.Tensor of shape (2, q), int64
         Teacher -> student id maps, on the device.
     overlaps : numpy.ndarray of shape (2, q, q)
@@ -48,16 +88,8 @@ def cross_targets(slab: torch.Tensor, tlab: torch.Tensor, q: int, extra: torch.T
     extra : int
         ``extra`` on the host.
     """
-    S = torch.stack(
-        [overlap_matrix(slab[0], tlab[1], q, q), overlap_matrix(slab[1], tlab[0], q, q)]
-    )
-    host = torch.cat([S.reshape(-1), extra.reshape(1).to(S.dtype)]).cpu().numpy()
-    S_np = host[:-1].reshape(2, q, q)
-    # match_from_overlap maps column ids (teacher) to row ids (student)
-    maps = np.stack([match_from_overlap(S_np[0]), match_from_overlap(S_np[1])])
-    maps_t = torch.from_numpy(maps).to(slab.device)
-    target = torch.stack([maps_t[0][tlab[1]], maps_t[1][tlab[0]]])
-    return target, maps_t, S_np, int(host[-1])
+    maps_t, S_np, n = assign(slab, tlab, q, extra)
+    return _mapped(maps_t, tlab), maps_t, S_np, n
 
 
 def by_network(out: torch.Tensor) -> torch.Tensor:
@@ -77,26 +109,29 @@ def by_network(out: torch.Tensor) -> torch.Tensor:
     return out[0] if out.shape[0] == 1 else out.permute(1, 2, 0, 3, 4)
 
 
-def _targets(y, ty, prev, st: SliceTraining):
+def _mapped(maps_t: torch.Tensor, tlab: torch.Tensor) -> torch.Tensor:
+    """Each student's target: the other teacher's labels through its map."""
+    return torch.stack([maps_t[0][tlab[1]], maps_t[1][tlab[0]]])
+
+
+def _targets(y, ty, prev, state: TrainState, st: SliceTraining):
     """The students' targets: cross targets, superpixel votes, scribble claims.
 
-    Runs under ``torch.no_grad()`` and the step's autocast (the caller's).
+    Runs under ``torch.no_grad()`` and the step's autocast (the caller's). The Hungarian
+    assignment is computed when due (:func:`~napari_mmtseg.train.sync.assignment_due`),
+    else the last one's maps are reused; nothing else leaves the device.
     """
     q = st.p.q
     tlab = ty.argmax(1)  # (2, h, w)
-    slab = y.detach().argmax(1)
-    if prev is not None:
-        changed = (tlab[0] != prev).sum()
-    else:
-        changed = torch.zeros((), dtype=torch.long, device=st.device)
-    target, maps_t, S_np, n_changed = cross_targets(slab, tlab, q, changed)
+    if assignment_due(state.step, prev is None, sync_every(st.p, st.device)):
+        state.maps = assign(y.detach().argmax(1), tlab, q)[0]
+    maps_t = state.maps
+    target = _mapped(maps_t, tlab)
     if st.p.superpixel_size:
         sp_t, n_sp = st.superpixels, st.n_superpixels
         t2 = target.reshape(2, -1)
-        cnt = torch.stack(
-            [torch.bincount(sp_t * q + t2[k], minlength=n_sp * q) for k in range(2)]
-        ).reshape(2, n_sp, q)
-        target = cnt.argmax(2)[:, sp_t]
+        cnt = torch.stack([count_ids(sp_t * q + t2[k], n_sp * q) for k in range(2)])
+        target = cnt.reshape(2, n_sp, q).argmax(2)[:, sp_t]
     if st.scr is not None:
         target = torch.stack(
             [
@@ -104,10 +139,10 @@ def _targets(y, ty, prev, st: SliceTraining):
                 for k in range(2)
             ]
         )
-    return tlab, target, maps_t, S_np, n_changed
+    return tlab, target, maps_t
 
 
-def mmt_step(state: TrainState, st: SliceTraining, prev: torch.Tensor | None) -> StepOutcome:
+def mmt_step(state: TrainState, st: SliceTraining, prev: torch.Tensor | None) -> PendingStep:
     """One MMT step: both students' losses, one SGD step, the teachers' EMA update.
 
     Parameters
@@ -122,20 +157,25 @@ def mmt_step(state: TrainState, st: SliceTraining, prev: torch.Tensor | None) ->
 
     Returns
     -------
-    StepOutcome
-        Losses, teacher 0's label count and labels, and how many of them changed.
+    PendingStep
+        Losses, teacher 0's label count and labels, and how many of them changed, left
+        on the device for the loop to read (:func:`~napari_mmtseg.train.sync.read_steps`).
     """
     p, x = st.p, st.x
     q = p.q
     xin = x  # the pair repeats it per network
     if p.noise > 0:
         xin = x.repeat(1, 2, 1, 1)
-        xin = xin + p.noise * torch.randn(xin.shape, generator=state.gen).to(st.device)
+        # drawn on the host (the same noise on every device); pinned, so that the copy to
+        # a GPU does not wait for it
+        cuda = st.device.type == "cuda"
+        noise = torch.randn(xin.shape, generator=state.gen, pin_memory=cuda)
+        xin = xin + p.noise * noise.to(st.device, non_blocking=cuda)
     with st.amp:
         y = by_network(state.net(xin)).float()  # (2, q, h, w), or (2, q, B, h, w)
     with torch.no_grad(), st.amp:
         ty = by_network(state.teacher(x)).float()
-        tlab, target, maps_t, S_np, n_changed = _targets(y, ty, prev, st)
+        tlab, target, maps_t = _targets(y, ty, prev, state, st)
     logits = y.reshape(2, q, -1)
     ce = scribble_ce(logits, target.reshape(2, -1), st.scr)
     loss = ce * 2
@@ -150,6 +190,7 @@ def mmt_step(state: TrainState, st: SliceTraining, prev: torch.Tensor | None) ->
     loss.backward()
     state.opt.step()
     ema_update(state.teacher, state.net, ema_alpha(state.step, p.alpha, p.ema_warmup))
-    n_labels = int((S_np[1].sum(0) > 0).sum())  # distinct labels of teacher 0
-    vals = torch.stack([loss.detach() / 2, ce.detach(), tv.detach() / 2]).tolist()  # one sync
-    return StepOutcome(dict(zip(("loss", "ce", "tv"), vals)), n_labels, tlab[0], n_changed)
+    with torch.no_grad():
+        n_labels = (count_ids(tlab[0], q) > 0).sum()  # distinct labels of teacher 0
+        changed = (tlab[0] != prev).sum() if prev is not None else torch.zeros_like(n_labels)
+    return pending(loss / 2, ce, tv / 2, n_labels, changed, tlab[0])

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import torch
 
+from ..align import count_ids
 from ..nets import tv_loss
 from .mmt import by_network
 from .scribble_loss import claim, scribble_ce
-from .state import SliceTraining, StepOutcome, TrainState
+from .state import SliceTraining, TrainState
+from .sync import PendingStep, pending
 
 __all__ = ["single_step"]
 
 
-def single_step(state: TrainState, st: SliceTraining, prev: torch.Tensor | None) -> StepOutcome:
+def single_step(state: TrainState, st: SliceTraining, prev: torch.Tensor | None) -> PendingStep:
     """One step of Kim 2020 or Kanezaki 2018 (superpixel targets when ``st.superpixels``).
 
     Parameters
@@ -32,8 +34,9 @@ def single_step(state: TrainState, st: SliceTraining, prev: torch.Tensor | None)
 
     Returns
     -------
-    StepOutcome
-        Losses, the label count and labels, and how many of them changed.
+    PendingStep
+        Losses, the label count and labels, and how many of them changed, left on the
+        device for the loop to read (:func:`~napari_mmtseg.train.sync.read_steps`).
     """
     p, q, device = st.p, st.p.q, st.device
     with st.amp:
@@ -42,23 +45,17 @@ def single_step(state: TrainState, st: SliceTraining, prev: torch.Tensor | None)
         lab = y.argmax(0).reshape(-1)
         if st.superpixels is not None:  # Kanezaki 2018: one label per superpixel, by vote
             sp_t, n_sp = st.superpixels, st.n_superpixels
-            cnt = torch.bincount(sp_t * q + lab, minlength=n_sp * q).reshape(n_sp, q)
+            cnt = count_ids(sp_t * q + lab, n_sp * q).reshape(n_sp, q)
             target = cnt.argmax(1)[sp_t]
         else:
             target = lab
         if st.scr is not None:
             target = claim(target, y.detach().reshape(q, -1), st.scr, q)
-        hist = torch.bincount(lab, minlength=q)
-        if prev is not None:
-            changed = (lab != prev).sum()
-        else:
-            changed = torch.zeros((), dtype=hist.dtype, device=device)
-        host = torch.cat([hist, changed.reshape(1).to(hist.dtype)]).cpu().numpy()
-        n_labels, n_changed = int((host[:-1] > 0).sum()), int(host[-1])
+        n_labels = (count_ids(lab, q) > 0).sum()
+        changed = (lab != prev).sum() if prev is not None else torch.zeros_like(n_labels)
     ce = scribble_ce(y.reshape(1, q, -1), target[None], st.scr)
     tv = tv_loss(y) if p.beta > 0 else torch.zeros((), device=device)
     loss = ce + p.beta * tv
     loss.backward()
     state.opt.step()
-    vals = torch.stack([loss.detach(), ce.detach(), tv.detach()]).tolist()  # one sync
-    return StepOutcome(dict(zip(("loss", "ce", "tv"), vals)), n_labels, lab, n_changed)
+    return pending(loss, ce, tv, n_labels, changed, lab)

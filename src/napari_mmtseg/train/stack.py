@@ -21,6 +21,7 @@ from ..params import Params
 from ..result import Progress
 from .loop import STEPS, RunProgress, init_networks, labels_done, slice_training
 from .state import SliceTraining, TrainState
+from .sync import read_steps
 from .view import train_view
 
 __all__ = ["SlicePool", "batch_size", "pool_indices", "read_pool", "train_stack"]
@@ -229,7 +230,8 @@ def train_stack(
         run.slice_index = pool.index[js[0]]
         state.opt.zero_grad(set_to_none=True)
         had = [prev[j] for j in js]
-        out = step(state, st, None if any(h is None for h in had) else _stacked(had, shape))
+        pend = step(state, st, None if any(h is None for h in had) else _stacked(had, shape))
+        out = read_steps([pend])[0]  # a stack reads every step (its stopping rule per slice)
         shape = out.labels.shape
         state.step += 1
         frac = out.n_changed / out.labels.numel() if had[0] is not None else 1.0

@@ -47,6 +47,9 @@ class TrainState:
         A warm start from a kept model (a refinement): only convergence stops it.
     classifier : object or None
         The fitted pixel classifier of ``method="trainable"``.
+    maps : torch.Tensor of shape (2, q), int64, or None
+        MMT: the teacher -> student id maps of the last Hungarian assignment, on the
+        device, reused until the next one (``Params.sync_every``).
     """
 
     net: torch.nn.Module | None = None
@@ -58,6 +61,7 @@ class TrainState:
     n_scribble_classes: int = 0
     warm: bool = False
     classifier: object | None = field(default=None, repr=False)
+    maps: torch.Tensor | None = field(default=None, repr=False)
 
 
 @dataclass

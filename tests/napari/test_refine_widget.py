@@ -15,9 +15,10 @@ pytest.importorskip("pytestqt")
 
 from napari.utils.notifications import NotificationSeverity, notification_manager  # noqa: E402
 
-from napari_mmtseg._napari import _job  # noqa: E402
+from napari_mmtseg._napari import _job, _worker  # noqa: E402
 from napari_mmtseg._napari._edits import EditRecord  # noqa: E402
 from napari_mmtseg._napari._widget import MMTSegWidget  # noqa: E402
+from napari_mmtseg.refine import ERASED  # noqa: E402
 
 TIMEOUT = 60_000  # ms
 FAST = dict(preset="fast", device="cpu", live_preview=False)
@@ -57,18 +58,29 @@ def _errors():
 
 @pytest.fixture
 def engine_calls(monkeypatch):
-    """Every engine run the widget starts: (its keyword arguments, its result)."""
-    calls = []
-    real = _job.iter_segment
+    """Every engine run or refine the widget starts: (its keyword arguments, its result).
 
-    def spy(image, **kw):
+    A refine of a result (:func:`napari_mmtseg.refine.iter_refine`) records its labels,
+    strokes and model as ``labels``, ``strokes`` and ``init_model``."""
+    calls = []
+    real, real_refine = _job.iter_segment, _worker.iter_refine
+
+    def record(kw, gen):
         entry = [kw, None]
         calls.append(entry)
-        for ev in real(image, **kw):
+        for ev in gen:
             entry[1] = ev
             yield ev
 
+    def spy(image, **kw):
+        yield from record(kw, real(image, **kw))
+
+    def spy_refine(image, labels, strokes, model, **kw):
+        info = dict(kw, labels=labels, strokes=strokes, init_model=model)
+        yield from record(info, real_refine(image, labels, strokes, model, **kw))
+
     monkeypatch.setattr(_job, "iter_segment", spy)
+    monkeypatch.setattr(_worker, "iter_refine", spy_refine)
     return calls
 
 
@@ -105,13 +117,16 @@ def test_edits_of_the_result_are_the_scribbles_and_refine_starts_from_its_networ
     expected = np.zeros(lab.data.shape, np.int32)
     expected[_box(expected.shape, 20, 28)] = MID
     expected[_box(expected.shape, 20, 5)] = LEFT
-    np.testing.assert_array_equal(kw["scribbles"], expected)  # the erased pixel is no scribble
+    expected[40, 60] = ERASED  # "not this region"
+    np.testing.assert_array_equal(kw["strokes"], expected)
+    np.testing.assert_array_equal(kw["labels"], first.labels)  # the result as the run left it
     assert kw["init_model"] is first.model  # warm start from the previous result's networks
-    assert "output" not in kw  # the engine's default with scribbles: one label per class
+    assert kw["output"] == "regions"  # the result's output mode is kept
     assert len(viewer.layers) == 2 and widget.result_layer is lab  # written into the result
     md = lab.metadata["scribbles"]
-    assert md == {"layer": "im mmt", "pixels": 80, "init_model": True, "kept_edits": 81}
-    assert lab.metadata["output"]["scribble_ids"] == [LEFT, MID]
+    assert md == {"layer": "im mmt", "pixels": 81, "init_model": True, "kept_edits": 81}
+    assert lab.metadata["output"]["refine"]["new_ids"] == [LEFT, MID]
+    assert lab.metadata["params"]["output"] == "regions"
 
 
 def test_refined_labels_take_the_scribble_ids(qtbot, viewer_widget):
@@ -154,10 +169,10 @@ def test_refine_is_one_undo_step_and_leaves_the_users_pixels_alone(
     np.testing.assert_array_equal(lab.data, painted)
     # the next Refine follows the undo: the labels it had written are no edits of the user's
     _finish(qtbot, widget, widget.refine)
-    scribbles = engine_calls[-1][0]["scribbles"]
+    scribbles = engine_calls[-1][0]["strokes"]
     expected = np.where(painted != engine_calls[0][1].labels, painted, 0)
-    np.testing.assert_array_equal(scribbles, expected)
-    assert set(np.unique(scribbles)) == {0, LEFT, MID, 42}
+    np.testing.assert_array_equal(scribbles, np.where(painted == 0, ERASED, expected))
+    assert set(np.unique(scribbles)) == {ERASED, 0, LEFT, MID, 42}
     # ... and so does it after an undo and a redo; earlier corrections stay scribbles
     after = lab.data.copy()
     lab.undo()
@@ -166,7 +181,7 @@ def test_refine_is_one_undo_step_and_leaves_the_users_pixels_alone(
     lab.data_setitem((np.array([45]), np.array([50])), 9)
     _finish(qtbot, widget, widget.refine)
     np.testing.assert_array_equal(
-        engine_calls[-1][0]["scribbles"] > 0,
+        engine_calls[-1][0]["strokes"] > 0,
         (scribbles > 0) | (np.arange(48)[:, None] == 45) & (np.arange(64) == 50),
     )
 
@@ -203,12 +218,11 @@ def test_trainable_needs_scribbles_from_any_labels_layer(qtbot, viewer_widget, e
     _finish(qtbot, widget, lambda: widget.refine(output="regions"))
     kw = engine_calls[-1][0]
     assert kw["init_model"] is engine_calls[-2][1].model and kw["output"] == "regions"
+    np.testing.assert_array_equal(kw["strokes"], marks.data)  # painted ids, as painted
     assert widget.result_layer is result
-    # regions output: instance ids above the scribble ids, each scribbled box inside one region
-    # of its own (a scribble id would be a class id, not an instance: it is not written)
-    boxes = [np.bincount(result.data[marks.data == v]).argmax() for v in (3, 7, 9)]
-    assert len(set(boxes)) == 3 and min(boxes) > 9
-    assert all((result.data[marks.data == v] == b).mean() > 0.95 for v, b in zip((3, 7, 9), boxes))
+    # the painted pixels take their ids; regions that no stroke touched keep theirs
+    assert all((result.data[marks.data == v] == v).all() for v in (3, 7, 9))
+    assert set(np.unique(result.data)) >= {3, 7, 9}
     result.undo()
     np.testing.assert_array_equal(result.data, before)
 
@@ -263,24 +277,26 @@ def test_refine_a_stack_slice_by_slice_or_whole(qtbot, viewer_widget, engine_cal
     viewer.dims.set_current_step(0, 1)
     _finish(qtbot, widget, lambda: widget.refine(current_slice_only=True))
     kw = engine_calls[-1][0]
-    assert kw["scribbles"].shape == (48, 64) and set(np.unique(kw["scribbles"])) == {0, LEFT, MID}
+    assert kw["strokes"].shape == (48, 64) and set(np.unique(kw["strokes"])) == {0, LEFT, MID}
     np.testing.assert_array_equal(lab.data[0], first[0])  # the other slice untouched
     assert (lab.data[1, :, 24:40] == MID).mean() > 0.9 and lab.metadata["slice"] == (1,)
 
     _finish(qtbot, widget, lambda: widget.refine(current_slice_only=False))
     kw = engine_calls[-1][0]
-    assert kw["scribbles"].shape == (2, 48, 64) and not kw["scribbles"][0].any()
+    assert kw["strokes"].shape == (2, 48, 64) and not kw["strokes"][0].any()
     assert kw["init_model"] is engine_calls[-2][1].model  # from the slice's refine
-    assert (lab.data[0, :, 24:40] == MID).mean() > 0.9  # slice 0 learned from slice 1's scribbles
-    assert (lab.data[0, :, :20] == LEFT).mean() > 0.9
+    # slice 0 learned from slice 1's strokes: its middle and left are regions apart now
+    mid0, left0 = lab.data[0, :, 24:40], lab.data[0, :, :20]
+    m, lf = np.bincount(mid0.ravel()).argmax(), np.bincount(left0.ravel()).argmax()
+    assert m != lf and (mid0 == m).mean() > 0.9 and (left0 == lf).mean() > 0.9
 
     # trainable fits one classifier on the scribbled slices and labels every slice with it
     _finish(qtbot, widget, lambda: widget.refine(method="trainable"))
     assert engine_calls[-1][0]["init_model"] is None
-    assert (lab.data[0, :, 24:40] == MID).mean() > 0.9
-    assert (lab.data[1, :, 24:40] == MID).mean() > 0.9 and (
-        lab.data[1, :, 46:] == LEFT
-    ).mean() > 0.9
+    tl = widget.result_layer
+    assert tl is not lab and tl.name == "st trainable"
+    assert (tl.data[0, :, 24:40] == MID).mean() > 0.9
+    assert (tl.data[1, :, 24:40] == MID).mean() > 0.9 and (tl.data[1, :, 46:] == LEFT).mean() > 0.9
 
 
 # ---------------------------------------------------------------- the record of edits (no viewer)

@@ -1,0 +1,76 @@
+"""Plate: one model trained on N fields (``mmtseg segment --train-on N``) against one
+training per field, on the same machine in one run: seconds, their ratio, and nucleus F1 /
+foreground IoU against the masks (issue 22). Writes a CSV and prints a table.
+
+::
+
+    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/plate_model.py \\
+        --root ../shared/data/microscopy/bbbc039_dev --train-on 4 --out /tmp/plate
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+
+def _score(out: Path, root: str) -> dict:
+    """Mean F1 and fg IoU of the labels in ``out`` against the masks."""
+    from napari_mmtseg.bench.masks import load_masks_sample, masks_ids
+    from napari_mmtseg.metrics.instances import score_instances
+
+    f1, iou = [], []
+    for image_id in [i for i in masks_ids(root) if i.startswith("bbbc039/")]:
+        sample = load_masks_sample(root, image_id)
+        stem = Path(image_id).name
+        pred = tifffile.imread(out / f"{stem}_labels.tif")
+        s = score_instances(pred, sample.gts[0])
+        f1.append(s["f1"])
+        iou.append(s["fg_iou"])
+    return {"f1": float(np.mean(f1)), "fg_iou": float(np.mean(iou)), "n": len(f1)}
+
+
+def main(argv=None) -> None:
+    """Run both configurations and print the table.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The command line's arguments.
+    """
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--root", required=True)
+    ap.add_argument("--train-on", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--configs", default="train_on,per_image")
+    args = ap.parse_args(argv)
+    from napari_mmtseg.cli import main as mmtseg
+
+    images = str(Path(args.root) / "images")
+    rows = []
+    for config in args.configs.split(","):
+        out = Path(args.out) / config
+        argv = ["segment", images, "-o", str(out), "--preset", "fast", "--device", "cpu",
+                "--seed", str(args.seed), "--overwrite", "--threads", "1"]  # fmt: skip
+        if config == "train_on":
+            argv += ["--train-on", str(args.train_on)]
+        t0 = time.perf_counter()
+        assert mmtseg(argv) == 0
+        row = {"config": config, "seconds": round(time.perf_counter() - t0, 1)}
+        row.update(_score(out, args.root))
+        rows.append(row)
+        print(row, flush=True)
+    with open(Path(args.out) / "plate_model.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""The "detail" slider under the result: another level of the run's region hierarchy, live.
+
+A result with a region hierarchy (:attr:`napari_mmtseg.SegmentationResult.hierarchy`: a 2D
+image segmented into regions with ``n_classes="auto"``) can be shown at any level of detail
+without a new run (:meth:`~napari_mmtseg.SegmentationResult.at`, a lookup table over the finest
+regions). While the slider is dragged, each new level is written straight into the result
+layer (no undo history); on release the layer goes back to where the drag began and the final
+level is written as one undoable step (:func:`~napari_mmtseg._napari._job.write_undoable`),
+recorded like every widget write so Refine does not take it for the user's edits, which it
+leaves alone. A click, a key or a script's ``value =`` is one step at once.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from magicgui.widgets import Container, FloatSlider, Label
+
+from ._edits import record_of
+from ._job import write_undoable
+
+__all__ = ["DetailControl"]
+
+TIP = (
+    "Level of detail of the result: right for more, smaller regions (1: the finest regions "
+    "the run found), left for fewer, larger ones (0: the coarsest). The mark after the "
+    "number is the run's own choice ('auto'). Moving it rewrites the result layer at once, "
+    "without training again; each release is one undo step (Ctrl+Z), and your own edits "
+    "of the layer are kept."
+)
+
+
+class DetailControl(Container):
+    """A "detail" slider and the level it shows, under the widget's result.
+
+    Hidden until :meth:`show_result` is given a result that has a region hierarchy.
+
+    Parameters
+    ----------
+    records : dict
+        The widget's records of what it wrote into result layers (layer ``unique_id`` ->
+        :class:`~napari_mmtseg._napari._edits.EditRecord`); a slider write is added to them.
+
+    Attributes
+    ----------
+    slider : magicgui.widgets.FloatSlider
+        The detail, in [0, 1].
+    last_update_s : float
+        Seconds the last live update of the layer took (labels looked up, written, redrawn).
+    """
+
+    def __init__(self, records: dict):
+        self._records = records
+        self.slider = FloatSlider(
+            name="detail", min=0.0, max=1.0, step=0.01, value=0.5, tooltip=TIP, tracking=True
+        )
+        self.info = Label(name="detail_info", value="")
+        super().__init__(name="detail_box", labels=True, widgets=[self.slider, self.info])
+        self._target = None  # (layer, region, result)
+        self._start = None  # the layer's region when a drag began
+        self._keep = None  # the user's edits there, kept through the drag
+        self._quiet = False
+        self.last_update_s = 0.0
+        self.visible = False
+        self.slider.changed.connect(self._on_value)
+        qslider = _qslider(self.slider)
+        if qslider is not None:
+            qslider.sliderPressed.connect(self._on_press)
+            qslider.sliderReleased.connect(self._on_release)
+
+    def show_result(self, layer, region: tuple, result) -> None:
+        """Follow the result just written into ``layer[region]`` (hidden without a hierarchy).
+
+        Parameters
+        ----------
+        layer : napari.layers.Labels
+            The result layer.
+        region : tuple
+            Where in ``layer.data`` the result was written (the run's region).
+        result : napari_mmtseg.SegmentationResult
+            The result.
+        """
+        if result is None or result.hierarchy is None or layer is None:
+            self._target = None
+            self.visible = False
+            return
+        n = result.hierarchy.n_fine
+        if np.issubdtype(layer.data.dtype, np.integer) and n > np.iinfo(layer.data.dtype).max:
+            layer.data = np.asarray(layer.data).astype(np.min_scalar_type(n))  # room for ids
+        self._target = (layer, tuple(region), result)
+        self._set_quietly(round(result.detail, 2))
+        self._say(result.detail)
+        self.visible = True
+
+    def _set_quietly(self, value: float) -> None:
+        self._quiet = True
+        try:
+            self.slider.value = value
+        finally:
+            self._quiet = False
+
+    def _say(self, value: float) -> None:
+        """The label: regions at this level, and where the run's own level lies."""
+        _, _, result = self._target
+        h = result.hierarchy
+        auto = result.detail
+        n = h.n_regions(float(value))
+        self.info.value = f"{n} regions (auto: {auto:.2f}, {h.n_regions('auto')} regions)"
+
+    def _dragging(self) -> bool:
+        q = _qslider(self.slider)
+        return q is not None and q.isSliderDown()
+
+    def _on_press(self) -> None:
+        if self._target is not None:
+            layer, region, _ = self._target
+            self._start = np.array(layer.data[region], copy=True)
+            rec = record_of(self._records, layer)
+            self._keep = None if rec is None else rec.edits(layer.data)[1][region]
+
+    def _on_value(self, value) -> None:
+        if self._quiet or self._target is None:
+            return
+        if self._dragging() and self._start is not None:
+            self._live(float(value))
+        else:
+            self.commit(float(value))
+
+    def _on_release(self) -> None:
+        if self._target is None or self._start is None:
+            return
+        layer, region, _ = self._target
+        layer.data[region] = self._start  # back to where the drag began, then one undo step
+        self._start = None
+        self.commit(float(self.slider.value))
+
+    def _level_labels(self, value: float, like: np.ndarray) -> np.ndarray:
+        _, _, result = self._target
+        return result.at(value).reshape(like.shape).astype(like.dtype, copy=False)
+
+    def _live(self, value: float) -> None:
+        """Write the level into the layer without undo history, and redraw it."""
+        t = time.perf_counter()
+        layer, region, _ = self._target
+        view = layer.data[region]
+        new = self._level_labels(value, view)
+        view[...] = new if self._keep is None else np.where(self._keep, self._start, new)
+        layer.refresh()
+        self._say(value)
+        self.last_update_s = time.perf_counter() - t
+
+    def commit(self, value: float) -> None:
+        """Write the level ``value`` into the result layer as one undoable step.
+
+        Parameters
+        ----------
+        value : float
+            The detail, in [0, 1].
+        """
+        if self._target is None:
+            return
+        layer, region, _ = self._target
+        if layer.data[region].shape != self._target[2].labels.shape:
+            return  # the layer changed shape since: nothing to write into
+        t = time.perf_counter()
+        rec = record_of(self._records, layer)
+        edited = keep = None
+        if rec is not None:
+            _, edited = rec.edits(layer.data)
+            keep = edited[region]
+        new = self._level_labels(value, np.asarray(layer.data[region]))
+        write = write_undoable(layer, region, new, keep=keep)
+        if rec is not None:
+            s = rec.state
+            rec.wrote(layer.data, region, write, edited, keep, s.method, s.model, s.channel_axis)
+        self._say(value)
+        self.last_update_s = time.perf_counter() - t
+
+
+def _qslider(widget):
+    """The QSlider inside a magicgui slider (None if there is none)."""
+    from qtpy.QtWidgets import QAbstractSlider
+
+    found = widget.native.findChildren(QAbstractSlider)
+    return found[0] if found else None

@@ -1,0 +1,246 @@
+"""One task of a batch: read one image, segment it, write its labels, return its row.
+
+Runs in this process or on a dask.distributed worker; never raises for a bad file.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from .. import storage
+from .cluster import cores
+from .summary import FIELDS
+
+__all__ = ["segment_file", "short_error", "failed_row"]
+
+
+def worker_name() -> str:
+    """Name the process a task runs in, for the summary's ``worker`` column.
+
+    Returns
+    -------
+    str
+        ``"<dask worker address> pid <pid>"`` on a dask worker, else ``"<host> pid <pid>"``.
+    """
+    try:
+        from distributed import get_worker
+
+        return f"{get_worker().address} pid {os.getpid()}"
+    except (ImportError, ValueError):
+        return f"{socket.gethostname()} pid {os.getpid()}"
+
+
+def task_threads(threads: dict | int | None) -> int | None:
+    """Torch threads for this task.
+
+    Parameters
+    ----------
+    threads : int or dict or None
+        A number, or a ``{worker address: threads}`` map (cores of each worker's host
+        shared among the task slots there); None leaves torch's own setting.
+
+    Returns
+    -------
+    int or None
+        The threads this task uses (None: torch's setting).
+    """
+    if threads is None or isinstance(threads, int):
+        return threads
+    try:
+        from distributed import get_worker
+
+        w = get_worker()
+    except (ImportError, ValueError):
+        return None
+    if w.address in threads:
+        return threads[w.address]
+    return max(1, cores() // max(1, w.state.nthreads))
+
+
+def short_error(exc: BaseException) -> str:
+    """Say an exception in one line.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The exception.
+
+    Returns
+    -------
+    str
+        ``"TypeName: first line of the message"`` (the type alone without a message).
+    """
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
+
+
+def failed_row(src: str, dst: str, error: str) -> dict:
+    """Return the summary row of a task that failed before or outside :func:`segment_file`.
+
+    Parameters
+    ----------
+    src, dst : str
+        The task's input and output.
+    error : str
+        Why it failed, one line.
+
+    Returns
+    -------
+    dict
+        A row with the keys :data:`~napari_mmtseg.batch.summary.FIELDS`, status ``"failed"``.
+    """
+    row = dict.fromkeys(FIELDS, "")
+    row.update(input=str(src), output=str(dst), status="failed", error=error)
+    return row
+
+
+def segment_file(
+    src: str,
+    dst: str,
+    *,
+    method: str = "mmt",
+    preset: str = "fast",
+    seed: int = 0,
+    channel_axis: int | None = None,
+    device="auto",
+    overrides: dict | None = None,
+    num_threads=None,
+    overwrite: bool = False,
+    on_progress: Callable | None = None,
+    on_warning: Callable | None = None,
+    model=None,
+    model_info: dict | None = None,
+) -> dict:
+    """Segment the image file ``src`` and write its labels to ``dst``.
+
+    The unit of work of a batch (runs in this process or on a dask worker).
+
+    Parameters
+    ----------
+    src : str
+        The image: a file or zarr store, local path or fsspec URL.
+    dst : str
+        The labels file to write (``.tif`` or ``.ome.zarr``), local path or URL.
+    method, preset, seed, channel_axis, device, overrides
+        As for :func:`napari_mmtseg.segment` (``overrides``: Params fields by name).
+    num_threads : int or dict or None, optional
+        Torch threads (an int, or a ``{worker address: int}`` map); None: torch's setting.
+    overwrite : bool, optional
+        Segment again when ``dst`` exists (default: skip it).
+    on_progress : callable, optional
+        ``on_progress(event)`` gets the engine's :class:`~napari_mmtseg.result.Progress`.
+    on_warning : callable, optional
+        ``on_warning(message)`` gets the engine's warnings (e.g. a dropped 4th channel).
+    model : Model, optional
+        Label the image with this trained model by inference alone (``method`` is then
+        the model's; see :func:`napari_mmtseg.segment`).
+    model_info : dict, optional
+        ``{"model": file, "model_sha256": hash}`` naming ``model``, copied into the row
+        and the labels file's metadata.
+
+    Returns
+    -------
+    dict
+        The summary row, keys :data:`~napari_mmtseg.batch.summary.FIELDS` (plus ``kept``
+        and ``why`` for the log line). ``status`` is ``"done"``, ``"skipped"`` (``dst``
+        exists and not ``overwrite``) or ``"failed"`` (``error`` says why: a file that is
+        not an image, an image the engine refuses, out of memory, ...). Never raises for
+        a bad file.
+    """
+    from .._input import file_channel_axis
+    from ..io import read_image_meta
+
+    row = dict.fromkeys(FIELDS, "")
+    row.update(input=str(src), output=str(dst), worker=worker_name(), **(model_info or {}))
+    t0 = time.perf_counter()
+    if not overwrite and storage.exists(dst):
+        row["status"] = "skipped"
+        return row
+    try:
+        image, meta = read_image_meta(src)
+    except Exception as exc:
+        row.update(
+            status="failed",
+            error=f"cannot read as an image: {short_error(exc)}",
+            seconds=round(time.perf_counter() - t0, 3),
+        )
+        return row
+    if channel_axis is None:  # what the file says (a C axis, a ZYX stack), else the shape's guess
+        channel_axis = file_channel_axis(meta.axes, image.ndim)
+    kw = dict(method=method, preset=preset, seed=seed, channel_axis=channel_axis, device=device)
+    if model is not None:
+        kw.update(method=model.method, model=model)
+    try:
+        result = _segment(image, kw, overrides, task_threads(num_threads), on_progress, on_warning)
+        lmeta = meta.for_labels(result.channel_axis, image.ndim)
+        _write(dst, result, lmeta, src, model_info)
+    except Exception as exc:  # one bad image never stops the batch
+        return _failed(row, exc, t0)
+    row.update(
+        status="done",
+        labels=result.n_labels,
+        seconds=round(time.perf_counter() - t0, 3),
+        device=result.device,
+        kept=_kept(lmeta),
+        why=result.output.get("why", ""),
+    )
+    return row
+
+
+def _failed(row: dict, exc: Exception, t0: float) -> dict:
+    """The row of a task whose engine or write raised: the error, and where for a bug."""
+    row.update(status="failed", error=short_error(exc), seconds=round(time.perf_counter() - t0, 3))
+    if not isinstance(exc, (ValueError, TypeError, MemoryError, OSError)):  # a bug: say where
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        row["error"] += f" (at {Path(frame.filename).name}:{frame.lineno})"
+    return row
+
+
+def _segment(image, kw, overrides, threads, on_progress, on_warning):
+    """Run the engine over one image, passing its events and warnings on."""
+    import warnings
+
+    from ..engine import Progress, iter_segment
+
+    result = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        events = iter_segment(
+            image, preview_every=0, num_threads=threads, **kw, **(overrides or {})
+        )
+        for ev in events:
+            if isinstance(ev, Progress):
+                if on_progress is not None:
+                    on_progress(ev)
+            else:
+                result = ev
+    for w in caught:
+        if on_warning is not None:
+            on_warning(str(w.message))
+    return result
+
+
+def _kept(meta) -> str:
+    """What the labels file keeps of the input's metadata, for the log line."""
+    if not meta.scale and meta.kind not in ("imagej", "ome", "ome-zarr"):
+        return ""
+    sizes = ", ".join(
+        f"{a} {meta.scale[a]:g} {meta.units.get(a, '')}".rstrip()
+        for a in meta.axes
+        if a in meta.scale
+    )
+    return f"axes {meta.axes or '?'}" + (f" ({sizes})" if sizes else "")
+
+
+def _write(dst: str, result, meta, src, model_info) -> None:
+    from ..labels_file import result_metadata, write_labels
+
+    if not storage.is_url(dst):
+        Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    provenance = result_metadata(result, meta, source=str(src), **(model_info or {}))
+    write_labels(dst, result.labels, meta, provenance)

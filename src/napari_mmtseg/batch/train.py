@@ -1,0 +1,164 @@
+"""One model for many images: train it on some of a batch's inputs, name it by its hash.
+
+``mmtseg train`` and ``mmtseg segment --train-on N`` train one model here
+(:func:`train_model`), then :func:`~napari_mmtseg.batch.segment_many` applies it to every
+input by inference alone; the summary CSV and each labels file name the model's file and
+its SHA-256 (:func:`model_record`). No Qt, no napari.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from .. import storage
+from .plan import BatchError, plan
+
+__all__ = ["MODEL_NAME", "file_sha256", "model_record", "sample_evenly", "train_model"]
+
+#: the model file ``--train-on`` writes into the output folder
+MODEL_NAME = "mmtseg_model.pt"
+
+
+def file_sha256(path) -> str:
+    """Hash a file's bytes.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file, local or fsspec URL.
+
+    Returns
+    -------
+    str
+        The SHA-256 of its bytes, 64 hex digits.
+    """
+    return hashlib.sha256(storage.read_bytes(str(path))).hexdigest()
+
+
+def model_record(path) -> dict:
+    """Name a model file for the summary CSV and the labels' metadata.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The model file.
+
+    Returns
+    -------
+    dict
+        ``{"model": path, "model_sha256": hex digest}``.
+    """
+    return {"model": str(path), "model_sha256": file_sha256(path)}
+
+
+def sample_evenly(items: list, n: int, seed: int = 0) -> list:
+    """Pick ``n`` items spread evenly over ``items``, from a seeded offset.
+
+    Parameters
+    ----------
+    items : list
+        The candidates, in order (e.g. a plate's fields).
+    n : int
+        How many to pick (all when ``n >= len(items)``).
+    seed : int, optional
+        Seeds the offset of the first pick within the first stride.
+
+    Returns
+    -------
+    list
+        ``n`` distinct items, in their order in ``items``.
+
+    Raises
+    ------
+    ValueError
+        When ``n < 1``.
+    """
+    if n < 1:
+        raise ValueError(f"the number of images to train on must be at least 1, not {n}")
+    if n >= len(items):
+        return list(items)
+    stride = len(items) / n
+    offset = np.random.default_rng(seed).uniform(0, stride)
+    return [items[int(offset + i * stride)] for i in range(n)]
+
+
+def _stack(files: list, channel_axis):
+    """The images of ``files`` stacked along a new first axis, and the stack's channel axis."""
+    from .._input import file_channel_axis
+    from ..io import read_image_meta
+
+    images, axis = [], channel_axis
+    for f in files:
+        image, meta = read_image_meta(f)
+        if axis is None:
+            axis = file_channel_axis(meta.axes, image.ndim)
+        if images and image.shape != images[0].shape:
+            raise BatchError(
+                f"one model is trained on images of one shape: {f} is {image.shape}, "
+                f"{files[0]} is {images[0].shape}"
+            )
+        images.append(np.asarray(image))
+    if len(images) == 1:
+        return images[0], axis
+    if axis is None and images[0].ndim == 2:
+        axis = "none"  # grey fields: the new axis is a stack, never channels
+    elif isinstance(axis, int) and axis >= 0:
+        axis += 1
+    return np.stack(images), axis
+
+
+def train_model(
+    inputs,
+    *,
+    method: str = "mmt",
+    preset: str = "fast",
+    seed: int = 0,
+    channel_axis=None,
+    device="auto",
+    overrides: dict | None = None,
+    train_on: int | None = None,
+):
+    """Train one model on image files (same shape), stacked along a new first axis.
+
+    Parameters
+    ----------
+    inputs : iterable of str
+        Files, folders and globs, as for :func:`~napari_mmtseg.batch.segment_many`.
+    method, preset, seed, channel_axis, device, overrides
+        As for :func:`napari_mmtseg.segment` (``method``: a learned one).
+    train_on : int, optional
+        Train on this many of the inputs, picked by :func:`sample_evenly` with ``seed``
+        (default: all of them).
+
+    Returns
+    -------
+    model : Model
+        The trained model.
+    files : list of str
+        The files it was trained on.
+
+    Raises
+    ------
+    BatchError
+        For inputs that make no batch or images of different shapes.
+    ValueError
+        For a method that trains no model, or an image the engine refuses.
+    """
+    from ..engine import segment
+    from ..params import LEARNED_METHODS
+
+    if method not in LEARNED_METHODS:
+        raise ValueError(
+            f"only a learned method ({', '.join(LEARNED_METHODS)}) trains a model, not {method!r}"
+        )
+    files = [src for src, _ in plan(inputs, "unused-output-folder")]
+    if train_on is not None:
+        files = sample_evenly(files, train_on, seed)
+    image, axis = _stack(files, channel_axis)
+    result = segment(
+        image, method=method, preset=preset, seed=seed, channel_axis=axis, device=device,
+        keep_model=True, **dict(overrides or {}),
+    )  # fmt: skip
+    return result.model, files

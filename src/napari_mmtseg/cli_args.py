@@ -1,0 +1,370 @@
+"""The ``mmtseg`` command line's options: argparse builders only (run by :mod:`.cli`).
+
+Every parser refuses abbreviated options (``allow_abbrev=False``): ``--output`` must never
+silently mean ``--output-dir`` or ``--output-mode``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .samples import SAMPLES
+
+
+def channel_axis_arg(text: str):
+    """Parse ``--channel-axis``: an integer axis or ``'none'``.
+
+    Parameters
+    ----------
+    text : str
+        The option's value.
+
+    Returns
+    -------
+    int or str
+        The axis, or ``"none"``.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        For anything else.
+    """
+    if text.strip().lower() == "none":
+        return "none"
+    try:
+        return int(text)
+    except ValueError:
+        msg = f"expects an axis number or 'none', got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+__all__ = ["build_parser"]
+
+_SEGMENT = (
+    "Segment images (jpg/png/tif/bmp, 8 or 16 bit or float; zarr and OME-Zarr stores; files, "
+    "folders or globs, local or fsspec URLs such as s3://...) and write integer label images: "
+    ".tif, or OME-Zarr for a zarr input. Labels of an ImageJ, OME-TIFF or OME-Zarr input keep "
+    "its axes, pixel size and unit. With an output folder, mmtseg_summary.csv there lists every "
+    "input with its status. Exit status: 0 done, 1 an input failed, 2 a usage error (nothing "
+    "run). Options are never abbreviated."
+)
+_BENCH = (
+    "Benchmark methods on BSDS500 or microscopy masks. Resumable: rows already in "
+    "OUT/results.csv are skipped. 'mmtseg bench speed' (see 'mmtseg bench speed --help') "
+    "times the presets against a literal transcription of the paper's Algorithm 1."
+)
+
+
+def _segment_parser(sub, methods, presets) -> None:
+    s = sub.add_parser(
+        "segment",
+        help="segment image files, write label files",
+        description=_SEGMENT,
+        allow_abbrev=False,
+    )
+    s.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
+        help="image file(s), zarr store(s), folder(s) (their .jpg/.png/.tif/.bmp "
+        "files and .zarr stores) or glob(s) such as 'plate1/*.tif' (quoted)",
+    )
+    s.add_argument(
+        "--sample",
+        choices=list(SAMPLES),
+        default=None,
+        help="segment a bundled sample image, written next to the result (default: none)",
+    )
+    s.add_argument(
+        "-o",
+        "--output-dir",
+        default=None,
+        dest="output_dir",
+        metavar="OUTPUT",
+        help="output folder (files <stem>_labels.tif, <stem>_labels.ome.zarr for a "
+        "zarr input), or a .tif or .ome.zarr path for one input (required)",
+    )
+    s.add_argument("--output", default=None, dest="output_typo", help=argparse.SUPPRESS)
+    s.add_argument(
+        "--method",
+        default="mmt",
+        choices=methods,
+        help="mmt: Mutual Mean-Teaching, two networks (the paper); kim2020, "
+        "kanezaki2018: its one-network ancestors; kmeans, felzenszwalb, multiotsu "
+        "(multi-level Otsu thresholds): classical baselines, no training; "
+        "trainable: a pixel classifier learned from --scribbles only "
+        "(default: mmt)",
+    )
+    s.add_argument(
+        "--preset",
+        default=None,
+        choices=list(presets),
+        help="'paper' (the paper's settings; slow on CPU) or 'fast' (reduced, for "
+        "CPUs); default: 'paper' on a GPU, 'fast' on the CPU",
+    )
+    s.add_argument(
+        "--scribbles",
+        default=None,
+        metavar="FILE",
+        help="a label image of the input's shape (0 = not scribbled, 1..K = classes): "
+        "the scribbled pixels train toward their class and the labels keep those "
+        "ids; one input only; required by --method trainable (default: none, "
+        "unsupervised)",
+    )
+    s.add_argument(
+        "--n-classes",
+        default=None,
+        dest="n_classes",
+        metavar="N",
+        help="classes the labels end with: an integer, or 'auto' to let the method "
+        "decide (default: auto)",
+    )
+    s.add_argument(
+        "--output-mode",
+        default=None,
+        dest="output_mode",
+        choices=["regions", "clusters"],
+        help="regions: one id per connected region (instances); clusters: one id per "
+        "class; Python's and the widget's 'output' (default: regions, clusters "
+        "for kmeans, multiotsu and trainable)",
+    )
+    s.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="random seed: the same image, parameters, seed, device and number of "
+        "torch threads give the same labels (the threads are in the 'device' of "
+        "the summary and the labels' metadata; pass --threads to fix them; "
+        "docs/usage.md, 'Reproducibility') (default: 0)",
+    )
+    s.add_argument(
+        "--device",
+        default="auto",
+        help="auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps (default: auto)",
+    )
+    s.add_argument(
+        "--channel-axis",
+        type=channel_axis_arg,
+        default=None,
+        dest="channel_axis",
+        metavar="N",
+        help="the axis of the image array that holds channels, segmented together "
+        "(e.g. 0 for CYX, -1 for YXC), or 'none' (no axis holds channels). "
+        "default: the file's C axis (ImageJ, OME-TIFF); else a last axis of 3 or "
+        "4 entries is RGB(A), of 2 grey + alpha (alpha dropped, with a warning "
+        "if it varies: pass --channel-axis -1 to keep it), of up to 5 entries "
+        "much shorter than Y and X channels (with a warning). An axis of length "
+        "1 is never Y or X (docs/usage.md, Inputs)",
+    )
+    s.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a parameter of the preset, e.g. --set max_iter=200 "
+        "(repeatable; names: napari_mmtseg.Params; default: none)",
+    )
+    s.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="segment again inputs whose labels file exists (default: skip them, so "
+        "a rerun does only what is missing)",
+    )
+    s.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="segment N images at a time in N worker processes of a local "
+        "dask.distributed cluster, each with cores/N torch threads (needs the "
+        "'batch' extra); default: 1, one image after another in this process",
+    )
+    s.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="send one task per image to the dask.distributed scheduler at ADDRESS "
+        "(e.g. tcp://10.0.0.5:8786); the workers read and write the files, so "
+        "paths must be reachable from them (shared or object storage); "
+        "default: none",
+    )
+    s.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="torch threads per image (default: torch's own setting in this process, "
+        "all cores; cores / workers with --workers or on a cluster)",
+    )
+    s.add_argument(
+        "--model",
+        default=None,
+        metavar="FILE",
+        help="apply this trained model (from 'mmtseg train' or --train-on) to every input "
+        "by inference alone, no training: a class has one id on every image; --method is "
+        "the model's (default: none, each input trains its own networks)",
+    )
+    s.add_argument(
+        "--train-on",
+        type=int,
+        default=None,
+        dest="train_on",
+        metavar="N",
+        help="train one model on N inputs picked evenly (seeded by --seed), save it as "
+        "mmtseg_model.pt in the output folder (a rerun reuses it; --overwrite trains "
+        "again) and apply it to every input (default: none)",
+    )
+    s.set_defaults(command="segment")
+
+
+def _train_parser(sub, methods, presets) -> None:
+    t = sub.add_parser(
+        "train",
+        help="train one model on image files and save it",
+        description="Train one model of a learned method on the inputs (same shape; "
+        "stacked, so one model learns from all of them) and save it, for 'mmtseg "
+        "segment --model FILE', napari_mmtseg.load_model(FILE) or the napari widget's "
+        "'Load model...'. Options are never abbreviated.",
+        allow_abbrev=False,
+    )
+    t.add_argument("inputs", nargs="+", metavar="INPUT", help="image file(s), folder(s), glob(s)")
+    t.add_argument(
+        "-o", "--output", required=True, dest="output", metavar="MODEL",
+        help="the model file to write, e.g. model.pt (required)",
+    )  # fmt: skip
+    t.add_argument(
+        "--method", default="mmt", choices=methods,
+        help="a learned method: mmt, kim2020 or kanezaki2018 (default: mmt)",
+    )  # fmt: skip
+    t.add_argument(
+        "--preset", default=None, choices=list(presets),
+        help="'paper' or 'fast' (default: 'paper' on a GPU, 'fast' on the CPU)",
+    )  # fmt: skip
+    t.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    t.add_argument(
+        "--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)"
+    )
+    t.add_argument(
+        "--channel-axis", type=channel_axis_arg, default=None, dest="channel_axis",
+        metavar="N", help="as for 'mmtseg segment' (default: the file's, else guessed)",
+    )  # fmt: skip
+    t.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override a parameter, e.g. --set max_iter=200 (repeatable; default: none)",
+    )  # fmt: skip
+    t.add_argument(
+        "--overwrite", action="store_true", help="replace MODEL if it exists (default: refuse)"
+    )
+    t.set_defaults(command="train", n_classes=None, output_mode=None)
+
+
+def _bench_parser(sub, methods, presets) -> None:
+    b = sub.add_parser(
+        "bench",
+        help="benchmark methods against annotations ('bench speed': timings)",
+        description=_BENCH,
+        allow_abbrev=False,
+        usage="mmtseg bench [options]\n       mmtseg bench speed [options]",
+    )
+    b.add_argument(
+        "--dataset",
+        default=None,
+        choices=["bsds", "masks"],
+        help="bsds: BSDS500 (images/ and groundTruth/ under --root); masks: the "
+        "microscopy images with masks (required to run)",
+    )
+    b.add_argument(
+        "--root",
+        default=None,
+        help="data folder: the BSDS500 root (holding images/ and groundTruth/), or the "
+        "microscopy folder (required to run)",
+    )
+    b.add_argument("--split", default="val", help="BSDS500 split (default val)")
+    b.add_argument(
+        "--methods",
+        default="kmeans,felzenszwalb,mmt",
+        help=f"comma-separated, from {','.join(methods)} (default: kmeans,felzenszwalb,mmt)",
+    )
+    b.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per run (default 1)")
+    b.add_argument("--limit", type=int, default=None, help="first N images only (default: all)")
+    b.add_argument(
+        "--preset",
+        default="fast",
+        choices=list(presets),
+        help="parameter preset of the learned methods (default: fast)",
+    )
+    b.add_argument(
+        "--grid",
+        action="store_true",
+        help="kmeans over k in {2,5,...,20}, felzenszwalb over scale in "
+        "{100,...,2000}, multiotsu over n_classes in {2,3,4} (default: each "
+        "method's default only)",
+    )
+    b.add_argument(
+        "--scribbles",
+        action="store_true",
+        help="give every run the same generated scribbles per image (strokes inside "
+        "the ground truth's segments, seeded; docs/benchmarks.md) and label the "
+        "rows 'scribbles'; for the learned methods and 'trainable' (default: off)",
+    )
+    b.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a parameter, e.g. --set k=3 (repeatable; default: none)",
+    )
+    b.add_argument(
+        "--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)"
+    )
+    b.add_argument(
+        "--out",
+        required=True,
+        help="output folder for results.csv, summary.md and figures (required)",
+    )
+    b.add_argument(
+        "--no-report",
+        action="store_true",
+        help="skip the summary and figures (default: write them)",
+    )
+    b.add_argument(
+        "--report-only",
+        action="store_true",
+        help="only rewrite summary.md and figures from OUT's CSV files (no runs; "
+        "--dataset and --root not needed; default: off)",
+    )
+    b.add_argument(
+        "--merge",
+        default=None,
+        metavar="DIR,DIR,...",
+        help="no runs: combine these benchmark folders' results (the images that every "
+        "method scored) into OUT and write its summary and figures (--dataset and "
+        "--root not needed; default: none)",
+    )
+    b.set_defaults(command="bench")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the ``mmtseg`` parser with its ``segment``, ``train`` and ``bench`` sub-commands.
+
+    ``mmtseg bench speed`` has its own parser (:func:`napari_mmtseg.bench.speed.add_parser`).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser; ``args.command`` names the sub-command. No option may be abbreviated.
+    """
+    from . import METHODS, PRESETS, __version__
+
+    parser = argparse.ArgumentParser(
+        prog="mmtseg",
+        description="Unsupervised image segmentation (Mutual Mean-Teaching and baselines).",
+        allow_abbrev=False,
+    )
+    parser.add_argument("--version", action="version", version=f"napari-mmtseg {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="{segment,train,bench}")
+    sub.required = True
+    _segment_parser(sub, METHODS, PRESETS)
+    _train_parser(sub, METHODS, PRESETS)
+    _bench_parser(sub, METHODS, PRESETS)
+    return parser

@@ -1,0 +1,205 @@
+"""Command line: ``mmtseg train`` and the model of ``mmtseg segment --model / --train-on``.
+
+::
+
+    mmtseg train INPUT... -o model.pt [--method mmt] [--preset fast] [--seed 0] [--set K=V]
+    mmtseg segment INPUT... -o OUT --model model.pt       (inference alone)
+    mmtseg segment plate/ -o OUT --train-on 4              (OUT/mmtseg_model.pt, then all)
+
+No Qt, no napari.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+__all__ = ["cmd_train", "segment_model", "resolve_preset", "overrides_of"]
+
+
+def _error(message: str):
+    """The command line's usage error (exit status 2)."""
+    from .cli import CLIError
+
+    return CLIError(message)
+
+
+def resolve_preset(args) -> None:
+    """Pick the preset when ``--preset`` is not given, from the device, and say which.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options (``preset``, ``device``, ``method``); ``args.preset`` is set.
+
+    Raises
+    ------
+    CLIError
+        For a device that is not there.
+    """
+    if args.preset is not None:
+        return
+    from .device import resolve_device
+    from .params import CLASSICAL_METHODS, SCRIBBLE_METHODS, default_preset
+
+    try:
+        dev = resolve_device(args.device)
+    except ValueError as exc:
+        raise _error(str(exc)) from exc
+    args.preset = default_preset(dev.type)
+    if getattr(args, "method", None) in CLASSICAL_METHODS + SCRIBBLE_METHODS:
+        # no networks to train: the preset changes nothing worth saying, the device still is
+        print(f"mmtseg: device {dev}", file=sys.stderr)
+        return
+    why = (
+        "the paper preset takes hours per image on a CPU; pass --preset paper to force it"
+        if args.preset == "fast"
+        else "a GPU is available"
+    )
+    print(f"mmtseg: device {dev}: using the {args.preset!r} preset ({why})", file=sys.stderr)
+
+
+def overrides_of(args) -> dict:
+    """Collect the Params overrides of ``--set``, ``--n-classes`` and ``--output-mode``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed options (``set``, ``n_classes``, ``output_mode``).
+
+    Returns
+    -------
+    dict
+        Params field -> value.
+
+    Raises
+    ------
+    CLIError
+        For a ``--set`` that names no field or a bad ``--n-classes``.
+    """
+    from .params import parse_overrides
+
+    try:
+        overrides = parse_overrides(args.set)
+    except ValueError as exc:
+        raise _error(str(exc)) from exc
+    if args.n_classes is not None:
+        try:
+            overrides["n_classes"] = "auto" if args.n_classes == "auto" else int(args.n_classes)
+        except ValueError:
+            raise _error(
+                f"--n-classes expects an integer or 'auto', got {args.n_classes!r}"
+            ) from None
+    if args.output_mode is not None:
+        overrides["output"] = args.output_mode
+    return overrides
+
+
+def _train(inputs, args, overrides: dict, train_on=None):
+    """Train one model on the inputs; (model, files trained on), usage errors as CLIError."""
+    from .batch import BatchError
+    from .batch.train import train_model
+
+    try:
+        return train_model(
+            inputs, method=args.method, preset=args.preset, seed=args.seed,
+            channel_axis=args.channel_axis, device=args.device, overrides=overrides,
+            train_on=train_on,
+        )  # fmt: skip
+    except (BatchError, ValueError, TypeError) as exc:
+        raise _error(str(exc)) from exc
+
+
+def cmd_train(args) -> int:
+    """Run ``mmtseg train``: train one model on the inputs and save it.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``train`` options (see ``mmtseg train --help``).
+
+    Returns
+    -------
+    int
+        0 when the model was written.
+
+    Raises
+    ------
+    CLIError
+        For a usage error (exit status 2): a classical method, no input, images of
+        different shapes, a model file that exists without ``--overwrite``.
+    """
+    from .batch.train import model_record
+
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        raise _error(f"{out} exists: pass --overwrite to replace it")
+    resolve_preset(args)
+    model, files = _train(args.inputs, args, overrides_of(args))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        model.save(out)
+    except OSError as exc:
+        raise _error(f"cannot write the model {out}: {exc}") from exc
+    rec = model_record(out)
+    print(
+        f"mmtseg: {model.method} model trained on {len(files)} image(s) "
+        f"({model.step} steps) -> {out} (sha256 {rec['model_sha256'][:12]})",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def segment_model(args, inputs: list, folder: str, overrides: dict) -> tuple:
+    """The model ``mmtseg segment`` applies to every input: ``--model`` or ``--train-on``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``segment`` options (``model``, ``train_on``, ``overwrite`` ...).
+    inputs : list of str
+        The inputs as given (files, folders, globs).
+    folder : str
+        The output folder (``--train-on`` writes ``mmtseg_model.pt`` there).
+    overrides : dict
+        The Params overrides of ``--set`` and friends.
+
+    Returns
+    -------
+    model : Model or None
+        The model to apply, or None (each input trains its own networks).
+    info : dict or None
+        ``{"model": file, "model_sha256": hash}``, or None.
+
+    Raises
+    ------
+    CLIError
+        For ``--model`` with ``--train-on``, a file that is not a model, a folder that
+        is a URL, or a model that cannot be trained.
+    """
+    from . import load_model
+    from .batch.train import MODEL_NAME, model_record
+
+    if args.model is None and args.train_on is None:
+        return None, None
+    if args.model is not None and args.train_on is not None:
+        raise _error("give --model FILE (apply it) or --train-on N (train one), not both")
+    if args.model is not None:
+        path = Path(args.model)
+    else:
+        from . import storage
+
+        if storage.is_url(folder):
+            raise _error("--train-on writes its model in a local output folder, not a URL")
+        path = Path(folder) / MODEL_NAME
+        if args.overwrite or not path.exists():
+            model, files = _train(inputs, args, overrides, train_on=args.train_on)
+            model.save(path)
+            print(f"mmtseg: model trained on {len(files)} image(s): {path}", file=sys.stderr)
+        else:
+            print(f"mmtseg: reusing the model {path} (--overwrite trains again)", file=sys.stderr)
+    try:
+        model = load_model(path)
+    except (ValueError, FileNotFoundError) as exc:
+        raise _error(str(exc)) from exc
+    return model, model_record(path)

@@ -1,0 +1,380 @@
+"""A region hierarchy from one run: every level of detail as a cut of one merge tree.
+
+The output stage's default regions are one cut of a merge tree over the *finest regions*: the
+connected pieces left by the small-piece and band steps, split where the default regions'
+boundaries (after snapping) cross them. Each boundary between two adjacent regions gets the
+level at which its two sides merge, as in an ultrametric contour map (Arbelaez et al., "Contour
+detection and hierarchical image segmentation", TPAMI 2011): below the default level, the
+finest regions of each default region merge, weakest boundary first; above it, the default
+regions go on merging by the same boundary strength (:func:`merge_weak_boundaries`: the image's
+edges less the texture beside them, thin lines kept apart), until no boundary is left that may
+merge. The hierarchy is stored as the finest labels and a merge table, and a level's labels are
+a lookup table over the finest regions (:meth:`Hierarchy.at`). No Qt, no napari, no torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .lines import thin_lines
+from .maps import adjacency, connected_pieces
+from .merge import merge_weak_boundaries
+
+__all__ = ["Hierarchy", "build_hierarchy"]
+
+
+@dataclass(eq=False)
+class Hierarchy:
+    """A merge tree over the finest regions of one 2D slice.
+
+    Attributes
+    ----------
+    fine : ndarray of int32, shape (H, W)
+        The finest regions, ids 0..N-1.
+    merges : ndarray of int32, shape (M, 2)
+        Merge table: row ``i`` joins the regions that hold finest regions ``merges[i, 0]``
+        and ``merges[i, 1]`` (each row joins two different regions), in merge order.
+    levels : ndarray of float64, shape (M,)
+        The boundary strength at which each merge happens, non-decreasing (the ultrametric).
+    default : int
+        Merges applied at the default level (the output stage's labels).
+    """
+
+    fine: np.ndarray
+    merges: np.ndarray
+    levels: np.ndarray
+    default: int
+    _first: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def n_fine(self) -> int:
+        """Regions at the finest level (N).
+
+        Returns
+        -------
+        int
+            N, the number of finest regions.
+        """
+        return int(self.fine.max()) + 1 if self.fine.size else 0
+
+    def n_regions(self, detail="auto") -> int:
+        """Give the number of regions at a level of detail.
+
+        Parameters
+        ----------
+        detail : float or str, optional
+            As for :meth:`at`.
+
+        Returns
+        -------
+        int
+            Regions at that level.
+        """
+        return self.n_fine - self.cut(detail)
+
+    def cut(self, detail="auto") -> int:
+        """Give the number of merges applied at a level of detail.
+
+        Parameters
+        ----------
+        detail : float or str, optional
+            ``"auto"`` (the default level) or a float in [0, 1]: 1 is the finest regions, 0 the
+            coarsest level the tree reaches; in between, the number of regions goes
+            geometrically from the coarsest count to the finest.
+
+        Returns
+        -------
+        int
+            Merges applied (0..M).
+
+        Raises
+        ------
+        ValueError
+            If ``detail`` is neither ``"auto"`` nor a number in [0, 1].
+        """
+        if isinstance(detail, str):
+            if detail != "auto":
+                raise ValueError(f"detail must be 'auto' or a number in [0, 1], got {detail!r}")
+            return int(self.default)
+        d = float(detail)
+        if not 0.0 <= d <= 1.0:
+            raise ValueError(f"detail must be 'auto' or a number in [0, 1], got {detail!r}")
+        n, m = self.n_fine, len(self.merges)
+        coarse = max(n - m, 1)
+        return int(np.clip(n - round(coarse * (n / coarse) ** d), 0, m))
+
+    def detail_of(self, k: int) -> float:
+        """Give the detail in [0, 1] of the level with ``k`` merges applied.
+
+        Parameters
+        ----------
+        k : int
+            Merges applied (0..M).
+
+        Returns
+        -------
+        float
+            Its detail (the inverse of :meth:`cut`; 1 when the tree has no merge).
+        """
+        n, m = self.n_fine, len(self.merges)
+        coarse = max(n - m, 1)
+        if n <= coarse:
+            return 1.0
+        return float(np.log((n - k) / coarse) / np.log(n / coarse))
+
+    def cut_at_level(self, level: float) -> int:
+        """Give the number of merges whose boundary strength lies below ``level``.
+
+        Parameters
+        ----------
+        level : float
+            A boundary strength (the output stage's ``merge_threshold`` scale).
+
+        Returns
+        -------
+        int
+            Merges applied (0..M).
+        """
+        return int(np.searchsorted(self.levels, level, side="left"))
+
+    def labels(self, k: int) -> np.ndarray:
+        """Give the labels after the first ``k`` merges.
+
+        Parameters
+        ----------
+        k : int
+            Merges applied (0..M).
+
+        Returns
+        -------
+        ndarray of unsigned int, shape (H, W)
+            Region ids 1..R in the raster order of each region's first pixel (the order of
+            :func:`skimage.measure.label`), in the smallest unsigned dtype that holds R.
+        """
+        return self.lookup(k)[self.fine]
+
+    def lookup(self, k: int) -> np.ndarray:
+        """Give the lookup table finest region -> region id after the first ``k`` merges.
+
+        Parameters
+        ----------
+        k : int
+            Merges applied (0..M).
+
+        Returns
+        -------
+        ndarray of unsigned int, shape (N,)
+            The region id (1..R) of each finest region.
+        """
+        from scipy import sparse
+        from scipy.sparse.csgraph import connected_components
+
+        n = self.n_fine
+        k = int(np.clip(k, 0, len(self.merges)))
+        e = self.merges[:k]
+        graph = sparse.coo_matrix((np.ones(k, np.int8), (e[:, 0], e[:, 1])), shape=(n, n))
+        n_comp, comp = connected_components(graph, directed=False)
+        first = np.full(n_comp, np.iinfo(np.int64).max)
+        np.minimum.at(first, comp, self.first_pixels())
+        rank = np.empty(n_comp, np.int64)
+        rank[np.argsort(first)] = np.arange(1, n_comp + 1)
+        dtype = np.uint8 if n_comp < 255 else (np.uint16 if n_comp < 65535 else np.uint32)
+        return rank[comp].astype(dtype)
+
+    def at(self, detail="auto") -> np.ndarray:
+        """Give the labels at a level of detail, without training again.
+
+        Parameters
+        ----------
+        detail : float or str, optional
+            As for :meth:`cut`: ``"auto"`` or a float in [0, 1] (1: the finest regions).
+
+        Returns
+        -------
+        ndarray of unsigned int, shape (H, W)
+            As :meth:`labels`.
+
+        Raises
+        ------
+        ValueError
+            If ``detail`` is neither ``"auto"`` nor a number in [0, 1].
+        """
+        return self.labels(self.cut(detail))
+
+    def first_pixels(self) -> np.ndarray:
+        """Give the raster index of each finest region's first pixel.
+
+        Returns
+        -------
+        ndarray of int64, shape (N,)
+            Flat index of the first pixel of each finest region.
+        """
+        if self._first is None:
+            flat = self.fine.ravel()
+            first = np.full(self.n_fine, flat.size, np.int64)
+            order = np.arange(flat.size - 1, -1, -1)
+            first[flat[::-1]] = order  # the last write per id is its first pixel
+            self._first = first
+        return self._first
+
+    def to_arrays(self) -> dict:
+        """Give the hierarchy as plain arrays (for storage).
+
+        Returns
+        -------
+        dict
+            ``fine`` (H, W) int32, ``merges`` (M, 2) int32, ``levels`` (M,) float64 and
+            ``default`` (a 0-d int64 array).
+        """
+        return {
+            "fine": self.fine,
+            "merges": self.merges,
+            "levels": self.levels,
+            "default": np.asarray(self.default, np.int64),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays) -> Hierarchy:
+        """Make a hierarchy from :meth:`to_arrays`' arrays.
+
+        Parameters
+        ----------
+        arrays : mapping
+            ``fine``, ``merges``, ``levels`` and ``default``.
+
+        Returns
+        -------
+        Hierarchy
+            The hierarchy.
+        """
+        return cls(
+            fine=np.asarray(arrays["fine"], np.int32),
+            merges=np.asarray(arrays["merges"], np.int32).reshape(-1, 2),
+            levels=np.asarray(arrays["levels"], np.float64),
+            default=int(np.asarray(arrays["default"])),
+        )
+
+
+def build_hierarchy(
+    fine: np.ndarray,
+    default: np.ndarray,
+    edges: np.ndarray,
+    *,
+    threshold: float,
+    texture: float = 0.0,
+    min_size: int = 1,
+    features: np.ndarray | None = None,
+    line_width: float = 0.0,
+    line_contrast: float = 15.0,
+) -> Hierarchy:
+    """Build the merge tree whose default cut is ``default``.
+
+    Parameters
+    ----------
+    fine : ndarray of int, shape (H, W)
+        The finest regions (ids >= 1): the output stage's regions before its merge.
+    default : ndarray of int, shape (H, W)
+        The output stage's regions, ids 1..R.
+    edges : ndarray of float, shape (H, W)
+        Edge strength (:func:`napari_mmtseg.features.edge_strength`).
+    threshold : float
+        The output stage's ``merge_threshold``: the default level.
+    texture : float, optional
+        Texture weight of the boundary strength (:func:`merge_weak_boundaries`).
+    min_size : int, optional
+        Smallest region: a piece of ``fine`` cut off by a default boundary that is smaller
+        joins its neighbour in the same default region that shares the longest boundary.
+    features : ndarray of float, shape (H, W, F), optional
+        Image features, for the thin-line rule above the default level.
+    line_width : float, optional
+        Thickest thin line kept apart above the default level (0: off).
+    line_contrast : float, optional
+        Colour step that makes a thin line.
+
+    Returns
+    -------
+    Hierarchy
+        Finest regions, merge table and levels; ``at("auto")`` gives ``default`` (renumbered
+        in raster order).
+    """
+    default = np.asarray(default, np.int64)
+    n_def = int(default.max())
+    pieces, _ = connected_pieces(np.asarray(fine, np.int64) * (n_def + 1) + default)
+    group = np.zeros(int(pieces.max()) + 1, np.int64)
+    group[pieces.ravel()] = default.ravel()
+    pieces, group = _absorb_slivers(pieces, group, min_size)
+    below = []
+    if pieces.max() > n_def:  # default regions made of several finest ones
+        merge_weak_boundaries(pieces, edges, np.inf, group, texture, log=below)
+    above = []
+    if n_def > 1:
+        lines = None
+        if line_width > 0 and features is not None:
+            lines = thin_lines(default, features, line_width, contrast=line_contrast)
+        merge_weak_boundaries(
+            default,
+            edges,
+            np.inf,
+            None,
+            texture,
+            lines=lines,
+            features=features,
+            line_contrast=line_contrast,
+            log=above,
+        )
+    rep = np.zeros(n_def + 1, np.int64)  # a finest region of each default region
+    rep[group[::-1]] = np.arange(group.size - 1, -1, -1)
+    m_below = np.asarray([(a, b) for a, b, _ in below], np.int64).reshape(-1, 2)
+    m_above = rep[np.asarray([(a, b) for a, b, _ in above], np.int64).reshape(-1, 2)]
+    lv_below = np.minimum(_cummax([w for *_, w in below]), threshold)
+    lv_above = np.maximum(_cummax([w for *_, w in above]), threshold)
+    return Hierarchy(
+        fine=(pieces - 1).astype(np.int32),
+        merges=(np.concatenate([m_below, m_above]) - 1).astype(np.int32),
+        levels=np.concatenate([lv_below, lv_above]),
+        default=len(below),
+    )
+
+
+def _cummax(values) -> np.ndarray:
+    """Running maximum of a list of floats (an empty list gives an empty array)."""
+    return np.maximum.accumulate(np.asarray(values, np.float64)) if values else np.zeros(0)
+
+
+def _absorb_slivers(pieces, group, min_size, max_passes: int = 20):
+    """Pieces under ``min_size`` join the neighbour of their group sharing the most boundary.
+
+    Returns the pieces renumbered 1..P and the group of each id.
+    """
+    from scipy import sparse
+    from scipy.sparse.csgraph import connected_components
+
+    for _ in range(max_passes):
+        n = int(pieces.max()) + 1
+        small = np.bincount(pieces.ravel(), minlength=n) < min_size
+        small[0] = False
+        if not small.any():
+            break
+        pairs, count = adjacency(pieces, of=small)
+        same = group[pairs[:, 0]] == group[pairs[:, 1]]
+        pairs, count = pairs[same], count[same]
+        a = np.concatenate([pairs[:, 0], pairs[:, 1]])
+        b = np.concatenate([pairs[:, 1], pairs[:, 0]])
+        c = np.concatenate([count, count])
+        sel = small[a]
+        if not sel.any():
+            break  # a small default region on its own: it stays
+        a, b, c = a[sel], b[sel], c[sel]
+        order = np.lexsort((-c, a))
+        a, b = a[order], b[order]
+        first = np.r_[True, a[1:] != a[:-1]]
+        join = sparse.coo_matrix((np.ones(int(first.sum())), (a[first], b[first])), shape=(n, n))
+        comp = connected_components(join, directed=False)[1]
+        lut = np.zeros(n, np.int64)
+        lut[1:] = np.unique(comp[1:], return_inverse=True)[1] + 1
+        new_group = np.zeros(int(lut.max()) + 1, np.int64)
+        new_group[lut[1:]] = group[1:]
+        pieces, group = lut[pieces], new_group
+    return pieces, group

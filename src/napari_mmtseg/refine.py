@@ -1,0 +1,324 @@
+"""Refine a result from a user's brush strokes, keeping what no stroke concerns.
+
+What a stroke means, as napari users paint a label layer:
+
+- painted with the id of an existing region R: "these pixels belong to R";
+- painted with an id the result does not have: "a new object here";
+- erased (:data:`ERASED` in ``strokes``: napari's eraser on the result): "not this region".
+
+The networks of the result (its kept :class:`~napari_mmtseg.model.Model`) learn from the
+strokes, warm-started, and stop early: each stroke is a scribble (Kim et al. 2020, eq. 6)
+of the class of the region it names (the region's majority network channel under the kept
+model), a new id of a free channel, an erased pixel of the class of the nearest other
+region. The labels are then rebuilt in the result's output mode (:func:`rebuild`):
+regions that no stroke touched and whose class did not change keep their ids and shapes;
+stroked pixels take their stroke's id; the rest (the stroked regions, and those whose
+class the learning changed: the look-alikes a correction travels to) is relabelled from
+the networks' new classes, joining an adjacent kept region of its class or getting an id
+of its own. No Qt, no napari.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from ._input import prepare_image
+from .device import describe_device, resolve_device
+from .infer import network_labels
+from .model import Model
+from .output_stage import finish_labels
+from .params import LEARNED_METHODS
+from .refine_ids import class_of_regions, rebuild, stroke_classes
+from .refine_looks import alike_groups, local_features, split_alike, stroke_looks
+from .result import Progress, SegmentationResult
+from .train import RunProgress, train_slice, train_view
+
+__all__ = [
+    "ERASED",
+    "REFINE_SCRIBBLE_WEIGHT",
+    "REFINE_STOP",
+    "iter_refine",
+    "refine",
+    "rebuild",
+]
+
+#: the value of an erased pixel in ``strokes`` ("not this region")
+ERASED = -1
+
+#: the early stop of a refine: at least ``min_steps`` steps, then stop once fewer than
+#: ``tol`` of the pixels changed label for ``patience`` steps in a row, at most ``max_iter``
+REFINE_STOP = {"min_steps": 6, "patience": 3, "tol": 0.01, "max_iter": 60}
+
+#: the scribble term's weight in a refine (unless given): the strokes are the point of it,
+#: and a heavier weight honours them in fewer steps (docs/benchmarks.md, refine)
+REFINE_SCRIBBLE_WEIGHT = 4.0
+
+
+def refine(image, labels, strokes, model: Model, **kwargs) -> SegmentationResult:
+    """Refine ``labels`` (a result of ``model``) from the user's ``strokes``.
+
+    Parameters
+    ----------
+    image : array_like
+        The image the result was made from (as for :func:`napari_mmtseg.segment`).
+    labels : array_like of int
+        The result's labels (the image's spatial shape), as the run left them.
+    strokes : array_like of int
+        ``labels``' shape: 0 = no stroke, > 0 = painted with that id, :data:`ERASED` = erased.
+    model : Model
+        The result's kept networks (``keep_model=True``).
+    **kwargs
+        As for :func:`iter_refine`.
+
+    Returns
+    -------
+    SegmentationResult
+        The refined labels (``output`` kept) and the refined networks in ``model``.
+    """
+    result = None
+    for ev in iter_refine(image, labels, strokes, model, preview_every=0, **kwargs):
+        result = ev
+    return result
+
+
+def _check(labels, strokes, spatial_shape) -> tuple[np.ndarray, np.ndarray]:
+    """``labels`` and ``strokes`` as int64 arrays, checked against the image."""
+    labels, strokes = np.asarray(labels), np.asarray(strokes)
+    for name, arr in (("labels", labels), ("strokes", strokes)):
+        if arr.shape != tuple(spatial_shape):
+            raise ValueError(
+                f"The {name}' shape {arr.shape} differs from the image's spatial shape "
+                f"{tuple(spatial_shape)}."
+            )
+        if not np.issubdtype(arr.dtype, np.integer):
+            raise TypeError(f"The {name} must be integers, not {arr.dtype}.")
+    if strokes.size and strokes.min() < ERASED:
+        raise ValueError(f"Stroke values must be >= {ERASED} ({ERASED} = erased, 0 = none).")
+    if not (strokes != 0).any():
+        raise ValueError("No strokes: paint or erase a few pixels of what is wrong.")
+    return labels.astype(np.int64), strokes.astype(np.int64)
+
+
+def iter_refine(
+    image,
+    labels,
+    strokes,
+    model: Model,
+    *,
+    output: str | None = None,
+    channel_axis: int | None = None,
+    rgb: bool | None = None,
+    device="auto",
+    seed: int = 0,
+    preset: str | None = None,
+    preview_every: int = 10,
+    num_threads: int | None = None,
+    stop: dict | None = None,
+    within=None,
+    **overrides,
+) -> Iterator[Progress | SegmentationResult]:
+    """Refine step by step: :class:`Progress` events, then the :class:`SegmentationResult`.
+
+    Closing the generator stops it at the next step (as :func:`napari_mmtseg.iter_segment`).
+
+    Parameters
+    ----------
+    image, labels, strokes, model
+        As for :func:`refine`.
+    output : str, optional
+        ``"regions"`` or ``"clusters"``; None: the model's (the result's output mode).
+    channel_axis : int, optional
+        The image's channel axis.
+    rgb : bool, optional
+        Whether a last axis of 3 or 4 is colour (None: napari's guess).
+    device : str or torch.device, optional
+        Where training runs.
+    seed : int, optional
+        Seeds the input noise where the model kept none.
+    preset : str, optional
+        Recorded in the result (the refine's own settings are :data:`REFINE_STOP`).
+    preview_every : int, optional
+        Steps between previews (0: none).
+    num_threads : int, optional
+        torch's CPU threads during the refine (restored after).
+    stop : dict, optional
+        Overrides of :data:`REFINE_STOP`.
+    within : array_like of bool, optional
+        ``labels``' shape: how far the correction may reach. Only regions with a pixel
+        in it may change (None: anywhere, for the regions that look like the strokes).
+    **overrides
+        Output-stage fields of :class:`~napari_mmtseg.params.Params`.
+
+    Yields
+    ------
+    Progress or SegmentationResult
+        Progress events, then the result.
+
+    Raises
+    ------
+    ValueError
+        For shapes that differ, no strokes, or a model that does not fit the image.
+    TypeError
+        For a model that is not a learned method's, or labels or strokes not integer.
+    """
+    from . import __version__
+
+    t0 = time.perf_counter()
+    if not isinstance(model, Model) or model.method not in LEARNED_METHODS:
+        raise TypeError("model must be the kept Model of a learned method's result.")
+    prep = prepare_image(image, channel_axis=channel_axis, rgb=rgb)
+    model.check_fits(prep.n_channels)
+    labels, strokes = _check(labels, strokes, prep.spatial_shape)
+    rule = {**REFINE_STOP, **(stop or {})}
+    fields = {"scribble_weight": REFINE_SCRIBBLE_WEIGHT, **overrides}
+    p = replace(model.params, **fields, output=output or model.params.output)
+    dev = resolve_device(device)
+    name = describe_device(dev)
+    old_threads = torch.get_num_threads()
+    if num_threads:
+        torch.set_num_threads(int(num_threads))
+    try:
+        state = model.to_state(p, dev)
+        history: list = []
+        index = [prep.layout.labels_index(i) for i in range(prep.n_slices)]
+        ctx = (model.method, p, state, dev, prep, index)
+        stroked, before, scribbled = yield from _learn(
+            ctx, labels, strokes, rule, seed, preview_every, history
+        )
+        out = _rebuild_all(ctx, scribbled, stroked, before, (labels, strokes, within))
+        kept = Model.from_state(model.method, p, prep, state, __version__)
+    finally:
+        if num_threads:
+            torch.set_num_threads(old_threads)
+    yield SegmentationResult(
+        labels=out.astype(np.int32),
+        method=model.method,
+        preset=preset or "refine",
+        params=p.to_dict(),
+        seed=seed,
+        device=name,
+        seconds=time.perf_counter() - t0,
+        history=history,
+        channel_axis=prep.channel_axis,
+        version=__version__,
+        output={"refine": {**stroked.info, "steps": len(history)}},
+        model=kept,
+    )
+
+
+def _learn(ctx, labels, strokes, rule, seed, preview_every, history):
+    """The strokes' classes, then training on every slice with strokes (yields Progress);
+    returns (StrokeClasses, the channel map before, the slices with strokes)."""
+    method, p, state, dev, prep, index = ctx
+    n = prep.n_slices
+    before = _before(method, p, state, dev, prep, index, labels.shape)
+    stroked = stroke_classes(labels, strokes, class_of_regions(labels, before, p.q))
+    state.scribble_channels = stroked.chans
+    state.n_scribble_classes = int(stroked.chans.size)
+    scribbled = [i for i in range(n) if (strokes[index[i]] != 0).any()]
+    total = len(scribbled) * rule["max_iter"]
+    name = describe_device(dev)
+    yield Progress(0, total, {}, 0, n_slices=n, device=name, message=f"refine on {name}")
+    for k, i in enumerate(scribbled):
+        where = RunProgress(preview_every, k * rule["max_iter"], total, i, n, history, name)
+        plane = stroked.plane[index[i]]
+        yield from _train(method, prep.slice(i), p, state, plane, where, seed, dev, rule)
+    return stroked, before, scribbled
+
+
+def _before(method, p, state, dev, prep, index, shape) -> np.ndarray:
+    """The channel map of every slice before training, from the training view: the regions'
+    classes are judged there, before and after (cheap, and the same view both times)."""
+    before = np.zeros(shape, np.int64)
+    for i, j in enumerate(index):
+        before[j] = _channels(method, replace(p, infer_at="train"), state, prep.slice(i), dev)
+    return before
+
+
+def _rebuild_all(ctx, scribbled, stroked, before, given):
+    """Every slice's refined labels; ``given``: (labels, strokes, within) of the refine."""
+    method, p, state, dev, prep, index = ctx
+    labels, strokes, within = given
+    out = labels.copy()
+    keep_out = None
+    if within is not None:  # regions wholly outside ``within`` (and unstroked) stay
+        within = np.broadcast_to(np.asarray(within, bool), labels.shape)
+        keep_out = np.setdiff1d(np.unique(labels), np.unique(labels[within | (strokes != 0)]))
+    target = stroked.target()
+    feats = {i: local_features(prep.slice(i)) for i in scribbled}
+    looks = stroke_looks(
+        np.concatenate([feats[i].reshape(feats[i].shape[0], -1) for i in scribbled], 1),
+        np.concatenate([target[index[i]].ravel() for i in scribbled]),
+    )
+    for i, j in enumerate(index):
+        x = prep.slice(i)
+        f = feats[i] if i in feats else local_features(x)
+        args = (labels[j], strokes[j], before[j], target[j], looks, f)
+        out[j] = _rebuild_slice(method, p, state, x, dev, stroked, *args)
+        if keep_out is not None:
+            out[j] = np.where(np.isin(labels[j], keep_out), labels[j], out[j])
+    return out
+
+
+def _rebuild_slice(method, p, state, x, dev, stroked, labels, strokes, before, target, looks, f):
+    """The refined labels of one slice (:func:`~napari_mmtseg.refine_ids.rebuild`); on a
+    slice with strokes, one look painted with several ids is split by place (each pixel
+    of it takes the nearest stroke's class). ``target``: the slice's stroke channels."""
+    after = _channels(method, replace(p, infer_at="train"), state, x, dev)
+    clean = _clean(_channels(method, p, state, x, dev), x, p, state.scribble_channels)
+    clean = split_alike(clean, target, alike_groups(x, target))
+    return rebuild(labels, strokes, before, after, clean, p.q, p.output, stroked, looks, f)
+
+
+def _channels(method, p, state, x, device) -> np.ndarray:
+    """The networks' channel map of slice ``x`` (C, H, W) now, (H, W) int."""
+    xt = torch.from_numpy(train_view(x, p.train_size))[None].to(device)
+    with torch.no_grad():
+        return network_labels(method, p, state.net, state.teacher, xt, x, device)
+
+
+def _clean(channels, x, p, scribble_channels) -> np.ndarray:
+    """The channel map cleaned by the output stage (classes keep their channel ids)."""
+    lab, _ = finish_labels(
+        channels,
+        x,
+        output="clusters",
+        min_region_size=p.min_region_size,
+        merge_threshold=p.merge_threshold,
+        refine=p.refine,
+        texture=p.texture_weight,
+        line_width=p.line_width,
+        keep_ids=True,
+        keep_apart=() if scribble_channels is None else scribble_channels,
+    )
+    return lab
+
+
+def _train(method, x, p, state, plane, where, seed, device, rule):
+    """Train on one slice from its strokes (``plane``: class index, -1 none), stop early."""
+    gen = train_slice(
+        method,
+        x,
+        replace(p, max_iter=rule["max_iter"], tol=0.0),
+        state,
+        where,
+        seed=seed,
+        device=device,
+        scribble=plane,
+    )
+    calm = 0
+    try:
+        for steps, ev in enumerate(gen, 1):
+            if not isinstance(ev, Progress):
+                return
+            yield ev
+            calm = calm + 1 if where.history[-1].get("changed", 1.0) < rule["tol"] else 0
+            if steps >= rule["min_steps"] and calm >= rule["patience"]:
+                return
+    finally:
+        gen.close()

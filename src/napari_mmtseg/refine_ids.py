@@ -1,0 +1,364 @@
+"""The ids of a refine: the class of each region and stroke, and the labels rebuilt.
+
+Used by :mod:`napari_mmtseg.refine` on one 2D slice at a time. A region's class is its
+majority network channel; a stroke's is the class of the region whose id it paints, a
+free channel for a new id, or (erased pixels) the class of the nearest other region.
+Plain numpy and scipy, no torch, no Qt.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage.measure import label as connected
+
+__all__ = [
+    "Classes",
+    "StrokeClasses",
+    "TAKEN_OVER",
+    "class_of_regions",
+    "rebuild",
+    "stroke_classes",
+]
+
+_ERASED = -1  # refine.ERASED (not imported: refine imports this module)
+
+#: a region that no stroke touched is relabelled when the refined networks give more than
+#: this share of its pixels to a stroked class other than its own
+TAKEN_OVER = 1 / 3
+
+
+class Classes(NamedTuple):
+    """The class of every region of a label map.
+
+    Attributes
+    ----------
+    ids : numpy.ndarray of shape (R,), int64
+        The sorted region ids.
+    cls : numpy.ndarray of shape (R,), int64
+        The majority network channel of each.
+    used : numpy.ndarray of shape (q,), int64
+        Pixels of each channel in the channel map.
+    """
+
+    ids: np.ndarray
+    cls: np.ndarray
+    used: np.ndarray
+
+    def of(self, ids) -> np.ndarray:
+        """The class of region ids (all present in :attr:`ids`).
+
+        Parameters
+        ----------
+        ids : array_like of int
+            Region ids.
+
+        Returns
+        -------
+        numpy.ndarray of int64
+            Their channels, ``ids``' shape.
+        """
+        return self.cls[np.searchsorted(self.ids, ids)]
+
+
+def class_of_regions(labels: np.ndarray, channels: np.ndarray, q: int) -> Classes:
+    """The majority channel of every region of ``labels``.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of shape (H, W), int
+        Region ids.
+    channels : numpy.ndarray of shape (H, W), int
+        Network channel per pixel (0..q-1).
+    q : int
+        Network channels.
+
+    Returns
+    -------
+    Classes
+        Ids, classes and channel counts.
+    """
+    ids, inv = np.unique(labels, return_inverse=True)
+    ch = np.asarray(channels, np.int64).ravel()
+    votes = np.bincount(inv.ravel() * q + ch, minlength=ids.size * q).reshape(ids.size, q)
+    return Classes(ids.astype(np.int64), votes.argmax(1), np.bincount(ch, minlength=q))
+
+
+def _erased_targets(labels, strokes) -> np.ndarray:
+    """For every erased pixel, the id of the nearest pixel of another region (-1 elsewhere)."""
+    out = np.full(labels.shape, -1, np.int64)
+    erased = strokes == _ERASED
+    for rid in np.unique(labels[erased]):
+        other = (labels != rid) & ~erased
+        if not other.any():
+            continue
+        idx = ndi.distance_transform_edt(~other, return_distances=False, return_indices=True)
+        here = erased & (labels == rid)
+        out[here] = labels[tuple(i[here] for i in idx)]
+    return out
+
+
+class StrokeClasses(NamedTuple):
+    """The training classes of a refine's strokes.
+
+    Attributes
+    ----------
+    chans : numpy.ndarray of shape (K,), int64
+        The network channel of each training class (sorted).
+    plane : numpy.ndarray of int64
+        The strokes' shape: training class index per pixel (-1: no stroke).
+    sids : numpy.ndarray of shape (S,), int64
+        The painted ids (sorted).
+    sid_chans : numpy.ndarray of shape (S,), int64
+        The channel of each.
+    info : dict
+        ``stroked_ids`` (existing ids painted), ``new_ids`` and ``erased_pixels``.
+    """
+
+    chans: np.ndarray
+    plane: np.ndarray
+    sids: np.ndarray
+    sid_chans: np.ndarray
+    info: dict
+
+    def target(self) -> np.ndarray:
+        """The channel of each stroked pixel, -1 elsewhere.
+
+        Returns
+        -------
+        numpy.ndarray of int64
+            :attr:`plane`'s shape.
+        """
+        return np.where(self.plane >= 0, self.chans[np.maximum(self.plane, 0)], -1)
+
+
+def stroke_classes(labels, strokes, classes: Classes) -> StrokeClasses:
+    """The training classes of the strokes of one slice.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of int
+        The result's ids (2D, or a stack).
+    strokes : numpy.ndarray of int
+        ``labels``' shape: 0 none, > 0 a painted id, -1 erased.
+    classes : Classes
+        The regions' classes (:func:`class_of_regions`).
+
+    Returns
+    -------
+    StrokeClasses
+        The classes, per pixel and per painted id.
+    """
+    painted = strokes > 0
+    sids = np.unique(strokes[painted])
+    known = np.isin(sids, classes.ids)
+    chan = np.zeros(sids.size, np.int64)
+    chan[known] = classes.of(sids[known])
+    free = np.setdiff1d(np.arange(classes.used.size), classes.cls)
+    free = free[np.argsort(classes.used[free], kind="stable")]  # the least used first
+    fallback = np.argsort(classes.used, kind="stable")
+    pool = np.concatenate([free, fallback])
+    chan[~known] = pool[: int((~known).sum())]
+    target = np.full(labels.shape, -1, np.int64)
+    target[painted] = chan[np.searchsorted(sids, strokes[painted])]
+    near = _erased_targets(labels, strokes)
+    hit = near >= 0
+    target[hit] = classes.of(near[hit])
+    chans = np.unique(target[target >= 0])
+    plane = np.where(target >= 0, np.searchsorted(chans, target), -1)
+    info = {
+        "stroked_ids": sids[known].tolist(),
+        "new_ids": sids[~known].tolist(),
+        "erased_pixels": int((strokes == _ERASED).sum()),
+    }
+    return StrokeClasses(chans, plane, sids, chan, info)
+
+
+def _seed_classes(out, free, strokes, classes, sc_: StrokeClasses) -> np.ndarray:
+    """Class of every fixed pixel (kept regions, painted pixels); -1 on free pixels."""
+    sc = np.full(out.shape, -1, np.int64)
+    kept = ~free & (strokes <= 0)
+    sc[kept] = classes.of(out[kept])
+    painted = strokes > 0
+    sc[painted] = sc_.sid_chans[np.searchsorted(sc_.sids, strokes[painted])]
+    return sc
+
+
+def _touching(comps: np.ndarray, owner: np.ndarray, cls: np.ndarray) -> dict:
+    """For each component of ``comps`` (> 0), the ``(id, class)`` pairs of the fixed pixels
+    (``owner`` >= 0, their class ``cls``) 4-adjacent to it."""
+    pairs = []
+    for sa, sb in (
+        ((slice(1, None),), (slice(None, -1),)),
+        ((slice(None, -1),), (slice(1, None),)),
+        ((slice(None), slice(1, None)), (slice(None), slice(None, -1))),
+        ((slice(None), slice(None, -1)), (slice(None), slice(1, None))),
+    ):
+        a, b, k = comps[sa], owner[sb], cls[sb]
+        hit = (a > 0) & (b >= 0)
+        pairs.append(np.stack([a[hit], b[hit], k[hit]], 1))
+    found: dict = {}
+    for c, rid, k in np.unique(np.concatenate(pairs), axis=0):
+        found.setdefault(int(c), []).append((int(rid), int(k)))
+    return found
+
+
+def _join_or_new(
+    out, free, clean, sc, labels, after, changed, classes: Classes, painted: set
+) -> None:
+    """Regions output: a free piece (connected pixels of one class of ``clean`` and one old
+    region, so that touching instances stay apart) whose class
+    (its majority in ``after``) is no longer its old region's joins the fixed region of
+    that class that it touches (the nearest where it touches several); the others keep
+    their old region's id (its largest piece) or get a fresh one."""
+    lone = []
+    owner = np.where(sc >= 0, out, -1)
+    # pieces: connected pixels of one class and one old region (instances stay apart)
+    key = np.where(free, clean * (int(labels.max()) + 1) + labels, -1)
+    comps = connected(key, background=-1, connectivity=1).astype(np.int64)
+    touching = _touching(comps, owner, sc)
+    for c in np.unique(comps[comps > 0]):
+        mask = comps == c
+        old = int(np.bincount(labels[mask]).argmax())
+        k = int(np.bincount(after[mask]).argmax())
+        ids = sorted({rid for rid, kk in touching.get(int(c), []) if kk == k})
+        if not ids or classes.of(old) == k:  # no region of its class beside it, or its own
+            lone.append((old, mask))
+        elif len(ids) == 1:
+            _join(out, mask, ids[0], old, free, painted)
+        else:  # the nearest of the regions it touches
+            seeds = np.isin(owner, ids) & (sc == k)
+            idx = ndi.distance_transform_edt(~seeds, return_distances=False, return_indices=True)
+            out[mask] = out[idx[0][mask], idx[1][mask]]
+    taken = set(np.unique(out[~free]).tolist())
+    nxt = int(max(out.max(), labels.max())) + 1
+    for old, mask in sorted(lone, key=lambda om: -int(om[1].sum())):
+        if old in changed and old not in taken:
+            out[mask] = old
+        else:
+            out[mask], nxt = nxt, nxt + 1
+        taken.add(int(out[mask][0]))
+
+
+def _join(out, mask, rid: int, old: int, free, painted: set) -> None:
+    """Join the free piece ``mask`` (of old region ``old``) to the region ``rid`` it touches.
+
+    The joined instance keeps the larger of the two ids' regions' id: a coin whose inner
+    fragment it joins stays the coin, unless ``old`` keeps pixels outside the freed ones or
+    ``rid`` is an id the user painted (``painted``).
+    """
+    size = int(np.count_nonzero(out == rid))
+    if rid not in painted and int(mask.sum()) > size and not (out[~free] == old).any():
+        out[out == rid] = old
+        out[mask] = old
+    else:
+        out[mask] = rid
+
+
+def _by_channel(out, free, clean, classes, changed, sc_: StrokeClasses, q) -> None:
+    """Clusters output: free pixels take the id of their channel's class (kept ids, then
+    the strokes' ids, then changed ids), fresh ids for channels that had none."""
+    id_of = np.full(q, -1, np.int64)
+    kept = ~np.isin(classes.ids, list(changed))
+    for rid, c in zip(classes.ids[kept], classes.cls[kept]):
+        if id_of[c] < 0:
+            id_of[c] = rid
+    for sid, c in zip(sc_.sids, sc_.sid_chans):
+        if id_of[c] < 0:
+            id_of[c] = sid
+    for rid, c in zip(classes.ids[~kept], classes.cls[~kept]):
+        if id_of[c] < 0:
+            id_of[c] = rid
+    none = id_of < 0
+    start = int(max(out.max(), classes.ids.max())) + 1
+    id_of[none] = start + np.arange(int(none.sum()))
+    out[free] = id_of[clean[free]]
+
+
+def _taken_over(labels, after, classes: Classes, looks: dict, feats) -> set:
+    """Ids of the regions more than :data:`TAKEN_OVER` of whose pixels the refined networks
+    give to a stroked class other than the region's own *and* look like that class's
+    strokes (every local feature within three standard deviations of the strokes' mean, plus
+    0.01 of the normalised intensity):
+    the look-alikes a correction travels to, and only those."""
+    ids, inv = np.unique(labels, return_inverse=True)
+    inv = inv.ravel()
+    own = classes.cls[inv]
+    flat = after.ravel()
+    f = feats.reshape(feats.shape[0], -1)
+    took = np.zeros(flat.size, bool)
+    for k, (mean, std) in looks.items():
+        cand = np.flatnonzero((flat == k) & (own != k))
+        alike = np.all(np.abs(f[:, cand] - mean[:, None]) <= 3 * std[:, None] + 0.01, axis=0)
+        took[cand[alike]] = True
+    share = np.bincount(inv, weights=took, minlength=ids.size) / np.bincount(inv)
+    return set(ids[share > TAKEN_OVER].tolist())
+
+
+def rebuild(
+    labels,
+    strokes,
+    before,
+    after,
+    clean,
+    q: int,
+    output: str,
+    stroked: StrokeClasses,
+    looks: dict,
+    feats: np.ndarray,
+) -> np.ndarray:
+    """The refined labels of one slice.
+
+    Regions that no stroke touched and that the refined networks do not give, for more
+    than :data:`TAKEN_OVER` of their pixels, to a stroked class other than their own
+    (majority channel) keep their ids and shapes; painted pixels take their stroke's id;
+    the pixels of the other regions are relabelled from ``clean``.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of shape (H, W), int
+        The result's ids before the refine.
+    strokes : numpy.ndarray of shape (H, W), int
+        0 none, > 0 a painted id, -1 erased.
+    before, after : numpy.ndarray of shape (H, W), int
+        The network channels per pixel before and after the refine.
+    clean : numpy.ndarray of shape (H, W), int
+        ``after`` cleaned by the output stage (channel ids kept).
+    q : int
+        Network channels.
+    output : str
+        ``"regions"``: a relabelled piece joins the nearest kept region of its class that
+        it touches, else gets an id of its own; ``"clusters"``: one id per class.
+    stroked : StrokeClasses
+        The classes of all the refine's strokes (of every slice).
+    looks : dict
+        How each stroked class looks (:func:`stroke_looks`, over all the strokes).
+    feats : numpy.ndarray of shape (F, H, W)
+        The slice's local features (:func:`local_features`).
+
+    Returns
+    -------
+    numpy.ndarray of shape (H, W), int64
+        The refined ids.
+    """
+    labels, strokes = np.asarray(labels, np.int64), np.asarray(strokes, np.int64)
+    classes = class_of_regions(labels, before, q)
+    # a stroke that paints a region's own id over it changes nothing there
+    touched = (strokes != 0) & (strokes != labels)
+    changed = set(np.unique(labels[touched]).tolist()) | _taken_over(
+        labels, np.asarray(after), classes, looks, feats
+    )
+    free = np.isin(labels, list(changed)) & (strokes <= 0)
+    out = labels.copy()
+    out[strokes > 0] = strokes[strokes > 0]
+    if output == "clusters":
+        _by_channel(out, free, np.asarray(clean, np.int64), classes, changed, stroked, q)
+    else:
+        sc = _seed_classes(out, free, strokes, classes, stroked)
+        after = np.asarray(after, np.int64)
+        painted = set(np.unique(strokes[strokes > 0]).tolist())
+        clean = np.asarray(clean, np.int64)
+        _join_or_new(out, free, clean, sc, labels, after, changed, classes, painted)
+    return out

@@ -1,0 +1,113 @@
+"""The "detail" slider under the result (_napari/_detail.py).
+
+Run headless with ``xvfb-run -a python -m pytest tests/napari/test_detail.py``.
+"""
+
+import numpy as np
+import pytest
+
+napari = pytest.importorskip("napari")
+pytest.importorskip("pytestqt")
+
+from napari_mmtseg import segment  # noqa: E402
+from napari_mmtseg._napari._detail import DetailControl  # noqa: E402
+from napari_mmtseg._napari._edits import EditRecord  # noqa: E402
+from napari_mmtseg._napari._widget import MMTSegWidget  # noqa: E402
+
+TIMEOUT = 60_000
+
+
+def _cells(n=72, seed=0):
+    """Bright blobs of two brightnesses on a dark background, a little noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:n, :n]
+    img = np.full((n, n), 0.1)
+    for i, (y, x) in enumerate(rng.integers(10, n - 10, size=(8, 2))):
+        img[(yy - y) ** 2 + (xx - x) ** 2 < 30] = 0.5 + 0.3 * (i % 2)
+    return (img + 0.02 * rng.standard_normal((n, n))).astype(np.float32)
+
+
+@pytest.fixture
+def result():
+    return segment(_cells(), method="kmeans", k=4, output="regions", merge_threshold=3)
+
+
+@pytest.fixture
+def control(make_napari_viewer, result):
+    viewer = make_napari_viewer()
+    layer = viewer.add_labels(result.labels.copy(), name="result")
+    records = {str(layer.unique_id): EditRecord(layer.data, "img", "kmeans")}
+    c = DetailControl(records)
+    c.show_result(layer, (slice(None), slice(None)), result)
+    return c, layer
+
+
+def _slider(c):
+    from napari_mmtseg._napari._detail import _qslider
+
+    return _qslider(c.slider)
+
+
+def test_shown_at_the_runs_own_level_and_hidden_without_a_hierarchy(control, result):
+    c, layer = control
+    assert c.visible and result.hierarchy is not None
+    assert c.slider.value == pytest.approx(result.detail, abs=0.01)
+    clusters = segment(_cells(), method="kmeans", k=4)  # clusters output: no hierarchy
+    c.show_result(layer, (slice(None), slice(None)), clusters)
+    assert not c.visible
+
+
+def test_a_click_rewrites_the_layer_as_one_undo_step(control, result):
+    c, layer = control
+    before = layer.data.copy()
+    c.slider.value = 1.0
+    assert np.array_equal(layer.data, result.at(1.0))
+    assert not np.array_equal(layer.data, before)
+    layer.undo()
+    assert np.array_equal(layer.data, before)
+
+
+def test_a_drag_updates_live_and_its_release_is_one_undo_step(control, result):
+    c, layer = control
+    before = layer.data.copy()
+    q = _slider(c)
+    q.setSliderDown(True)  # emits sliderPressed, as a mouse press does
+    for v in (0.9, 0.6, 0.0):
+        c.slider.value = v
+        assert np.array_equal(layer.data, result.at(v))  # live, while dragging
+    q.setSliderDown(False)  # sliderReleased
+    assert np.array_equal(layer.data, result.at(0.0))
+    layer.undo()  # the whole drag, at once
+    assert np.array_equal(layer.data, before)
+
+
+def test_the_users_edits_survive_a_change_of_detail(control, result):
+    c, layer = control
+    painted = (slice(2, 6), slice(2, 6))
+    index = np.nonzero(np.zeros(layer.data.shape, bool) | _mask(layer.data.shape, painted))
+    layer.data_setitem(index, 99)
+    c.slider.value = 1.0
+    assert (layer.data[painted] == 99).all()
+    outside = ~_mask(layer.data.shape, painted)
+    assert np.array_equal(layer.data[outside], result.at(1.0)[outside])
+
+
+def _mask(shape, where):
+    m = np.zeros(shape, bool)
+    m[where] = True
+    return m
+
+
+def test_the_widget_shows_the_slider_after_a_run(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(_cells(), name="cells")
+    widget = MMTSegWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    assert widget.detail.native.isHidden()
+    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT) as blocker:
+        widget(image=layer, method="kmeans", k=4, output="regions", merge_threshold=3)
+    assert blocker.args == ["done"]
+    assert not widget.detail.native.isHidden()
+    widget.detail.slider.value = 1.0
+    n_fine = widget.detail._target[2].hierarchy.n_fine
+    assert np.unique(widget.result_layer.data).size == n_fine

@@ -1,0 +1,125 @@
+"""One model for many images (issue 22 item 3): ``mmtseg train``, ``mmtseg segment
+--model`` and ``--train-on``, and ``segment_many(model=...)`` on a dask cluster."""
+
+import csv
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_mmtseg import load_model, segment
+from napari_mmtseg.batch import SUMMARY_NAME, segment_many
+from napari_mmtseg.batch.train import MODEL_NAME, sample_evenly
+from napari_mmtseg.cli import main
+
+FAST = ["--preset", "fast", "--seed", "1", "--device", "cpu", "--set", "max_iter=15",
+        "--set", "q=8"]  # fmt: skip
+
+
+def _images(folder, n):
+    folder.mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[:36, :40]
+    for i in range(n):
+        rng = np.random.default_rng(i)
+        img = 300 + 2500 * ((yy - 12 - i) ** 2 + (xx - 18 - 2 * i) ** 2 < 60) + 1200 * (xx > 30 - i)
+        tifffile.imwrite(
+            folder / f"f{i}.tif", (img + rng.normal(0, 60, img.shape)).astype(np.uint16)
+        )
+    return sorted(folder.glob("f*.tif"))
+
+
+def _rows(folder):
+    with open(folder / SUMMARY_NAME) as fh:
+        return list(csv.DictReader(fh))
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_train_then_segment_with_the_model_gives_the_python_ids(tmp_path):
+    files = _images(tmp_path / "in", 2)
+    model_path = tmp_path / "model.pt"
+    assert main(["train", *map(str, files), "-o", str(model_path), *FAST]) == 0
+    out = tmp_path / "out"
+    argv = ["segment", *map(str, files), "-o", str(out), "--model", str(model_path)]
+    assert main(argv + ["--device", "cpu", "--output-mode", "clusters"]) == 0
+    model = load_model(model_path)
+    assert model.method == "mmt" and model.params.q == 8
+    for f in files:
+        expected = segment(tifffile.imread(f), model=model, device="cpu", output="clusters")
+        got = tifffile.imread(out / f"{f.stem}_labels.tif")
+        np.testing.assert_array_equal(got, expected.labels)  # id for id
+        info = json.loads(tifffile.TiffFile(out / f"{f.stem}_labels.tif").pages[0].description)
+        assert info["model_sha256"] == _sha(model_path)
+    rows = _rows(out)
+    assert {r["model"] for r in rows} == {str(model_path)}
+    assert {r["model_sha256"] for r in rows} == {_sha(model_path)}
+
+
+def test_train_on_writes_one_model_applied_to_all_and_named_in_the_summary(tmp_path):
+    _images(tmp_path / "plate", 3)
+    out = tmp_path / "out"
+    assert main(["segment", str(tmp_path / "plate"), "-o", str(out), "--train-on", "2", *FAST]) == 0
+    model_path = out / MODEL_NAME
+    assert model_path.is_file() and load_model(model_path).method == "mmt"
+    rows = _rows(out)
+    assert len(rows) == 3 and {r["status"] for r in rows} == {"done"}
+    assert {r["model_sha256"] for r in rows} == {_sha(model_path)}
+    assert all((out / f"f{i}_labels.tif").is_file() for i in range(3))
+
+
+def test_a_classical_method_trains_no_model(tmp_path, capsys):
+    files = _images(tmp_path / "in", 1)
+    assert main(["train", str(files[0]), "-o", str(tmp_path / "m.pt"), "--method", "kmeans"]) == 2
+    assert "learned method" in capsys.readouterr().err
+
+
+def test_sample_evenly_spreads_and_is_seeded():
+    items = list(range(24))
+    picked = sample_evenly(items, 4, seed=0)
+    assert len(picked) == 4 and picked == sorted(set(picked))
+    assert all(6 * i <= p < 6 * (i + 1) for i, p in enumerate(picked))
+    assert picked == sample_evenly(items, 4, seed=0)
+    assert sample_evenly(items, 30) == items
+
+
+def test_segment_many_sends_the_model_to_the_workers_and_applies_it(tmp_path):
+    pytest.importorskip("distributed")
+    from distributed import Client
+
+    from napari_mmtseg.batch import local_cluster
+
+    files = _images(tmp_path / "in", 2)
+    trained = segment(tifffile.imread(files[0]), method="kim2020", preset="fast", seed=0,
+                      device="cpu", max_iter=10, q=6, keep_model=True).model  # fmt: skip
+    cluster = local_cluster(2)
+    try:
+        with Client(cluster) as client:
+            report = segment_many(
+                [str(tmp_path / "in")], str(tmp_path / "out"), client=client, model=trained,
+                device="cpu", overrides={"output": "clusters"}, num_threads=1,
+                model_info={"model": "in-memory", "model_sha256": "x"},
+            )  # fmt: skip
+    finally:
+        cluster.close()
+    assert report.ok and report.count("done") == 2
+    for f in files:
+        expected = segment(tifffile.imread(f), model=trained, device="cpu", output="clusters")
+        got = tifffile.imread(tmp_path / "out" / f"{f.stem}_labels.tif")
+        np.testing.assert_array_equal(got, expected.labels)
+    assert {r["model"] for r in _rows(tmp_path / "out")} == {"in-memory"}
+
+
+def test_model_and_train_on_together_or_a_non_model_file_are_usage_errors(tmp_path, capsys):
+    files = _images(tmp_path / "in", 2)
+    out = str(tmp_path / "out")
+    bad = tmp_path / "not_a_model.pt"
+    bad.write_text("hello")
+    argv = ["segment", *map(str, files), "-o", out, "--device", "cpu"]
+    assert main(argv + ["--model", str(bad), "--train-on", "1"]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main(argv + ["--model", str(bad)]) == 2
+    assert "not a napari-mmtseg model" in capsys.readouterr().err
