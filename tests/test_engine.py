@@ -116,11 +116,14 @@ def test_ids_agree_across_near_identical_slices():
             for _ in range(3)
         ]
     )
-    r = segment(stack, method="mmt", **FAST)
-    assert r.labels.shape == stack.shape[:3]
-    for z in (1, 2):
-        agree = (r.labels[z] == r.labels[0]).mean()
-        assert agree > 0.95, f"slice {z} ids differ from slice 0 on {1 - agree:.1%} of pixels"
+    # one id per class through the stack; a Z stack's regions are connected in 3D (a time-lapse's
+    # regions are per frame, with ids unique through it: tests/test_stack.py)
+    for kw in (dict(output="clusters"), dict(output="regions", axes="ZYXC")):
+        r = segment(stack, method="mmt", **FAST, **kw)
+        assert r.labels.shape == stack.shape[:3]
+        for z in (1, 2):
+            agree = (r.labels[z] == r.labels[0]).mean()
+            assert agree > 0.95, f"slice {z} ids differ from slice 0 on {1 - agree:.1%} of pixels"
 
 
 def test_same_seed_same_labels_on_cpu():
@@ -241,10 +244,15 @@ def test_stack_ids_never_reuse_an_id_for_a_new_cluster():
     c = np.zeros((8, 8))
     c[:, 4:] = 1.0
     c[4:, :4] = 0.25  # a different new cluster
-    r = segment(np.stack([a, b, c]), method="kmeans", k=3, **FAST)
+    # slice by slice: ids matched by overlap, a new cluster never takes a vanished one's id
+    r = segment(np.stack([a, b, c]), method="kmeans", k=3, stack="per_slice", **FAST)
     lab = r.labels
     assert lab[2, 5, 1] != lab[0, 1, 1]  # the new cluster does not take the vanished one's id
     assert lab[0, 0, 6] == lab[1, 0, 6] == lab[2, 0, 6]
+    # one fit for the stack (the default): one id per grey level in every slice
+    lab = segment(np.stack([a, b, c]), method="kmeans", k=4, **FAST).labels
+    assert len({lab[0, 5, 1], lab[0, 1, 1], lab[0, 0, 6], lab[2, 5, 1]}) == 4
+    assert lab[0, 0, 6] == lab[1, 0, 6] == lab[2, 0, 6] and lab[0, 7, 0] == lab[2, 0, 0]
 
 
 def test_parameter_types_are_checked():

@@ -11,7 +11,14 @@ import numpy as np
 
 from .params import Params
 
-__all__ = ["classical", "fit_trainable", "trainable"]
+__all__ = [
+    "FIT_ONCE_METHODS",
+    "apply_classical",
+    "classical",
+    "fit_classical",
+    "fit_trainable",
+    "trainable",
+]
 
 
 def classical(method: str, x: np.ndarray, p: Params, seed: int) -> np.ndarray:
@@ -40,39 +47,44 @@ def classical(method: str, x: np.ndarray, p: Params, seed: int) -> np.ndarray:
     numpy.ndarray of shape (H, W), int
         Cluster ids from 0.
     """
-    img = x.transpose(1, 2, 0)  # (H, W, C) in [0, 1]
-    if method == "multiotsu":
-        from skimage.filters import threshold_multiotsu
-
-        grey = img.mean(axis=-1)
-        classes = p.n_classes if p.n_classes != "auto" else 2
-        if classes < 2 or grey.min() == grey.max():  # one class (skimage needs at least 2)
-            return np.zeros(grey.shape, dtype=np.int64)
-        for c in range(classes, 1, -1):  # as many classes as the histogram's levels allow
-            try:
-                th = threshold_multiotsu(grey, classes=c)
-                break
-            except ValueError:  # fewer distinct levels than classes in the histogram
-                continue
-        else:
-            th = np.array([(grey.min() + grey.max()) / 2])
-        return np.digitize(grey, th)
     if method == "felzenszwalb":
-        from skimage.segmentation import felzenszwalb
+        return _felzenszwalb(x, p)
+    pixels = x.reshape(x.shape[0], -1).T  # (H * W, C), a view
+    return apply_classical(fit_classical(method, pixels, p, seed), x)
 
-        if img.shape[-1] in (1, 3):
-            arg = img[..., 0] if img.shape[-1] == 1 else img
-            return felzenszwalb(
-                arg,
-                scale=p.scale,
-                sigma=p.sigma,
-                min_size=p.min_size,
-                channel_axis=None if img.shape[-1] == 1 else -1,
-            )
-        return felzenszwalb(img, scale=p.scale, sigma=p.sigma, min_size=p.min_size, channel_axis=-1)
+
+#: methods whose clusters are classes that one fit can label every slice with
+FIT_ONCE_METHODS = ("kmeans", "multiotsu")
+
+
+def fit_classical(method: str, pixels: np.ndarray, p: Params, seed: int):
+    """Fit k-means or multi-Otsu once, on pixels of one slice or a sample of a stack.
+
+    Applied to every slice by :func:`apply_classical`, a fit gives each class one id through
+    the whole stack.
+
+    Parameters
+    ----------
+    method : str
+        ``"kmeans"`` or ``"multiotsu"``.
+    pixels : numpy.ndarray of shape (N, C), float
+        Normalised pixel values, in [0, 1].
+    p : Params
+        Reads ``k`` and ``n_classes``.
+    seed : int
+        k-means' ``random_state`` and its sample of at most 200,000 pixels.
+
+    Returns
+    -------
+    tuple
+        ``("kmeans", fitted KMeans)`` or ``("multiotsu", thresholds or None)`` (None: one
+        class, a constant sample or ``n_classes`` below 2).
+    """
+    if method == "multiotsu":
+        return "multiotsu", _otsu_thresholds(np.asarray(pixels).mean(axis=-1), p)
     from sklearn.cluster import KMeans
 
-    feats = img.reshape(-1, img.shape[-1]).astype(np.float64)
+    feats = np.asarray(pixels, dtype=np.float64)
     rng = np.random.default_rng(seed)
     fit = (
         feats
@@ -80,8 +92,64 @@ def classical(method: str, x: np.ndarray, p: Params, seed: int) -> np.ndarray:
         else feats[rng.choice(feats.shape[0], 200_000, replace=False)]
     )
     k = min(p.k if p.n_classes == "auto" else p.n_classes, len(np.unique(fit, axis=0)))
-    km = KMeans(n_clusters=max(1, k), n_init=3, random_state=seed).fit(fit)
-    return km.predict(feats).reshape(img.shape[:2])
+    return "kmeans", KMeans(n_clusters=max(1, k), n_init=3, random_state=seed).fit(fit)
+
+
+def apply_classical(fitted, x: np.ndarray) -> np.ndarray:
+    """Label one slice with a fit of :func:`fit_classical`.
+
+    Parameters
+    ----------
+    fitted : tuple
+        What :func:`fit_classical` returned.
+    x : numpy.ndarray of shape (C, H, W), float32
+        The normalised slice.
+
+    Returns
+    -------
+    numpy.ndarray of shape (H, W), int
+        Class ids from 0, the same class with the same id on every slice.
+    """
+    kind, fit = fitted
+    if kind == "multiotsu":
+        grey = x.mean(axis=0)
+        if fit is None:
+            return np.zeros(grey.shape, dtype=np.int64)
+        return np.digitize(grey, fit)
+    feats = x.reshape(x.shape[0], -1).T.astype(np.float64)
+    return fit.predict(feats).reshape(x.shape[1:])
+
+
+def _otsu_thresholds(grey: np.ndarray, p: Params):
+    """Multi-Otsu thresholds of grey values: as many classes as the histogram allows."""
+    from skimage.filters import threshold_multiotsu
+
+    classes = p.n_classes if p.n_classes != "auto" else 2
+    if classes < 2 or grey.min() == grey.max():  # one class (skimage needs at least 2)
+        return None
+    for c in range(classes, 1, -1):  # as many classes as the histogram's levels allow
+        try:
+            return threshold_multiotsu(grey, classes=c)
+        except ValueError:  # fewer distinct levels than classes in the histogram
+            continue
+    return np.array([(grey.min() + grey.max()) / 2])
+
+
+def _felzenszwalb(x: np.ndarray, p: Params) -> np.ndarray:
+    """Felzenszwalb's segments of one slice (``scale``, ``sigma``, ``min_size``)."""
+    from skimage.segmentation import felzenszwalb
+
+    img = x.transpose(1, 2, 0)  # (H, W, C) in [0, 1]
+    if img.shape[-1] in (1, 3):
+        arg = img[..., 0] if img.shape[-1] == 1 else img
+        return felzenszwalb(
+            arg,
+            scale=p.scale,
+            sigma=p.sigma,
+            min_size=p.min_size,
+            channel_axis=None if img.shape[-1] == 1 else -1,
+        )
+    return felzenszwalb(img, scale=p.scale, sigma=p.sigma, min_size=p.min_size, channel_axis=-1)
 
 
 def _trainable_features(x: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ from .output_stage import finish_labels, summarize_output
 from .params import LEARNED_METHODS, SCRIBBLE_METHODS
 from .plan import RunPlan, plan_run
 from .result import Progress, SegmentationResult, consecutive
+from .stack import StackIds, scribbled_indices, stack_labeller
 from .train import RunProgress, train_slice, train_view
 
 __all__ = ["Progress", "SegmentationResult", "iter_segment", "segment"]
@@ -44,6 +45,7 @@ def iter_segment(
     model: Model | None = None,
     preview_every: int = 10,
     num_threads: int | None = None,
+    axes: str | None = None,
     **overrides,
 ) -> Iterator[Progress | SegmentationResult]:
     """Segment an image step by step.
@@ -65,6 +67,11 @@ def iter_segment(
         map of the current slice (0: never).
     num_threads : int or None, optional
         torch's CPU threads during the run (restored after).
+    axes : str or None, optional
+        One letter per axis of the image (``"ZYX"``, ``"TYX"``, ``"TZYXC"``: tifffile's and
+        napari's codes): a stack axis lettered ``Z`` is depth, and ``output="regions"``
+        joins regions across its slices in 3D. None: a 4D stack is (T, Z, Y, X), a 3D stack's
+        slices are frames (regions per slice).
     **overrides
         Fields of :class:`~napari_mmtseg.params.Params`.
 
@@ -88,6 +95,7 @@ def iter_segment(
         model=model,
         preview_every=preview_every,
         overrides=overrides,
+        axes=axes,
     )
     t0 = time.perf_counter()
     old_threads = torch.get_num_threads()
@@ -118,6 +126,8 @@ def _segment_slices(run: RunPlan):
     if run.trains:  # first: its message says which train_size fits
         check_memory((H, W), p, run.method, run.device)
     check_host_memory(prep, run.method, p, run.device)
+    if run.one_model:
+        return (yield from _one_model_slices(run))
     out = np.empty((n, H, W), dtype=np.int32)
     top = -1
     infos = []
@@ -147,6 +157,51 @@ def _segment_slices(run: RunPlan):
                 device=dev_name,
             )
     return _stack_labels(run, out), infos
+
+
+def _one_model_slices(run: RunPlan):
+    """A stack labelled by one model (or one classical fit); yields Progress, returns
+    (labels, infos)."""
+    prep, p = run.prep, run.p
+    n = prep.n_slices
+    label = yield from stack_labeller(run, _plane)
+    out = np.empty((n, *prep.yx), dtype=np.int32)
+    ids = StackIds(p.output, out, prep.stack_shape, run.z_stride)
+    step0 = p.max_iter if run.trains else 0
+    infos = []
+    for i in range(n):  # every slice streamed: read, labelled, finished, dropped
+        x = prep.slice(i)
+        plane = _plane(run, i)
+        raw = label(x)
+        lab, info = _output_stage(run, raw, x, plane)
+        infos.append(info)
+        if _ids_kept(run):
+            out[i] = _slice_ids(run, lab, plane, None, -1)
+        else:
+            ids.add(i, lab, raw, p.n_classes == "auto")
+        k = len(np.unique(out[i]))
+        if not run.trains:
+            run.history.append({"slice": i, "iteration": 1, "n_labels": k})
+        yield Progress(
+            iteration=step0 + i + 1,
+            total=run.total,
+            losses={},
+            n_labels=k,
+            preview=out[i] + 1 if run.preview_every else None,
+            slice_index=i,
+            n_slices=n,
+            device=run.device_name,
+        )
+    if _ids_kept(run):
+        return _stack_labels(run, out), infos
+    return ids.labels(prep.spatial_shape), infos
+
+
+def _plane(run: RunPlan, i: int):
+    """Slice ``i``'s scribble class plane, or None."""
+    if run.scr is None:
+        return None
+    return run.scr.classes(run.scr.data[run.prep.layout.labels_index(i)])
 
 
 def _raw_labels(run: RunPlan, x, i, done, plane, dev_name):
@@ -186,16 +241,17 @@ def _raw_labels(run: RunPlan, x, i, done, plane, dev_name):
 def _scribbled_slices(run: RunPlan):
     """(normalised slice, scribble plane) of every scribbled slice, in training order."""
     layout, data = run.prep.layout, run.scr.data
-    for j in run.scr.slice_order(layout, run.prep.n_slices):
-        if (data[layout.labels_index(j)] > 0).any():
-            yield run.prep.slice(j), data[layout.labels_index(j)]
+    for j in scribbled_indices(run.scr, layout, run.scr.slice_order(layout, run.prep.n_slices)):
+        yield run.prep.slice(j), data[layout.labels_index(j)]
 
 
 def _output_stage(run: RunPlan, raw, x, plane):
     """The output stage on one slice's cluster map: (labels from 0, OutputInfo)."""
     p = run.p
     channels = run.state.scribble_channels
-    keep_ids = (run.scr is not None or run.model is not None) and p.output == "clusters"
+    keep_ids = (run.scr is not None or run.model is not None or run.one_model) and (
+        p.output == "clusters"
+    )
     scribbled = None
     if plane is not None and channels is not None:  # network channel of each scribbled pixel
         scribbled = np.where(plane >= 0, np.asarray(channels)[np.maximum(plane, 0)], -1)

@@ -16,6 +16,7 @@ from .nets import SegNet
 
 __all__ = [
     "freeze_bn_to_image_stats",
+    "frozen_labels",
     "infer_labels",
     "network_labels",
     "teachers_alignment",
@@ -119,6 +120,50 @@ def infer_labels(
     """
     net = copy.deepcopy(net)
     freeze_bn_to_image_stats(net, x_train)
+    return frozen_labels(net, model, x_train, x_full, tile, device, other, at)
+
+
+@torch.no_grad()
+def frozen_labels(
+    net: SegNet,
+    model: int,
+    x_train: torch.Tensor,
+    x_full: np.ndarray,
+    tile: int,
+    device: torch.device,
+    other: np.ndarray | None = None,
+    at: str = "full",
+) -> np.ndarray:
+    """Argmax labels of a network whose BatchNorm is already frozen, tile by tile.
+
+    What :func:`infer_labels` does after freezing: a stack's one model freezes its
+    BatchNorm once, to the statistics of a sample of the stack's slices
+    (:func:`freeze_bn_to_image_stats` on a batch), and labels every slice with it.
+
+    Parameters
+    ----------
+    net : SegNet or SegNetPair
+        Frozen network(s) in eval mode; not changed.
+    model : int
+        Which network of the module's output (0 or 1).
+    x_train : torch.Tensor of shape (1, C, h, w)
+        The slice's training view (read only with ``at="train"``).
+    x_full : numpy.ndarray of shape (C, H, W), float32
+        The full-size normalised slice.
+    tile : int
+        Tile side, in pixels.
+    device : torch.device
+        Where the network runs.
+    other : numpy.ndarray of shape (q,), optional
+        As for :func:`infer_labels`.
+    at : str, optional
+        As for :func:`infer_labels`.
+
+    Returns
+    -------
+    numpy.ndarray of shape (H, W), int32
+        Channel ids 0..q-1.
+    """
     c, H, W = x_full.shape
     perm = None if other is None else torch.from_numpy(np.argsort(other)).to(device)
     if at == "train" and tuple(x_train.shape[-2:]) != (H, W):

@@ -12,6 +12,7 @@ __all__ = [
     "CLASSICAL_METHODS",
     "SCRIBBLE_METHODS",
     "OUTPUTS",
+    "STACK_MODES",
     "PRESETS",
     "Params",
     "make_params",
@@ -24,6 +25,8 @@ CLASSICAL_METHODS = ("kmeans", "felzenszwalb", "multiotsu")
 SCRIBBLE_METHODS = ("trainable",)
 METHODS = LEARNED_METHODS + CLASSICAL_METHODS + SCRIBBLE_METHODS
 OUTPUTS = ("regions", "clusters")
+#: how a stack is trained: one model for every slice, or each slice in turn
+STACK_MODES = ("one_model", "per_slice")
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,12 @@ class Params:
         Train in bfloat16 autocast (inference stays float32).
     fused : bool or None, default None
         MMT's students in one grouped call (None: on CUDA only).
+    stack : str, default "one_model"
+        A stack (Z or T slices): ``"one_model"`` trains one model on a sample of its slices
+        (``max_iter`` steps in all, each on one slice) and labels every slice with it, one
+        id per class through the stack; ``"per_slice"`` trains on each slice in turn
+        (``max_iter`` each, starting from the previous slice's networks) and matches ids
+        by overlap (docs/usage.md, "3D and time-lapse data": when to use which).
     sync_every : int or None, default None
         Learned methods: training steps per host read. The losses, label counts and the
         stopping rule are read every ``sync_every`` steps (a stop can come up to
@@ -151,6 +160,8 @@ class Params:
     tile: int = 1024
     bf16: bool = False
     fused: bool | None = None
+    # stacks
+    stack: str = "one_model"
     sync_every: int | None = None
     # output stage, every method
     output: str = "regions"
@@ -322,6 +333,10 @@ def _check(p: Params) -> None:
     )
     need(p.infer_at in ("full", "train"), f"infer_at must be 'full' or 'train', got {p.infer_at!r}")
     need(p.k >= 1, f"k must be >= 1, got {p.k}")
+    need(
+        p.stack in STACK_MODES,
+        f"stack must be 'one_model' or 'per_slice', got {p.stack!r}",
+    )
     need(p.output in OUTPUTS, f"output must be 'regions' or 'clusters', got {p.output!r}")
     need(
         p.n_classes == "auto" or (is_int(p.n_classes) and p.n_classes >= 1),

@@ -12,10 +12,12 @@ import numpy as np
 import torch
 
 from ._input import PreparedImage, prepare_image
+from .classical import FIT_ONCE_METHODS
 from .device import describe_device, resolve_device
 from .model import Model
 from .params import LEARNED_METHODS, METHODS, SCRIBBLE_METHODS, Params, default_preset, make_params
 from .scribbles import Scribbles, prepare_scribbles
+from .stack import depth_stride
 from .train import TrainState
 
 __all__ = ["RunPlan", "plan_run"]
@@ -51,6 +53,9 @@ class RunPlan:
         The device, in words.
     history : list of dict
         Per-step records.
+    z_stride : int or None
+        Slice-number step between neighbours along Z (None: no Z axis;
+        :func:`napari_mmtseg.stack.depth_stride`).
     """
 
     method: str
@@ -65,6 +70,21 @@ class RunPlan:
     model: Model | None
     device_name: str = ""
     history: list = field(default_factory=list)
+    z_stride: int | None = None
+
+    @property
+    def one_model(self) -> bool:
+        """Whether one model labels the whole stack (``Params.stack="one_model"``).
+
+        Returns
+        -------
+        bool
+            True for a stack of more than one slice, with a learned method, a kept model,
+            k-means or multi-Otsu; Felzenszwalb's segments are no classes, and the scribble
+            classifier is one fit already.
+        """
+        fits_once = self.method in LEARNED_METHODS or self.method in FIT_ONCE_METHODS
+        return self.prep.n_slices > 1 and self.p.stack == "one_model" and fits_once
 
     @property
     def trains(self) -> bool:
@@ -84,8 +104,11 @@ class RunPlan:
         Returns
         -------
         int
-            Slices x ``max_iter`` when training, else the number of slices.
+            Slices x ``max_iter`` when training each slice, ``max_iter`` + slices when
+        training one model, else the number of slices.
         """
+        if self.trains and self.one_model:
+            return self.p.max_iter + self.prep.n_slices
         return self.prep.n_slices * (self.p.max_iter if self.trains else 1)
 
 
@@ -103,6 +126,7 @@ def plan_run(
     model: Model | None,
     preview_every: int,
     overrides: dict,
+    axes: str | None = None,
 ) -> RunPlan:
     """Check a run's arguments and set it up, before any work.
 
@@ -132,6 +156,8 @@ def plan_run(
         Steps between previews.
     overrides : dict
         Fields of :class:`Params`.
+    axes : str or None, optional
+        The image's axis letters (:func:`napari_mmtseg.stack.depth_stride`).
 
     Returns
     -------
@@ -180,6 +206,7 @@ def plan_run(
         state = TrainState()
     if scr is not None:
         state.n_scribble_classes = scr.n_classes
+    z_stride = depth_stride(prep, axes)
     return RunPlan(
         method,
         preset,
@@ -192,6 +219,7 @@ def plan_run(
         preview_every,
         model,
         describe_device(dev),
+        z_stride=z_stride,
     )
 
 

@@ -173,6 +173,8 @@ def segment_file(
     if channel_axis is None:  # what the file says (a C axis, a ZYX stack), else the shape's guess
         channel_axis = file_channel_axis(meta.axes, image.ndim)
     kw = dict(method=method, preset=preset, seed=seed, channel_axis=channel_axis, device=device)
+    if set(meta.axes) <= set("TZCYX") and len(meta.axes) == image.ndim > 2:
+        kw["axes"] = meta.axes  # what the file says: a Z stack's regions connect in 3D
     if model is not None:
         kw.update(method=model.method, model=model)
     try:

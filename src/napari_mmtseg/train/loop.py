@@ -181,8 +181,32 @@ def init_networks(
         state.teacher = teacher
 
 
-def _slice_training(method, xs, x, p, state, scribble, device) -> SliceTraining:
-    """What the steps on this slice read: scribbles, superpixels, autocast."""
+def slice_training(method, xs, x, p, state, scribble, device) -> SliceTraining:
+    """What the steps on one slice read: scribbles, superpixels, autocast.
+
+    Parameters
+    ----------
+    method : str
+        The learned method (Kanezaki 2018's SLIC superpixels, MMT's ``superpixel_size``).
+    xs : numpy.ndarray of shape (C, h, w), float32
+        The slice's training view.
+    x : torch.Tensor of shape (1, C, h, w)
+        The same on the device.
+    p : Params
+        The run's parameters.
+    state : TrainState
+        The networks (the scribble classes' channels are fixed here on the first
+        scribbled slice).
+    scribble : numpy.ndarray of shape (H, W), int64, or None
+        Scribble class index per full-size pixel (-1 = not scribbled).
+    device : torch.device
+        Where training runs.
+
+    Returns
+    -------
+    SliceTraining
+        What every step on the slice reads.
+    """
     scr = None
     if scribble is not None:
         net = state.teacher if state.teacher is not None else state.net
@@ -215,10 +239,26 @@ def _slice_training(method, xs, x, p, state, scribble, device) -> SliceTraining:
     return SliceTraining(x, p, device, amp, scr, sp_t, n_sp)
 
 
-def _done(out: StepOutcome, min_labels: int, state: TrainState, scr) -> bool:
+def labels_done(out: StepOutcome, min_labels: int, state: TrainState, scr) -> bool:
     """The label-count stop: labels down to ``min_labels``, scribbles honoured.
 
     Never a refinement (``state.warm``): its other classes must not be merged away.
+
+    Parameters
+    ----------
+    out : StepOutcome
+        The step's outcome (its ``n_labels`` and ``labels``).
+    min_labels : int
+        The label count that stops training.
+    state : TrainState
+        Reads ``warm``.
+    scr : ScribbleTargets or None
+        The step's scribbles: every scribbled class must hold 90% of its scribbles.
+
+    Returns
+    -------
+    bool
+        True when training stops.
     """
     return (
         out.n_labels <= min_labels
@@ -276,7 +316,7 @@ def train_slice(
     if state.net is None:
         init_networks(state, method, xs.shape[0], p, seed, device)
     state.net.train()
-    st = _slice_training(method, xs, x, p, state, scribble, device)
+    st = slice_training(method, xs, x, p, state, scribble, device)
     step = STEPS[method]
     n_scribbled = 0 if st.scr is None else int(st.scr.chans.numel())
     min_labels = max(p.min_labels, p.n_classes if p.n_classes != "auto" else 0, n_scribbled)
@@ -294,7 +334,7 @@ def train_slice(
         for j, out in enumerate(read_steps(todo), start=it + 1 - len(todo)):
             frac = out.n_changed / out.labels.numel() if j > 0 else 1.0
             run.record(j, out, frac)
-            stop = _done(out, min_labels, state, st.scr) or stop
+            stop = labels_done(out, min_labels, state, st.scr) or stop
             if p.tol > 0:
                 stable = stable + 1 if frac < p.tol else 0
                 stop = stop or stable >= p.patience

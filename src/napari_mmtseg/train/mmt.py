@@ -17,7 +17,7 @@ from .scribble_loss import claim, scribble_ce
 from .state import SliceTraining, TrainState
 from .sync import PendingStep, assignment_due, pending, sync_every
 
-__all__ = ["assign", "cross_targets", "mmt_step"]
+__all__ = ["assign", "by_network", "cross_targets", "mmt_step"]
 
 
 def assign(slab: torch.Tensor, tlab: torch.Tensor, q: int, extra: torch.Tensor | None = None):
@@ -92,6 +92,23 @@ def cross_targets(slab: torch.Tensor, tlab: torch.Tensor, q: int, extra: torch.T
     return _mapped(maps_t, tlab), maps_t, S_np, n
 
 
+def by_network(out: torch.Tensor) -> torch.Tensor:
+    """A pair's output with the networks first: one slice, or a batch of a stack's slices.
+
+    Parameters
+    ----------
+    out : torch.Tensor of shape (B, 2, q, h, w)
+        The networks' responses to B slices.
+
+    Returns
+    -------
+    torch.Tensor of shape (2, q, h, w), or (2, q, B, h, w) when B > 1
+        The same responses; every step below reads the slices of a batch as one image
+        whose total variation is taken within each slice.
+    """
+    return out[0] if out.shape[0] == 1 else out.permute(1, 2, 0, 3, 4)
+
+
 def _mapped(maps_t: torch.Tensor, tlab: torch.Tensor) -> torch.Tensor:
     """Each student's target: the other teacher's labels through its map."""
     return torch.stack([maps_t[0][tlab[1]], maps_t[1][tlab[0]]])
@@ -134,9 +151,9 @@ def mmt_step(state: TrainState, st: SliceTraining, prev: torch.Tensor | None) ->
         The students (``net``, a pair), their optimiser, the teachers, the step counter
         and the noise generator; ``opt``'s gradients must be zeroed.
     st : SliceTraining
-        The slice's training view and what the step reads.
+        The slice's training view (or a batch of a stack's slices') and what the step reads.
     prev : torch.Tensor of shape (h, w) or None
-        Teacher 0's labels at the previous step (None on the first).
+        Teacher 0's labels at the previous step (None on the first); (B, h, w) for a batch.
 
     Returns
     -------
@@ -155,9 +172,9 @@ def mmt_step(state: TrainState, st: SliceTraining, prev: torch.Tensor | None) ->
         noise = torch.randn(xin.shape, generator=state.gen, pin_memory=cuda)
         xin = xin + p.noise * noise.to(st.device, non_blocking=cuda)
     with st.amp:
-        y = state.net(xin)[0].float()  # (2, q, h, w)
+        y = by_network(state.net(xin)).float()  # (2, q, h, w), or (2, q, B, h, w)
     with torch.no_grad(), st.amp:
-        ty = state.teacher(x)[0].float()
+        ty = by_network(state.teacher(x)).float()
         tlab, target, maps_t = _targets(y, ty, prev, state, st)
     logits = y.reshape(2, q, -1)
     ce = scribble_ce(logits, target.reshape(2, -1), st.scr)

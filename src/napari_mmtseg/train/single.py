@@ -11,6 +11,7 @@ import torch
 
 from ..align import count_ids
 from ..nets import tv_loss
+from .mmt import by_network
 from .scribble_loss import claim, scribble_ce
 from .state import SliceTraining, TrainState
 from .sync import PendingStep, pending
@@ -28,7 +29,8 @@ def single_step(state: TrainState, st: SliceTraining, prev: torch.Tensor | None)
     st : SliceTraining
         The slice's training view and what the step reads.
     prev : torch.Tensor of shape (h * w,) or None
-        The network's labels at the previous step (None on the first).
+        The network's labels at the previous step (None on the first); (B * h * w,) for a
+        batch of a stack's slices (``st.x`` of shape (B, C, h, w)).
 
     Returns
     -------
@@ -38,7 +40,7 @@ def single_step(state: TrainState, st: SliceTraining, prev: torch.Tensor | None)
     """
     p, q, device = st.p, st.p.q, st.device
     with st.amp:
-        y = state.net(st.x)[0, 0].float()  # (q, h, w)
+        y = by_network(state.net(st.x))[0].float()  # (q, h, w), or (q, B, h, w)
     with torch.no_grad():
         lab = y.argmax(0).reshape(-1)
         if st.superpixels is not None:  # Kanezaki 2018: one label per superpixel, by vote

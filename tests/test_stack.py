@@ -1,0 +1,145 @@
+"""One model for a whole stack: one id per class through the stack, 3D regions along Z,
+per-frame regions along T, the per-slice option, and a lazy stack streamed."""
+
+import numpy as np
+import pytest
+
+from napari_mmtseg import segment
+
+FAST = dict(preset="fast", device="cpu")
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def three_class_stack(n=48, orders=((0, 1, 2), (2, 0, 1), (1, 2, 0)), seed=0):
+    """Slices holding the same three grey levels in other places and proportions.
+
+    Each slice: a left half and two right quarters; slice z gives them the classes
+    ``orders[z]``, so a class covers half a slice in one and a quarter in another.
+    """
+    rng = np.random.default_rng(seed)
+    part = np.zeros((n, n), int)
+    part[: n // 2, n // 2 :] = 1
+    part[n // 2 :, n // 2 :] = 2
+    cls = np.stack([np.array(o)[part] for o in orders])
+    img = np.array([0.1, 0.5, 0.9])[cls] + rng.normal(0, 0.03, cls.shape)
+    return (np.clip(img, 0, 1) * 255).astype(np.uint8), cls
+
+
+def class_ids(labels, cls):
+    """Per class, the id it takes in each slice (its majority), and the least purity."""
+    n_cls, n = int(cls.max()) + 1, labels.shape[0]
+    ids = [
+        [int(np.bincount(labels[z][cls[z] == c]).argmax()) for z in range(n)] for c in range(n_cls)
+    ]
+    purity = min(
+        float((labels[z][cls[z] == c] == ids[c][z]).mean()) for z in range(n) for c in range(n_cls)
+    )
+    return ids, purity
+
+
+@pytest.mark.parametrize(
+    "method, kw",
+    [
+        ("kmeans", dict(k=3)),
+        ("multiotsu", dict(n_classes=3)),
+        ("mmt", dict(output="clusters", max_iter=30)),
+    ],
+)
+def test_a_class_has_one_id_in_every_slice(method, kw):
+    stack, cls = three_class_stack()
+    r = segment(stack, method=method, **FAST, **kw)
+    ids, purity = class_ids(r.labels, cls)
+    assert purity > 0.95
+    for per_slice in ids:
+        assert len(set(per_slice)) == 1, f"a class changes id between slices: {ids}"
+    assert len({i[0] for i in ids}) == 3, f"two classes share an id: {ids}"
+
+
+def test_the_per_slice_option_trains_every_slice():
+    stack, cls = three_class_stack(n=32)
+    one = segment(stack, method="kim2020", max_iter=8, tol=0, min_labels=1, **FAST)
+    each = segment(
+        stack, method="kim2020", max_iter=8, tol=0, min_labels=1, stack="per_slice", **FAST
+    )
+    assert len(one.history) == 8  # max_iter steps for the whole stack
+    assert len(each.history) == 3 * 8  # max_iter steps per slice
+    assert sorted({h["slice"] for h in each.history}) == [0, 1, 2]
+    assert each.labels.shape == one.labels.shape == stack.shape
+    assert each.params["stack"] == "per_slice" and one.params["stack"] == "one_model"
+
+
+def dumbbell_stack(n=40):
+    """Four slices: two discs (slice 0) joined by a bridge (1), one blob (2), nothing (3)."""
+    yy, xx = np.mgrid[:n, :n]
+    left = (yy - 20) ** 2 + (xx - 10) ** 2 < 36
+    right = (yy - 20) ** 2 + (xx - 30) ** 2 < 36
+    bridge = (abs(yy - 20) < 4) & (xx > 10) & (xx < 30)
+    masks = [left | right, left | right | bridge, (yy - 20) ** 2 + (xx - 20) ** 2 < 64]
+    masks.append(np.zeros_like(left))
+    return np.where(np.stack(masks), 200, 20).astype(np.uint8), np.stack(masks)
+
+
+def test_regions_of_a_z_stack_are_connected_in_3d():
+    stack, fg = dumbbell_stack()
+    r = segment(stack, method="kmeans", k=2, output="regions", axes="ZYX", **FAST)
+    lab = r.labels
+    ids = np.unique(lab[fg])
+    assert ids.size == 1, f"one object through the slices has ids {ids}"
+    assert np.unique(lab[~fg]).size == 1  # the background too
+    assert lab[0, 20, 10] == lab[0, 20, 30]  # the two discs of slice 0 meet in slice 1
+
+
+def test_regions_of_a_time_lapse_are_per_frame_with_ids_unique_through_it():
+    stack, fg = dumbbell_stack()
+    for axes in ("TYX", None):  # a 3D stack of unknown axes is a time-lapse
+        r = segment(stack, method="kmeans", k=2, output="regions", axes=axes, **FAST)
+        lab = r.labels
+        assert lab[0, 20, 10] != lab[0, 20, 30]  # two discs in frame 0: two regions
+        frames = [set(np.unique(f).tolist()) for f in lab]
+        for a in range(len(frames)):
+            for b in range(a + 1, len(frames)):
+                assert not frames[a] & frames[b], "an id is reused in another frame"
+
+
+class CountingStack:
+    """A lazy (T, Y, X) array that counts the reads of each slice."""
+
+    def __init__(self, data):
+        self.data, self.reads = data, np.zeros(len(data), int)
+        self.shape, self.dtype, self.ndim = data.shape, data.dtype, data.ndim
+
+    def __getitem__(self, key):
+        first = key[0] if isinstance(key, tuple) else key
+        hit = np.arange(len(self.data))[first]
+        self.reads[np.atleast_1d(hit)] += 1
+        return self.data[key]
+
+
+def test_a_lazy_stack_is_trained_on_sampled_slices_and_streamed(monkeypatch):
+    da = pytest.importorskip("dask.array")
+    from napari_mmtseg.train import stack as train_stack_module
+
+    base, cls = three_class_stack(n=32, orders=[(0, 1, 2), (2, 0, 1), (1, 2, 0)] * 4)
+    source = CountingStack(base)
+    lazy = da.from_array(source, chunks=(1, 32, 32))
+    view_bytes = 32 * 32 * 4
+    monkeypatch.setattr(train_stack_module, "POOL_BYTES", 3 * view_bytes)  # 3 of 12 slices
+    r = segment(lazy, method="kim2020", output="clusters", max_iter=12, tol=0, **FAST)
+    trained_on = {h["slice"] for h in r.history}
+    assert len(trained_on) <= 3 and len(r.history) == 12
+    assert r.labels.shape == base.shape
+    ids, purity = class_ids(r.labels, cls)
+    assert purity > 0.9 and all(len(set(i)) == 1 for i in ids), ids
+    # every slice read for the labels (and as often for the intensity range's sample, if
+    # the input layer takes one), the pool's slices once more for training, no slice more
+    extra = source.reads - source.reads.min()
+    assert (source.reads >= 1).all() and extra.max() <= 1 and extra.sum() <= 3, source.reads
+
+
+def test_a_tzyx_stack_joins_regions_along_z_within_each_time_point():
+    stack, fg = dumbbell_stack()
+    tz = np.stack([stack, stack])  # (T, Z, Y, X): Z is the second stack axis
+    lab = segment(tz, method="kmeans", k=2, output="regions", **FAST).labels
+    assert np.unique(lab[0][fg]).size == 1 and np.unique(lab[1][fg]).size == 1
+    assert lab[0][fg][0] != lab[1][fg][0]  # not joined across time
