@@ -44,9 +44,9 @@ from skimage import graph
 from skimage.segmentation import watershed
 
 from napari_mmtseg import make_params, segment
-from napari_mmtseg._input import prepare_image
 from napari_mmtseg.bench import datasets
 from napari_mmtseg.features import edge_strength, image_features
+from napari_mmtseg.image import prepare_image
 from napari_mmtseg.infer import _vote, freeze_bn_to_image_stats
 from napari_mmtseg.metrics import ari, score
 from napari_mmtseg.output_stage import finish_labels

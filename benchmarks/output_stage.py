@@ -32,9 +32,9 @@ import numpy as np
 import torch
 
 from napari_mmtseg import segment
-from napari_mmtseg._input import prepare_image
 from napari_mmtseg.bench import datasets
 from napari_mmtseg.bench.run import parse_sets
+from napari_mmtseg.image import prepare_image
 from napari_mmtseg.metrics import ari, score, score_instances
 from napari_mmtseg.output_stage.experiments import finish_labels_ablated
 

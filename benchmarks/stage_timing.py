@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 from skimage.measure import label
 
-from napari_mmtseg._input import prepare_image
 from napari_mmtseg.bench import datasets
 from napari_mmtseg.features import image_features
+from napari_mmtseg.image import prepare_image
 from napari_mmtseg.output_stage import auto_min_region_size, finish_labels, remove_small_pieces
 from napari_mmtseg.output_stage.experiments import finish_labels_ablated
 

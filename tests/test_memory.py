@@ -96,7 +96,7 @@ def test_a_giant_slice_in_one_chunk_is_sampled_in_one_read(monkeypatch):
     da = pytest.importorskip("dask.array")
     import dask
 
-    from napari_mmtseg._input import prepare_image
+    from napari_mmtseg.image import prepare_image
 
     img = (np.arange(2100 * 2100) % 5000).astype(np.uint16).reshape(2100, 2100)
     reads = []

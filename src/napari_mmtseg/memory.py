@@ -109,7 +109,7 @@ def check_host_memory(prep, method: str, p: Params, device: torch.device) -> Non
 
     Parameters
     ----------
-    prep : napari_mmtseg._input.PreparedImage
+    prep : napari_mmtseg.image.PreparedImage
         The image (its shape, channels and dtype only).
     method : str
         The method (learned methods also hold a tile's activations and, on

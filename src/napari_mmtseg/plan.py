@@ -11,9 +11,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from ._input import PreparedImage, prepare_image
 from .classical import FIT_ONCE_METHODS
 from .device import describe_device, resolve_device
+from .image import PreparedImage, prepare_image
 from .model import Model
 from .params import LEARNED_METHODS, METHODS, SCRIBBLE_METHODS, Params, default_preset, make_params
 from .scribbles import Scribbles, prepare_scribbles

@@ -27,8 +27,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from ._input import prepare_image
 from .device import describe_device, resolve_device
+from .image import prepare_image
 from .infer import network_labels
 from .model import Model
 from .output_stage import finish_labels

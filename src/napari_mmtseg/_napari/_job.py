@@ -11,7 +11,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from .. import Progress, iter_segment
-from .._input import SliceLayout, slice_layout
+from ..image import SliceLayout, slice_layout
 from ..io import ImageMeta
 
 __all__ = [
@@ -103,7 +103,7 @@ def _channel_axis(layer, data, channel_axis: int | None) -> tuple[int | None, bo
 
 def has_stack(layer, channel_axis: int | None) -> bool:
     """Whether ``layer`` (with ``channel_axis``) has more than one 2D slice:
-    a stack axis longer than 1 besides Y, X (:func:`napari_mmtseg._input.slice_layout`)."""
+    a stack axis longer than 1 besides Y, X (:func:`napari_mmtseg.image.slice_layout`)."""
     data = _base_data(layer)
     try:
         ch, _ = _channel_axis(layer, data, channel_axis)
@@ -139,7 +139,7 @@ def make_job(
     channel_axis: an axis of the layer's data holding channels; for an RGB
     layer only its last axis, meaning "these are plain channels, not
     RGB(A)" (a 4th channel is then kept). current_slice_only: for a stack
-    (an axis longer than 1 besides Y, X: :func:`napari_mmtseg._input.slice_layout`),
+    (an axis longer than 1 besides Y, X: :func:`napari_mmtseg.image.slice_layout`),
     take the 2D slice at ``world_point`` (the viewer's ``dims.point``).
     Raises ValueError for a channel axis the data lacks, or data with no
     2D slice of at least 2x2 pixels.

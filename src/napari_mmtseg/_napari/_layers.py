@@ -1,7 +1,7 @@
 """The widget's controls that are derived from the viewer's layers: the image
 chooser, the chosen image's channel axis, whether it is a stack (the
 "3D / time" choice: an axis longer than 1 besides Y, X, as
-:func:`napari_mmtseg._input.slice_layout` says) and the scribbles chooser
+:func:`napari_mmtseg.image.slice_layout` says) and the scribbles chooser
 (the Labels layers of the shape of the chosen image's labels). They follow
 the layer list and the chosen layer's data, and keep what the user chose
 through renames, reorderings and new layers."""

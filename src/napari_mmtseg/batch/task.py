@@ -152,7 +152,7 @@ def segment_file(
         not an image, an image the engine refuses, out of memory, ...). Never raises for
         a bad file.
     """
-    from .._input import file_channel_axis
+    from ..image import file_channel_axis
     from ..io import read_image_meta
 
     row = dict.fromkeys(FIELDS, "")

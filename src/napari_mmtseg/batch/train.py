@@ -86,7 +86,7 @@ def sample_evenly(items: list, n: int, seed: int = 0) -> list:
 
 def _stack(files: list, channel_axis):
     """The images of ``files`` stacked along a new first axis, and the stack's channel axis."""
-    from .._input import file_channel_axis
+    from ..image import file_channel_axis
     from ..io import read_image_meta
 
     images, axis = [], channel_axis

@@ -106,7 +106,7 @@ def sample_pixels(prep, in_memory: bool) -> np.ndarray:
 
     Parameters
     ----------
-    prep : napari_mmtseg._input.PreparedImage
+    prep : napari_mmtseg.image.PreparedImage
         The image (its ``raw_slice``, ``n_slices``, ``yx``, ``stack_shape``).
     in_memory : bool
         Whether the image is a numpy array.
@@ -129,6 +129,15 @@ def sample_pixels(prep, in_memory: bool) -> np.ndarray:
     windowed = not in_memory and h * w > _WHOLE_SLICE_PIXELS and not _chunks_cover_windows(prep)
 
     def check(arr, i):
+        """Refuse NaN in a lazy image's part ``arr`` of slice ``i`` (see check_finite).
+
+        Parameters
+        ----------
+        arr : numpy.ndarray
+            Pixels read.
+        i : int
+            Their slice.
+        """
         if not in_memory:
             check_finite(arr, f" (in slice {i})" if prep.stack_shape else "")
 

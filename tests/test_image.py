@@ -6,7 +6,7 @@ import pytest
 
 from conftest import make_regions
 from napari_mmtseg import segment
-from napari_mmtseg._input import prepare_image
+from napari_mmtseg.image import prepare_image
 
 KM = dict(method="kmeans", k=3, preset="fast", device="cpu")
 
@@ -143,7 +143,7 @@ def test_an_axis_of_length_1_is_never_y_or_x(shape, squeeze):
 
 
 def test_slice_layout_places_slices_around_singleton_axes():
-    from napari_mmtseg._input import slice_layout
+    from napari_mmtseg.image import slice_layout
 
     lay = slice_layout((1, 4, 1, 5, 6, 2), channel_axis=-1)  # (T=1, Z, 1, Y, X, C)
     assert lay.yx_axes == (3, 4) and lay.stack_axes == (1,) and lay.n_slices == 4
@@ -275,7 +275,7 @@ def test_grey_plus_alpha_drops_a_constant_alpha_quietly():
     ],
 )
 def test_which_axis_is_guessed_as_channels(shape, axis):
-    from napari_mmtseg._input import channels_of
+    from napari_mmtseg.image import channels_of
 
     assert channels_of(shape).axis == axis
     assert channels_of(shape, rgb=False).axis is None  # the widget's "none"
@@ -297,7 +297,7 @@ def test_which_axis_is_guessed_as_channels(shape, axis):
     ],
 )
 def test_the_file_axes_decide_the_channel_axis(axes, ndim, want):
-    from napari_mmtseg._input import file_channel_axis
+    from napari_mmtseg.image import file_channel_axis
 
     assert file_channel_axis(axes, ndim) == want
 
@@ -321,7 +321,7 @@ def test_a_linear_rescale_of_the_intensities_changes_no_label(method, kw):
 
 
 def test_the_intensity_range_cuts_hot_pixels_but_keeps_a_photo_range():
-    from napari_mmtseg._intensity import intensity_range
+    from napari_mmtseg.intensity import intensity_range
 
     rng = np.random.default_rng(0)
     photo = rng.integers(0, 256, (10000, 3))

@@ -40,7 +40,7 @@ class SliceLayout:
     other non-channel axes in front of Y are the stack (T and/or Z), whose
     slices are numbered in C order. All positions are axes of the array.
 
-    Parameters
+    Attributes
     ----------
     shape : tuple of int
         The array's shape.
@@ -59,27 +59,57 @@ class SliceLayout:
 
     @property
     def spatial_axes(self) -> tuple:
-        """Every axis but the channel axis: the axes of the labels."""
+        """Every axis but the channel axis: the axes of the labels.
+
+        Returns
+        -------
+        tuple of int
+            As the summary says.
+        """
         return tuple(a for a in range(len(self.shape)) if a != self.channel_axis)
 
     @property
     def spatial_shape(self) -> tuple:
-        """The labels' shape: the array's shape without the channel axis."""
+        """The labels' shape: the array's shape without the channel axis.
+
+        Returns
+        -------
+        tuple of int
+            As the summary says.
+        """
         return tuple(self.shape[a] for a in self.spatial_axes)
 
     @property
     def stack_shape(self) -> tuple:
-        """The sizes of the stack axes, ``()`` for a single 2D slice."""
+        """The sizes of the stack axes, ``()`` for a single 2D slice.
+
+        Returns
+        -------
+        tuple of int
+            As the summary says.
+        """
         return tuple(self.shape[a] for a in self.stack_axes)
 
     @property
     def yx(self) -> tuple:
-        """The size (H, W) of one 2D slice."""
+        """The size (H, W) of one 2D slice.
+
+        Returns
+        -------
+        tuple of int
+            As the summary says.
+        """
         return tuple(self.shape[a] for a in self.yx_axes)
 
     @property
     def n_slices(self) -> int:
-        """The number of 2D slices."""
+        """The number of 2D slices.
+
+        Returns
+        -------
+        int
+            As the summary says.
+        """
         return int(np.prod(self.stack_shape, dtype=np.int64))
 
     def _lead(self, i: int) -> dict:
@@ -192,7 +222,7 @@ def slice_layout(shape, channel_axis: int | None = None) -> SliceLayout:
 class Channels:
     """What an image's channel axis is and how its entries are used.
 
-    Parameters
+    Attributes
     ----------
     axis : int or None
         The channel axis (non-negative), or None: no channel axis.

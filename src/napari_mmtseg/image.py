@@ -6,13 +6,13 @@ in [0, 1], or a clear ValueError/TypeError.
 The source is read one 2D slice at a time, so a lazy array (dask, zarr, a
 napari layer's data) of a long time-lapse or a deep stack is never loaded, or
 converted to float, as a whole. The intensity range comes from a bounded
-sample (:mod:`napari_mmtseg._intensity`) taken when the first slice is read,
+sample (:mod:`napari_mmtseg.intensity`) taken when the first slice is read,
 that is after the engine's memory check: nothing of a lazy image is read
 before that check.
 
 Which axis holds channels and which axes make a 2D slice:
 :func:`channels_of` and :func:`slice_layout` (pure shape logic, also for the
-napari widget, in :mod:`napari_mmtseg._layout`). An axis of length 1 is never
+napari widget, in :mod:`napari_mmtseg.layout`). An axis of length 1 is never
 Y or X.
 """
 
@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ._intensity import check_finite, intensity_range, sample_pixels
-from ._layout import (
+from .intensity import check_finite, intensity_range, sample_pixels
+from .layout import (
     MAX_STACK_DIMS,
     NO_CHANNELS,
     Channels,
@@ -52,7 +52,7 @@ __all__ = [
 class PreparedImage:
     """An image checked and described; its normalised 2D slices are read on demand.
 
-    Parameters
+    Attributes
     ----------
     source : array-like
         The caller's array (maybe lazy), axes as given.
@@ -73,37 +73,79 @@ class PreparedImage:
 
     @property
     def channel_axis(self) -> int | None:
-        """The channel axis in the caller's axes (non-negative), or None."""
+        """The channel axis in the caller's axes (non-negative), or None.
+
+        Returns
+        -------
+        int or None
+            As the summary says.
+        """
         return self.channels.axis
 
     @property
     def rgb(self) -> bool:
-        """Whether the channel axis is RGB(A) colour."""
+        """Whether the channel axis is RGB(A) colour.
+
+        Returns
+        -------
+        bool
+            As the summary says.
+        """
         return self.channels.colour
 
     @property
     def n_channels(self) -> int:
-        """The number of channels segmented (alpha left out)."""
+        """The number of channels segmented (alpha left out).
+
+        Returns
+        -------
+        int
+            As the summary says.
+        """
         return self.channels.n_channels(self.layout.shape)
 
     @property
     def spatial_shape(self) -> tuple:
-        """The labels' shape: the image's without the channel axis, e.g. (Z, Y, X)."""
+        """The labels' shape: the image's without the channel axis, e.g. (Z, Y, X).
+
+        Returns
+        -------
+        tuple of int
+            As the summary says.
+        """
         return self.layout.spatial_shape
 
     @property
     def stack_shape(self) -> tuple:
-        """The sizes of the stack axes (longer than 1, before Y), ``()`` for a 2D image."""
+        """The sizes of the stack axes (longer than 1, before Y), ``()`` for a 2D image.
+
+        Returns
+        -------
+        tuple of int
+            As the summary says.
+        """
         return self.layout.stack_shape
 
     @property
     def n_slices(self) -> int:
-        """The number of 2D slices."""
+        """The number of 2D slices.
+
+        Returns
+        -------
+        int
+            As the summary says.
+        """
         return self.layout.n_slices
 
     @property
     def yx(self) -> tuple:
-        """The size (H, W) of one 2D slice."""
+        """The size (H, W) of one 2D slice.
+
+        Returns
+        -------
+        tuple of int
+            As the summary says.
+        """
         return self.layout.yx
 
     def raw_slice(
@@ -143,7 +185,7 @@ class PreparedImage:
         Returns
         -------
         tuple of numpy.ndarray
-            ``(lo, hi)``: :func:`napari_mmtseg._intensity.intensity_range` of a
+            ``(lo, hi)``: :func:`napari_mmtseg.intensity.intensity_range` of a
             bounded sample (about 2 million pixels per channel).
 
         Raises
