@@ -33,10 +33,10 @@ import torch
 
 from napari_mmtseg import segment
 from napari_mmtseg.bench import datasets
-from napari_mmtseg.bench.run import parse_sets
 from napari_mmtseg.image import prepare_image
 from napari_mmtseg.metrics import ari, score, score_instances
 from napari_mmtseg.output_stage.experiments import finish_labels_ablated
+from napari_mmtseg.params import parse_overrides
 
 #: the score columns of results.csv that benchmarks/paired_compare.py reads
 CSV_COLUMNS = (
@@ -56,7 +56,7 @@ def _named(items) -> dict:
     out = {}
     for item in items:
         tag, _, kv = item.partition(":")
-        out[tag] = parse_sets([s for s in kv.split(",") if s])
+        out[tag] = parse_overrides([s for s in kv.split(",") if s])
     return out
 
 

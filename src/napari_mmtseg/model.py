@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import storage
 from .nets import make_models
 from .params import LEARNED_METHODS, Params
 from .train.state import TrainState
@@ -292,9 +293,7 @@ class Model:
             "weights": self.weights,
             "generator": self.generator,
         }
-        tmp = path.with_name(path.name + ".part")
-        torch.save(blob, tmp)
-        tmp.replace(path)
+        storage.atomic_write(path, lambda tmp: torch.save(blob, tmp))
         return path
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..metrics import stability
-from ..params import parse_overrides, parse_value
+from ..params import parse_value
 from . import datasets
 from .layout import (
     COMMANDS,
@@ -39,11 +39,7 @@ __all__ = [
     "run_benchmark",
     "format_value",
     "parse_value",
-    "parse_sets",
 ]
-
-#: the ``--set`` parser, kept importable here under its older name (one home: params.py)
-parse_sets = parse_overrides
 
 #: methods whose output does not depend on the seed: run once (seed 0)
 DETERMINISTIC = {"felzenszwalb", "multiotsu"}
