@@ -255,27 +255,8 @@ def test_stack_ids_never_reuse_an_id_for_a_new_cluster():
     assert lab[0, 0, 6] == lab[1, 0, 6] == lab[2, 0, 6] and lab[0, 7, 0] == lab[2, 0, 0]
 
 
-def test_parameter_types_are_checked():
-    with pytest.raises(ValueError, match="max_iter must be an integer"):
-        make_params("mmt", "fast", max_iter=10.0)
-    with pytest.raises(ValueError, match="soft_weight"):
-        make_params("mmt", "fast", soft_weight=3)
-    with pytest.raises(ValueError, match="line_width must be >= 0"):
-        make_params("mmt", "fast", line_width=-1)
-    with pytest.raises(ValueError, match="infer_at must be 'full' or 'train'"):
-        make_params("mmt", "fast", infer_at="half")
-    with pytest.raises(ValueError, match="texture_weight must be 'auto'"):
-        make_params("mmt", "fast", texture_weight="strong")
-    with pytest.raises(ValueError, match="texture_weight must be 'auto' or a finite number"):
-        make_params("mmt", "fast", texture_weight=float("inf"))
-    for name in ("merge_threshold", "lr", "noise", "scale", "sigma"):
-        with pytest.raises(ValueError, match=f"{name} must be a finite number"):
-            make_params("mmt", "fast", **{name: float("inf")})
-    with pytest.raises(ValueError, match="line_width must be a finite number, got 'abc'"):
-        make_params("mmt", "fast", line_width="abc")
-    with pytest.raises(ValueError, match="beta must be a finite number"):
-        make_params("mmt", "fast", beta=float("nan"))
-    assert make_params("mmt", "fast", texture_weight="auto").texture_weight is None
+def test_input_types_are_checked():
+    """The parameters' own checks: tests/test_params_check.py."""
     with pytest.raises(TypeError, match="channel_axis must be an integer"):
         segment(np.zeros((4, 4, 2)), channel_axis=1.0, **FAST)
     with pytest.raises(ValueError, match="rgb=True"):

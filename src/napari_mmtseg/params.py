@@ -1,10 +1,15 @@
-"""Methods, presets and their parameters: :class:`Params` and :func:`make_params`."""
+"""Methods, presets and their parameters: :class:`Params` and :func:`make_params`.
+
+Also the ``KEY=VALUE`` overrides of the command line (:func:`parse_overrides`). The rules
+each field must meet live in :mod:`napari_mmtseg.params_check`, with the choices of
+``output`` and ``stack`` (:data:`OUTPUTS`, :data:`STACK_MODES`, importable from here too).
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
-import numpy as np
+from .params_check import OUTPUTS, STACK_MODES, check_params
 
 __all__ = [
     "METHODS",
@@ -24,9 +29,6 @@ CLASSICAL_METHODS = ("kmeans", "felzenszwalb", "multiotsu")
 #: supervised by scribbles only: scikit-image's trainable segmentation (a pixel classifier)
 SCRIBBLE_METHODS = ("trainable",)
 METHODS = LEARNED_METHODS + CLASSICAL_METHODS + SCRIBBLE_METHODS
-OUTPUTS = ("regions", "clusters")
-#: how a stack is trained: one model for every slice, or each slice in turn
-STACK_MODES = ("one_model", "per_slice")
 
 
 @dataclass(frozen=True)
@@ -258,112 +260,8 @@ def make_params(method: str, preset: str = "paper", **overrides) -> Params:
     if overrides.get("texture_weight") == "auto":  # what the widget and docs call None
         overrides = {**overrides, "texture_weight": None}
     p = replace(p, **{k: v for k, v in overrides.items() if v is not None or k in nullable})
-    _check(p)
+    check_params(p)
     return p
-
-
-def _check(p: Params) -> None:
-    def need(cond, msg):
-        if not cond:
-            raise ValueError(msg)
-
-    def is_int(v):
-        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-    need(is_int(p.q) and p.q >= 2, f"q (max clusters) must be an integer >= 2, got {p.q!r}")
-    need(is_int(p.n_conv) and p.n_conv >= 1, f"n_conv must be an integer >= 1, got {p.n_conv!r}")
-    need(
-        is_int(p.max_iter) and p.max_iter >= 1,
-        f"max_iter must be an integer >= 1, got {p.max_iter!r}",
-    )
-    need(
-        is_int(p.tile)
-        and is_int(p.patience)
-        and is_int(p.k)
-        and is_int(p.n_segments)
-        and is_int(p.min_size)
-        and is_int(p.min_labels),
-        "tile, patience, k, n_segments, min_size and min_labels must be integers",
-    )
-    need(p.patience >= 1, f"patience must be >= 1, got {p.patience}")
-    need(
-        p.sync_every is None or (is_int(p.sync_every) and p.sync_every >= 1),
-        f"sync_every must be None (automatic) or an integer >= 1, got {p.sync_every!r}",
-    )
-    # every float field: a real, finite number before any range check (inf gave one label)
-    for name in (
-        "lr",
-        "momentum",
-        "beta",
-        "alpha",
-        "soft_weight",
-        "noise",
-        "scribble_weight",
-        "tol",
-        "merge_threshold",
-        "line_width",
-        "compactness",
-        "scale",
-        "sigma",
-    ):
-        v = getattr(p, name)
-        need(
-            isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and np.isfinite(v),
-            f"{name} must be a finite number, got {v!r}",
-        )
-    need(0.0 <= p.soft_weight <= 1.0, f"soft_weight must be in [0, 1], got {p.soft_weight}")
-    need(p.noise >= 0 and p.tol >= 0, "noise and tol must be >= 0")
-    need(0.0 <= p.momentum < 1.0, f"momentum must be in [0, 1), got {p.momentum}")
-    need(0.0 <= p.alpha < 1.0, f"alpha must be in [0, 1), got {p.alpha}")
-    need(p.lr > 0, f"lr must be > 0, got {p.lr}")
-    need(p.beta >= 0, f"beta (TV weight) must be >= 0, got {p.beta}")
-    need(p.min_labels >= 1, f"min_labels must be >= 1, got {p.min_labels}")
-    need(
-        p.train_size is None or p.train_size >= 8,
-        f"train_size must be None or >= 8, got {p.train_size}",
-    )
-    need(p.tile >= 64, f"tile must be >= 64, got {p.tile}")
-    need(
-        p.final_net in ("teachers", "teacher", "student"),
-        f"final_net must be 'teachers', 'teacher' or 'student', got {p.final_net!r}",
-    )
-    need(
-        p.padding in ("zeros", "reflect", "replicate"),
-        f"padding must be 'zeros', 'reflect' or 'replicate', got {p.padding!r}",
-    )
-    need(p.infer_at in ("full", "train"), f"infer_at must be 'full' or 'train', got {p.infer_at!r}")
-    need(p.k >= 1, f"k must be >= 1, got {p.k}")
-    need(
-        p.stack in STACK_MODES,
-        f"stack must be 'one_model' or 'per_slice', got {p.stack!r}",
-    )
-    need(p.output in OUTPUTS, f"output must be 'regions' or 'clusters', got {p.output!r}")
-    need(
-        p.n_classes == "auto" or (is_int(p.n_classes) and p.n_classes >= 1),
-        f"n_classes must be 'auto' or an integer >= 1, got {p.n_classes!r}",
-    )
-    need(
-        p.min_region_size is None or (is_int(p.min_region_size) and p.min_region_size >= 1),
-        "min_region_size must be None (automatic) or an integer >= 1 (pixels), "
-        f"got {p.min_region_size!r}",
-    )
-    need(p.scribble_weight >= 0, f"scribble_weight must be >= 0, got {p.scribble_weight}")
-    need(p.merge_threshold >= 0, f"merge_threshold must be >= 0, got {p.merge_threshold}")
-    need(
-        p.texture_weight is None
-        or (
-            isinstance(p.texture_weight, (int, float, np.number))
-            and not isinstance(p.texture_weight, bool)
-            and 0 <= p.texture_weight < np.inf
-        ),
-        f"texture_weight must be 'auto' or a finite number >= 0, got {p.texture_weight!r}",
-    )
-    need(p.line_width >= 0, f"line_width must be >= 0 (pixels; 0: off), got {p.line_width}")
-    need(
-        is_int(p.superpixel_size) and p.superpixel_size >= 0,
-        f"superpixel_size must be an integer >= 0 (pixels), got {p.superpixel_size!r}",
-    )
-    need(p.scale > 0, f"scale must be > 0, got {p.scale}")
 
 
 def default_preset(device_type: str) -> str:
