@@ -171,30 +171,50 @@ def plan_run(
     TypeError
         For a non-integer seed, or a model that is not a :class:`Model`.
     """
+    method = _checked_method(method, model, init_model)
+    dev = resolve_device(device)
+    preset = default_preset(dev.type) if preset is None else preset
+    p = _run_params(method, preset, model, overrides)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an integer, got {seed!r}")
+    prep = prepare_image(image, channel_axis=channel_axis, rgb=rgb)
+    if model is not None:
+        _check_model_applies(model, prep, scribbles)
+    p, scr = _with_scribbles(method, p, prep, scribbles, init_model, overrides)
+    state = _start_state(method, p, prep, dev, scr, init_model=init_model, model=model)
+    return RunPlan(method, preset, p, prep, scr, state, dev, int(seed), preview_every, model,
+                   describe_device(dev), z_stride=depth_stride(prep, axes))  # fmt: skip
+
+
+def _checked_method(method, model, init_model) -> str:
+    """The run's method: the model's when one is applied, else ``method`` or ``"mmt"``."""
     if model is not None:
         method = _model_method(model, method, init_model)
     method = "mmt" if method is None else method
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
-    dev = resolve_device(device)
-    if preset is None:
-        preset = default_preset(dev.type)
-    p = (
-        make_params(method, preset, **overrides)
-        if model is None
-        else _model_params(model, preset, overrides)
-    )
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an integer, got {seed!r}")
-    prep = prepare_image(image, channel_axis=channel_axis, rgb=rgb)
-    if model is not None:
-        model.check_fits(prep.n_channels)
-        if scribbles is not None:
-            raise ValueError(
-                "A model is applied without training, so scribbles cannot "
-                "steer it: pass init_model= to refine it with scribbles."
-            )
-    p, scr = _with_scribbles(method, p, prep, scribbles, init_model, overrides)
+    return method
+
+
+def _run_params(method: str, preset: str, model, overrides: dict) -> Params:
+    """The run's parameters: the preset's with overrides, or the applied model's."""
+    if model is None:
+        return make_params(method, preset, **overrides)
+    return _model_params(model, preset, overrides)
+
+
+def _check_model_applies(model: Model, prep: PreparedImage, scribbles) -> None:
+    """Refuse an image or scribbles that the applied ``model`` cannot take."""
+    model.check_fits(prep.n_channels)
+    if scribbles is not None:
+        raise ValueError(
+            "A model is applied without training, so scribbles cannot "
+            "steer it: pass init_model= to refine it with scribbles."
+        )
+
+
+def _start_state(method, p, prep, dev, scr, *, init_model, model) -> TrainState:
+    """The training state a run starts from: warm (``init_model``), a model's, or empty."""
     if init_model is not None:
         state = _warm_state(init_model, method, p, prep, dev)
     elif model is not None:
@@ -206,21 +226,7 @@ def plan_run(
         state = TrainState()
     if scr is not None:
         state.n_scribble_classes = scr.n_classes
-    z_stride = depth_stride(prep, axes)
-    return RunPlan(
-        method,
-        preset,
-        p,
-        prep,
-        scr,
-        state,
-        dev,
-        int(seed),
-        preview_every,
-        model,
-        describe_device(dev),
-        z_stride=z_stride,
-    )
+    return state
 
 
 def _with_scribbles(method, p, prep, scribbles, init_model, overrides):
