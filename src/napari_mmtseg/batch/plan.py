@@ -73,10 +73,8 @@ def check_output(pairs: list, output) -> str:
 
     Parameters
     ----------
-    pairs : list of (str, str)
-        The batch's (input, output) pairs, from :func:`plan`.
-    output : str or os.PathLike
-        The batch's output: a folder, or one file path.
+    pairs, output
+        As for :func:`output_folder`, which names the folder.
 
     Returns
     -------

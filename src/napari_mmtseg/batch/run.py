@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 
 from .. import storage
 from .cluster import threads_per_worker
@@ -148,9 +149,8 @@ def segment_many(
         (``method`` is then the model's). On a cluster it is sent to every worker once,
         not with each task.
     model_info : dict, optional
-        ``{"model": file, "model_sha256": hash}``
-        (:func:`~napari_mmtseg.batch.train.model_record`): written in each row of the
-        summary and each labels file's metadata.
+        ``{"model": file, "model_sha256": hash}`` (:func:`~.train.model_record`): written
+        in each row of the summary and each labels file's metadata.
 
     Returns
     -------
@@ -163,23 +163,31 @@ def segment_many(
         For inputs or an output that cannot make a batch.
     """
     t0 = time.perf_counter()
-    pairs = plan(inputs, output)
-    check_output(pairs, output)  # before any work: a batch that cannot write never starts
-    summary = None if single_output(output) else storage.join(str(output), SUMMARY_NAME)
-    record = _Recorder(pairs, summary, log, on_row)
+    pairs, record = _prepare(inputs, output, log, on_row)
     kw = dict(method=method, preset=preset, seed=seed, channel_axis=channel_axis,
               device=device, overrides=dict(overrides or {}), overwrite=overwrite,
               model=model, model_info=dict(model_info or {}))  # fmt: skip
-    disable = None if progress is None else not progress
+    run = _run_here if client is None else partial(_run_cluster, client)
     try:
-        if client is None:
-            _run_here(pairs, kw, num_threads, record, disable)
-        else:
-            _run_cluster(client, pairs, kw, num_threads, record, disable)
+        run(pairs, kw, num_threads, record, None if progress is None else not progress)
     finally:
-        summary = record.close()
-        storage.clean_parts(dst for _, dst in pairs)  # tasks whose worker was killed
+        summary = _finish(record, pairs)
     return BatchReport(rows=record.rows, summary_path=summary, seconds=time.perf_counter() - t0)
+
+
+def _prepare(inputs, output, log: bool, on_row) -> tuple[list, _Recorder]:
+    """The batch's (input, output) pairs, its output checked, and the recorder of its rows."""
+    pairs = plan(inputs, output)
+    check_output(pairs, output)  # before any work: a batch that cannot write never starts
+    summary = None if single_output(output) else storage.join(str(output), SUMMARY_NAME)
+    return pairs, _Recorder(pairs, summary, log, on_row)
+
+
+def _finish(record: _Recorder, pairs: list) -> str | None:
+    """Write the summary a last time and remove what killed tasks left; the summary's path."""
+    summary = record.close()
+    storage.clean_parts(dst for _, dst in pairs)  # tasks whose worker was killed
+    return summary
 
 
 def _run_here(pairs, kw, num_threads, record, disable) -> None:

@@ -152,7 +152,6 @@ def segment_file(
         not an image, an image the engine refuses, out of memory, ...). Never raises for
         a bad file.
     """
-    from ..image import file_channel_axis
     from ..io import read_image_meta
 
     row = dict.fromkeys(FIELDS, "")
@@ -164,12 +163,23 @@ def segment_file(
     try:
         image, meta = read_image_meta(src)
     except Exception as exc:
-        row.update(
-            status="failed",
-            error=f"cannot read as an image: {short_error(exc)}",
-            seconds=round(time.perf_counter() - t0, 3),
-        )
+        error = f"cannot read as an image: {short_error(exc)}"
+        row.update(status="failed", error=error, seconds=round(time.perf_counter() - t0, 3))
         return row
+    kw = _engine_keywords(image, meta, method, preset, seed, channel_axis, device, model)
+    try:
+        result = _segment(image, kw, overrides, task_threads(num_threads), on_progress, on_warning)
+        lmeta = meta.for_labels(result.channel_axis, image.ndim)
+        _write(dst, result, lmeta, src, model_info)
+    except Exception as exc:  # one bad image never stops the batch
+        return _failed(row, exc, t0)
+    return _done(row, result, lmeta, t0)
+
+
+def _engine_keywords(image, meta, method, preset, seed, channel_axis, device, model) -> dict:
+    """The engine's keywords for one image: the task's, with what the file says of its axes."""
+    from ..image import file_channel_axis
+
     if channel_axis is None:  # what the file says (a C axis, a ZYX stack), else the shape's guess
         channel_axis = file_channel_axis(meta.axes, image.ndim)
     kw = dict(method=method, preset=preset, seed=seed, channel_axis=channel_axis, device=device)
@@ -177,12 +187,11 @@ def segment_file(
         kw["axes"] = meta.axes  # what the file says: a Z stack's regions connect in 3D
     if model is not None:
         kw.update(method=model.method, model=model)
-    try:
-        result = _segment(image, kw, overrides, task_threads(num_threads), on_progress, on_warning)
-        lmeta = meta.for_labels(result.channel_axis, image.ndim)
-        _write(dst, result, lmeta, src, model_info)
-    except Exception as exc:  # one bad image never stops the batch
-        return _failed(row, exc, t0)
+    return kw
+
+
+def _done(row: dict, result, lmeta, t0: float) -> dict:
+    """The row of a task whose labels are written."""
     row.update(
         status="done",
         labels=result.n_labels,

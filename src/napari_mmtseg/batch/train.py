@@ -43,7 +43,7 @@ def model_record(path) -> dict:
     Parameters
     ----------
     path : str or os.PathLike
-        The model file.
+        The model file, local or fsspec URL: read whole, to hash it.
 
     Returns
     -------
