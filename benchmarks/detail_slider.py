@@ -32,14 +32,15 @@ def main(size: int = 1024) -> int:
     from qtpy.QtWidgets import QApplication, QSlider
 
     import napari
-    from napari_mmtseg._napari._detail import DetailControl
 
     t = time.perf_counter()
     result = _result(size)
     print(f"run: {time.perf_counter() - t:.1f} s, {result.hierarchy.n_fine} finest regions")
     viewer = napari.Viewer(show=False)
     layer = viewer.add_labels(result.labels.copy(), name="result")
-    control = DetailControl({})
+    # the dock widget as napari opens it (its npe2 manifest); its detail control shows the result
+    _, widget = viewer.window.add_plugin_dock_widget("napari-mmtseg", "MMT segmentation")
+    control = widget.detail
     control.show_result(layer, (slice(None), slice(None)), result)
     q = control.slider.native.findChildren(QSlider)[0]
     app = QApplication.instance()

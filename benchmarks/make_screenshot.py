@@ -18,17 +18,17 @@ DOCS_IMAGES = Path(__file__).resolve().parents[1] / "docs/images"
 
 
 def open_viewer(sample: str = "immunohistochemistry"):
-    """A shown 1280x800 napari window with a bundled sample and the dock widget."""
+    """A shown 1280x800 napari window with a bundled sample and the dock widget.
+
+    Both as a user opens them: the sample from File > Open Sample, the widget from the
+    Plugins menu (the plugin's npe2 manifest, ``napari.yaml``).
+    """
     import napari
-    from napari_mmtseg._napari import _sample_data
-    from napari_mmtseg._napari._widget import MMTSegWidget
 
     viewer = napari.Viewer(show=True, title="napari — MMT segmentation")
-    viewer.window._qt_window.resize(1280, 800)
-    [(data, kwargs, _)] = getattr(_sample_data, sample)()
-    viewer.add_image(data, **kwargs)
-    widget = MMTSegWidget(viewer)
-    viewer.window.add_dock_widget(widget, name="MMT segmentation", area="right")
+    viewer.window.resize(1280, 800)
+    viewer.open_sample("napari-mmtseg", sample)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-mmtseg", "MMT segmentation")
     return viewer, widget
 
 
@@ -61,15 +61,16 @@ def wait_for(widget, start, timeout_s: float = 900) -> str:
 
 def save_window(viewer, out) -> Path:
     """Grab the whole window (toasts closed) into ``out`` as a 256-colour PNG."""
-    from napari._qt.dialogs.qt_notification import NapariQtNotification
     from PIL import Image as PILImage
+    from qtpy.QtWidgets import QApplication
 
-    for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
-        toast.close()  # e.g. napari's PyQt5 deprecation notice over the canvas
+    for toast in QApplication.allWidgets():  # napari's notification toasts, by class name
+        if type(toast).__name__ == "NapariQtNotification" and toast.isVisible():
+            toast.close()  # e.g. napari's PyQt5 deprecation notice over the canvas
     settle()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    viewer.window._qt_window.grab().save(str(out))
+    viewer.screenshot(str(out), canvas_only=False, flash=False)  # the whole window
     # a 256-colour palette keeps the PNG small enough for a repository
     PILImage.open(out).convert("RGB").quantize(colors=256).save(out, optimize=True)
     return out
@@ -83,12 +84,13 @@ def main(argv=None):
 
     viewer, widget = open_viewer()
     wait_for(widget, lambda: widget(max_iter=args.max_iter))
-    viewer.layers[-1].opacity = 0.55
+    result = widget.result_layer
+    result.opacity = 0.55
     viewer.reset_view()
     out = save_window(viewer, args.out)
     print(
-        f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB), result: {viewer.layers[-1].name}, "
-        f"{viewer.layers[-1].metadata['n_labels']} labels"
+        f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB), result: {result.name}, "
+        f"{result.metadata['n_labels']} labels"
     )
     viewer.close()
 

@@ -47,7 +47,7 @@ from napari_mmtseg import make_params, segment
 from napari_mmtseg.bench import datasets
 from napari_mmtseg.features import edge_strength, image_features
 from napari_mmtseg.image import prepare_image
-from napari_mmtseg.infer import _vote, freeze_bn_to_image_stats
+from napari_mmtseg.infer import freeze_bn_to_image_stats
 from napari_mmtseg.metrics import ari, score
 from napari_mmtseg.output_stage import finish_labels
 from napari_mmtseg.train import teachers_alignment, train_view
@@ -68,7 +68,10 @@ def softmax_map(result, method: str, x: np.ndarray) -> np.ndarray:
     if method == "mmt":
         other = teachers_alignment(net, xt, p.q)
         freeze_bn_to_image_stats(net, xt)
-        prob = _vote(net(full)[0], 0, torch.from_numpy(np.argsort(other))) / 2
+        y, perm = net(full)[0], torch.from_numpy(np.argsort(other))
+        # the two teachers' vote: teacher 0's softmax plus teacher 1's, its channel perm[k]
+        # being teacher 0's cluster k (what infer.frozen_labels takes the argmax of)
+        prob = (y[0].softmax(0) + y[1][perm].softmax(0)) / 2
     else:
         freeze_bn_to_image_stats(net, xt)
         prob = net(full)[0, 0].softmax(0)
