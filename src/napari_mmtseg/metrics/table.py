@@ -36,10 +36,8 @@ def check_pair(gt, pred) -> tuple[np.ndarray, np.ndarray]:
 
     Parameters
     ----------
-    gt : array_like of int or bool
-        The first label map (ground truth), any shape.
-    pred : array_like of int or bool
-        The second label map, the shape of ``gt``.
+    gt, pred : array_like of int or bool
+        The two label maps (ground truth first), of one shape, any shape.
 
     Returns
     -------
@@ -70,10 +68,8 @@ def contingency(gt, pred) -> np.ndarray:
 
     Parameters
     ----------
-    gt : array_like of int
-        Ground-truth label map, any ids.
-    pred : array_like of int
-        Predicted label map, the shape of ``gt``, any ids.
+    gt, pred : array_like of int
+        Ground-truth and predicted label maps of one shape, any ids.
 
     Returns
     -------
