@@ -36,8 +36,10 @@ def check_pair(gt, pred) -> tuple[np.ndarray, np.ndarray]:
 
     Parameters
     ----------
-    gt, pred : array_like of int or bool
-        The two label maps (ground truth first), of one shape, any shape.
+    gt : array_like of int or bool
+        The first label map (ground truth), any shape.
+    pred : array_like of int or bool
+        The second label map, the shape of ``gt``.
 
     Returns
     -------
@@ -68,8 +70,10 @@ def contingency(gt, pred) -> np.ndarray:
 
     Parameters
     ----------
-    gt, pred : array_like of int
-        Ground-truth and predicted label maps of one shape, any ids.
+    gt : array_like of int
+        Ground-truth label map, any ids.
+    pred : array_like of int
+        Predicted label map, the shape of ``gt``, any ids.
 
     Returns
     -------
