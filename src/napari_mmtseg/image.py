@@ -48,6 +48,11 @@ __all__ = [
 ]
 
 
+def _from_layout(name: str) -> property:
+    """A read-only property giving ``self.layout.<name>``, with :class:`SliceLayout`'s doc."""
+    return property(lambda self: getattr(self.layout, name), doc=getattr(SliceLayout, name).__doc__)
+
+
 @dataclass
 class PreparedImage:
     """An image checked and described; its normalised 2D slices are read on demand.
@@ -104,49 +109,11 @@ class PreparedImage:
         """
         return self.channels.n_channels(self.layout.shape)
 
-    @property
-    def spatial_shape(self) -> tuple:
-        """The labels' shape: the image's without the channel axis, e.g. (Z, Y, X).
-
-        Returns
-        -------
-        tuple of int
-            As the summary says.
-        """
-        return self.layout.spatial_shape
-
-    @property
-    def stack_shape(self) -> tuple:
-        """The sizes of the stack axes (longer than 1, before Y), ``()`` for a 2D image.
-
-        Returns
-        -------
-        tuple of int
-            As the summary says.
-        """
-        return self.layout.stack_shape
-
-    @property
-    def n_slices(self) -> int:
-        """The number of 2D slices.
-
-        Returns
-        -------
-        int
-            As the summary says.
-        """
-        return self.layout.n_slices
-
-    @property
-    def yx(self) -> tuple:
-        """The size (H, W) of one 2D slice.
-
-        Returns
-        -------
-        tuple of int
-            As the summary says.
-        """
-        return self.layout.yx
+    # the slice geometry is the layout's: one property, one docstring (SliceLayout's)
+    spatial_shape = _from_layout("spatial_shape")
+    stack_shape = _from_layout("stack_shape")
+    n_slices = _from_layout("n_slices")
+    yx = _from_layout("yx")
 
     def raw_slice(
         self, i: int, ys=slice(None), xs=slice(None), *, all_channels: bool = False

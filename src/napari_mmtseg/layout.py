@@ -70,7 +70,7 @@ class SliceLayout:
 
     @property
     def spatial_shape(self) -> tuple:
-        """The labels' shape: the array's shape without the channel axis.
+        """The labels' shape: the array's without the channel axis, e.g. (Z, Y, X).
 
         Returns
         -------
@@ -81,7 +81,7 @@ class SliceLayout:
 
     @property
     def stack_shape(self) -> tuple:
-        """The sizes of the stack axes, ``()`` for a single 2D slice.
+        """The sizes of the stack axes (longer than 1, before Y), ``()`` for a 2D image.
 
         Returns
         -------

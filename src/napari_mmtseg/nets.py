@@ -88,24 +88,17 @@ class SegNetPair(nn.Module):
 
     Parameters
     ----------
-    in_channels : int
-        Channels of the image.
-    q : int, optional
-        Output channels (the most clusters).
-    n_conv : int, optional
-        3x3 conv blocks (at least 1).
-    padding_mode : str, optional
-        The convolutions' padding.
+    *args, **kwargs
+        The parameters of :class:`SegNet` (``in_channels``, ``q``, ``n_conv``,
+        ``padding_mode``), given to each of the two; not ``n_models``.
     """
 
-    def __init__(
-        self, in_channels: int, q: int = 100, n_conv: int = 2, padding_mode: str = "zeros"
-    ):
+    def __init__(self, *args, **kwargs):
         super().__init__()
-        self.in_channels, self.q, self.n_conv, self.n_models = in_channels, q, n_conv, 2
-        self.nets = nn.ModuleList(
-            [SegNet(in_channels, q, n_conv, padding_mode=padding_mode) for _ in range(2)]
-        )
+        self.nets = nn.ModuleList([SegNet(*args, **kwargs) for _ in range(2)])
+        first = self.nets[0]
+        self.in_channels, self.q, self.n_conv = first.in_channels, first.q, first.n_conv
+        self.n_models = 2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Run the network(s).
@@ -151,7 +144,7 @@ def make_models(
         The network(s), freshly initialised from torch's global generator.
     """
     if n_models == 2 and not fused:
-        return SegNetPair(in_channels, q, n_conv, padding_mode)
+        return SegNetPair(in_channels, q, n_conv, padding_mode=padding_mode)
     return SegNet(in_channels, q, n_conv, n_models=n_models, padding_mode=padding_mode)
 
 

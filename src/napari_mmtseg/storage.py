@@ -72,6 +72,13 @@ def url_fs(url: str):
     return fsspec.core.url_to_fs(str(url))
 
 
+def _on_url_or_path(path, on_url: Callable, on_path: Callable):
+    """Call ``on_url(fs, fs_path)`` for a URL (:func:`url_fs`), else ``on_path(Path(path))``."""
+    if is_url(path):
+        return on_url(*url_fs(path))
+    return on_path(Path(path))
+
+
 def join(folder, filename: str) -> str:
     """Join a folder (local or URL) and a file name.
 
@@ -139,10 +146,7 @@ def exists(path) -> bool:
     bool
         True when something exists at ``path``.
     """
-    if is_url(path):
-        fs, p = url_fs(path)
-        return fs.exists(p)
-    return Path(path).exists()
+    return _on_url_or_path(path, lambda fs, p: fs.exists(p), Path.exists)
 
 
 def makedirs(folder) -> None:
@@ -153,11 +157,11 @@ def makedirs(folder) -> None:
     folder : str or os.PathLike
         A local folder or a URL.
     """
-    if is_url(folder):
-        fs, p = url_fs(folder)
-        fs.makedirs(p, exist_ok=True)
-    else:
-        Path(folder).mkdir(parents=True, exist_ok=True)
+    _on_url_or_path(
+        folder,
+        lambda fs, p: fs.makedirs(p, exist_ok=True),
+        lambda local: local.mkdir(parents=True, exist_ok=True),
+    )
 
 
 def read_bytes(path) -> bytes:
@@ -178,10 +182,7 @@ def read_bytes(path) -> bytes:
     FileNotFoundError
         When there is no file at ``path``.
     """
-    if is_url(path):
-        fs, p = url_fs(path)
-        return fs.cat_file(p)
-    return Path(path).read_bytes()
+    return _on_url_or_path(path, lambda fs, p: fs.cat_file(p), Path.read_bytes)
 
 
 def atomic_path(path) -> Path:

@@ -23,7 +23,6 @@ __all__ = [
     "iter_bsds",
     "masks_ids",
     "load_masks_sample",
-    "iter_dataset",
     "dataset_ids",
     "load_sample",
     "bench_scribbles",
@@ -158,8 +157,7 @@ def iter_bsds(root, split: str = "val", limit: int | None = None) -> Iterator[Sa
     Sample
         One image with its annotations.
     """
-    ids = bsds_ids(root, split)
-    for i in ids[:limit] if limit else ids:
+    for i in dataset_ids("bsds", root, split, limit):
         yield load_bsds_sample(root, split, i)
 
 
@@ -221,31 +219,6 @@ def load_sample(dataset: str, root, split: str, image_id: str) -> Sample:
     if dataset == "bsds":
         return load_bsds_sample(root, split, image_id)
     return load_masks_sample(root, image_id)
-
-
-def iter_dataset(
-    dataset: str, root, split: str = "val", limit: int | None = None
-) -> Iterator[Sample]:
-    """Iterate over the samples of a data set.
-
-    Parameters
-    ----------
-    dataset : {"bsds", "masks"}
-        The data set.
-    root : str or os.PathLike
-        Its folder.
-    split : str, optional
-        BSDS500 split.
-    limit : int, optional
-        The first ``limit`` images only.
-
-    Yields
-    ------
-    Sample
-        One image with its annotations.
-    """
-    for i in dataset_ids(dataset, root, split, limit):
-        yield load_sample(dataset, root, split, i)
 
 
 def bench_scribbles(dataset: str, sample: Sample) -> np.ndarray:

@@ -42,6 +42,18 @@ def _micro_sets(root) -> dict:
     return {prefix: root / name for prefix, name in MICRO_SETS.items() if (root / name).is_dir()}
 
 
+def _image_mask_ids(prefix: str, folder, suffix: str) -> list:
+    """``prefix/<stem>`` of each ``folder/images/*<suffix>`` with a mask of its name in
+    ``folder/masks``, sorted; [] when ``folder`` is None or has no ``images``."""
+    if folder is None or not (folder / "images").is_dir():
+        return []
+    return [
+        f"{prefix}/{p.stem}"
+        for p in sorted((folder / "images").glob(f"*{suffix}"))
+        if (folder / "masks" / p.name).exists()
+    ]
+
+
 def masks_ids(root) -> list:
     """List the microscopy images with masks present under ``root``.
 
@@ -62,24 +74,11 @@ def masks_ids(root) -> list:
         E. coli; automatic masks, so weaker truth).
     """
     sets = _micro_sets(root)
-    ids = []
-    isbi = sets.get("isbi")
-    if isbi is not None and (isbi / "images").is_dir():
-        ids += [
-            f"isbi/{p.stem}"
-            for p in sorted((isbi / "images").glob("*.png"))
-            if (isbi / "masks" / p.name).exists()
-        ]
+    ids = _image_mask_ids("isbi", sets.get("isbi"), ".png")
     sd = sets.get("stardist")
     if sd is not None and (sd / "img2d.tif").exists() and (sd / "mask2d.tif").exists():
         ids.append("stardist/img2d")
-    bb = sets.get("bbbc039")
-    if bb is not None and (bb / "images").is_dir():
-        ids += [
-            f"bbbc039/{p.stem}"
-            for p in sorted((bb / "images").glob("*.tif"))
-            if (bb / "masks" / p.name).exists()
-        ]
+    ids += _image_mask_ids("bbbc039", sets.get("bbbc039"), ".tif")
     tl = sets.get("timelapse")
     if tl is not None:
         import tifffile

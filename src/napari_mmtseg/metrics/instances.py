@@ -71,10 +71,8 @@ def foreground_iou(gt, pred) -> float:
 
     Parameters
     ----------
-    gt : array_like of int
-        The mask.
-    pred : array_like of int
-        Predicted label map, the shape of ``gt``.
+    gt, pred : array_like of int
+        The mask and a predicted label map of its shape.
 
     Returns
     -------
@@ -96,10 +94,8 @@ def instance_f1(gt, pred, threshold: float = 0.5) -> dict:
 
     Parameters
     ----------
-    gt : array_like of int
-        The mask.
-    pred : array_like of int
-        Predicted label map, the shape of ``gt``.
+    gt, pred : array_like of int
+        The mask and a predicted label map of its shape.
     threshold : float, optional
         IoU a match must exceed, in [0.5, 1).
 

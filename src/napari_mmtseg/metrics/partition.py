@@ -38,10 +38,8 @@ def accuracy(gt, pred) -> float:
 
     Parameters
     ----------
-    gt : array_like of int
-        Ground-truth label map, any ids.
-    pred : array_like of int
-        Predicted label map, the shape of ``gt``.
+    gt, pred : array_like of int
+        Ground-truth and predicted label maps of one shape, any ids.
 
     Returns
     -------
@@ -56,10 +54,8 @@ def miou(gt, pred) -> float:
 
     Parameters
     ----------
-    gt : array_like of int
-        Ground-truth label map, any ids.
-    pred : array_like of int
-        Predicted label map, the shape of ``gt``.
+    gt, pred : array_like of int
+        Ground-truth and predicted label maps of one shape, any ids.
 
     Returns
     -------
@@ -100,10 +96,8 @@ def miou_kim(gt, pred, connectivity: int | None = None) -> float:
 
     Parameters
     ----------
-    gt : array_like of int
-        Ground-truth label map, any ids.
-    pred : array_like of int
-        Predicted label map, the shape of ``gt``.
+    gt, pred : array_like of int
+        Ground-truth and predicted label maps of one shape, any ids.
     connectivity : int, optional
         Connectivity of the components (default full).
 
@@ -122,10 +116,8 @@ def rand_index(gt, pred) -> float:
 
     Parameters
     ----------
-    gt : array_like of int
-        Ground-truth label map, any ids.
-    pred : array_like of int
-        Predicted label map, the shape of ``gt``.
+    gt, pred : array_like of int
+        Ground-truth and predicted label maps of one shape, any ids.
 
     Returns
     -------
@@ -168,10 +160,8 @@ def voi(gt, pred) -> float:
 
     Parameters
     ----------
-    gt : array_like of int
-        Ground-truth label map, any ids.
-    pred : array_like of int
-        Predicted label map, the shape of ``gt``.
+    gt, pred : array_like of int
+        Ground-truth and predicted label maps of one shape, any ids.
 
     Returns
     -------
@@ -189,10 +179,8 @@ def variation_of_information(gt, pred, *, unit: str = "bits") -> float:
 
     Parameters
     ----------
-    gt : array_like of int
-        Ground-truth label map, any ids.
-    pred : array_like of int
-        Predicted label map, the shape of ``gt``.
+    gt, pred : array_like of int
+        Ground-truth and predicted label maps of one shape, any ids.
     unit : {"bits", "nats"}, optional
         Logarithm base 2 (``"bits"``) or e (``"nats"``, what :func:`voi` gives).
 

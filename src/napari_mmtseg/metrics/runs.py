@@ -14,10 +14,8 @@ def agreement(a, b) -> float:
 
     Parameters
     ----------
-    a : array_like of int
-        A label map.
-    b : array_like of int
-        Another, the shape of ``a``.
+    a, b : array_like of int
+        Two label maps of one shape, any ids.
 
     Returns
     -------
@@ -32,10 +30,8 @@ def ari(a, b) -> float:
 
     Parameters
     ----------
-    a : array_like of int
-        A label map.
-    b : array_like of int
-        Another, the shape of ``a``.
+    a, b : array_like of int
+        Two label maps of one shape, any ids.
 
     Returns
     -------
