@@ -38,6 +38,36 @@ def channel_axis_arg(text: str):
         raise argparse.ArgumentTypeError(msg) from None
 
 
+def detail_arg(text: str):
+    """Parse ``--detail``: ``'auto'`` or a number in [0, 1].
+
+    Parameters
+    ----------
+    text : str
+        The option's value.
+
+    Returns
+    -------
+    float or str
+        The level of detail, or ``"auto"``.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        For anything else.
+    """
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        msg = f"expects 'auto' or a number in [0, 1], got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 __all__ = ["build_parser"]
 
 _SEGMENT = (
@@ -127,6 +157,16 @@ def _segment_parser(sub, methods, presets) -> None:
         help="regions: one id per connected region (instances); clusters: one id per "
         "class; Python's and the widget's 'output' (default: regions, clusters "
         "for kmeans, multiotsu and trainable)",
+    )
+    s.add_argument(
+        "--detail",
+        type=detail_arg,
+        default="auto",
+        metavar="D",
+        help="the level of detail written: a number in [0, 1] (1: the finest regions of the "
+        "run's region hierarchy, 0: the coarsest; Python's result.at(D)) or 'auto', the level "
+        "the method picks; a number needs --output-mode regions and --n-classes auto "
+        "(default: auto)",
     )
     s.add_argument(
         "--seed",
