@@ -31,6 +31,7 @@ from .layout import (
     label_path,
     read_keys,
 )
+from .ods import REGION_FIELDS, REGIONS, region_rows
 
 __all__ = [
     "DETERMINISTIC",
@@ -168,6 +169,7 @@ class _Runs:
         self.preset, self.ov_text, self.device, self.stream = preset, ov_text, device, stream
         self.cache: dict = {}
         self.n_done = self.n_failed = 0
+        self.regions = None  # the writer of bsds_regions.csv (BSDS only), while running
 
     def sample(self, img, scribbles):
         if self.cache.get("id") != img:
@@ -200,6 +202,10 @@ class _Runs:
                "finished": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
         row.update(_score_row(r, sample, self.dataset))
         writer.row(row)
+        if self.regions is not None:
+            key = {k: row[k] for k in ("image", "method", "preset", "setting", "overrides")}
+            for level_row in region_rows(r, sample.gts, key | {"seed": seed}):
+                self.regions.row(level_row)
         self.n_done += 1
 
 
@@ -264,8 +270,6 @@ def run_benchmark(
     FileNotFoundError
         When the data set has no images under ``root``.
     """
-    from tqdm.auto import tqdm
-
     stream = stream or sys.stderr
     overrides = dict(overrides or {})
     methods = list(methods)
@@ -282,19 +286,7 @@ def run_benchmark(
     print(f"mmtseg bench: {len(ids)} image(s), {len(methods)} method(s), {len(todo)} run(s) "
           f"to do, {skipped} already in {out / RESULTS}", file=stream)  # fmt: skip
     runs = _Runs(dataset, root, split, out, preset, ov_text, device, stream)
-    res_w = CsvAppender(out / RESULTS, CSV_FIELDS)
-    stab_w = CsvAppender(out / STABILITY, STAB_FIELDS)
-    bar = tqdm(total=len(todo), unit="run", file=stream, dynamic_ncols=True)
-    try:
-        for (img, m, setting, sdict, _), s in todo:
-            bar.set_postfix_str(f"{img} {m} {setting} seed {s}")
-            runs.run(img, m, setting, sdict, s, overrides, scribbles, res_w)
-            bar.update(1)
-        _write_stability(out, plan, preset, ov_text, stab_w)
-    finally:
-        bar.close()
-        res_w.close()
-        stab_w.close()
+    _run_all(runs, plan, todo, overrides, scribbles)
     if report:
         from .report import write_report
 
@@ -302,3 +294,28 @@ def run_benchmark(
     print(f"mmtseg bench: {runs.n_done} run(s) done, {skipped} skipped (already in CSV), "
           f"{runs.n_failed} failed; results in {out}", file=stream)  # fmt: skip
     return {"done": runs.n_done, "skipped": skipped, "failed": runs.n_failed}
+
+
+def _run_all(runs: _Runs, plan: list, todo: list, overrides: dict, scribbles: bool) -> None:
+    """Run every run to do, with a progress bar, then the stability rows of the plan."""
+    from tqdm.auto import tqdm
+
+    out = runs.out
+    res_w = CsvAppender(out / RESULTS, CSV_FIELDS)
+    stab_w = CsvAppender(out / STABILITY, STAB_FIELDS)
+    if runs.dataset == "bsds":
+        runs.regions = CsvAppender(out / REGIONS, REGION_FIELDS)
+    bar = tqdm(total=len(todo), unit="run", file=runs.stream, dynamic_ncols=True)
+    try:
+        for (img, m, setting, sdict, _), s in todo:
+            bar.set_postfix_str(f"{img} {m} {setting} seed {s}")
+            runs.run(img, m, setting, sdict, s, overrides, scribbles, res_w)
+            bar.update(1)
+        _write_stability(out, plan, runs.preset, runs.ov_text, stab_w)
+    finally:
+        bar.close()
+        res_w.close()
+        stab_w.close()
+        if runs.regions is not None:
+            runs.regions.close()
+            runs.regions = None
