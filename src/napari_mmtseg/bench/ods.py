@@ -107,6 +107,8 @@ def _groups(rows: list) -> dict:
 def ods_ois_rows(out) -> list:
     """Pool a benchmark folder's ``bsds_regions.csv`` into ODS / OIS rows.
 
+    An image that lacks a level of a group (a run not done yet) is left out of that group.
+
     Parameters
     ----------
     out : str or os.PathLike
@@ -158,7 +160,7 @@ def ods_table(out) -> list:
     Parameters
     ----------
     out : str or os.PathLike
-        The benchmark folder.
+        The folder of ``mmtseg bench``'s results.
 
     Returns
     -------

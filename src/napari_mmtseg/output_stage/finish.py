@@ -137,20 +137,8 @@ def finish_labels(
     ValueError
         If ``output`` is neither ``"regions"`` nor ``"clusters"``.
     """
-    request = OutputRequest(
-        output=output,
-        n_classes=n_classes,
-        min_region_size=min_region_size,
-        merge_threshold=merge_threshold,
-        refine=refine,
-        texture=texture,
-        colour=colour,
-        line_width=line_width,
-        keep_ids=keep_ids,
-        keep_apart=tuple(keep_apart),
-        scribbled_pixels=scribbled_pixels,
-        hierarchy=hierarchy,
-    )
+    options = {k: v for k, v in locals().items() if k not in ("clusters", "x")}
+    request = OutputRequest(**(options | {"keep_apart": tuple(keep_apart)}))
     return run_stage(clusters, x, request)
 
 
