@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from .cli_values import detail_arg
 from .samples import SAMPLES
 
 
@@ -36,36 +37,6 @@ def channel_axis_arg(text: str):
     except ValueError:
         msg = f"expects an axis number or 'none', got {text!r}"
         raise argparse.ArgumentTypeError(msg) from None
-
-
-def detail_arg(text: str):
-    """Parse ``--detail``: ``'auto'`` or a number in [0, 1].
-
-    Parameters
-    ----------
-    text : str
-        The option's value.
-
-    Returns
-    -------
-    float or str
-        The level of detail, or ``"auto"``.
-
-    Raises
-    ------
-    argparse.ArgumentTypeError
-        For anything else.
-    """
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:
-        msg = f"expects 'auto' or a number in [0, 1], got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
 
 
 __all__ = ["build_parser"]
