@@ -36,13 +36,15 @@ def _sparse_spots(seed=0, n=30, contrast=0.4, noise=0.03):
     return grey(img), truth, clusters
 
 
-def _stage(clusters, x):
-    return finish_labels(clusters, x, merge_threshold=3.0, refine=True, texture=None)[0]
+def _stage(clusters, x, info=False):
+    out = finish_labels(clusters, x, merge_threshold=3.0, refine=True, texture=None)
+    return out if info else out[0]
 
 
 def test_sparse_small_spots_are_each_their_own_region_at_the_default_level():
     x, truth, clusters = _sparse_spots()
-    labels = _stage(clusters, x)
+    labels, info = _stage(clusters, x, info=True)
+    assert info.n_clusters_in == 3  # the method's clusters; the spots' classes are the stage's
     background = np.bincount(labels.ravel()).argmax()
     ids = [np.bincount(labels[truth == i]).argmax() for i in range(1, truth.max() + 1)]
     assert len(set(ids)) == len(ids) and background not in ids

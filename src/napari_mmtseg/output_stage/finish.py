@@ -42,6 +42,7 @@ class _Slice:
         self.texture = auto_texture_weight(x, request.colour) if texture is None else texture
         # compact ids 0..K-1 (any ids in, negative or huge); ``ids`` maps them back
         self.ids, compact = np.unique(np.asarray(clusters), return_inverse=True)
+        self.n_method = int(self.ids.size)  # the method's clusters (the spots' classes not counted)
         self.compact = compact.reshape(h, w)
         keep = [c for c in request.keep_apart if c in self.ids]
         self.scribbled = np.searchsorted(self.ids, keep).astype(np.int64)
@@ -295,7 +296,7 @@ def _report(st: _Slice, cls, regions, n_pieces, n_left, grouped, n_stage_regions
     counts = dict(output=r.output, n_classes=n_cls, n_regions=n_reg)
     if st.auto:
         why, details = explain_auto(
-            n_in=int(st.ids.size),
+            n_in=st.n_method,
             min_region_size=st.min_size,
             refine=r.refine,
             merge_threshold=r.merge_threshold,
@@ -313,7 +314,7 @@ def _report(st: _Slice, cls, regions, n_pieces, n_left, grouped, n_stage_regions
             **counts,
         )
     return OutputInfo(
-        n_clusters_in=int(st.ids.size),
+        n_clusters_in=st.n_method,
         n_pieces_in=n_pieces,
         n_classes=n_cls,
         n_regions=n_reg,
