@@ -25,9 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-#: boundary-strength thresholds: the hierarchy's levels scored (feature units, as
-#: ``merge_threshold``); ``inf`` is the coarsest level the tree reaches
-LEVELS = [0, 0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, np.inf]
+from napari_mmtseg.bench.ods import LEVELS  # the hierarchy's levels scored, as mmtseg bench
+
 #: Felzenszwalb's scale grid (the bench's ``--grid``)
 FELZ_SCALES = [100, 300, 500, 1000, 1500, 2000]
 

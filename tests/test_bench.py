@@ -239,3 +239,44 @@ def test_bench_with_scribbles_feeds_the_same_scribbles_to_the_anchor(tmp_path):
         )
         == 2
     )
+
+
+def test_bench_reports_ods_and_ois_of_hierarchies_and_grids(tmp_path):
+    from napari_mmtseg.bench.datasets import load_bsds_sample
+    from napari_mmtseg.bench.ods import LEVELS, ods_ois_rows
+    from napari_mmtseg.metrics import bsds_ods_ois, bsds_region_scores
+
+    root, out = tmp_path / "bsds", tmp_path / "res"
+    _fake_bsds(root)
+    base = ["bench", "--dataset", "bsds", "--root", str(root), "--out", str(out)]
+    assert main(base + ["--methods", "felzenszwalb", "--grid"]) == 0
+    assert main(base + ["--methods", "mmt", "--preset", "fast", "--set", "max_iter=5"]) == 0
+    with open(out / "bsds_regions.csv") as f:
+        regions = list(csv.DictReader(f))
+    mmt_levels = {r["level"] for r in regions if r["method"] == "mmt"}
+    assert mmt_levels == {"default"} | {f"t={t:g}" for t in LEVELS}
+    rows = {(r["method"], r["kind"]): r for r in ods_ois_rows(out)}
+    assert {("mmt", "hierarchy"), ("mmt", "default"), ("felzenszwalb", "grid")} <= set(rows)
+    # the grid's ODS is the best setting over the images, from the saved label maps
+    from napari_mmtseg.bench.layout import GRIDS, label_path
+
+    scores = []
+    for img in ("100", "101"):
+        gts = load_bsds_sample(root, "val", img).gts
+        scores.append([
+            bsds_region_scores(
+                np.load(label_path(out, img, "felzenszwalb", "fast", f"scale={v}", "", 0))[
+                    "labels"
+                ], gts,
+            )
+            for v in GRIDS["felzenszwalb"][1]
+        ])  # fmt: skip
+    want = bsds_ods_ois(scores)
+    got = rows[("felzenszwalb", "grid")]
+    for key in ("covering_ods", "covering_ois", "pri_ods", "voi_bits_ods", "voi_bits_ois"):
+        assert got[key] == pytest.approx(want[key], abs=1e-5)
+    hier = rows[("mmt", "hierarchy")]
+    assert hier["pri_ois"] >= hier["pri_ods"] and hier["voi_bits_ois"] <= hier["voi_bits_ods"]
+    assert hier["n_images"] == 2 and hier["covering_ods_level"].startswith("t=")
+    summary = (out / "summary.md").read_text()
+    assert "ODS / OIS" in summary and "| mmt | hierarchy |" in summary

@@ -131,6 +131,9 @@ def _check_segment_args(args) -> None:
         raise CLIError("give the output folder or file with -o/--output-dir")
     if args.workers < 1:
         raise CLIError("--workers must be at least 1")
+    classes = args.output_mode == "clusters" or args.n_classes not in (None, "auto")
+    if args.detail != "auto" and classes:
+        raise CLIError("--detail D needs --output-mode regions and --n-classes auto")
     if not args.inputs and not args.sample:
         raise CLIError("give image files, folders or globs, or --sample NAME")
     if args.method in SCRIBBLE_METHODS and args.scribbles is None:
@@ -190,7 +193,7 @@ def cmd_segment(args) -> int:
         raise CLIError(str(exc)) from exc
     if not args.scheduler:
         resolve_preset(args)
-    extra = _read_scribbles(args, n)
+    extra = _read_scribbles(args, n) | ({} if args.detail == "auto" else {"detail": args.detail})
     model, model_info = segment_model(args, inputs, folder, overrides)
     client, cluster, threads = _client(args, n)
     try:

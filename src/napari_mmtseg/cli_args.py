@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from .cli_values import detail_arg
 from .samples import SAMPLES
 
 
@@ -127,6 +128,16 @@ def _segment_parser(sub, methods, presets) -> None:
         help="regions: one id per connected region (instances); clusters: one id per "
         "class; Python's and the widget's 'output' (default: regions, clusters "
         "for kmeans, multiotsu and trainable)",
+    )
+    s.add_argument(
+        "--detail",
+        type=detail_arg,
+        default="auto",
+        metavar="D",
+        help="the level of detail written: a number in [0, 1] (1: the finest regions of the "
+        "run's region hierarchy, 0: the coarsest; Python's result.at(D)) or 'auto', the level "
+        "the method picks; a number needs --output-mode regions and --n-classes auto "
+        "(default: auto)",
     )
     s.add_argument(
         "--seed",

@@ -111,3 +111,22 @@ def test_the_widget_shows_the_slider_after_a_run(make_napari_viewer, qtbot):
     widget.detail.slider.value = 1.0
     n_fine = widget.detail._target[2].hierarchy.n_fine
     assert np.unique(widget.result_layer.data).size == n_fine
+
+
+def test_a_drag_keeps_the_users_edits_and_redo_brings_its_level_back(control, result):
+    c, layer = control
+    painted = (slice(2, 6), slice(2, 6))
+    layer.data_setitem(np.nonzero(_mask(layer.data.shape, painted)), 99)
+    before = layer.data.copy()
+    q = _slider(c)
+    q.setSliderDown(True)
+    for v in (0.9, 0.0):
+        c.slider.value = v
+    q.setSliderDown(False)
+    outside = ~_mask(layer.data.shape, painted)
+    after = layer.data.copy()
+    assert (after[painted] == 99).all() and np.array_equal(after[outside], result.at(0.0)[outside])
+    layer.undo()
+    assert np.array_equal(layer.data, before)
+    layer.redo()
+    assert np.array_equal(layer.data, after)

@@ -4,8 +4,8 @@ A result with a region hierarchy (:attr:`napari_mmtseg.SegmentationResult.hierar
 image segmented into regions with ``n_classes="auto"``) can be shown at any level of detail
 without a new run (:meth:`~napari_mmtseg.SegmentationResult.at`, a lookup table over the finest
 regions). While the slider is dragged, each new level is written straight into the result
-layer (no undo history); on release the layer goes back to where the drag began and the final
-level is written as one undoable step (:func:`~napari_mmtseg._napari._job.write_undoable`),
+layer (no undo history); on release the change since the drag began is recorded as one
+undoable step (:func:`record_step`: the history only, the pixels are already written),
 recorded like every widget write so Refine does not take it for the user's edits, which it
 leaves alone. A click, a key or a script's ``value =`` is one step at once.
 """
@@ -20,7 +20,7 @@ from magicgui.widgets import Container, FloatSlider, Label
 from ._edits import record_of
 from ._job import write_undoable
 
-__all__ = ["DetailControl"]
+__all__ = ["DetailControl", "record_step"]
 
 TIP = (
     "Level of detail of the result: right for more, smaller regions (1: the finest regions "
@@ -60,6 +60,7 @@ class DetailControl(Container):
         self._target = None  # (layer, region, result)
         self._start = None  # the layer's region when a drag began
         self._keep = None  # the user's edits there, kept through the drag
+        self._edited = None  # the user's edits in the whole layer when the drag began
         self._quiet = False
         self.last_update_s = 0.0
         self.visible = False
@@ -117,7 +118,8 @@ class DetailControl(Container):
             layer, region, _ = self._target
             self._start = np.array(layer.data[region], copy=True)
             rec = record_of(self._records, layer)
-            self._keep = None if rec is None else rec.edits(layer.data)[1][region]
+            self._edited = None if rec is None else rec.edits(layer.data)[1]
+            self._keep = None if rec is None else self._edited[region]
 
     def _on_value(self, value) -> None:
         if self._quiet or self._target is None:
@@ -130,10 +132,24 @@ class DetailControl(Container):
     def _on_release(self) -> None:
         if self._target is None or self._start is None:
             return
+        start, self._start = self._start, None
+        value = float(self.slider.value)
+        t = time.perf_counter()
         layer, region, _ = self._target
-        layer.data[region] = self._start  # back to where the drag began, then one undo step
-        self._start = None
-        self.commit(float(self.slider.value))
+        view = layer.data[region]
+        new = self._level_labels(value, view)
+        if self._keep is not None:
+            new = np.where(self._keep, start, new)
+        view[...] = new  # the layer shows the last live level already: this is a no-op or less
+        write = record_step(layer, region, start, new)
+        rec = record_of(self._records, layer)
+        if rec is not None and self._edited is not None:
+            s = rec.state
+            rec.wrote(layer.data, region, write, self._edited, self._keep, s.method, s.model,
+                      s.channel_axis)  # fmt: skip
+        layer.refresh()
+        self._say(value)
+        self.last_update_s = time.perf_counter() - t
 
     def _level_labels(self, value: float, like: np.ndarray) -> np.ndarray:
         _, _, result = self._target
@@ -176,6 +192,46 @@ class DetailControl(Container):
             rec.wrote(layer.data, region, write, edited, keep, s.method, s.model, s.channel_axis)
         self._say(value)
         self.last_update_s = time.perf_counter() - t
+
+
+def record_step(layer, region: tuple, before: np.ndarray, new: np.ndarray) -> tuple:
+    """Record, as one undo step of ``layer``, a change of ``layer.data[region]`` already made.
+
+    The slider writes each level straight into the layer while it is dragged; on release only
+    the history is written: the pixels that differ between ``before`` and ``new``, with both
+    values, as the one step Ctrl+Z undoes (napari's own Labels history, the record
+    ``Labels.data_setitem`` makes, without writing the pixels a second time). A Labels layer
+    without that history gets the pixels written again through
+    :func:`~napari_mmtseg._napari._job.write_undoable`.
+
+    Parameters
+    ----------
+    layer : napari.layers.Labels
+        The layer; ``layer.data[region]`` holds ``new``.
+    region : tuple
+        Where in ``layer.data`` the change is (ints and slices).
+    before : ndarray of int, shape of ``layer.data[region]``
+        The region before the change.
+    new : ndarray of int, shape of ``layer.data[region]``
+        The region now.
+
+    Returns
+    -------
+    tuple
+        ``(indices, before)``: the changed pixels as indices into the whole array and their
+        values before, as :func:`~napari_mmtseg._napari._job.write_undoable` returns them.
+    """
+    save = getattr(layer, "_save_history", None)
+    if save is None:
+        layer.data[region] = before
+        return write_undoable(layer, region, new)
+    mask = np.zeros(layer.data.shape, bool)
+    mask[region] = before != new
+    indices = np.nonzero(mask)
+    old = before[mask[region]]
+    if old.size:
+        save((indices, old, new[mask[region]]))
+    return indices, old
 
 
 def _qslider(widget):

@@ -167,10 +167,12 @@ def segment_file(
         row.update(status="failed", error=error, seconds=round(time.perf_counter() - t0, 3))
         return row
     kw = _engine_keywords(image, meta, method, preset, seed, channel_axis, device, model)
+    overrides = dict(overrides or {})
+    detail = overrides.pop("detail", "auto")  # the level written (mmtseg segment --detail)
     try:
         result = _segment(image, kw, overrides, task_threads(num_threads), on_progress, on_warning)
         lmeta = meta.for_labels(result.channel_axis, image.ndim)
-        _write(dst, result, lmeta, src, model_info)
+        _write(dst, result, lmeta, src, model_info, detail)
     except Exception as exc:  # one bad image never stops the batch
         return _failed(row, exc, t0)
     return _done(row, result, lmeta, t0)
@@ -248,10 +250,11 @@ def _kept(meta) -> str:
     return f"axes {meta.axes or '?'}" + (f" ({sizes})" if sizes else "")
 
 
-def _write(dst: str, result, meta, src, model_info) -> None:
+def _write(dst: str, result, meta, src, model_info, detail="auto") -> None:
     from ..labels_file import result_metadata, write_labels
 
     if not storage.is_url(dst):
         Path(dst).parent.mkdir(parents=True, exist_ok=True)
     provenance = result_metadata(result, meta, source=str(src), **(model_info or {}))
-    write_labels(dst, result.labels, meta, provenance)
+    labels = result.labels if detail == "auto" else result.at(detail)
+    write_labels(dst, labels, meta, provenance)

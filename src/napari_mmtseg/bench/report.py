@@ -26,6 +26,7 @@ from .layout import (
     STABILITY,
     setting_sort,
 )
+from .ods import ods_table
 from .tables import best_table, grid_tables, intro, main_table, stability_section
 
 __all__ = ["write_report", "load_rows", "summarize"]
@@ -206,6 +207,7 @@ def write_report(out, stream=None) -> Path:
         + best_table(summary, keys)
         + grid_tables(summary, cols, rank)
         + stability_section(summary, stab)
+        + ods_table(out)
     )
     if stab_img:
         with open(out / "stability_per_image.csv", "w", newline="") as f:

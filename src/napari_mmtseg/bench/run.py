@@ -18,19 +18,17 @@ import numpy as np
 
 from ..metrics import stability
 from ..params import parse_value
-from . import datasets
+from . import datasets, layout
 from .layout import (
-    COMMANDS,
     CSV_FIELDS,
     GRIDS,
-    KEY_FIELDS,
     RESULTS,
     STAB_FIELDS,
-    STABILITY,
     CsvAppender,
     label_path,
     read_keys,
 )
+from .ods import REGION_FIELDS, REGIONS, region_rows
 
 __all__ = [
     "DETERMINISTIC",
@@ -135,10 +133,18 @@ def _plan_runs(ids, methods, seeds, grid, scribbles, out, preset, ov_text) -> tu
         for m in methods
         for setting, sdict in _settings(m, grid, scribbles)
     ]
-    done_keys = read_keys(out / RESULTS, KEY_FIELDS)
+    done_keys = read_keys(out / RESULTS, layout.KEY_FIELDS)
     todo = [(p, s) for p in plan for s in p[4]
             if (p[0], p[1], preset, p[2], ov_text, str(s)) not in done_keys]  # fmt: skip
     return plan, todo
+
+
+def _image_ids(dataset, root, split, limit) -> list:
+    """The data set's image ids (FileNotFoundError when it has none)."""
+    ids = datasets.dataset_ids(dataset, root, split, limit)
+    if not ids:
+        raise FileNotFoundError(f"No images found for dataset {dataset!r} under {root}")
+    return ids
 
 
 def _record_command(out: Path, command: str | None) -> None:
@@ -146,13 +152,13 @@ def _record_command(out: Path, command: str | None) -> None:
     if command is None:
         command = shlex.join(["mmtseg", "bench"] + sys.argv[1:])
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    with open(out / COMMANDS, "a") as f:
+    with open(out / layout.COMMANDS, "a") as f:
         f.write(f"{stamp}\t{command}\n")
 
 
 def _write_stability(out: Path, plan: list, preset: str, ov_text: str, writer) -> None:
     """Stability rows of every planned run whose seeds all exist and that has none yet."""
-    stab_keys = {k[:5] for k in read_keys(out / STABILITY, STAB_FIELDS[:5])}
+    stab_keys = {k[:5] for k in read_keys(out / layout.STABILITY, STAB_FIELDS[:5])}
     for img, m, setting, _, seed_list in plan:
         skey = (img, m, preset, setting, ov_text)
         if skey not in stab_keys:
@@ -168,6 +174,7 @@ class _Runs:
         self.preset, self.ov_text, self.device, self.stream = preset, ov_text, device, stream
         self.cache: dict = {}
         self.n_done = self.n_failed = 0
+        self.regions = None  # the writer of bsds_regions.csv (BSDS only), while running
 
     def sample(self, img, scribbles):
         if self.cache.get("id") != img:
@@ -200,6 +207,10 @@ class _Runs:
                "finished": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
         row.update(_score_row(r, sample, self.dataset))
         writer.row(row)
+        if self.regions is not None:
+            key = {k: row[k] for k in ("image", "method", "preset", "setting", "overrides")}
+            for level_row in region_rows(r, sample.gts, key | {"seed": seed}):
+                self.regions.row(level_row)
         self.n_done += 1
 
 
@@ -264,15 +275,11 @@ def run_benchmark(
     FileNotFoundError
         When the data set has no images under ``root``.
     """
-    from tqdm.auto import tqdm
-
     stream = stream or sys.stderr
     overrides = dict(overrides or {})
     methods = list(methods)
     _check_methods(methods, seeds, scribbles, grid, preset, overrides)
-    ids = datasets.dataset_ids(dataset, root, split, limit)
-    if not ids:
-        raise FileNotFoundError(f"No images found for dataset {dataset!r} under {root}")
+    ids = _image_ids(dataset, root, split, limit)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _record_command(out, command)
@@ -282,23 +289,41 @@ def run_benchmark(
     print(f"mmtseg bench: {len(ids)} image(s), {len(methods)} method(s), {len(todo)} run(s) "
           f"to do, {skipped} already in {out / RESULTS}", file=stream)  # fmt: skip
     runs = _Runs(dataset, root, split, out, preset, ov_text, device, stream)
+    _run_all(runs, plan, todo, overrides, scribbles)
+    _close(runs, skipped, report)
+    return {"done": runs.n_done, "skipped": skipped, "failed": runs.n_failed}
+
+
+def _run_all(runs: _Runs, plan: list, todo: list, overrides: dict, scribbles: bool) -> None:
+    """Run every run to do, with a progress bar, then the stability rows of the plan."""
+    from tqdm.auto import tqdm
+
+    out = runs.out
     res_w = CsvAppender(out / RESULTS, CSV_FIELDS)
-    stab_w = CsvAppender(out / STABILITY, STAB_FIELDS)
-    bar = tqdm(total=len(todo), unit="run", file=stream, dynamic_ncols=True)
+    stab_w = CsvAppender(out / layout.STABILITY, STAB_FIELDS)
+    if runs.dataset == "bsds":
+        runs.regions = CsvAppender(out / REGIONS, REGION_FIELDS)
+    bar = tqdm(total=len(todo), unit="run", file=runs.stream, dynamic_ncols=True)
     try:
         for (img, m, setting, sdict, _), s in todo:
             bar.set_postfix_str(f"{img} {m} {setting} seed {s}")
             runs.run(img, m, setting, sdict, s, overrides, scribbles, res_w)
             bar.update(1)
-        _write_stability(out, plan, preset, ov_text, stab_w)
+        _write_stability(out, plan, runs.preset, runs.ov_text, stab_w)
     finally:
         bar.close()
         res_w.close()
         stab_w.close()
+        if runs.regions is not None:
+            runs.regions.close()
+            runs.regions = None
+
+
+def _close(runs: _Runs, skipped: int, report: bool) -> None:
+    """Write the report (with ``report``) and say what was done."""
     if report:
         from .report import write_report
 
-        write_report(out, stream=stream)
+        write_report(runs.out, stream=runs.stream)
     print(f"mmtseg bench: {runs.n_done} run(s) done, {skipped} skipped (already in CSV), "
-          f"{runs.n_failed} failed; results in {out}", file=stream)  # fmt: skip
-    return {"done": runs.n_done, "skipped": skipped, "failed": runs.n_failed}
+          f"{runs.n_failed} failed; results in {runs.out}", file=runs.stream)  # fmt: skip

@@ -168,7 +168,7 @@ def best_table(summary: dict, keys: list) -> list:
     summary : dict
         :func:`.report.summarize` of the results.
     keys : list of tuple
-        The groups shown, in order.
+        The groups in the table, in its order.
 
     Returns
     -------
@@ -257,7 +257,7 @@ def stability_section(summary: dict, stab: dict) -> list:
     Parameters
     ----------
     summary : dict
-        :func:`.report.summarize` of the results.
+        The results, summarized (:func:`.report.summarize`).
     stab : dict
         Agreement and ARI over seed pairs, by group.
 

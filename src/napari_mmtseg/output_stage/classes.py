@@ -113,7 +113,7 @@ def group_to(
     reg : ndarray of int, shape (H, W)
         Each pixel's region.
     features : ndarray of float, shape (H, W, F)
-        Per-pixel features (:func:`napari_mmtseg.features.image_features`).
+        The image's per-pixel features (:func:`napari_mmtseg.features.image_features`).
     n_classes : int
         Classes wanted, >= 1.
 

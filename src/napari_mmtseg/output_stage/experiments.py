@@ -37,9 +37,9 @@ def finish_labels_with(
     Parameters
     ----------
     clusters : ndarray of int, shape (H, W)
-        The method's cluster map.
+        A method's map of cluster ids for the slice.
     x : ndarray of float, shape (C, H, W)
-        The normalised slice, in [0, 1].
+        The slice, normalised to [0, 1].
     settings : StepSettings
         The step settings to use.
     **kwargs
@@ -50,7 +50,7 @@ def finish_labels_with(
     labels : ndarray of int32, shape (H, W)
         As :func:`napari_mmtseg.output_stage.finish_labels` returns them.
     info : OutputInfo
-        What the stage did.
+        The stage's account of what it did.
 
     Raises
     ------
@@ -75,9 +75,9 @@ def finish_labels_ablated(
     Parameters
     ----------
     clusters : ndarray of int, shape (H, W)
-        The method's cluster map.
+        The cluster ids a method gave each pixel.
     x : ndarray of float, shape (C, H, W)
-        The normalised slice, in [0, 1].
+        The slice the method saw, in [0, 1].
     **kwargs
         Keywords of :func:`napari_mmtseg.output_stage.finish_labels` and fields of
         :class:`StepSettings`, mixed.

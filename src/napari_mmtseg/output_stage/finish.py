@@ -20,9 +20,14 @@ from .merge import auto_texture_weight, merge_weak_boundaries
 from .pieces import auto_min_region_size, final_regions, remove_small_pieces
 from .request import OUTPUTS, OutputRequest, StepSettings
 from .snap import snap_boundaries
+from .spots import distinct_spots
 from .summary import OutputInfo, explain_auto, explain_grouped
 
 __all__ = ["OutputRequest", "StepSettings", "finish_labels", "run_stage"]
+
+#: distinct spots up to this x the smallest region size are looked for in the image (larger
+#: objects are the networks' to find)
+SPOT_SIZE_FACTOR = 1
 
 
 class _Slice:
@@ -37,10 +42,25 @@ class _Slice:
         self.texture = auto_texture_weight(x, request.colour) if texture is None else texture
         # compact ids 0..K-1 (any ids in, negative or huge); ``ids`` maps them back
         self.ids, compact = np.unique(np.asarray(clusters), return_inverse=True)
+        self.n_method = int(self.ids.size)  # the method's clusters (the spots' classes not counted)
         self.compact = compact.reshape(h, w)
         keep = [c for c in request.keep_apart if c in self.ids]
         self.scribbled = np.searchsorted(self.ids, keep).astype(np.int64)
         self.auto = request.n_classes == "auto"
+        self.protect = None
+        if self.auto and request.output == "regions" and not self.scribbled.size:
+            self._add_spots()
+
+    def _add_spots(self):
+        """Give every distinct small spot (:mod:`.spots`) a class of its own, kept as a region."""
+        spots = distinct_spots(self.features, SPOT_SIZE_FACTOR * max(self.min_size, 1))
+        n = int(spots.max())
+        if n == 0:
+            return
+        k = self.ids.size
+        self.ids = np.concatenate([self.ids.astype(np.int64), self.ids.max() + 1 + np.arange(n)])
+        self.compact = np.where(spots > 0, spots + (k - 1), self.compact)
+        self.protect = spots > 0
 
     @cached_property
     def features(self) -> np.ndarray:
@@ -118,20 +138,8 @@ def finish_labels(
     ValueError
         If ``output`` is neither ``"regions"`` nor ``"clusters"``.
     """
-    request = OutputRequest(
-        output=output,
-        n_classes=n_classes,
-        min_region_size=min_region_size,
-        merge_threshold=merge_threshold,
-        refine=refine,
-        texture=texture,
-        colour=colour,
-        line_width=line_width,
-        keep_ids=keep_ids,
-        keep_apart=tuple(keep_apart),
-        scribbled_pixels=scribbled_pixels,
-        hierarchy=hierarchy,
-    )
+    options = {k: v for k, v in locals().items() if k not in ("clusters", "x")}
+    request = OutputRequest(**(options | {"keep_apart": tuple(keep_apart)}))
     return run_stage(clusters, x, request)
 
 
@@ -179,7 +187,8 @@ def run_stage(
     )
     cls, n_left, grouped = _group_classes(st, reg, region_class)
     keep = not (st.auto and request.output == "regions")  # else no region under the minimum
-    cls, regions = final_regions(cls, st.min_size, *_region_keys(st, reg, region_class), keep)
+    keys = _region_keys(st, reg, region_class)
+    cls, regions = final_regions(cls, st.min_size, *keys, keep, protect=st.protect)
     facts = (int(pieces.max()), n_left, grouped, region_class.size)
     info = _report(st, cls, regions, *facts)
     if request.hierarchy and request.output == "regions" and st.auto and not st.scribbled.size:
@@ -191,7 +200,7 @@ def _absorb_small_pieces(st: _Slice, pieces):
     """Pieces under the smallest region size join a neighbour (:mod:`.pieces`)."""
     by_colour = st.settings.small_by_colour and st.min_size > 1
     features = st.features if by_colour else None
-    return remove_small_pieces(pieces, int(st.min_size), features=features)
+    return remove_small_pieces(pieces, int(st.min_size), features=features, protect=st.protect)
 
 
 def _give_away_bands(st: _Slice, regions):
@@ -287,7 +296,7 @@ def _report(st: _Slice, cls, regions, n_pieces, n_left, grouped, n_stage_regions
     counts = dict(output=r.output, n_classes=n_cls, n_regions=n_reg)
     if st.auto:
         why, details = explain_auto(
-            n_in=int(st.ids.size),
+            n_in=st.n_method,
             min_region_size=st.min_size,
             refine=r.refine,
             merge_threshold=r.merge_threshold,
@@ -305,7 +314,7 @@ def _report(st: _Slice, cls, regions, n_pieces, n_left, grouped, n_stage_regions
             **counts,
         )
     return OutputInfo(
-        n_clusters_in=int(st.ids.size),
+        n_clusters_in=st.n_method,
         n_pieces_in=n_pieces,
         n_classes=n_cls,
         n_regions=n_reg,

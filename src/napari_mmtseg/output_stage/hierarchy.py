@@ -111,7 +111,7 @@ class Hierarchy:
         Parameters
         ----------
         k : int
-            Merges applied (0..M).
+            The level, as the number of merges applied (0..M).
 
         Returns
         -------
@@ -161,7 +161,7 @@ class Hierarchy:
         Parameters
         ----------
         k : int
-            Merges applied (0..M).
+            How many merges of the table apply, 0 to M.
 
         Returns
         -------

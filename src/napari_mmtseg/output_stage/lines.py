@@ -37,7 +37,7 @@ def thin_lines(
     Parameters
     ----------
     pieces : ndarray of int, shape (H, W)
-        Piece ids >= 1.
+        The pieces, ids from 1.
     features : ndarray of float, shape (H, W, F)
         Per-pixel features (:func:`napari_mmtseg.features.image_features`).
     max_thickness : float

@@ -106,28 +106,28 @@ def merge_weak_boundaries(
         return pieces
     from skimage import graph
 
-    rag = graph.rag_boundary(pieces, edges.astype(np.float64), connectivity=1)
     if lines is not None and not np.asarray(lines).any():
         lines = None
     if lines is not None and features is None:
         raise ValueError("merge_weak_boundaries: lines need the features they were found in")
-    _describe_nodes(rag, pieces, edges, margin, keep_apart, lines, features)
+    rag = _region_graph(pieces, edges, margin, keep_apart, lines, features)
     rules = _MergeRules(texture, lines is not None, line_contrast, log)
     rules.weigh_edges(rag)
+    how = dict(rag_copy=False, in_place_merge=True, merge_func=rules.merge)
     merged = graph.merge_hierarchical(
-        pieces,
-        rag,
-        thresh=threshold,
-        rag_copy=False,
-        in_place_merge=True,
-        merge_func=rules.merge,
-        weight_func=rules.weight,
+        pieces, rag, thresh=threshold, weight_func=rules.weight, **how
     )
     return merged + 1  # ids from 1, as in every piece map (0 would read as "unlabelled")
 
 
-def _describe_nodes(rag, pieces, edges, margin, keep_apart, lines, features):
-    """Give every node its texture sums, its group and, with ``lines``, its colour and line."""
+def _region_graph(pieces, edges, margin, keep_apart, lines, features):
+    """The pieces' adjacency graph, each edge its mean boundary strength, each node described.
+
+    Every node gets its texture sums, its group and, with ``lines``, its colour and line.
+    """
+    from skimage import graph
+
+    rag = graph.rag_boundary(pieces, edges.astype(np.float64), connectivity=1)
     n = int(pieces.max()) + 1
     dist, width = depth(pieces)
     inside = ((dist > margin) | (dist >= width[pieces])).ravel()
@@ -146,6 +146,7 @@ def _describe_nodes(rag, pieces, edges, margin, keep_apart, lines, features):
             rag.nodes[v].update(
                 fsum=fsum[v], npx=float(npx[v]), line=lines[v] if lines[v].any() else None
             )
+    return rag
 
 
 class _MergeRules:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .maps import adjacency, connected_pieces, mean_features
+from .spots import SPOT_MIN_SIZE
 
 __all__ = ["auto_min_region_size", "final_regions", "remove_small_pieces"]
 
@@ -28,7 +29,7 @@ def auto_min_region_size(n_pixels: int) -> int:
     >>> auto_min_region_size(481 * 321)
     31
     """
-    return max(16, int(round(n_pixels / 5000)))
+    return max(SPOT_MIN_SIZE, int(round(n_pixels / 5000)))
 
 
 def remove_small_pieces(
@@ -36,8 +37,9 @@ def remove_small_pieces(
     min_size: int,
     group: np.ndarray | None = None,
     features: np.ndarray | None = None,
+    protect: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Remove every piece smaller than ``min_size`` pixels.
+    """Remove every piece smaller than ``min_size`` pixels, except protected ones.
 
     With ``features`` and no ``group``, a small piece joins the neighbour whose mean colour is
     nearest its own, pass by pass, as Felzenszwalb and Huttenlocher's minimum-size step joins
@@ -59,6 +61,10 @@ def remove_small_pieces(
     features : ndarray of float, shape (H, W, F), optional
         Per-pixel features (:func:`napari_mmtseg.features.image_features`) for the join by
         colour.
+    protect : ndarray of bool, shape (H, W), optional
+        Pixels of distinct spots (:func:`napari_mmtseg.output_stage.spots.distinct_spots`): a
+        piece of :data:`~napari_mmtseg.output_stage.spots.SPOT_MIN_SIZE` px or more that is
+        mostly such pixels is never small.
 
     Returns
     -------
@@ -69,11 +75,11 @@ def remove_small_pieces(
     if min_size <= 1:
         return pieces
     if features is not None and group is None:
-        return _join_small_by_colour(pieces, features, min_size)
+        return _join_small_by_colour(pieces, features, min_size, protect)
     from skimage.segmentation import expand_labels
 
     sizes = np.bincount(pieces.ravel())
-    small = sizes < min_size
+    small = _small(pieces, sizes, min_size, protect)
     small[0] = False
     if not small.any():
         return pieces
@@ -94,6 +100,7 @@ def final_regions(
     key: np.ndarray | None = None,
     class_of_key=None,
     keep_classes: bool = True,
+    protect: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Give fragments under ``min_size`` to a neighbour, keeping every class, and form regions.
 
@@ -113,6 +120,8 @@ def final_regions(
         Keep the largest fragment of every class even when it is small (a class count asked
         for). False: every fragment under ``min_size`` goes, so no region under the minimum
         size appears (the regions of ``n_classes="auto"``, where a class may vanish).
+    protect : ndarray of bool, shape (H, W), optional
+        Pixels of distinct spots, kept as :func:`remove_small_pieces` keeps them.
 
     Returns
     -------
@@ -124,17 +133,28 @@ def final_regions(
     if key is None:
         parts, class_of = connected_pieces(cls)
         group = class_of if keep_classes else None
-        cls = class_of[remove_small_pieces(parts, int(min_size), group=group)]
+        cls = class_of[remove_small_pieces(parts, int(min_size), group=group, protect=protect)]
         regions, _ = connected_pieces(cls)
         return cls, regions
     parts, key_of = connected_pieces(key)
     class_of = class_of_key[key_of]
-    parts = remove_small_pieces(parts, int(min_size), group=class_of if keep_classes else None)
+    group = class_of if keep_classes else None
+    parts = remove_small_pieces(parts, int(min_size), group=group, protect=protect)
     regions, _ = connected_pieces(key_of[parts])  # parts of one key that now touch are one
     return class_of[parts], regions
 
 
-def _join_small_by_colour(pieces, features, min_size, max_passes: int = 50):
+def _small(pieces, size, min_size, protect):
+    """Per piece id, whether it is under ``min_size`` and not a protected spot (id 0: False)."""
+    small = size < min_size
+    if protect is not None:
+        spot_px = np.bincount(pieces.ravel(), weights=protect.ravel(), minlength=size.size)
+        small &= ~((size >= SPOT_MIN_SIZE) & (2 * spot_px >= size))
+    small[0] = False
+    return small
+
+
+def _join_small_by_colour(pieces, features, min_size, protect=None, max_passes: int = 50):
     """Join every small piece to its neighbour of nearest mean colour, pass by pass.
 
     Each pass, every piece under ``min_size`` px joins its neighbour of nearest mean colour
@@ -152,8 +172,7 @@ def _join_small_by_colour(pieces, features, min_size, max_passes: int = 50):
         if n <= 2:
             break
         mean, size = mean_features(p, features, n)
-        small = size < min_size
-        small[0] = False
+        small = _small(p, size, min_size, protect)
         if not small.any():
             break
         pairs, _ = adjacency(p, of=small)

@@ -20,7 +20,7 @@ def snap_boundaries(regions: np.ndarray, edges: np.ndarray, radius: float = 2.0)
     Parameters
     ----------
     regions : ndarray of int, shape (H, W)
-        Region ids >= 1.
+        The regions, ids from 1.
     edges : ndarray of float, shape (H, W)
         Edge strength (:func:`napari_mmtseg.features.edge_strength`).
     radius : float, optional

@@ -147,10 +147,13 @@ def explain_grouped(
 ) -> tuple[str, str]:
     """Say why a result has the classes it has, when the user asked for a number of classes.
 
+    The reason compares the classes asked for with those the clean-up left and says how they
+    were grouped.
+
     Parameters
     ----------
     output : str
-        ``"regions"`` or ``"clusters"``.
+        The output asked for: ``"regions"`` or ``"clusters"``.
     asked : int
         Classes asked for (``n_classes``).
     n_left : int
@@ -167,7 +170,7 @@ def explain_grouped(
     Returns
     -------
     why : str
-        One sentence in the user's words.
+        The reason, one sentence a user reads.
     details : str
         The grouping, in the output stage's terms.
     """

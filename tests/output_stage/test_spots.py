@@ -1,0 +1,76 @@
+"""Small distinct objects kept as regions (output_stage.spots) and noise not made into any."""
+
+import numpy as np
+import pytest
+
+from napari_mmtseg.output_stage import finish_labels
+from napari_mmtseg.output_stage.spots import distinct_spots, noise_sigma
+
+from .cases import grey
+
+SIZE = 512
+
+
+def _sparse_spots(seed=0, n=30, contrast=0.4, noise=0.03):
+    """A 512 x 512 field of ``n`` discs of 21 to 37 px on a noisy flat background.
+
+    Returns the image, the spots' truth (ids 1..n) and a network-like cluster map that does not
+    see the spots (large blocks of three clusters, as MMT's ``fast`` run gave on such a field).
+    """
+    rng = np.random.default_rng(seed)
+    img = np.full((SIZE, SIZE), 0.2, np.float32)
+    centres = []
+    while len(centres) < n:
+        c = rng.integers(20, SIZE - 20, 2)
+        if all(np.abs(c - d).max() > 40 for d in centres):
+            centres.append(c)
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    truth = np.zeros((SIZE, SIZE), np.int32)
+    for i, (y, x) in enumerate(centres):
+        r = rng.uniform(2.6, 3.6)
+        disc = (yy - y) ** 2 + (xx - x) ** 2 <= r * r
+        img[disc] += contrast
+        truth[disc] = i + 1
+    img = np.clip(img + rng.normal(0, noise, img.shape).astype(np.float32), 0, 1)
+    clusters = (yy // 96 + 2 * (xx // 128)) % 3
+    return grey(img), truth, clusters
+
+
+def _stage(clusters, x, info=False):
+    out = finish_labels(clusters, x, merge_threshold=3.0, refine=True, texture=None)
+    return out if info else out[0]
+
+
+def test_sparse_small_spots_are_each_their_own_region_at_the_default_level():
+    x, truth, clusters = _sparse_spots()
+    labels, info = _stage(clusters, x, info=True)
+    assert info.n_clusters_in == 3  # the method's clusters; the spots' classes are the stage's
+    background = np.bincount(labels.ravel()).argmax()
+    ids = [np.bincount(labels[truth == i]).argmax() for i in range(1, truth.max() + 1)]
+    assert len(set(ids)) == len(ids) and background not in ids
+    for k, i in enumerate(ids, 1):
+        assert (labels[truth == k] == i).mean() >= 0.7  # the spot, not a blob around it
+        assert (labels == i).sum() <= 2 * (truth == k).sum()
+
+
+def test_no_region_under_the_floor_and_noise_makes_none():
+    x, truth, clusters = _sparse_spots()
+    labels = _stage(clusters, x)
+    assert np.bincount(labels.ravel()).min() >= 16
+    flat, _, _ = _sparse_spots(n=1, contrast=0.0)  # the same noise, no spot to see
+    assert distinct_spots(np.moveaxis(flat, 0, -1) * 100, 208).max() == 0
+    # the blocks of the cluster map do not differ in the image: one region, plus the spots
+    assert _stage(clusters, flat).max() == 0 and labels.max() == truth.max()
+
+
+@pytest.mark.parametrize("contrast, found", [(0.05, False), (0.4, True)])
+def test_a_spot_must_stand_out_well_above_the_noise(contrast, found):
+    x, truth, _ = _sparse_spots(n=1, contrast=contrast)
+    spots = distinct_spots(np.moveaxis(x, 0, -1) * 100, 208)
+    assert (spots.max() == 1) == found
+
+
+def test_noise_sigma_recovers_the_noise_of_a_flat_image():
+    rng = np.random.default_rng(0)
+    f = 50 + rng.normal(0, 4.0, (128, 128, 1))
+    assert noise_sigma(f) == pytest.approx(4.0, rel=0.1)

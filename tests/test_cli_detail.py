@@ -1,0 +1,41 @@
+"""``mmtseg segment --detail``: the level of the region hierarchy written."""
+
+import numpy as np
+import pytest
+import tifffile
+from skimage import data
+from skimage.transform import resize
+
+from napari_mmtseg import segment
+from napari_mmtseg.cli import main
+
+
+def _photo(tmp_path):
+    img = resize(data.astronaut()[:256, 128:384], (64, 64), anti_aliasing=True) * 255
+    src = tmp_path / "photo.tif"
+    tifffile.imwrite(src, img.astype(np.uint8))
+    return img.astype(np.uint8), src
+
+
+def test_detail_writes_that_level_of_the_same_run(tmp_path):
+    img, src = _photo(tmp_path)
+    opts = ["--preset", "fast", "--set", "max_iter=10", "--device", "cpu"]
+    for d in ("auto", "1", "0"):
+        assert main(["segment", str(src), "-o", str(tmp_path / d), "--detail", d] + opts) == 0
+    res = segment(img, preset="fast", max_iter=10, device="cpu")
+    for d, level in (("auto", "auto"), ("1", 1.0), ("0", 0.0)):
+        written = tifffile.imread(tmp_path / d / "photo_labels.tif")
+        np.testing.assert_array_equal(written, res.at(level))
+    assert res.hierarchy.n_regions(1.0) > res.hierarchy.n_regions(0.0)
+
+
+@pytest.mark.parametrize(
+    "args", [["--detail", "1.5"], ["--detail", "fine"], ["--detail", "0.5", "--n-classes", "2"]]
+)
+def test_a_bad_detail_is_a_usage_error(tmp_path, args):
+    _, src = _photo(tmp_path)
+    try:
+        rc = main(["segment", str(src), "-o", str(tmp_path / "o"), "--method", "kmeans"] + args)
+    except SystemExit as exit_:  # argparse's usage errors
+        rc = exit_.code
+    assert rc == 2 and not (tmp_path / "o").exists()
