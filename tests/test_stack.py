@@ -143,3 +143,26 @@ def test_a_tzyx_stack_joins_regions_along_z_within_each_time_point():
     lab = segment(tz, method="kmeans", k=2, output="regions", **FAST).labels
     assert np.unique(lab[0][fg]).size == 1 and np.unique(lab[1][fg]).size == 1
     assert lab[0][fg][0] != lab[1][fg][0]  # not joined across time
+
+
+def test_a_stack_reads_its_training_figures_every_sync_every_steps(monkeypatch):
+    from napari_mmtseg.train import stack as train_stack_module
+
+    reads = []
+    real = train_stack_module.read_steps
+
+    def counting(steps):
+        reads.append(len(steps))
+        return real(steps)
+
+    monkeypatch.setattr(train_stack_module, "read_steps", counting)
+    stack, _ = three_class_stack(n=32)
+    kw = dict(method="kim2020", output="clusters", max_iter=10, tol=0, min_labels=1, **FAST)
+    every = segment(stack, **kw)
+    assert reads == [1] * 10  # the CPU's default: every step, as before
+    reads.clear()
+    batched = segment(stack, sync_every=4, **kw)
+    assert reads == [4, 4, 2]  # three host reads for ten steps
+    assert [h["loss"] for h in batched.history] == [h["loss"] for h in every.history]
+    assert [h["slice"] for h in batched.history] == [h["slice"] for h in every.history]
+    np.testing.assert_array_equal(batched.labels, every.labels)

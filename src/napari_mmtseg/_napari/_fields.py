@@ -131,8 +131,7 @@ NOT_SHOWN = {
     "bf16": "a speed switch that depends on the CPU (docs/performance.md)",
     "fused": "a speed switch, automatic (on for CUDA)",
     "sync_every": "a speed switch, automatic (every step on the CPU, 10 on CUDA)",
-    "stack": "a stack trains one model (docs/usage.md: Python's stack='per_slice' for slices "
-    "that differ)",
+    "stack": "its own control beside '3D / time' (_stack.py), with the stack axis (Z or T)",
 }
 
 

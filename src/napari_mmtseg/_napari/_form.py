@@ -22,6 +22,7 @@ from ..params import SCRIBBLE_METHODS, default_preset
 from ._fields import ADVANCED, MAIN, clusters_param, from_param, make_widget, to_param
 from ._job import Job, make_job
 from ._layers import LayerControls
+from ._stack import StackControls
 from ._tooltips import TIPS
 from ._worker import default_threads
 
@@ -31,7 +32,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 #: the controls :meth:`ParamsForm.set_field` sets by name besides the Params fields
 _CONTROLS = tuple(
     "method preset device clusters seed current_slice_only channel_axis update_previous "
-    "live_preview threads".split()
+    "live_preview threads stack stack_axis".split()
 )
 
 
@@ -80,6 +81,8 @@ class ParamsForm(Container):
         self.channel_axis = self._layers.channel_axis
         self.current_slice_only = self._layers.current_slice_only
         self.scribbles = self._layers.scribbles
+        self.stack_controls = StackControls()  # one model / each slice; Z or T (run's axes)
+        self.stack, self.stack_axis = self.stack_controls.widgets
         self.method = ComboBox(name="method", choices=METHODS, value="mmt", tooltip=tip("method"))
         preset = default_preset(device_type("auto") or "cpu")
         self.preset = ComboBox(
@@ -109,6 +112,7 @@ class ParamsForm(Container):
                 *(w for _, w in self._main),
                 self.seed,
                 self.current_slice_only,
+                *self.stack_controls.widgets,
                 self.channel_axis,
                 self.scribbles,
                 self.update_previous,
@@ -219,13 +223,9 @@ class ParamsForm(Container):
         return self._threads
 
     def _align_labels(self, *_) -> None:
-        """Give the labels of each section the width of its widest label as drawn.
-
-        magicgui measures them with the application's default font, which is
-        smaller than the one napari's style sheet sets, so its rows do not
-        line up in napari. Uses magicgui's row helpers (skipped if a magicgui
-        version lacks them).
-        """
+        """Give each section's labels the width of its widest label as drawn (magicgui
+        measures them in a smaller font than napari's style sheet sets; skipped if a
+        magicgui version lacks its row helpers)."""
         if not self._guard():
             return
         for box in (self._form, self.advanced):
@@ -255,6 +255,7 @@ class ParamsForm(Container):
         key = clusters_param(self.method.value)
         if key is not None:
             out[key] = self.clusters.value
+        out["stack"] = self.stack.value
         return out
 
     def refusal(self, refine: bool) -> str | None:

@@ -262,6 +262,7 @@ class MMTSegWidget(ParamsForm):
             num_threads=self._num_threads(),
             preview_every=10 if self.live_preview.value else 0,
             keep_model=method in LEARNED_METHODS,
+            axes=self.stack_controls.axes(job),
             **params,
         )
         if plan is not None:

@@ -5,14 +5,15 @@ pool's slices in a fresh random order each round, so every slice is seen as ofte
 others; ``max_iter`` steps in all, not per slice. The stopping rule is the one of
 :mod:`.loop`, read over the stack: the label count is that of the labels seen over the last
 round of slices, and a slice's changed pixels are counted against its own labels when it was
-last trained on. No Qt, no napari.
+last trained on. The steps' figures are read on the host every ``sync_every`` steps
+(:func:`.sync.sync_every`: every step on the CPU), as for one slice. No Qt, no napari.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ from ..params import Params
 from ..result import Progress
 from .loop import STEPS, RunProgress, init_networks, labels_done, slice_training
 from .state import SliceTraining, TrainState
-from .sync import read_steps
+from .sync import PendingStep, read_steps, sync_every
 from .view import train_view
 
 __all__ = ["SlicePool", "batch_size", "pool_indices", "read_pool", "train_stack"]
@@ -204,49 +205,78 @@ def train_stack(
     Yields
     ------
     Progress
-        One per step.
+        One per step, after its figures are read (:func:`.sync.sync_every`): a stop can come
+        up to ``sync_every - 1`` steps after the step that met it.
     """
     if state.net is None:
         init_networks(state, method, pool.views[0].shape[0], p, seed, device)
     state.net.train()
-    steps = [None] * len(pool.views)
-    for j in [j for j, s in enumerate(pool.scribbles) if s is not None]:  # channels first
-        steps[j] = _training(method, pool, j, p, state, device)
-    n_scribbled = max(
-        [int(s.scr.chans.numel()) for s in steps if s is not None and s.scr is not None],
-        default=0,
-    )
+    steps, n_scribbled = _scribbled_first(method, pool, p, state, device)
     stop = _StackStop(p, n_scribbled, max(1, len(pool.views) // batch))
-    prev = [None] * len(pool.views)
-    shape = None  # the layout of a step's labels (the same at every step)
+    prev, layout = [None] * len(pool.views), [None]
     order = _batches(len(pool.views), batch, np.random.default_rng(seed + 2))
-    step = STEPS[method]
+    read_every, todo, done = sync_every(p, device), [], False  # steps not yet read
     for it in range(p.max_iter):
         js = next(order)
         for j in js:
             if steps[j] is None:
                 steps[j] = _training(method, pool, j, p, state, device)
-        st = steps[js[0]] if batch == 1 else _joined([steps[j] for j in js])
-        run.slice_index = pool.index[js[0]]
-        state.opt.zero_grad(set_to_none=True)
-        had = [prev[j] for j in js]
-        pend = step(state, st, None if any(h is None for h in had) else _stacked(had, shape))
-        out = read_steps([pend])[0]  # a stack reads every step (its stopping rule per slice)
-        shape = out.labels.shape
-        state.step += 1
-        frac = out.n_changed / out.labels.numel() if had[0] is not None else 1.0
-        for j, lab in zip(js, out.labels.reshape(len(js), -1)):
-            prev[j] = lab
-        run.record(it, out, frac)
-        done = stop.update(out, frac, state, st.scr)
-        last = done or it + 1 == p.max_iter
-        shapes = None
-        if run.wants_preview(it, last):
-            out = out._replace(labels=out.labels.reshape(len(js), -1)[0])
-            shapes = (pool.views[js[0]].shape[1:], pool.full_shape)
-        yield run.event(it, out, shapes)
+        todo.append(_run_step(method, steps, prev, layout, js, state))
+        if len(todo) < read_every and it + 1 < p.max_iter:
+            continue  # the GPU runs on; its figures are read with the next batch
+        for k, (pend, meta) in enumerate(zip(read_steps([t.pending for t in todo]), todo)):
+            j_it = it + 1 - len(todo) + k
+            frac = pend.n_changed / pend.labels.numel() if meta.had else 1.0
+            run.slice_index = pool.index[meta.js[0]]
+            run.record(j_it, pend, frac)
+            done = stop.update(pend, frac, state, meta.scr) or done
+            last = j_it == it and (done or it + 1 == p.max_iter)
+            shapes = None
+            if run.wants_preview(j_it, last):
+                pend = pend._replace(labels=pend.labels.reshape(len(meta.js), -1)[0])
+                shapes = (pool.views[meta.js[0]].shape[1:], pool.full_shape)
+            yield run.event(j_it, pend, shapes)
+        todo = []
         if done:
             break
+
+
+def _scribbled_first(method: str, pool: SlicePool, p: Params, state: TrainState, device):
+    """The scribbled views' trainings, made first (their classes' channels are fixed on the
+    first), the others' left None; and the number of scribbled classes."""
+    steps = [None] * len(pool.views)
+    for j in [j for j, s in enumerate(pool.scribbles) if s is not None]:
+        steps[j] = _training(method, pool, j, p, state, device)
+    n_scribbled = max(
+        [int(s.scr.chans.numel()) for s in steps if s is not None and s.scr is not None],
+        default=0,
+    )
+    return steps, n_scribbled
+
+
+class _Ran(NamedTuple):
+    """A step run and not yet read: its report, its slices, whether they had labels before,
+    and its scribbles."""
+
+    pending: PendingStep
+    js: list
+    had: bool
+    scr: object
+
+
+def _run_step(method: str, steps: list, prev: list, layout: list, js: list, state) -> _Ran:
+    """One optimiser step on pool views ``js``; ``prev`` takes their new labels (still on
+    the device), ``layout[0]`` the shape of a step's labels."""
+    st = steps[js[0]] if len(js) == 1 else _joined([steps[j] for j in js])
+    state.opt.zero_grad(set_to_none=True)
+    had = [prev[j] for j in js]
+    before = None if any(h is None for h in had) else _stacked(had, layout[0])
+    pend = STEPS[method](state, st, before)
+    layout[0] = pend.labels.shape  # the layout of a step's labels (the same at every step)
+    state.step += 1
+    for j, lab in zip(js, pend.labels.reshape(len(js), -1)):
+        prev[j] = lab
+    return _Ran(pend, js, had[0] is not None, st.scr)
 
 
 class _StackStop:
