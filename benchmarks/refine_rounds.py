@@ -17,58 +17,12 @@ import csv
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from napari_mmtseg.bench.interactive import ARMS, run_interactive
+from napari_mmtseg.bench.interactive import METRICS, round_table, run_interactive
 
-SETS = {
-    "masks": ("microscopy/bbbc039_dev", ("f1", "fg_iou")),
-    "bsds": ("bsds500", ("covering", "miou")),
-}
-
-
-def table(rows: list, metrics: tuple, rounds=(0, 1, 3, 5)) -> str:
-    """A markdown table: mean of each metric per arm and round, and Refine's drops.
-
-    Parameters
-    ----------
-    rows : list of dict
-        :func:`~napari_mmtseg.bench.interactive.run_interactive`'s rows of one set.
-    metrics : tuple of str
-        The set's score columns.
-    rounds : tuple of int, optional
-        The rounds shown.
-
-    Returns
-    -------
-    str
-        The table, then a line on the images where a round lowered Refine's score.
-    """
-    ids = sorted({r["id"] for r in rows})
-    lines = [
-        "| arm | round | " + " | ".join(metrics) + " | images |",
-        "|---|---|" + "---|" * (len(metrics) + 1),
-    ]
-    for arm in ARMS:
-        for k in rounds:
-            got = [r for r in rows if r["arm"] == arm and r["round"] == k]
-            if not got:
-                continue
-            means = " | ".join(f"{np.mean([float(r[m]) for r in got]):.3f}" for m in metrics)
-            lines.append(f"| {arm} | {k} | {means} | {len(got)} |")
-    drops = []
-    for m in metrics:
-        worse = 0
-        for i in ids:
-            seq = sorted(
-                (r["round"], float(r[m])) for r in rows if r["id"] == i and r["arm"] == "refine"
-            )
-            worse += any(b < a - 1e-9 for (_, a), (_, b) in zip(seq, seq[1:]))
-        drops.append(f"{m}: {worse} of {len(ids)}")
-    lines.append("")
-    lines.append("Images on which some round lowered Refine's score: " + ", ".join(drops) + ".")
-    return "\n".join(lines)
+#: the folder of each set under --data
+SETS = {"masks": "microscopy/bbbc039_dev", "bsds": "bsds500"}
 
 
 def main(argv=None) -> int:
@@ -101,7 +55,7 @@ def main(argv=None) -> int:
         w = csv.DictWriter(f, fieldnames=fields, restval="")
         w.writeheader()
         for name in args.sets.split(","):
-            folder, metrics = SETS[name]
+            folder, metrics = SETS[name], METRICS[name]
             rows = []
             root = Path(args.data) / folder
             for row in run_interactive(name, root, args.limit, args.rounds, device=args.device):
@@ -109,7 +63,7 @@ def main(argv=None) -> int:
                 w.writerow({"set": name, **row})
                 f.flush()
                 print(name, row, flush=True)
-            print(f"\n{name} ({root}):\n{table(rows, metrics)}\n", flush=True)
+            print(f"\n{name} ({root}):\n{round_table(rows, metrics)}\n", flush=True)
     return 0
 
 

@@ -146,3 +146,31 @@ def test_refine_checks_its_inputs(coins_run):
         refine(img, labels[:5], np.ones((5, labels.shape[1]), int), run.model, device="cpu")
     with pytest.raises(TypeError, match="model"):
         refine(img, labels, np.ones_like(labels), None, device="cpu")
+
+
+def test_a_stroke_on_the_background_does_not_bridge_nuclei_or_add_specks():
+    """The bbbc039 round that lost nuclei, as a kind: a stroke in the background frees it,
+    and the refined networks give its pixels between two nuclei (and a speck) the nuclei's
+    class. Those pixels stay background; only a piece big enough to be an object, away
+    from any named region, becomes a new one. Nucleus ids are kept."""
+    from napari_mmtseg.refine_ids import MIN_NEW, rebuild
+
+    labels = np.ones((40, 60), np.int64)  # background 1
+    labels[10:20, 10:20], labels[10:20, 22:32] = 2, 3  # two nuclei, a 2-px gap
+    before = np.where(labels == 1, 0, 1)  # background channel 0, nuclei channel 1
+    after = before.copy()
+    after[10:20, 20:22] = 1  # the gap between the nuclei
+    after[30, 5:8] = 1  # a speck
+    after[25:35, 40:50] = 1  # a missed nucleus (100 px >= MIN_NEW)
+    assert 100 >= MIN_NEW > 3
+    strokes = np.zeros_like(labels)
+    strokes[2:4, 50:58] = 9  # a new object, in the background
+    sc = stroke_classes(labels, strokes, class_of_regions(labels, before, 4))
+    out = rebuild(
+        labels, strokes, before, after, after, 4, "regions", sc, {}, np.zeros((2, 40, 60))
+    )
+    assert (out[10:20, 20:22] == 1).all() and (out[30, 5:8] == 1).all()
+    assert (out[10:20, 10:20] == 2).all() and (out[10:20, 22:32] == 3).all()
+    new = out[25:35, 40:50]
+    assert (new == new[0, 0]).all() and new[0, 0] not in (1, 2, 3, 9)
+    assert (out[strokes > 0] == 9).all()

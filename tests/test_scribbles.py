@@ -136,3 +136,18 @@ def test_the_trainable_anchor_labels_every_slice_of_a_stack_from_scribbles_on_on
     sc[1] = s
     L = segment(stack, method="trainable", scribbles=sc, **FAST).labels
     assert (L[0, :, 24:42] == 7).mean() > 0.95  # the unscribbled slice too
+
+
+@pytest.mark.parametrize("method", LEARNED_METHODS)
+def test_one_texture_scribbled_with_two_ids_is_split_by_place(method):
+    """Issue 23: one texture, class 1 stroked on the left third and 2 on the right third:
+    each third takes its stroke's class (the image cannot tell them apart, so place does)."""
+    from skimage.filters import gaussian
+
+    tex = gaussian(np.random.default_rng(0).random((64, 96)), 1.0)
+    img = ((tex - tex.min()) / np.ptp(tex) * 255).astype(np.uint8)
+    strokes = np.zeros(img.shape, np.int64)
+    strokes[30:34, 4:28], strokes[30:34, 68:92] = 1, 2
+    out = segment(img, method=method, scribbles=strokes, **FAST).labels
+    assert (out[:, 64:] == 2).mean() >= 0.9
+    assert (out[:, :32] == 1).mean() >= 0.9

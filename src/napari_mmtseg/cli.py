@@ -270,6 +270,13 @@ def cmd_bench(args) -> int:
     missing = [o for o, v in (("--dataset", args.dataset), ("--root", args.root)) if v is None]
     if missing:
         raise CLIError(f"{' and '.join(missing)} required to run a benchmark")
+    if args.protocol == "interactive":
+        from .bench.interactive import bench_from_args
+
+        try:
+            return bench_from_args(args)
+        except (ValueError, FileNotFoundError) as exc:
+            raise CLIError(str(exc)) from exc
     try:
         overrides = parse_overrides(args.set)
     except ValueError as exc:

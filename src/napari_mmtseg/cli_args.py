@@ -319,6 +319,20 @@ def _bench_parser(sub, methods, presets) -> None:
         "rows 'scribbles'; for the learned methods and 'trainable' (default: off)",
     )
     b.add_argument(
+        "--protocol",
+        default="batch",
+        choices=["batch", "interactive"],
+        help="batch: one run per method and image; interactive: the simulated user of "
+        "Refine (a 10-px stroke into the largest error per round; paint only, trainable "
+        "and Refine compared; OUT/interactive.csv and .md; --methods, --seeds, --grid, "
+        "--scribbles, --set not used) (default: batch)",
+    )
+    b.add_argument(
+        "--rounds",
+        default="1,3,5",
+        help="interactive protocol: the rounds shown, comma-separated (default: 1,3,5)",
+    )
+    b.add_argument(
         "--set",
         action="append",
         default=[],

@@ -23,6 +23,7 @@ from .model import Model
 from .output_stage import finish_labels, summarize_output
 from .params import LEARNED_METHODS, SCRIBBLE_METHODS
 from .plan import RunPlan, plan_run
+from .refine_looks import alike_groups, split_alike
 from .result import Progress, SegmentationResult, consecutive
 from .stack import StackIds, scribbled_indices, stack_labeller
 from .train import RunProgress, train_slice, train_view
@@ -255,6 +256,8 @@ def _output_stage(run: RunPlan, raw, x, plane):
     scribbled = None
     if plane is not None and channels is not None:  # network channel of each scribbled pixel
         scribbled = np.where(plane >= 0, np.asarray(channels)[np.maximum(plane, 0)], -1)
+        # one look painted with several ids: split by place (each pixel: the nearest stroke)
+        raw = split_alike(raw, scribbled, alike_groups(x, scribbled, raw))
     return finish_labels(
         raw,
         x,

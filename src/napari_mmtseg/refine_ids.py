@@ -17,6 +17,7 @@ from skimage.measure import label as connected
 __all__ = [
     "Classes",
     "StrokeClasses",
+    "MIN_NEW",
     "TAKEN_OVER",
     "class_of_regions",
     "rebuild",
@@ -28,6 +29,10 @@ _ERASED = -1  # refine.ERASED (not imported: refine imports this module)
 #: a region that no stroke touched is relabelled when the refined networks give more than
 #: this share of its pixels to a stroked class other than its own
 TAKEN_OVER = 1 / 3
+
+#: the fewest pixels of a piece that a refine makes a new object of (a smaller piece that
+#: the networks moved to a class it may not join keeps its old id)
+MIN_NEW = 64
 
 
 class Classes(NamedTuple):
@@ -205,17 +210,24 @@ def _touching(comps: np.ndarray, owner: np.ndarray, cls: np.ndarray) -> dict:
     return found
 
 
-def _join_or_new(
-    out, free, clean, sc, labels, after, changed, classes: Classes, painted: set
-) -> None:
-    """Regions output: a free piece (connected pixels of one class of ``clean`` and one old
-    region, so that touching instances stay apart) whose class
-    (its majority in ``after``) is no longer its old region's joins the fixed region of
-    that class that it touches (the nearest where it touches several); the others keep
-    their old region's id (its largest piece) or get a fresh one."""
+def _join_or_new(out, free, clean, sc, labels, after, classes, painted) -> None:
+    """Regions output: the free pixels' ids, piece by piece (connected pixels of one class
+    of ``clean`` and one old region, so that touching instances stay apart).
+
+    A refine moves a pixel only on the networks' word, and no further than the strokes:
+
+    - a piece whose class (its majority in ``after``) is not its old region's joins the
+      fixed region of that class that it touches (the nearest where it touches several)
+      when that region's id is a painted one (``painted``): a fragment painted into its
+      coin, a look-alike taken over by a stroke's region; it never merges into a
+      neighbouring instance that no stroke named;
+    - every other piece keeps its old region's id (the largest piece of each old region
+      first), except a piece the networks moved to another class with at least
+      :data:`MIN_NEW` pixels, or a piece whose old id is taken, which gets an id of its
+      own: no fresh ids and no splits where the networks did not move the pixels.
+    """
     lone = []
     owner = np.where(sc >= 0, out, -1)
-    # pieces: connected pixels of one class and one old region (instances stay apart)
     key = np.where(free, clean * (int(labels.max()) + 1) + labels, -1)
     comps = connected(key, background=-1, connectivity=1).astype(np.int64)
     touching = _touching(comps, owner, sc)
@@ -223,9 +235,9 @@ def _join_or_new(
         mask = comps == c
         old = int(np.bincount(labels[mask]).argmax())
         k = int(np.bincount(after[mask]).argmax())
-        ids = sorted({rid for rid, kk in touching.get(int(c), []) if kk == k})
-        if not ids or classes.of(old) == k:  # no region of its class beside it, or its own
-            lone.append((old, mask))
+        ids = sorted({rid for rid, kk in touching.get(int(c), []) if kk == k and rid in painted})
+        if not ids or classes.of(old) == k:  # its own class, or no painted region to join
+            lone.append((old, classes.of(old) != k, mask))
         elif len(ids) == 1:
             _join(out, mask, ids[0], old, free, painted)
         else:  # the nearest of the regions it touches
@@ -233,10 +245,12 @@ def _join_or_new(
             idx = ndi.distance_transform_edt(~seeds, return_distances=False, return_indices=True)
             out[mask] = out[idx[0][mask], idx[1][mask]]
     taken = set(np.unique(out[~free]).tolist())
+    first = set()
     nxt = int(max(out.max(), labels.max())) + 1
-    for old, mask in sorted(lone, key=lambda om: -int(om[1].sum())):
-        if old in changed and old not in taken:
+    for old, moved, mask in sorted(lone, key=lambda om: -int(om[2].sum())):
+        if old not in taken or (old in first and not (moved and mask.sum() >= MIN_NEW)):
             out[mask] = old
+            first.add(old)
         else:
             out[mask], nxt = nxt, nxt + 1
         taken.add(int(out[mask][0]))
@@ -360,5 +374,5 @@ def rebuild(
         after = np.asarray(after, np.int64)
         painted = set(np.unique(strokes[strokes > 0]).tolist())
         clean = np.asarray(clean, np.int64)
-        _join_or_new(out, free, clean, sc, labels, after, changed, classes, painted)
+        _join_or_new(out, free, clean, sc, labels, after, classes, painted)
     return out

@@ -54,12 +54,15 @@ def local_features(x: np.ndarray) -> np.ndarray:
     return np.concatenate([m, np.sqrt(np.maximum(sq - m * m, 0.0))])
 
 
-def alike_groups(x: np.ndarray, target: np.ndarray) -> list:
+def alike_groups(x: np.ndarray, target: np.ndarray, channels=None) -> list:
     """Groups of stroked classes that the image cannot tell apart.
 
     Two classes are alike when, on every local feature (each channel's local mean and
     spread), their stroked pixels' means differ by less than the sum of their
-    standard deviations: one texture painted with two ids.
+    standard deviations: one texture painted with two ids. With ``channels``, a channel
+    of the map that no stroke has joins a group when its pixels look alike one of the
+    group's strokes by the same test: the rest of that one texture, which the networks
+    may have given a class of its own.
 
     Parameters
     ----------
@@ -67,11 +70,14 @@ def alike_groups(x: np.ndarray, target: np.ndarray) -> list:
         The normalised slice.
     target : numpy.ndarray of shape (H, W), int
         The class (network channel) of each stroked pixel, -1 elsewhere.
+    channels : numpy.ndarray of shape (H, W), int, optional
+        The networks' channel map of the slice.
 
     Returns
     -------
     list of numpy.ndarray of int64
-        The channels of each group of two or more alike classes.
+        The channels of each group of two or more alike stroked classes (with the
+        unstroked channels alike them, sorted).
     """
     chans = np.unique(target[target >= 0])
     if chans.size < 2:
@@ -79,12 +85,38 @@ def alike_groups(x: np.ndarray, target: np.ndarray) -> list:
     f = local_features(np.asarray(x, np.float64))
     from scipy.sparse.csgraph import connected_components
 
-    mean = np.stack([f[:, target == c].mean(1) for c in chans])  # (K, F)
-    std = np.stack([f[:, target == c].std(1) for c in chans])
-    near = np.abs(mean[:, None] - mean[None]) < std[:, None] + std[None] + 1e-6
+    mean, std = _look(f, target, chans)
+    near = _alike(mean, std, mean, std)
     _, group = connected_components(near.all(2), directed=False)
     groups = [chans[group == g] for g in np.unique(group)]
-    return [g for g in groups if g.size > 1]
+    groups = [g for g in groups if g.size > 1]
+    if channels is None or not groups:
+        return groups
+    channels = np.asarray(channels)
+    rest = np.setdiff1d(np.unique(channels), chans)
+    if rest.size == 0:
+        return groups
+    r_mean, r_std = _look(f, channels, rest)
+    out = []
+    for g in groups:
+        k = np.isin(chans, g)
+        like = _alike(r_mean, r_std, mean[k], std[k]).all(2).any(1)
+        out.append(np.sort(np.concatenate([g, rest[like]])))
+    return out
+
+
+def _look(f: np.ndarray, where: np.ndarray, values: np.ndarray) -> tuple:
+    """The mean and standard deviation of the features ``f`` (F, H, W) over the pixels of
+    each value of ``values`` in ``where``: two arrays of shape (K, F)."""
+    mean = np.stack([f[:, where == c].mean(1) for c in values])
+    std = np.stack([f[:, where == c].std(1) for c in values])
+    return mean, std
+
+
+def _alike(mean_a, std_a, mean_b, std_b) -> np.ndarray:
+    """(A, B, F) bool: feature by feature, whether look a and look b differ by less than
+    the sum of their standard deviations."""
+    return np.abs(mean_a[:, None] - mean_b[None]) < std_a[:, None] + std_b[None] + 1e-6
 
 
 def split_alike(clean: np.ndarray, target: np.ndarray, groups: list) -> np.ndarray:

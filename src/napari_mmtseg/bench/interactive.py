@@ -22,12 +22,25 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["ARMS", "BRUSH", "error_stroke", "run_interactive", "simulate", "target_ids"]
+__all__ = [
+    "ARMS",
+    "BRUSH",
+    "METRICS",
+    "bench_from_args",
+    "bench_interactive",
+    "error_stroke",
+    "round_table",
+    "run_interactive",
+    "simulate",
+    "target_ids",
+]
 
 #: napari's default brush size, in pixels (the stroke's width)
 BRUSH = 10
 #: the compared arms
 ARMS = ("paint", "trainable", "refine")
+#: the score columns of each kind of data set
+METRICS = {"bsds": ("covering", "miou"), "masks": ("f1", "fg_iou")}
 
 
 def target_ids(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -222,3 +235,140 @@ def run_interactive(dataset: str, root, limit: int | None = None, rounds: int = 
         s = load_sample(dataset, root, "val", image_id)
         for row in simulate(s.image, s.gts[0], dataset, rounds, **kwargs):
             yield {"id": image_id, **row}
+
+
+def round_table(rows: list, metrics: tuple, rounds=(0, 1, 3, 5)) -> str:
+    """A markdown table: the mean of each metric per arm and round, and Refine's drops.
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`run_interactive`'s rows of one set.
+    metrics : tuple of str
+        The set's score columns (:data:`METRICS`).
+    rounds : tuple of int, optional
+        The rounds shown (0: the default result).
+
+    Returns
+    -------
+    str
+        The table, then a line per metric: on how many images some round lowered Refine's
+        score, and how many rounds did in all.
+    """
+    ids = sorted({r["id"] for r in rows})
+    lines = [
+        "| arm | round | " + " | ".join(metrics) + " | images |",
+        "|---|---|" + "---|" * (len(metrics) + 1),
+    ]
+    for arm in ARMS:
+        for k in rounds:
+            got = [r for r in rows if r["arm"] == arm and r["round"] == k]
+            if got:
+                means = " | ".join(f"{np.mean([float(r[m]) for r in got]):.3f}" for m in metrics)
+                lines.append(f"| {arm} | {k} | {means} | {len(got)} |")
+    drops = []
+    for m in metrics:
+        per_image = [_drops(rows, i, m) for i in ids]
+        drops.append(
+            f"{m}: {sum(d > 0 for d in per_image)} of {len(ids)} images "
+            f"({sum(per_image)} rounds of {sum(_rounds(rows, i) for i in ids)})"
+        )
+    lines += ["", "Rounds that lowered Refine's score: " + "; ".join(drops) + "."]
+    return "\n".join(lines)
+
+
+def _drops(rows: list, image_id, metric: str) -> int:
+    """How many rounds lowered Refine's ``metric`` on one image."""
+    seq = sorted(
+        (r["round"], float(r[metric])) for r in rows if r["id"] == image_id and r["arm"] == "refine"
+    )
+    return sum(b < a - 1e-9 for (_, a), (_, b) in zip(seq, seq[1:]))
+
+
+def _rounds(rows: list, image_id) -> int:
+    """How many rounds an image had (strokes stop when nothing is wrong)."""
+    return sum(1 for r in rows if r["id"] == image_id and r["arm"] == "refine" and r["round"])
+
+
+def bench_interactive(dataset: str, root, out, rounds=(1, 3, 5), limit=None, **kwargs) -> str:
+    """``mmtseg bench --protocol interactive``: the protocol, its rows and its table.
+
+    Parameters
+    ----------
+    dataset : str
+        ``"bsds"`` or ``"masks"``.
+    root : str or path
+        The data set's folder.
+    out : str or path
+        The folder for ``interactive.csv`` (every row, written as they come) and
+        ``interactive.md`` (the table).
+    rounds : sequence of int, optional
+        The rounds shown; the protocol runs up to the largest.
+    limit : int, optional
+        The first this many images.
+    **kwargs
+        Passed to :func:`simulate` (``device``, ``preset``, ...).
+
+    Returns
+    -------
+    str
+        The table (:func:`round_table`).
+    """
+    import csv
+    from pathlib import Path
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = METRICS[dataset]
+    fields = ["id", "round", "arm", *metrics, "seconds"]
+    rows = []
+    with (out / "interactive.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        for row in run_interactive(dataset, root, limit, max(rounds), **kwargs):
+            rows.append(row)
+            w.writerow(row)
+            f.flush()
+    text = round_table(rows, metrics, (0, *sorted(set(rounds))))
+    (out / "interactive.md").write_text(text + "\n")
+    return text
+
+
+def bench_from_args(args) -> int:
+    """Run ``mmtseg bench --protocol interactive`` from its parsed options; print the table.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``mmtseg bench``'s options (``dataset``, ``root``, ``out``, ``rounds``, ``limit``,
+        ``preset``, ``device``, ``split``).
+
+    Returns
+    -------
+    int
+        0.
+
+    Raises
+    ------
+    ValueError
+        For ``--rounds`` that are not positive integers, or a split other than val.
+    """
+    try:
+        rounds = sorted({int(r) for r in str(args.rounds).split(",") if r.strip()})
+    except ValueError:
+        rounds = []
+    if not rounds or rounds[0] < 1:
+        raise ValueError(f"--rounds must be positive integers, e.g. 1,3,5 (got {args.rounds!r})")
+    if args.split != "val":
+        raise ValueError("the interactive protocol runs on the val split only")
+    text = bench_interactive(
+        args.dataset,
+        args.root,
+        args.out,
+        rounds,
+        args.limit,
+        preset=args.preset,
+        device=args.device,
+    )
+    print(f"{args.dataset} ({args.root}), interactive protocol:\n{text}")
+    return 0
