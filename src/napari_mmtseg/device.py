@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 
-__all__ = ["resolve_device", "describe_device"]
+__all__ = ["resolve_device", "describe_device", "torch_threads"]
 
 
 def _mps_available() -> bool:
@@ -94,3 +96,26 @@ def describe_device(dev: torch.device) -> str:
         return "mps (Apple GPU)"
     n = torch.get_num_threads()
     return f"cpu ({n} thread{'' if n == 1 else 's'})"
+
+
+@contextmanager
+def torch_threads(num_threads: int | None):
+    """Run a block with torch's CPU thread count set, and restore it after.
+
+    Parameters
+    ----------
+    num_threads : int or None
+        Threads for the block; None or 0 leaves torch's setting alone.
+
+    Yields
+    ------
+    None
+    """
+    old = torch.get_num_threads()
+    if num_threads:
+        torch.set_num_threads(int(num_threads))
+    try:
+        yield
+    finally:
+        if num_threads:
+            torch.set_num_threads(old)

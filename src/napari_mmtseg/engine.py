@@ -17,6 +17,7 @@ import torch
 
 from .align import align_labels
 from .classical import classical, fit_trainable, trainable
+from .device import torch_threads
 from .infer import network_labels
 from .memory import check_host_memory, check_memory, oom_guard
 from .model import Model
@@ -99,15 +100,9 @@ def iter_segment(
         axes=axes,
     )
     t0 = time.perf_counter()
-    old_threads = torch.get_num_threads()
-    if num_threads:
-        torch.set_num_threads(int(num_threads))
-    try:
+    with torch_threads(num_threads):
         labels, infos = yield from _segment_slices(run)
         yield _result(run, labels, infos, time.perf_counter() - t0, keep_model, __version__)
-    finally:
-        if num_threads:
-            torch.set_num_threads(old_threads)
 
 
 def _segment_slices(run: RunPlan):

@@ -27,7 +27,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .device import describe_device, resolve_device
+from .device import describe_device, resolve_device, torch_threads
 from .image import prepare_image
 from .infer import network_labels
 from .model import Model
@@ -132,20 +132,11 @@ def iter_refine(
         As for :func:`refine`.
     output : str, optional
         ``"regions"`` or ``"clusters"``; None: the model's (the result's output mode).
-    channel_axis : int, optional
-        The image's channel axis.
-    rgb : bool, optional
-        Whether a last axis of 3 or 4 is colour (None: napari's guess).
-    device : str or torch.device, optional
-        Where training runs.
-    seed : int, optional
-        Seeds the input noise where the model kept none.
+    channel_axis, rgb, device, seed, preview_every, num_threads
+        As for :func:`napari_mmtseg.iter_segment` (``seed``: the input noise where the
+        model kept none).
     preset : str, optional
         Recorded in the result (the refine's own settings are :data:`REFINE_STOP`).
-    preview_every : int, optional
-        Steps between previews (0: none).
-    num_threads : int, optional
-        torch's CPU threads during the refine (restored after).
     stop : dict, optional
         Overrides of :data:`REFINE_STOP`.
     within : array_like of bool, optional
@@ -169,32 +160,16 @@ def iter_refine(
     from . import __version__
 
     t0 = time.perf_counter()
-    if not isinstance(model, Model) or model.method not in LEARNED_METHODS:
-        raise TypeError("model must be the kept Model of a learned method's result.")
-    prep = prepare_image(image, channel_axis=channel_axis, rgb=rgb)
-    model.check_fits(prep.n_channels)
-    labels, strokes = _check(labels, strokes, prep.spatial_shape)
+    prep, labels, strokes, p = _setup(image, labels, strokes, model, output, channel_axis, rgb)
+    p = replace(p, **{"scribble_weight": REFINE_SCRIBBLE_WEIGHT, **overrides})
     rule = {**REFINE_STOP, **(stop or {})}
-    fields = {"scribble_weight": REFINE_SCRIBBLE_WEIGHT, **overrides}
-    p = replace(model.params, **fields, output=output or model.params.output)
     dev = resolve_device(device)
     name = describe_device(dev)
-    old_threads = torch.get_num_threads()
-    if num_threads:
-        torch.set_num_threads(int(num_threads))
-    try:
-        state = model.to_state(p, dev)
-        history: list = []
-        index = [prep.layout.labels_index(i) for i in range(prep.n_slices)]
-        ctx = (model.method, p, state, dev, prep, index)
-        stroked, before, scribbled = yield from _learn(
-            ctx, labels, strokes, rule, seed, preview_every, history
+    history: list = []
+    with torch_threads(num_threads):
+        out, stroked, kept = yield from _learn_and_rebuild(
+            model, p, prep, dev, (labels, strokes, within), (rule, seed, preview_every), history
         )
-        out = _rebuild_all(ctx, scribbled, stroked, before, (labels, strokes, within))
-        kept = Model.from_state(model.method, p, prep, state, __version__)
-    finally:
-        if num_threads:
-            torch.set_num_threads(old_threads)
     yield SegmentationResult(
         labels=out.astype(np.int32),
         method=model.method,
@@ -209,6 +184,35 @@ def iter_refine(
         output={"refine": {**stroked.info, "steps": len(history)}},
         model=kept,
     )
+
+
+def _learn_and_rebuild(model, p, prep, dev, given, how, history):
+    """Train from the strokes (yields Progress), then rebuild the labels.
+
+    Returns the rebuilt labels, the strokes' classes and the refined :class:`Model`.
+    """
+    from . import __version__
+
+    labels, strokes, _ = given
+    rule, seed, preview_every = how
+    state = model.to_state(p, dev)
+    index = [prep.layout.labels_index(i) for i in range(prep.n_slices)]
+    ctx = (model.method, p, state, dev, prep, index)
+    stroked, before, scribbled = yield from _learn(
+        ctx, labels, strokes, rule, seed, preview_every, history
+    )
+    out = _rebuild_all(ctx, scribbled, stroked, before, given)
+    return out, stroked, Model.from_state(model.method, p, prep, state, __version__)
+
+
+def _setup(image, labels, strokes, model, output, channel_axis, rgb):
+    """The checked inputs: the prepared image, labels and strokes, the model's params."""
+    if not isinstance(model, Model) or model.method not in LEARNED_METHODS:
+        raise TypeError("model must be the kept Model of a learned method's result.")
+    prep = prepare_image(image, channel_axis=channel_axis, rgb=rgb)
+    model.check_fits(prep.n_channels)
+    labels, strokes = _check(labels, strokes, prep.spatial_shape)
+    return prep, labels, strokes, replace(model.params, output=output or model.params.output)
 
 
 def _learn(ctx, labels, strokes, rule, seed, preview_every, history):
