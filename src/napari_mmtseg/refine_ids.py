@@ -221,8 +221,8 @@ def _join_or_new(out, free, clean, sc, labels, after, classes, painted) -> None:
       when that region's id is a painted one (``painted``): a fragment painted into its
       coin, a look-alike taken over by a stroke's region; it never merges into a
       neighbouring instance that no stroke named;
-    - every other piece keeps its old region's id (the largest piece of each old region
-      first), except a piece the networks moved to another class with at least
+    - every other piece keeps its old region's id (the largest unmoved piece of each old
+      region first), except a piece the networks moved to another class with at least
       :data:`MIN_NEW` pixels, or a piece whose old id is taken, which gets an id of its
       own: no fresh ids and no splits where the networks did not move the pixels.
     """
@@ -247,7 +247,8 @@ def _join_or_new(out, free, clean, sc, labels, after, classes, painted) -> None:
     taken = set(np.unique(out[~free]).tolist())
     first = set()
     nxt = int(max(out.max(), labels.max())) + 1
-    for old, moved, mask in sorted(lone, key=lambda om: -int(om[2].sum())):
+    # the pieces the networks left in their class claim their old id first, largest first
+    for old, moved, mask in sorted(lone, key=lambda om: (bool(om[1]), -int(om[2].sum()))):
         if old not in taken or (old in first and not (moved and mask.sum() >= MIN_NEW)):
             out[mask] = old
             first.add(old)
