@@ -1,11 +1,15 @@
 """Plate: one model trained on N fields (``mmtseg segment --train-on N``) against one
 training per field, on the same machine in one run: seconds, their ratio, and nucleus F1 /
-foreground IoU against the masks (issue 22). Writes a CSV and prints a table.
+foreground IoU against the masks (issue 22). Writes a CSV and prints a table. The configs
+``model_w1`` and ``model_w2`` apply the ``train_on`` run's saved model to every field with
+``--workers 1`` and ``--workers 2`` (torch threads: the machine's cores shared among the
+workers), for the workers' speed-up on inference-only tasks.
 
 ::
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/plate_model.py \\
-        --root ../shared/data/microscopy/bbbc039_dev --train-on 4 --out /tmp/plate
+        --root ../shared/data/microscopy/bbbc039_dev --train-on 4 --out /tmp/plate \\
+        --configs train_on,per_image,model_w1,model_w2
 """
 
 from __future__ import annotations
@@ -57,9 +61,14 @@ def main(argv=None) -> None:
     for config in args.configs.split(","):
         out = Path(args.out) / config
         argv = ["segment", images, "-o", str(out), "--preset", "fast", "--device", "cpu",
-                "--seed", str(args.seed), "--overwrite", "--threads", "1"]  # fmt: skip
+                "--seed", str(args.seed), "--overwrite"]  # fmt: skip
         if config == "train_on":
-            argv += ["--train-on", str(args.train_on)]
+            argv += ["--train-on", str(args.train_on), "--threads", "1"]
+        elif config.startswith("model_w"):  # the train_on run's model, applied by N workers
+            model = Path(args.out) / "train_on" / "mmtseg_model.pt"
+            argv += ["--model", str(model), "--workers", config[len("model_w") :]]
+        else:
+            argv += ["--threads", "1"]
         t0 = time.perf_counter()
         assert mmtseg(argv) == 0
         row = {"config": config, "seconds": round(time.perf_counter() - t0, 1)}
