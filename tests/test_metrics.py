@@ -219,3 +219,13 @@ def test_one_level_gives_the_same_ods_and_ois():
     r = M.bsds_ods_ois([[M.bsds_region_scores(p, g)] for p, g in images])
     for m in ("covering", "pri", "voi_bits"):
         assert r[f"{m}_ods"] == pytest.approx(r[f"{m}_ois"])
+
+
+def test_instance_f1_by_id_keeps_touching_objects_of_two_ids_apart():
+    from napari_mmtseg.metrics.instances import instance_f1
+
+    gt = np.zeros((20, 40), np.int64)
+    gt[5:15, 5:20], gt[5:15, 20:35] = 1, 2
+    pred = np.where(gt > 0, gt + 4, 1)  # both nuclei found, with their own ids
+    assert instance_f1(gt, pred)["f1"] == 0.0  # merged: one object covering two
+    assert instance_f1(gt, pred, by_id=True)["f1"] == 1.0

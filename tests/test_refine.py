@@ -153,7 +153,8 @@ def test_a_stroke_on_the_background_does_not_bridge_nuclei_or_add_specks():
     and the refined networks give its pixels between two nuclei (and a speck) the nuclei's
     class. Those pixels stay background; only a piece big enough to be an object, away
     from any named region, becomes a new one. Nucleus ids are kept."""
-    from napari_mmtseg.refine_ids import MIN_NEW, rebuild
+    from napari_mmtseg.refine_ids import rebuild
+    from napari_mmtseg.refine_regions import MIN_NEW
 
     labels = np.ones((40, 60), np.int64)  # background 1
     labels[10:20, 10:20], labels[10:20, 22:32] = 2, 3  # two nuclei, a 2-px gap
@@ -174,3 +175,32 @@ def test_a_stroke_on_the_background_does_not_bridge_nuclei_or_add_specks():
     new = out[25:35, 40:50]
     assert (new == new[0, 0]).all() and new[0, 0] not in (1, 2, 3, 9)
     assert (out[strokes > 0] == 9).all()
+
+
+def test_a_new_id_painted_across_two_touching_nuclei_splits_them_and_nothing_else():
+    """Two touching nuclei given one id, a stroke of a new id across one of them: the
+    region is split along its neck, the stroke's nucleus takes the new id; the
+    background, whose far half the refined networks give another (unstroked) class,
+    keeps its id."""
+    from skimage.draw import disk
+
+    from napari_mmtseg.refine_ids import rebuild
+
+    labels = np.ones((60, 90), np.int64)  # background 1
+    for cx in (30, 50):
+        labels[disk((30, cx), 11, shape=labels.shape)] = 2  # two nuclei, one id
+    before = np.where(labels == 1, 0, 1)
+    after = before.copy()
+    after[:, 70:] = np.where(labels[:, 70:] == 1, 2, after[:, 70:])  # background drift
+    strokes = np.zeros_like(labels)
+    strokes[28:33, 22:36] = 7  # a new object
+    sc = stroke_classes(labels, strokes, class_of_regions(labels, before, 4))
+    out = rebuild(
+        labels, strokes, before, after, after, 4, "regions", sc, {}, np.zeros((2, 60, 90))
+    )
+    left, right = labels.copy() * 0, labels.copy() * 0
+    left[disk((30, 30), 11, shape=labels.shape)] = 1
+    right[disk((30, 50), 11, shape=labels.shape)] = 1
+    assert (out[(left == 1) & (right == 0)] == 7).mean() > 0.95
+    assert (out[(right == 1) & (left == 0)] == 2).mean() > 0.95
+    assert (out[labels == 1] == 1).all()

@@ -12,12 +12,12 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.measure import label as connected
+
+from .refine_regions import join_or_new, split_at_new_strokes
 
 __all__ = [
     "Classes",
     "StrokeClasses",
-    "MIN_NEW",
     "TAKEN_OVER",
     "class_of_regions",
     "rebuild",
@@ -29,10 +29,6 @@ _ERASED = -1  # refine.ERASED (not imported: refine imports this module)
 #: a region that no stroke touched is relabelled when the refined networks give more than
 #: this share of its pixels to a stroked class other than its own
 TAKEN_OVER = 1 / 3
-
-#: the fewest pixels of a piece that a refine makes a new object of (a smaller piece that
-#: the networks moved to a class it may not join keeps its old id)
-MIN_NEW = 64
 
 
 class Classes(NamedTuple):
@@ -191,87 +187,6 @@ def _seed_classes(out, free, strokes, classes, sc_: StrokeClasses) -> np.ndarray
     return sc
 
 
-def _touching(comps: np.ndarray, owner: np.ndarray, cls: np.ndarray) -> dict:
-    """For each component of ``comps`` (> 0), the ``(id, class)`` pairs of the fixed pixels
-    (``owner`` >= 0, their class ``cls``) 4-adjacent to it."""
-    pairs = []
-    for sa, sb in (
-        ((slice(1, None),), (slice(None, -1),)),
-        ((slice(None, -1),), (slice(1, None),)),
-        ((slice(None), slice(1, None)), (slice(None), slice(None, -1))),
-        ((slice(None), slice(None, -1)), (slice(None), slice(1, None))),
-    ):
-        a, b, k = comps[sa], owner[sb], cls[sb]
-        hit = (a > 0) & (b >= 0)
-        pairs.append(np.stack([a[hit], b[hit], k[hit]], 1))
-    found: dict = {}
-    for c, rid, k in np.unique(np.concatenate(pairs), axis=0):
-        found.setdefault(int(c), []).append((int(rid), int(k)))
-    return found
-
-
-def _join_or_new(out, free, clean, sc, labels, after, classes, painted) -> None:
-    """Regions output: the free pixels' ids, piece by piece (connected pixels of one class
-    of ``clean`` and one old region, so that touching instances stay apart).
-
-    A refine moves a pixel only on the networks' word, and no further than the strokes:
-
-    - a piece whose class (its majority in ``after``) is not its old region's joins the
-      fixed region of that class that it touches (the nearest where it touches several)
-      when that region's id is a painted one (``painted``): a fragment painted into its
-      coin, a look-alike taken over by a stroke's region; it never merges into a
-      neighbouring instance that no stroke named;
-    - every other piece keeps its old region's id (the largest unmoved piece of each old
-      region first), except a piece the networks moved to another class with at least
-      :data:`MIN_NEW` pixels, or a piece whose old id is taken, which gets an id of its
-      own: no fresh ids and no splits where the networks did not move the pixels.
-    """
-    lone = []
-    owner = np.where(sc >= 0, out, -1)
-    key = np.where(free, clean * (int(labels.max()) + 1) + labels, -1)
-    comps = connected(key, background=-1, connectivity=1).astype(np.int64)
-    touching = _touching(comps, owner, sc)
-    for c in np.unique(comps[comps > 0]):
-        mask = comps == c
-        old = int(np.bincount(labels[mask]).argmax())
-        k = int(np.bincount(after[mask]).argmax())
-        ids = sorted({rid for rid, kk in touching.get(int(c), []) if kk == k and rid in painted})
-        if not ids or classes.of(old) == k:  # its own class, or no painted region to join
-            lone.append((old, classes.of(old) != k, mask))
-        elif len(ids) == 1:
-            _join(out, mask, ids[0], old, free, painted)
-        else:  # the nearest of the regions it touches
-            seeds = np.isin(owner, ids) & (sc == k)
-            idx = ndi.distance_transform_edt(~seeds, return_distances=False, return_indices=True)
-            out[mask] = out[idx[0][mask], idx[1][mask]]
-    taken = set(np.unique(out[~free]).tolist())
-    first = set()
-    nxt = int(max(out.max(), labels.max())) + 1
-    # the pieces the networks left in their class claim their old id first, largest first
-    for old, moved, mask in sorted(lone, key=lambda om: (bool(om[1]), -int(om[2].sum()))):
-        if old not in taken or (old in first and not (moved and mask.sum() >= MIN_NEW)):
-            out[mask] = old
-            first.add(old)
-        else:
-            out[mask], nxt = nxt, nxt + 1
-        taken.add(int(out[mask][0]))
-
-
-def _join(out, mask, rid: int, old: int, free, painted: set) -> None:
-    """Join the free piece ``mask`` (of old region ``old``) to the region ``rid`` it touches.
-
-    The joined instance keeps the larger of the two ids' regions' id: a coin whose inner
-    fragment it joins stays the coin, unless ``old`` keeps pixels outside the freed ones or
-    ``rid`` is an id the user painted (``painted``).
-    """
-    size = int(np.count_nonzero(out == rid))
-    if rid not in painted and int(mask.sum()) > size and not (out[~free] == old).any():
-        out[out == rid] = old
-        out[mask] = old
-    else:
-        out[mask] = rid
-
-
 def _by_channel(out, free, clean, classes, changed, sc_: StrokeClasses, q) -> None:
     """Clusters output: free pixels take the id of their channel's class (kept ids, then
     the strokes' ids, then changed ids), fresh ids for channels that had none."""
@@ -375,5 +290,11 @@ def rebuild(
         after = np.asarray(after, np.int64)
         painted = set(np.unique(strokes[strokes > 0]).tolist())
         clean = np.asarray(clean, np.int64)
-        _join_or_new(out, free, clean, sc, labels, after, classes, painted)
+        chans = set(stroked.chans.tolist())
+        sizes = np.bincount(labels.ravel())[classes.ids]
+        biggest = {}  # the largest region of each class
+        for k, n in zip(classes.cls.tolist(), sizes.tolist()):
+            biggest[k] = max(biggest.get(k, 0), n)
+        join_or_new(out, free, clean, sc, labels, after, classes, painted, chans, biggest)
+        split_at_new_strokes(out, labels, strokes, stroked)
     return out

@@ -40,7 +40,7 @@ BRUSH = 10
 #: the compared arms
 ARMS = ("paint", "trainable", "refine")
 #: the score columns of each kind of data set
-METRICS = {"bsds": ("covering", "miou"), "masks": ("f1", "fg_iou")}
+METRICS = {"bsds": ("covering", "miou"), "masks": ("f1", "f1_ids", "fg_iou")}
 
 
 def target_ids(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -145,9 +145,10 @@ def _score(kind: str, pred: np.ndarray, gt: np.ndarray) -> dict:
 
         return {"covering": covering(gt, pred), "miou": miou(gt, pred)}
     from ..metrics import score_instances
+    from ..metrics.instances import instance_f1
 
     s = score_instances(pred, gt)
-    return {"f1": s["f1"], "fg_iou": s["fg_iou"]}
+    return {"f1": s["f1"], "f1_ids": instance_f1(gt, pred, by_id=True)["f1"], "fg_iou": s["fg_iou"]}
 
 
 def simulate(image, gt, kind: str, rounds: int = 5, device="auto", **kwargs) -> list:
@@ -160,7 +161,7 @@ def simulate(image, gt, kind: str, rounds: int = 5, device="auto", **kwargs) -> 
     gt : array_like of int
         The ground truth (its spatial shape).
     kind : str
-        ``"bsds"`` (covering, mIoU) or ``"masks"`` (nucleus F1, foreground IoU).
+        ``"bsds"`` (covering, mIoU) or ``"masks"`` (nucleus F1, the same by id, foreground IoU).
     rounds : int, optional
         Rounds of stroke + correction.
     device : str, optional

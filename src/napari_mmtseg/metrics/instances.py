@@ -85,12 +85,14 @@ def foreground_iou(gt, pred) -> float:
     return float(np.count_nonzero(f & g) / union) if union else 1.0
 
 
-def instance_f1(gt, pred, threshold: float = 0.5) -> dict:
+def instance_f1(gt, pred, threshold: float = 0.5, by_id: bool = False) -> dict:
     """Score the prediction's objects against the mask's objects.
 
     Predicted objects: the 4-connected components of :func:`foreground_mask` (so a nucleus made
-    of two touching segments counts once). Ground-truth objects: :func:`gt_instances`. A pair
-    matches when its IoU exceeds ``threshold`` (above 0.5 a match is necessarily one-to-one).
+    of two touching segments counts once); with ``by_id``, the 4-connected pieces of each id
+    inside it (two touching nuclei with two ids count twice, as an instance map means).
+    Ground-truth objects: :func:`gt_instances`. A pair matches when its IoU exceeds
+    ``threshold`` (above 0.5 a match is necessarily one-to-one).
 
     Parameters
     ----------
@@ -98,6 +100,8 @@ def instance_f1(gt, pred, threshold: float = 0.5) -> dict:
         The mask and a predicted label map of its shape.
     threshold : float, optional
         IoU a match must exceed, in [0.5, 1).
+    by_id : bool, optional
+        Keep touching objects of different ids apart (default: merge them).
 
     Returns
     -------
@@ -114,7 +118,9 @@ def instance_f1(gt, pred, threshold: float = 0.5) -> dict:
 
     if not 0.5 <= threshold < 1.0:
         raise ValueError(f"threshold must be in [0.5, 1), got {threshold}")
-    objs = label(foreground_mask(gt, pred), connectivity=1)
+    fg = foreground_mask(gt, pred)
+    pred_ids = np.asarray(pred).astype(np.int64) + 1 if by_id else 1
+    objs = label(np.where(fg, pred_ids, 0), connectivity=1)
     ref = gt_instances(gt)
     _, r_inv = np.unique(ref, return_inverse=True)
     r_ids = np.unique(ref)
