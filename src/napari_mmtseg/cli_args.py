@@ -8,36 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from .cli_values import detail_arg
+from .cli_values import channel_axis_arg, detail_arg
 from .samples import SAMPLES
-
-
-def channel_axis_arg(text: str):
-    """Parse ``--channel-axis``: an integer axis or ``'none'``.
-
-    Parameters
-    ----------
-    text : str
-        The option's value.
-
-    Returns
-    -------
-    int or str
-        The axis, or ``"none"``.
-
-    Raises
-    ------
-    argparse.ArgumentTypeError
-        For anything else.
-    """
-    if text.strip().lower() == "none":
-        return "none"
-    try:
-        return int(text)
-    except ValueError:
-        msg = f"expects an axis number or 'none', got {text!r}"
-        raise argparse.ArgumentTypeError(msg) from None
-
 
 __all__ = ["build_parser"]
 

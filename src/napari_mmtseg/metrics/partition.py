@@ -231,7 +231,7 @@ def n_segments(labels) -> int:
     Parameters
     ----------
     labels : array_like of int
-        A label map.
+        A label map, any ids.
 
     Returns
     -------
@@ -247,7 +247,7 @@ def n_pieces(labels) -> int:
     Parameters
     ----------
     labels : array_like of int
-        A label map.
+        A label map, any ids; each id's pixels are split into their pieces.
 
     Returns
     -------
