@@ -8,36 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from .cli_values import detail_arg
+from .cli_values import channel_axis_arg, detail_arg
 from .samples import SAMPLES
-
-
-def channel_axis_arg(text: str):
-    """Parse ``--channel-axis``: an integer axis or ``'none'``.
-
-    Parameters
-    ----------
-    text : str
-        The option's value.
-
-    Returns
-    -------
-    int or str
-        The axis, or ``"none"``.
-
-    Raises
-    ------
-    argparse.ArgumentTypeError
-        For anything else.
-    """
-    if text.strip().lower() == "none":
-        return "none"
-    try:
-        return int(text)
-    except ValueError:
-        msg = f"expects an axis number or 'none', got {text!r}"
-        raise argparse.ArgumentTypeError(msg) from None
-
 
 __all__ = ["build_parser"]
 
@@ -56,12 +28,22 @@ _BENCH = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """An :class:`argparse.ArgumentParser` that never abbreviates options, nor do its sub-parsers.
+
+    Sub-parsers are made with the parent's class, so the rule holds for every sub-command.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
 def _segment_parser(sub, methods, presets) -> None:
     s = sub.add_parser(
         "segment",
         help="segment image files, write label files",
         description=_SEGMENT,
-        allow_abbrev=False,
     )
     s.add_argument(
         "inputs",
@@ -236,7 +218,6 @@ def _train_parser(sub, methods, presets) -> None:
         "stacked, so one model learns from all of them) and save it, for 'mmtseg "
         "segment --model FILE', napari_mmtseg.load_model(FILE) or the napari widget's "
         "'Load model...'. Options are never abbreviated.",
-        allow_abbrev=False,
     )
     t.add_argument("inputs", nargs="+", metavar="INPUT", help="image file(s), folder(s), glob(s)")
     t.add_argument(
@@ -274,7 +255,6 @@ def _bench_parser(sub, methods, presets) -> None:
         "bench",
         help="benchmark methods against annotations ('bench speed': timings)",
         description=_BENCH,
-        allow_abbrev=False,
         usage="mmtseg bench [options]\n       mmtseg bench speed [options]",
     )
     b.add_argument(
@@ -381,10 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
     """
     from . import METHODS, PRESETS, __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mmtseg",
         description="Unsupervised image segmentation (Mutual Mean-Teaching and baselines).",
-        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"napari-mmtseg {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="{segment,train,bench}")

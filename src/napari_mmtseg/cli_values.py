@@ -4,7 +4,47 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["detail_arg"]
+__all__ = ["channel_axis_arg", "detail_arg"]
+
+
+def _word_or(text: str, word: str, parse, expects: str):
+    """Return ``word`` when ``text`` is that word (any case), else ``parse(text)``.
+
+    Parameters
+    ----------
+    text : str
+        The option's value.
+    word : str
+        The one word the option also takes, lower case.
+    parse : callable
+        Turns any other value into the option's value; raises ValueError when it cannot.
+    expects : str
+        What the option takes, for the error message.
+
+    Returns
+    -------
+    object
+        ``word``, or what ``parse`` returned.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        When ``parse`` raises ValueError.
+    """
+    if text.strip().lower() == word:
+        return word
+    try:
+        return parse(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects {expects}, got {text!r}") from None
+
+
+def _fraction(text: str) -> float:
+    """Parse a number in [0, 1]; ValueError for anything else (NaN included)."""
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(text)
+    return value
 
 
 def detail_arg(text: str):
@@ -13,7 +53,7 @@ def detail_arg(text: str):
     Parameters
     ----------
     text : str
-        The option's value.
+        The value given to ``--detail``.
 
     Returns
     -------
@@ -25,13 +65,25 @@ def detail_arg(text: str):
     argparse.ArgumentTypeError
         For anything else.
     """
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:
-        msg = f"expects 'auto' or a number in [0, 1], got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
+    return _word_or(text, "auto", _fraction, "'auto' or a number in [0, 1]")
+
+
+def channel_axis_arg(text: str):
+    """Parse ``--channel-axis``: an integer axis or ``'none'``.
+
+    Parameters
+    ----------
+    text : str
+        The value given to ``--channel-axis``.
+
+    Returns
+    -------
+    int or str
+        The axis, or ``"none"``.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        For anything else.
+    """
+    return _word_or(text, "none", int, "an axis number or 'none'")

@@ -153,7 +153,7 @@ class SliceLayout:
         Parameters
         ----------
         i : int
-            The slice, in C order over the stack axes.
+            The slice's position in C order over the stack axes.
 
         Returns
         -------

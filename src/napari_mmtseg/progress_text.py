@@ -43,7 +43,8 @@ def progress_text(ev: Progress) -> str:
     Parameters
     ----------
     ev : Progress
-        A progress event of :func:`napari_mmtseg.iter_segment`.
+        A progress event of :func:`napari_mmtseg.iter_segment`; its parts are those of
+        :func:`progress_parts`.
 
     Returns
     -------

@@ -105,7 +105,7 @@ def parent(path) -> str:
     Parameters
     ----------
     path : str or os.PathLike
-        A local path or a URL.
+        A local path or a URL, of a file or of a folder.
 
     Returns
     -------
@@ -139,7 +139,7 @@ def exists(path) -> bool:
     Parameters
     ----------
     path : str or os.PathLike
-        A local path or a URL.
+        A local path or a URL to look up (no error when nothing is there).
 
     Returns
     -------
@@ -170,7 +170,7 @@ def read_bytes(path) -> bytes:
     Parameters
     ----------
     path : str or os.PathLike
-        A local path or a URL.
+        A local path or a URL of a file to read whole.
 
     Returns
     -------

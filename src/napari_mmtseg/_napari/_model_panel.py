@@ -142,7 +142,7 @@ class ModelPanel(Container):
         Parameters
         ----------
         path : str or os.PathLike, optional
-            The file (default: ask with a file dialog).
+            The file to write (default: ask with a save dialog).
 
         Returns
         -------
@@ -170,7 +170,7 @@ class ModelPanel(Container):
         Parameters
         ----------
         path : str or os.PathLike, optional
-            The file (default: ask with a file dialog).
+            The model file to read (default: ask with an open dialog).
 
         Returns
         -------

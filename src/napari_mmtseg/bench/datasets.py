@@ -205,7 +205,7 @@ def load_sample(dataset: str, root, split: str, image_id: str) -> Sample:
     dataset : {"bsds", "masks"}
         The data set.
     root : str or os.PathLike
-        Its folder.
+        Its folder, as for :func:`dataset_ids`.
     split : str
         BSDS500 split (ignored for masks).
     image_id : str

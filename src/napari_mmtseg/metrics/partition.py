@@ -39,7 +39,8 @@ def accuracy(gt, pred) -> float:
     Parameters
     ----------
     gt, pred : array_like of int
-        Ground-truth and predicted label maps of one shape, any ids.
+        Ground-truth and predicted label maps of one shape, any ids (they are matched,
+        not compared).
 
     Returns
     -------
@@ -55,7 +56,8 @@ def miou(gt, pred) -> float:
     Parameters
     ----------
     gt, pred : array_like of int
-        Ground-truth and predicted label maps of one shape, any ids.
+        Ground-truth and predicted label maps of one shape, any ids; the mean runs over the
+        ids of ``gt``.
 
     Returns
     -------
@@ -97,7 +99,8 @@ def miou_kim(gt, pred, connectivity: int | None = None) -> float:
     Parameters
     ----------
     gt, pred : array_like of int
-        Ground-truth and predicted label maps of one shape, any ids.
+        Ground-truth and predicted label maps of one shape, any ids; the mean runs over the
+        ids of ``gt``, the best over the pieces of ``pred``.
     connectivity : int, optional
         Connectivity of the components (default full).
 
@@ -117,7 +120,8 @@ def rand_index(gt, pred) -> float:
     Parameters
     ----------
     gt, pred : array_like of int
-        Ground-truth and predicted label maps of one shape, any ids.
+        Ground-truth and predicted label maps of one shape, any ids; only which pixels share
+        an id matters.
 
     Returns
     -------
@@ -227,7 +231,7 @@ def n_segments(labels) -> int:
     Parameters
     ----------
     labels : array_like of int
-        A label map.
+        A label map, any ids.
 
     Returns
     -------
@@ -243,7 +247,7 @@ def n_pieces(labels) -> int:
     Parameters
     ----------
     labels : array_like of int
-        A label map.
+        A label map, any ids; each id's pixels are split into their pieces.
 
     Returns
     -------

@@ -15,7 +15,7 @@ def agreement(a, b) -> float:
     Parameters
     ----------
     a, b : array_like of int
-        Two label maps of one shape, any ids.
+        Two label maps of one shape, any ids (aligned one-to-one before counting).
 
     Returns
     -------
@@ -31,7 +31,7 @@ def ari(a, b) -> float:
     Parameters
     ----------
     a, b : array_like of int
-        Two label maps of one shape, any ids.
+        Two label maps of one shape, any ids; only which pixels share an id matters.
 
     Returns
     -------

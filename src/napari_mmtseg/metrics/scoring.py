@@ -59,7 +59,7 @@ def score(pred, gts, connectivity: int | None = None) -> dict:
     pred : array_like of int
         Predicted label map.
     gts : ndarray or list of ndarray
-        One annotation (same shape as ``pred``) or a list of them.
+        One annotation (same shape as ``pred``) or a list of them; see Returns for how they combine.
     connectivity : int, optional
         Connectivity of the components for ``miou_kim`` (default full).
 

@@ -95,7 +95,7 @@ def matching(C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Parameters
     ----------
     C : ndarray, shape (K_gt, K_pred)
-        A contingency table.
+        A contingency table, ground truth (rows) by prediction (columns).
 
     Returns
     -------
@@ -115,7 +115,7 @@ def iou_table(C: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     C : ndarray, shape (K_1, K_2)
-        A contingency table.
+        A contingency table of two partitions; rows and columns play symmetric roles.
 
     Returns
     -------
@@ -133,7 +133,7 @@ def table_accuracy(C: np.ndarray) -> float:
     Parameters
     ----------
     C : ndarray, shape (K_gt, K_pred)
-        A contingency table.
+        A contingency table; the matched cells' counts are the correct pixels.
 
     Returns
     -------
@@ -150,7 +150,7 @@ def table_miou(C: np.ndarray) -> float:
     Parameters
     ----------
     C : ndarray, shape (K_gt, K_pred)
-        A contingency table.
+        A contingency table; each row (GT segment) is scored by its matched column.
 
     Returns
     -------
@@ -172,7 +172,7 @@ def table_rand_index(C: np.ndarray) -> float:
     Parameters
     ----------
     C : ndarray, shape (K_1, K_2)
-        A contingency table.
+        A contingency table; only its cell, row and column counts are used.
 
     Returns
     -------
@@ -198,7 +198,7 @@ def table_voi(C: np.ndarray, unit: str = "bits") -> float:
     Parameters
     ----------
     C : ndarray, shape (K_1, K_2)
-        A contingency table.
+        A contingency table; it is normalised into the joint distribution ``P``.
     unit : {"bits", "nats"}, optional
         ``"bits"`` (log base 2, as the BSDS benchmark and :mod:`skimage.metrics` report it) or
         ``"nats"`` (natural log).
@@ -257,7 +257,7 @@ def table_covering(C: np.ndarray) -> float:
     Parameters
     ----------
     C : ndarray, shape (K_gt, K_pred)
-        A contingency table.
+        A contingency table (rows: ground truth ``S``, columns: segmentation ``S'``).
 
     Returns
     -------

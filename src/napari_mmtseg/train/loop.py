@@ -120,7 +120,7 @@ class RunProgress:
         it : int
             The step on this slice, 0-based.
         out : StepOutcome
-            What the step reported.
+            What the step reported (its losses and label count go into the event).
         shapes : tuple or None
             ``((h, w), (H, W))``, the training view's and the full slice's sizes, for a
             preview (the step's labels upsampled, ids from 1); None for none.

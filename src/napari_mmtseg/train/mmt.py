@@ -67,10 +67,8 @@ def cross_targets(slab: torch.Tensor, tlab: torch.Tensor, q: int, extra: torch.T
 
     Parameters
     ----------
-    slab : torch.Tensor of shape (2, h, w), int64
-        Argmax labels of the two students.
-    tlab : torch.Tensor of shape (2, h, w), int64
-        Argmax labels of the two teachers.
+    slab, tlab : torch.Tensor of shape (2, h, w), int64
+        Argmax labels of the two students and of the two teachers, as for :func:`assign`.
     q : int
         Number of channels.
     extra : torch.Tensor
