@@ -21,7 +21,7 @@ import numpy as np
 from .lines import thin_lines
 from .maps import adjacency, connected_pieces
 from .merge import merge_weak_boundaries
-from .pieces import absorb_indistinct
+from .pieces import SMALL_FACTOR, absorb_indistinct
 
 __all__ = ["Hierarchy", "build_hierarchy"]
 
@@ -308,7 +308,9 @@ def build_hierarchy(
     group[pieces.ravel()] = default.ravel()
     pieces, group = _absorb_slivers(pieces, group, min_size)
     if features is not None:  # slivers no more distinct than the noise join their region
-        joined = absorb_indistinct(pieces, features, min_size, group=group)
+        joined = absorb_indistinct(
+            pieces, features, min_size, group=group, small_factor=SMALL_FACTOR
+        )
         if joined is not pieces:
             new_group = np.zeros(int(joined.max()) + 1, np.int64)
             new_group[joined.ravel()] = group[pieces.ravel()]

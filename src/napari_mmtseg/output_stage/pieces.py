@@ -16,8 +16,8 @@ __all__ = [
 ]
 
 
-#: regions under this x the smallest region size are checked for standing out from their
-#: neighbours (:func:`absorb_indistinct`), whether or not they are enclosed
+#: the hierarchy's slivers under this x the smallest region size are checked for standing out
+#: from their neighbours (:func:`absorb_indistinct`), whether or not they are enclosed
 SMALL_FACTOR = 8
 
 
@@ -195,11 +195,12 @@ def absorb_indistinct(
     min_size: int,
     protect: np.ndarray | None = None,
     group: np.ndarray | None = None,
+    small_factor: float = 0.0,
 ) -> np.ndarray:
     """Join the enclosed or small regions that do not stand out from a neighbour to it.
 
     A region inside one other region (its only neighbour; it does not touch the image's edge),
-    or under :data:`SMALL_FACTOR` x ``min_size`` px (a sliver along a boundary), whose mean
+    or under ``small_factor`` x ``min_size`` px (a sliver along a boundary), whose mean
     features differ from its nearest neighbour's by no more than
     :data:`~napari_mmtseg.output_stage.spots.SPOT_NOISE_FACTOR` x the image's pixel noise
     (:func:`~napari_mmtseg.output_stage.spots.noise_sigma`, the spot detector's rule) is noise
@@ -218,6 +219,9 @@ def absorb_indistinct(
     group : ndarray of int, shape (R + 1,), optional
         A group per region id: only neighbours of one group join (the hierarchy's default
         regions).
+    small_factor : float, optional
+        Regions under this x ``min_size`` px are checked too, enclosed or not (0: only
+        enclosed ones; :data:`SMALL_FACTOR` for the hierarchy's slivers).
 
     Returns
     -------
@@ -235,7 +239,7 @@ def absorb_indistinct(
     edge = np.zeros(n, bool)
     edge[np.concatenate([regions[0], regions[-1], regions[:, 0], regions[:, -1]])] = True
     n_nb = np.bincount(pairs.ravel(), minlength=n)
-    maybe = ((n_nb == 1) & ~edge) | (size < SMALL_FACTOR * max(int(min_size), 1))
+    maybe = ((n_nb == 1) & ~edge) | (size < small_factor * max(int(min_size), 1))
     if protect is not None:
         maybe &= np.bincount(regions.ravel(), weights=protect.ravel(), minlength=n) == 0
     a = np.concatenate([pairs[:, 0], pairs[:, 1]])
