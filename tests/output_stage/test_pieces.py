@@ -1,6 +1,7 @@
 """Small pieces (output_stage.pieces): absorbed by colour or by distance, no class lost."""
 
 import numpy as np
+import pytest
 
 from napari_mmtseg.output_stage import auto_min_region_size, finish_labels, remove_small_pieces
 from napari_mmtseg.output_stage.experiments import StepSettings, finish_labels_with
@@ -78,3 +79,65 @@ def test_final_regions_keep_every_class_and_join_touching_parts_of_one_key():
     key = np.where(np.arange(20)[None, :] < 15, 0, 1).repeat(20, 0)  # two keys of class 0
     out, regions = final_regions(np.zeros((20, 20), int), 4, key, np.array([0, 0]))
     assert (out == 0).all() and regions.max() == 2
+
+
+def _flat_two_regions(h=96, w=128, seed=0):
+    """A flat two-region grey image (left 80, right 170 of 255) with Gaussian noise (sd 4)."""
+    rng = np.random.default_rng(seed)
+    img = np.where(np.arange(w)[None] < w // 2, 80.0, 170.0) + rng.normal(0, 4.0, (h, w))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _region_sizes(labels):
+    from skimage.measure import label
+
+    return np.bincount(label(np.asarray(labels) + 1, connectivity=1).ravel())[1:]
+
+
+@pytest.mark.parametrize("merge_threshold", [0.0, 3.0])
+@pytest.mark.parametrize("refine", [False, True])
+def test_no_spurious_or_undersized_region_on_a_flat_two_region_image(merge_threshold, refine):
+    """Issue 24: a region in a flat half (noise only) and a 3-px region never reach the labels."""
+    h, w = 96, 128
+    x = (_flat_two_regions(h, w) / 255.0).astype(np.float32)[None]
+    clusters = (np.arange(w)[None] >= w // 2).astype(int).repeat(h, 0)
+    clusters[40:47, 20:26] = 2  # 42 px of a class of its own in the flat left half
+    clusters[60, 90:93] = 3  # 3 px
+    clusters[10:20, 100:110] = 0  # 100 px of the left class inside the flat right half
+    labels, info = finish_labels(
+        clusters, x, merge_threshold=merge_threshold, refine=refine, hierarchy=True
+    )
+    levels = [labels] + [info.hierarchy.at(d).reshape(h, w) for d in (1.0, 0.5)]
+    for lab in levels[:2]:
+        assert sorted(_region_sizes(lab)) == [h * w // 2] * 2
+    assert _region_sizes(levels[2]).min() >= info.min_region_size
+
+
+@pytest.mark.parametrize(("method", "seed"), [("kanezaki2018", 1), ("kanezaki2018", 6)])
+def test_flat_two_region_image_end_to_end_at_every_level(method, seed):
+    """Issue 24's field case: seeds that put a region inside a flat half (finest level)."""
+    import napari_mmtseg
+
+    img = _flat_two_regions()
+    res = napari_mmtseg.segment(
+        img, method=method, seed=seed, preset="fast", device="cpu", num_threads=1
+    )
+    for detail in ("auto", 1.0, 0.5):
+        lab = np.asarray(res.at(detail))
+        inside = [r for r in np.unique(lab) if not (lab == r)[:, [0, -1]].any()]
+        assert inside == [], detail
+        assert _region_sizes(lab).min() >= 16
+
+
+def test_ensure_min_size_absorbs_a_fragment_but_keeps_a_spot():
+    """No region under the minimum is left, except a protected spot of >= 16 px."""
+    from napari_mmtseg.output_stage.pieces import ensure_min_size
+
+    regions = np.ones((40, 40), int)
+    regions[:, 20:] = 2
+    regions[5, 5:8] = 3  # 3 px
+    regions[20:25, 5:9] = 4  # 20 px, a protected spot
+    protect = regions == 4
+    out = ensure_min_size(regions, 30, protect)
+    assert sorted(_region_sizes(out)) == [20, 780, 800]
+    assert (out[regions == 4] == out[22, 6]).all()

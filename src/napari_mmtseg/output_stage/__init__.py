@@ -10,7 +10,9 @@ bands. :func:`finish_labels` turns it into either
 
 in scikit-image / SciPy calls, one module per step:
 
-- :mod:`.pieces`: small pieces absorbed (:func:`remove_small_pieces`), and the last clean-up;
+- :mod:`.pieces`: small pieces absorbed (:func:`remove_small_pieces`), enclosed regions no more
+  distinct than the noise joined (:func:`.pieces.absorb_indistinct`), and the last clean-up
+  (no region under the minimum size: :func:`.pieces.ensure_min_size`);
 - :mod:`.bands`: transition bands given away (:func:`remove_transition_bands`);
 - :mod:`.lines`: thin lines found (:func:`thin_lines`);
 - :mod:`.merge`: weak boundaries merged against the texture beside them

@@ -17,7 +17,13 @@ from .hierarchy import build_hierarchy
 from .lines import thin_lines
 from .maps import connected_pieces, votes
 from .merge import auto_texture_weight, merge_weak_boundaries
-from .pieces import auto_min_region_size, final_regions, remove_small_pieces
+from .pieces import (
+    absorb_indistinct,
+    auto_min_region_size,
+    ensure_min_size,
+    final_regions,
+    remove_small_pieces,
+)
 from .request import OUTPUTS, OutputRequest, StepSettings
 from .snap import snap_boundaries
 from .spots import distinct_spots
@@ -179,6 +185,8 @@ def run_stage(
     st = _Slice(clusters, x, request, settings or StepSettings())
     pieces, _ = connected_pieces(st.compact)
     regions = _absorb_small_pieces(st, pieces)
+    if not st.scribbled.size:  # enclosed regions no more distinct than the noise
+        regions = absorb_indistinct(regions, st.features, st.min_size, st.protect)
     fine = regions = _give_away_bands(st, regions)
     regions = _merge_weak_boundaries(st, regions)
     regions = _snap_boundaries(st, regions)
@@ -189,6 +197,9 @@ def run_stage(
     keep = not (st.auto and request.output == "regions")  # else no region under the minimum
     keys = _region_keys(st, reg, region_class)
     cls, regions = final_regions(cls, st.min_size, *keys, keep, protect=st.protect)
+    if not keep:  # the guarantee, whatever the steps before did
+        regions = ensure_min_size(regions, st.min_size, st.protect)
+        cls = _class_of_regions(cls, regions)
     facts = (int(pieces.max()), n_left, grouped, region_class.size)
     info = _report(st, cls, regions, *facts)
     if request.hierarchy and request.output == "regions" and st.auto and not st.scribbled.size:
@@ -201,6 +212,13 @@ def _absorb_small_pieces(st: _Slice, pieces):
     by_colour = st.settings.small_by_colour and st.min_size > 1
     features = st.features if by_colour else None
     return remove_small_pieces(pieces, int(st.min_size), features=features, protect=st.protect)
+
+
+def _class_of_regions(cls, regions):
+    """Each pixel's class once every region takes the class most of its pixels had."""
+    n, k = int(regions.max()) + 1, int(cls.max()) + 1
+    major = np.bincount(regions.ravel() * k + cls.ravel(), minlength=n * k).reshape(n, k)
+    return major.argmax(1)[regions]
 
 
 def _give_away_bands(st: _Slice, regions):

@@ -21,6 +21,7 @@ import numpy as np
 from .lines import thin_lines
 from .maps import adjacency, connected_pieces
 from .merge import merge_weak_boundaries
+from .pieces import SMALL_FACTOR, absorb_indistinct
 
 __all__ = ["Hierarchy", "build_hierarchy"]
 
@@ -287,7 +288,8 @@ def build_hierarchy(
         Smallest region: a piece of ``fine`` cut off by a default boundary that is smaller
         joins its neighbour in the same default region that shares the longest boundary.
     features : ndarray of float, shape (H, W, F), optional
-        Image features, for the thin-line rule above the default level.
+        Image features, for the thin-line rule above the default level and for joining
+        slivers no more distinct than the noise (:func:`.pieces.absorb_indistinct`).
     line_width : float, optional
         Thickest thin line kept apart above the default level (0: off).
     line_contrast : float, optional
@@ -305,6 +307,14 @@ def build_hierarchy(
     group = np.zeros(int(pieces.max()) + 1, np.int64)
     group[pieces.ravel()] = default.ravel()
     pieces, group = _absorb_slivers(pieces, group, min_size)
+    if features is not None:  # slivers no more distinct than the noise join their region
+        joined = absorb_indistinct(
+            pieces, features, min_size, group=group, small_factor=SMALL_FACTOR
+        )
+        if joined is not pieces:
+            new_group = np.zeros(int(joined.max()) + 1, np.int64)
+            new_group[joined.ravel()] = group[pieces.ravel()]
+            pieces, group = joined, new_group
     below = []
     if pieces.max() > n_def:  # default regions made of several finest ones
         merge_weak_boundaries(pieces, edges, np.inf, group, texture, log=below)

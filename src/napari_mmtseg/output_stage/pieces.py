@@ -5,9 +5,20 @@ from __future__ import annotations
 import numpy as np
 
 from .maps import adjacency, connected_pieces, mean_features
-from .spots import SPOT_MIN_SIZE
+from .spots import SPOT_MIN_SIZE, SPOT_NOISE_FACTOR, noise_sigma
 
-__all__ = ["auto_min_region_size", "final_regions", "remove_small_pieces"]
+__all__ = [
+    "absorb_indistinct",
+    "auto_min_region_size",
+    "ensure_min_size",
+    "final_regions",
+    "remove_small_pieces",
+]
+
+
+#: the hierarchy's slivers under this x the smallest region size are checked for standing out
+#: from their neighbours (:func:`absorb_indistinct`), whether or not they are enclosed
+SMALL_FACTOR = 8
 
 
 def auto_min_region_size(n_pixels: int) -> int:
@@ -142,6 +153,111 @@ def final_regions(
     parts = remove_small_pieces(parts, int(min_size), group=group, protect=protect)
     regions, _ = connected_pieces(key_of[parts])  # parts of one key that now touch are one
     return class_of[parts], regions
+
+
+def ensure_min_size(
+    regions: np.ndarray, min_size: int, protect: np.ndarray | None = None, max_passes: int = 5
+) -> np.ndarray:
+    """Guarantee that no connected region is under ``min_size`` px, except a protected spot.
+
+    The last step of every path that emits regions: a region under the minimum (a fragment a
+    later step cut off, or a piece split when its neighbours grew) goes to its nearest larger
+    region (:func:`remove_small_pieces`), and the regions are formed again, until none is small.
+
+    Parameters
+    ----------
+    regions : ndarray of int, shape (H, W)
+        Region ids >= 1.
+    min_size : int
+        Smallest region, in pixels; <= 1 changes nothing.
+    protect : ndarray of bool, shape (H, W), optional
+        Pixels of distinct spots, kept as :func:`remove_small_pieces` keeps them.
+    max_passes : int, optional
+        Rounds of absorbing and forming regions again.
+
+    Returns
+    -------
+    ndarray of int, shape (H, W)
+        ``regions`` itself when no region is small, else connected regions 1..R.
+    """
+    for _ in range(max_passes):
+        pieces, _ = connected_pieces(regions)
+        small = _small(pieces, np.bincount(pieces.ravel()), int(min_size), protect)
+        if min_size <= 1 or not small.any() or pieces.max() <= 1:
+            return regions
+        regions, _ = connected_pieces(remove_small_pieces(pieces, int(min_size), protect=protect))
+    return regions
+
+
+def absorb_indistinct(
+    regions: np.ndarray,
+    features: np.ndarray,
+    min_size: int,
+    protect: np.ndarray | None = None,
+    group: np.ndarray | None = None,
+    small_factor: float = 0.0,
+) -> np.ndarray:
+    """Join the enclosed or small regions that do not stand out from a neighbour to it.
+
+    A region inside one other region (its only neighbour; it does not touch the image's edge),
+    or under ``small_factor`` x ``min_size`` px (a sliver along a boundary), whose mean
+    features differ from its nearest neighbour's by no more than
+    :data:`~napari_mmtseg.output_stage.spots.SPOT_NOISE_FACTOR` x the image's pixel noise
+    (:func:`~napari_mmtseg.output_stage.spots.noise_sigma`, the spot detector's rule) is noise
+    the networks took for a region: it joins that neighbour. Protected spots stay.
+
+    Parameters
+    ----------
+    regions : ndarray of int, shape (H, W)
+        Region ids >= 1.
+    features : ndarray of float, shape (H, W, F)
+        Per-pixel features (:func:`napari_mmtseg.features.image_features`).
+    min_size : int
+        The smallest region, in pixels.
+    protect : ndarray of bool, shape (H, W), optional
+        Pixels of distinct spots (:func:`napari_mmtseg.output_stage.spots.distinct_spots`).
+    group : ndarray of int, shape (R + 1,), optional
+        A group per region id: only neighbours of one group join (the hierarchy's default
+        regions).
+    small_factor : float, optional
+        Regions under this x ``min_size`` px are checked too, enclosed or not (0: only
+        enclosed ones; :data:`SMALL_FACTOR` for the hierarchy's slivers).
+
+    Returns
+    -------
+    ndarray of int, shape (H, W)
+        ``regions`` itself when nothing joins, else the regions renumbered 1..R.
+    """
+    from scipy import sparse
+    from scipy.sparse.csgraph import connected_components
+
+    n = int(regions.max()) + 1
+    if n <= 2:
+        return regions
+    pairs, _ = adjacency(regions)
+    mean, size = mean_features(regions, features, n)
+    edge = np.zeros(n, bool)
+    edge[np.concatenate([regions[0], regions[-1], regions[:, 0], regions[:, -1]])] = True
+    n_nb = np.bincount(pairs.ravel(), minlength=n)
+    maybe = ((n_nb == 1) & ~edge) | (size < small_factor * max(int(min_size), 1))
+    if protect is not None:
+        maybe &= np.bincount(regions.ravel(), weights=protect.ravel(), minlength=n) == 0
+    a = np.concatenate([pairs[:, 0], pairs[:, 1]])
+    b = np.concatenate([pairs[:, 1], pairs[:, 0]])
+    sel = maybe[a] if group is None else maybe[a] & (group[a] == group[b])
+    a, b = a[sel], b[sel]
+    contrast = np.linalg.norm(mean[a] - mean[b], axis=1)
+    order = np.lexsort((contrast, a))
+    a, b, contrast = a[order], b[order], contrast[order]
+    first = np.r_[True, a[1:] != a[:-1]]  # each candidate's nearest neighbour by colour
+    ok = first & (contrast <= SPOT_NOISE_FACTOR * noise_sigma(features))
+    if not ok.any():
+        return regions
+    join = sparse.coo_matrix((np.ones(int(ok.sum())), (a[ok], b[ok])), shape=(n, n))
+    comp = connected_components(join, directed=False)[1]
+    lut = np.zeros(n, np.int64)
+    lut[1:] = np.unique(comp[1:], return_inverse=True)[1] + 1
+    return lut[regions]
 
 
 def _small(pieces, size, min_size, protect):
