@@ -303,18 +303,7 @@ def build_hierarchy(
     """
     default = np.asarray(default, np.int64)
     n_def = int(default.max())
-    pieces, _ = connected_pieces(np.asarray(fine, np.int64) * (n_def + 1) + default)
-    group = np.zeros(int(pieces.max()) + 1, np.int64)
-    group[pieces.ravel()] = default.ravel()
-    pieces, group = _absorb_slivers(pieces, group, min_size)
-    if features is not None:  # slivers no more distinct than the noise join their region
-        joined = absorb_indistinct(
-            pieces, features, min_size, group=group, small_factor=SMALL_FACTOR
-        )
-        if joined is not pieces:
-            new_group = np.zeros(int(joined.max()) + 1, np.int64)
-            new_group[joined.ravel()] = group[pieces.ravel()]
-            pieces, group = joined, new_group
+    pieces, group = _finest_pieces(fine, default, min_size, features)
     below = []
     if pieces.max() > n_def:  # default regions made of several finest ones
         merge_weak_boundaries(pieces, edges, np.inf, group, texture, log=below)
@@ -346,6 +335,25 @@ def build_hierarchy(
         levels=np.concatenate([lv_below, lv_above]),
         default=len(below),
     )
+
+
+def _finest_pieces(fine, default, min_size, features):
+    """The finest pieces inside the default regions, renumbered 1..P, and the default region
+    of each id: slivers under ``min_size`` and (with ``features``) slivers no more distinct
+    than the noise join a neighbour of their default region."""
+    n_def = int(default.max())
+    pieces, _ = connected_pieces(np.asarray(fine, np.int64) * (n_def + 1) + default)
+    group = np.zeros(int(pieces.max()) + 1, np.int64)
+    group[pieces.ravel()] = default.ravel()
+    pieces, group = _absorb_slivers(pieces, group, min_size)
+    if features is None:
+        return pieces, group
+    joined = absorb_indistinct(pieces, features, min_size, group=group, small_factor=SMALL_FACTOR)
+    if joined is pieces:
+        return pieces, group
+    new_group = np.zeros(int(joined.max()) + 1, np.int64)
+    new_group[joined.ravel()] = group[pieces.ravel()]
+    return joined, new_group
 
 
 def _cummax(values) -> np.ndarray:
