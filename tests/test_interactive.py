@@ -68,6 +68,16 @@ def test_round_table_counts_the_rounds_that_lowered_refine():
     assert "| refine | 2 |" not in text
 
 
+def test_round_table_keeps_the_last_score_of_an_image_with_nothing_left_to_correct():
+    rows = [
+        {"id": "a", "round": k, "arm": arm, "f1": 0.5 + 0.1 * k} for k in range(4) for arm in ARMS
+    ]
+    rows += [{"id": "b", "round": 0, "arm": arm, "f1": 1.0} for arm in ARMS]  # perfect: no strokes
+    text = round_table(rows, ("f1",), (0, 1, 3))
+    assert "| refine | 0 | 0.750 | 2 |" in text
+    assert "| refine | 3 | 0.900 | 2 |" in text
+
+
 def test_error_stroke_paints_the_largest_error_with_the_ground_truths_id():
     gt = np.zeros((40, 40), np.int64)
     gt[5:35, 5:20], gt[10:20, 25:35] = 1, 2

@@ -254,7 +254,9 @@ def round_table(rows: list, metrics: tuple, rounds=(0, 1, 3, 5)) -> str:
     -------
     str
         The table, then a line per metric: on how many images some round lowered Refine's
-        score, and how many rounds did in all.
+        score, and how many rounds did in all. An image whose strokes stopped early (nothing
+        left wrong) keeps its last score in the later rounds, so every round averages the
+        same images.
     """
     ids = sorted({r["id"] for r in rows})
     lines = [
@@ -263,7 +265,7 @@ def round_table(rows: list, metrics: tuple, rounds=(0, 1, 3, 5)) -> str:
     ]
     for arm in ARMS:
         for k in rounds:
-            got = [r for r in rows if r["arm"] == arm and r["round"] == k]
+            got = _at_round(rows, ids, arm, k)
             if got:
                 means = " | ".join(f"{np.mean([float(r[m]) for r in got]):.3f}" for m in metrics)
                 lines.append(f"| {arm} | {k} | {means} | {len(got)} |")
@@ -276,6 +278,16 @@ def round_table(rows: list, metrics: tuple, rounds=(0, 1, 3, 5)) -> str:
         )
     lines += ["", "Rounds that lowered Refine's score: " + "; ".join(drops) + "."]
     return "\n".join(lines)
+
+
+def _at_round(rows: list, ids: list, arm: str, k: int) -> list:
+    """Per image, ``arm``'s row of round ``k`` or, where the image stopped before, its last."""
+    got = []
+    for i in ids:
+        mine = [r for r in rows if r["id"] == i and r["arm"] == arm and int(r["round"]) <= k]
+        if mine:
+            got.append(max(mine, key=lambda r: int(r["round"])))
+    return got
 
 
 def _drops(rows: list, image_id, metric: str) -> int:
