@@ -90,7 +90,8 @@ def test_the_training_view_rule_has_one_home():
 
 
 def test_scribble_loss_terms():
-    from napari_mmtseg.train.scribble_loss import ScribbleTargets, claim, scribble_ce
+    from napari_mmtseg.train.scribble_loss import claim, scribble_ce
+    from napari_mmtseg.train.state import ScribbleTargets
 
     rng = torch.Generator().manual_seed(0)
     q, n = 4, 10

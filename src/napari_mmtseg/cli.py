@@ -25,15 +25,12 @@ from pathlib import Path
 from .batch import IMAGE_SUFFIXES
 from .cli_args import build_parser
 from .cli_model import cmd_train, overrides_of, resolve_preset, segment_model
+from .cli_values import CLIError
 
 __all__ = [
     "main", "IMAGE_SUFFIXES", "CLIError", "cmd_segment", "cmd_train", "cmd_bench",
     "build_parser", "overrides_of", "resolve_preset",
 ]  # fmt: skip
-
-
-class CLIError(Exception):
-    """A usage error: printed as one line, exit status 2."""
 
 
 def _sample_files(name: str, folder: Path) -> list:

@@ -14,14 +14,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from .cli_values import CLIError
+
 __all__ = ["cmd_train", "segment_model", "resolve_preset", "overrides_of"]
-
-
-def _error(message: str):
-    """The command line's usage error (exit status 2)."""
-    from .cli import CLIError
-
-    return CLIError(message)
 
 
 def resolve_preset(args) -> None:
@@ -45,7 +40,7 @@ def resolve_preset(args) -> None:
     try:
         dev = resolve_device(args.device)
     except ValueError as exc:
-        raise _error(str(exc)) from exc
+        raise CLIError(str(exc)) from exc
     args.preset = default_preset(dev.type)
     if getattr(args, "method", None) in CLASSICAL_METHODS + SCRIBBLE_METHODS:
         # no networks to train: the preset changes nothing worth saying, the device still is
@@ -82,12 +77,12 @@ def overrides_of(args) -> dict:
     try:
         overrides = parse_overrides(args.set)
     except ValueError as exc:
-        raise _error(str(exc)) from exc
+        raise CLIError(str(exc)) from exc
     if args.n_classes is not None:
         try:
             overrides["n_classes"] = "auto" if args.n_classes == "auto" else int(args.n_classes)
         except ValueError:
-            raise _error(
+            raise CLIError(
                 f"--n-classes expects an integer or 'auto', got {args.n_classes!r}"
             ) from None
     if args.output_mode is not None:
@@ -107,7 +102,7 @@ def _train(inputs, args, overrides: dict, train_on=None):
             train_on=train_on,
         )  # fmt: skip
     except (BatchError, ValueError, TypeError) as exc:
-        raise _error(str(exc)) from exc
+        raise CLIError(str(exc)) from exc
 
 
 def cmd_train(args) -> int:
@@ -133,14 +128,14 @@ def cmd_train(args) -> int:
 
     out = Path(args.output)
     if out.exists() and not args.overwrite:
-        raise _error(f"{out} exists: pass --overwrite to replace it")
+        raise CLIError(f"{out} exists: pass --overwrite to replace it")
     resolve_preset(args)
     model, files = _train(args.inputs, args, overrides_of(args))
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         model.save(out)
     except OSError as exc:
-        raise _error(f"cannot write the model {out}: {exc}") from exc
+        raise CLIError(f"cannot write the model {out}: {exc}") from exc
     rec = model_record(out)
     print(
         f"mmtseg: {model.method} model trained on {len(files)} image(s) "
@@ -183,14 +178,14 @@ def segment_model(args, inputs: list, folder: str, overrides: dict) -> tuple:
     if args.model is None and args.train_on is None:
         return None, None
     if args.model is not None and args.train_on is not None:
-        raise _error("give --model FILE (apply it) or --train-on N (train one), not both")
+        raise CLIError("give --model FILE (apply it) or --train-on N (train one), not both")
     if args.model is not None:
         path = Path(args.model)
     else:
         from . import storage
 
         if storage.is_url(folder):
-            raise _error("--train-on writes its model in a local output folder, not a URL")
+            raise CLIError("--train-on writes its model in a local output folder, not a URL")
         path = Path(folder) / MODEL_NAME
         if args.overwrite or not path.exists():
             model, files = _train(inputs, args, overrides, train_on=args.train_on)
@@ -201,5 +196,5 @@ def segment_model(args, inputs: list, folder: str, overrides: dict) -> tuple:
     try:
         model = load_model(path)
     except (ValueError, FileNotFoundError) as exc:
-        raise _error(str(exc)) from exc
+        raise CLIError(str(exc)) from exc
     return model, model_record(path)

@@ -1,10 +1,15 @@
-"""Value parsers of ``mmtseg`` options that the option builders share (:mod:`.cli_args`)."""
+"""What ``mmtseg`` accepts: the value parsers its option builders share (:mod:`.cli_args`)
+and :class:`CLIError`, the usage error every command raises."""
 
 from __future__ import annotations
 
 import argparse
 
-__all__ = ["channel_axis_arg", "detail_arg"]
+__all__ = ["CLIError", "channel_axis_arg", "detail_arg"]
+
+
+class CLIError(Exception):
+    """A usage error: printed as one line, exit status 2."""
 
 
 def _word_or(text: str, word: str, parse, expects: str):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .image_meta import ImageMeta
 from .ngff import is_zarr, write_ome_zarr
 from .storage import atomic_write
 
@@ -98,8 +99,6 @@ def write_labels(path, labels: np.ndarray, meta=None, provenance: dict | None = 
     if is_zarr(path):
         return write_ome_zarr(path, labels, meta, provenance)
     import tifffile
-
-    from .io import ImageMeta
 
     meta = meta or ImageMeta()
     info = json.dumps(provenance or {}, default=str)

@@ -18,6 +18,7 @@ import json
 import numpy as np
 
 from . import storage
+from .image_meta import ImageMeta, canonical_unit
 
 __all__ = ["is_zarr", "read_zarr_meta", "write_ome_zarr", "new_array"]
 
@@ -57,7 +58,6 @@ def _multiscales(attrs: dict) -> list:
 
 def _meta_from_ngff(ms: dict, ndim: int):
     """ImageMeta of the first level of one NGFF multiscale entry."""
-    from .io import ImageMeta, canonical_unit
 
     axes = ms.get("axes") or []
     names = [(a.get("name", "") if isinstance(a, dict) else str(a)).upper() for a in axes]
@@ -98,7 +98,6 @@ def read_zarr_meta(path):
     ImportError
         When zarr is not installed.
     """
-    from .io import ImageMeta
 
     zarr = _zarr()
     node = zarr.open(str(path), mode="r")
@@ -186,7 +185,6 @@ def write_ome_zarr(path, labels: np.ndarray, meta=None, provenance: dict | None 
     str
         ``"ome-zarr"``.
     """
-    from .io import ImageMeta
 
     zarr = _zarr()
     meta = meta or ImageMeta()

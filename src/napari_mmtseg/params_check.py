@@ -2,18 +2,14 @@
 
 :func:`~napari_mmtseg.params.make_params` runs :func:`check_params` on every set of
 parameters it builds, so a bad value is refused before any work with a message that names
-the field. This module sits below ``params.py`` (it imports nothing of the package) and
-holds the choices of the fields that have a fixed set of values.
+the field. This module sits below ``params.py`` (it imports nothing of the package, so its
+functions take any object with ``Params``' fields) and holds the choices of the fields that
+have a fixed set of values.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
-
-if TYPE_CHECKING:
-    from .params import Params
 
 __all__ = ["OUTPUTS", "STACK_MODES", "check_params"]
 
@@ -38,7 +34,7 @@ _FLOAT_FIELDS = (
 )
 
 
-def check_params(p: Params) -> None:
+def check_params(p) -> None:
     """Refuse parameters whose values are of the wrong type or out of range.
 
     The checks run in a fixed order (integers, the training numbers, the choices, the
@@ -72,7 +68,7 @@ def _is_int(v) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 
-def _check_integers(p: Params) -> None:
+def _check_integers(p) -> None:
     """The integer fields of the network, the training and the classical methods."""
     _need(_is_int(p.q) and p.q >= 2, f"q (max clusters) must be an integer >= 2, got {p.q!r}")
     _need(_is_int(p.n_conv) and p.n_conv >= 1, f"n_conv must be an integer >= 1, got {p.n_conv!r}")
@@ -91,7 +87,7 @@ def _check_integers(p: Params) -> None:
     )
 
 
-def _check_training_numbers(p: Params) -> None:
+def _check_training_numbers(p) -> None:
     """Every float field finite, then the ranges of the optimiser's and training's numbers."""
     for name in _FLOAT_FIELDS:
         v = getattr(p, name)
@@ -113,7 +109,7 @@ def _check_training_numbers(p: Params) -> None:
     _need(p.tile >= 64, f"tile must be >= 64, got {p.tile}")
 
 
-def _check_choices(p: Params) -> None:
+def _check_choices(p) -> None:
     """The fields with a fixed set of values, and the output's class and region sizes."""
     _need(
         p.final_net in ("teachers", "teacher", "student"),
@@ -140,7 +136,7 @@ def _check_choices(p: Params) -> None:
     )
 
 
-def _check_output_numbers(p: Params) -> None:
+def _check_output_numbers(p) -> None:
     """The numbers of the scribble loss, the output stage and the classical methods."""
     _need(p.scribble_weight >= 0, f"scribble_weight must be >= 0, got {p.scribble_weight}")
     _need(p.merge_threshold >= 0, f"merge_threshold must be >= 0, got {p.merge_threshold}")

@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import Progress, iter_segment
 from ..image import SliceLayout, slice_layout
-from ..io import ImageMeta
+from ..image_meta import ImageMeta
 
 __all__ = [
     "Job",

@@ -6,7 +6,6 @@ a list of ground-truth label maps (one per human annotation).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -14,6 +13,7 @@ import numpy as np
 
 from ..io import read_image  # noqa: F401  (kept importable from here)
 from .masks import MICRO_SETS, TIMELAPSE, load_masks_sample, masks_ids  # noqa: F401
+from .sample import Sample
 
 __all__ = [
     "Sample",
@@ -30,25 +30,6 @@ __all__ = [
 ]
 
 DATASETS = ("bsds", "masks")
-
-
-@dataclass
-class Sample:
-    """One benchmark image and its annotations.
-
-    Attributes
-    ----------
-    id : str
-        The image's id in its data set.
-    image : numpy.ndarray
-        The image, (H, W) or (H, W, C).
-    gts : list of numpy.ndarray
-        Integer label maps of shape (H, W), one per annotator.
-    """
-
-    id: str
-    image: np.ndarray
-    gts: list  # list of integer label maps, same spatial shape as the image
 
 
 # --------------------------------------------------------------------------- BSDS500

@@ -1,5 +1,5 @@
 """The microscopy images with masks of the benchmark (ISBI 2012 EM, StarDist, BBBC039 and
-two time-lapse stacks): their ids and samples (:class:`.datasets.Sample`)."""
+two time-lapse stacks): their ids and samples (:class:`.sample.Sample`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import read_image
+from .sample import Sample
 
 __all__ = ["MICRO_SETS", "TIMELAPSE", "TIMELAPSE_STEP", "masks_ids", "load_masks_sample"]
 
@@ -127,8 +128,6 @@ def load_masks_sample(root, image_id: str):
     ValueError
         For an id of no collection under ``root``.
     """
-    from .datasets import Sample
-
     group, name = image_id.split("/", 1)
     d = _micro_sets(root).get(group)
     if d is None:

@@ -6,43 +6,14 @@ targets of the clusters that hold scribbles are claimed for those classes. No Qt
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..scribbles import assign_channels, to_train_view
-from .state import TrainState
+from .state import ScribbleTargets, TrainState
 
-__all__ = ["ScribbleTargets", "scribble_targets", "scribble_ce", "claim", "scribbles_met"]
-
-
-class ScribbleTargets(NamedTuple):
-    """The scribbles of one slice's training view, on the device.
-
-    Attributes
-    ----------
-    free : torch.Tensor of shape (N_free,), int64
-        Flat indices of the pixels not scribbled.
-    marked : torch.Tensor of shape (M,), int64
-        Flat indices of the scribbled pixels.
-    channels : torch.Tensor of shape (M,), int64
-        The network channel of each scribbled pixel's class.
-    weight : float
-        ``scribble_weight``: weight of the scribble cross-entropy.
-    cls : torch.Tensor of shape (M,), int64
-        Each scribbled pixel's class among those of this slice, 0..K-1.
-    chans : torch.Tensor of shape (K,), int64
-        The channel of each of those classes.
-    """
-
-    free: torch.Tensor
-    marked: torch.Tensor
-    channels: torch.Tensor
-    weight: float
-    cls: torch.Tensor
-    chans: torch.Tensor
+__all__ = ["scribble_targets", "scribble_ce", "claim", "scribbles_met"]
 
 
 def scribble_ce(

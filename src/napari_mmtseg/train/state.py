@@ -7,17 +7,41 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from ..params import Params
 
-if TYPE_CHECKING:
-    from .scribble_loss import ScribbleTargets
+__all__ = ["ScribbleTargets", "TrainState", "SliceTraining", "StepOutcome"]
 
-__all__ = ["TrainState", "SliceTraining", "StepOutcome"]
+
+class ScribbleTargets(NamedTuple):
+    """The scribbles of one slice's training view, on the device.
+
+    Attributes
+    ----------
+    free : torch.Tensor of shape (N_free,), int64
+        Flat indices of the pixels not scribbled.
+    marked : torch.Tensor of shape (M,), int64
+        Flat indices of the scribbled pixels.
+    channels : torch.Tensor of shape (M,), int64
+        The network channel of each scribbled pixel's class.
+    weight : float
+        ``scribble_weight``: weight of the scribble cross-entropy.
+    cls : torch.Tensor of shape (M,), int64
+        Each scribbled pixel's class among those of this slice, 0..K-1.
+    chans : torch.Tensor of shape (K,), int64
+        The channel of each of those classes.
+    """
+
+    free: torch.Tensor
+    marked: torch.Tensor
+    channels: torch.Tensor
+    weight: float
+    cls: torch.Tensor
+    chans: torch.Tensor
 
 
 @dataclass
