@@ -49,24 +49,6 @@ def test_labels_that_need_32_bits_go_to_ome_with_the_same_meta(tmp_path):
     assert bmeta.axes == "TYX" and bmeta.scale == pytest.approx(meta.scale)
 
 
-def test_for_labels_drops_the_channel_axis_and_checks_the_axes():
-    meta = ImageMeta(
-        axes="ZCYX",
-        kind="imagej",
-        scale={"X": 0.3, "Y": 0.3, "Z": 1.0, "C": 1.0},
-        units={"X": "µm", "Y": "µm", "Z": "µm", "C": "?"},
-    )
-    lab = meta.for_labels(1, ndim=4)
-    assert lab.axes == "ZYX" and "C" not in lab.scale and "C" not in lab.units
-    assert meta.for_labels(None, ndim=3).axes == ""  # axes that do not fit the array are dropped
-    assert lab.layer_properties(3) == {
-        "scale": (1.0, 0.3, 0.3),
-        "units": ("µm", "µm", "µm"),
-        "axis_labels": ("z", "y", "x"),
-    }
-    assert lab.layer_properties(2) == {}
-
-
 def test_write_is_atomic_and_leaves_no_temporary_file(tmp_path, monkeypatch):
     import napari_mmtseg.io as io
 
@@ -102,14 +84,3 @@ def test_result_metadata_for_a_napari_layer():
         SimpleNamespace(scale=(1.0, 1.0), units=("pixel", "pixel"), axis_labels=("-2", "-1"))
     )
     assert plain.axes == "YX" and plain.scale == {}
-
-
-def test_layer_meta_places_y_x_where_the_slice_layout_says():
-    from types import SimpleNamespace
-
-    from napari_mmtseg.io import ImageMeta
-
-    layer = SimpleNamespace(scale=(0.5, 0.5, 1.0), units=("um", "um", "pixel"), axis_labels=None)
-    assert ImageMeta.from_layer(layer).axes == "QYX"  # no layout: the last two
-    meta = ImageMeta.from_layer(layer, yx=(0, 1))  # a (64, 64, 1) image
-    assert meta.axes == "YXQ" and meta.scale == {"Y": 0.5, "X": 0.5}
