@@ -7,14 +7,9 @@ its shape (:func:`split_at_new_strokes`). Used by :func:`napari_mmtseg.refine_id
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.measure import label as connected
-
-if TYPE_CHECKING:
-    from .refine_ids import Classes, StrokeClasses
 
 __all__ = [
     "MIN_NEW",
@@ -57,7 +52,7 @@ def _touching(comps: np.ndarray, owner: np.ndarray, cls: np.ndarray) -> dict:
 
 
 def join_or_new(
-    out, free, clean, sc, labels, after, classes: Classes, painted: set, chans: set, biggest: dict
+    out, free, clean, sc, labels, after, classes, painted: set, chans: set, biggest: dict
 ) -> None:
     """Regions output: the free pixels' ids, piece by piece (connected pixels of one class
     of ``clean`` and one old region, so that touching instances stay apart).
@@ -91,7 +86,7 @@ def join_or_new(
         The ids before the refine.
     after : numpy.ndarray of shape (H, W), int64
         The refined networks' channels.
-    classes : Classes
+    classes : napari_mmtseg.refine_ids.Classes
         The class of every old region.
     painted : set of int
         The ids the strokes painted.
@@ -147,7 +142,7 @@ def _join(out, mask, rid: int, old: int, free, painted: set) -> None:
         out[mask] = rid
 
 
-def split_at_new_strokes(out, labels, strokes, stroked: StrokeClasses) -> None:
+def split_at_new_strokes(out, labels, strokes, stroked) -> None:
     """Regions output: an object-sized region that a stroke of a new id crosses is split.
 
     Painting a new id across part of an object says "these are two objects" (two
@@ -167,7 +162,7 @@ def split_at_new_strokes(out, labels, strokes, stroked: StrokeClasses) -> None:
         The ids before the refine.
     strokes : numpy.ndarray of shape (H, W), int64
         0 none, > 0 a painted id, -1 erased.
-    stroked : StrokeClasses
+    stroked : napari_mmtseg.refine_ids.StrokeClasses
         The strokes' classes (``info["new_ids"]``: the ids no region had).
     """
     from skimage.segmentation import watershed
