@@ -163,7 +163,11 @@ def make_worker(run: Run, engine_kwargs: dict):
                 engine_kwargs = {**engine_kwargs, "output": out}
         run.gen = run_job(run.job, engine_kwargs)
     run.worker = create_worker(_drive, run.gen, _start_thread=False, _ignore_errors=True)
-    RUNNING.add(id(run))
+    key = id(run)
+    RUNNING.add(key)
+    # connected before the start, so the end of the run frees the guard even when it
+    # comes while :func:`stop` looks at the worker
+    run.worker.finished.connect(lambda: RUNNING.discard(key))
     return run.worker
 
 
@@ -185,12 +189,10 @@ def stop(run: Run | None) -> None:
         return
     worker, run.worker = run.worker, None
     if worker is not None:
-        key = id(run)
         if worker.is_running:  # the widget is going away: stop at the next iteration
-            worker.finished.connect(lambda: RUNNING.discard(key))
             worker.quit()
         else:  # the thread is done: close the engine (restores torch's thread count)
-            RUNNING.discard(key)
+            RUNNING.discard(id(run))
             run.gen.close()
     pbar, run.pbar = run.pbar, None
     if pbar is not None:
