@@ -204,3 +204,114 @@ def test_a_new_id_painted_across_two_touching_nuclei_splits_them_and_nothing_els
     assert (out[(left == 1) & (right == 0)] == 7).mean() > 0.95
     assert (out[(right == 1) & (left == 0)] == 2).mean() > 0.95
     assert (out[labels == 1] == 1).all()
+
+
+def _rebuild(labels, strokes, before, after, looks=None):
+    """:func:`rebuild` in regions output, the networks' map used as the cleaned one, on a
+    flat image (every pixel looks like every stroke unless ``looks`` says otherwise)."""
+    from napari_mmtseg.refine_ids import rebuild
+
+    sc = stroke_classes(labels, strokes, class_of_regions(labels, before, 4))
+    feats = np.zeros((2, *labels.shape))
+    looks = {int(k): (np.zeros(2), np.zeros(2)) for k in sc.chans} if looks is None else looks
+    return rebuild(labels, strokes, before, after, after, 4, "regions", sc, looks, feats)
+
+
+def test_a_region_painted_with_its_own_id_before_keeps_it_when_stroked_again():
+    """Strokes accumulate over rounds: a region that an earlier stroke painted with its own
+    id, then crossed by a stroke of another id, keeps its id on the rest of its pixels (its
+    own stroke does not make the id look taken, which renumbered and split it)."""
+    labels = np.ones((40, 60), np.int64)
+    labels[:, 30:] = 2
+    before = np.where(labels == 1, 0, 1)
+    strokes = np.zeros_like(labels)
+    strokes[5:10, 35:50] = 2  # an earlier round's stroke, inside its region
+    strokes[20:25, 26:40] = 1  # this round's: these pixels belong to region 1
+    out = _rebuild(labels, strokes, before, before.copy())
+    assert (out[strokes > 0] == strokes[strokes > 0]).all()
+    assert (out[(labels == 2) & (strokes == 0)] == 2).all()
+    assert (out[labels == 1] == 1).all()
+
+
+def test_bits_a_stroke_cuts_off_a_region_join_their_neighbour():
+    """A stroke of a neighbour's id across a region leaves bits of it enclosed: they join
+    the neighbour instead of staying apart as specks of the old id; the region's main
+    part keeps its id."""
+    labels = np.ones((40, 70), np.int64)
+    labels[10:30, 30:50], labels[10:30, 50:60] = 2, 3  # one nucleus given two regions
+    before = np.where(labels == 1, 0, 1)
+    strokes = np.zeros_like(labels)
+    strokes[10:30, 38:50] = 3  # "this part of 2 is 3"
+    strokes[20, 44] = strokes[25, 40:42] = 0  # bits the brush missed
+    out = _rebuild(labels, strokes, before, before.copy())
+    assert (out[20, 44] == 3) and (out[25, 40:42] == 3).all()
+    assert (out[10:30, 30:38] == 2).all() and (out[labels == 1] == 1).all()
+
+
+def test_a_look_alike_larger_than_what_was_corrected_keeps_its_id():
+    """A stroke moves a region into its neighbour and the networks move its whole class:
+    a smaller unstroked look-alike touching the neighbour follows; one larger than any
+    region the strokes changed keeps its id and shape (the user left it alone)."""
+    labels = np.ones((40, 60), np.int64)
+    labels[0:10, 0:10] = 5  # a small look-alike, inside region 1
+    labels[:, 20:30], labels[:, 30:] = 2, 4  # the corrected region, a large look-alike
+    before = np.where(labels == 1, 0, 1)
+    after = np.zeros_like(before)  # the networks give all of class 1 to class 0
+    strokes = np.zeros_like(labels)
+    strokes[5:35, 22:30] = 1  # "region 2 belongs to region 1"
+    out = _rebuild(labels, strokes, before, after)
+    assert (out[labels == 2] == 1).all() and (out[labels == 5] == 1).all()
+    np.testing.assert_array_equal(out == 4, labels == 4)
+
+
+def test_a_region_drifting_between_two_alike_stroked_classes_keeps_its_id():
+    """Two nuclei painted with two ids that look alike have two classes the image cannot
+    tell apart: the refined networks moving half of an unstroked nucleus from one to the
+    other is drift, and the nucleus keeps its id and shape (it was split off as a new id)."""
+    labels = np.ones((40, 80), np.int64)  # background 1
+    labels[5:25, 5:25], labels[5:25, 40:60] = 2, 3  # two nuclei, class 1
+    before = np.where(labels == 1, 0, 1)
+    strokes = np.zeros_like(labels)
+    strokes[10:20, 10:20] = 2  # a nucleus painted with its own id: class 1
+    strokes[30:36, 66:76] = 9  # a missed nucleus, a new id: a free class (2)
+    after = before.copy()
+    after[5:25, 50:60] = 2  # half of nucleus 3 drifts to the new nucleus' class
+    after[28:38, 64:78] = 2
+    same = (np.zeros(2), np.full(2, 0.1))
+    out = _rebuild(labels, strokes, before, after, looks={1: same, 2: same})
+    np.testing.assert_array_equal(out == 3, labels == 3)
+    np.testing.assert_array_equal(out == 2, labels == 2)
+    assert (out[strokes == 9] == 9).all()
+
+
+def test_a_large_region_a_stroke_only_grazes_keeps_its_id_and_shape():
+    """A new-id stroke across a missed nucleus that runs a few pixels into the background:
+    the background keeps its id on all but the painted pixels (it was freed and relabelled,
+    and the new object's class took it over)."""
+    labels = np.ones((60, 80), np.int64)  # background 1
+    labels[20:40, 30:50] = 2  # the nucleus the stroke is about
+    before = np.where(labels == 1, 0, 1)
+    strokes = np.zeros_like(labels)
+    strokes[25:35, 30:52] = 9  # a 10-px line, 2 px of it past the nucleus' edge
+    after = before.copy()
+    after[labels == 2] = 2  # the networks give the new object a class of its own ...
+    after[:, :25] = 2  # ... and much of the background too
+    out = _rebuild(labels, strokes, before, after)
+    assert (out[strokes == 9] == 9).all()
+    np.testing.assert_array_equal(out[strokes == 0] == 1, labels[strokes == 0] == 1)
+
+
+def test_a_sliver_cut_off_a_nucleus_joins_the_nucleus_beside_it_not_the_background():
+    """A sliver of a freed nucleus that borders the background more than the nucleus the
+    stroke painted joins that nucleus, the neighbour of its own region's class (it joined
+    the background, losing foreground)."""
+    from napari_mmtseg.refine_regions import absorb_cut_off
+
+    out = np.ones((20, 30), np.int64)  # background 1
+    out[5:15, 10:15] = 7  # the painted nucleus
+    out[8:10, 15:18] = 5  # a sliver of nucleus 5, cut off ...
+    out[5:15, 22:28] = 5  # ... from its main part
+    free = np.zeros(out.shape, bool)
+    free[8:10, 15:18] = True
+    absorb_cut_off(out, free, {1: 0, 5: 1, 7: 1})  # the regions' classes: nuclei 1
+    assert (out[8:10, 15:18] == 7).all() and (out[5:15, 22:28] == 5).all()

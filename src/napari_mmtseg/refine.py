@@ -33,7 +33,7 @@ from .infer import network_labels
 from .model import Model
 from .output_stage import finish_labels
 from .params import LEARNED_METHODS
-from .refine_ids import class_of_regions, rebuild, stroke_classes
+from .refine_ids import class_of_regions, reach_of, rebuild, stroke_classes
 from .refine_looks import alike_groups, local_features, split_alike, stroke_looks
 from .result import Progress, SegmentationResult
 from .train import RunProgress, train_slice, train_view
@@ -259,24 +259,30 @@ def _rebuild_all(ctx, scribbled, stroked, before, given):
         np.concatenate([feats[i].reshape(feats[i].shape[0], -1) for i in scribbled], 1),
         np.concatenate([target[index[i]].ravel() for i in scribbled]),
     )
+    # on a slice with strokes the user saw the regions larger than any they corrected and
+    # left them: those stay; a slice nobody painted says nothing of the kind
+    reach = max(reach_of(labels[index[i]], strokes[index[i]]) for i in scribbled)
     for i, j in enumerate(index):
         x = prep.slice(i)
         f = feats[i] if i in feats else local_features(x)
-        args = (labels[j], strokes[j], before[j], target[j], looks, f)
+        limit = reach if i in feats else labels[j].size
+        args = (labels[j], strokes[j], before[j], target[j], looks, f, limit)
         out[j] = _rebuild_slice(method, p, state, x, dev, stroked, *args)
         if keep_out is not None:
             out[j] = np.where(np.isin(labels[j], keep_out), labels[j], out[j])
     return out
 
 
-def _rebuild_slice(method, p, state, x, dev, stroked, labels, strokes, before, target, looks, f):
+def _rebuild_slice(method, p, state, x, dev, stroked, labels, strokes, before, target, *how):
     """The refined labels of one slice (:func:`~napari_mmtseg.refine_ids.rebuild`); on a
     slice with strokes, one look painted with several ids is split by place (each pixel
-    of it takes the nearest stroke's class). ``target``: the slice's stroke channels."""
+    of it takes the nearest stroke's class). ``target``: the slice's stroke channels;
+    ``how``: the strokes' looks, the slice's local features and the refine's reach."""
     after = _channels(method, replace(p, infer_at="train"), state, x, dev)
     clean = _clean(_channels(method, p, state, x, dev), x, p, state.scribble_channels)
     clean = split_alike(clean, target, alike_groups(x, target))
-    return rebuild(labels, strokes, before, after, clean, p.q, p.output, stroked, looks, f)
+    looks, f, reach = how
+    return rebuild(labels, strokes, before, after, clean, p.q, p.output, stroked, looks, f, reach)
 
 
 def _channels(method, p, state, x, device) -> np.ndarray:

@@ -13,14 +13,17 @@ from typing import NamedTuple
 import numpy as np
 from scipy import ndimage as ndi
 
-from .refine_regions import join_or_new, split_at_new_strokes
+from .refine_looks import alike_looks
+from .refine_regions import absorb_cut_off, join_or_new, split_at_new_strokes
 
 __all__ = [
     "Classes",
     "StrokeClasses",
     "TAKEN_OVER",
     "class_of_regions",
+    "reach_of",
     "rebuild",
+    "stroked_regions",
     "stroke_classes",
 ]
 
@@ -207,20 +210,79 @@ def _by_channel(out, free, clean, classes, changed, sc_: StrokeClasses, q) -> No
     out[free] = id_of[clean[free]]
 
 
-def _taken_over(labels, after, classes: Classes, looks: dict, feats) -> set:
+def stroked_regions(labels, strokes) -> np.ndarray:
+    """Ids of the regions the strokes correct.
+
+    A region counts when the strokes paint another id over, or erase, at least a brush
+    footprint of its pixels (half the strokes' width squared; the width is twice the
+    largest distance from a stroked pixel to the strokes' edge), or half its pixels if it
+    is smaller than that: a stroke that only grazes a large region (the end of a line
+    across a nucleus that runs a few pixels into the background) corrects the pixels it
+    paints, not the region.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of int
+        The ids before the refine (a slice).
+    strokes : numpy.ndarray of int
+        ``labels``' shape: 0 none, > 0 a painted id, -1 erased.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        The ids, sorted (empty: none).
+    """
+    labels, strokes = np.asarray(labels, np.int64), np.asarray(strokes, np.int64)
+    touched = (strokes != 0) & (strokes != labels)
+    if not touched.any():
+        return np.zeros(0, np.int64)
+    width = 2.0 * float(ndi.distance_transform_edt(touched).max())
+    ids, n = np.unique(labels[touched], return_counts=True)
+    size = np.bincount(labels.ravel())[ids]
+    return ids[n >= np.minimum(width * width / 2.0, size / 2.0)]
+
+
+def reach_of(labels, strokes) -> int:
+    """The largest region (pixels) that the strokes correct: how far a correction travels.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of int
+        The ids before the refine (a slice).
+    strokes : numpy.ndarray of int
+        ``labels``' shape: 0 none, > 0 a painted id, -1 erased.
+
+    Returns
+    -------
+    int
+        Pixels of the largest of the :func:`stroked_regions` (0: none).
+    """
+    ids = stroked_regions(labels, strokes)
+    if ids.size == 0:
+        return 0
+    return int(np.bincount(np.asarray(labels, np.int64).ravel())[ids].max())
+
+
+def _taken_over(labels, after, classes: Classes, looks: dict, feats, reach: int) -> set:
     """Ids of the regions more than :data:`TAKEN_OVER` of whose pixels the refined networks
     give to a stroked class other than the region's own *and* look like that class's
     strokes (every local feature within three standard deviations of the strokes' mean, plus
-    0.01 of the normalised intensity):
-    the look-alikes a correction travels to, and only those."""
+    0.01 of the normalised intensity), among the regions no larger than ``reach`` pixels:
+    the look-alikes a correction travels to, and only those (a region larger than any the
+    strokes changed, which the user left alone, is not one). A move between two stroked
+    classes whose strokes look alike is the networks' drift between classes the image
+    cannot tell apart, not a correction, and does not count."""
     ids, inv = np.unique(labels, return_inverse=True)
     inv = inv.ravel()
-    own = classes.cls[inv]
+    small = np.bincount(inv) <= reach
+    own = np.where(small[inv], classes.cls[inv], -1)
     flat = after.ravel()
     f = feats.reshape(feats.shape[0], -1)
     took = np.zeros(flat.size, bool)
+    twins = alike_looks(looks)
     for k, (mean, std) in looks.items():
-        cand = np.flatnonzero((flat == k) & (own != k))
+        drift = np.isin(own, list(twins[k]))
+        cand = np.flatnonzero((flat == k) & (own != k) & (own >= 0) & ~drift)
         alike = np.all(np.abs(f[:, cand] - mean[:, None]) <= 3 * std[:, None] + 0.01, axis=0)
         took[cand[alike]] = True
     share = np.bincount(inv, weights=took, minlength=ids.size) / np.bincount(inv)
@@ -238,13 +300,16 @@ def rebuild(
     stroked: StrokeClasses,
     looks: dict,
     feats: np.ndarray,
+    reach: int | None = None,
 ) -> np.ndarray:
     """The refined labels of one slice.
 
-    Regions that no stroke touched and that the refined networks do not give, for more
+    Regions the strokes do not correct (:func:`stroked_regions`) and that the refined
+    networks do not give, for more
     than :data:`TAKEN_OVER` of their pixels, to a stroked class other than their own
-    (majority channel) keep their ids and shapes; painted pixels take their stroke's id;
-    the pixels of the other regions are relabelled from ``clean``.
+    (majority channel), or that are larger than ``reach``, keep their ids and shapes;
+    painted pixels take their stroke's id; the pixels of the other regions are relabelled
+    from ``clean``.
 
     Parameters
     ----------
@@ -267,6 +332,10 @@ def rebuild(
         How each stroked class looks (:func:`stroke_looks`, over all the strokes).
     feats : numpy.ndarray of shape (F, H, W)
         The slice's local features (:func:`local_features`).
+    reach : int, optional
+        The largest region (pixels) that an unstroked region may be to change; None: the
+        slice's :func:`reach_of` (a stack's refine passes the largest over its stroked
+        slices, and no limit on a slice without strokes).
 
     Returns
     -------
@@ -275,10 +344,9 @@ def rebuild(
     """
     labels, strokes = np.asarray(labels, np.int64), np.asarray(strokes, np.int64)
     classes = class_of_regions(labels, before, q)
-    # a stroke that paints a region's own id over it changes nothing there
-    touched = (strokes != 0) & (strokes != labels)
-    changed = set(np.unique(labels[touched]).tolist()) | _taken_over(
-        labels, np.asarray(after), classes, looks, feats
+    reach = reach_of(labels, strokes) if reach is None else reach
+    changed = set(stroked_regions(labels, strokes).tolist()) | _taken_over(
+        labels, np.asarray(after), classes, looks, feats, reach
     )
     free = np.isin(labels, list(changed)) & (strokes <= 0)
     out = labels.copy()
@@ -297,4 +365,5 @@ def rebuild(
             biggest[k] = max(biggest.get(k, 0), n)
         join_or_new(out, free, clean, sc, labels, after, classes, painted, chans, biggest)
         split_at_new_strokes(out, labels, strokes, stroked)
+        absorb_cut_off(out, free, dict(zip(classes.ids.tolist(), classes.cls.tolist())))
     return out

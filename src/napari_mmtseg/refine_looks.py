@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["alike_groups", "local_features", "split_alike", "stroke_looks"]
+__all__ = ["alike_groups", "alike_looks", "local_features", "split_alike", "stroke_looks"]
 
 
 def stroke_looks(feats: np.ndarray, target: np.ndarray) -> dict:
@@ -32,6 +32,31 @@ def stroke_looks(feats: np.ndarray, target: np.ndarray) -> dict:
         int(c): (feats[:, target == c].mean(1), feats[:, target == c].std(1))
         for c in np.unique(target[target >= 0])
     }
+
+
+def alike_looks(looks: dict) -> dict:
+    """For each stroked class, the other stroked classes that look alike it.
+
+    Two looks are alike when, on every feature, their means differ by less than the sum of
+    their standard deviations (as in :func:`alike_groups`).
+
+    Parameters
+    ----------
+    looks : dict
+        Channel -> ``(mean, std)`` (:func:`stroke_looks`).
+
+    Returns
+    -------
+    dict
+        Channel -> set of the other channels alike it.
+    """
+    chans = sorted(looks)
+    if not chans:
+        return {}
+    mean = np.stack([looks[c][0] for c in chans])
+    std = np.stack([looks[c][1] for c in chans])
+    near = _alike(mean, std, mean, std).all(2)
+    return {c: {chans[j] for j in np.flatnonzero(near[i]) if j != i} for i, c in enumerate(chans)}
 
 
 def local_features(x: np.ndarray) -> np.ndarray:

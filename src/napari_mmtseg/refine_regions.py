@@ -2,7 +2,9 @@
 
 A freed piece joins a painted region it touches, keeps its old id, or becomes an object of
 its own (see :func:`join_or_new`); a region crossed by a stroke of a new id is split along
-its shape (:func:`split_at_new_strokes`). Used by :func:`napari_mmtseg.refine_ids.rebuild`.
+its shape (:func:`split_at_new_strokes`); a small piece of a freed region that the
+rebuild cut off from the rest of its id joins its neighbour (:func:`absorb_cut_off`).
+Used by :func:`napari_mmtseg.refine_ids.rebuild`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ __all__ = [
     "SPLIT_FAR",
     "SPLIT_MAX",
     "SPLIT_MIN_PX",
+    "absorb_cut_off",
     "join_or_new",
     "split_at_new_strokes",
 ]
@@ -114,7 +117,8 @@ def join_or_new(
             seeds = np.isin(owner, ids) & (sc == k)
             idx = ndi.distance_transform_edt(~seeds, return_distances=False, return_indices=True)
             out[mask] = out[idx[0][mask], idx[1][mask]]
-    taken = set(np.unique(out[~free]).tolist())
+    # a painted id names its object: the freed pieces of that old region may keep it
+    taken = set(np.unique(out[~free]).tolist()) - painted
     first = set()
     nxt = int(max(out.max(), labels.max())) + 1
     # the pieces the networks left in their class claim their old id first, largest first
@@ -187,3 +191,60 @@ def split_at_new_strokes(out, labels, strokes, stroked) -> None:
         parts = watershed(-inside, markers, mask=sub)
         view = out[box]
         view[(parts == 1) & (view == old)] = nid
+
+
+def absorb_cut_off(out, free, class_of=None) -> None:
+    """Regions output: the small pieces of an id that the rebuild cut off join a neighbour.
+
+    A stroke across a region, or the networks' new classes, can leave bits of a freed
+    region's id apart from the rest of it (the slivers at a stroke's edge). Each connected
+    piece of an id that is made of freed pixels only, is not the largest piece of its id
+    and has fewer than :data:`MIN_NEW` pixels joins a neighbouring id: one of its own
+    region's class if it touches one (a nucleus' sliver joins the nucleus beside it, not
+    the background), the one it shares the longest border with among those: an id stays
+    one object where no stroke made it several.
+
+    Parameters
+    ----------
+    out : numpy.ndarray of shape (H, W), int64
+        The refined ids, changed in place.
+    free : numpy.ndarray of shape (H, W), bool
+        The pixels the refine relabelled (not painted, not kept).
+    class_of : dict, optional
+        Id -> class of the regions before the refine (:func:`class_of_regions`); an id
+        not in it has no class. None: every neighbour counts the same.
+    """
+    comps = connected(out, background=-1, connectivity=1).astype(np.int64)
+    flat = comps.ravel()
+    size = np.bincount(flat)
+    rid = np.zeros(size.size, np.int64)
+    rid[flat] = out.ravel()
+    freed = np.bincount(flat, weights=free.ravel(), minlength=size.size) == size
+    order = np.argsort(-size[1:], kind="stable") + 1
+    _, first = np.unique(rid[order], return_index=True)
+    cand = freed & (size < MIN_NEW)
+    cand[0] = False
+    cand[order[first]] = False  # the largest piece of each id stays
+    if not cand.any():
+        return
+    shifts = (
+        (comps[1:], out[:-1]),
+        (comps[:-1], out[1:]),
+        (comps[:, 1:], out[:, :-1]),
+        (comps[:, :-1], out[:, 1:]),
+    )
+    ab = np.concatenate([np.stack([a[cand[a]], b[cand[a]]], 1) for a, b in shifts])
+    ab = ab[ab[:, 1] != rid[ab[:, 0]]]
+    if not ab.size:
+        return
+    pairs, counts = np.unique(ab, axis=0, return_counts=True)
+    cls = {} if class_of is None else class_of
+    to = rid.copy()
+    best = {}
+    for (c, b), n in zip(pairs.tolist(), counts.tolist()):
+        own = cls.get(int(rid[c]), -1)
+        key = (own >= 0 and cls.get(b, -2) == own, n)  # its own class first, then the border
+        if key > best.get(c, (False, -1)):  # the smaller id on a tie
+            best[c], to[c] = key, b
+    hit = cand[comps]
+    out[hit] = to[comps[hit]]
