@@ -257,8 +257,12 @@ def reach_of(labels, strokes) -> int:
     int
         Pixels of the largest of the :func:`stroked_regions` (0: none).
     """
-    ids = stroked_regions(labels, strokes)
-    if ids.size == 0:
+    return _largest(labels, stroked_regions(labels, strokes))
+
+
+def _largest(labels, ids) -> int:
+    """Pixels of the largest of the regions ``ids`` (0: none)."""
+    if len(ids) == 0:
         return 0
     return int(np.bincount(np.asarray(labels, np.int64).ravel())[ids].max())
 
@@ -344,8 +348,9 @@ def rebuild(
     """
     labels, strokes = np.asarray(labels, np.int64), np.asarray(strokes, np.int64)
     classes = class_of_regions(labels, before, q)
-    reach = reach_of(labels, strokes) if reach is None else reach
-    changed = set(stroked_regions(labels, strokes).tolist()) | _taken_over(
+    corrected = stroked_regions(labels, strokes)
+    reach = _largest(labels, corrected) if reach is None else reach
+    changed = set(corrected.tolist()) | _taken_over(
         labels, np.asarray(after), classes, looks, feats, reach
     )
     free = np.isin(labels, list(changed)) & (strokes <= 0)
