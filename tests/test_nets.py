@@ -132,3 +132,48 @@ def test_training_view_inference_of_a_pair_averages_both_softmax_maps():
         pair, 0, small, full, tile=9, device=torch.device("cpu"), other=other, at="train"
     )
     np.testing.assert_array_equal(got, up[0].argmax(0).numpy())
+
+
+def test_channel_argmax_is_argmax_with_ties_to_the_first():
+    from napari_mmtseg.nets import channel_argmax
+
+    y = torch.randint(0, 3, (2, 8, 5, 7)).float()  # many ties
+    for dim in range(4):
+        torch.testing.assert_close(channel_argmax(y, dim), y.argmax(dim))
+
+
+@pytest.mark.parametrize("padding", ["reflect", "zeros"])
+@pytest.mark.parametrize("kind", ["single", "fused", "pair"])
+def test_inference_network_gives_the_frozen_networks_responses(padding, kind):
+    from napari_mmtseg.nets import inference_network, make_models
+
+    torch.manual_seed(0)
+    n_models = 1 if kind == "single" else 2
+    net = make_models(2, 8, 2, n_models, fused=kind == "fused", padding_mode=padding)
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for m in bns:  # statistics and affine terms far from the identity
+        m.running_mean.uniform_(-1, 1)
+        m.running_var.uniform_(0.5, 2)
+        m.weight.data.uniform_(0.5, 1.5)
+        m.bias.data.uniform_(-1, 1)
+    net.eval()
+    x = torch.rand(1, 2, 23, 31)
+    fast = inference_network(net)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), net(x), rtol=1e-4, atol=1e-5)
+    left = sum(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    # reflect padding: every BatchNorm folds; zeros: the one before a 3x3 convolution stays
+    assert left == (0 if padding == "reflect" else len(bns) // 3)
+    assert all(m.running_mean.abs().sum() > 0 for m in bns)  # the original is unchanged
+
+
+@pytest.mark.parametrize("kind", ["single", "fused", "pair"])
+def test_forward_channels_last_is_forward_with_channels_last(kind):
+    from napari_mmtseg.nets import make_models
+
+    torch.manual_seed(0)
+    n_models = 1 if kind == "single" else 2
+    net = make_models(3, 5, 2, n_models, fused=kind == "fused", padding_mode="reflect").eval()
+    x = torch.rand(2, 3, 9, 11)
+    with torch.no_grad():
+        torch.testing.assert_close(net.forward_channels_last(x), net(x).permute(0, 3, 4, 1, 2))

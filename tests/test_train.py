@@ -117,3 +117,58 @@ def test_scribble_loss_terms():
     feats = torch.zeros(q, n)
     feats[0, 4:8] = 1.0
     assert claim(clusters, feats, scr, q).tolist() == [3, 3, 3, 3, 1, 1, 1, 1, 2, 2]
+
+
+def _claim_by_distances(target, feats, scr, q):
+    """The claim rule written with plain distances, pixel by pixel (slow, for reference)."""
+    f = feats.T.double()
+    chans, cls, marked = scr.chans.tolist(), scr.cls.tolist(), scr.marked.tolist()
+    out = target.clone()
+    for c in range(q):
+        members = (target == c).nonzero()[:, 0]
+        if members.numel() == 0:
+            continue
+        mean = f[members].mean(0)
+        spread = ((f[members] - mean) ** 2).sum(1).mean().sqrt()
+        mine = [(i, k) for i, k in zip(marked, cls) if target[i] == c]
+        classes = sorted({k for _, k in mine})
+        protos = {k: f[[i for i, kk in mine if kk == k]].mean(0) for k in classes}
+        for n in members.tolist():
+            if len(classes) == 1:
+                p = protos[classes[0]]
+                typical = (p - mean).norm() <= spread
+                if typical or (f[n] - p).norm() < (f[n] - mean).norm():
+                    out[n] = chans[classes[0]]
+            elif len(classes) > 1:
+                out[n] = chans[min(classes, key=lambda k: (f[n] - protos[k]).norm())]
+    return out
+
+
+def test_claim_matches_its_definition_by_distances():
+    from napari_mmtseg.train.scribble_loss import claim
+    from napari_mmtseg.train.state import ScribbleTargets
+
+    rng = torch.Generator().manual_seed(3)
+    q, n = 6, 400
+    feats = torch.randn(q, n, generator=rng) * 3
+    target = torch.randint(0, q, (n,), generator=rng)
+    marked = torch.randperm(n, generator=rng)[:40]
+    # clusters 0-3 hold one scribbled class each (0, 1, 2, 0), clusters 4 and 5 all three
+    tm = target[marked]
+    cls = torch.where(tm < 4, tm % 3, torch.randint(0, 3, (40,), generator=rng))
+    chans = torch.tensor([5, 1, 2])
+    # the scribbles in clusters 0 and 1 lie off their means: a correction of part of them
+    off = marked[tm < 2]
+    feats[:, off] = feats[:, off] * 0.3 + torch.linspace(6, 10, q)[:, None]
+    scr = ScribbleTargets(
+        free=torch.tensor([], dtype=torch.int64),
+        marked=marked,
+        channels=chans[cls],
+        weight=1.0,
+        cls=cls,
+        chans=chans,
+    )
+    got = claim(target, feats, scr, q)
+    want = _claim_by_distances(target, feats, scr, q)
+    assert (got != target).any() and (got == target).any()  # some pixels claimed, some not
+    torch.testing.assert_close(got, want)

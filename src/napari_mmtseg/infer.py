@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .align import match_from_overlap, overlap_matrix
-from .nets import SegNet
+from .nets import SegNet, channel_argmax, inference_network
 
 __all__ = [
     "freeze_bn_to_image_stats",
@@ -120,7 +120,7 @@ def infer_labels(
     """
     net = copy.deepcopy(net)
     freeze_bn_to_image_stats(net, x_train)
-    return frozen_labels(net, model, x_train, x_full, tile, device, other, at)
+    return frozen_labels(inference_network(net), model, x_train, x_full, tile, device, other, at)
 
 
 @torch.no_grad()
@@ -143,7 +143,8 @@ def frozen_labels(
     Parameters
     ----------
     net : SegNet or SegNetPair
-        Frozen network(s) in eval mode; not changed.
+        Frozen network(s) in eval mode, best as
+        :func:`~napari_mmtseg.nets.inference_network` makes them; not changed.
     model : int
         Which network of the module's output (0 or 1).
     x_train : torch.Tensor of shape (1, C, h, w)
@@ -176,8 +177,11 @@ def frozen_labels(
             ya, xa = max(0, y0 - halo), max(0, x0 - halo)
             yb, xb = min(H, y1 + halo), min(W, x1 + halo)
             t = torch.from_numpy(np.ascontiguousarray(x_full[:, ya:yb, xa:xb]))[None].to(device)
-            y = net(t)[0]
-            lab = y[model].argmax(0) if perm is None else _vote(y, model, perm).argmax(0)
+            t = t.contiguous(memory_format=torch.channels_last)
+            y = net.forward_channels_last(t)[0]  # (h, w, n_models, q)
+            lab = channel_argmax(
+                y[..., model, :] if perm is None else _vote_last(y, model, perm), -1
+            )
             out[y0:y1, x0:x1] = lab[y0 - ya : y1 - ya, x0 - xa : x1 - xa].cpu().numpy()
     return out
 
@@ -186,6 +190,11 @@ def _vote(y: torch.Tensor, model: int, perm: torch.Tensor) -> torch.Tensor:
     """Both networks of a pair vote: the softmax of network ``model`` plus the
     other's, its channel ``perm[k]`` being this one's cluster ``k``."""
     return y[model].softmax(0) + y[1 - model][perm].softmax(0)
+
+
+def _vote_last(y: torch.Tensor, model: int, perm: torch.Tensor) -> torch.Tensor:
+    """:func:`_vote` on channels-last responses (h, w, 2, q)."""
+    return y[..., model, :].softmax(-1) + y[..., 1 - model, perm].softmax(-1)
 
 
 @torch.no_grad()
@@ -205,7 +214,7 @@ def _labels_from_training_view(net, model, x_train, shape, tile, perm) -> np.nda
             up = torch.nn.functional.grid_sample(
                 prob, grid, mode="bilinear", padding_mode="border", align_corners=False
             )
-            out[y0:y1, x0:x1] = up[0].argmax(0).cpu().numpy()
+            out[y0:y1, x0:x1] = channel_argmax(up[0], 0).cpu().numpy()
     return out
 
 
@@ -228,7 +237,7 @@ def teachers_alignment(teacher: torch.nn.Module, x: torch.Tensor, q: int) -> np.
         ``other[j]``: teacher 0's id for teacher 1's channel ``j`` (Hungarian matching of
         their label overlap).
     """
-    tl = teacher(x)[0].argmax(1).reshape(2, -1)
+    tl = channel_argmax(teacher(x)[0], 1).reshape(2, -1)
     return match_from_overlap(overlap_matrix(tl[0], tl[1], q, q).cpu().numpy())
 
 

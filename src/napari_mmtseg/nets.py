@@ -5,10 +5,21 @@ Also the total-variation loss and the EMA (mean-teacher) update. No Qt, no napar
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
-__all__ = ["SegNet", "SegNetPair", "make_models", "tv_loss", "ema_update", "ema_alpha"]
+__all__ = [
+    "SegNet",
+    "SegNetPair",
+    "channel_argmax",
+    "inference_network",
+    "make_models",
+    "tv_loss",
+    "ema_update",
+    "ema_alpha",
+]
 
 
 class SegNet(nn.Module):
@@ -74,10 +85,33 @@ class SegNet(nn.Module):
         torch.Tensor of shape (B, n_models, q, H, W)
             Each network's responses.
         """
-        if x.shape[1] == self.in_channels and self.n_models > 1:
-            x = x.repeat(1, self.n_models, 1, 1)
-        y = self.body(x)
+        y = self.body(self._per_model(x))
         return y.reshape(y.shape[0], self.n_models, self.q, *y.shape[2:])
+
+    def forward_channels_last(self, x: torch.Tensor) -> torch.Tensor:
+        """Run the network(s), the responses laid out channels-last.
+
+        What :meth:`forward` computes, without moving a channels-last network's output
+        back to channels-first (:func:`inference_network`).
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (B, C, H, W) or (B, n_models * C, H, W)
+            The image (repeated per network when given once), float32.
+
+        Returns
+        -------
+        torch.Tensor of shape (B, H, W, n_models, q)
+            Each network's responses.
+        """
+        y = self.body(self._per_model(x)).permute(0, 2, 3, 1)
+        return y.reshape(*y.shape[:3], self.n_models, self.q)
+
+    def _per_model(self, x: torch.Tensor) -> torch.Tensor:
+        """The input of the grouped convolutions: the image once per network."""
+        if x.shape[1] == self.in_channels and self.n_models > 1:
+            return x.repeat(1, self.n_models, 1, 1)
+        return x
 
 
 class SegNetPair(nn.Module):
@@ -113,9 +147,28 @@ class SegNetPair(nn.Module):
         torch.Tensor of shape (B, 2, q, H, W)
             Each network's responses.
         """
+        return torch.cat([n(xi) for n, xi in zip(self.nets, self._per_net(x))], dim=1)
+
+    def forward_channels_last(self, x: torch.Tensor) -> torch.Tensor:
+        """Run the networks, the responses laid out channels-last.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (B, C, H, W) or (B, 2 * C, H, W)
+            The image (repeated per network when given once), float32.
+
+        Returns
+        -------
+        torch.Tensor of shape (B, H, W, 2, q)
+            Each network's responses.
+        """
+        ys = [n.forward_channels_last(xi) for n, xi in zip(self.nets, self._per_net(x))]
+        return torch.cat(ys, dim=3)
+
+    def _per_net(self, x: torch.Tensor) -> tuple:
+        """Each network's input."""
         c = self.in_channels
-        xs = (x, x) if x.shape[1] == c else (x[:, :c], x[:, c:])
-        return torch.cat([n(xi) for n, xi in zip(self.nets, xs)], dim=1)
+        return (x, x) if x.shape[1] == c else (x[:, :c], x[:, c:])
 
 
 def make_models(
@@ -146,6 +199,97 @@ def make_models(
     if n_models == 2 and not fused:
         return SegNetPair(in_channels, q, n_conv, padding_mode=padding_mode)
     return SegNet(in_channels, q, n_conv, n_models=n_models, padding_mode=padding_mode)
+
+
+def inference_network(net: nn.Module) -> nn.Module:
+    """A copy of frozen network(s) for inference: BatchNorm folded away, channels last.
+
+    A BatchNorm in eval mode is the per-channel affine map ``a * x + s``, with
+    ``a = weight / sqrt(running_var + eps)`` and ``s = bias - running_mean * a``. After a
+    convolution it folds into that convolution's weights and bias; before one (a block's
+    BatchNorm follows its ReLU) it folds into the next convolution's input side where that is
+    exact: a 1x1 kernel, or ``reflect`` / ``replicate`` padding, which commute with a
+    per-channel map (``zeros`` padding does not: that BatchNorm stays). The copy's tensors are
+    channels-last, the layout the CPU convolution kernels run fastest on. The responses equal
+    ``net``'s up to float rounding (docs/performance.md).
+
+    Parameters
+    ----------
+    net : SegNet or SegNetPair
+        Network(s) in eval mode, BatchNorm frozen
+        (:func:`napari_mmtseg.infer.freeze_bn_to_image_stats`); not changed.
+
+    Returns
+    -------
+    SegNet or SegNetPair
+        The same interface and output layout, in eval mode, without gradients.
+    """
+    out = copy.deepcopy(net).eval()
+    for seg in [m for m in out.modules() if isinstance(m, SegNet)]:
+        seg.body = _fold_batchnorm(seg.body)
+    out.requires_grad_(False)
+    return out.to(memory_format=torch.channels_last)
+
+
+def _bn_affine(bn: nn.BatchNorm2d) -> tuple:
+    """(a, s) of an eval-mode BatchNorm: ``bn(x) = a * x + s`` per channel."""
+    a = bn.weight.detach() / (bn.running_var + bn.eps).sqrt()
+    return a, bn.bias.detach() - bn.running_mean * a
+
+
+def _fold_batchnorm(body: nn.Sequential) -> nn.Sequential:
+    """``body`` with each BatchNorm folded into a neighbouring convolution where exact."""
+    layers: list[nn.Module] = []
+    pending = None  # a BatchNorm waiting for the next convolution
+    for m in body:
+        if isinstance(m, nn.BatchNorm2d) and layers and isinstance(layers[-1], nn.Conv2d):
+            conv, (a, s) = layers[-1], _bn_affine(m)
+            conv.weight.data.mul_(a[:, None, None, None])
+            conv.bias.data.mul_(a).add_(s)
+        elif isinstance(m, nn.BatchNorm2d):
+            pending = m
+        elif isinstance(m, nn.Conv2d):
+            conv = copy.deepcopy(m)
+            if conv.bias is None:
+                conv.bias = nn.Parameter(torch.zeros_like(conv.weight[:, 0, 0, 0]))
+            exact = conv.kernel_size == (1, 1) or conv.padding_mode != "zeros"
+            if pending is not None and exact:
+                a, s = (t.reshape(conv.groups, -1) for t in _bn_affine(pending))
+                per_out = conv.out_channels // conv.groups  # group of each output channel
+                a, s = a.repeat_interleave(per_out, 0), s.repeat_interleave(per_out, 0)
+                w = conv.weight.data
+                conv.bias.data.add_((w * s[:, :, None, None]).sum((1, 2, 3)))
+                w.mul_(a[:, :, None, None])
+            elif pending is not None:
+                layers.append(pending)
+            pending = None
+            layers.append(conv)
+        else:
+            layers.append(m)
+    if pending is not None:
+        layers.append(pending)
+    return nn.Sequential(*layers)
+
+
+def channel_argmax(y: torch.Tensor, dim: int) -> torch.Tensor:
+    """The channel of the largest response along ``dim``, the first one on a tie.
+
+    What ``y.argmax(dim)`` gives, through ``torch.max``, whose CPU kernel reduces a
+    dimension that is not the last about three times faster (docs/performance.md).
+
+    Parameters
+    ----------
+    y : torch.Tensor
+        Network responses, channels along ``dim``.
+    dim : int
+        The channel dimension.
+
+    Returns
+    -------
+    torch.Tensor, int64
+        ``y``'s shape without ``dim``.
+    """
+    return y.max(dim).indices
 
 
 def tv_loss(y: torch.Tensor) -> torch.Tensor:

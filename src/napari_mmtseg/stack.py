@@ -28,6 +28,7 @@ from .align import match_from_overlap, overlap_matrix
 from .classical import FIT_ONCE_METHODS, apply_classical, fit_classical
 from .infer import freeze_bn_to_image_stats, frozen_labels
 from .memory import oom_guard
+from .nets import channel_argmax, inference_network
 from .params import Params
 from .result import consecutive
 from .train import (
@@ -76,13 +77,14 @@ class StackNetworks:
     def __init__(self, method: str, p: Params, net, teacher, sample, device):
         self.p, self.device = p, device
         final = teacher if method == "mmt" and p.final_net != "student" else net
-        self.net = copy.deepcopy(final)
+        frozen = copy.deepcopy(final)
         sample = sample.to(device)
-        freeze_bn_to_image_stats(self.net, sample)
+        freeze_bn_to_image_stats(frozen, sample)
+        self.net = inference_network(frozen)
         self.other = None
         if method == "mmt" and p.final_net == "teachers":  # both vote, teacher 1 mapped to 0
             with torch.no_grad():
-                tl = self.net(sample).argmax(2)  # (B, 2, h, w)
+                tl = channel_argmax(self.net(sample), 2)  # (B, 2, h, w)
             S = overlap_matrix(tl[:, 0], tl[:, 1], p.q, p.q)
             self.other = match_from_overlap(S.cpu().numpy())
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .maps import mean_features, votes
+from .maps import compact_ids, mean_features, votes
 
 __all__ = ["group_classes", "group_to", "region_classes"]
 
@@ -31,8 +31,7 @@ def group_classes(ids: np.ndarray, features: np.ndarray, n_classes: int) -> np.n
     ndarray of int, shape (H, W)
         Class ids 0..n_classes-1 (fewer only when the map has fewer ids).
     """
-    uniq, inv = np.unique(ids, return_inverse=True)
-    inv = inv.reshape(ids.shape)
+    uniq, inv = compact_ids(ids)
     if uniq.size <= n_classes:
         return inv
     means, count = mean_features(inv, features, uniq.size)
@@ -85,7 +84,7 @@ def region_classes(
     region_class : ndarray of int64, shape (R,)
         Each region's class, an index into ``ids``.
     """
-    reg = np.unique(regions, return_inverse=True)[1].reshape(regions.shape)
+    reg = compact_ids(regions)[1]
     counts = votes(reg, clusters, ids.size)
     region_class = counts.argmax(1)
     if scribbled.size:

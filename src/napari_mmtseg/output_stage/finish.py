@@ -15,7 +15,7 @@ from .bands import remove_transition_bands
 from .classes import group_to, region_classes
 from .hierarchy import build_hierarchy
 from .lines import thin_lines
-from .maps import connected_pieces, votes
+from .maps import compact_ids, connected_pieces, votes
 from .merge import auto_texture_weight, merge_weak_boundaries
 from .pieces import (
     absorb_indistinct,
@@ -47,7 +47,7 @@ class _Slice:
         texture = request.texture
         self.texture = auto_texture_weight(x, request.colour) if texture is None else texture
         # compact ids 0..K-1 (any ids in, negative or huge); ``ids`` maps them back
-        self.ids, compact = np.unique(np.asarray(clusters), return_inverse=True)
+        self.ids, compact = compact_ids(clusters)
         self.n_method = int(self.ids.size)  # the method's clusters (the spots' classes not counted)
         self.compact = compact.reshape(h, w)
         keep = [c for c in request.keep_apart if c in self.ids]
@@ -303,7 +303,7 @@ def _labels(st: _Slice, cls, regions) -> np.ndarray:
     elif st.request.keep_ids and st.auto:  # the method's own cluster ids
         out = st.ids[cls]
     else:
-        out = np.unique(cls, return_inverse=True)[1].reshape(cls.shape)
+        out = compact_ids(cls)[1]
     return out.astype(np.int32)
 
 

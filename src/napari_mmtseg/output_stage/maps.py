@@ -10,7 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["adjacency", "connected_pieces", "depth", "mean_features", "votes"]
+__all__ = [
+    "adjacency",
+    "compact_ids",
+    "connected_pieces",
+    "depth",
+    "label_maximum",
+    "mean_features",
+    "votes",
+]
 
 
 def connected_pieces(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -96,6 +104,40 @@ def mean_features(ids: np.ndarray, features: np.ndarray, n: int) -> tuple[np.nda
     return means / np.maximum(count, 1)[:, None], count
 
 
+def compact_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ids present in a map, and the map renumbered 0..K-1 in their order.
+
+    What ``numpy.unique(ids, return_inverse=True)`` gives; for non-negative integer ids
+    below a few times the map's size, by counting instead of sorting the pixels.
+
+    Parameters
+    ----------
+    ids : ndarray of int
+        Any shape; any ids (negative or huge ones take ``numpy.unique``).
+
+    Returns
+    -------
+    present : ndarray, shape (K,)
+        The ids present, ascending, of ``ids``' dtype.
+    compact : ndarray of int64, ``ids``' shape
+        Each pixel's index into ``present``.
+    """
+    ids = np.asarray(ids)
+    flat = ids.ravel()
+    if (
+        flat.size == 0
+        or not np.issubdtype(ids.dtype, np.integer)
+        or flat.min() < 0
+        or flat.max() >= 4 * flat.size + 1024
+    ):
+        present, compact = np.unique(flat, return_inverse=True)
+        return present, compact.reshape(ids.shape)
+    seen = np.bincount(flat) > 0
+    present = np.flatnonzero(seen).astype(ids.dtype)
+    lut = np.cumsum(seen) - 1
+    return present, lut[flat].reshape(ids.shape)
+
+
 def depth(pieces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Measure how far each pixel lies from the nearest pixel of another piece.
 
@@ -117,10 +159,34 @@ def depth(pieces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     edge = find_boundaries(pieces, connectivity=1, mode="thick")
     dist = ndi.distance_transform_edt(~edge)
-    n = int(pieces.max()) + 1
-    width = np.zeros(n)
-    width[1:] = ndi.maximum(dist, pieces, index=np.arange(1, n))
+    width = label_maximum(dist, pieces, int(pieces.max()) + 1)
+    width[0] = 0.0
     return dist, width
+
+
+def label_maximum(values: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    """The largest value of each label.
+
+    What ``scipy.ndimage.maximum(values, labels, index=range(n))`` gives for values of at
+    least 0, by one unbuffered ``numpy.maximum.at`` pass instead of a sort of the pixels.
+
+    Parameters
+    ----------
+    values : ndarray of float, any shape
+        Values >= 0.
+    labels : ndarray of int
+        ``values``' shape, ids 0..n-1.
+    n : int
+        Number of labels.
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+        Each label's largest value; 0 for a label without pixels.
+    """
+    out = np.zeros(n)
+    np.maximum.at(out, labels.ravel(), values.ravel())
+    return out
 
 
 def votes(

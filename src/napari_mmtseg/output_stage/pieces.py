@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .maps import adjacency, connected_pieces, mean_features
+from .maps import adjacency, compact_ids, connected_pieces, mean_features
 from .spots import SPOT_MIN_SIZE, SPOT_NOISE_FACTOR, noise_sigma
 
 __all__ = [
@@ -282,7 +282,7 @@ def _join_small_by_colour(pieces, features, min_size, protect=None, max_passes: 
     from scipy import sparse
     from scipy.sparse.csgraph import connected_components
 
-    p = np.unique(pieces, return_inverse=True)[1].reshape(pieces.shape) + 1
+    p = compact_ids(pieces)[1] + 1
     for _ in range(max_passes):
         n = int(p.max()) + 1
         if n <= 2:

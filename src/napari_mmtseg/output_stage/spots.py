@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .maps import label_maximum
+
 __all__ = [
     "SPOT_MIN_CONTRAST",
     "SPOT_MIN_SIZE",
@@ -103,8 +105,8 @@ def distinct_spots(features: np.ndarray, max_size: int) -> np.ndarray:
         ring[at], weights=np.sum((flat[at] - around[ring[at]]) ** 2, axis=1), minlength=n + 1
     ) / np.maximum(np.bincount(ring[at], minlength=n + 1), 1)
     contrast = np.linalg.norm(mean - around, axis=1)
-    depth = ndi.maximum(ndi.distance_transform_edt(parts > 0), parts, np.arange(n + 1))
-    round_ = np.asarray(depth) >= SPOT_ROUNDNESS * np.sqrt(size / np.pi)
+    depth = label_maximum(ndi.distance_transform_edt(parts > 0), parts, n + 1)
+    round_ = depth >= SPOT_ROUNDNESS * np.sqrt(size / np.pi)
     keep = fitting & round_ & (contrast > threshold)
     keep &= contrast > SPOT_OVER_SPREAD * np.sqrt(spread2)
     lut = np.zeros(n + 1, np.int32)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..align import count_ids, match_from_overlap, overlap_matrix
-from ..nets import ema_alpha, ema_update, tv_loss
+from ..nets import channel_argmax, ema_alpha, ema_update, tv_loss
 from .scribble_loss import claim, scribble_ce
 from .state import SliceTraining, TrainState
 from .sync import PendingStep, assignment_due, pending, sync_every
@@ -120,9 +120,9 @@ def _targets(y, ty, prev, state: TrainState, st: SliceTraining):
     else the last one's maps are reused; nothing else leaves the device.
     """
     q = st.p.q
-    tlab = ty.argmax(1)  # (2, h, w)
+    tlab = channel_argmax(ty, 1)  # (2, h, w)
     if assignment_due(state.step, prev is None, sync_every(st.p, st.device)):
-        state.maps = assign(y.detach().argmax(1), tlab, q)[0]
+        state.maps = assign(channel_argmax(y.detach(), 1), tlab, q)[0]
     maps_t = state.maps
     target = _mapped(maps_t, tlab)
     if st.p.superpixel_size:

@@ -25,9 +25,9 @@ def scribble_ce(
 
     Parameters
     ----------
-    logits : torch.Tensor of shape (..., q, N)
+    logits : torch.Tensor of shape (B, q, N)
         Network responses, flattened over the pixels.
-    target : torch.Tensor of shape (..., N), int64
+    target : torch.Tensor of shape (B, N), int64
         Self-training targets.
     scr : ScribbleTargets or None
         The slice's scribbles; None: plain cross-entropy.
@@ -36,17 +36,19 @@ def scribble_ce(
     -------
     torch.Tensor
         Scalar loss: CE on the pixels not scribbled plus ``scr.weight`` x CE toward the
-        scribble channels on the scribbled ones.
+        scribble channels on the scribbled ones (one per-pixel CE, weighted per term).
     """
     if scr is None:
         return F.cross_entropy(logits, target)
-    ce = (
-        F.cross_entropy(logits[..., scr.free], target[..., scr.free])
-        if scr.free.numel()
-        else logits.sum() * 0
+    both = target.clone()
+    both[..., scr.marked] = scr.channels
+    lead = target.numel() // target.shape[-1]
+    n_free = scr.free.numel()
+    w = torch.full(
+        target.shape[-1:], 1.0 / (lead * n_free) if n_free else 0.0, device=logits.device
     )
-    sc = scr.channels.expand(*logits.shape[:-2], -1)
-    return ce + scr.weight * F.cross_entropy(logits[..., scr.marked], sc)
+    w[scr.marked] = scr.weight / (lead * scr.marked.numel())
+    return (F.cross_entropy(logits, both, reduction="none") * w).sum()
 
 
 def claim(target: torch.Tensor, feats: torch.Tensor, scr: ScribbleTargets, q: int) -> torch.Tensor:
@@ -87,28 +89,37 @@ def claim(target: torch.Tensor, feats: torch.Tensor, scr: ScribbleTargets, q: in
     count = torch.bincount(target, minlength=q).clamp(min=1).to(f.dtype)
     mean = torch.zeros(q, f.shape[1], dtype=f.dtype, device=f.device).index_add_(0, target, f)
     mean /= count[:, None]
-    spread = (
-        torch.zeros(q, dtype=f.dtype, device=f.device)
-        .index_add_(0, target, ((f - mean[target]) ** 2).sum(1))
-        .div(count)
-        .sqrt()
-    )
+    # distances through dot products: (N, q) products, no (N, D) difference per prototype
+    sq_f = torch.zeros(q, dtype=f.dtype, device=f.device).index_add_(0, target, (f * f).sum(1))
+    sq_mean = (mean * mean).sum(1)
+    spread = (sq_f / count - sq_mean).clamp(min=0).sqrt()
     n_classes = (votes > 0).sum(1)
     own = votes.argmax(1)  # the class of a cluster holding one scribbled class
     proto = protos[torch.arange(q, device=f.device), own]
     typical = (proto - mean).norm(dim=1) <= spread
-    d_own = (f - proto[target]).norm(dim=1)
-    near = d_own < (f - mean[target]).norm(dim=1)
+    # nearer the scribbles' mean p than the cluster's m: 2 f.(m - p) < |m|^2 - |p|^2
+    lhs = _at_cluster(f @ (mean - proto).T, target) * 2
+    near = lhs < (sq_mean - (proto * proto).sum(1))[target]
     one = n_classes[target] == 1
     take = one & (typical[target] | near)
     out = torch.where(take, scr.chans[own[target]], target)
     # clusters holding several classes: the nearest of their classes' prototypes
-    if f.shape[0] * k * f.shape[1] <= 2**25:  # (N, k, D) is small: one call
-        d = torch.cdist(f[:, None, :], protos[target]).squeeze(1)  # (N, k)
-    else:  # large (full-size paper preset): one class at a time, memory bounded by (N, D)
-        d = torch.stack([(f - protos[target, j]).norm(dim=1) for j in range(k)], dim=1)
+    # (|f - p_j|^2 less the |f|^2 all share)
+    d = torch.stack(
+        [
+            (protos[:, j] * protos[:, j]).sum(1)[target]
+            - 2 * _at_cluster(f @ protos[:, j].T, target)
+            for j in range(k)
+        ],
+        dim=1,
+    )  # (N, k)
     d = torch.where(votes[target] > 0, d, torch.full_like(d, float("inf")))
     return torch.where(n_classes[target] > 1, scr.chans[d.argmin(1)], out)
+
+
+def _at_cluster(per_cluster: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Column ``target[n]`` of row ``n`` of an (N, q) tensor."""
+    return per_cluster.gather(1, target[:, None])[:, 0]
 
 
 def scribbles_met(pred: torch.Tensor, scr: ScribbleTargets, share: float = 0.9) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from ..align import count_ids
-from ..nets import tv_loss
+from ..nets import channel_argmax, tv_loss
 from .mmt import by_network
 from .scribble_loss import claim, scribble_ce
 from .state import SliceTraining, TrainState
@@ -42,7 +42,7 @@ def single_step(state: TrainState, st: SliceTraining, prev: torch.Tensor | None)
     with st.amp:
         y = by_network(state.net(st.x))[0].float()  # (q, h, w), or (q, B, h, w)
     with torch.no_grad():
-        lab = y.argmax(0).reshape(-1)
+        lab = channel_argmax(y, 0).reshape(-1)
         if st.superpixels is not None:  # Kanezaki 2018: one label per superpixel, by vote
             sp_t, n_sp = st.superpixels, st.n_superpixels
             cnt = count_ids(sp_t * q + lab, n_sp * q).reshape(n_sp, q)
