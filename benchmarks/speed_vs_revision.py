@@ -8,6 +8,10 @@ the medians (this tree / the revision).
 
     python benchmarks/speed_vs_revision.py --rev 287b582 \\
         --images ../shared/data/bsds500/images/val --n 10 --threads 1 --method mmt
+
+``--apply``: time instead applying the model kept by that run to the same image
+again (``segment(image, model=...)``: inference and output stage only), as a plate
+applies one model to every field.
 """
 
 from __future__ import annotations
@@ -30,8 +34,13 @@ from napari_mmtseg import segment
 from napari_mmtseg.io import read_image
 img = read_image(sys.argv[1])
 t0 = time.perf_counter()
-r = segment(img, method=sys.argv[2], preset="fast", device="cpu", seed=0)
+apply = sys.argv[4] == "apply"
+r = segment(img, method=sys.argv[2], preset="fast", device="cpu", seed=0, keep_model=apply)
 dt = time.perf_counter() - t0
+if apply:
+    t0 = time.perf_counter()
+    r = segment(img, device="cpu", model=r.model)
+    dt = time.perf_counter() - t0
 print(json.dumps({"seconds": dt, "steps": len(r.history), "labels": int(r.n_labels)}))
 """
 CHILD_OLD = CHILD.replace(
@@ -52,10 +61,10 @@ def export(rev: str, dest: Path) -> Path:
     return dest / "src"
 
 
-def run(src: Path, code: str, image: Path, method: str, threads: int) -> dict:
+def run(src: Path, code: str, image: Path, method: str, threads: int, apply: bool) -> dict:
     env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": str(threads)}
     out = subprocess.run(
-        [sys.executable, "-c", code, str(image), method, str(threads)],
+        [sys.executable, "-c", code, str(image), method, str(threads), "apply" * apply],
         env=env,
         capture_output=True,
         text=True,
@@ -71,6 +80,7 @@ def main(argv=None) -> int:
     a.add_argument("--n", type=int, default=10, help="first N images (sorted)")
     a.add_argument("--threads", type=int, default=1)
     a.add_argument("--method", default="mmt")
+    a.add_argument("--apply", action="store_true", help="time applying the kept model")
     args = a.parse_args(argv)
     images = sorted(
         p
@@ -90,7 +100,8 @@ def main(argv=None) -> int:
             if i % 2:
                 order.reverse()
             res = {
-                name: run(src, code, img, args.method, args.threads) for name, src, code in order
+                name: run(src, code, img, args.method, args.threads, args.apply)
+                for name, src, code in order
             }
             rows.append(res)
             print(
@@ -103,7 +114,8 @@ def main(argv=None) -> int:
     mn = statistics.median(r["new"]["seconds"] for r in rows)
     print(
         f"\nmedian s/image: {args.rev} {mo:.2f}, this tree {mn:.2f}, ratio {mn / mo:.2f} "
-        f"({args.method}, fast preset, {args.threads} thread(s), {len(rows)} images)"
+        f"({args.method}, fast preset, {'model applied, ' * args.apply}{args.threads} thread(s), "
+        f"{len(rows)} images)"
     )
     return 0
 
