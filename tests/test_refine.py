@@ -315,3 +315,25 @@ def test_a_sliver_cut_off_a_nucleus_joins_the_nucleus_beside_it_not_the_backgrou
     free[8:10, 15:18] = True
     absorb_cut_off(out, free, {1: 0, 5: 1, 7: 1})  # the regions' classes: nuclei 1
     assert (out[8:10, 15:18] == 7).all() and (out[5:15, 22:28] == 5).all()
+
+
+def test_a_sliver_of_a_freed_nucleus_joins_its_other_piece_not_the_background():
+    """A freed nucleus whose pieces the rebuild gave a fresh id (the networks moved them)
+    and its old id: a sliver of the old id cut off from the rest, bordering the background
+    more than the fresh piece, joins the fresh piece, a piece of its own nucleus (it joined
+    the background: bbbc039 D08_s7 lost foreground IoU that way)."""
+    from napari_mmtseg.refine_ids import _class_of_ids
+    from napari_mmtseg.refine_regions import absorb_cut_off
+
+    labels = np.ones((20, 40), np.int64)  # background 1, class 0
+    labels[5:15, 5:35] = 5  # one nucleus region, class 1
+    classes = class_of_regions(labels, np.where(labels == 1, 0, 1), 2)
+    out = labels.copy()
+    out[5:15, 5:20] = 9  # the rebuild gave this piece of region 5 a fresh id
+    out[10:15, 20:35] = 5  # the rest keeps its id ...
+    out[5:7, 20:34] = 5  # ... and a sliver of it, cut off from the rest:
+    out[7:10, 20:35] = 1  # the networks took these pixels to the background
+    free = labels == 5
+    absorb_cut_off(out, free, _class_of_ids(out, free, labels, classes, set()))
+    assert (out[5:7, 20:34] == 9).all()
+    assert (out[10:15, 20:35] == 5).all() and (out[5:15, 5:20] == 9).all()

@@ -293,6 +293,18 @@ def _taken_over(labels, after, classes: Classes, looks: dict, feats, reach: int)
     return set(ids[share > TAKEN_OVER].tolist())
 
 
+def _class_of_ids(out, free, labels, classes: Classes, painted: set) -> dict:
+    """Id -> class of the regions before the refine, and of each fresh id the rebuild gave
+    freed pixels: its old region's class (the pieces of one old region are alike)."""
+    class_of = dict(zip(classes.ids.tolist(), classes.cls.tolist()))
+    fresh = free & ~np.isin(out, classes.ids) & ~np.isin(out, list(painted))
+    if fresh.any():
+        pairs, n = np.unique(np.stack([out[fresh], labels[fresh]]), axis=1, return_counts=True)
+        for (rid, old), _ in sorted(zip(pairs.T.tolist(), n.tolist()), key=lambda t: t[1]):
+            class_of[rid] = int(classes.of([old])[0])  # the largest old region last: it wins
+    return class_of
+
+
 def rebuild(
     labels,
     strokes,
@@ -370,5 +382,5 @@ def rebuild(
             biggest[k] = max(biggest.get(k, 0), n)
         join_or_new(out, free, clean, sc, labels, after, classes, painted, chans, biggest)
         split_at_new_strokes(out, labels, strokes, stroked)
-        absorb_cut_off(out, free, dict(zip(classes.ids.tolist(), classes.cls.tolist())))
+        absorb_cut_off(out, free, _class_of_ids(out, free, labels, classes, painted))
     return out
