@@ -334,6 +334,27 @@ def test_a_sliver_of_a_freed_nucleus_joins_its_other_piece_not_the_background():
     out[5:7, 20:34] = 5  # ... and a sliver of it, cut off from the rest:
     out[7:10, 20:35] = 1  # the networks took these pixels to the background
     free = labels == 5
-    absorb_cut_off(out, free, _class_of_ids(out, free, labels, classes, set()))
+    after = np.where(out == 5, 1, 0)  # the fresh piece: not a stroked class
+    absorb_cut_off(out, free, _class_of_ids(out, free, labels, after, classes, set(), {2}))
     assert (out[5:7, 20:34] == 9).all()
     assert (out[10:15, 20:35] == 5).all() and (out[5:15, 5:20] == 9).all()
+
+
+def test_a_sliver_of_freed_background_does_not_join_a_nucleus_found_in_it():
+    """The networks move a piece of the freed background to a stroked class (a nucleus
+    like the one a stroke painted): that fresh id is of the stroke's class, so a background
+    sliver cut off beside it joins the background-class region it touches, not the
+    nucleus, though it borders the nucleus more."""
+    from napari_mmtseg.refine_ids import _class_of_ids
+    from napari_mmtseg.refine_regions import absorb_cut_off
+
+    labels = np.ones((20, 40), np.int64)  # background 1, class 0
+    labels[:, 30:] = 2  # another region of the background's class
+    classes = class_of_regions(labels, np.zeros_like(labels), 4)
+    out = labels.copy()
+    out[4:16, 10:30] = 9  # the nucleus found in the freed background: a fresh id ...
+    out[6:14, 26:30] = 1  # ... around a sliver of the background, cut off from the rest
+    after = np.where(out == 9, 3, 0)  # class 3: a stroked class
+    free = labels == 1
+    absorb_cut_off(out, free, _class_of_ids(out, free, labels, after, classes, set(), {3}))
+    assert (out[6:14, 26:30] == 2).all() and (out[4:6, 10:30] == 9).all()

@@ -293,16 +293,31 @@ def _taken_over(labels, after, classes: Classes, looks: dict, feats, reach: int)
     return set(ids[share > TAKEN_OVER].tolist())
 
 
-def _class_of_ids(out, free, labels, classes: Classes, painted: set) -> dict:
+def _class_of_ids(out, free, labels, after, classes: Classes, painted: set, chans: set) -> dict:
     """Id -> class of the regions before the refine, and of each fresh id the rebuild gave
-    freed pixels: its old region's class (the pieces of one old region are alike)."""
+    freed pixels: the stroked class the networks moved it to, else its old region's class
+    (a piece of a nucleus the networks misread stays a piece of that nucleus)."""
     class_of = dict(zip(classes.ids.tolist(), classes.cls.tolist()))
     fresh = free & ~np.isin(out, classes.ids) & ~np.isin(out, list(painted))
-    if fresh.any():
-        pairs, n = np.unique(np.stack([out[fresh], labels[fresh]]), axis=1, return_counts=True)
-        for (rid, old), _ in sorted(zip(pairs.T.tolist(), n.tolist()), key=lambda t: t[1]):
-            class_of[rid] = int(classes.of([old])[0])  # the largest old region last: it wins
+    if not fresh.any():
+        return class_of
+    ids, inv = np.unique(out[fresh], return_inverse=True)
+    old = _majority(inv, labels[fresh], ids.size)
+    moved = _majority(inv, after[fresh], ids.size)
+    for rid, o, k in zip(ids.tolist(), old.tolist(), moved.tolist()):
+        class_of[rid] = k if k in chans else int(classes.of([o])[0])
     return class_of
+
+
+def _majority(group: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """The most frequent of ``values`` (ints >= 0) in each of ``n`` groups."""
+    pairs, counts = np.unique(np.stack([group, values]), axis=1, return_counts=True)
+    best = np.zeros(n, np.int64)
+    most = np.zeros(n, np.int64)
+    for (g, v), c in zip(pairs.T.tolist(), counts.tolist()):
+        if c > most[g]:
+            best[g], most[g] = v, c
+    return best
 
 
 def rebuild(
@@ -382,5 +397,6 @@ def rebuild(
             biggest[k] = max(biggest.get(k, 0), n)
         join_or_new(out, free, clean, sc, labels, after, classes, painted, chans, biggest)
         split_at_new_strokes(out, labels, strokes, stroked)
-        absorb_cut_off(out, free, _class_of_ids(out, free, labels, classes, painted))
+        class_of = _class_of_ids(out, free, labels, after, classes, painted, chans)
+        absorb_cut_off(out, free, class_of)
     return out

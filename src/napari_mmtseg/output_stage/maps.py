@@ -132,6 +132,7 @@ def compact_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ):
         present, compact = np.unique(flat, return_inverse=True)
         return present, compact.reshape(ids.shape)
+    flat = flat.astype(np.intp, copy=False)  # bincount takes no uint64 on NumPy 1.x
     seen = np.bincount(flat) > 0
     present = np.flatnonzero(seen).astype(ids.dtype)
     lut = np.cumsum(seen) - 1

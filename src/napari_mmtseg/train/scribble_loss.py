@@ -89,10 +89,15 @@ def claim(target: torch.Tensor, feats: torch.Tensor, scr: ScribbleTargets, q: in
     count = torch.bincount(target, minlength=q).clamp(min=1).to(f.dtype)
     mean = torch.zeros(q, f.shape[1], dtype=f.dtype, device=f.device).index_add_(0, target, f)
     mean /= count[:, None]
-    # distances through dot products: (N, q) products, no (N, D) difference per prototype
-    sq_f = torch.zeros(q, dtype=f.dtype, device=f.device).index_add_(0, target, (f * f).sum(1))
+    spread = (
+        torch.zeros(q, dtype=f.dtype, device=f.device)
+        .index_add_(0, target, ((f - mean[target]) ** 2).sum(1))
+        .div(count)
+        .sqrt()
+    )
+    # distances to the prototypes through dot products: (N, q) products, no (N, D)
+    # difference per prototype
     sq_mean = (mean * mean).sum(1)
-    spread = (sq_f / count - sq_mean).clamp(min=0).sqrt()
     n_classes = (votes > 0).sum(1)
     own = votes.argmax(1)  # the class of a cluster holding one scribbled class
     proto = protos[torch.arange(q, device=f.device), own]
