@@ -96,8 +96,8 @@ class SegNet(nn.Module):
 
         Parameters
         ----------
-        x : torch.Tensor of shape (B, C, H, W) or (B, n_models * C, H, W)
-            The image (repeated per network when given once), float32.
+        x : torch.Tensor
+            As for :meth:`forward`.
 
         Returns
         -------
@@ -154,8 +154,8 @@ class SegNetPair(nn.Module):
 
         Parameters
         ----------
-        x : torch.Tensor of shape (B, C, H, W) or (B, 2 * C, H, W)
-            The image (repeated per network when given once), float32.
+        x : torch.Tensor
+            As for :meth:`forward`.
 
         Returns
         -------
