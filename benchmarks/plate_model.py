@@ -1,6 +1,8 @@
 """Plate: one model trained on N fields (``mmtseg segment --train-on N``) against one
 training per field, on the same machine in one run: seconds, their ratio, and nucleus F1 /
-foreground IoU against the masks (issue 22). Writes a CSV and prints a table. The configs
+foreground IoU against the masks (issue 22). Writes ``plate_model_<configs>.csv`` in
+``--out`` (one file per set of configs, so a later run of other configs keeps it) and prints
+a table. The configs
 ``model_w1`` and ``model_w2`` apply the ``train_on`` run's saved model to every field with
 ``--workers 1`` and ``--workers 2`` (torch threads: the machine's cores shared among the
 workers), for the workers' speed-up on inference-only tasks.
@@ -75,7 +77,8 @@ def main(argv=None) -> None:
         row.update(_score(out, args.root))
         rows.append(row)
         print(row, flush=True)
-    with open(Path(args.out) / "plate_model.csv", "w", newline="") as fh:
+    name = "plate_model_" + args.configs.replace(",", "_") + ".csv"
+    with open(Path(args.out) / name, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
