@@ -177,7 +177,8 @@ def frozen_labels(
             ya, xa = max(0, y0 - halo), max(0, x0 - halo)
             yb, xb = min(H, y1 + halo), min(W, x1 + halo)
             t = torch.from_numpy(np.ascontiguousarray(x_full[:, ya:yb, xa:xb]))[None].to(device)
-            t = t.contiguous(memory_format=torch.channels_last)
+            if t.device.type == "cpu":  # the layout of inference_network's CPU copy
+                t = t.contiguous(memory_format=torch.channels_last)
             y = net.forward_channels_last(t)[0]  # (h, w, n_models, q)
             lab = channel_argmax(
                 y[..., model, :] if perm is None else _vote_last(y, model, perm), -1

@@ -209,9 +209,10 @@ def inference_network(net: nn.Module) -> nn.Module:
     convolution it folds into that convolution's weights and bias; before one (a block's
     BatchNorm follows its ReLU) it folds into the next convolution's input side where that is
     exact: a 1x1 kernel, or ``reflect`` / ``replicate`` padding, which commute with a
-    per-channel map (``zeros`` padding does not: that BatchNorm stays). The copy's tensors are
-    channels-last, the layout the CPU convolution kernels run fastest on. The responses equal
-    ``net``'s up to float rounding (docs/performance.md).
+    per-channel map (``zeros`` padding does not: that BatchNorm stays). On the CPU the copy's
+    tensors are channels-last, the layout its convolution kernels run fastest on (other
+    devices keep torch's layout). The responses equal ``net``'s up to float rounding
+    (docs/performance.md).
 
     Parameters
     ----------
@@ -228,7 +229,8 @@ def inference_network(net: nn.Module) -> nn.Module:
     for seg in [m for m in out.modules() if isinstance(m, SegNet)]:
         seg.body = _fold_batchnorm(seg.body)
     out.requires_grad_(False)
-    return out.to(memory_format=torch.channels_last)
+    on_cpu = all(t.device.type == "cpu" for t in out.parameters())
+    return out.to(memory_format=torch.channels_last) if on_cpu else out
 
 
 def _bn_affine(bn: nn.BatchNorm2d) -> tuple:
