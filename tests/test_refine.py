@@ -335,7 +335,7 @@ def test_a_sliver_of_a_freed_nucleus_joins_its_other_piece_not_the_background():
     out[7:10, 20:35] = 1  # the networks took these pixels to the background
     free = labels == 5
     after = np.where(out == 5, 1, 0)  # the fresh piece: not a stroked class
-    absorb_cut_off(out, free, _class_of_ids(out, free, labels, after, classes, set(), {2}))
+    absorb_cut_off(out, free, _class_of_ids(out, free, labels, after, classes, set(), {2}, 2))
     assert (out[5:7, 20:34] == 9).all()
     assert (out[10:15, 20:35] == 5).all() and (out[5:15, 5:20] == 9).all()
 
@@ -356,5 +356,5 @@ def test_a_sliver_of_freed_background_does_not_join_a_nucleus_found_in_it():
     out[6:14, 26:30] = 1  # ... around a sliver of the background, cut off from the rest
     after = np.where(out == 9, 3, 0)  # class 3: a stroked class
     free = labels == 1
-    absorb_cut_off(out, free, _class_of_ids(out, free, labels, after, classes, set(), {3}))
+    absorb_cut_off(out, free, _class_of_ids(out, free, labels, after, classes, set(), {3}, 4))
     assert (out[6:14, 26:30] == 2).all() and (out[4:6, 10:30] == 9).all()

@@ -247,10 +247,8 @@ def reach_of(labels, strokes) -> int:
 
     Parameters
     ----------
-    labels : numpy.ndarray of int
-        The ids before the refine (a slice).
-    strokes : numpy.ndarray of int
-        ``labels``' shape: 0 none, > 0 a painted id, -1 erased.
+    labels, strokes : numpy.ndarray of int
+        As for :func:`stroked_regions`.
 
     Returns
     -------
@@ -293,7 +291,7 @@ def _taken_over(labels, after, classes: Classes, looks: dict, feats, reach: int)
     return set(ids[share > TAKEN_OVER].tolist())
 
 
-def _class_of_ids(out, free, labels, after, classes: Classes, painted: set, chans: set) -> dict:
+def _class_of_ids(out, free, labels, after, classes: Classes, painted: set, chans: set, q) -> dict:
     """Id -> class of the regions before the refine, and of each fresh id the rebuild gave
     freed pixels: the stroked class the networks moved it to, else its old region's class
     (a piece of a nucleus the networks misread stays a piece of that nucleus)."""
@@ -301,23 +299,11 @@ def _class_of_ids(out, free, labels, after, classes: Classes, painted: set, chan
     fresh = free & ~np.isin(out, classes.ids) & ~np.isin(out, list(painted))
     if not fresh.any():
         return class_of
-    ids, inv = np.unique(out[fresh], return_inverse=True)
-    old = _majority(inv, labels[fresh], ids.size)
-    moved = _majority(inv, after[fresh], ids.size)
-    for rid, o, k in zip(ids.tolist(), old.tolist(), moved.tolist()):
-        class_of[rid] = k if k in chans else int(classes.of([o])[0])
+    moved = class_of_regions(out[fresh], after[fresh], q)
+    old = class_of_regions(out[fresh], labels[fresh], int(labels.max()) + 1).cls
+    cls = np.where(np.isin(moved.cls, list(chans)), moved.cls, classes.of(old))
+    class_of.update(zip(moved.ids.tolist(), cls.tolist()))
     return class_of
-
-
-def _majority(group: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
-    """The most frequent of ``values`` (ints >= 0) in each of ``n`` groups."""
-    pairs, counts = np.unique(np.stack([group, values]), axis=1, return_counts=True)
-    best = np.zeros(n, np.int64)
-    most = np.zeros(n, np.int64)
-    for (g, v), c in zip(pairs.T.tolist(), counts.tolist()):
-        if c > most[g]:
-            best[g], most[g] = v, c
-    return best
 
 
 def rebuild(
@@ -397,6 +383,6 @@ def rebuild(
             biggest[k] = max(biggest.get(k, 0), n)
         join_or_new(out, free, clean, sc, labels, after, classes, painted, chans, biggest)
         split_at_new_strokes(out, labels, strokes, stroked)
-        class_of = _class_of_ids(out, free, labels, after, classes, painted, chans)
+        class_of = _class_of_ids(out, free, labels, after, classes, painted, chans, q)
         absorb_cut_off(out, free, class_of)
     return out
