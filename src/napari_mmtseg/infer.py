@@ -180,28 +180,23 @@ def frozen_labels(
             if t.device.type == "cpu":  # the layout of inference_network's CPU copy
                 t = t.contiguous(memory_format=torch.channels_last)
             y = net.forward_channels_last(t)[0]  # (h, w, n_models, q)
-            lab = channel_argmax(
-                y[..., model, :] if perm is None else _vote_last(y, model, perm), -1
-            )
+            lab = channel_argmax(y[..., model, :] if perm is None else _vote(y, model, perm), -1)
             out[y0:y1, x0:x1] = lab[y0 - ya : y1 - ya, x0 - xa : x1 - xa].cpu().numpy()
     return out
 
 
 def _vote(y: torch.Tensor, model: int, perm: torch.Tensor) -> torch.Tensor:
-    """Both networks of a pair vote: the softmax of network ``model`` plus the
-    other's, its channel ``perm[k]`` being this one's cluster ``k``."""
-    return y[model].softmax(0) + y[1 - model][perm].softmax(0)
-
-
-def _vote_last(y: torch.Tensor, model: int, perm: torch.Tensor) -> torch.Tensor:
-    """:func:`_vote` on channels-last responses (h, w, 2, q)."""
+    """Both networks of a pair vote, on channels-last responses (h, w, 2, q): the softmax
+    of network ``model`` plus the other's, its channel ``perm[k]`` being this one's
+    cluster ``k``."""
     return y[..., model, :].softmax(-1) + y[..., 1 - model, perm].softmax(-1)
 
 
 @torch.no_grad()
 def _labels_from_training_view(net, model, x_train, shape, tile, perm) -> np.ndarray:
-    y = net(x_train)[0]
-    prob = (y[model].softmax(0) if perm is None else _vote(y, model, perm))[None]  # (1, q, h, w)
+    y = net.forward_channels_last(x_train)[0]  # (h, w, n_models, q)
+    prob = y[..., model, :].softmax(-1) if perm is None else _vote(y, model, perm)
+    prob = prob.permute(2, 0, 1)[None]  # (1, q, h, w)
     H, W = shape
     out = np.empty((H, W), dtype=np.int32)
     for y0 in range(0, H, tile):
