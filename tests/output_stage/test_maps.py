@@ -1,9 +1,12 @@
 """Piece-map measurements (output_stage.maps) on maps small enough to count by hand."""
 
 import numpy as np
+import pytest
 
 from napari_mmtseg.output_stage.maps import (
     adjacency,
+    channel_histograms,
+    chi_squared,
     connected_pieces,
     depth,
     mean_features,
@@ -66,3 +69,29 @@ def test_compact_ids_is_numpys_unique_with_inverse():
         np.testing.assert_array_equal(present, want)
         assert present.dtype == ids.dtype and compact.shape == ids.shape
         np.testing.assert_array_equal(compact, inv.reshape(ids.shape))
+
+
+def test_channel_histograms_count_every_pixel_and_add_up():
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 4, (30, 40))
+    feats = rng.normal(50, 20, (30, 40, 2))
+    hist = channel_histograms(ids, feats, 5, bins=8)
+    assert hist.shape == (5, 2, 8)
+    counts = np.bincount(ids.ravel(), minlength=5)
+    assert np.array_equal(hist.sum(axis=2), np.repeat(counts[:, None], 2, axis=1))
+    # a union's histogram is the sum of its parts'
+    joined = channel_histograms(np.where(ids == 3, 2, ids), feats, 5, bins=8)
+    assert np.array_equal(joined[2], hist[2] + hist[3])
+    # pixels below the 1st / above the 99th percentile land in the end bins
+    lo_px = feats[..., 0] < np.percentile(feats[..., 0], 1)
+    one = channel_histograms(lo_px.astype(int), feats, 2, bins=8)
+    assert one[1, 0, 0] == lo_px.sum()
+
+
+def test_chi_squared_is_zero_for_equal_and_one_for_disjoint_distributions():
+    a = np.array([[2.0, 2.0, 0.0, 0.0], [1.0, 0.0, 0.0, 1.0]])
+    assert chi_squared(a, 3 * a) == 0.0  # the counts' scale does not matter
+    disjoint = np.array([[0.0, 0.0, 5.0, 5.0], [0.0, 4.0, 4.0, 0.0]])
+    assert chi_squared(a, disjoint) == pytest.approx(1.0)
+    half = np.array([[2.0, 0.0, 2.0, 0.0], [1.0, 0.0, 0.0, 1.0]])  # channel 0 half overlaps
+    assert chi_squared(a, half) == pytest.approx(chi_squared(half, a)) == pytest.approx(0.25)

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from napari_mmtseg.output_stage import auto_texture_weight, finish_labels, merge_weak_boundaries
+from napari_mmtseg.output_stage.maps import channel_histograms
+from napari_mmtseg.output_stage.merge import RegionTerms
 from napari_mmtseg.params import make_params
 
 from .cases import grey, textured_halves
@@ -115,3 +117,57 @@ def test_auto_texture_weight_follows_the_colour_decision():
     x = np.random.default_rng(0).random((3, 8, 9)).astype(np.float32)
     assert auto_texture_weight(x) == 0.5 and auto_texture_weight(x, colour=False) == 0.0
     assert auto_texture_weight(x[:2]) == 0.0 and auto_texture_weight(x[:1], colour=None) == 0.0
+
+
+def _first_merge(pieces, edges, regions=None):
+    log = []
+    merge_weak_boundaries(pieces, edges, np.inf, log=log, regions=regions)
+    return {log[0][0], log[0][1]}
+
+
+def test_region_terms_merge_alike_colour_distributions_first():
+    """Three strips; the 1|2 boundary is a little weaker, but 2 and 3 share their colours."""
+    pieces = np.repeat(np.repeat([[1, 2, 3]], 20, axis=0), 20, axis=1)
+    edges = np.zeros(pieces.shape)
+    edges[:, 19:21] = 4.0  # the 1 | 2 boundary
+    edges[:, 39:41] = 5.0  # the 2 | 3 boundary
+    rng = np.random.default_rng(1)
+    feats = np.where(pieces == 1, 20.0, 60.0) + rng.normal(0, 1, pieces.shape)
+    feats[pieces > 1] += np.where(np.arange(pieces.size).reshape(pieces.shape) % 2, 10, -10)[
+        pieces > 1
+    ]  # 2 and 3: one two-valued speckle, 1: flat and dark
+    feats = feats[..., None]
+    assert _first_merge(pieces, edges) == {1, 2}
+    hist = channel_histograms(pieces, feats, 4, bins=16)
+    terms = RegionTerms(hist, weight=40.0, small_area=0.0)
+    assert _first_merge(pieces, edges, terms) == {2, 3}
+
+
+def test_region_terms_merge_a_small_region_first():
+    """A large pair with a weak boundary, a small region with a stronger one."""
+    pieces = np.ones((40, 60), int)
+    pieces[:, 30:] = 2
+    pieces[5:9, 5:9] = 3  # 16 px inside region 1
+    edges = np.zeros(pieces.shape)
+    edges[:, 29:31] = 2.0
+    edges[4:10, 4:10] = 3.0  # a stronger boundary around region 3
+    feats = np.zeros(pieces.shape + (1,))
+    assert _first_merge(pieces, edges) == {1, 2}
+    hist = channel_histograms(pieces, feats, 4, bins=4)
+    terms = RegionTerms(hist, weight=0.0, small_area=0.03 * pieces.size)
+    assert _first_merge(pieces, edges, terms) == {1, 3}
+
+
+def test_a_merged_region_is_compared_by_the_histogram_of_its_union():
+    """Strips of value 20 | 60 | half 20, half 60; no edges: only the histograms order them."""
+    pieces = np.repeat(np.repeat([[1, 2, 3]], 10, axis=0), 10, axis=1)
+    value = np.where(pieces == 1, 20.0, 60.0)
+    value[(pieces == 3) & (np.arange(30)[None, :] % 2 == 0)] = 20.0
+    hist = channel_histograms(pieces, value[..., None], 4, bins=2)
+    log = []
+    terms = RegionTerms(hist, weight=40.0, small_area=0.0)
+    merge_weak_boundaries(pieces, np.zeros(pieces.shape), np.inf, log=log, regions=terms)
+    assert {log[0][0], log[0][1]} == {2, 3}
+    assert log[0][2] == pytest.approx(40.0 * 0.5 * (0.25 / 1.5 + 0.25 / 0.5))
+    # then 1 against the union of 2 and 3: a quarter of its pixels at 20, three quarters at 60
+    assert log[1][2] == pytest.approx(40.0 * 0.5 * (0.75**2 / 1.25 + 0.75**2 / 0.75))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..features import is_colour
-from .maps import depth, mean_features
+from .maps import chi_squared, depth, mean_features
 
-__all__ = ["COLOUR_TEXTURE_WEIGHT", "auto_texture_weight", "merge_weak_boundaries"]
+__all__ = ["COLOUR_TEXTURE_WEIGHT", "RegionTerms", "auto_texture_weight", "merge_weak_boundaries"]
 
 #: the texture weight of the weak-boundary merge on colour images (``texture=None``)
 COLOUR_TEXTURE_WEIGHT = 0.5
@@ -40,6 +42,36 @@ def auto_texture_weight(x: np.ndarray, colour: bool | None = None) -> float:
     return COLOUR_TEXTURE_WEIGHT if is_colour(x, colour) else 0.0
 
 
+@dataclass(frozen=True)
+class RegionTerms:
+    """What the two regions themselves add to the strength of the boundary between them.
+
+    Used to order the merges of a region hierarchy
+    (:func:`napari_mmtseg.output_stage.hierarchy.build_hierarchy`): two regions whose colour
+    distributions differ stay apart longer than their boundary's contrast alone says, and a
+    small region merges earlier than a large one, as in the region-merging criteria that
+    compare whole regions (the histogram distance of Martin, Fowlkes and Malik, TPAMI 2004;
+    the size term of Felzenszwalb and Huttenlocher, IJCV 2004). docs/benchmarks.md ("One run,
+    every level of detail") has the measurements that set the defaults.
+
+    Attributes
+    ----------
+    histograms : ndarray of float, shape (P + 1, F, B)
+        Each piece's pixel counts per feature channel and bin
+        (:func:`napari_mmtseg.output_stage.maps.channel_histograms`).
+    weight : float
+        Added strength, in feature units, per unit of chi-squared distance between the two
+        regions' histograms (:func:`napari_mmtseg.output_stage.maps.chi_squared`, 0..1).
+    small_area : float
+        Pixels: a boundary whose smaller side has ``n < small_area`` pixels has its strength
+        scaled by ``sqrt(n / small_area)``; 0 turns the size term off.
+    """
+
+    histograms: np.ndarray
+    weight: float
+    small_area: float
+
+
 def merge_weak_boundaries(
     pieces: np.ndarray,
     edges: np.ndarray,
@@ -51,6 +83,7 @@ def merge_weak_boundaries(
     features: np.ndarray | None = None,
     line_contrast: float = 15.0,
     log: list | None = None,
+    regions: RegionTerms | None = None,
 ) -> np.ndarray:
     """Merge adjacent pieces, weakest boundary first, while the boundary is weak.
 
@@ -91,6 +124,9 @@ def merge_weak_boundaries(
         Each merge is appended to it as ``(src, dst, strength)``: the piece ids whose regions
         merged (``dst``'s region holds both after) and the boundary's strength then, in merge
         order (for :func:`napari_mmtseg.output_stage.hierarchy.build_hierarchy`).
+    regions : RegionTerms, optional
+        Histogram and size terms of the strength (:class:`RegionTerms`); None: the boundary
+        and texture alone.
 
     Returns
     -------
@@ -110,8 +146,8 @@ def merge_weak_boundaries(
         lines = None
     if lines is not None and features is None:
         raise ValueError("merge_weak_boundaries: lines need the features they were found in")
-    rag = _region_graph(pieces, edges, margin, keep_apart, lines, features)
-    rules = _MergeRules(texture, lines is not None, line_contrast, log)
+    rag = _region_graph(pieces, edges, margin, keep_apart, lines, features, regions)
+    rules = _MergeRules(texture, lines is not None, line_contrast, log, regions)
     rules.weigh_edges(rag)
     how = dict(rag_copy=False, in_place_merge=True, merge_func=rules.merge)
     merged = graph.merge_hierarchical(
@@ -120,10 +156,11 @@ def merge_weak_boundaries(
     return merged + 1  # ids from 1, as in every piece map (0 would read as "unlabelled")
 
 
-def _region_graph(pieces, edges, margin, keep_apart, lines, features):
+def _region_graph(pieces, edges, margin, keep_apart, lines, features, regions=None):
     """The pieces' adjacency graph, each edge its mean boundary strength, each node described.
 
-    Every node gets its texture sums, its group and, with ``lines``, its colour and line.
+    Every node gets its texture sums, its group, with ``lines`` its colour and line, and with
+    ``regions`` its histograms and pixel count.
     """
     from skimage import graph
 
@@ -133,6 +170,7 @@ def _region_graph(pieces, edges, margin, keep_apart, lines, features):
     inside = ((dist > margin) | (dist >= width[pieces])).ravel()
     esum = np.bincount(pieces.ravel()[inside], weights=edges.ravel()[inside], minlength=n)
     size = np.maximum(np.bincount(pieces.ravel()[inside], minlength=n), 1)
+    area = np.bincount(pieces.ravel(), minlength=n)
     if lines is not None:
         fsum, npx = mean_features(pieces, features, n)
         fsum = fsum * npx[:, None]
@@ -146,15 +184,17 @@ def _region_graph(pieces, edges, margin, keep_apart, lines, features):
             rag.nodes[v].update(
                 fsum=fsum[v], npx=float(npx[v]), line=lines[v] if lines[v].any() else None
             )
+        if regions is not None:
+            rag.nodes[v].update(hist=regions.histograms[v], area=int(area[v]))
     return rag
 
 
 class _MergeRules:
     """The strength of a boundary and the bookkeeping of a merge, for ``merge_hierarchical``."""
 
-    def __init__(self, texture: float, lines: bool, line_contrast: float, log=None):
+    def __init__(self, texture: float, lines: bool, line_contrast: float, log=None, regions=None):
         self.texture, self.lines, self.line_contrast = texture, lines, line_contrast
-        self.log = log
+        self.log, self.regions = log, regions
 
     def weigh_edges(self, g):
         """Keep each edge's mean boundary strength, and weigh it by :meth:`strength`."""
@@ -170,7 +210,15 @@ class _MergeRules:
             return np.inf
         na, nb = g.nodes[a], g.nodes[b]
         inner = min(na["esum"] / na["size"], nb["esum"] / nb["size"])
-        return boundary - self.texture * inner
+        strength = boundary - self.texture * inner
+        r = self.regions
+        if r is None:
+            return strength
+        strength += r.weight * chi_squared(na["hist"], nb["hist"])
+        smaller = min(na["area"], nb["area"])
+        if r.small_area > 0 and smaller < r.small_area:
+            strength *= np.sqrt(smaller / r.small_area)
+        return strength
 
     def weight(self, g, src, dst, nb):
         """The merged boundary of ``dst`` (now holding ``src``) with ``nb``."""
@@ -186,6 +234,9 @@ class _MergeRules:
             self.log.append((int(src), int(dst), float(g[src][dst]["weight"])))
         g.nodes[dst]["esum"] += g.nodes[src]["esum"]
         g.nodes[dst]["size"] += g.nodes[src]["size"]
+        if self.regions is not None:
+            g.nodes[dst]["hist"] = g.nodes[dst]["hist"] + g.nodes[src]["hist"]
+            g.nodes[dst]["area"] += g.nodes[src]["area"]
         if g.nodes[dst]["group"] < 0:
             g.nodes[dst]["group"] = g.nodes[src]["group"]
         if self.lines:  # a line stays one only while it is most of what merged
