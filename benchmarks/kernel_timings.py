@@ -1,4 +1,4 @@
-"""Micro-timings behind three speed-ups (docs/performance.md, "Applying a network";
+"""Micro-timings behind four speed-ups (docs/performance.md, "Applying a network";
 docs/benchmarks.md, Refine), each against the call it replaced, one torch thread:
 
 - channel argmax: ``Tensor.argmax(1)`` against ``nets.channel_argmax`` (``torch.max``) on
@@ -7,7 +7,10 @@ docs/benchmarks.md, Refine), each against the call it replaced, one torch thread
   ``output_stage.maps.label_maximum`` on 770,000 pixels and 400 labels;
 - the scribble loss, forward and backward: the two cross-entropies on copies of the
   responses (the earlier form, written out here) against ``train.scribble_loss.scribble_ce``,
-  (2, 32, 128 x 162) responses with 300 scribbled pixels.
+  (2, 32, 128 x 162) responses with 300 scribbled pixels;
+- boundary snapping: the watershed over the whole slice (the earlier form, written out here)
+  against ``output_stage.snap.snap_boundaries``, which floods the band alone, on a 700 x 1100
+  map of 400 regions (SLIC superpixels; a HeLa frame's size).
 
     PYTHONPATH=src python benchmarks/kernel_timings.py
 """
@@ -22,7 +25,8 @@ import torch.nn.functional as F
 from scipy import ndimage as ndi
 
 from napari_mmtseg.nets import channel_argmax
-from napari_mmtseg.output_stage.maps import label_maximum
+from napari_mmtseg.output_stage.maps import depth, label_maximum
+from napari_mmtseg.output_stage.snap import snap_boundaries
 from napari_mmtseg.train.scribble_loss import scribble_ce
 from napari_mmtseg.train.state import ScribbleTargets
 
@@ -74,6 +78,21 @@ def main() -> None:
 
     a, b = ms(copies), ms(weighted)
     print(f"scribble loss step: two copies {a:.2f} ms, scribble_ce {b:.2f} ms, ratio {b / a:.2f}")
+
+    from skimage.segmentation import slic, watershed
+
+    img = ndi.gaussian_filter(rng.random((700, 1100)), 4)
+    regions = slic(img, n_segments=400, channel_axis=None, start_label=1)
+    edges = rng.random(regions.shape)
+
+    def whole():
+        dist, width = depth(regions)
+        keep = (dist > 2.0) | (dist >= width[regions])
+        return watershed(edges, markers=np.where(keep, regions, 0))
+
+    assert np.array_equal(whole(), snap_boundaries(regions, edges, 2.0))
+    a, b = ms(whole, 5), ms(lambda: snap_boundaries(regions, edges, 2.0), 5)
+    print(f"boundary snap: whole slice {a:.0f} ms, band {b:.0f} ms, ratio {b / a:.2f}")
 
 
 if __name__ == "__main__":

@@ -22,3 +22,23 @@ def test_a_region_thinner_than_the_band_keeps_its_core():
     regions[10:12, :] = 2  # a 2-px band, thinner than the 3-px snapping band
     out = snap_boundaries(regions, np.zeros((30, 30)), 3.0)
     assert (out == 2).any()
+
+
+def test_flooding_the_band_alone_gives_the_whole_slice_flood():
+    """Against the definition: the watershed over the whole slice, markers the cores."""
+    from scipy.ndimage import gaussian_filter
+    from skimage.segmentation import slic, watershed
+
+    from napari_mmtseg.output_stage.maps import depth
+
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        h, w = rng.integers(20, 120, 2)
+        img = gaussian_filter(rng.random((h, w, 3)), (3, 3, 0))
+        regions = slic(img, n_segments=int(rng.integers(2, 40)), start_label=1, channel_axis=-1)
+        edges = rng.random((h, w))  # no ties: the flood's order is unique
+        for radius in (1.0, 2.0, 3.5):
+            dist, width = depth(regions)
+            keep = (dist > radius) | (dist >= width[regions])
+            whole = watershed(edges, markers=np.where(keep, regions, 0))
+            assert np.array_equal(snap_boundaries(regions, edges, radius), whole)

@@ -15,7 +15,10 @@ def snap_boundaries(regions: np.ndarray, edges: np.ndarray, radius: float = 2.0)
     The pixels near a boundary are cleared and re-flooded from the regions' cores over the edge
     map (:func:`skimage.segmentation.watershed`), so the boundary settles on the ridge of the
     gradient. A region thinner than the band keeps its deepest pixels as its core, so none is
-    lost.
+    lost. The flood runs inside the band and the core pixels that touch it only (the
+    watershed's ``mask``): a core pixel with no cleared neighbour floods nothing, so the result
+    is that of flooding the whole slice (up to the order in which equal edge values are taken),
+    at the cost of the band.
 
     Parameters
     ----------
@@ -35,6 +38,10 @@ def snap_boundaries(regions: np.ndarray, edges: np.ndarray, radius: float = 2.0)
 
     if radius <= 0 or regions.min() == regions.max():
         return regions
+    from scipy.ndimage import binary_dilation
+
     dist, width = depth(regions)
     keep = (dist > radius) | (dist >= width[regions])
-    return watershed(edges, markers=np.where(keep, regions, 0))
+    around = binary_dilation(~keep)  # 4-connected, as the watershed floods
+    flooded = watershed(edges, markers=np.where(keep & around, regions, 0), mask=around)
+    return np.where(around, flooded, regions)
