@@ -8,8 +8,9 @@ detection and hierarchical image segmentation", TPAMI 2011): below the default l
 finest regions of each default region merge, weakest boundary first; above it, the default
 regions go on merging (:func:`merge_weak_boundaries`: the image's edges less the texture beside
 them, thin lines kept apart), ordered also by how the two regions' colour histograms differ and
-small regions first (:class:`.merge.RegionTerms`), until no boundary is left that may merge. The hierarchy is stored as the finest labels and a merge table, and a level's labels are
-a lookup table over the finest regions (:meth:`Hierarchy.at`). No Qt, no napari, no torch.
+small regions first (:class:`.merge.RegionTerms`), until no boundary is left that may merge.
+The hierarchy is stored as the finest labels and a merge table, and a level's labels are a
+lookup table over the finest regions (:meth:`Hierarchy.at`). No Qt, no napari, no torch.
 """
 
 from __future__ import annotations
