@@ -1,4 +1,4 @@
-"""Micro-timings behind four speed-ups (docs/performance.md, "Applying a network";
+"""Micro-timings behind five speed-ups (docs/performance.md, "Applying a network";
 docs/benchmarks.md, Refine), each against the call it replaced, one torch thread:
 
 - channel argmax: ``Tensor.argmax(1)`` against ``nets.channel_argmax`` (``torch.max``) on
@@ -10,7 +10,11 @@ docs/benchmarks.md, Refine), each against the call it replaced, one torch thread
   (2, 32, 128 x 162) responses with 300 scribbled pixels;
 - boundary snapping: the watershed over the whole slice (the earlier form, written out here)
   against ``output_stage.snap.snap_boundaries``, which floods the band alone, on a 700 x 1100
-  map of 400 regions (SLIC superpixels; a HeLa frame's size).
+  map of 400 regions (SLIC superpixels; a HeLa frame's size);
+- the two networks' vote and its argmax on one 512 x 512 tile of (2, 32) responses: the other
+  network's channels gathered into this one's order, two softmax calls (``infer._vote``)
+  against one softmax over channels-last responses whose order the weights already give
+  (``nets.with_outputs_reordered``), summed over the two networks.
 
     PYTHONPATH=src python benchmarks/kernel_timings.py
 """
@@ -24,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage as ndi
 
+from napari_mmtseg.infer import _vote
 from napari_mmtseg.nets import channel_argmax
 from napari_mmtseg.output_stage.maps import depth, label_maximum
 from napari_mmtseg.output_stage.snap import snap_boundaries
@@ -93,6 +98,15 @@ def main() -> None:
     assert np.array_equal(whole(), snap_boundaries(regions, edges, 2.0))
     a, b = ms(whole, 5), ms(lambda: snap_boundaries(regions, edges, 2.0), 5)
     print(f"boundary snap: whole slice {a:.0f} ms, band {b:.0f} ms, ratio {b / a:.2f}")
+
+    resp = torch.randn(512, 512, 2, 32, generator=g)
+    perm = torch.randperm(32, generator=g)
+    a = ms(lambda: channel_argmax(_vote(resp, 0, perm), -1), 7)
+    b = ms(lambda: channel_argmax(resp.softmax(-1).sum(-2), -1), 7)
+    print(
+        f"two-network vote: gather and two softmax {a:.0f} ms, one softmax {b:.0f} ms,"
+        f" ratio {b / a:.2f}"
+    )
 
 
 if __name__ == "__main__":

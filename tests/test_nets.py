@@ -134,6 +134,25 @@ def test_training_view_inference_of_a_pair_averages_both_softmax_maps():
     np.testing.assert_array_equal(got, up[0].argmax(0).numpy())
 
 
+@pytest.mark.parametrize("kind", ["fused", "pair"])
+@pytest.mark.parametrize("model", [0, 1])
+def test_full_size_inference_of_a_pair_votes_with_both_softmax_maps(kind, model):
+    # tile by tile, each network's softmax, the other's channels permuted into this one's ids
+    from napari_mmtseg.infer import frozen_labels
+    from napari_mmtseg.nets import make_models
+
+    torch.manual_seed(3)
+    net = make_models(3, 5, 2, 2, fused=kind == "fused", padding_mode="reflect").eval()
+    full = np.random.default_rng(0).random((3, 31, 40)).astype(np.float32)
+    other = np.array([2, 0, 1, 4, 3])  # the other network's channel j is this one's other[j]
+    with torch.no_grad():
+        y = net(torch.from_numpy(full)[None])[0]
+        perm = torch.from_numpy(np.argsort(other))
+        prob = y[model].softmax(0) + y[1 - model][perm].softmax(0)
+    got = frozen_labels(net, model, None, full, tile=9, device=torch.device("cpu"), other=other)
+    np.testing.assert_array_equal(got, prob.argmax(0).numpy())
+
+
 def test_channel_argmax_is_argmax_with_ties_to_the_first():
     from napari_mmtseg.nets import channel_argmax
 
@@ -177,3 +196,28 @@ def test_forward_channels_last_is_forward_with_channels_last(kind):
     x = torch.rand(2, 3, 9, 11)
     with torch.no_grad():
         torch.testing.assert_close(net.forward_channels_last(x), net(x).permute(0, 3, 4, 1, 2))
+
+
+@pytest.mark.parametrize("folded", [True, False])
+@pytest.mark.parametrize("kind", ["fused", "pair"])
+@pytest.mark.parametrize("k", [0, 1])
+def test_outputs_reordered_by_weights_are_the_responses_permuted(kind, folded, k):
+    from napari_mmtseg.nets import inference_network, make_models, with_outputs_reordered
+
+    torch.manual_seed(0)
+    net = make_models(2, 8, 2, 2, fused=kind == "fused", padding_mode="reflect")
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.bias.data.uniform_(-1, 1)
+    net.eval()
+    if folded:
+        net = inference_network(net)
+    order = torch.randperm(8)
+    x = torch.rand(1, 2, 13, 17)
+    with torch.no_grad():
+        before = net(x)
+        want = before.clone()
+        want[:, k] = before[:, k, order]
+        torch.testing.assert_close(with_outputs_reordered(net, k, order)(x), want)
+        torch.testing.assert_close(net(x), before)  # the original is unchanged

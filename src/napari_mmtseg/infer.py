@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .align import match_from_overlap, overlap_matrix
-from .nets import SegNet, channel_argmax, inference_network
+from .nets import SegNet, channel_argmax, inference_network, with_outputs_reordered
 
 __all__ = [
     "freeze_bn_to_image_stats",
@@ -169,6 +169,8 @@ def frozen_labels(
     perm = None if other is None else torch.from_numpy(np.argsort(other)).to(device)
     if at == "train" and tuple(x_train.shape[-2:]) != (H, W):
         return _labels_from_training_view(net, model, x_train, (H, W), tile, perm)
+    if perm is not None:  # the other network's channels in this one's order, by its weights
+        net = with_outputs_reordered(net, 1 - model, perm)
     halo = net.n_conv + 1
     out = np.empty((H, W), dtype=np.int32)
     for y0 in range(0, H, tile):
@@ -180,7 +182,7 @@ def frozen_labels(
             if t.device.type == "cpu":  # the layout of inference_network's CPU copy
                 t = t.contiguous(memory_format=torch.channels_last)
             y = net.forward_channels_last(t)[0]  # (h, w, n_models, q)
-            lab = channel_argmax(y[..., model, :] if perm is None else _vote(y, model, perm), -1)
+            lab = channel_argmax(y[..., model, :] if perm is None else y.softmax(-1).sum(-2), -1)
             out[y0:y1, x0:x1] = lab[y0 - ya : y1 - ya, x0 - xa : x1 - xa].cpu().numpy()
     return out
 

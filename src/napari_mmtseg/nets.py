@@ -19,6 +19,7 @@ __all__ = [
     "tv_loss",
     "ema_update",
     "ema_alpha",
+    "with_outputs_reordered",
 ]
 
 
@@ -231,6 +232,42 @@ def inference_network(net: nn.Module) -> nn.Module:
     out.requires_grad_(False)
     on_cpu = all(t.device.type == "cpu" for t in out.parameters())
     return out.to(memory_format=torch.channels_last) if on_cpu else out
+
+
+def with_outputs_reordered(net: nn.Module, k: int, order: torch.Tensor) -> nn.Module:
+    """A copy of network(s) whose network ``k`` gives its channel ``order[j]`` as channel ``j``.
+
+    The head's 1x1 convolution (and a BatchNorm after it) of network ``k`` has its output
+    channels reordered, so the copy's responses are ``net``'s with that network's channels
+    permuted (``y[:, k, order]``) without gathering them pixel by pixel.
+
+    Parameters
+    ----------
+    net : SegNet or SegNetPair
+        Network(s) with two networks; not changed.
+    k : int
+        Which network (0 or 1).
+    order : torch.Tensor of shape (q,), int64
+        A permutation of 0..q-1.
+
+    Returns
+    -------
+    SegNet or SegNetPair
+        The copy, same layout and device.
+    """
+    out = copy.deepcopy(net)
+    pair = isinstance(out, SegNetPair)
+    seg = out.nets[k] if pair else out
+    block = slice(0, seg.q) if pair else slice(k * seg.q, (k + 1) * seg.q)
+    layers = list(seg.body)
+    head = max(i for i, m in enumerate(layers) if isinstance(m, nn.Conv2d))
+    with torch.no_grad():
+        for m in layers[head:]:
+            for name in ("weight", "bias", "running_mean", "running_var"):
+                t = getattr(m, name, None)
+                if t is not None:
+                    t.data[block] = t.data[block][order.to(t.device)]
+    return out
 
 
 def _bn_affine(bn: nn.BatchNorm2d) -> tuple:
