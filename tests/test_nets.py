@@ -209,6 +209,8 @@ def test_outputs_reordered_by_weights_are_the_responses_permuted(kind, folded, k
     for m in net.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+            m.weight.data.uniform_(0.5, 1.5)
             m.bias.data.uniform_(-1, 1)
     net.eval()
     if folded:

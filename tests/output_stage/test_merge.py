@@ -171,3 +171,21 @@ def test_a_merged_region_is_compared_by_the_histogram_of_its_union():
     assert log[0][2] == pytest.approx(40.0 * 0.5 * (0.25 / 1.5 + 0.25 / 0.5))
     # then 1 against the union of 2 and 3: a quarter of its pixels at 20, three quarters at 60
     assert log[1][2] == pytest.approx(40.0 * 0.5 * (0.75**2 / 1.25 + 0.75**2 / 0.75))
+
+
+def test_the_size_term_leaves_a_boundary_weaker_than_the_texture_as_it_is():
+    """Textured regions (edges 10 inside), boundaries weaker than that: negative strengths."""
+    pieces = np.ones((40, 60), int)
+    pieces[:, 30:] = 2
+    pieces[5:9, 5:9] = 3  # 16 px inside region 1
+    edges = np.full(pieces.shape, 10.0)
+    edges[:, 29:31] = 9.0  # 1 | 2: strength 9 - 10 = -1
+    edges[4:10, 4:10] = 8.0  # 1 | 3: strength 8 - 10 = -2
+    edges[6:8, 6:8] = 10.0  # region 3's own inside
+    feats = np.zeros(pieces.shape + (1,))
+    hist = channel_histograms(pieces, feats, 4, bins=4)
+    terms = RegionTerms(hist, weight=0.0, small_area=0.03 * pieces.size)
+    log = []
+    merge_weak_boundaries(pieces, edges, np.inf, texture=1.0, log=log, regions=terms)
+    assert {log[0][0], log[0][1]} == {1, 3}  # scaled, -2 would have become -0.94 > -1
+    assert log[0][2] == pytest.approx(-2.0)

@@ -27,12 +27,13 @@ from .pieces import SMALL_FACTOR, absorb_indistinct
 __all__ = ["HISTOGRAM_BINS", "HISTOGRAM_WEIGHT", "SMALL_FRACTION", "Hierarchy", "build_hierarchy"]
 
 #: strength, in feature units, that a chi-squared distance of 1 between two regions' colour
-#: histograms adds to their boundary's (:class:`.merge.RegionTerms`; chosen on BSDS500 train)
+#: histograms adds to their boundary's (:class:`.merge.RegionTerms`; BSDS500 train scores
+#: moved little between 20 and 80, docs/benchmarks.md)
 HISTOGRAM_WEIGHT = 40.0
 #: bins per feature channel of those histograms
 HISTOGRAM_BINS = 16
 #: a boundary whose smaller side covers less than this fraction of the slice is weakened by
-#: the square root of the ratio, so small regions merge first (chosen on BSDS500 train)
+#: the square root of the ratio, so small regions merge first (tried 0.01 to 0.08 on train)
 SMALL_FRACTION = 0.03
 
 
@@ -48,7 +49,9 @@ class Hierarchy:
         Merge table: row ``i`` joins the regions that hold finest regions ``merges[i, 0]``
         and ``merges[i, 1]`` (each row joins two different regions), in merge order.
     levels : ndarray of float64, shape (M,)
-        The boundary strength at which each merge happens, non-decreasing (the ultrametric).
+        The strength at which each merge happens, non-decreasing (the ultrametric): below the
+        default level the boundary strength, capped at the default level's; above it at least
+        that, with the region terms (:class:`.merge.RegionTerms`).
     default : int
         Merges applied at the default level (the output stage's labels).
     """
@@ -141,7 +144,8 @@ class Hierarchy:
         Parameters
         ----------
         level : float
-            A boundary strength (the output stage's ``merge_threshold`` scale).
+            A merge strength (the scale of the output stage's ``merge_threshold``, and of
+            :attr:`levels`).
 
         Returns
         -------
@@ -298,8 +302,10 @@ def build_hierarchy(
         Smallest region: a piece of ``fine`` cut off by a default boundary that is smaller
         joins its neighbour in the same default region that shares the longest boundary.
     features : ndarray of float, shape (H, W, F), optional
-        Image features, for the thin-line rule above the default level and for joining
-        slivers no more distinct than the noise (:func:`.pieces.absorb_indistinct`).
+        Image features, for the thin-line rule and the region terms above the default level
+        (:class:`.merge.RegionTerms`; without features the boundary strength alone orders
+        those merges) and for joining slivers no more distinct than the noise
+        (:func:`.pieces.absorb_indistinct`).
     line_width : float, optional
         Thickest thin line kept apart above the default level (0: off).
     line_contrast : float, optional

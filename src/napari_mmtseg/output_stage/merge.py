@@ -42,9 +42,9 @@ def auto_texture_weight(x: np.ndarray, colour: bool | None = None) -> float:
     return COLOUR_TEXTURE_WEIGHT if is_colour(x, colour) else 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RegionTerms:
-    """What the two regions themselves add to the strength of the boundary between them.
+    """How the two regions themselves change the strength of the boundary between them.
 
     Used to order the merges of a region hierarchy
     (:func:`napari_mmtseg.output_stage.hierarchy.build_hierarchy`): two regions whose colour
@@ -58,13 +58,16 @@ class RegionTerms:
     ----------
     histograms : ndarray of float, shape (P + 1, F, B)
         Each piece's pixel counts per feature channel and bin
-        (:func:`napari_mmtseg.output_stage.maps.channel_histograms`).
+        (:func:`napari_mmtseg.output_stage.maps.channel_histograms`): colour (CIELAB) on an RGB
+        image, intensity on grey and multichannel ones.
     weight : float
         Added strength, in feature units, per unit of chi-squared distance between the two
         regions' histograms (:func:`napari_mmtseg.output_stage.maps.chi_squared`, 0..1).
     small_area : float
-        Pixels: a boundary whose smaller side has ``n < small_area`` pixels has its strength
-        scaled by ``sqrt(n / small_area)``; 0 turns the size term off.
+        Pixels: when the smaller side of a boundary has ``n < small_area`` pixels, the
+        boundary's whole strength (edges, texture and histogram term), if positive, is scaled
+        by ``sqrt(n / small_area)``; a negative one (a boundary weaker than the texture beside
+        it) is left as it is. 0 turns the size term off.
     """
 
     histograms: np.ndarray
@@ -122,8 +125,9 @@ def merge_weak_boundaries(
         Colour step beyond a line, in feature units.
     log : list, optional
         Each merge is appended to it as ``(src, dst, strength)``: the piece ids whose regions
-        merged (``dst``'s region holds both after) and the boundary's strength then, in merge
-        order (for :func:`napari_mmtseg.output_stage.hierarchy.build_hierarchy`).
+        merged (``dst``'s region holds both after) and the boundary's strength then (with
+        ``regions``, its region terms included), in merge order (for
+        :func:`napari_mmtseg.output_stage.hierarchy.build_hierarchy`).
     regions : RegionTerms, optional
         Histogram and size terms of the strength (:class:`RegionTerms`); None: the boundary
         and texture alone.
@@ -216,7 +220,7 @@ class _MergeRules:
             return strength
         strength += r.weight * chi_squared(na["hist"], nb["hist"])
         smaller = min(na["area"], nb["area"])
-        if r.small_area > 0 and smaller < r.small_area:
+        if r.small_area > 0 and smaller < r.small_area and strength > 0:
             strength *= np.sqrt(smaller / r.small_area)
         return strength
 
