@@ -12,9 +12,9 @@ docs/benchmarks.md, Refine), each against the call it replaced, one torch thread
   against ``output_stage.snap.snap_boundaries``, which floods the band alone, on a 700 x 1100
   map of 400 regions (SLIC superpixels; a HeLa frame's size);
 - the two networks' vote and its argmax on one 512 x 512 tile of (2, 32) responses: the other
-  network's channels gathered into this one's order, two softmax calls (``infer._vote``)
-  against one softmax over channels-last responses whose order the weights already give
-  (``nets.with_outputs_reordered``), summed over the two networks.
+  network's channels gathered into this one's order, two softmax calls (the earlier form,
+  written out here) against one softmax over channels-last responses whose order the weights
+  already give (``nets.with_outputs_reordered``), summed over the two networks.
 
     PYTHONPATH=src python benchmarks/kernel_timings.py
 """
@@ -28,7 +28,6 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage as ndi
 
-from napari_mmtseg.infer import _vote
 from napari_mmtseg.nets import channel_argmax
 from napari_mmtseg.output_stage.maps import depth, label_maximum
 from napari_mmtseg.output_stage.snap import snap_boundaries
@@ -101,7 +100,11 @@ def main() -> None:
 
     resp = torch.randn(512, 512, 2, 32, generator=g)
     perm = torch.randperm(32, generator=g)
-    a = ms(lambda: channel_argmax(_vote(resp, 0, perm), -1), 7)
+
+    def gathered():
+        return resp[..., 0, :].softmax(-1) + resp[..., 1, perm].softmax(-1)
+
+    a = ms(lambda: channel_argmax(gathered(), -1), 7)
     b = ms(lambda: channel_argmax(resp.softmax(-1).sum(-2), -1), 7)
     print(
         f"two-network vote: gather and two softmax {a:.0f} ms, one softmax {b:.0f} ms,"

@@ -166,11 +166,12 @@ def frozen_labels(
         Channel ids 0..q-1.
     """
     c, H, W = x_full.shape
-    perm = None if other is None else torch.from_numpy(np.argsort(other)).to(device)
-    if at == "train" and tuple(x_train.shape[-2:]) != (H, W):
-        return _labels_from_training_view(net, model, x_train, (H, W), tile, perm)
-    if perm is not None:  # the other network's channels in this one's order, by its weights
+    vote = other is not None
+    if vote:  # the other network's channels in this one's order, by its head's weights
+        perm = torch.from_numpy(np.argsort(other)).to(device)
         net = with_outputs_reordered(net, 1 - model, perm)
+    if at == "train" and tuple(x_train.shape[-2:]) != (H, W):
+        return _labels_from_training_view(net, model, x_train, (H, W), tile, vote)
     halo = net.n_conv + 1
     out = np.empty((H, W), dtype=np.int32)
     for y0 in range(0, H, tile):
@@ -182,22 +183,22 @@ def frozen_labels(
             if t.device.type == "cpu":  # the layout of inference_network's CPU copy
                 t = t.contiguous(memory_format=torch.channels_last)
             y = net.forward_channels_last(t)[0]  # (h, w, n_models, q)
-            lab = channel_argmax(y[..., model, :] if perm is None else y.softmax(-1).sum(-2), -1)
+            lab = channel_argmax(_vote(y) if vote else y[..., model, :], -1)
             out[y0:y1, x0:x1] = lab[y0 - ya : y1 - ya, x0 - xa : x1 - xa].cpu().numpy()
     return out
 
 
-def _vote(y: torch.Tensor, model: int, perm: torch.Tensor) -> torch.Tensor:
-    """Both networks of a pair vote, on channels-last responses (h, w, 2, q): the softmax
-    of network ``model`` plus the other's, its channel ``perm[k]`` being this one's
-    cluster ``k``."""
-    return y[..., model, :].softmax(-1) + y[..., 1 - model, perm].softmax(-1)
+def _vote(y: torch.Tensor) -> torch.Tensor:
+    """Both networks of a pair vote, on channels-last responses (h, w, 2, q) whose channels
+    are already in one order (:func:`~napari_mmtseg.nets.with_outputs_reordered`): the sum of
+    their softmax maps, (h, w, q)."""
+    return y.softmax(-1).sum(-2)
 
 
 @torch.no_grad()
-def _labels_from_training_view(net, model, x_train, shape, tile, perm) -> np.ndarray:
+def _labels_from_training_view(net, model, x_train, shape, tile, vote) -> np.ndarray:
     y = net.forward_channels_last(x_train)[0]  # (h, w, n_models, q)
-    prob = y[..., model, :].softmax(-1) if perm is None else _vote(y, model, perm)
+    prob = _vote(y) if vote else y[..., model, :].softmax(-1)
     prob = prob.permute(2, 0, 1)[None]  # (1, q, h, w)
     H, W = shape
     out = np.empty((H, W), dtype=np.int32)
