@@ -164,7 +164,7 @@ def _region_graph(pieces, edges, margin, keep_apart, lines, features, regions=No
     """The pieces' adjacency graph, each edge its mean boundary strength, each node described.
 
     Every node gets its texture sums, its group, with ``lines`` its colour and line, and with
-    ``regions`` its histograms and pixel count.
+    ``regions`` its histograms.
     """
     from skimage import graph
 
@@ -174,7 +174,6 @@ def _region_graph(pieces, edges, margin, keep_apart, lines, features, regions=No
     inside = ((dist > margin) | (dist >= width[pieces])).ravel()
     esum = np.bincount(pieces.ravel()[inside], weights=edges.ravel()[inside], minlength=n)
     size = np.maximum(np.bincount(pieces.ravel()[inside], minlength=n), 1)
-    area = np.bincount(pieces.ravel(), minlength=n)
     if lines is not None:
         fsum, npx = mean_features(pieces, features, n)
         fsum = fsum * npx[:, None]
@@ -189,7 +188,7 @@ def _region_graph(pieces, edges, margin, keep_apart, lines, features, regions=No
                 fsum=fsum[v], npx=float(npx[v]), line=lines[v] if lines[v].any() else None
             )
         if regions is not None:
-            rag.nodes[v].update(hist=regions.histograms[v], area=int(area[v]))
+            rag.nodes[v]["hist"] = regions.histograms[v]
     return rag
 
 
@@ -219,7 +218,7 @@ class _MergeRules:
         if r is None:
             return strength
         strength += r.weight * chi_squared(na["hist"], nb["hist"])
-        smaller = min(na["area"], nb["area"])
+        smaller = min(na["hist"][0].sum(), nb["hist"][0].sum())  # pixels: any channel's count
         if r.small_area > 0 and smaller < r.small_area and strength > 0:
             strength *= np.sqrt(smaller / r.small_area)
         return strength
@@ -240,7 +239,6 @@ class _MergeRules:
         g.nodes[dst]["size"] += g.nodes[src]["size"]
         if self.regions is not None:
             g.nodes[dst]["hist"] = g.nodes[dst]["hist"] + g.nodes[src]["hist"]
-            g.nodes[dst]["area"] += g.nodes[src]["area"]
         if g.nodes[dst]["group"] < 0:
             g.nodes[dst]["group"] = g.nodes[src]["group"]
         if self.lines:  # a line stays one only while it is most of what merged
