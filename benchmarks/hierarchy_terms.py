@@ -4,9 +4,9 @@ For each image: one default MMT run (``segment(img)``, seed 0) whose output-stag
 :func:`napari_mmtseg.output_stage.hierarchy.build_hierarchy` (finest regions, default regions,
 edges, features and settings) are stored in ``--store``; then the hierarchy is built from them
 twice, with the region terms (:class:`napari_mmtseg.output_stage.merge.RegionTerms`, the
-shipped ``HISTOGRAM_WEIGHT`` and ``SMALL_FRACTION``) and without (both 0: the boundary
-strength alone), and each is scored at the levels of ``mmtseg bench`` (:data:`LEVELS`) as the
-BSDS benchmark scores regions, pooled into ODS and OIS. A paired comparison: the same runs,
+shipped ``HISTOGRAM_WEIGHT``, ``SMALL_FRACTION`` and ``SPECTRAL_WEIGHT``) and without (all
+0: the boundary strength alone), and each is scored at the levels of ``mmtseg bench``
+(:data:`LEVELS`) as the BSDS benchmark scores regions, pooled into ODS and OIS. A paired comparison: the same runs,
 only the merge order above the default level differs. docs/benchmarks.md ("Region terms in the
 merge order") has the table and the command that made it::
 
@@ -14,8 +14,9 @@ merge order") has the table and the command that made it::
         --split val --store /tmp/terms_val
 
 ``--set NAME=VALUE`` (repeatable) overrides a constant of the hierarchy module for the "with"
-build (``HISTOGRAM_WEIGHT``, ``HISTOGRAM_BINS``, ``SMALL_FRACTION``), to try other settings on
-stored runs without training again.
+build (``HISTOGRAM_WEIGHT``, ``HISTOGRAM_BINS``, ``SMALL_FRACTION``, ``SPECTRAL_WEIGHT``,
+``SPECTRAL_VECTORS``, ``SPECTRAL_SCALE``), to try other settings on stored runs without
+training again.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ import numpy as np
 
 from napari_mmtseg.bench.ods import LEVELS
 
+#: the weights that turn the region terms off when 0
+_TERMS = ("HISTOGRAM_WEIGHT", "SMALL_FRACTION", "SPECTRAL_WEIGHT")
+#: the hierarchy module's constants that ``--set`` may change
+_CONSTANTS = (*_TERMS, "HISTOGRAM_BINS", "SPECTRAL_VECTORS", "SPECTRAL_SCALE")
 #: build_hierarchy's keyword arguments that are stored beside its three arrays
 _SETTINGS = ("threshold", "texture", "min_size", "line_width", "line_contrast")
 
@@ -105,10 +110,10 @@ def main(argv=None) -> int:
         if not path.exists():
             capture(load_bsds_sample(a.root, a.split, image_id), path, a.seed, a.threads)
             print(f"{image_id}: run stored", flush=True)
-    shipped = {k: getattr(hierarchy, k) for k in ("HISTOGRAM_WEIGHT", "SMALL_FRACTION")}
+    shipped = {k: getattr(hierarchy, k) for k in _CONSTANTS}
     override = {k: type(getattr(hierarchy, k))(v) for k, v in (s.split("=") for s in a.set)}
     ways = {
-        "boundary strength alone": {"HISTOGRAM_WEIGHT": 0.0, "SMALL_FRACTION": 0.0},
+        "boundary strength alone": {k: 0.0 for k in _TERMS},
         "with the region terms": shipped | override,
     }
     rows = ["| | covering ODS | OIS | PRI ODS | OIS | VoI (bits) ODS | OIS |", "|---" * 7 + "|"]

@@ -5,6 +5,7 @@ import pytest
 
 from napari_mmtseg.output_stage.maps import (
     adjacency,
+    boundary_means,
     channel_histograms,
     chi_squared,
     connected_pieces,
@@ -27,6 +28,14 @@ def test_adjacency_counts_the_shared_boundary():
     assert pairs.tolist() == [[1, 2], [1, 3], [2, 3]] and count.tolist() == [1, 2, 1]
     pairs, _ = adjacency(pieces, of=np.array([False, False, False, True]))
     assert pairs.tolist() == [[1, 3], [2, 3]]
+
+
+def test_boundary_means_average_the_pixel_pairs_across_each_boundary():
+    pieces = np.array([[1, 1, 2], [1, 3, 2]])
+    values = np.array([[0.0, 2.0, 4.0], [6.0, 8.0, 10.0]])
+    pairs, count, mean = boundary_means(pieces, values)
+    assert pairs.tolist() == [[1, 2], [1, 3], [2, 3]] and count.tolist() == [1, 2, 1]
+    np.testing.assert_allclose(mean, [3.0, 6.0, 9.0])  # (2+4)/2; (6+8)/2, (2+8)/2; (8+10)/2
 
 
 def test_mean_features_depth_and_votes():

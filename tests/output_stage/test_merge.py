@@ -189,3 +189,15 @@ def test_the_size_term_leaves_a_boundary_weaker_than_the_texture_as_it_is():
     merge_weak_boundaries(pieces, edges, np.inf, texture=1.0, log=log, regions=terms)
     assert {log[0][0], log[0][1]} == {1, 3}  # scaled, -2 would have become -0.94 > -1
     assert log[0][2] == pytest.approx(-2.0)
+
+
+def test_the_spectral_term_adds_the_distance_and_a_union_takes_the_pixel_weighted_mean():
+    """Strips of 100, 300 and 100 px at coordinates 0, 1 and 4; no edges, no histogram term."""
+    pieces = np.repeat(np.repeat([[1, 2, 2, 2, 3]], 10, axis=0), 10, axis=1)
+    hist = channel_histograms(pieces, np.zeros(pieces.shape + (1,)), 4, bins=2)
+    coords = np.array([[0.0], [0.0], [1.0], [4.0]])
+    terms = RegionTerms(hist, weight=0.0, small_area=0.0, embedding=coords, spectral_weight=2.0)
+    log = []
+    merge_weak_boundaries(pieces, np.zeros(pieces.shape), np.inf, log=log, regions=terms)
+    assert {log[0][0], log[0][1]} == {1, 2} and log[0][2] == pytest.approx(2.0 * 1.0)
+    assert log[1][2] == pytest.approx(2.0 * (4.0 - 0.75))  # (0 x 100 + 1 x 300) / 400

@@ -7,8 +7,9 @@ level at which its two sides merge, as in an ultrametric contour map (Arbelaez e
 detection and hierarchical image segmentation", TPAMI 2011): below the default level, the
 finest regions of each default region merge, weakest boundary first; above it, the default
 regions go on merging (:func:`merge_weak_boundaries`: the image's edges less the texture beside
-them, thin lines kept apart), ordered also by how the two regions' colour histograms differ and
-small regions first (:class:`.merge.RegionTerms`), until no boundary is left that may merge.
+them, thin lines kept apart), ordered also by how the two regions' colour histograms differ, by
+how far apart they lie in the region graph's spectral embedding (:mod:`.spectral`) and small
+regions first (:class:`.merge.RegionTerms`), until no boundary is left that may merge.
 The hierarchy is stored as the finest labels and a merge table, and a level's labels are a
 lookup table over the finest regions (:meth:`Hierarchy.at`). No Qt, no napari, no torch.
 """
@@ -23,8 +24,18 @@ from .lines import thin_lines
 from .maps import adjacency, channel_histograms, connected_pieces
 from .merge import RegionTerms, merge_weak_boundaries
 from .pieces import SMALL_FACTOR, absorb_indistinct
+from .spectral import spectral_embedding
 
-__all__ = ["HISTOGRAM_BINS", "HISTOGRAM_WEIGHT", "SMALL_FRACTION", "Hierarchy", "build_hierarchy"]
+__all__ = [
+    "HISTOGRAM_BINS",
+    "HISTOGRAM_WEIGHT",
+    "SMALL_FRACTION",
+    "SPECTRAL_SCALE",
+    "SPECTRAL_VECTORS",
+    "SPECTRAL_WEIGHT",
+    "Hierarchy",
+    "build_hierarchy",
+]
 
 #: strength, in feature units, that a chi-squared distance of 1 between two regions' colour
 #: histograms adds to their boundary's (:class:`.merge.RegionTerms`; BSDS500 train scores
@@ -35,6 +46,15 @@ HISTOGRAM_BINS = 16
 #: a boundary whose smaller side covers less than this fraction of the slice is weakened by
 #: the square root of the ratio, so small regions merge first (tried 0.01 to 0.08 on train)
 SMALL_FRACTION = 0.03
+#: strength, in feature units, per unit of distance between two regions' spectral coordinates
+#: (:func:`.spectral.spectral_embedding`; BSDS500 train: VoI at ODS 1.675 -> 1.596 bits,
+#: covering unchanged; weights 0.5 to 2, scales 2 to 15 and 2 to 16 vectors all gained VoI,
+#: docs/benchmarks.md)
+SPECTRAL_WEIGHT = 1.0
+#: eigenvectors of the region graph kept
+SPECTRAL_VECTORS = 4
+#: feature units: the boundary strength that ties two regions 1/e as much as no boundary
+SPECTRAL_SCALE = 5.0
 
 
 @dataclass(eq=False)
@@ -338,7 +358,7 @@ def build_hierarchy(
             features=features,
             line_contrast=line_contrast,
             log=above,
-            regions=_region_terms(default, features),
+            regions=_region_terms(default, features, edges),
         )
     rep = np.zeros(n_def + 1, np.int64)  # a finest region of each default region
     rep[group[::-1]] = np.arange(group.size - 1, -1, -1)
@@ -354,12 +374,19 @@ def build_hierarchy(
     )
 
 
-def _region_terms(regions, features):
-    """The histogram and size terms of the merge order over ``regions`` (None without features)."""
+def _region_terms(regions, features, edges):
+    """The histogram, spectral and size terms of the merge order over ``regions`` (None
+    without features)."""
     if features is None:
         return None
     hist = channel_histograms(regions, features, int(regions.max()) + 1, HISTOGRAM_BINS)
-    return RegionTerms(hist, HISTOGRAM_WEIGHT, SMALL_FRACTION * regions.size)
+    embedding = None
+    if SPECTRAL_WEIGHT > 0:
+        embedding = spectral_embedding(
+            regions, edges, hist, HISTOGRAM_WEIGHT, SPECTRAL_SCALE, SPECTRAL_VECTORS
+        )
+    area = SMALL_FRACTION * regions.size
+    return RegionTerms(hist, HISTOGRAM_WEIGHT, area, embedding, SPECTRAL_WEIGHT)
 
 
 def _finest_pieces(fine, default, min_size, features):

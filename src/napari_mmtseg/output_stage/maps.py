@@ -12,6 +12,7 @@ import numpy as np
 
 __all__ = [
     "adjacency",
+    "boundary_means",
     "channel_histograms",
     "chi_squared",
     "compact_ids",
@@ -64,15 +65,59 @@ def adjacency(pieces: np.ndarray, of: np.ndarray | None = None) -> tuple[np.ndar
     count : ndarray of int64, shape (E,)
         Pixel pairs across each shared boundary.
     """
-    a = np.concatenate([pieces[:, :-1].ravel(), pieces[:-1, :].ravel()])
-    b = np.concatenate([pieces[:, 1:].ravel(), pieces[1:, :].ravel()])
+    a, b = _neighbours(pieces)
     diff = a != b
     if of is not None:
         diff &= of[a] | of[b]
-    lo, hi = np.minimum(a[diff], b[diff]), np.maximum(a[diff], b[diff])
-    n = int(pieces.max()) + 1
-    pairs, count = np.unique(lo.astype(np.int64) * n + hi, return_counts=True)
-    return np.stack([pairs // n, pairs % n], axis=1), count
+    pairs, _, count = _pair_ids(a[diff], b[diff], int(pieces.max()) + 1)
+    return pairs, count
+
+
+def boundary_means(pieces: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Find the 4-adjacent pairs of pieces and the mean of ``values`` along their boundary.
+
+    Each pixel pair across a boundary contributes the mean of its two pixels' values.
+
+    Parameters
+    ----------
+    pieces : ndarray of int, shape (H, W)
+        Piece ids >= 0.
+    values : ndarray of float, shape (H, W)
+        Per-pixel values (an edge-strength map).
+
+    Returns
+    -------
+    pairs : ndarray of int64, shape (E, 2)
+        Adjacent ids ``(a, b)`` with ``a < b``, sorted (as :func:`adjacency`).
+    count : ndarray of int64, shape (E,)
+        Pixel pairs across each shared boundary.
+    mean : ndarray of float64, shape (E,)
+        The mean value along each boundary.
+    """
+    a, b = _neighbours(pieces)
+    v = np.asarray(values, np.float64)
+    pair_mean = np.concatenate(
+        [((v[:, :-1] + v[:, 1:]) / 2).ravel(), ((v[:-1, :] + v[1:, :]) / 2).ravel()]
+    )
+    diff = a != b
+    pairs, inverse, count = _pair_ids(a[diff], b[diff], int(pieces.max()) + 1)
+    return pairs, count, np.bincount(inverse, weights=pair_mean[diff], minlength=count.size) / count
+
+
+def _neighbours(pieces):
+    """The ids on either side of every horizontal, then every vertical, pixel pair."""
+    a = np.concatenate([pieces[:, :-1].ravel(), pieces[:-1, :].ravel()])
+    b = np.concatenate([pieces[:, 1:].ravel(), pieces[1:, :].ravel()])
+    return a, b
+
+
+def _pair_ids(a, b, n):
+    """Sorted unique unordered pairs of ``a`` and ``b`` (ids < n), each pair's index, counts."""
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    pairs, inverse, count = np.unique(
+        lo.astype(np.int64) * n + hi, return_inverse=True, return_counts=True
+    )
+    return np.stack([pairs // n, pairs % n], axis=1), inverse.ravel(), count
 
 
 def mean_features(ids: np.ndarray, features: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

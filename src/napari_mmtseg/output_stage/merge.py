@@ -51,8 +51,11 @@ class RegionTerms:
     distributions differ stay apart longer than their boundary's contrast alone says, and a
     small region merges earlier than a large one, as in the region-merging criteria that
     compare whole regions (the histogram distance of Martin, Fowlkes and Malik, TPAMI 2004;
-    the size term of Felzenszwalb and Huttenlocher, IJCV 2004). docs/benchmarks.md ("One run,
-    every level of detail") has the measurements that set the defaults.
+    the size term of Felzenszwalb and Huttenlocher, IJCV 2004), and two regions far apart in
+    the region graph's spectral embedding stay apart longer (gPb's globalisation, Arbelaez et
+    al., TPAMI 2011; :func:`napari_mmtseg.output_stage.spectral.spectral_embedding`).
+    docs/benchmarks.md ("One run, every level of detail") has the measurements that set the
+    defaults.
 
     Attributes
     ----------
@@ -68,11 +71,19 @@ class RegionTerms:
         boundary's whole strength (edges, texture and histogram term), if positive, is scaled
         by ``sqrt(n / small_area)``; a negative one (a boundary weaker than the texture beside
         it) is left as it is. 0 turns the size term off.
+    embedding : ndarray of float, shape (P + 1, K), optional
+        Each piece's spectral coordinates; a merged region's are the pixel-weighted mean of
+        its parts'. None: no spectral term.
+    spectral_weight : float, optional
+        Added strength, in feature units, per unit of Euclidean distance between the two
+        regions' coordinates.
     """
 
     histograms: np.ndarray
     weight: float
     small_area: float
+    embedding: np.ndarray | None = None
+    spectral_weight: float = 0.0
 
 
 def merge_weak_boundaries(
@@ -189,6 +200,8 @@ def _region_graph(pieces, edges, margin, keep_apart, lines, features, regions=No
             )
         if regions is not None:
             rag.nodes[v]["hist"] = regions.histograms[v]
+            if regions.embedding is not None:
+                rag.nodes[v]["embed"] = regions.embedding[v]
     return rag
 
 
@@ -218,6 +231,8 @@ class _MergeRules:
         if r is None:
             return strength
         strength += r.weight * chi_squared(na["hist"], nb["hist"])
+        if r.embedding is not None:
+            strength += r.spectral_weight * float(np.linalg.norm(na["embed"] - nb["embed"]))
         smaller = min(na["hist"][0].sum(), nb["hist"][0].sum())  # pixels: any channel's count
         if r.small_area > 0 and smaller < r.small_area and strength > 0:
             strength *= np.sqrt(smaller / r.small_area)
@@ -238,7 +253,11 @@ class _MergeRules:
         g.nodes[dst]["esum"] += g.nodes[src]["esum"]
         g.nodes[dst]["size"] += g.nodes[src]["size"]
         if self.regions is not None:
-            g.nodes[dst]["hist"] = g.nodes[dst]["hist"] + g.nodes[src]["hist"]
+            d, sv = g.nodes[dst], g.nodes[src]
+            if self.regions.embedding is not None:  # pixel-weighted, as the histograms add up
+                nd, ns = d["hist"][0].sum(), sv["hist"][0].sum()
+                d["embed"] = (nd * d["embed"] + ns * sv["embed"]) / max(nd + ns, 1.0)
+            d["hist"] = d["hist"] + sv["hist"]
         if g.nodes[dst]["group"] < 0:
             g.nodes[dst]["group"] = g.nodes[src]["group"]
         if self.lines:  # a line stays one only while it is most of what merged
