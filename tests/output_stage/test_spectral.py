@@ -54,3 +54,16 @@ def test_too_few_regions_give_zeros_and_bad_settings_are_refused():
         spectral_embedding(pieces, np.zeros(pieces.shape), hist, 0.0, 0.0, 2)
     with pytest.raises(ValueError, match="n_vectors"):
         spectral_embedding(pieces, np.zeros(pieces.shape), hist, 0.0, 5.0, 0)
+
+
+def test_large_region_graphs_take_the_sparse_solver_to_the_same_coordinates(monkeypatch):
+    import napari_mmtseg.output_stage.spectral as spectral
+
+    rng = np.random.default_rng(1)
+    pieces = _blocks(np.arange(1, 49).reshape(6, 8), 6)
+    edges = rng.uniform(0, 10, pieces.shape)
+    dense = _embed(pieces, edges)
+    monkeypatch.setattr(spectral, "_DENSE_UP_TO", 0)
+    lanczos = _embed(pieces, edges)
+    sign = np.sign((dense * lanczos).sum(axis=0))
+    np.testing.assert_allclose(dense, lanczos * sign, atol=1e-5)
