@@ -6,9 +6,10 @@ edges, features and settings) are stored in ``--store``; then the hierarchy is b
 twice, with the region terms (:class:`napari_mmtseg.output_stage.merge.RegionTerms`, the
 shipped ``HISTOGRAM_WEIGHT``, ``SMALL_FRACTION`` and ``SPECTRAL_WEIGHT``) and without (all
 0: the boundary strength alone), and each is scored at the levels of ``mmtseg bench``
-(:data:`LEVELS`) as the BSDS benchmark scores regions, pooled into ODS and OIS. A paired comparison: the same runs,
-only the merge order above the default level differs. docs/benchmarks.md ("Region terms in the
-merge order") has the table and the command that made it::
+(:data:`LEVELS`) as the BSDS benchmark scores regions, pooled into ODS and OIS. A paired
+comparison: the same runs, only the merge order above the default level differs.
+docs/benchmarks.md ("Region terms in the merge order", "A spectral term in the merge order")
+has the tables and the commands that made them::
 
     PYTHONPATH=src python benchmarks/hierarchy_terms.py --root ../shared/data/bsds500 \\
         --split val --store /tmp/terms_val

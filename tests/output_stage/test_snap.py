@@ -24,6 +24,16 @@ def test_a_region_thinner_than_the_band_keeps_its_core():
     assert (out == 2).any()
 
 
+def test_fixed_pixels_keep_their_region():
+    """The same off-edge boundary, its region-1 side fixed: those pixels stay 1."""
+    img = np.where(np.arange(40)[None, :] < 20, 0.2, 0.8).repeat(30, 0)
+    regions = np.where(np.arange(40)[None, :] < 22, 1, 2).repeat(30, 0)
+    edges = edge_strength(image_features(grey(img)), 1.0)
+    fixed = regions == 1
+    out = snap_boundaries(regions, edges, 3.0, fixed=fixed)
+    assert (out[fixed] == 1).all() and (out[:, 22:] == 2).all()
+
+
 def test_flooding_the_band_alone_gives_the_whole_slice_flood():
     """Against the definition: the watershed over the whole slice, markers the cores."""
     from scipy.ndimage import gaussian_filter

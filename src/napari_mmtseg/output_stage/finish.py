@@ -254,9 +254,11 @@ def _merge_weak_boundaries(st: _Slice, regions):
 
 
 def _snap_boundaries(st: _Slice, regions):
-    """With ``refine``, boundaries move to the strongest image edge nearby (:mod:`.snap`)."""
+    """With ``refine``, boundaries move to the strongest image edge nearby (:mod:`.snap`);
+    a distinct spot's pixels stay its own."""
     if st.request.refine and st.settings.snap > 0 and regions.max() > 1:
-        return snap_boundaries(regions, edge_strength(st.features, 1.0), st.settings.snap)
+        edges = edge_strength(st.features, 1.0)
+        return snap_boundaries(regions, edges, st.settings.snap, fixed=st.protect)
     return regions
 
 

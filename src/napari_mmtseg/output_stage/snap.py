@@ -9,7 +9,12 @@ from .maps import depth
 __all__ = ["snap_boundaries"]
 
 
-def snap_boundaries(regions: np.ndarray, edges: np.ndarray, radius: float = 2.0) -> np.ndarray:
+def snap_boundaries(
+    regions: np.ndarray,
+    edges: np.ndarray,
+    radius: float = 2.0,
+    fixed: np.ndarray | None = None,
+) -> np.ndarray:
     """Move every boundary to the strongest image edge within ``radius`` pixels.
 
     The pixels near a boundary are cleared and re-flooded from the regions' cores over the edge
@@ -28,6 +33,10 @@ def snap_boundaries(regions: np.ndarray, edges: np.ndarray, radius: float = 2.0)
         Edge strength (:func:`napari_mmtseg.features.edge_strength`).
     radius : float, optional
         Half-width of the band that is flooded again, in pixels; <= 0 does nothing.
+    fixed : ndarray of bool, shape (H, W), optional
+        Pixels that are never cleared: they keep their region and flood from there (the
+        distinct spots of :mod:`.spots`, whose outline was found in the image itself and
+        which a band as wide as their radius would otherwise wash away).
 
     Returns
     -------
@@ -42,6 +51,8 @@ def snap_boundaries(regions: np.ndarray, edges: np.ndarray, radius: float = 2.0)
 
     dist, width = depth(regions)
     keep = (dist > radius) | (dist >= width[regions])
+    if fixed is not None:
+        keep |= fixed
     around = binary_dilation(~keep)  # 4-connected, as the watershed floods
     flooded = watershed(edges, markers=np.where(keep & around, regions, 0), mask=around)
     return np.where(around, flooded, regions)
