@@ -67,3 +67,18 @@ def test_large_region_graphs_take_the_sparse_solver_to_the_same_coordinates(monk
     lanczos = _embed(pieces, edges)
     sign = np.sign((dense * lanczos).sum(axis=0))
     np.testing.assert_allclose(dense, lanczos * sign, atol=1e-5)
+
+
+def test_strong_walls_give_bounded_coordinates_and_an_untied_region_zeros():
+    """A wall of strength 40 or 60 between two groups: the Fiedler eigenvalue (near 0) is
+    floored, so both give the same, bounded coordinate; a block walled off so strongly that
+    its affinities underflow gets zeros (the dense solver once failed on it)."""
+    pieces, edges = _two_groups()
+    walls = [_embed(pieces, np.where(edges > 0, wall, 0.0), 1)[:, 0] for wall in (40.0, 60.0)]
+    np.testing.assert_allclose(np.abs(walls[0]), np.abs(walls[1]), atol=0.01)
+    assert np.abs(walls[0]).max() < 20
+    pieces = _blocks([[1, 2, 3], [4, 5, 6], [7, 8, 9]])
+    edges = np.zeros(pieces.shape)
+    edges[19:41, 19:41] = 4000.0  # around (and inside) block 5: exp(-4000 / 5) underflows
+    emb = _embed(pieces, edges)
+    assert np.isfinite(emb).all() and not emb[5].any() and emb[[1, 9]].any()

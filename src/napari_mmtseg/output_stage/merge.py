@@ -68,9 +68,9 @@ class RegionTerms:
         regions' histograms (:func:`napari_mmtseg.output_stage.maps.chi_squared`, 0..1).
     small_area : float
         Pixels: when the smaller side of a boundary has ``n < small_area`` pixels, the
-        boundary's whole strength (edges, texture and histogram term), if positive, is scaled
-        by ``sqrt(n / small_area)``; a negative one (a boundary weaker than the texture beside
-        it) is left as it is. 0 turns the size term off.
+        boundary's whole strength (edges, texture, histogram and spectral terms), if positive,
+        is scaled by ``sqrt(n / small_area)``; a negative one (a boundary weaker than the
+        texture beside it) is left as it is. 0 turns the size term off.
     embedding : ndarray of float, shape (P + 1, K), optional
         Each piece's spectral coordinates; a merged region's are the pixel-weighted mean of
         its parts'. None: no spectral term.
@@ -140,8 +140,8 @@ def merge_weak_boundaries(
         ``regions``, its region terms included), in merge order (for
         :func:`napari_mmtseg.output_stage.hierarchy.build_hierarchy`).
     regions : RegionTerms, optional
-        Histogram and size terms of the strength (:class:`RegionTerms`); None: the boundary
-        and texture alone.
+        Histogram, spectral and size terms of the strength (:class:`RegionTerms`); None: the
+        boundary and texture alone.
 
     Returns
     -------

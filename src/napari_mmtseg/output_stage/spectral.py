@@ -18,10 +18,14 @@ from scipy import sparse
 
 from .maps import boundary_means, chi_squared
 
-__all__ = ["spectral_embedding"]
+__all__ = ["EIGENVALUE_FLOOR", "spectral_embedding"]
 
 #: region graphs up to this size are solved densely; larger ones with sparse Lanczos iterations
 _DENSE_UP_TO = 500
+#: eigenvalues below this count as this: the coordinates of a region cut off from the rest by
+#: strong boundaries stay within about 1/sqrt(floor) = 10 instead of growing without bound
+#: (BSDS500 train: floors 1e-6, 1e-3 and 1e-2 gave the same scores, docs/benchmarks.md)
+EIGENVALUE_FLOOR = 1e-2
 
 
 def spectral_embedding(
@@ -37,12 +41,14 @@ def spectral_embedding(
     Two adjacent regions ``a`` and ``b`` have the affinity ``L * exp(-s / scale)``, where
     ``L`` is their shared boundary's length in pixel pairs and ``s`` their boundary's strength:
     the mean of ``edges`` across it plus ``histogram_weight`` x the chi-squared distance of
-    their histograms (the strength :class:`.merge.RegionTerms` starts from). The generalised
-    eigenproblem ``(D - W) v = lambda D v`` (``W`` the affinities, ``D`` their row sums) is
-    solved for the ``n_vectors`` smallest eigenvalues after the trivial one; region ``a``'s
-    coordinate ``j`` is ``v_j[a] / sqrt(lambda_j)``, times ``sqrt(sum(D))`` so that the
-    coordinates do not depend on the image's size (gPb's scaling, Arbelaez et al., TPAMI 2011,
-    eq. 10).
+    their histograms (each pixel pair across the boundary counts the mean of its two pixels'
+    edges; no texture term). The generalised eigenproblem ``(D - W) v = lambda D v`` (``W``
+    the affinities, ``D`` their row sums) is solved for the ``n_vectors`` smallest eigenvalues
+    after the trivial one; region ``a``'s coordinate ``j`` is
+    ``v_j[a] / sqrt(max(lambda_j, EIGENVALUE_FLOOR))`` (gPb's scaling, Arbelaez et al., TPAMI
+    2011, eq. 10, bounded by :data:`EIGENVALUE_FLOOR`), times ``sqrt(sum(D))`` so that the
+    coordinates do not depend on the image's size. Regions whose affinities all vanish (no
+    neighbour, or only boundaries so strong that ``exp`` underflows) get zeros.
 
     Parameters
     ----------
@@ -65,8 +71,8 @@ def spectral_embedding(
     -------
     ndarray of float64, shape (R + 1, n_vectors)
         Row ``a``: region ``a``'s coordinates; zeros for row 0, for a region with no
-        neighbour, for the columns of eigenvectors the graph does not have, and for every row
-        when fewer than three regions have neighbours.
+        affinity to any neighbour, for the columns of eigenvectors the graph does not have,
+        and for every row when fewer than three regions have such neighbours.
 
     Raises
     ------
@@ -85,6 +91,8 @@ def spectral_embedding(
     strength = mean + histogram_weight * np.array(
         [chi_squared(histograms[i], histograms[j]) for i, j in zip(a, b)]
     )
+    affinity = length * np.exp(-strength / scale)
+    a, b, affinity = a[affinity > 0], b[affinity > 0], affinity[affinity > 0]
     tied = np.unique(np.concatenate([a, b]))
     m = tied.size
     if m < 3:
@@ -92,11 +100,11 @@ def spectral_embedding(
     index = np.zeros(n, np.int64)
     index[tied] = np.arange(m)
     i, j = np.r_[index[a], index[b]], np.r_[index[b], index[a]]
-    w = sparse.csr_matrix((np.tile(length * np.exp(-strength / scale), 2), (i, j)), shape=(m, m))
+    w = sparse.csr_matrix((np.tile(affinity, 2), (i, j)), shape=(m, m))
     degree = np.asarray(w.sum(axis=1)).ravel()
     k = min(n_vectors, m - 1)
     values, vectors = _smallest_eigenpairs(w, degree, k + 1)
-    values = np.maximum(values[1:], 1e-6)  # the first is the trivial one (constant vector)
+    values = np.maximum(values[1:], EIGENVALUE_FLOOR)  # the first: the trivial one (constant)
     out[tied, :k] = vectors[:, 1:] / np.sqrt(values) * np.sqrt(degree.sum())
     return out
 
