@@ -36,7 +36,6 @@ import torch
 from . import storage
 from .nets import make_models
 from .params import LEARNED_METHODS, Params
-from .train.state import TrainState
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "Model", "load_model", "NORMALISATION"]
 
@@ -114,7 +113,7 @@ class Model:
         method: str,
         p: Params,
         prep,
-        state: TrainState,
+        state,
         version: str = "",
         channel_ids: list | None = None,
     ):
@@ -191,31 +190,6 @@ class Model:
             for prm in teacher.parameters():
                 prm.requires_grad_(False)
         return nets[0], teacher
-
-    def to_state(self, p: Params, device: torch.device) -> TrainState:
-        """A training state that continues from this model (a refinement).
-
-        A fresh optimiser, the step counter at 0 (the teachers' EMA warms up again, so they
-        follow the corrected students at once) and ``warm`` set (only convergence ends it).
-
-        Parameters
-        ----------
-        p : Params
-            The new run's parameters (``lr``, ``momentum``).
-        device : torch.device
-            Where training runs.
-
-        Returns
-        -------
-        TrainState
-            The warm-started state.
-        """
-        net, teacher = self.networks(device)
-        gen = torch.Generator(device="cpu")
-        if self.generator is not None:
-            gen.set_state(self.generator.clone())
-        opt = torch.optim.SGD(net.parameters(), lr=p.lr, momentum=p.momentum)
-        return TrainState(net=net, opt=opt, step=0, gen=gen, teacher=teacher, warm=True)
 
     def class_ids(self, channels: np.ndarray) -> np.ndarray:
         """Output ids of network channels, the same on every image the model labels.

@@ -19,6 +19,7 @@ from .params import LEARNED_METHODS, METHODS, SCRIBBLE_METHODS, Params, default_
 from .scribbles import Scribbles, prepare_scribbles
 from .stack import depth_stride
 from .train import TrainState
+from .train.state import warm_state
 
 __all__ = ["RunPlan", "plan_run"]
 
@@ -321,4 +322,4 @@ def _warm_state(model, method, p, prep, device) -> TrainState:
     if have != want:
         diff = ", ".join(f"{k} {have[k]!r} (now {want[k]!r})" for k in want if have[k] != want[k])
         raise ValueError(f"init_model does not fit this run: it was trained with {diff}.")
-    return model.to_state(p, device)
+    return warm_state(model, p, device)

@@ -37,6 +37,7 @@ from .refine_ids import class_of_regions, reach_of, rebuild, stroke_classes
 from .refine_looks import alike_groups, local_features, split_alike, stroke_looks
 from .result import Progress, SegmentationResult
 from .train import RunProgress, train_slice, train_view
+from .train.state import warm_state
 
 __all__ = [
     "ERASED",
@@ -196,7 +197,7 @@ def _learn_and_rebuild(model, p, prep, dev, given, how, history):
 
     labels, strokes, _ = given
     rule, seed, preview_every = how
-    state = model.to_state(p, dev)
+    state = warm_state(model, p, dev)
     index = [prep.layout.labels_index(i) for i in range(prep.n_slices)]
     ctx = (model.method, p, state, dev, prep, index)
     stroked, before, scribbled = yield from _learn(

@@ -14,7 +14,7 @@ import torch
 
 from ..params import Params
 
-__all__ = ["ScribbleTargets", "TrainState", "SliceTraining", "StepOutcome"]
+__all__ = ["ScribbleTargets", "TrainState", "SliceTraining", "StepOutcome", "warm_state"]
 
 
 class ScribbleTargets(NamedTuple):
@@ -139,3 +139,31 @@ class StepOutcome(NamedTuple):
     n_labels: int
     labels: torch.Tensor
     n_changed: int
+
+
+def warm_state(model, p: Params, device: torch.device) -> TrainState:
+    """A training state that continues from a kept model (a refinement, an ``init_model``).
+
+    A fresh optimiser, the step counter at 0 (the teachers' EMA warms up again, so they
+    follow the corrected students at once) and ``warm`` set (only convergence ends it).
+
+    Parameters
+    ----------
+    model : napari_mmtseg.model.Model
+        The kept model whose networks (and random generator state) training continues from.
+    p : Params
+        The new run's parameters (``lr``, ``momentum``).
+    device : torch.device
+        Where training runs.
+
+    Returns
+    -------
+    TrainState
+        The warm-started state.
+    """
+    net, teacher = model.networks(device)
+    gen = torch.Generator(device="cpu")
+    if model.generator is not None:
+        gen.set_state(model.generator.clone())
+    opt = torch.optim.SGD(net.parameters(), lr=p.lr, momentum=p.momentum)
+    return TrainState(net=net, opt=opt, step=0, gen=gen, teacher=teacher, warm=True)
