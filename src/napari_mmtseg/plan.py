@@ -18,8 +18,7 @@ from .model import Model
 from .params import LEARNED_METHODS, METHODS, SCRIBBLE_METHODS, Params, default_preset, make_params
 from .scribbles import Scribbles, prepare_scribbles
 from .stack import depth_stride
-from .train import TrainState
-from .train.state import warm_state
+from .train import TrainState, warm_state
 
 __all__ = ["RunPlan", "plan_run"]
 

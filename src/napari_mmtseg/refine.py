@@ -36,8 +36,7 @@ from .params import LEARNED_METHODS
 from .refine_ids import class_of_regions, reach_of, rebuild, stroke_classes
 from .refine_looks import alike_groups, local_features, split_alike, stroke_looks
 from .result import Progress, SegmentationResult
-from .train import RunProgress, train_slice, train_view
-from .train.state import warm_state
+from .train import RunProgress, train_slice, train_view, warm_state
 
 __all__ = [
     "ERASED",

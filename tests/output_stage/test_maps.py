@@ -104,3 +104,11 @@ def test_chi_squared_is_zero_for_equal_and_one_for_disjoint_distributions():
     assert chi_squared(a, disjoint) == pytest.approx(1.0)
     half = np.array([[2.0, 0.0, 2.0, 0.0], [1.0, 0.0, 0.0, 1.0]])  # channel 0 half overlaps
     assert chi_squared(a, half) == pytest.approx(chi_squared(half, a)) == pytest.approx(0.25)
+
+
+def test_chi_squared_of_many_pairs_is_each_pair_s():
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 9, (2, 5, 3, 4)).astype(float)
+    many = chi_squared(a, b)
+    assert many.shape == (5,)
+    np.testing.assert_allclose(many, [chi_squared(x, y) for x, y in zip(a, b)], rtol=1e-12)

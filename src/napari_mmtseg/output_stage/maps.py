@@ -219,7 +219,7 @@ def channel_histograms(ids: np.ndarray, features: np.ndarray, n: int, bins: int 
     return out
 
 
-def chi_squared(a: np.ndarray, b: np.ndarray) -> float:
+def chi_squared(a: np.ndarray, b: np.ndarray) -> float | np.ndarray:
     """Measure the chi-squared distance of two sets of histograms, averaged over channels.
 
     ``0.5 * sum((p - q)**2 / (p + q))`` over the bins of the normalised histograms p and q of
@@ -228,19 +228,21 @@ def chi_squared(a: np.ndarray, b: np.ndarray) -> float:
 
     Parameters
     ----------
-    a, b : ndarray of float, shape (F, B)
-        Pixel counts per channel and bin (rows of :func:`channel_histograms`).
+    a, b : ndarray of float, shape (..., F, B)
+        Pixel counts per channel and bin (rows of :func:`channel_histograms`); leading
+        dimensions hold pairs, compared one by one.
 
     Returns
     -------
-    float
-        In [0, 1]: 0 for equal distributions, 1 for disjoint ones.
+    float or ndarray of float64, shape (...)
+        In [0, 1]: 0 for equal distributions, 1 for disjoint ones (a float for one pair).
     """
-    p = a / np.maximum(a.sum(axis=1, keepdims=True), 1e-12)
-    q = b / np.maximum(b.sum(axis=1, keepdims=True), 1e-12)
+    p = a / np.maximum(a.sum(axis=-1, keepdims=True), 1e-12)
+    q = b / np.maximum(b.sum(axis=-1, keepdims=True), 1e-12)
     total = p + q
     terms = np.divide((p - q) ** 2, total, out=np.zeros_like(total), where=total > 0)
-    return float(0.5 * terms.sum(axis=1).mean())
+    d = 0.5 * terms.sum(axis=-1).mean(axis=-1)
+    return float(d) if d.ndim == 0 else d
 
 
 def depth(pieces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

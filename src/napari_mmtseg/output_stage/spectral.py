@@ -88,9 +88,7 @@ def spectral_embedding(
     pairs, length, mean = boundary_means(regions, edges)
     a, b = pairs[:, 0], pairs[:, 1]
     a, b, length, mean = a[a > 0], b[a > 0], length[a > 0], mean[a > 0]  # id 0: no region
-    strength = mean + histogram_weight * np.array(
-        [chi_squared(histograms[i], histograms[j]) for i, j in zip(a, b)]
-    )
+    strength = mean + histogram_weight * chi_squared(histograms[a], histograms[b])
     affinity = length * np.exp(-strength / scale)
     a, b, affinity = a[affinity > 0], b[affinity > 0], affinity[affinity > 0]
     tied = np.unique(np.concatenate([a, b]))
