@@ -16,8 +16,11 @@ has the tables and the commands that made them::
 
 ``--set NAME=VALUE`` (repeatable) overrides a constant of the hierarchy module for the "with"
 build (``HISTOGRAM_WEIGHT``, ``HISTOGRAM_BINS``, ``SMALL_FRACTION``, ``SPECTRAL_WEIGHT``,
-``SPECTRAL_VECTORS``, ``SPECTRAL_SCALE``), to try other settings on stored runs without
-training again.
+``SPECTRAL_VECTORS``, ``SPECTRAL_SCALE``) or of the thin-ridge step (``RIDGE_HIGH``,
+``RIDGE_LOW``, ``RIDGE_ELONGATION``), to try other settings on stored runs without training
+again. ``--against NAME=VALUE`` (repeatable) makes the first row the shipped constants with
+those overrides instead of the boundary strength alone (``--against RIDGE_LOW=0``: without
+the thin ridges).
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from napari_mmtseg.bench.ods import LEVELS
 _TERMS = ("HISTOGRAM_WEIGHT", "SMALL_FRACTION", "SPECTRAL_WEIGHT")
 #: the hierarchy module's constants that ``--set`` may change
 _CONSTANTS = (*_TERMS, "HISTOGRAM_BINS", "SPECTRAL_VECTORS", "SPECTRAL_SCALE")
+#: the thin-ridge step's constants that ``--set`` may change
+_RIDGE_CONSTANTS = ("RIDGE_HIGH", "RIDGE_LOW", "RIDGE_ELONGATION")
 #: build_hierarchy's keyword arguments that are stored beside its three arrays
 _SETTINGS = ("threshold", "texture", "min_size", "line_width", "line_contrast")
 
@@ -90,6 +95,7 @@ def scores(h, gts) -> list:
 def main(argv=None) -> int:
     """Capture the runs not stored yet, build both ways, print the paired table."""
     import napari_mmtseg.output_stage.hierarchy as hierarchy
+    import napari_mmtseg.output_stage.ridges as ridges
     from napari_mmtseg.bench.datasets import bsds_ids, load_bsds_sample
     from napari_mmtseg.metrics import bsds_ods_ois
 
@@ -102,6 +108,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--set", action="append", default=[], help="NAME=VALUE for the 'with' build")
+    ap.add_argument(
+        "--against", action="append", default=[], help="NAME=VALUE: the first row's overrides"
+    )
     a = ap.parse_args(argv)
     store = Path(a.store)
     store.mkdir(parents=True, exist_ok=True)
@@ -111,16 +120,21 @@ def main(argv=None) -> int:
         if not path.exists():
             capture(load_bsds_sample(a.root, a.split, image_id), path, a.seed, a.threads)
             print(f"{image_id}: run stored", flush=True)
-    shipped = {k: getattr(hierarchy, k) for k in _CONSTANTS}
-    override = {k: type(getattr(hierarchy, k))(v) for k, v in (s.split("=") for s in a.set)}
-    ways = {
-        "boundary strength alone": {k: 0.0 for k in _TERMS},
-        "with the region terms": shipped | override,
-    }
+    home = {k: hierarchy for k in _CONSTANTS} | {k: ridges for k in _RIDGE_CONSTANTS}
+    shipped = {k: getattr(home[k], k) for k in home}
+
+    def parsed(pairs):
+        return {k: type(shipped[k])(v) for k, v in (s.split("=") for s in pairs)}
+
+    first = ("shipped, " + ", ".join(a.against), shipped | parsed(a.against))
+    if not a.against:
+        first = ("boundary strength alone", {k: 0.0 for k in _TERMS})
+    ways = dict([first, ("with the region terms" + "".join(", " + s for s in a.set),
+                         shipped | parsed(a.set))])  # fmt: skip
     rows = ["| | covering ODS | OIS | PRI ODS | OIS | VoI (bits) ODS | OIS |", "|---" * 7 + "|"]
     for name, constants in ways.items():
         for k, v in constants.items():
-            setattr(hierarchy, k, v)
+            setattr(home[k], k, v)
         per_image = []
         for image_id in ids:
             with np.load(store / f"{image_id}.npz") as stored:
@@ -131,7 +145,7 @@ def main(argv=None) -> int:
             f" | {r['pri_ois']:.3f} | {r['voi_bits_ods']:.3f} | {r['voi_bits_ois']:.3f} |"
         )
     for k, v in shipped.items():
-        setattr(hierarchy, k, v)
+        setattr(home[k], k, v)
     print(f"{len(ids)} images, {a.split}")
     print("\n".join(rows))
     return 0

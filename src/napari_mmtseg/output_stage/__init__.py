@@ -15,6 +15,9 @@ in scikit-image / SciPy calls, one module per step:
   (no region under the minimum size: :func:`.pieces.ensure_min_size`);
 - :mod:`.bands`: transition bands given away (:func:`remove_transition_bands`);
 - :mod:`.lines`: thin lines found (:func:`thin_lines`);
+- :mod:`.spots`, :mod:`.ridges`: small spots and thin ridges found in the image itself
+  (:func:`.spots.distinct_spots`, :func:`.ridges.thin_ridges`);
+- :mod:`.hierarchy`: the merge tree of every level of detail (:func:`.hierarchy.build_hierarchy`);
 - :mod:`.merge`: weak boundaries merged against the texture beside them
   (:func:`merge_weak_boundaries`);
 - :mod:`.snap`: boundaries snapped to the image's edges (:func:`snap_boundaries`);

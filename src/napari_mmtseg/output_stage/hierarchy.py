@@ -1,10 +1,11 @@
 """A region hierarchy from one run: every level of detail as a cut of one merge tree.
 
 The output stage's default regions are one cut of a merge tree over the *finest regions*: the
-connected pieces left by the small-piece and band steps, split where the default regions'
-boundaries (after snapping) cross them. Each boundary between two adjacent regions gets the
-level at which its two sides merge, as in an ultrametric contour map (Arbelaez et al., "Contour
-detection and hierarchical image segmentation", TPAMI 2011): below the default level, the
+connected pieces left by the small-piece and band steps and the image's thin ridges
+(:mod:`.ridges`), split where the default regions' boundaries (after snapping) cross them.
+Each boundary between two adjacent regions gets the level at which its two sides merge, as in
+an ultrametric contour map (Arbelaez et al., "Contour detection and hierarchical image
+segmentation", TPAMI 2011): below the default level, the
 finest regions of each default region merge, weakest boundary first; above it, the default
 regions go on merging (:func:`merge_weak_boundaries`: the image's edges less the texture beside
 them, thin lines kept apart), ordered also by how the two regions' colour histograms differ, by
@@ -24,6 +25,7 @@ from .lines import thin_lines
 from .maps import adjacency, channel_histograms, connected_pieces
 from .merge import RegionTerms, merge_weak_boundaries
 from .pieces import SMALL_FACTOR, absorb_indistinct
+from .ridges import thin_ridges
 from .spectral import spectral_embedding
 
 __all__ = [
@@ -391,13 +393,26 @@ def _region_terms(regions, features, edges):
 
 def _finest_pieces(fine, default, min_size, features):
     """The finest pieces inside the default regions, renumbered 1..P, and the default region
-    of each id: slivers under ``min_size`` and (with ``features``) slivers no more distinct
-    than the noise join a neighbour of their default region."""
+    of each id.
+
+    With ``features``, thin ridges (:func:`.ridges.thin_ridges`) are pieces of their own; slivers
+    under ``min_size`` join a neighbour of their default region (another than a ridge where they
+    have one), and (with ``features``) slivers no more distinct than the noise join one too.
+    """
     n_def = int(default.max())
-    pieces, _ = connected_pieces(np.asarray(fine, np.int64) * (n_def + 1) + default)
-    group = np.zeros(int(pieces.max()) + 1, np.int64)
+    fine = np.asarray(fine, np.int64)
+    ridges = None
+    if features is not None:
+        ridges = thin_ridges(features, min_size)
+        fine = np.where(ridges > 0, fine.max() + ridges, fine) if ridges.any() else fine
+    pieces, _ = connected_pieces(fine * (n_def + 1) + default)
+    n = int(pieces.max()) + 1
+    group = np.zeros(n, np.int64)
     group[pieces.ravel()] = default.ravel()
-    pieces, group = _absorb_slivers(pieces, group, min_size)
+    on_ridge = np.zeros(n, bool)
+    if ridges is not None:
+        on_ridge[pieces[ridges > 0]] = True
+    pieces, group = _absorb_slivers(pieces, group, min_size, on_ridge)
     if features is None:
         return pieces, group
     joined = absorb_indistinct(pieces, features, min_size, group=group, small_factor=SMALL_FACTOR)
@@ -413,8 +428,9 @@ def _cummax(values) -> np.ndarray:
     return np.maximum.accumulate(np.asarray(values, np.float64)) if values else np.zeros(0)
 
 
-def _absorb_slivers(pieces, group, min_size, max_passes: int = 20):
-    """Pieces under ``min_size`` join the neighbour of their group sharing the most boundary.
+def _absorb_slivers(pieces, group, min_size, avoid=None, max_passes: int = 20):
+    """Pieces under ``min_size`` join the neighbour of their group sharing the most boundary,
+    a neighbour not marked in ``avoid`` (a bool per id) first.
 
     Returns the pieces renumbered 1..P and the group of each id.
     """
@@ -437,7 +453,8 @@ def _absorb_slivers(pieces, group, min_size, max_passes: int = 20):
         if not sel.any():
             break  # a small default region on its own: it stays
         a, b, c = a[sel], b[sel], c[sel]
-        order = np.lexsort((-c, a))
+        shunned = np.zeros(a.size, bool) if avoid is None else avoid[b]
+        order = np.lexsort((-c, shunned, a))
         a, b = a[order], b[order]
         first = np.r_[True, a[1:] != a[:-1]]
         join = sparse.coo_matrix((np.ones(int(first.sum())), (a[first], b[first])), shape=(n, n))
@@ -446,5 +463,10 @@ def _absorb_slivers(pieces, group, min_size, max_passes: int = 20):
         lut[1:] = np.unique(comp[1:], return_inverse=True)[1] + 1
         new_group = np.zeros(int(lut.max()) + 1, np.int64)
         new_group[lut[1:]] = group[1:]
+        if avoid is not None:  # a union is a ridge when its largest piece is
+            by_size = np.argsort(np.bincount(pieces.ravel(), minlength=n)[1:], kind="stable") + 1
+            new_avoid = np.zeros(new_group.size, bool)
+            new_avoid[lut[by_size]] = avoid[by_size]  # repeated ids: the last (largest) is kept
+            avoid = new_avoid
         pieces, group = lut[pieces], new_group
     return pieces, group
