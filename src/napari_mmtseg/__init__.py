@@ -6,8 +6,7 @@ The public API: :func:`segment` and :func:`iter_segment` (a run, step by step),
 helpers. ``from napari_mmtseg import segment`` loads no Qt, napari, magicgui or vispy.
 """
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .align import align_labels, match_from_overlap, overlap_matrix
 from .engine import Progress, SegmentationResult, iter_segment, segment
 from .model import Model, load_model

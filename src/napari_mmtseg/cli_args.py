@@ -359,7 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     argparse.ArgumentParser
         The parser; ``args.command`` names the sub-command. No option may be abbreviated.
     """
-    from . import METHODS, PRESETS, __version__
+    from ._version import __version__
+    from .params import METHODS, PRESETS
 
     parser = _Parser(
         prog="mmtseg",

@@ -82,7 +82,7 @@ def iter_segment(
     Progress or SegmentationResult
         :class:`Progress` events, then, last, the :class:`SegmentationResult`.
     """
-    from . import __version__
+    from ._version import __version__
 
     run = plan_run(
         image,

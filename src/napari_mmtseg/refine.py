@@ -158,7 +158,7 @@ def iter_refine(
     TypeError
         For a model that is not a learned method's, or labels or strokes not integer.
     """
-    from . import __version__
+    from ._version import __version__
 
     t0 = time.perf_counter()
     prep, labels, strokes, p = _setup(image, labels, strokes, model, output, channel_axis, rgb)
@@ -192,7 +192,7 @@ def _learn_and_rebuild(model, p, prep, dev, given, how, history):
 
     Returns the rebuilt labels, the strokes' classes and the refined :class:`Model`.
     """
-    from . import __version__
+    from ._version import __version__
 
     labels, strokes, _ = given
     rule, seed, preview_every = how
