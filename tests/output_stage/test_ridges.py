@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from napari_mmtseg.features import image_features
-from napari_mmtseg.output_stage.hierarchy import build_hierarchy
+from napari_mmtseg.output_stage.hierarchy import _absorb_slivers, build_hierarchy
 from napari_mmtseg.output_stage.ridges import thin_ridges
 
 from .cases import grey
@@ -38,13 +38,13 @@ def test_lines_a_few_pixels_wide_are_ridges_each_whole():
     for k in range(1, 5):
         ids, counts = np.unique(ridges[truth == k], return_counts=True)
         assert ids[counts.argmax()] > 0 and counts.max() >= 0.8 * (truth == k).sum(), k
-        assert (ridges == ids[counts.argmax()]).sum() <= 2 * (truth == k).sum()  # one line each
+        assert (ridges == ids[counts.argmax()]).sum() <= 1.3 * (truth == k).sum()  # one line
     off = (ridges > 0) & (truth == 0)
-    assert off.sum() <= 0.6 * (truth > 0).sum()  # a margin beside a line at most, no blobs
+    assert off.sum() <= 0.2 * (truth > 0).sum()  # the line's width, not the blur's tails
 
 
 @pytest.mark.parametrize("noise", [0.02, 0.1])
-def test_noise_texture_step_edges_and_discs_make_no_ridges(noise):
+def test_noise_step_edges_and_discs_make_no_ridges(noise):
     rng = np.random.default_rng(1)
     yy, xx = np.mgrid[:SIZE, :SIZE]
     img = np.where(xx < 128, 0.3, 0.7).astype(np.float32)  # a step edge
@@ -66,4 +66,43 @@ def test_a_vessel_the_networks_missed_is_a_finest_region_of_the_hierarchy():
         ids, counts = np.unique(finest[truth == k], return_counts=True)
         main = ids[counts.argmax()]
         assert main != background and counts.max() >= 0.7 * (truth == k).sum(), k
-        assert (finest == main).sum() <= 2 * (truth == k).sum()  # the vessel, not a blob
+        assert (finest == main).sum() <= 1.5 * (truth == k).sum()  # the vessel, not a blob
+
+
+def test_a_ridge_is_as_wide_as_its_line_on_a_clean_image():
+    f = np.zeros((64, 64, 1), np.float32)
+    f[30:33, :, 0] = 50.0  # a 3 px line, no noise: the smoothing's tails are not the line
+    ridges = thin_ridges(f, min_size=16)
+    assert ridges.max() == 1 and ((ridges > 0) == (f[..., 0] > 0)).all()
+
+
+def test_a_line_under_one_feature_unit_or_under_the_minimum_size_is_no_ridge():
+    f = np.zeros((64, 64, 1), np.float32)
+    f[30:33, :, 0] = 0.5  # clean, but under the 1-unit floor
+    assert thin_ridges(f, min_size=16).max() == 0
+    f[30:33, :, 0] = 50.0  # 192 px
+    assert thin_ridges(f, min_size=192).max() == 1
+    assert thin_ridges(f, min_size=193).max() == 0
+
+
+def test_a_sliver_beside_a_ridge_joins_another_neighbour_first():
+    # M: a region; R: a ridge; t, u: two slivers that pair up in the first pass (5 px together,
+    # still under the minimum) and then touch R along more boundary than M; v touches R alone
+    grid = """
+        MMMMMMMMMM
+        MMMMMMMMMM
+        RRRRuRRRRR
+        RRRtuRRRRR
+        RRRttRRRRv
+        RRRRRRRRRR"""
+    code = {"M": 1, "R": 2, "u": 3, "t": 4, "v": 5}
+    pieces = np.array([[code[c] for c in row] for row in grid.split()])
+    group = np.ones(6, np.int64)  # one default region
+    avoid = np.array([False, False, True, False, False, False])
+    out, _ = _absorb_slivers(pieces, group, 10, avoid)
+    assert out[3, 3] == out[2, 4] == out[0, 0]  # t and u joined M, not the ridge
+    assert out[4, 9] == out[5, 0] != out[0, 0]  # v had only the ridge: a union led by R
+    # the union of R and v is still a ridge in the second pass: without the flag carried
+    # over, t and u would join it (it shares more boundary with them than M)
+    plain, _ = _absorb_slivers(pieces, group, 10, None)
+    assert plain[3, 3] == plain[5, 0]

@@ -322,12 +322,14 @@ def build_hierarchy(
         Texture weight of the boundary strength (:func:`merge_weak_boundaries`).
     min_size : int, optional
         Smallest region: a piece of ``fine`` cut off by a default boundary that is smaller
-        joins its neighbour in the same default region that shares the longest boundary.
+        joins its neighbour in the same default region that shares the longest boundary (a
+        neighbour other than a thin ridge first); also the smallest thin ridge.
     features : ndarray of float, shape (H, W, F), optional
-        Image features, for the thin-line rule and the region terms above the default level
-        (:class:`.merge.RegionTerms`; without features the boundary strength alone orders
-        those merges) and for joining slivers no more distinct than the noise
-        (:func:`.pieces.absorb_indistinct`).
+        Image features, for the thin ridges added to the finest regions
+        (:func:`.ridges.thin_ridges`), the thin-line rule and the region terms above the
+        default level (:class:`.merge.RegionTerms`; without features the boundary strength
+        alone orders those merges, and ``fine`` is taken as it is) and for joining slivers no
+        more distinct than the noise (:func:`.pieces.absorb_indistinct`).
     line_width : float, optional
         Thickest thin line kept apart above the default level (0: off).
     line_contrast : float, optional
@@ -430,7 +432,8 @@ def _cummax(values) -> np.ndarray:
 
 def _absorb_slivers(pieces, group, min_size, avoid=None, max_passes: int = 20):
     """Pieces under ``min_size`` join the neighbour of their group sharing the most boundary,
-    a neighbour not marked in ``avoid`` (a bool per id) first.
+    a neighbour not marked in ``avoid`` (a bool per id) first; a union is marked when its
+    largest piece was.
 
     Returns the pieces renumbered 1..P and the group of each id.
     """
@@ -463,10 +466,19 @@ def _absorb_slivers(pieces, group, min_size, avoid=None, max_passes: int = 20):
         lut[1:] = np.unique(comp[1:], return_inverse=True)[1] + 1
         new_group = np.zeros(int(lut.max()) + 1, np.int64)
         new_group[lut[1:]] = group[1:]
-        if avoid is not None:  # a union is a ridge when its largest piece is
-            by_size = np.argsort(np.bincount(pieces.ravel(), minlength=n)[1:], kind="stable") + 1
-            new_avoid = np.zeros(new_group.size, bool)
-            new_avoid[lut[by_size]] = avoid[by_size]  # repeated ids: the last (largest) is kept
-            avoid = new_avoid
+        if avoid is not None:
+            avoid = _largest_part_flag(avoid, lut, np.bincount(pieces.ravel(), minlength=n))
         pieces, group = lut[pieces], new_group
     return pieces, group
+
+
+def _largest_part_flag(flag, lut, size) -> np.ndarray:
+    """Per new id of ``lut`` (old id -> new id, id 0 kept), the ``flag`` of its largest old
+    piece (by ``size``; on a tie the higher old id)."""
+    old = np.arange(1, lut.size)
+    order = old[np.lexsort((old, size[1:], lut[1:]))]  # by new id, then size, then old id
+    new = lut[order]
+    last = np.r_[new[1:] != new[:-1], True]  # the largest of each new id comes last
+    out = np.zeros(int(lut.max()) + 1, bool)
+    out[new[last]] = flag[order[last]]
+    return out

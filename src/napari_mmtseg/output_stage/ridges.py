@@ -7,15 +7,18 @@ morphological top-hats (:func:`scipy.ndimage.white_tophat`, :func:`scipy.ndimage
 the residue of a grey opening or closing, the classic vessel and fibre enhancer, Zana and
 Klein, IEEE TIP 2001) keep what is brighter or darker than both its sides and narrower than the
 footprint, and do not answer a step edge; the features are smoothed by a Gaussian of
-:data:`RIDGE_SMOOTH` px first, so the noise's maxima do not. Each pixel's top-hat is divided by
-its level around it: the median over a square :data:`RIDGE_CONTEXT` footprints wide, never
-below the image's median top-hat, so a line on a smooth ground stands out where dense texture
-(a coin's relief) stands out less. A ridge starts where that ratio exceeds :data:`RIDGE_HIGH`
-and grows by hysteresis (:func:`skimage.filters.apply_hysteresis_threshold`) along connected
-pixels above :data:`RIDGE_LOW`, as Canny's edges do. A connected ridge is kept when it is long,
-not a blob (its area at least :data:`RIDGE_ELONGATION` x the disc of its deepest pixel's
-depth), and no smaller than the smallest region. docs/benchmarks.md ("Thin ridges at the
-finest levels") has the measurements. No Qt, no napari, no torch.
+:data:`RIDGE_SMOOTH` px first, so the noise's maxima do not. Only pixels at least
+:data:`RIDGE_HALF` as high as the highest top-hat within a footprint count (a line's width at
+half its height, not the smoothing's tails). Each pixel's top-hat is divided by its level
+around it: the median over a square :data:`RIDGE_CONTEXT` footprints wide, never below the
+image's median top-hat nor 6 x the pixel noise / :data:`RIDGE_HIGH` (and 1 feature unit /
+:data:`RIDGE_HIGH`), so a line on a smooth ground stands out more than dense texture (a coin's
+relief). A ridge starts where that ratio exceeds :data:`RIDGE_HIGH` and grows by hysteresis
+(:func:`skimage.filters.apply_hysteresis_threshold`) along connected pixels above
+:data:`RIDGE_LOW`, as Canny's edges do. A connected ridge is kept when it is long, not a blob
+(its area at least :data:`RIDGE_ELONGATION` x the disc of its deepest pixel's depth), and no
+smaller than the smallest region. docs/benchmarks.md ("Thin ridges at the finest levels") has
+the measurements. No Qt, no napari, no torch.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from .spots import SPOT_NOISE_FACTOR, noise_sigma
 __all__ = [
     "RIDGE_CONTEXT",
     "RIDGE_ELONGATION",
+    "RIDGE_HALF",
     "RIDGE_HIGH",
     "RIDGE_LOW",
     "RIDGE_SMOOTH",
@@ -45,6 +49,9 @@ RIDGE_CONTEXT = 4
 RIDGE_HIGH = 5.0
 #: and goes on along connected pixels above this x that level (0: ridges are off)
 RIDGE_LOW = 3.0
+#: a ridge pixel's top-hat is at least this x the largest within a footprint (its width is
+#: the line's width at half its height, not the blur's tails)
+RIDGE_HALF = 0.5
 #: a ridge's area is at least this x the area of a disc of its deepest pixel's depth
 RIDGE_ELONGATION = 3.0
 
@@ -71,8 +78,12 @@ def thin_ridges(features: np.ndarray, min_size: int) -> np.ndarray:
     The thresholds are relative to the top-hat's level around each pixel, which is never below
     the image's median top-hat nor :data:`~napari_mmtseg.output_stage.spots.SPOT_NOISE_FACTOR`
     x the noise (:func:`~napari_mmtseg.output_stage.spots.noise_sigma`) / :data:`RIDGE_HIGH`,
-    so neither texture nor noise makes ridges; on a flat image without noise a line needs a
-    step of at least 1 feature unit.
+    so noise makes no ridges and texture fewer than lines on a smooth ground (a textured
+    object's folds and relief lines may still be ridges); a line needs a step of at least 1
+    feature unit. Where dense texture covers about half the image or more, its top-hat is the
+    image's median and lines elsewhere must stand out from that. A faint line within a few
+    pixels of a much stronger one, and a branch's first few pixels beside its trunk, fall
+    under the half-height test (the branch becomes a ridge of its own).
     """
     from scipy import ndimage as ndi
     from skimage.filters import apply_hysteresis_threshold
@@ -91,7 +102,8 @@ def thin_ridges(features: np.ndarray, min_size: int) -> np.ndarray:
             np.maximum(hat, ndi.black_tophat(f[..., c], size=(width, width)), out=hat)
         level = _local_median(hat, width, RIDGE_CONTEXT)  # the top-hat around: texture
         np.maximum(level, max(float(np.median(hat)), floor / RIDGE_HIGH), out=level)
-        np.maximum(ratio, hat / level, out=ratio)
+        crest = hat >= RIDGE_HALF * ndi.maximum_filter(hat, size=width)  # within the half-max
+        np.maximum(ratio, np.where(crest, hat / level, 0), out=ratio)
     high, low = RIDGE_HIGH, min(RIDGE_LOW, RIDGE_HIGH)
     mask = apply_hysteresis_threshold(ratio, low, high)
     parts, n = ndi.label(mask)  # 4-connected, as the pieces (:func:`.maps.connected_pieces`)
