@@ -150,3 +150,37 @@ def test_a_file_with_more_metadata_still_loads(trained, tmp_path):
     torch.save(blob, tmp_path / "m.pt")
     with pytest.raises(ValueError, match="damaged"):
         load_model(tmp_path / "m.pt")
+
+
+def _same_weights(a: Model, b: Model) -> bool:
+    return a.weights.keys() == b.weights.keys() and all(
+        sd.keys() == b.weights[k].keys()
+        and all(torch.equal(t, b.weights[k][n]) for n, t in sd.items())
+        for k, sd in a.weights.items()
+    )
+
+
+def test_fit_model_trains_a_stack_without_labelling_it_the_same_model(monkeypatch):
+    import napari_mmtseg.engine as engine
+    from napari_mmtseg import fit_model
+
+    stack = np.stack([make_regions(seed=s)[0] for s in (0, 1, 2)])
+    torch.set_num_threads(1)
+    kept = segment(stack, keep_model=True, axes="TYX", **FAST).model
+    labelled = []
+    original = engine._output_stage
+    monkeypatch.setattr(engine, "_output_stage", lambda *a: labelled.append(1) or original(*a))
+    fitted = fit_model(stack, axes="TYX", **FAST)
+    assert labelled == []  # no slice went through the output stage
+    assert fitted.metadata() == kept.metadata() and _same_weights(fitted, kept)
+
+
+def test_fit_model_on_one_image_is_the_kept_model_and_refuses_classical_methods():
+    from napari_mmtseg import fit_model
+
+    img, _ = make_regions(seed=0)
+    torch.set_num_threads(1)
+    kept = segment(img, keep_model=True, **FAST).model
+    assert _same_weights(fit_model(img, **FAST), kept)
+    with pytest.raises(ValueError, match="learned method"):
+        fit_model(img, method="kmeans", **FAST)

@@ -393,3 +393,77 @@ def segment(
     ):
         result = ev
     return result
+
+
+def fit_model(
+    image,
+    method: str | None = None,
+    preset: str | None = None,
+    seed: int = 0,
+    channel_axis: int | None = None,
+    device="auto",
+    *,
+    num_threads: int | None = None,
+    axes: str | None = None,
+    **overrides,
+) -> Model:
+    """Train a model on an image or a stack without labelling it.
+
+    The model is the one ``segment(image, ..., keep_model=True).model`` returns, weight for
+    weight. A stack trained as one model (``Params.stack="one_model"``, the default) stops
+    after its training: its slices are not labelled, so training on N fields of a plate to
+    apply the model to all of them costs N fewer labellings. A single image, or a stack
+    trained slice by slice, is segmented as by :func:`segment` and its model kept.
+
+    Parameters
+    ----------
+    image : array_like
+        As for :func:`segment`.
+    method : str, optional
+        A learned method: ``"mmt"`` (the default), ``"kim2020"`` or ``"kanezaki2018"``.
+    preset, seed, channel_axis, device
+        As for :func:`segment`.
+    num_threads : int or None, optional
+        torch's CPU threads during the training (restored after).
+    axes : str or None, optional
+        As for :func:`iter_segment`.
+    **overrides
+        Fields of :class:`~napari_mmtseg.params.Params`, and ``rgb``, ``scribbles`` and
+        ``init_model`` as for :func:`segment` (with scribbles the stack is labelled too).
+
+    Returns
+    -------
+    Model
+        The trained model (:meth:`Model.save`, ``segment(other, model=...)``).
+
+    Raises
+    ------
+    ValueError
+        For a method that trains no model, or anything :func:`segment` refuses.
+    MemoryError
+        When the training cannot fit, with what to reduce.
+    """
+    from ._version import __version__
+    from .params import LEARNED_METHODS
+
+    if method is not None and method not in LEARNED_METHODS:
+        raise ValueError(
+            f"only a learned method ({', '.join(LEARNED_METHODS)}) trains a model, not {method!r}"
+        )
+    run_keys = ("rgb", "scribbles", "init_model", "model")
+    given = {k: overrides.pop(k, None) for k in run_keys}
+    run = plan_run(
+        image, method, preset, seed, channel_axis, device, preview_every=0,
+        overrides=overrides, axes=axes, **given,
+    )  # fmt: skip
+    if not (run.trains and run.one_model) or run.scr is not None:
+        return segment(
+            image, method, preset, seed, channel_axis, device, keep_model=True,
+            num_threads=num_threads, axes=axes, **given, **overrides,
+        ).model  # fmt: skip
+    with torch_threads(num_threads):
+        check_memory(run.prep.yx, run.p, run.method, run.device)
+        check_host_memory(run.prep, run.method, run.p, run.device)
+        for _ in stack_labeller(run, _plane):
+            pass
+    return Model.from_state(run.method, run.p, run.prep, run.state, __version__)

@@ -146,7 +146,7 @@ def train_model(
     ValueError
         For a method that trains no model, or an image the engine refuses.
     """
-    from ..engine import segment
+    from ..engine import fit_model
     from ..params import LEARNED_METHODS
 
     if method not in LEARNED_METHODS:
@@ -157,8 +157,8 @@ def train_model(
     if train_on is not None:
         files = sample_evenly(files, train_on, seed)
     image, axis = _stack(files, channel_axis)
-    result = segment(
+    model = fit_model(
         image, method=method, preset=preset, seed=seed, channel_axis=axis, device=device,
-        keep_model=True, **dict(overrides or {}),
+        **dict(overrides or {}),
     )  # fmt: skip
-    return result.model, files
+    return model, files
