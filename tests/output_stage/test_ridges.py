@@ -106,3 +106,18 @@ def test_a_sliver_beside_a_ridge_joins_another_neighbour_first():
     # over, t and u would join it (it shares more boundary with them than M)
     plain, _ = _absorb_slivers(pieces, group, 10, None)
     assert plain[3, 3] == plain[5, 0]
+
+
+@pytest.mark.parametrize("at_default", [False, True])
+def test_ridges_reach_the_default_level_only_when_asked(at_default):
+    from napari_mmtseg.output_stage.experiments import finish_labels_ablated
+
+    x, truth = _vessels()
+    flat = np.zeros((SIZE, SIZE), np.int64)  # the networks saw one region, no vessel
+    labels, _ = finish_labels_ablated(
+        flat, x, merge_threshold=3.0, refine=True, default_ridges=at_default, hierarchy=True
+    )
+    background = np.bincount(labels.ravel()).argmax()
+    # the 4 and 5 px lines (the band step gives the 3 px ones away in this variant)
+    own = [np.bincount(labels[truth == k]).argmax() != background for k in (2, 3)]
+    assert all(own) if at_default else not any(own)

@@ -25,6 +25,7 @@ from .pieces import (
     remove_small_pieces,
 )
 from .request import OUTPUTS, OutputRequest, StepSettings
+from .ridges import thin_ridges
 from .snap import snap_boundaries
 from .spots import distinct_spots
 from .summary import OutputInfo, explain_auto, explain_grouped
@@ -58,8 +59,12 @@ class _Slice:
             self._add_spots()
 
     def _add_spots(self):
-        """Give every distinct small spot (:mod:`.spots`) a class of its own, kept as a region."""
+        """Give every distinct small spot (:mod:`.spots`) a class of its own, kept as a region;
+        with ``settings.default_ridges`` every thin ridge (:mod:`.ridges`) too."""
         spots = distinct_spots(self.features, SPOT_SIZE_FACTOR * max(self.min_size, 1))
+        if self.settings.default_ridges:
+            ridges = thin_ridges(self.features, self.min_size)
+            spots = np.where((spots == 0) & (ridges > 0), ridges + spots.max(), spots)
         n = int(spots.max())
         if n == 0:
             return

@@ -34,6 +34,10 @@ class StepSettings:
         own: ``"lines_apart"`` (the product: touching regions of one class become one, except a
         thin line and a region that is not one), ``"class"`` (the connected parts of each
         class, the behaviour before) or ``"stage"`` (the stage's regions as they are).
+    default_ridges : bool, optional
+        Thin ridges (:func:`.ridges.thin_ridges`) are classes of their own at the default
+        level too, kept as regions as the distinct spots are (False: only at the hierarchy's
+        finer levels).
 
     Raises
     ------
@@ -47,6 +51,7 @@ class StepSettings:
     small_by_colour: bool = True
     line_contrast: float = 15.0
     join_regions: str = "lines_apart"
+    default_ridges: bool = False
 
     def __post_init__(self):
         if self.join_regions not in JOINS:
