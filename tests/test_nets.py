@@ -223,3 +223,21 @@ def test_outputs_reordered_by_weights_are_the_responses_permuted(kind, folded, k
         want[:, k] = before[:, k, order]
         torch.testing.assert_close(with_outputs_reordered(net, k, order)(x), want)
         torch.testing.assert_close(net(x), before)  # the original is unchanged
+
+
+@pytest.mark.parametrize("kind", ["single", "fused", "pair"])
+def test_forward_each_channels_last_is_each_networks_part_of_the_joined_output(kind):
+    from napari_mmtseg.nets import make_models
+
+    torch.manual_seed(0)
+    n_models = 1 if kind == "single" else 2
+    net = make_models(3, 5, 2, n_models, fused=kind == "fused", padding_mode="reflect").eval()
+    x = torch.rand(2, 3, 9, 11)
+    with torch.no_grad():
+        joined = net.forward_channels_last(x)  # (B, H, W, n_models, q)
+        each = net.forward_each_channels_last(x)
+        assert len(each) == n_models
+        for k in range(n_models):
+            assert torch.equal(each[k], joined[..., k, :])
+            (only,) = net.forward_each_channels_last(x, k)
+            assert torch.equal(only, joined[..., k, :])

@@ -182,23 +182,23 @@ def frozen_labels(
             t = torch.from_numpy(np.ascontiguousarray(x_full[:, ya:yb, xa:xb]))[None].to(device)
             if t.device.type == "cpu":  # the layout of inference_network's CPU copy
                 t = t.contiguous(memory_format=torch.channels_last)
-            y = net.forward_channels_last(t)[0]  # (h, w, n_models, q)
-            lab = channel_argmax(_vote(y) if vote else y[..., model, :], -1)
+            ys = [y[0] for y in net.forward_each_channels_last(t, None if vote else model)]
+            lab = channel_argmax(_vote(*ys) if vote else ys[0], -1)  # ys: (h, w, q) each
             out[y0:y1, x0:x1] = lab[y0 - ya : y1 - ya, x0 - xa : x1 - xa].cpu().numpy()
     return out
 
 
-def _vote(y: torch.Tensor) -> torch.Tensor:
-    """Both networks of a pair vote, on channels-last responses (h, w, 2, q) whose channels
-    are already in one order (:func:`~napari_mmtseg.nets.with_outputs_reordered`): the sum of
-    their softmax maps, (h, w, q)."""
-    return y.softmax(-1).sum(-2)
+def _vote(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Both networks of a pair vote, on channels-last responses (..., q) whose channels are
+    already in one order (:func:`~napari_mmtseg.nets.with_outputs_reordered`): the sum of
+    their softmax maps, (..., q), without joining the two responses first."""
+    return a.softmax(-1).add_(b.softmax(-1))
 
 
 @torch.no_grad()
 def _labels_from_training_view(net, model, x_train, shape, tile, vote) -> np.ndarray:
-    y = net.forward_channels_last(x_train)[0]  # (h, w, n_models, q)
-    prob = _vote(y) if vote else y[..., model, :].softmax(-1)
+    ys = [y[0] for y in net.forward_each_channels_last(x_train, None if vote else model)]
+    prob = _vote(*ys) if vote else ys[0].softmax(-1)  # (h, w, q)
     prob = prob.permute(2, 0, 1)[None]  # (1, q, h, w)
     H, W = shape
     out = np.empty((H, W), dtype=np.int32)

@@ -108,6 +108,25 @@ class SegNet(nn.Module):
         y = self.body(self._per_model(x)).permute(0, 2, 3, 1)
         return y.reshape(*y.shape[:3], self.n_models, self.q)
 
+    def forward_each_channels_last(self, x: torch.Tensor, which: int | None = None) -> tuple:
+        """Each network's responses on its own, channels-last.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            As for :meth:`forward`.
+        which : int, optional
+            Only this network's (None: every network's, in order).
+
+        Returns
+        -------
+        tuple of torch.Tensor of shape (B, H, W, q)
+            Views of :meth:`forward_channels_last`'s output.
+        """
+        y = self.forward_channels_last(x)
+        ks = range(self.n_models) if which is None else (which,)
+        return tuple(y[..., k, :] for k in ks)
+
     def _per_model(self, x: torch.Tensor) -> torch.Tensor:
         """The input of the grouped convolutions: the image once per network."""
         if x.shape[1] == self.in_channels and self.n_models > 1:
@@ -165,6 +184,25 @@ class SegNetPair(nn.Module):
         """
         ys = [n.forward_channels_last(xi) for n, xi in zip(self.nets, self._per_net(x))]
         return torch.cat(ys, dim=3)
+
+    def forward_each_channels_last(self, x: torch.Tensor, which: int | None = None) -> tuple:
+        """Each network's responses on its own, channels-last, without joining them.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            As for :meth:`forward`.
+        which : int, optional
+            Only this network's, the other not run (None: both, in order).
+
+        Returns
+        -------
+        tuple of torch.Tensor of shape (B, H, W, q)
+            What :meth:`forward_channels_last` gives as ``[..., k, :]``.
+        """
+        xs = self._per_net(x)
+        ks = range(2) if which is None else (which,)
+        return tuple(self.nets[k].forward_channels_last(xs[k])[..., 0, :] for k in ks)
 
     def _per_net(self, x: torch.Tensor) -> tuple:
         """Each network's input."""
