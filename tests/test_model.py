@@ -184,3 +184,12 @@ def test_fit_model_on_one_image_is_the_kept_model_and_refuses_classical_methods(
     assert _same_weights(fit_model(img, **FAST), kept)
     with pytest.raises(ValueError, match="learned method"):
         fit_model(img, method="kmeans", **FAST)
+
+
+def test_fit_model_refuses_a_model_to_apply():
+    from napari_mmtseg import fit_model
+
+    img, _ = make_regions(seed=0)
+    model = Model.__new__(Model)  # never read: refused before planning
+    with pytest.raises(ValueError, match="init_model"):
+        fit_model(img, model=model, **FAST)

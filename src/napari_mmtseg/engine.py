@@ -29,7 +29,7 @@ from .result import Progress, SegmentationResult, consecutive
 from .stack import StackIds, scribbled_indices, stack_labeller
 from .train import RunProgress, train_slice, train_view
 
-__all__ = ["Progress", "SegmentationResult", "iter_segment", "segment"]
+__all__ = ["Progress", "SegmentationResult", "fit_model", "iter_segment", "segment"]
 
 
 def iter_segment(
@@ -410,10 +410,11 @@ def fit_model(
     """Train a model on an image or a stack without labelling it.
 
     The model is the one ``segment(image, ..., keep_model=True).model`` returns, weight for
-    weight. A stack trained as one model (``Params.stack="one_model"``, the default) stops
-    after its training: its slices are not labelled, so training on N fields of a plate to
-    apply the model to all of them costs N fewer labellings. A single image, or a stack
-    trained slice by slice, is segmented as by :func:`segment` and its model kept.
+    weight (on a GPU, as far as its kernels are deterministic). A stack trained as one model
+    (``Params.stack="one_model"``, the default) stops after its training: its slices are not
+    labelled, so training on N fields of a plate to apply the model to all of them costs N
+    fewer labellings. A single image, a stack trained slice by slice, or scribbles are
+    segmented as by :func:`segment` and the model kept.
 
     Parameters
     ----------
@@ -439,7 +440,11 @@ def fit_model(
     Raises
     ------
     ValueError
-        For a method that trains no model, or anything :func:`segment` refuses.
+        For a method that trains no model, a ``model`` to apply (``init_model`` starts the
+        training from one), or an image or parameters :func:`segment` refuses.
+    TypeError
+        For what :func:`segment` refuses with a TypeError (a non-integer seed, an unknown
+        parameter, an ``init_model`` that is not a Model).
     MemoryError
         When the training cannot fit, with what to reduce.
     """
@@ -450,20 +455,33 @@ def fit_model(
         raise ValueError(
             f"only a learned method ({', '.join(LEARNED_METHODS)}) trains a model, not {method!r}"
         )
-    run_keys = ("rgb", "scribbles", "init_model", "model")
-    given = {k: overrides.pop(k, None) for k in run_keys}
+    if overrides.pop("model", None) is not None:
+        raise ValueError(
+            "fit_model trains a model; model= applies one without training (use init_model= "
+            "to start the training from a model)"
+        )
+    overrides.pop("keep_model", None)  # always kept
+    overrides.pop("preview_every", None)  # no previews: nothing is labelled
+    given = {k: overrides.pop(k, None) for k in ("rgb", "scribbles", "init_model")}
     run = plan_run(
         image, method, preset, seed, channel_axis, device, preview_every=0,
-        overrides=overrides, axes=axes, **given,
+        overrides=overrides, axes=axes, model=None, **given,
     )  # fmt: skip
-    if not (run.trains and run.one_model) or run.scr is not None:
-        return segment(
-            image, method, preset, seed, channel_axis, device, keep_model=True,
-            num_threads=num_threads, axes=axes, **given, **overrides,
-        ).model  # fmt: skip
     with torch_threads(num_threads):
+        if not (run.trains and run.one_model) or run.scr is not None:
+            labels, infos = _drain(_segment_slices(run))  # labelled as segment labels it
+            return _result(run, labels, infos, 0.0, True, __version__).model
+        # only the training: its memory check; the host check counts the stack's labels,
+        # which are never made here (the training pool holds at most train.stack.POOL_BYTES)
         check_memory(run.prep.yx, run.p, run.method, run.device)
-        check_host_memory(run.prep, run.method, run.p, run.device)
-        for _ in stack_labeller(run, _plane):
-            pass
+        _drain(stack_labeller(run, _plane))
     return Model.from_state(run.method, run.p, run.prep, run.state, __version__)
+
+
+def _drain(gen):
+    """Run a generator to its end; its return value."""
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value

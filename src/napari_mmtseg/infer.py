@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .align import match_from_overlap, overlap_matrix
-from .nets import SegNet, channel_argmax, inference_network, with_outputs_reordered
+from .nets import SegNet, SegNetPair, channel_argmax, inference_network, with_outputs_reordered
 
 __all__ = [
     "freeze_bn_to_image_stats",
@@ -182,23 +182,31 @@ def frozen_labels(
             t = torch.from_numpy(np.ascontiguousarray(x_full[:, ya:yb, xa:xb]))[None].to(device)
             if t.device.type == "cpu":  # the layout of inference_network's CPU copy
                 t = t.contiguous(memory_format=torch.channels_last)
-            ys = [y[0] for y in net.forward_each_channels_last(t, None if vote else model)]
-            lab = channel_argmax(_vote(*ys) if vote else ys[0], -1)  # ys: (h, w, q) each
+            lab = channel_argmax(_scores(net, t, model, vote), -1)
             out[y0:y1, x0:x1] = lab[y0 - ya : y1 - ya, x0 - xa : x1 - xa].cpu().numpy()
     return out
 
 
-def _vote(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Both networks of a pair vote, on channels-last responses (..., q) whose channels are
-    already in one order (:func:`~napari_mmtseg.nets.with_outputs_reordered`): the sum of
-    their softmax maps, (..., q), without joining the two responses first."""
-    return a.softmax(-1).add_(b.softmax(-1))
+def _scores(net, x: torch.Tensor, model: int, vote: bool) -> torch.Tensor:
+    """The (h, w, q) responses whose channel argmax labels the pixels of one item of ``x``.
+
+    With ``vote``, both networks of a pair vote on channels already in one order
+    (:func:`~napari_mmtseg.nets.with_outputs_reordered`): the sum of their softmax maps. A
+    :class:`~napari_mmtseg.nets.SegNetPair` gives each network's responses on its own, so they
+    are never joined (their softmax maps are added in place: no gradients here); a grouped
+    :class:`~napari_mmtseg.nets.SegNet` gives both in one tensor, summed over at once. Without
+    ``vote``, network ``model``'s responses alone (the other is not run in a pair).
+    """
+    if vote and not isinstance(net, SegNetPair):
+        return net.forward_channels_last(x)[0].softmax(-1).sum(-2)
+    ys = [y[0] for y in net.forward_each_channels_last(x, None if vote else model)]
+    return ys[0].softmax(-1).add_(ys[1].softmax(-1)) if vote else ys[0]
 
 
 @torch.no_grad()
 def _labels_from_training_view(net, model, x_train, shape, tile, vote) -> np.ndarray:
-    ys = [y[0] for y in net.forward_each_channels_last(x_train, None if vote else model)]
-    prob = _vote(*ys) if vote else ys[0].softmax(-1)  # (h, w, q)
+    prob = _scores(net, x_train, model, vote)  # (h, w, q)
+    prob = prob if vote else prob.softmax(-1)
     prob = prob.permute(2, 0, 1)[None]  # (1, q, h, w)
     H, W = shape
     out = np.empty((H, W), dtype=np.int32)
