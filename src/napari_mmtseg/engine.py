@@ -26,7 +26,7 @@ from .params import LEARNED_METHODS, SCRIBBLE_METHODS
 from .plan import RunPlan, plan_run
 from .refine_looks import alike_groups, split_alike
 from .result import Progress, SegmentationResult, consecutive
-from .stack import StackIds, scribbled_indices, stack_labeller
+from .stack import StackIds, scribbled_indices, stack_labeller, stack_training
 from .train import RunProgress, train_slice, train_view
 
 __all__ = ["Progress", "SegmentationResult", "fit_model", "iter_segment", "segment"]
@@ -474,7 +474,7 @@ def fit_model(
         # only the training: its memory check; the host check counts the stack's labels,
         # which are never made here (the training pool holds at most train.stack.POOL_BYTES)
         check_memory(run.prep.yx, run.p, run.method, run.device)
-        _drain(stack_labeller(run, _plane))
+        _drain(stack_training(run, _plane))
     return Model.from_state(run.method, run.p, run.prep, run.state, __version__)
 
 

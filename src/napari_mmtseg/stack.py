@@ -49,6 +49,7 @@ __all__ = [
     "scribbled_indices",
     "stack_labeller",
     "stack_pixels",
+    "stack_training",
 ]
 
 #: memory the batch that freezes BatchNorm may take per layer, in bytes
@@ -138,6 +139,37 @@ def stack_labeller(run, plane_of):
         idx = pool_indices(prep.n_slices, 1, budget=32)  # up to 32 slices, evenly spaced
         fitted = fit_classical(method, stack_pixels(prep, idx, seed=run.seed), p, run.seed)
         return lambda x: apply_classical(fitted, x)
+    pool = yield from stack_training(run, plane_of)
+    sample = pool.batch(bn_batch_size(p.q, train_shape(prep.yx, p.train_size)))
+    nets = StackNetworks(method, p, run.state.net, run.state.teacher, sample, run.device)
+
+    return partial(_guarded_labels, nets, run.device, p, prep.yx)
+
+
+def stack_training(run, plane_of):
+    """Read a stack's training pool and, for a run that trains, train one model on it.
+
+    The first half of :func:`stack_labeller` for a learned method: the networks end in
+    ``run.state``, nothing is frozen or labelled (:func:`napari_mmtseg.fit_model` stops here).
+
+    Parameters
+    ----------
+    run : RunPlan
+        The run (:func:`napari_mmtseg.plan.plan_run`) of a learned method.
+    plane_of : callable
+        ``plane_of(run, i)``: slice ``i``'s scribble class plane, or None.
+
+    Yields
+    ------
+    Progress
+        The training steps.
+
+    Returns
+    -------
+    SlicePool
+        The slices read for training (:func:`~.train.read_pool`).
+    """
+    prep, p, method = run.prep, run.p, run.method
     must = [] if run.scr is None else scribbled_indices(run.scr, prep.layout, range(prep.n_slices))
     h, w = train_shape(prep.yx, p.train_size)
     idx = pool_indices(prep.n_slices, 4 * prep.n_channels * h * w, must)
@@ -151,10 +183,7 @@ def stack_labeller(run, plane_of):
             yield from train_stack(
                 method, pool, p, run.state, where, seed=run.seed, device=run.device, batch=k
             )
-    sample = pool.batch(bn_batch_size(p.q, (h, w)))
-    nets = StackNetworks(method, p, run.state.net, run.state.teacher, sample, run.device)
-
-    return partial(_guarded_labels, nets, run.device, p, prep.yx)
+    return pool
 
 
 def _guarded_labels(nets, device, p, yx, x) -> np.ndarray:
