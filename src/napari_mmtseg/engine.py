@@ -15,6 +15,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from ._version import __version__
 from .align import align_labels
 from .classical import classical, fit_trainable, trainable
 from .device import torch_threads
@@ -82,8 +83,6 @@ def iter_segment(
     Progress or SegmentationResult
         :class:`Progress` events, then, last, the :class:`SegmentationResult`.
     """
-    from ._version import __version__
-
     run = plan_run(
         image,
         method,
@@ -448,9 +447,6 @@ def fit_model(
     MemoryError
         When the training cannot fit, with what to reduce.
     """
-    from ._version import __version__
-    from .params import LEARNED_METHODS
-
     if method is not None and method not in LEARNED_METHODS:
         raise ValueError(
             f"only a learned method ({', '.join(LEARNED_METHODS)}) trains a model, not {method!r}"

@@ -182,8 +182,7 @@ class SegNetPair(nn.Module):
         torch.Tensor of shape (B, H, W, 2, q)
             Each network's responses.
         """
-        ys = [n.forward_channels_last(xi) for n, xi in zip(self.nets, self._per_net(x))]
-        return torch.cat(ys, dim=3)
+        return torch.stack(self.forward_each_channels_last(x), dim=3)
 
     def forward_each_channels_last(self, x: torch.Tensor, which: int | None = None) -> tuple:
         """Each network's responses on its own, channels-last, without joining them.

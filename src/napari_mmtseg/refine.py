@@ -27,6 +27,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from ._version import __version__
 from .device import describe_device, resolve_device, torch_threads
 from .image import prepare_image
 from .infer import network_labels
@@ -158,8 +159,6 @@ def iter_refine(
     TypeError
         For a model that is not a learned method's, or labels or strokes not integer.
     """
-    from ._version import __version__
-
     t0 = time.perf_counter()
     prep, labels, strokes, p = _setup(image, labels, strokes, model, output, channel_axis, rgb)
     p = replace(p, **{"scribble_weight": REFINE_SCRIBBLE_WEIGHT, **overrides})
@@ -192,8 +191,6 @@ def _learn_and_rebuild(model, p, prep, dev, given, how, history):
 
     Returns the rebuilt labels, the strokes' classes and the refined :class:`Model`.
     """
-    from ._version import __version__
-
     labels, strokes, _ = given
     rule, seed, preview_every = how
     state = warm_state(model, p, dev)
