@@ -193,3 +193,11 @@ def test_fit_model_refuses_a_model_to_apply():
     model = Model.__new__(Model)  # never read: refused before planning
     with pytest.raises(ValueError, match="init_model"):
         fit_model(img, model=model, **FAST)
+
+
+def test_training_a_plate_model_refuses_a_classical_method_before_reading_files(tmp_path):
+    """The batch's training names the method at fault before it looks for the files."""
+    from napari_mmtseg.batch.train import train_model
+
+    with pytest.raises(ValueError, match="learned method.*'kmeans'"):
+        train_model([str(tmp_path / "missing.tif")], method="kmeans", device="cpu")

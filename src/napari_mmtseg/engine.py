@@ -23,7 +23,7 @@ from .infer import network_labels
 from .memory import check_host_memory, check_memory, oom_guard
 from .model import Model
 from .output_stage import finish_labels, summarize_output
-from .params import LEARNED_METHODS, SCRIBBLE_METHODS
+from .params import LEARNED_METHODS, SCRIBBLE_METHODS, check_learned
 from .plan import RunPlan, plan_run
 from .refine_looks import alike_groups, split_alike
 from .result import Progress, SegmentationResult, consecutive
@@ -447,10 +447,8 @@ def fit_model(
     MemoryError
         When the training cannot fit, with what to reduce.
     """
-    if method is not None and method not in LEARNED_METHODS:
-        raise ValueError(
-            f"only a learned method ({', '.join(LEARNED_METHODS)}) trains a model, not {method!r}"
-        )
+    if method is not None:
+        check_learned(method)
     if overrides.pop("model", None) is not None:
         raise ValueError(
             "fit_model trains a model; model= applies one without training (use init_model= "

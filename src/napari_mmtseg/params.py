@@ -14,6 +14,7 @@ from .params_check import OUTPUTS, STACK_MODES, check_params
 __all__ = [
     "METHODS",
     "LEARNED_METHODS",
+    "check_learned",
     "CLASSICAL_METHODS",
     "SCRIBBLE_METHODS",
     "OUTPUTS",
@@ -29,6 +30,25 @@ CLASSICAL_METHODS = ("kmeans", "felzenszwalb", "multiotsu")
 #: supervised by scribbles only: scikit-image's trainable segmentation (a pixel classifier)
 SCRIBBLE_METHODS = ("trainable",)
 METHODS = LEARNED_METHODS + CLASSICAL_METHODS + SCRIBBLE_METHODS
+
+
+def check_learned(method: str) -> None:
+    """Refuse a method that trains no model (for training a model to keep or apply).
+
+    Parameters
+    ----------
+    method : str
+        A method's name.
+
+    Raises
+    ------
+    ValueError
+        When ``method`` is not one of :data:`LEARNED_METHODS`.
+    """
+    if method not in LEARNED_METHODS:
+        raise ValueError(
+            f"only a learned method ({', '.join(LEARNED_METHODS)}) trains a model, not {method!r}"
+        )
 
 
 @dataclass(frozen=True)

@@ -147,12 +147,9 @@ def train_model(
         For a method that trains no model, or an image the engine refuses.
     """
     from ..engine import fit_model
-    from ..params import LEARNED_METHODS
+    from ..params import check_learned
 
-    if method not in LEARNED_METHODS:
-        raise ValueError(
-            f"only a learned method ({', '.join(LEARNED_METHODS)}) trains a model, not {method!r}"
-        )
+    check_learned(method)  # before the files are read
     files = [src for src, _ in plan(inputs, "unused-output-folder")]
     if train_on is not None:
         files = sample_evenly(files, train_on, seed)
