@@ -4,6 +4,7 @@ place. Small images, the 'fast' preset, CPU."""
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 from napari_mmtseg import segment
 from napari_mmtseg.refine import ERASED, refine
@@ -206,6 +207,114 @@ def test_a_new_id_painted_across_two_touching_nuclei_splits_them_and_nothing_els
     assert (out[labels == 1] == 1).all()
 
 
+def _two_nuclei_one_id():
+    """Two touching discs given id 2 on a background of id 1, and each disc alone."""
+    from skimage.draw import disk
+
+    labels = np.ones((60, 90), np.int64)
+    left, right = np.zeros_like(labels), np.zeros_like(labels)
+    left[disk((30, 30), 11, shape=labels.shape)] = 1
+    right[disk((30, 50), 11, shape=labels.shape)] = 1
+    labels[(left == 1) | (right == 1)] = 2
+    return labels, (left == 1) & (right == 0), (right == 1) & (left == 0)
+
+
+@pytest.mark.parametrize("left_behind", [0, 1, 60])
+def test_a_new_id_painted_over_part_of_a_region_the_networks_move_splits_it(left_behind):
+    """Two touching nuclei given one id, a stroke of a new id across one of them, and the
+    refined networks give the region the stroke's class, whole or all but a few pixels
+    (the nuclei look alike): the region is split along its neck as when they do not, the
+    far nucleus keeps the old id as one piece (it was only renamed, or split where the
+    networks happened to stop, and the two nuclei stayed one object)."""
+    labels, left, right = _two_nuclei_one_id()
+    before = np.where(labels == 1, 0, 1)
+    strokes = np.zeros_like(labels)
+    strokes[28:33, 22:36] = 7  # a new object
+    sc = stroke_classes(labels, strokes, class_of_regions(labels, before, 4))
+    after = np.where(labels == 2, int(sc.sid_chans[0]), before)  # the region moves...
+    after[:, 90 - left_behind :][labels[:, 90 - left_behind :] == 2] = 1  # ...but its edge
+    out = _rebuild(labels, strokes, before, after)
+    assert (out[left] == 7).mean() > 0.95
+    assert (out[right] == 2).mean() > 0.95
+    assert ndi.label(out == 2)[1] == 1
+    assert (out[labels == 1] == 1).all()
+
+
+def test_a_new_id_painted_across_two_regions_the_networks_move_joins_them():
+    """The same two nuclei given two ids and a stroke of a new id across their neck, both
+    moved to its class: "these are one object", so they join the new id (no split)."""
+    labels, left, right = _two_nuclei_one_id()
+    labels[right] = 3
+    before = np.where(labels == 1, 0, 1)
+    strokes = np.zeros_like(labels)
+    strokes[28:33, 36:46] = 7
+    sc = stroke_classes(labels, strokes, class_of_regions(labels, before, 4))
+    after = np.where(labels > 1, int(sc.sid_chans[0]), before)
+    out = _rebuild(labels, strokes, before, after)
+    assert (out[labels > 1] == 7).all()
+
+
+@pytest.mark.parametrize("moved", [False, True])
+def test_a_new_id_painted_across_the_middle_of_an_object_leaves_no_id_in_pieces(moved):
+    """A stroke of a new id across the full width of one nucleus, the networks moving it
+    or not: the stroke keeps its id and no id is left as two separate pieces (the two
+    caps beside the stroke are two objects, not one id in two places)."""
+    labels = np.ones((60, 60), np.int64)
+    labels[10:50, 10:50] = 2
+    before = np.where(labels == 1, 0, 1)
+    strokes = np.zeros_like(labels)
+    strokes[25:35, 10:50] = 9
+    sc = stroke_classes(labels, strokes, class_of_regions(labels, before, 4))
+    after = np.where(labels == 2, int(sc.sid_chans[0]), before) if moved else before.copy()
+    out = _rebuild(labels, strokes, before, after)
+    assert (out[strokes == 9] == 9).all()
+    assert all(ndi.label(out == i)[1] == 1 for i in np.unique(out))
+    assert (out[labels == 1] == 1).all()
+
+
+@pytest.mark.parametrize("ids", [(8, 7), (7, 8)])
+def test_two_new_ids_painted_in_one_region_split_it_in_three(ids):
+    """Three touching nuclei given one id, new ids painted in the left and the middle one:
+    each stroke's nucleus takes its id and the right one keeps the old id, whichever id
+    is the larger (the strokes are split apart in one go, not one after the other)."""
+    from skimage.draw import disk
+
+    labels = np.ones((60, 120), np.int64)
+    discs = [np.zeros((60, 120), bool) for _ in range(3)]
+    for d, cx in zip(discs, (30, 50, 70)):
+        d[disk((30, cx), 11, shape=labels.shape)] = True
+        labels[d] = 2
+    only = [d & ~discs[(i + 1) % 3] & ~discs[(i + 2) % 3] for i, d in enumerate(discs)]
+    before = np.where(labels == 1, 0, 1)
+    strokes = np.zeros_like(labels)
+    strokes[28:33, 24:36], strokes[28:33, 46:55] = ids
+    out = _rebuild(labels, strokes, before, before.copy())
+    assert (out[only[0]] == ids[0]).mean() > 0.9
+    assert (out[only[1]] == ids[1]).mean() > 0.9
+    assert (out[only[2]] == 2).mean() > 0.9
+    assert all(ndi.label(out == i)[1] == 1 for i in np.unique(out))
+
+
+def test_a_small_far_spur_beyond_a_stroke_stays_with_the_object_beside_it():
+    """A stroke of a new id in a nucleus between a touching nucleus and a thin spur: the
+    spur's far end is too small for an object (under 64 px), so it goes with the part
+    beside it (the stroke's), not to the background, and no fresh id appears."""
+    from skimage.draw import disk
+
+    labels = np.ones((60, 80), np.int64)
+    labels[20:41, 20:41] = 2
+    labels[disk((30, 58), 12, shape=labels.shape)] = 2  # the touching nucleus
+    labels[29:32, 2:20] = 2  # a thin spur, 54 px
+    before = np.where(labels == 1, 0, 1)
+    strokes = np.zeros_like(labels)
+    strokes[26:35, 28:37] = 9
+    out = _rebuild(labels, strokes, before, before.copy())
+    assert set(np.unique(out)) == {1, 2, 9}
+    assert (out[29:32, 2:20] == 9).all()
+    assert (out[labels == 1] == 1).all()
+    assert all(ndi.label(out == i)[1] == 1 for i in np.unique(out))
+
+
 def _rebuild(labels, strokes, before, after, looks=None):
     """:func:`rebuild` in regions output, the networks' map used as the cleaned one, on a
     flat image (every pixel looks like every stroke unless ``looks`` says otherwise)."""
@@ -358,3 +467,21 @@ def test_a_sliver_of_freed_background_does_not_join_a_nucleus_found_in_it():
     free = labels == 1
     absorb_cut_off(out, free, _class_of_ids(out, free, labels, after, classes, set(), {3}, 4))
     assert (out[6:14, 26:30] == 2).all() and (out[4:6, 10:30] == 9).all()
+
+
+def test_ids_a_stack_slice_makes_up_are_unique_across_the_stack():
+    """A slice's rebuild numbers its new objects from above that slice's ids; in a stack
+    they are renumbered above every id in use, so no two slices share a made-up id and
+    none takes an id another slice has (or was painted with)."""
+    from napari_mmtseg.refine_regions import unique_fresh_ids
+
+    labels = np.array([[[1, 2], [2, 2]], [[1, 5], [5, 5]]], np.int64)
+    strokes = np.zeros_like(labels)
+    strokes[1, 0, 0] = 6  # a new object painted on slice 1
+    rebuilt = [np.array([[1, 3], [2, 2]]), np.array([[6, 3], [5, 6]])]  # 3: made up, twice
+    top = int(max(labels.max(), strokes.max()))
+    for z in range(2):
+        top = unique_fresh_ids(rebuilt[z], labels[z], strokes[z], top)
+    assert rebuilt[0].tolist() == [[1, 7], [2, 2]]
+    assert rebuilt[1].tolist() == [[6, 8], [5, 6]]
+    assert top == 8

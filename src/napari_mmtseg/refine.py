@@ -36,6 +36,7 @@ from .output_stage import finish_labels
 from .params import LEARNED_METHODS
 from .refine_ids import class_of_regions, reach_of, rebuild, stroke_classes
 from .refine_looks import alike_groups, local_features, split_alike, stroke_looks
+from .refine_regions import unique_fresh_ids
 from .result import Progress, SegmentationResult
 from .train import RunProgress, train_slice, train_view, warm_state
 
@@ -260,12 +261,16 @@ def _rebuild_all(ctx, scribbled, stroked, before, given):
     # on a slice with strokes the user saw the regions larger than any they corrected and
     # left them: those stay; a slice nobody painted says nothing of the kind
     reach = max(reach_of(labels[index[i]], strokes[index[i]]) for i in scribbled)
+    top = int(max(labels.max(), strokes.max()))
     for i, j in enumerate(index):
         x = prep.slice(i)
         f = feats[i] if i in feats else local_features(x)
         limit = reach if i in feats else labels[j].size
         args = (labels[j], strokes[j], before[j], target[j], looks, f, limit)
-        out[j] = _rebuild_slice(method, p, state, x, dev, stroked, *args)
+        rebuilt = _rebuild_slice(method, p, state, x, dev, stroked, *args)
+        if p.output == "regions" and len(index) > 1:  # no id of one slice's making twice
+            top = unique_fresh_ids(rebuilt, labels[j], strokes[j], top)
+        out[j] = rebuilt
         if keep_out is not None:
             out[j] = np.where(np.isin(labels[j], keep_out), labels[j], out[j])
     return out

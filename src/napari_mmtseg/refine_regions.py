@@ -16,11 +16,13 @@ from skimage.measure import label as connected
 __all__ = [
     "MIN_NEW",
     "SPLIT_FAR",
+    "SPLIT_INSIDE",
     "SPLIT_MAX",
     "SPLIT_MIN_PX",
     "absorb_cut_off",
     "join_or_new",
     "split_at_new_strokes",
+    "unique_fresh_ids",
 ]
 
 #: the fewest pixels of a piece that a refine makes a new object of (a smaller piece that
@@ -33,6 +35,10 @@ MIN_NEW = 64
 SPLIT_FAR = 0.7
 SPLIT_MIN_PX = 10
 SPLIT_MAX = 20
+#: a region whose pixels the networks moved to a stroke's new id is split only when at
+#: least this share of all the pixels they moved to that id are its own (the stroke marks
+#: part of one region, not several)
+SPLIT_INSIDE = 0.75
 
 
 def _touching(comps: np.ndarray, owner: np.ndarray, cls: np.ndarray) -> dict:
@@ -147,16 +153,25 @@ def _join(out, mask, rid: int, old: int, free, painted: set) -> None:
 
 
 def split_at_new_strokes(out, labels, strokes, stroked) -> None:
-    """Regions output: an object-sized region that a stroke of a new id crosses is split.
+    """Regions output: an object-sized region that strokes of new ids cross is split.
 
     Painting a new id across part of an object says "these are two objects" (two
-    touching nuclei given one id). The region's pixels that kept its id are
-    split between the stroke and the region's part farthest from it, along the region's
-    shape (a watershed of its distance to the outside, seeded by the stroke and by the
-    pixels at least :data:`SPLIT_FAR` of the farthest distance from it); the stroke's side
-    takes the new id. Regions more than :data:`SPLIT_MAX` times the stroke's size (the
-    background, large areas), and regions whose far part is within
-    :data:`SPLIT_MIN_PX` of the stroke are left alone.
+    touching nuclei given one id). The old region's pixels that now carry its id or one
+    of the new ids painted in it are split between the strokes and the region's parts
+    farthest from them, along the region's shape (a watershed of its distance to the
+    outside, seeded by each stroke and by each connected piece of the pixels at least
+    :data:`SPLIT_FAR` of the farthest distance from the strokes): each stroke's side takes
+    its new id, the largest far side the old id, and every other far side (a stroke in the
+    middle one of three nuclei in a row, or across an object) an id of its own when it has
+    at least :data:`MIN_NEW` pixels, else the id of the part beside it. So the split holds
+    also when the networks moved the whole region to a stroke's class (the objects look
+    alike), which would otherwise only rename it, and no id is left in pieces by it.
+    Left alone: a new id whose pixels the networks moved from other regions as much as
+    from this one (under :data:`SPLIT_INSIDE` of the moved pixels are this region's: a
+    stroke across several objects joins them, :func:`join_or_new`); a region more than
+    :data:`SPLIT_MAX` times its strokes' size (the background, large areas); a region
+    whose far part is within :data:`SPLIT_MIN_PX` of the strokes. Painted pixels keep
+    their ids.
 
     Parameters
     ----------
@@ -169,28 +184,57 @@ def split_at_new_strokes(out, labels, strokes, stroked) -> None:
     stroked : napari_mmtseg.refine_ids.StrokeClasses
         The strokes' classes (``info["new_ids"]``: the ids no region had).
     """
-    from skimage.segmentation import watershed
-
+    groups: dict = {}  # old region -> the new ids painted in it
     for nid in stroked.info.get("new_ids", []):
         stroke = strokes == nid
-        old = int(np.bincount(labels[stroke]).argmax()) if stroke.any() else -1
-        if old <= 0:
+        if not stroke.any():
             continue
-        region = (out == old) | stroke
-        if region.sum() > SPLIT_MAX * stroke.sum():
-            continue
-        ys, xs = np.nonzero(region)
-        box = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
-        sub, seed = region[box], stroke[box]
-        away = ndi.distance_transform_edt(~seed)
-        far = away[sub].max()
-        if far < SPLIT_MIN_PX:
-            continue
-        markers = np.where(seed, 1, np.where(sub & (away >= SPLIT_FAR * far), 2, 0))
-        inside = ndi.distance_transform_edt(np.pad(sub, 1))[1:-1, 1:-1]
-        parts = watershed(-inside, markers, mask=sub)
-        view = out[box]
-        view[(parts == 1) & (view == old)] = nid
+        old = int(np.bincount(labels[stroke]).argmax())
+        moved = np.bincount(labels[(out == nid) & ~stroke], minlength=old + 1)
+        if old > 0 and moved[old] >= SPLIT_INSIDE * moved.sum():
+            groups.setdefault(old, []).append(nid)
+    for old, nids in groups.items():
+        _split_region(out, labels, strokes, old, nids)
+
+
+def _split_region(out, labels, strokes, old: int, nids: list) -> None:
+    """Split old region ``old`` between the strokes of ``nids`` and its far parts."""
+    from skimage.segmentation import expand_labels, watershed
+
+    painted = np.isin(strokes, nids)
+    region = ((labels == old) & np.isin(out, [old, *nids])) | painted
+    if region.sum() > SPLIT_MAX * painted.sum():
+        return
+    ys, xs = np.nonzero(region)
+    box = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
+    sub, seed = region[box], painted[box]
+    away = ndi.distance_transform_edt(~seed)
+    far = away[sub].max()
+    if far < SPLIT_MIN_PX:
+        return
+    m = len(nids)
+    far_seeds, n_far = ndi.label(sub & (away >= SPLIT_FAR * far))
+    markers = np.where(far_seeds > 0, far_seeds + m, 0)  # 1..m the strokes, m+1.. far
+    for k, nid in enumerate(nids, 1):
+        markers[strokes[box] == nid] = k
+    inside = ndi.distance_transform_edt(np.pad(sub, 1))[1:-1, 1:-1]
+    parts = watershed(-inside, markers, mask=sub)
+    sizes = np.bincount(parts[sub], minlength=m + n_far + 1)
+    keep = m + 1 + int(sizes[m + 1 :].argmax())  # the largest far part keeps the old id
+    small = (np.arange(sizes.size) > m) & (sizes < MIN_NEW) & (np.arange(sizes.size) != keep)
+    if small.any():  # too small for an object: the part beside it takes it
+        grown = expand_labels(np.where(small[parts], 0, parts), distance=np.inf)
+        parts = np.where(small[parts], grown, parts)
+    to = np.zeros(sizes.size, np.int64)
+    to[1 : m + 1] = nids
+    to[keep] = old
+    nxt = int(max(out.max(), labels.max())) + 1
+    for k in range(m + 1, sizes.size):
+        if k != keep and not small[k]:
+            to[k], nxt = nxt, nxt + 1
+    unpainted = sub & (strokes[box] <= 0) & (parts > 0)
+    view = out[box]
+    view[unpainted] = to[parts[unpainted]]
 
 
 def absorb_cut_off(out, free, class_of=None) -> None:
@@ -248,3 +292,36 @@ def absorb_cut_off(out, free, class_of=None) -> None:
             best[c], to[c] = key, b
     hit = cand[comps]
     out[hit] = to[comps[hit]]
+
+
+def unique_fresh_ids(out, labels, strokes, top: int) -> int:
+    """A stack's refine: give the ids one slice's rebuild made up ids no other slice has.
+
+    A slice's rebuild numbers the objects it makes (a split's far side, a piece the
+    networks moved) from above that slice's ids, so two slices, or a slice and an object
+    of another slice, could share one. Each id of ``out`` that the slice neither had nor
+    was painted with is renumbered from ``top + 1`` on, in order.
+
+    Parameters
+    ----------
+    out : numpy.ndarray of int64
+        One slice's refined ids, changed in place.
+    labels : numpy.ndarray of int
+        That slice's ids before the refine.
+    strokes : numpy.ndarray of int
+        That slice's strokes (> 0 a painted id).
+    top : int
+        The largest id in use over the stack so far (its labels, strokes and the slices
+        rebuilt before).
+
+    Returns
+    -------
+    int
+        The largest id in use after this slice.
+    """
+    fresh = np.setdiff1d(np.unique(out), np.union1d(np.unique(labels), np.unique(strokes)))
+    if fresh.size:
+        hit = np.isin(out, fresh)
+        out[hit] = top + 1 + np.searchsorted(fresh, out[hit])
+        top += fresh.size
+    return top
