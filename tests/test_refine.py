@@ -315,6 +315,39 @@ def test_a_small_far_spur_beyond_a_stroke_stays_with_the_object_beside_it():
     assert all(ndi.label(out == i)[1] == 1 for i in np.unique(out))
 
 
+@pytest.mark.parametrize("output", ["regions", "clusters"])
+def test_erased_pixels_leave_the_region_they_were_erased_from(output):
+    """napari's eraser across a nucleus' middle says "not this region": the erased pixels
+    take the nearest other region's id (the background's) even where the networks still
+    give them the nucleus' class; the rest of the nucleus keeps its id, and the few
+    background pixels the eraser ran on into stay background (not "not the background")."""
+    from napari_mmtseg.refine_ids import eraser_strokes, rebuild
+
+    labels = np.ones((40, 40), np.int64)
+    labels[10:30, 10:30] = 2
+    before = np.where(labels == 1, 0, 1)
+    strokes = np.zeros_like(labels)
+    strokes[17:23, 12:36] = ERASED  # the eraser runs on into the background
+    strokes = eraser_strokes(labels, strokes)  # as refine() takes them
+    assert (strokes[labels == 1] == 0).all() and (strokes[17:23, 12:30] == ERASED).all()
+    sc = stroke_classes(labels, strokes, class_of_regions(labels, before, 4))
+    out = rebuild(
+        labels,
+        strokes,
+        before,
+        before.copy(),
+        before.copy(),
+        4,
+        output,
+        sc,
+        {},
+        np.zeros((2, 40, 40)),
+    )
+    assert (out[strokes == ERASED] == 1).all() and (out[17:23, 30:36] == 1).all()
+    assert (out[(labels == 2) & (strokes == 0)] == 2).all()
+    assert (out[labels == 1] == 1).all()
+
+
 def _rebuild(labels, strokes, before, after, looks=None):
     """:func:`rebuild` in regions output, the networks' map used as the cleaned one, on a
     flat image (every pixel looks like every stroke unless ``looks`` says otherwise)."""

@@ -34,7 +34,7 @@ from .infer import network_labels
 from .model import Model
 from .output_stage import finish_labels
 from .params import LEARNED_METHODS
-from .refine_ids import class_of_regions, reach_of, rebuild, stroke_classes
+from .refine_ids import class_of_regions, eraser_strokes, reach_of, rebuild, stroke_classes
 from .refine_looks import alike_groups, local_features, split_alike, stroke_looks
 from .refine_regions import unique_fresh_ids
 from .result import Progress, SegmentationResult
@@ -211,6 +211,7 @@ def _setup(image, labels, strokes, model, output, channel_axis, rgb):
     prep = prepare_image(image, channel_axis=channel_axis, rgb=rgb)
     model.check_fits(prep.n_channels)
     labels, strokes = _check(labels, strokes, prep.spatial_shape)
+    strokes = eraser_strokes(labels, strokes)
     return prep, labels, strokes, replace(model.params, output=output or model.params.output)
 
 

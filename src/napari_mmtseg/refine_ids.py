@@ -21,6 +21,7 @@ __all__ = [
     "StrokeClasses",
     "TAKEN_OVER",
     "class_of_regions",
+    "eraser_strokes",
     "reach_of",
     "rebuild",
     "stroked_regions",
@@ -88,6 +89,44 @@ def class_of_regions(labels: np.ndarray, channels: np.ndarray, q: int) -> Classe
     ch = np.asarray(channels, np.int64).ravel()
     votes = np.bincount(inv.ravel() * q + ch, minlength=ids.size * q).reshape(ids.size, q)
     return Classes(ids.astype(np.int64), votes.argmax(1), np.bincount(ch, minlength=q))
+
+
+def eraser_strokes(labels, strokes) -> np.ndarray:
+    """The strokes with each eraser swath kept on the region it erases only.
+
+    A swath (connected erased pixels of one 2D slice) erases the region it covers the
+    largest share of: an eraser run over a nucleus and on into the background says "not
+    this nucleus", not "not the background", so its pixels on the other regions are no
+    strokes (they neither train nor count as correcting their region).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of int
+        The result's ids, 2D or a stack (the last two axes are a slice's rows and columns).
+    strokes : numpy.ndarray of int
+        ``labels``' shape: 0 none, > 0 a painted id, -1 erased.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        ``strokes`` with the erased pixels off each swath's region set to 0.
+    """
+    labels, out = np.asarray(labels, np.int64), np.array(strokes, np.int64)
+    for lead in np.ndindex(labels.shape[:-2]):
+        lab, st = labels[lead], out[lead]
+        swaths, n = ndi.label(st == _ERASED)
+        if not n:
+            continue
+        on = swaths > 0
+        pairs, count = np.unique(np.stack([swaths[on], lab[on]], 1), axis=0, return_counts=True)
+        share = count / np.bincount(lab.ravel())[pairs[:, 1]]
+        best = np.zeros(n + 1, np.int64)  # each swath's region
+        top = np.full(n + 1, -1.0)
+        for (w, rid), sh in zip(pairs.tolist(), share.tolist()):
+            if sh > top[w]:
+                top[w], best[w] = sh, rid
+        st[on & (lab != best[swaths])] = 0
+    return out
 
 
 def _erased_targets(labels, strokes) -> np.ndarray:
@@ -325,7 +364,8 @@ def rebuild(
     networks do not give, for more
     than :data:`TAKEN_OVER` of their pixels, to a stroked class other than their own
     (majority channel), or that are larger than ``reach``, keep their ids and shapes;
-    painted pixels take their stroke's id; the pixels of the other regions are relabelled
+    painted pixels take their stroke's id, erased pixels the id of the nearest pixel of
+    another region (as they are trained); the pixels of the other regions are relabelled
     from ``clean``.
 
     Parameters
@@ -366,15 +406,20 @@ def rebuild(
     changed = set(corrected.tolist()) | _taken_over(
         labels, np.asarray(after), classes, looks, feats, reach
     )
-    free = np.isin(labels, list(changed)) & (strokes <= 0)
     out = labels.copy()
     out[strokes > 0] = strokes[strokes > 0]
+    near = _erased_targets(labels, strokes)  # an erased pixel: "not this region"
+    out[near >= 0] = near[near >= 0]
+    free = np.isin(labels, list(changed)) & (strokes <= 0) & (near < 0)
     if output == "clusters":
         _by_channel(out, free, np.asarray(clean, np.int64), classes, changed, stroked, q)
     else:
         sc = _seed_classes(out, free, strokes, classes, stroked)
         after = np.asarray(after, np.int64)
-        painted = set(np.unique(strokes[strokes > 0]).tolist())
+        # an erased pixel is painted with the id it takes (that id is not freed by it)
+        painted = set(np.unique(strokes[strokes > 0]).tolist()) | set(
+            np.unique(near[near >= 0]).tolist()
+        )
         clean = np.asarray(clean, np.int64)
         chans = set(stroked.chans.tolist())
         sizes = np.bincount(labels.ravel())[classes.ids]
