@@ -201,3 +201,31 @@ def test_training_a_plate_model_refuses_a_classical_method_before_reading_files(
 
     with pytest.raises(ValueError, match="learned method.*'kmeans'"):
         train_model([str(tmp_path / "missing.tif")], method="kmeans", device="cpu")
+
+
+@pytest.mark.parametrize("stacked", [False, True])
+def test_a_clusters_run_and_its_kept_model_give_the_same_ids(stacked):
+    """The README's workflow: ``segment(image, keep_model=True)`` then the model applied
+    (to the same image here) gives each class the run's own id, not another numbering
+    (the run numbered its classes 1..K, the model gave channel + 1)."""
+    img = make_regions(seed=0)[0]
+    image = np.stack([img, make_regions(seed=1)[0]]) if stacked else img
+    kw = dict(output="clusters", axes="TYX") if stacked else dict(output="clusters")
+    torch.set_num_threads(1)
+    run = segment(image, keep_model=True, **kw, **FAST)
+    applied = segment(image, model=run.model, output="clusters", device="cpu")
+    assert np.array_equal(run.labels, applied.labels)
+    assert len(np.unique(run.labels)) > 1
+
+
+def test_class_ids_past_the_table_stay_apart_and_above_it():
+    model = segment(make_regions(seed=0)[0], keep_model=True, output="clusters", **FAST).model
+    table = np.asarray(model.channel_ids)
+    ids = model.class_ids(np.array([0, table.size, table.size + 1]))
+    assert ids[0] == table[0] and ids[1] == table.max() + 1 and ids[2] == table.max() + 2
+
+
+def test_a_model_prints_in_a_few_lines_not_its_weights():
+    model = segment(make_regions(seed=0)[0], keep_model=True, **FAST).model
+    text = repr(model)
+    assert "method='mmt'" in text and "weights" not in text and len(text) < 5000

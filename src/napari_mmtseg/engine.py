@@ -189,7 +189,27 @@ def _one_model_slices(run: RunPlan):
         )
     if _ids_kept(run):
         return _stack_labels(run, out), infos
+    run.channel_ids = _channel_ids(run, ids.out)
     return ids.labels(prep.spatial_shape), infos
+
+
+def _channel_ids(run: RunPlan, out: np.ndarray) -> list | None:
+    """The output id of each network channel, for the kept model of a trained clusters run
+    whose classes carry the channels' ids before they are numbered 1..K (one image, or a
+    stack's one model, ``n_classes="auto"``): applying the model then gives the run's own
+    ids. None for any other run (its model gives channel + 1)."""
+    p = run.p
+    numbered = run.prep.n_slices == 1 or run.one_model
+    if not (run.trains and run.scr is None and p.output == "clusters" and numbered):
+        return None
+    if p.n_classes != "auto":
+        return None
+    present = np.unique(out)  # ascending: consecutive() numbers them 1..K in this order
+    ids = np.zeros(max(p.q, int(present.max()) + 1), np.int64)
+    absent = np.setdiff1d(np.arange(ids.size), present)
+    ids[present] = np.arange(1, present.size + 1)
+    ids[absent] = present.size + 1 + np.arange(absent.size)
+    return ids.tolist()
 
 
 def _plane(run: RunPlan, i: int):
@@ -244,9 +264,9 @@ def _output_stage(run: RunPlan, raw, x, plane):
     """The output stage on one slice's cluster map: (labels from 0, OutputInfo)."""
     p = run.p
     channels = run.state.scribble_channels
-    keep_ids = (run.scr is not None or run.model is not None or run.one_model) and (
-        p.output == "clusters"
-    )
+    keep_ids = (
+        run.scr is not None or run.model is not None or run.one_model or run.prep.n_slices == 1
+    ) and (p.output == "clusters")
     scribbled = None
     if plane is not None and channels is not None:  # network channel of each scribbled pixel
         scribbled = np.where(plane >= 0, np.asarray(channels)[np.maximum(plane, 0)], -1)
@@ -291,6 +311,7 @@ def _ids_kept(run: RunPlan) -> bool:
 def _stack_labels(run: RunPlan, out: np.ndarray) -> np.ndarray:
     """The whole image's labels in its spatial shape: ids 1..K, or kept ids."""
     if not _ids_kept(run):
+        run.channel_ids = _channel_ids(run, out)
         return consecutive(out).reshape(run.prep.spatial_shape)
     return out.astype(np.min_scalar_type(int(out.max()))).reshape(run.prep.spatial_shape)
 
@@ -309,6 +330,8 @@ def _result(run: RunPlan, labels, infos, seconds, keep_model, version) -> Segmen
         ids = None
         if run.scr is not None and run.state.scribble_channels is not None:
             ids = run.scr.ids_of_channels(run.p.q, run.state.scribble_channels)
+        elif run.channel_ids is not None:
+            ids = run.channel_ids
         kept = Model.from_state(run.method, run.p, run.prep, run.state, version, ids)
     return SegmentationResult(
         labels=labels,
@@ -409,11 +432,12 @@ def fit_model(
     """Train a model on an image or a stack without labelling it.
 
     The model is the one ``segment(image, ..., keep_model=True).model`` returns, weight for
-    weight (on a GPU, as far as its kernels are deterministic). A stack trained as one model
-    (``Params.stack="one_model"``, the default) stops after its training: its slices are not
-    labelled, so training on N fields of a plate to apply the model to all of them costs N
-    fewer labellings. A single image, a stack trained slice by slice, or scribbles are
-    segmented as by :func:`segment` and the model kept.
+    weight (on a GPU, as far as its kernels are deterministic); a stack's clusters model
+    has no ``channel_ids`` (nothing was labelled to number), so it gives channel + 1. A
+    stack trained as one model (``Params.stack="one_model"``, the default) stops after its
+    training: its slices are not labelled, so training on N fields of a plate to apply the
+    model to all of them costs N fewer labellings. A single image, a stack trained slice by
+    slice, or scribbles are segmented as by :func:`segment` and the model kept.
 
     Parameters
     ----------

@@ -95,7 +95,7 @@ class Model:
 
     method: str
     params: Params
-    weights: dict
+    weights: dict = field(repr=False)  # tensors: a repr of every value is pages long
     n_channels: int
     layout: str = "grey"
     dtype: str = "uint8"
@@ -197,16 +197,23 @@ class Model:
         Parameters
         ----------
         channels : numpy.ndarray of int
-            Network channels (0..q-1), any shape.
+            Network channels (0..q-1; a class the output stage adds past them, its id),
+            any shape.
 
         Returns
         -------
         numpy.ndarray of int64
-            ``channels``' shape: :attr:`channel_ids` of each, or channel + 1.
+            ``channels``' shape: :attr:`channel_ids` of each (past the table's end: above
+            its largest id, in order), or channel + 1.
         """
+        channels = np.asarray(channels, dtype=np.int64)
         if self.channel_ids is None:
-            return np.asarray(channels, dtype=np.int64) + 1
-        return np.asarray(self.channel_ids, dtype=np.int64)[channels]
+            return channels + 1
+        table = np.asarray(self.channel_ids, dtype=np.int64)
+        beyond = channels >= table.size  # a class the output stage added past the table
+        out = table[np.where(beyond, 0, channels)]
+        out[beyond] = table.max() + 1 + channels[beyond] - table.size
+        return out
 
     def check_fits(self, n_channels: int, what: str = "image") -> None:
         """Refuse an image whose channel count differs from the training image's.

@@ -56,6 +56,9 @@ class RunPlan:
     z_stride : int or None
         Slice-number step between neighbours along Z (None: no Z axis;
         :func:`napari_mmtseg.stack.depth_stride`).
+    channel_ids : list of int or None
+        Set when a trained run numbers its classes: the output id of each network channel
+        (for the kept model, so that applying it gives the run's own class ids).
     """
 
     method: str
@@ -71,6 +74,7 @@ class RunPlan:
     device_name: str = ""
     history: list = field(default_factory=list)
     z_stride: int | None = None
+    channel_ids: list | None = None
 
     @property
     def one_model(self) -> bool:
