@@ -1,5 +1,8 @@
 """``mmtseg segment --detail``: the level of the region hierarchy written."""
 
+import csv
+import json
+
 import numpy as np
 import pytest
 import tifffile
@@ -26,11 +29,23 @@ def test_detail_writes_that_level_of_the_same_run(tmp_path):
     for d, level in (("auto", "auto"), ("1", 1.0), ("0", 0.0)):
         written = tifffile.imread(tmp_path / d / "photo_labels.tif")
         np.testing.assert_array_equal(written, res.at(level))
+        # the summary and the file's record count the level written, not the default one
+        with tifffile.TiffFile(tmp_path / d / "photo_labels.tif") as tif:
+            record = json.loads(tif.pages[0].description)
+        row = next(csv.DictReader(open(tmp_path / d / "mmtseg_summary.csv")))
+        assert int(row["labels"]) == record["n_labels"] == int(written.max())
+        assert record["output"].get("detail", "auto") == level
     assert res.hierarchy.n_regions(1.0) > res.hierarchy.n_regions(0.0)
 
 
 @pytest.mark.parametrize(
-    "args", [["--detail", "1.5"], ["--detail", "fine"], ["--detail", "0.5", "--n-classes", "2"]]
+    "args",
+    [
+        ["--detail", "1.5"],
+        ["--detail", "fine"],
+        ["--detail", "0.5", "--n-classes", "2"],
+        ["--detail", "0.5", "--train-on", "1"],  # a model applied keeps no hierarchy
+    ],
 )
 def test_a_bad_detail_is_a_usage_error(tmp_path, args):
     _, src = _photo(tmp_path)

@@ -10,6 +10,7 @@ import socket
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from .. import storage
@@ -171,8 +172,14 @@ def segment_file(
     detail = overrides.pop("detail", "auto")  # the level written (mmtseg segment --detail)
     try:
         result = _segment(image, kw, overrides, task_threads(num_threads), on_progress, on_warning)
+        if detail != "auto":  # the level written is the result's labels, count and record
+            labels = result.at(detail)
+            why = f"detail {detail}: {int(labels.max())} regions (the default level: "
+            why += f"{result.output.get('why', '')})"
+            output = {**result.output, "detail": detail, "why": why}
+            result = replace(result, labels=labels, output=output)
         lmeta = meta.for_labels(result.channel_axis, image.ndim)
-        _write(dst, result, lmeta, src, model_info, detail)
+        _write(dst, result, lmeta, src, model_info)
     except Exception as exc:  # one bad image never stops the batch
         return _failed(row, exc, t0)
     return _done(row, result, lmeta, t0)
@@ -250,11 +257,10 @@ def _kept(meta) -> str:
     return f"axes {meta.axes or '?'}" + (f" ({sizes})" if sizes else "")
 
 
-def _write(dst: str, result, meta, src, model_info, detail="auto") -> None:
+def _write(dst: str, result, meta, src, model_info) -> None:
     from ..labels_file import result_metadata, write_labels
 
     if not storage.is_url(dst):
         Path(dst).parent.mkdir(parents=True, exist_ok=True)
     provenance = result_metadata(result, meta, source=str(src), **(model_info or {}))
-    labels = result.labels if detail == "auto" else result.at(detail)
-    write_labels(dst, labels, meta, provenance)
+    write_labels(dst, result.labels, meta, provenance)
