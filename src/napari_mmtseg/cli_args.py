@@ -118,8 +118,8 @@ def _segment_parser(sub, methods, presets) -> None:
         metavar="D",
         help="the level of detail written: a number in [0, 1] (1: the finest regions of the "
         "run's region hierarchy, 0: the coarsest; Python's result.at(D)) or 'auto', the level "
-        "the method picks; a number needs --output-mode regions and --n-classes auto "
-        "(default: auto)",
+        "the method picks; a number needs --output-mode regions, --n-classes auto and a "
+        "run that trains (not --model or --train-on) (default: auto)",
     )
     s.add_argument(
         "--seed",
