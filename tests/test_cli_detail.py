@@ -45,6 +45,7 @@ def test_detail_writes_that_level_of_the_same_run(tmp_path):
         ["--detail", "fine"],
         ["--detail", "0.5", "--n-classes", "2"],
         ["--detail", "0.5", "--train-on", "1"],  # a model applied keeps no hierarchy
+        ["--detail", "0.5", "--scribbles", "marks.tif"],  # nor does a scribbled run
     ],
 )
 def test_a_bad_detail_is_a_usage_error(tmp_path, args):

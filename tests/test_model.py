@@ -223,9 +223,25 @@ def test_class_ids_past_the_table_stay_apart_and_above_it():
     table = np.asarray(model.channel_ids)
     ids = model.class_ids(np.array([0, table.size, table.size + 1]))
     assert ids[0] == table[0] and ids[1] == table.max() + 1 and ids[2] == table.max() + 2
+    assert model.class_ids(3) == table[3] and model.class_ids(np.int64(3)) == table[3]
 
 
 def test_a_model_prints_in_a_few_lines_not_its_weights():
     model = segment(make_regions(seed=0)[0], keep_model=True, **FAST).model
     text = repr(model)
     assert "method='mmt'" in text and "weights" not in text and len(text) < 5000
+
+
+def test_a_refined_clusters_model_keeps_the_ids_and_names_a_new_class_by_its_stroke():
+    from napari_mmtseg.refine import refine
+
+    img = make_regions(seed=0)[0]
+    torch.set_num_threads(1)
+    run = segment(img, keep_model=True, output="clusters", **FAST)
+    strokes = np.zeros(img.shape[:2], np.int64)
+    strokes[5:9, 5:20] = 77  # a new class
+    refined = refine(img, run.labels, strokes, run.model, device="cpu").model
+    old, new = np.asarray(run.model.channel_ids), np.asarray(refined.channel_ids)
+    assert 77 in new and len(set(new.tolist())) == new.size  # one id per channel
+    kept = new != 77
+    assert (new[kept][old[kept] != 77] == old[kept][old[kept] != 77]).all()

@@ -518,3 +518,37 @@ def test_ids_a_stack_slice_makes_up_are_unique_across_the_stack():
     assert rebuilt[0].tolist() == [[1, 7], [2, 2]]
     assert rebuilt[1].tolist() == [[6, 8], [5, 6]]
     assert top == 8
+
+
+def test_an_eraser_over_a_nucleus_and_its_inner_region_erases_both():
+    """A swath erases the region it covers most and every region it covers half of: a
+    nucleus with an inner region, erased whole with a little overrun into the background,
+    goes to the background (the small inner region alone was taken as the erased one)."""
+    from napari_mmtseg.refine_ids import eraser_strokes, rebuild
+
+    labels = np.ones((40, 40), np.int64)
+    labels[10:30, 10:30] = 3
+    labels[17:23, 17:23] = 2  # an inner region
+    before = np.where(labels == 1, 0, 1)
+    strokes = np.zeros_like(labels)
+    strokes[8:32, 8:32] = ERASED
+    strokes = eraser_strokes(labels, strokes)
+    assert (strokes[labels > 1] == ERASED).all() and (strokes[labels == 1] == 0).all()
+    sc = stroke_classes(labels, strokes, class_of_regions(labels, before, 4))
+    feats = np.zeros((2, 40, 40))
+    out = rebuild(
+        labels, strokes, before, before.copy(), before.copy(), 4, "regions", sc, {}, feats
+    )
+    assert (out == 1).all()
+
+
+def test_erased_pixels_of_a_stack_train_toward_their_own_slice():
+    """In a time-lapse each frame's nucleus has its own id: an erased nucleus in frame 1 is
+    trained as the background around it, not as frame 0's nucleus one frame away."""
+    labels = np.ones((2, 30, 30), np.int64)
+    labels[0, 8:22, 8:22], labels[1, 8:22, 8:22] = 2, 3
+    before = np.where(labels == 1, 0, 1)
+    strokes = np.zeros_like(labels)
+    strokes[1, 8:22, 8:22] = ERASED
+    sc = stroke_classes(labels, strokes, class_of_regions(labels, before, 4))
+    assert (sc.target()[strokes == ERASED] == 0).all()  # the background's class

@@ -131,10 +131,12 @@ def _check_segment_args(args) -> None:
     classes = args.output_mode == "clusters" or args.n_classes not in (None, "auto")
     if args.detail != "auto" and classes:
         raise CLIError("--detail D needs --output-mode regions and --n-classes auto")
-    if args.detail != "auto" and (args.model is not None or args.train_on is not None):
+    if args.detail != "auto" and (
+        args.model is not None or args.train_on is not None or args.scribbles is not None
+    ):
         raise CLIError(
-            "--detail D needs a run that trains on each image: a model applied (--model, "
-            "--train-on) labels by inference alone and keeps no region hierarchy"
+            "--detail D needs a run that trains on each image without scribbles: a model "
+            "applied (--model, --train-on) and a scribbled run keep no region hierarchy"
         )
     if not args.inputs and not args.sample:
         raise CLIError("give image files, folders or globs, or --sample NAME")

@@ -211,9 +211,8 @@ class Model:
             return channels + 1
         table = np.asarray(self.channel_ids, dtype=np.int64)
         beyond = channels >= table.size  # a class the output stage added past the table
-        out = table[np.where(beyond, 0, channels)]
-        out[beyond] = table.max() + 1 + channels[beyond] - table.size
-        return out
+        past = table.max() + 1 + channels - table.size
+        return np.where(beyond, past, table[np.where(beyond, 0, channels)])
 
     def check_fits(self, n_channels: int, what: str = "image") -> None:
         """Refuse an image whose channel count differs from the training image's.

@@ -201,7 +201,14 @@ def _learn_and_rebuild(model, p, prep, dev, given, how, history):
         ctx, labels, strokes, rule, seed, preview_every, history
     )
     out = _rebuild_all(ctx, scribbled, stroked, before, given)
-    return out, stroked, Model.from_state(model.method, p, prep, state, __version__)
+    ids = model.channel_ids  # a clusters model's ids stay; a new id names its channel
+    if ids is not None and p.output == "clusters":
+        ids = list(ids)
+        for sid, ch in zip(stroked.sids.tolist(), stroked.sid_chans.tolist()):
+            if sid in stroked.info["new_ids"] and ch < len(ids):
+                ids = [max(ids) + 1 if i == sid else i for i in ids]  # no id twice
+                ids[ch] = sid
+    return out, stroked, Model.from_state(model.method, p, prep, state, __version__, ids)
 
 
 def _setup(image, labels, strokes, model, output, channel_axis, rgb):

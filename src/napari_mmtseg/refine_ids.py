@@ -92,12 +92,13 @@ def class_of_regions(labels: np.ndarray, channels: np.ndarray, q: int) -> Classe
 
 
 def eraser_strokes(labels, strokes) -> np.ndarray:
-    """The strokes with each eraser swath kept on the region it erases only.
+    """The strokes with each eraser swath kept on the regions it erases only.
 
-    A swath (connected erased pixels of one 2D slice) erases the region it covers the
-    largest share of: an eraser run over a nucleus and on into the background says "not
-    this nucleus", not "not the background", so its pixels on the other regions are no
-    strokes (they neither train nor count as correcting their region).
+    A swath (connected erased pixels of one 2D slice) erases the region it covers the most
+    pixels of, and every region it covers at least half of (a small region inside the
+    erased one): an eraser run over a nucleus and on into the background says "not this
+    nucleus", not "not the background", so its pixels on the other regions are no strokes
+    (they neither train nor count as correcting their region).
 
     Parameters
     ----------
@@ -109,7 +110,7 @@ def eraser_strokes(labels, strokes) -> np.ndarray:
     Returns
     -------
     numpy.ndarray of int64
-        ``strokes`` with the erased pixels off each swath's region set to 0.
+        ``strokes`` with the erased pixels off each swath's regions set to 0.
     """
     labels, out = np.asarray(labels, np.int64), np.array(strokes, np.int64)
     for lead in np.ndindex(labels.shape[:-2]):
@@ -119,18 +120,26 @@ def eraser_strokes(labels, strokes) -> np.ndarray:
             continue
         on = swaths > 0
         pairs, count = np.unique(np.stack([swaths[on], lab[on]], 1), axis=0, return_counts=True)
-        share = count / np.bincount(lab.ravel())[pairs[:, 1]]
-        best = np.zeros(n + 1, np.int64)  # each swath's region
-        top = np.full(n + 1, -1.0)
-        for (w, rid), sh in zip(pairs.tolist(), share.tolist()):
-            if sh > top[w]:
-                top[w], best[w] = sh, rid
-        st[on & (lab != best[swaths])] = 0
+        erases = count / np.bincount(lab.ravel())[pairs[:, 1]] >= 0.5
+        order = np.lexsort((pairs[:, 1], -count, pairs[:, 0]))  # per swath: most pixels first
+        first = order[np.r_[True, pairs[order[1:], 0] != pairs[order[:-1], 0]]]
+        erases[first] = True
+        keep = np.zeros(labels.shape[-2:], bool)
+        for w, rid in pairs[erases].tolist():
+            keep |= (swaths == w) & (lab == rid)
+        st[on & ~keep] = 0
     return out
 
 
 def _erased_targets(labels, strokes) -> np.ndarray:
-    """For every erased pixel, the id of the nearest pixel of another region (-1 elsewhere)."""
+    """For every erased pixel, the id of the nearest pixel of another region in its own 2D
+    slice (-1 elsewhere): a stack's slices are searched one by one, as they are rebuilt."""
+    labels, strokes = np.asarray(labels), np.asarray(strokes)
+    if labels.ndim > 2:
+        out = np.full(labels.shape, -1, np.int64)
+        for lead in np.ndindex(labels.shape[:-2]):
+            out[lead] = _erased_targets(labels[lead], strokes[lead])
+        return out
     out = np.full(labels.shape, -1, np.int64)
     erased = strokes == _ERASED
     for rid in np.unique(labels[erased]):
