@@ -552,3 +552,12 @@ def test_erased_pixels_of_a_stack_train_toward_their_own_slice():
     strokes[1, 8:22, 8:22] = ERASED
     sc = stroke_classes(labels, strokes, class_of_regions(labels, before, 4))
     assert (sc.target()[strokes == ERASED] == 0).all()  # the background's class
+
+
+def test_erasing_in_the_only_region_is_refused_with_a_message(coins_run):
+    img, run = coins_run
+    labels = np.ones(img.shape[:2], np.int64)
+    strokes = np.zeros_like(labels)
+    strokes[10:20, 10:20] = ERASED
+    with pytest.raises(ValueError, match="only region"):
+        refine(img, labels, strokes, run.model, device="cpu")

@@ -229,6 +229,11 @@ def _learn(ctx, labels, strokes, rule, seed, preview_every, history):
     n = prep.n_slices
     before = _before(method, p, state, dev, prep, index, labels.shape)
     stroked = stroke_classes(labels, strokes, class_of_regions(labels, before, p.q))
+    if not stroked.chans.size:  # only erased pixels, with no other region to give them to
+        raise ValueError(
+            "The strokes name nothing to learn: the pixels were erased from the only region "
+            "there is. Paint a new label where another object should be."
+        )
     state.scribble_channels = stroked.chans
     state.n_scribble_classes = int(stroked.chans.size)
     scribbled = [i for i in range(n) if (strokes[index[i]] != 0).any()]
