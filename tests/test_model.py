@@ -102,10 +102,13 @@ def test_a_file_that_is_not_a_model_gives_a_clear_error(trained, tmp_path, kind)
         blob = torch.load(model.save(path), weights_only=True)
         torch.save({**blob, "format_version": 99}, path)
     msg = "newer|update napari-mmtseg" if kind == "newer" else "not a napari-mmtseg model"
-    with pytest.raises(ValueError, match=msg.replace("newer|", "")):
+    with pytest.raises(ValueError, match=msg.replace("newer|", "")) as err:
         load_model(path)
+    assert "weights_only" not in str(err.value)  # torch's advice to load unsafely: not ours
     with pytest.raises(FileNotFoundError):
         load_model(tmp_path / "missing.pt")
+    with pytest.raises(FileNotFoundError, match="is a folder"):
+        load_model(tmp_path)
 
 
 def test_a_damaged_model_file_names_what_is_wrong(trained, tmp_path):

@@ -71,6 +71,19 @@ def test_train_on_writes_one_model_applied_to_all_and_named_in_the_summary(tmp_p
     assert all((out / f"f{i}_labels.tif").is_file() for i in range(3))
 
 
+def test_train_on_does_not_reuse_a_model_of_another_method(tmp_path, capsys):
+    """A second ``--train-on`` run into the same folder reuses its model file only when it
+    was trained with the method asked for; otherwise a usage error says what is there."""
+    _images(tmp_path / "plate", 2)
+    out = tmp_path / "out"
+    argv = ["segment", str(tmp_path / "plate"), "-o", str(out), "--train-on", "1", *FAST]
+    assert main(argv + ["--method", "kim2020"]) == 0
+    assert main(argv + ["--method", "mmt", "--overwrite"]) == 0  # trains again: allowed
+    capsys.readouterr()
+    assert main(argv + ["--method", "kim2020"]) == 2
+    assert "trained with --method mmt, not kim2020" in capsys.readouterr().err
+
+
 def test_a_classical_method_trains_no_model(tmp_path, capsys):
     files = _images(tmp_path / "in", 1)
     assert main(["train", str(files[0]), "-o", str(tmp_path / "m.pt"), "--method", "kmeans"]) == 2

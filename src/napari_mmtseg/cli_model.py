@@ -197,4 +197,9 @@ def segment_model(args, inputs: list, folder: str, overrides: dict) -> tuple:
         model = load_model(path)
     except (ValueError, FileNotFoundError) as exc:
         raise CLIError(str(exc)) from exc
+    if args.train_on is not None and model.method != args.method:  # a model of another run
+        raise CLIError(
+            f"{path} holds a model trained with --method {model.method}, not {args.method}: "
+            "--overwrite trains a new one there, or write to another folder with -o"
+        )
     return model, model_record(path)

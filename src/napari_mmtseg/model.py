@@ -309,14 +309,17 @@ def load_model(path) -> Model:
         When there is no such file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise FileNotFoundError(f"{path} is a folder: give the model file in it (e.g. model.pt).")
     if not path.is_file():
         raise FileNotFoundError(f"No model file at {path}.")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a foreign pickle, a truncated zip, a text file ...
+        # torch's own text advises loading without weights_only: never for a model file
         raise ValueError(
-            f"{path} is not a napari-mmtseg model file (torch could not read it safely: "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})."
+            f"{path} is not a napari-mmtseg model file (torch could not read it as plain "
+            f"weights: {type(exc).__name__})."
         ) from exc
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ValueError(f"{path} is a torch file but not a napari-mmtseg model.")
