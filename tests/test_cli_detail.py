@@ -35,6 +35,7 @@ def test_detail_writes_that_level_of_the_same_run(tmp_path):
         row = next(csv.DictReader(open(tmp_path / d / "mmtseg_summary.csv")))
         assert int(row["labels"]) == record["n_labels"] == int(written.max())
         assert record["output"].get("detail", "auto") == level
+        assert record["output"]["n_regions"] == int(written.max())
     assert res.hierarchy.n_regions(1.0) > res.hierarchy.n_regions(0.0)
 
 

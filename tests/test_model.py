@@ -248,3 +248,9 @@ def test_a_refined_clusters_model_keeps_the_ids_and_names_a_new_class_by_its_str
     assert 77 in new and len(set(new.tolist())) == new.size  # one id per channel
     kept = new != 77
     assert (new[kept][old[kept] != 77] == old[kept][old[kept] != 77]).all()
+
+
+def test_keeping_the_model_of_a_classical_method_says_there_is_none():
+    with pytest.warns(UserWarning, match="kmeans trains no networks"):
+        result = segment(make_regions(seed=0)[0], method="kmeans", keep_model=True)
+    assert result.model is None

@@ -10,6 +10,7 @@ scikit-image; never imports Qt or napari.
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Iterator
 
 import numpy as np
@@ -98,6 +99,13 @@ def iter_segment(
         overrides=overrides,
         axes=axes,
     )
+    if keep_model and not run.trains and run.model is None:
+        warnings.warn(
+            f"keep_model: {run.method} trains no networks, so there is no model to keep "
+            f"(result.model is None); a learned method ({', '.join(LEARNED_METHODS)}) keeps one.",
+            UserWarning,
+            stacklevel=3,
+        )
     t0 = time.perf_counter()
     with torch_threads(num_threads):
         labels, infos = yield from _segment_slices(run)

@@ -177,6 +177,7 @@ def segment_file(
             why = f"detail {detail}: {int(labels.max())} regions (the default level: "
             why += f"{result.output.get('why', '')})"
             output = {**result.output, "detail": detail, "why": why}
+            output["n_regions"] = int(labels.max())  # the written level's
             result = replace(result, labels=labels, output=output)
         lmeta = meta.for_labels(result.channel_axis, image.ndim)
         _write(dst, result, lmeta, src, model_info)
