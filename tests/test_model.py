@@ -64,7 +64,9 @@ def test_a_model_applied_to_another_channel_count_is_refused(trained):
     rgb, _ = make_regions(rgb=True)
     with pytest.raises(ValueError, match=r"trained on 1-channel \(grey\) images; the image has 3"):
         segment(rgb, model=model, device="cpu")
-    with pytest.raises(ValueError, match="define the model's networks"):
+    with pytest.raises(ValueError, match="--channel-axis on the command line"):  # both spellings
+        segment(rgb, model=model, device="cpu")
+    with pytest.raises(ValueError, match="q defines the model's networks"):
         segment(img, model=model, q=8, device="cpu")
     with pytest.raises(ValueError, match="not 'kim2020'"):
         segment(img, method="kim2020", model=model, device="cpu")

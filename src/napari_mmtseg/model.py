@@ -233,8 +233,9 @@ class Model:
             raise ValueError(
                 f"This {self.method} model was trained on {self.n_channels}-channel "
                 f"({self.layout}) images; the {what} has {n_channels} channel(s). Apply it to "
-                f"images with the same channels (pass channel_axis= for a multichannel image, "
-                f"rgb= for colour), or train a new model."
+                f"images with the same channels (a multichannel image: channel_axis= in "
+                f"Python, --channel-axis on the command line; colour: rgb= in Python), or "
+                f"train a new model."
             )
 
     def metadata(self) -> dict:

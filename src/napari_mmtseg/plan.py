@@ -288,8 +288,10 @@ def _model_params(model: Model, preset: str, overrides: dict) -> Params:
         if k in overrides and overrides[k] != getattr(model.params, k)
     ]
     if fixed:
+        verb = "defines" if len(fixed) == 1 else "define"
         raise ValueError(
-            f"{', '.join(fixed)} define the model's networks and cannot change when it is applied."
+            f"{', '.join(fixed)} {verb} the model's networks and cannot change when it is "
+            "applied (leave it out: the model's own value is used)."
         )
     p = make_params(model.method, preset, **{**model.params.to_dict(), **overrides})
     if p.output == "clusters" and p.n_classes != "auto":
