@@ -208,9 +208,8 @@ def _channel_ids(run: RunPlan, out: np.ndarray) -> list | None:
     ids. None for any other run (its model gives channel + 1)."""
     p = run.p
     numbered = run.prep.n_slices == 1 or run.one_model
-    if not (run.trains and run.scr is None and p.output == "clusters" and numbered):
-        return None
-    if p.n_classes != "auto":
+    clusters = p.output == "clusters" and p.n_classes == "auto"
+    if not (run.trains and run.scr is None and clusters and numbered):
         return None
     present = np.unique(out)  # ascending: consecutive() numbers them 1..K in this order
     ids = np.zeros(max(p.q, int(present.max()) + 1), np.int64)

@@ -119,15 +119,15 @@ def eraser_strokes(labels, strokes) -> np.ndarray:
         if not n:
             continue
         on = swaths > 0
-        pairs, count = np.unique(np.stack([swaths[on], lab[on]], 1), axis=0, return_counts=True)
-        erases = count / np.bincount(lab.ravel())[pairs[:, 1]] >= 0.5
-        order = np.lexsort((pairs[:, 1], -count, pairs[:, 0]))  # per swath: most pixels first
-        first = order[np.r_[True, pairs[order[1:], 0] != pairs[order[:-1], 0]]]
-        erases[first] = True
-        keep = np.zeros(labels.shape[-2:], bool)
-        for w, rid in pairs[erases].tolist():
-            keep |= (swaths == w) & (lab == rid)
-        st[on & ~keep] = 0
+        key = swaths[on].astype(np.int64) * (int(lab.max()) + 1) + lab[on]  # (swath, region)
+        keys, count = np.unique(key, return_counts=True)
+        w, rid = np.divmod(keys, int(lab.max()) + 1)
+        erases = count / np.bincount(lab.ravel())[rid] >= 0.5
+        order = np.lexsort((rid, -count, w))  # per swath: the region with most pixels first
+        erases[order[np.r_[True, w[order[1:]] != w[order[:-1]]]]] = True
+        drop = np.zeros(on.shape, bool)
+        drop[on] = ~np.isin(key, keys[erases])
+        st[drop] = 0
     return out
 
 
