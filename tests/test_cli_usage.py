@@ -96,6 +96,14 @@ def test_bench_help_names_speed_and_merge_needs_no_dataset(tmp_path, capsys):
     assert rc == 2 and "--dataset and --root required" in capsys.readouterr().err
 
 
+def test_train_help_lists_only_the_learned_methods(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    assert "{mmt,kim2020,kanezaki2018}" in text
+    assert not any(m in text for m in ("kmeans", "felzenszwalb", "multiotsu", "trainable"))
+
+
 @pytest.mark.slow
 def test_the_same_seed_and_threads_give_the_same_labels_everywhere(tmp_path):
     """CLI, API and two local workers, each with one torch thread (docs/usage.md)."""

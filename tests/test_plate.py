@@ -39,13 +39,16 @@ def _sha(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_train_then_segment_with_the_model_gives_the_python_ids(tmp_path):
+def test_train_then_segment_with_the_model_gives_the_python_ids(tmp_path, capsys):
     files = _images(tmp_path / "in", 2)
     model_path = tmp_path / "model.pt"
     assert main(["train", *map(str, files), "-o", str(model_path), *FAST]) == 0
     out = tmp_path / "out"
     argv = ["segment", *map(str, files), "-o", str(out), "--model", str(model_path)]
+    capsys.readouterr()
     assert main(argv + ["--device", "cpu", "--output-mode", "clusters"]) == 0
+    err = capsys.readouterr().err  # the model's parameters apply: no preset to announce
+    assert "mmtseg: device cpu" in err and "preset" not in err
     model = load_model(model_path)
     assert model.method == "mmt" and model.params.q == 8
     for f in files:
@@ -82,6 +85,32 @@ def test_train_on_does_not_reuse_a_model_of_another_method(tmp_path, capsys):
     capsys.readouterr()
     assert main(argv + ["--method", "kim2020"]) == 2
     assert "trained with --method mmt, not kim2020" in capsys.readouterr().err
+
+
+def test_train_on_reuses_its_model_only_when_trained_as_asked(tmp_path, capsys):
+    """A second ``--train-on`` run into the same folder (a resumed batch) reuses the model
+    file only when its seed, sample of fields and training parameters are the ones asked
+    for; the parameters of labelling (output mode, merging) may change."""
+    _images(tmp_path / "plate", 3)
+    out = tmp_path / "out"
+    argv = ["segment", str(tmp_path / "plate"), "-o", str(out), *FAST]
+    assert main(argv + ["--train-on", "1"]) == 0
+    sha = _sha(out / MODEL_NAME)
+    capsys.readouterr()
+    assert main(argv + ["--train-on", "1", "--output-mode", "clusters"]) == 0
+    assert "reusing the model" in capsys.readouterr().err
+    for changed, phrase in [
+        (["--train-on", "2"], "file(s)"),
+        (["--train-on", "1", "--set", "max_iter=9"], "max_iter=15, not 9"),
+        (["--train-on", "1", "--preset", "paper"], "tol=0.002, not 0.0"),
+    ]:
+        assert main(argv + changed) == 2, changed
+        err = capsys.readouterr().err
+        assert "holds a model trained with" in err and phrase in err and "--overwrite" in err
+    seed = [a if a != "1" else "2" for a in argv]  # --seed 2
+    assert main(seed + ["--train-on", "1"]) == 2
+    assert "--seed 1, not 2" in capsys.readouterr().err
+    assert _sha(out / MODEL_NAME) == sha  # never replaced without --overwrite
 
 
 def test_a_classical_method_trains_no_model(tmp_path, capsys):

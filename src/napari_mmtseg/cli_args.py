@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from .cli_values import channel_axis_arg, detail_arg
+from .params import LEARNED_METHODS
 from .samples import SAMPLES
 
 __all__ = ["build_parser"]
@@ -224,8 +225,8 @@ def _train_parser(sub, methods, presets) -> None:
         "-o", "--output", required=True, dest="output", metavar="MODEL",
         help="the model file to write, e.g. model.pt (required)",
     )  # fmt: skip
-    t.add_argument(
-        "--method", default="mmt", choices=methods,
+    t.add_argument(  # every method parses, so that another one is told why it cannot train
+        "--method", default="mmt", choices=methods, metavar="{" + ",".join(LEARNED_METHODS) + "}",
         help="a learned method: mmt, kim2020 or kanezaki2018 (default: mmt)",
     )  # fmt: skip
     t.add_argument(

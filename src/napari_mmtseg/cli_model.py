@@ -22,6 +22,9 @@ __all__ = ["cmd_train", "segment_model", "resolve_preset", "overrides_of"]
 def resolve_preset(args) -> None:
     """Pick the preset when ``--preset`` is not given, from the device, and say which.
 
+    Where no network trains (a classical method, or ``--model``: the model's own
+    parameters apply), only the device is said.
+
     Parameters
     ----------
     args : argparse.Namespace
@@ -42,7 +45,8 @@ def resolve_preset(args) -> None:
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
     args.preset = default_preset(dev.type)
-    if getattr(args, "method", None) in CLASSICAL_METHODS + SCRIBBLE_METHODS:
+    applies_model = getattr(args, "model", None) is not None  # its own parameters, no training
+    if applies_model or getattr(args, "method", None) in CLASSICAL_METHODS + SCRIBBLE_METHODS:
         # no networks to train: the preset changes nothing worth saying, the device still is
         print(f"mmtseg: device {dev}", file=sys.stderr)
         return
@@ -179,6 +183,7 @@ def segment_model(args, inputs: list, folder: str, overrides: dict) -> tuple:
         return None, None
     if args.model is not None and args.train_on is not None:
         raise CLIError("give --model FILE (apply it) or --train-on N (train one), not both")
+    trained = False
     if args.model is not None:
         path = Path(args.model)
     else:
@@ -187,19 +192,34 @@ def segment_model(args, inputs: list, folder: str, overrides: dict) -> tuple:
         if storage.is_url(folder):
             raise CLIError("--train-on writes its model in a local output folder, not a URL")
         path = Path(folder) / MODEL_NAME
-        if args.overwrite or not path.exists():
+        trained = args.overwrite or not path.exists()
+        if trained:
             model, files = _train(inputs, args, overrides, train_on=args.train_on)
             model.save(path)
             print(f"mmtseg: model trained on {len(files)} image(s): {path}", file=sys.stderr)
-        else:
-            print(f"mmtseg: reusing the model {path} (--overwrite trains again)", file=sys.stderr)
     try:
         model = load_model(path)
     except (ValueError, FileNotFoundError) as exc:
         raise CLIError(str(exc)) from exc
-    if args.train_on is not None and model.method != args.method:  # a model of another run
-        raise CLIError(
-            f"{path} holds a model trained with --method {model.method}, not {args.method}: "
-            "--overwrite trains a new one there, or write to another folder with -o"
-        )
+    if args.model is None and not trained:
+        _check_reused(model, path, inputs, args, overrides)
+        print(f"mmtseg: reusing the model {path} (--overwrite trains again)", file=sys.stderr)
     return model, model_record(path)
+
+
+def _check_reused(model, path, inputs, args, overrides: dict) -> None:
+    """Refuse to reuse a ``--train-on`` model trained otherwise than asked (CLIError)."""
+    from .batch.train import training_differences
+
+    try:
+        diff = training_differences(
+            model, inputs, method=args.method, preset=args.preset, seed=args.seed,
+            overrides=overrides, train_on=args.train_on,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise CLIError(str(exc)) from exc
+    if diff:
+        raise CLIError(
+            f"{path} holds a model trained with {'; '.join(diff)}: --overwrite trains a new "
+            "one there, or write to another folder with -o"
+        )

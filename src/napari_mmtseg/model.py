@@ -16,8 +16,9 @@ File format (``Model.save`` / :func:`load_model`), version 1: one file written b
   ``n_channels``, ``layout`` (``"grey"``, ``"rgb"`` or ``"channels"``), ``dtype`` (of the
   training image), ``normalisation``, ``fused`` (MMT's students in one grouped network),
   ``step``, ``version`` (of napari-mmtseg), ``channel_ids`` (the output id of each
-  network channel, or None for channel + 1) and ``scribble_channels`` (those of the
-  scribble classes, or None); other keys are ignored on loading;
+  network channel, or None for channel + 1), ``scribble_channels`` (those of the
+  scribble classes, or None) and ``training`` (how a batch trained it, or None); other keys
+  are ignored on loading;
 - ``"weights"``: ``{"net": state_dict}`` plus ``"teacher"`` for MMT, each a dict of name ->
   tensor (CPU, float32);
 - ``"generator"``: the uint8 state of the input-noise generator, or None.
@@ -91,6 +92,10 @@ class Model:
     scribble_channels : list of int or None
         The network channel of each scribble class of a model trained with scribbles: their
         regions never merge with each other when it is applied (as in training).
+    training : dict or None
+        How ``mmtseg train`` or ``mmtseg segment --train-on`` trained it
+        (:func:`~napari_mmtseg.batch.train.train_model`): ``seed``, ``preset`` and ``files``
+        (the image files, as the batch named them); None for a model kept by a run.
     """
 
     method: str
@@ -106,6 +111,7 @@ class Model:
     version: str = ""
     channel_ids: list | None = None
     scribble_channels: list | None = None
+    training: dict | None = None
 
     @classmethod
     def from_state(
@@ -245,7 +251,8 @@ class Model:
         -------
         dict
             ``method``, ``params``, ``n_channels``, ``layout``, ``dtype``, ``normalisation``,
-            ``fused``, ``step``, ``version``, ``channel_ids`` and ``scribble_channels``.
+            ``fused``, ``step``, ``version``, ``channel_ids``, ``scribble_channels`` and
+            ``training``.
         """
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["params"] = self.params.to_dict()

@@ -17,6 +17,7 @@ __all__ = [
     "check_learned",
     "CLASSICAL_METHODS",
     "SCRIBBLE_METHODS",
+    "LABELLING_FIELDS",
     "OUTPUTS",
     "STACK_MODES",
     "PRESETS",
@@ -30,6 +31,21 @@ CLASSICAL_METHODS = ("kmeans", "felzenszwalb", "multiotsu")
 #: supervised by scribbles only: scikit-image's trainable segmentation (a pixel classifier)
 SCRIBBLE_METHODS = ("trainable",)
 METHODS = LEARNED_METHODS + CLASSICAL_METHODS + SCRIBBLE_METHODS
+#: Params fields read only when trained networks label an image (inference and output
+#: stage): applying a model may change them; every other field of a model was fixed by its
+#: training
+LABELLING_FIELDS = (
+    "final_net",
+    "infer_at",
+    "tile",
+    "output",
+    "n_classes",
+    "min_region_size",
+    "merge_threshold",
+    "texture_weight",
+    "line_width",
+    "refine",
+)
 
 
 def check_learned(method: str) -> None:

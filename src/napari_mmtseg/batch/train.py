@@ -15,7 +15,14 @@ import numpy as np
 from .. import storage
 from .plan import BatchError, plan
 
-__all__ = ["MODEL_NAME", "file_sha256", "model_record", "sample_evenly", "train_model"]
+__all__ = [
+    "MODEL_NAME",
+    "file_sha256",
+    "model_record",
+    "sample_evenly",
+    "train_model",
+    "training_differences",
+]
 
 #: the model file ``--train-on`` writes into the output folder
 MODEL_NAME = "mmtseg_model.pt"
@@ -135,7 +142,7 @@ def train_model(
     Returns
     -------
     model : Model
-        The trained model.
+        The trained model, its :attr:`~napari_mmtseg.model.Model.training` set.
     files : list of str
         The files it was trained on.
 
@@ -158,4 +165,58 @@ def train_model(
         image, method=method, preset=preset, seed=seed, channel_axis=axis, device=device,
         **dict(overrides or {}),
     )  # fmt: skip
+    model.training = {"seed": int(seed), "preset": preset, "files": [str(f) for f in files]}
     return model, files
+
+
+def training_differences(
+    model, inputs, *, method: str, preset: str, seed: int, overrides: dict, train_on: int
+) -> list:
+    """What differs between a batch's model and the training a batch asks for now.
+
+    ``mmtseg segment --train-on N`` reuses the model file of its output folder (a run
+    resumed after a stop); a model trained with another method, training parameters
+    (those not in :data:`~napari_mmtseg.params.LABELLING_FIELDS`, which apply when it
+    labels), seed or sample of files is not the one asked for.
+
+    Parameters
+    ----------
+    model : Model
+        The model found.
+    inputs : iterable of str
+        The batch's inputs (files, folders, globs).
+    method, preset, seed, overrides, train_on
+        As for :func:`train_model`.
+
+    Returns
+    -------
+    list of str
+        One phrase per difference (empty when the model is the one asked for).
+
+    Raises
+    ------
+    ValueError
+        For overrides that :func:`~napari_mmtseg.params.make_params` refuses.
+    """
+    from ..params import LABELLING_FIELDS, make_params
+
+    if model.method != method:
+        return [f"--method {model.method}, not {method}"]
+    wanted = make_params(method, preset, **dict(overrides or {})).to_dict()
+    had = model.params.to_dict()
+    out = [
+        f"{k}={had.get(k)!r}, not {v!r}"
+        for k, v in wanted.items()
+        if k not in LABELLING_FIELDS and had.get(k) != v
+    ]
+    if model.training is None:  # kept by a run, not by a batch: files and seed unknown
+        return out + ["no record of the files and seed it was trained with"]
+    if model.training.get("seed") != seed:
+        out.append(f"--seed {model.training.get('seed')}, not {seed}")
+    files = sample_evenly([src for src, _ in plan(inputs, "unused-output-folder")], train_on, seed)
+    had_files = model.training.get("files") or []
+    if had_files != [str(f) for f in files]:
+        out.append(
+            f"{len(had_files)} file(s) ({', '.join(had_files[:3])}...), not these {len(files)}"
+        )
+    return out
