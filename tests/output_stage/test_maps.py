@@ -11,6 +11,7 @@ from napari_mmtseg.output_stage.maps import (
     connected_pieces,
     depth,
     mean_features,
+    thin_pieces,
     votes,
 )
 
@@ -48,6 +49,21 @@ def test_mean_features_depth_and_votes():
     assert dist[3, 0] == 3 and dist[3, 3] == 0 and width[1:].tolist() == [3.0, 2.0]
     v = votes(np.array([0, 0, 1]), np.array([1, 1, 0]), 2)
     assert v.tolist() == [[0, 2], [1, 0]]
+
+
+@pytest.mark.parametrize("max_width", [0.0, 1.0, 1.5, 2.0, 2.3, 3.0])
+def test_thin_pieces_is_the_depth_test(max_width):
+    """Thin pieces found by one erosion are those whose largest depth is at most the width,
+    on blob-like maps with gaps in their ids and pieces along the border."""
+    from skimage.measure import label
+
+    rng = np.random.default_rng(int(max_width * 10))
+    for _ in range(20):
+        coarse = rng.integers(0, 6, (rng.integers(3, 12), rng.integers(3, 12)))
+        pieces = label(np.kron(coarse, np.ones((rng.integers(1, 6),) * 2, int)), background=-1)
+        pieces[pieces == 2] = 1  # an id without pixels, and a piece in two parts
+        want = depth(pieces)[1] <= max_width
+        np.testing.assert_array_equal(thin_pieces(pieces, max_width), want)
 
 
 def test_label_maximum_is_scipys_per_label_maximum():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .maps import adjacency, depth, mean_features
+from .maps import adjacency, mean_features, thin_pieces
 
 __all__ = ["remove_transition_bands"]
 
@@ -20,7 +20,7 @@ def remove_transition_bands(
     """Give away the pixels of transition bands: the blur of an edge clustered on its own.
 
     A band is a thin piece (no pixel farther than ``max_width`` px from the piece's edge,
-    :func:`scipy.ndimage.distance_transform_edt`: bands up to about 2 x ``max_width`` + 1 px
+    :func:`~napari_mmtseg.output_stage.maps.thin_pieces`: bands up to about 2 x ``max_width`` + 1 px
     wide) whose mean colour lies between the colours of the two neighbours it touches most,
     ``d(band, a) + d(band, b) <= slack * d(a, b)``: a ring around every nucleus, a seam along
     every outline. Its pixels go to the nearest neighbour, so the edge falls mid-band. A thin
@@ -91,8 +91,7 @@ def _remove_bands_once(pieces, features, max_width, slack, same):
     n = int(pieces.max()) + 1
     if n <= 3:
         return pieces
-    _, width = depth(pieces)
-    thin = width <= max_width
+    thin = thin_pieces(pieces, max_width)
     thin[0] = False
     if not thin.any():
         return pieces

@@ -271,6 +271,37 @@ def depth(pieces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return dist, width
 
 
+def thin_pieces(pieces: np.ndarray, max_width: float) -> np.ndarray:
+    """Which pieces are thin: no pixel deeper than ``max_width`` inside them.
+
+    The same as ``depth(pieces)[1] <= max_width`` (:func:`depth`): a pixel lies deeper than
+    ``max_width`` exactly when no boundary pixel is within that Euclidean distance, so one
+    binary erosion by the disk of that radius finds the deep pixels, with no distance
+    transform.
+
+    Parameters
+    ----------
+    pieces : ndarray of int, shape (H, W)
+        Piece ids >= 1.
+    max_width : float
+        Largest depth of a thin piece, in pixels (>= 0).
+
+    Returns
+    -------
+    ndarray of bool, shape (P + 1,)
+        True for each thin piece id, and for ids without pixels (entry 0 included).
+    """
+    from scipy import ndimage as ndi
+    from skimage.segmentation import find_boundaries
+
+    r = int(np.floor(max_width))
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+    disk = yy**2 + xx**2 <= max_width**2
+    inside = ~find_boundaries(pieces, connectivity=1, mode="thick")
+    deep = ndi.binary_erosion(inside, disk, border_value=1)
+    return np.bincount(pieces[deep], minlength=int(pieces.max()) + 1) == 0
+
+
 def label_maximum(values: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
     """The largest value of each label.
 
