@@ -156,6 +156,30 @@ def test_a_corrupt_file_is_reported_and_the_rest_written_then_a_rerun_skips(
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*_labels.tif")} != mtimes
 
 
+def test_train_on_with_a_scheduler_records_the_local_preset_and_a_rerun_reuses_it(
+    client, tmp_path, capsys
+):
+    """``--train-on`` trains in the command's process, so its preset is this machine's
+    default when none is given, also with ``--scheduler``; a rerun takes the same model."""
+    from napari_mmtseg import load_model
+    from napari_mmtseg.batch.train import MODEL_NAME
+
+    _write_images(tmp_path / "in", n=2)
+    out = tmp_path / "out"
+    args = ["segment", str(tmp_path / "in"), "-o", str(out), "--train-on", "1",
+            "--device", "cpu", "--set", "max_iter=10", "--set", "q=8",
+            "--scheduler", client.scheduler.address]  # fmt: skip
+    assert main(args) == 0
+    assert load_model(out / MODEL_NAME).training["preset"] == "fast"  # the CPU's default
+    os.remove(out / "img0_labels.tif")
+    capsys.readouterr()
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "reusing the model" in err and "1 done, 1 skipped" in err
+    assert main(args[:4] + ["--model", str(out / MODEL_NAME), "--overwrite"] + args[-2:]) == 0
+    assert "preset" not in capsys.readouterr().err  # the model's own parameters apply
+
+
 def test_a_killed_worker_is_replaced_and_every_output_is_whole(client, serial, monkeypatch):
     import napari_mmtseg.batch.run as batch_run
 

@@ -84,33 +84,74 @@ def test_train_on_does_not_reuse_a_model_of_another_method(tmp_path, capsys):
     assert main(argv + ["--method", "mmt", "--overwrite"]) == 0  # trains again: allowed
     capsys.readouterr()
     assert main(argv + ["--method", "kim2020"]) == 2
-    assert "trained with --method mmt, not kim2020" in capsys.readouterr().err
+    assert "--method mmt, not kim2020" in capsys.readouterr().err
 
 
 def test_train_on_reuses_its_model_only_when_trained_as_asked(tmp_path, capsys):
     """A second ``--train-on`` run into the same folder (a resumed batch) reuses the model
     file only when its seed, sample of fields and training parameters are the ones asked
-    for; the parameters of labelling (output mode, merging) may change."""
+    for; the parameters of labelling (output mode, merging) may change, except for a model
+    trained on one image, whose class ids come from labelling it."""
     _images(tmp_path / "plate", 3)
     out = tmp_path / "out"
     argv = ["segment", str(tmp_path / "plate"), "-o", str(out), *FAST]
-    assert main(argv + ["--train-on", "1"]) == 0
+    assert main(argv + ["--train-on", "2"]) == 0
     sha = _sha(out / MODEL_NAME)
     capsys.readouterr()
-    assert main(argv + ["--train-on", "1", "--output-mode", "clusters"]) == 0
+    assert main(argv + ["--train-on", "2", "--output-mode", "clusters"]) == 0
     assert "reusing the model" in capsys.readouterr().err
     for changed, phrase in [
-        (["--train-on", "2"], "file(s)"),
-        (["--train-on", "1", "--set", "max_iter=9"], "max_iter=15, not 9"),
-        (["--train-on", "1", "--preset", "paper"], "tol=0.002, not 0.0"),
+        (["--train-on", "3"], "files "),
+        (["--train-on", "2", "--set", "max_iter=9"], "max_iter=15, not 9"),
+        (["--train-on", "2", "--preset", "paper"], "--preset fast, not paper"),
+        (["--train-on", "2", "--n-classes", "2"], "n_classes='auto', not 2"),  # stops training
+        (["--train-on", "2", "--channel-axis", "none"], "--channel-axis None, not none"),
     ]:
         assert main(argv + changed) == 2, changed
         err = capsys.readouterr().err
-        assert "holds a model trained with" in err and phrase in err and "--overwrite" in err
+        assert "holds a model trained otherwise" in err and phrase in err and "--overwrite" in err
     seed = [a if a != "1" else "2" for a in argv]  # --seed 2
-    assert main(seed + ["--train-on", "1"]) == 2
+    assert main(seed + ["--train-on", "2"]) == 2
     assert "--seed 1, not 2" in capsys.readouterr().err
+    assert main(argv + ["--train-on", "2", "--set", "k=5"]) == 0  # k-means' own: not read
     assert _sha(out / MODEL_NAME) == sha  # never replaced without --overwrite
+    one = ["segment", str(tmp_path / "plate"), "-o", str(tmp_path / "one"), *FAST]
+    assert main(one + ["--train-on", "1"]) == 0
+    assert main(one + ["--train-on", "1", "--output-mode", "clusters"]) == 2
+    assert "output='regions', not 'clusters'" in capsys.readouterr().err
+
+
+def test_train_on_names_its_files_by_path_whatever_form_the_inputs_take(
+    tmp_path, capsys, monkeypatch
+):
+    """The same fields given as a folder, a glob, absolute or relative paths are the same
+    sample; a model file without a record of its training is not reused, and the message
+    names --model to apply it as it is."""
+    files = _images(tmp_path / "plate", 2)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    argv = ["-o", str(out), "--train-on", "2", *FAST]
+    assert main(["segment", "plate", *argv]) == 0
+    model = load_model(out / MODEL_NAME)
+    assert model.training["files"] == [str(f.resolve()) for f in files]
+    for given in ([str(tmp_path / "plate")], ["./plate/*.tif"], [str(f) for f in files]):
+        (out / "f0_labels.tif").unlink()
+        assert main(["segment", *given, *argv]) == 0, given
+        assert "1 done, 1 skipped" in capsys.readouterr().err
+    model.training = None  # as a file written before the record existed
+    model.save(out / MODEL_NAME)
+    assert main(["segment", "plate", *argv]) == 2
+    err = capsys.readouterr().err
+    assert "no record of how it was trained" in err and f"--model {out / MODEL_NAME}" in err
+
+
+def test_train_rejects_a_method_that_trains_nothing_or_none_at_all(tmp_path, capsys):
+    files = _images(tmp_path / "in", 1)
+    for method in ("felzenszwalb", "nonesuch"):
+        argv = ["train", str(files[0]), "-o", str(tmp_path / "m.pt"), "--method", method]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "mmt, kim2020, kanezaki2018" in err and "multiotsu" not in err
 
 
 def test_a_classical_method_trains_no_model(tmp_path, capsys):

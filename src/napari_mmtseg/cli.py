@@ -81,7 +81,8 @@ def _cluster_preset(client, args) -> None:
             f"the workers would pick different presets ({', '.join(sorted(found))}); pass --preset"
         )
     args.preset = found.pop()
-    print(f"mmtseg: workers' device: using the {args.preset!r} preset", file=sys.stderr)
+    if args.model is None:  # a model applies its own parameters
+        print(f"mmtseg: workers' device: using the {args.preset!r} preset", file=sys.stderr)
 
 
 def _client(args, n_files: int):
@@ -195,7 +196,7 @@ def cmd_segment(args) -> int:
         n = len(pairs)
     except BatchError as exc:
         raise CLIError(str(exc)) from exc
-    if not args.scheduler:
+    if not args.scheduler or args.train_on is not None:  # --train-on trains here
         resolve_preset(args)
     extra = _read_scribbles(args, n) | ({} if args.detail == "auto" else {"detail": args.detail})
     model, model_info = segment_model(args, inputs, folder, overrides)

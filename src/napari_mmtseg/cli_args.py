@@ -205,8 +205,9 @@ def _segment_parser(sub, methods, presets) -> None:
         dest="train_on",
         metavar="N",
         help="train one model on N inputs picked evenly (seeded by --seed), save it as "
-        "mmtseg_model.pt in the output folder (a rerun reuses it; --overwrite trains "
-        "again) and apply it to every input (default: none)",
+        "mmtseg_model.pt in the output folder (a rerun reuses it when trained as the rerun "
+        "asks, else stops saying what differs; --overwrite trains again) and apply it to "
+        "every input (default: none)",
     )
     s.set_defaults(command="segment")
 
@@ -225,8 +226,8 @@ def _train_parser(sub, methods, presets) -> None:
         "-o", "--output", required=True, dest="output", metavar="MODEL",
         help="the model file to write, e.g. model.pt (required)",
     )  # fmt: skip
-    t.add_argument(  # every method parses, so that another one is told why it cannot train
-        "--method", default="mmt", choices=methods, metavar="{" + ",".join(LEARNED_METHODS) + "}",
+    t.add_argument(  # no choices: another method is told why it cannot train
+        "--method", default="mmt", metavar="{" + ",".join(LEARNED_METHODS) + "}",
         help="a learned method: mmt, kim2020 or kanezaki2018 (default: mmt)",
     )  # fmt: skip
     t.add_argument(

@@ -129,7 +129,12 @@ def cmd_train(args) -> int:
         different shapes, a model file that exists without ``--overwrite``.
     """
     from .batch.train import model_record
+    from .params import check_learned
 
+    try:
+        check_learned(args.method)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from exc
     out = Path(args.output)
     if out.exists() and not args.overwrite:
         raise CLIError(f"{out} exists: pass --overwrite to replace it")
@@ -214,12 +219,13 @@ def _check_reused(model, path, inputs, args, overrides: dict) -> None:
     try:
         diff = training_differences(
             model, inputs, method=args.method, preset=args.preset, seed=args.seed,
-            overrides=overrides, train_on=args.train_on,
+            overrides=overrides, train_on=args.train_on, channel_axis=args.channel_axis,
         )  # fmt: skip
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
     if diff:
         raise CLIError(
-            f"{path} holds a model trained with {'; '.join(diff)}: --overwrite trains a new "
-            "one there, or write to another folder with -o"
+            f"{path} holds a model trained otherwise than this run asks (the model's, not "
+            f"this run's: {'; '.join(diff)}). --overwrite trains a new one there, "
+            f"--model {path} applies it as it is, or -o writes to another folder."
         )

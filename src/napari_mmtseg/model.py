@@ -94,8 +94,9 @@ class Model:
         regions never merge with each other when it is applied (as in training).
     training : dict or None
         How ``mmtseg train`` or ``mmtseg segment --train-on`` trained it
-        (:func:`~napari_mmtseg.batch.train.train_model`): ``seed``, ``preset`` and ``files``
-        (the image files, as the batch named them); None for a model kept by a run.
+        (:func:`~napari_mmtseg.batch.train.train_model`): ``seed``, ``preset``,
+        ``channel_axis`` (as given) and ``files`` (absolute paths, URLs as given); None for
+        a model kept by a run.
     """
 
     method: str

@@ -18,6 +18,7 @@ __all__ = [
     "CLASSICAL_METHODS",
     "SCRIBBLE_METHODS",
     "LABELLING_FIELDS",
+    "READ_ONLY_BY",
     "OUTPUTS",
     "STACK_MODES",
     "PRESETS",
@@ -33,19 +34,27 @@ SCRIBBLE_METHODS = ("trainable",)
 METHODS = LEARNED_METHODS + CLASSICAL_METHODS + SCRIBBLE_METHODS
 #: Params fields read only when trained networks label an image (inference and output
 #: stage): applying a model may change them; every other field of a model was fixed by its
-#: training
+#: training (``n_classes`` too: a learned run stops training at that many labels)
 LABELLING_FIELDS = (
     "final_net",
     "infer_at",
     "tile",
     "output",
-    "n_classes",
     "min_region_size",
     "merge_threshold",
     "texture_weight",
     "line_width",
     "refine",
 )
+#: Params fields that only some methods read, and which (every other field: all methods)
+READ_ONLY_BY = {
+    **dict.fromkeys(
+        ("alpha", "ema_warmup", "soft_weight", "noise", "superpixel_size", "final_net"), ("mmt",)
+    ),
+    **dict.fromkeys(("n_segments", "compactness"), ("kanezaki2018",)),
+    "k": ("kmeans",),
+    **dict.fromkeys(("scale", "sigma", "min_size"), ("felzenszwalb",)),
+}
 
 
 def check_learned(method: str) -> None:

@@ -9,6 +9,7 @@ its SHA-256 (:func:`model_record`). No Qt, no napari.
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 
@@ -120,7 +121,7 @@ def train_model(
     inputs,
     *,
     method: str = "mmt",
-    preset: str = "fast",
+    preset: str | None = "fast",
     seed: int = 0,
     channel_axis=None,
     device="auto",
@@ -134,7 +135,8 @@ def train_model(
     inputs : iterable of str
         Files, folders and globs, as for :func:`~napari_mmtseg.batch.segment_many`.
     method, preset, seed, channel_axis, device, overrides
-        As for :func:`napari_mmtseg.segment` (``method``: a learned one).
+        As for :func:`napari_mmtseg.segment` (``method``: a learned one; ``preset`` None:
+        the device's default).
     train_on : int, optional
         Train on this many of the inputs, picked by :func:`sample_evenly` with ``seed``
         (default: all of them).
@@ -157,6 +159,11 @@ def train_model(
     from ..params import check_learned
 
     check_learned(method)  # before the files are read
+    if preset is None:  # the device's, as segment picks it
+        from ..device import resolve_device
+        from ..params import default_preset
+
+        preset = default_preset(resolve_device(device).type)
     files = [src for src, _ in plan(inputs, "unused-output-folder")]
     if train_on is not None:
         files = sample_evenly(files, train_on, seed)
@@ -165,19 +172,37 @@ def train_model(
         image, method=method, preset=preset, seed=seed, channel_axis=axis, device=device,
         **dict(overrides or {}),
     )  # fmt: skip
-    model.training = {"seed": int(seed), "preset": preset, "files": [str(f) for f in files]}
+    model.training = {
+        "seed": int(seed),
+        "preset": preset,
+        "channel_axis": channel_axis,
+        "files": [_file_key(f) for f in files],
+    }
     return model, files
 
 
 def training_differences(
-    model, inputs, *, method: str, preset: str, seed: int, overrides: dict, train_on: int
+    model,
+    inputs,
+    *,
+    method: str,
+    preset: str,
+    seed: int,
+    overrides: dict,
+    train_on: int,
+    channel_axis=None,
 ) -> list:
     """What differs between a batch's model and the training a batch asks for now.
 
     ``mmtseg segment --train-on N`` reuses the model file of its output folder (a run
-    resumed after a stop); a model trained with another method, training parameters
-    (those not in :data:`~napari_mmtseg.params.LABELLING_FIELDS`, which apply when it
-    labels), seed or sample of files is not the one asked for.
+    resumed after a stop); a model trained with another method, preset, training
+    parameters, seed, channel axis or sample of files is not the one asked for. The
+    parameters compared are those the method reads in training: not the
+    :data:`~napari_mmtseg.params.LABELLING_FIELDS` (they apply when it labels), except for
+    a model trained on one image, whose class ids come from labelling it; nor those only
+    another method reads (:data:`~napari_mmtseg.params.READ_ONLY_BY`). Files are compared
+    by absolute path (URLs as given), so a folder, a glob or the files themselves name the
+    same sample.
 
     Parameters
     ----------
@@ -185,38 +210,60 @@ def training_differences(
         The model found.
     inputs : iterable of str
         The batch's inputs (files, folders, globs).
-    method, preset, seed, overrides, train_on
-        As for :func:`train_model`.
+    method, preset, seed, overrides, train_on, channel_axis
+        As for :func:`train_model` (``preset`` resolved: not None).
 
     Returns
     -------
     list of str
-        One phrase per difference (empty when the model is the one asked for).
+        One phrase per difference, the model's value first (empty when the model is the
+        one asked for).
 
     Raises
     ------
     ValueError
         For overrides that :func:`~napari_mmtseg.params.make_params` refuses.
     """
-    from ..params import LABELLING_FIELDS, make_params
+    from ..params import LABELLING_FIELDS, READ_ONLY_BY, make_params
 
     if model.method != method:
         return [f"--method {model.method}, not {method}"]
-    wanted = make_params(method, preset, **dict(overrides or {})).to_dict()
-    had = model.params.to_dict()
-    out = [
-        f"{k}={had.get(k)!r}, not {v!r}"
-        for k, v in wanted.items()
-        if k not in LABELLING_FIELDS and had.get(k) != v
-    ]
-    if model.training is None:  # kept by a run, not by a batch: files and seed unknown
-        return out + ["no record of the files and seed it was trained with"]
-    if model.training.get("seed") != seed:
-        out.append(f"--seed {model.training.get('seed')}, not {seed}")
+    rec = model.training
+    if rec is None:
+        return ["no record of how it was trained (a file from an older napari-mmtseg)"]
+    out = []
+    if rec.get("preset") != preset:
+        out.append(f"--preset {rec.get('preset')}, not {preset}")
+    else:
+        wanted = make_params(method, preset, **dict(overrides or {})).to_dict()
+        had = model.params.to_dict()
+        one_image = len(rec.get("files") or []) == 1
+        out += [
+            f"{k}={had.get(k)!r}, not {v!r}"
+            for k, v in wanted.items()
+            if had.get(k) != v
+            and (one_image or k not in LABELLING_FIELDS)
+            and method in READ_ONLY_BY.get(k, (method,))
+        ]
+    if rec.get("seed") != seed:
+        out.append(f"--seed {rec.get('seed')}, not {seed}")
+    if rec.get("channel_axis") != channel_axis:
+        out.append(f"--channel-axis {rec.get('channel_axis')}, not {channel_axis}")
     files = sample_evenly([src for src, _ in plan(inputs, "unused-output-folder")], train_on, seed)
-    had_files = model.training.get("files") or []
-    if had_files != [str(f) for f in files]:
-        out.append(
-            f"{len(had_files)} file(s) ({', '.join(had_files[:3])}...), not these {len(files)}"
-        )
+    had_files, files = list(rec.get("files") or []), [_file_key(f) for f in files]
+    if had_files != files:
+        gone = [f for f in had_files if f not in files] or had_files
+        new = [f for f in files if f not in had_files] or files
+        out.append(f"files {_some(gone)}, not {_some(new)}")
     return out
+
+
+def _file_key(path) -> str:
+    """A file's name as a model's record keeps it: absolute for a local file."""
+    return str(path) if storage.is_url(path) else str(Path(path).resolve())
+
+
+def _some(names: list, n: int = 3) -> str:
+    """Up to ``n`` names, and how many more."""
+    more = f" and {len(names) - n} more" if len(names) > n else ""
+    return ", ".join(names[:n]) + more
