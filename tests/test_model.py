@@ -25,6 +25,13 @@ def _class_ids(labels, gt):
     return [int(np.bincount(labels[gt == c].ravel()).argmax()) for c in np.unique(gt)]
 
 
+def test_save_names_a_missing_folder_or_a_folder_given_as_the_file(trained, tmp_path):
+    with pytest.raises(FileNotFoundError, match="No folder"):
+        trained[0].save(tmp_path / "absent" / "m.pt")
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        trained[0].save(tmp_path)
+
+
 def test_save_then_load_gives_identical_labels(trained, tmp_path):
     model, img, _ = trained
     path = model.save(tmp_path / "m.pt")

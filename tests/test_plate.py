@@ -154,6 +154,13 @@ def test_train_rejects_a_method_that_trains_nothing_or_none_at_all(tmp_path, cap
         assert "mmt, kim2020, kanezaki2018" in err and "multiotsu" not in err
 
 
+def test_train_refuses_a_folder_as_the_model_file_before_training(tmp_path, capsys):
+    files = _images(tmp_path / "in", 1)
+    argv = ["train", str(files[0]), "-o", str(tmp_path), "--overwrite", *FAST]
+    assert main(argv) == 2
+    assert "is a folder: name the model file" in capsys.readouterr().err
+
+
 def test_a_classical_method_trains_no_model(tmp_path, capsys):
     files = _images(tmp_path / "in", 1)
     assert main(["train", str(files[0]), "-o", str(tmp_path / "m.pt"), "--method", "kmeans"]) == 2

@@ -136,6 +136,8 @@ def cmd_train(args) -> int:
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
     out = Path(args.output)
+    if out.is_dir():
+        raise CLIError(f"{out} is a folder: name the model file, e.g. {out / 'model.pt'}")
     if out.exists() and not args.overwrite:
         raise CLIError(f"{out} exists: pass --overwrite to replace it")
     resolve_preset(args)

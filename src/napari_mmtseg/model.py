@@ -273,8 +273,19 @@ class Model:
         -------
         pathlib.Path
             The path written.
+
+        Raises
+        ------
+        IsADirectoryError
+            When ``path`` is a folder.
+        FileNotFoundError
+            When its folder does not exist.
         """
         path = Path(path)
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a folder: name the model file (e.g. model.pt).")
+        if not path.parent.is_dir():
+            raise FileNotFoundError(f"No folder {path.parent} to write the model file in.")
         blob = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,

@@ -1,5 +1,6 @@
 """The widget's Model section (issue 22 item 4): keep a run's model, save and load it,
-apply it to another image layer; a model saved by the CLI gives, in napari, the labels
+apply it to another image layer as a run of the widget (stacks, channels, pyramids, a result
+ready for Refine); a model saved by the CLI gives, in napari, the labels
 ``segment(image, model=...)`` gives."""
 
 import numpy as np
@@ -25,8 +26,16 @@ def _image(seed, shift=0):
     return (img + 0.04 * rng.standard_normal(img.shape)).astype(np.float32)
 
 
+def _apply(qtbot, widget, layer, output="clusters"):
+    """Apply the kept model to ``layer`` as "Apply to image" does; the result layer."""
+    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT) as blocker:
+        assert widget.model_panel.apply(layer, output=output) is not None
+    assert blocker.args == ["done"]
+    return widget.result_layer
+
+
 def test_a_cli_model_loaded_in_the_widget_labels_a_new_layer_as_segment_does(
-    make_napari_viewer, tmp_path
+    make_napari_viewer, qtbot, tmp_path
 ):
     src = tmp_path / "train.tif"
     tifffile.imwrite(src, _image(0))
@@ -40,8 +49,9 @@ def test_a_cli_model_loaded_in_the_widget_labels_a_new_layer_as_segment_does(
     assert not panel.apply_button.enabled  # nothing kept yet
     assert panel.load(model_path) is not None and panel.apply_button.enabled
     new = viewer.add_image(_image(5, shift=3), name="new field")
-    layer = panel.apply(new, output="clusters")
+    layer = _apply(qtbot, widget, new)
     assert isinstance(layer, Labels) and layer in viewer.layers
+    assert layer.name == "new field mmt (model)" and layer.data.dtype == np.int32
     expected = segment(new.data, model=load_model(model_path), output="clusters")
     np.testing.assert_array_equal(layer.data, expected.labels)  # id for id
     assert layer.metadata["model"] == str(model_path)
@@ -61,7 +71,90 @@ def test_a_learned_run_is_kept_saved_and_reloaded(make_napari_viewer, qtbot, tmp
     assert saved is not None and load_model(saved).method == "kim2020"
     other = viewer.add_image(_image(2, shift=-2), name="other")
     assert other in [lay for _, lay in panel._images()]
-    a = panel.apply(other, output="clusters").data
+    a = _apply(qtbot, widget, other).data
     b = segment(other.data, model=load_model(saved), output="clusters").labels
     np.testing.assert_array_equal(a, b)
     assert panel.load(tmp_path / "missing.pt") is None  # an error notification, no raise
+    assert panel.save(tmp_path / "no such folder" / "m.pt") is None  # nor here
+
+
+def _stack(seed, n=3):
+    """(n, 32, 36) float32: the blob of :func:`_image` drifting one pixel a slice."""
+    return np.stack([_image(seed + i, shift=i) for i in range(n)])
+
+
+def test_applied_to_a_z_stack_a_blob_through_z_is_one_region(make_napari_viewer, qtbot):
+    """The layer's axis labels say Z: the model's regions join through the slices, as
+    ``segment(..., axes="ZYX")`` gives them, and the labels keep the layer's axes."""
+    viewer = make_napari_viewer()
+    widget = MMTSegWidget(viewer)
+    first = viewer.add_image(_stack(0), name="z1", axis_labels=("z", "y", "x"))
+    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT):
+        widget(image=first, method="mmt", preset="fast", device="cpu", max_iter=8, q=6,
+               live_preview=False)  # fmt: skip
+    model = widget.model_panel.model
+    second = viewer.add_image(_stack(7), name="z2", axis_labels=("z", "y", "x"))
+    layer = _apply(qtbot, widget, second, output="regions")
+    expected = segment(second.data, model=model, output="regions", axes="ZYX").labels
+    np.testing.assert_array_equal(layer.data, expected)
+    assert layer.data[0, 14, 16] == layer.data[2, 14, 18]  # the blob: one id through Z
+    assert layer.metadata["axes"] == "ZYX" and tuple(layer.axis_labels) == ("z", "y", "x")
+
+
+def test_a_multichannel_model_applies_to_a_multichannel_layer(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    widget = MMTSegWidget(viewer)
+    two = np.stack([_image(0), 1 - _image(0)])
+    first = viewer.add_image(two, name="c1")
+    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT):
+        widget(image=first, channel_axis=0, method="mmt", preset="fast", device="cpu",
+               max_iter=8, q=6, live_preview=False)  # fmt: skip
+    model = widget.model_panel.model
+    assert model.n_channels == 2
+    other = np.stack([_image(3, shift=2), 1 - _image(3, shift=2)])
+    second = viewer.add_image(other, name="c2")  # no channel axis chosen for it yet
+    layer = _apply(qtbot, widget, second)
+    assert layer.data.shape == (32, 36)
+    expected = segment(other, model=model, output="clusters", channel_axis=0).labels
+    np.testing.assert_array_equal(layer.data, expected)
+
+
+def test_an_applied_result_is_corrected_and_refined_from_the_model(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    widget = MMTSegWidget(viewer)
+    first = viewer.add_image(_image(1), name="a")
+    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT):
+        widget(image=first, method="mmt", preset="fast", device="cpu", max_iter=8, q=6,
+               live_preview=False)  # fmt: skip
+    second = viewer.add_image(_image(4, shift=2), name="b")
+    layer = _apply(qtbot, widget, second, output="regions")
+    assert widget.scribbles.value is layer  # ready for corrections, as after a Run
+    new_id = int(layer.data.max()) + 5
+    layer.data_setitem((np.arange(2, 6), np.arange(2, 6)), new_id)  # a correction
+    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT) as blocker:
+        assert widget.refine(scribbles=layer, image=second) is not None
+    assert blocker.args == ["done"]
+    assert widget.result_layer is layer and layer.data[3, 3] == new_id  # painted pixels kept
+    assert layer.metadata["scribbles"]["init_model"]  # continued from the applied model
+
+
+def test_applied_to_a_pyramid_it_labels_the_level_a_run_would(make_napari_viewer, qtbot):
+    from napari_mmtseg._napari import _job
+
+    viewer = make_napari_viewer()
+    widget = MMTSegWidget(viewer)
+    first = viewer.add_image(_image(1), name="a")
+    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT):
+        widget(image=first, method="kim2020", preset="fast", device="cpu", max_iter=8, q=6,
+               live_preview=False)  # fmt: skip
+    big = np.kron(_image(2), np.ones((2, 2), np.float32))
+    pyramid = viewer.add_image([big, big[::2, ::2]], multiscale=True, name="pyr")
+    old = _job.MAX_PYRAMID_PIXELS
+    _job.MAX_PYRAMID_PIXELS = 32 * 36  # the finest level at or under: level 1
+    try:
+        layer = _apply(qtbot, widget, pyramid)
+    finally:
+        _job.MAX_PYRAMID_PIXELS = old
+    assert layer.data.shape == (32, 36) and layer.metadata["pyramid_level"] == 1
+    expected = segment(big[::2, ::2], model=widget.model_panel.model, output="clusters")
+    np.testing.assert_array_equal(layer.data, expected.labels)

@@ -2,8 +2,9 @@
 
 After a run with a learned method the widget hands its trained model here
 (:meth:`ModelPanel.keep`). "Apply to" labels another image layer with it by inference
-alone (:func:`napari_mmtseg.segment` with ``model=``): with ``clusters`` ids a class has
-the same id on every image the model labels. "Save model..." and "Load model..." write
+alone, as a run of the widget (``MMTSegWidget.apply_model``: the layer's channel and stack
+axes, progress, Cancel, a result ready for Refine): with ``clusters`` ids a class has the
+same id on every image the model labels. "Save model..." and "Load model..." write
 and read the file format of :mod:`napari_mmtseg.model`, the one ``mmtseg train`` writes.
 Each action is a method taking a path or layer, so scripts and tests skip the dialogs.
 """
@@ -16,8 +17,7 @@ from magicgui.widgets import ComboBox, Container, Label, PushButton
 from napari.layers import Image
 from napari.utils.notifications import show_error, show_info
 
-from .. import load_model, segment
-from ..labels_file import result_metadata
+from .. import load_model
 from ._form import real_viewer
 
 __all__ = ["ModelPanel"]
@@ -34,6 +34,9 @@ class ModelPanel(Container):
         The viewer whose image layers the model is applied to.
     into : magicgui.widgets.Container, optional
         A container (the dock widget) the section is appended to.
+    apply : callable, optional
+        ``apply(layer, output)``: starts applying the kept model to an image layer (the
+        dock widget's ``apply_model``); "Apply to image" calls it.
 
     Attributes
     ----------
@@ -43,8 +46,9 @@ class ModelPanel(Container):
         The file the kept model was loaded from or saved to (None: not saved yet).
     """
 
-    def __init__(self, napari_viewer, into=None):
+    def __init__(self, napari_viewer, into=None, apply=None):
         self._viewer = napari_viewer = real_viewer(napari_viewer)
+        self._apply = apply
         self.model = None
         self.model_file = None
         self.info = Label(name="model_info", value="Model: none yet (run a learned method)")
@@ -101,7 +105,7 @@ class ModelPanel(Container):
         self._enable()
 
     def apply(self, layer=None, output=None):
-        """Label an image layer with the kept model, by inference alone, in a new layer.
+        """Start labelling an image layer with the kept model, by inference alone.
 
         Parameters
         ----------
@@ -113,28 +117,15 @@ class ModelPanel(Container):
 
         Returns
         -------
-        napari.layers.Labels or None
-            The new layer, or None when nothing was applied (a notification says why).
+        GeneratorWorker or None
+            The started worker (the new Labels layer comes when it finishes), or None
+            when nothing started (a notification says why).
         """
         layer = layer if layer is not None else self.target.value
-        output = output or self.output.value
-        if self.model is None or layer is None:
+        if self.model is None or layer is None or self._apply is None:
             show_error("MMT segmentation: no model kept yet, or no image chosen.")
             return None
-        try:
-            result = segment(layer.data, model=self.model, rgb=layer.rgb, output=output)
-        except (ValueError, TypeError, MemoryError) as exc:
-            show_error(f"MMT segmentation: {exc}")
-            return None
-        named = {"model": self.model_file or "(not saved)"}
-        spatial = result.labels.ndim
-        return self._viewer.add_labels(
-            result.labels,
-            name=f"{layer.name} labels (model)",
-            scale=layer.scale[-spatial:],
-            translate=layer.translate[-spatial:],
-            metadata=result_metadata(result, source=layer.name, **named),
-        )
+        return self._apply(layer, output or self.output.value)
 
     def save(self, path=None):
         """Write the kept model to a file.

@@ -149,7 +149,9 @@ def write_run(viewer, run, result, records: dict, last=None) -> Labels:
     the result leaves at 0 (a new layer if the target is gone or was not
     written by the widget). A Run
     writes into the previous result (``last`` preferred) with
-    ``run.update``, else into a new layer."""
+    ``run.update``, else into a new layer. A run that applied a kept model
+    (``run.model``) names it in the layer's name and metadata (``model``: its
+    file), and its record keeps that model for a later Refine."""
     job, plan = run.job, run.plan
     if plan is not None:
         target = plan.target
@@ -165,7 +167,8 @@ def write_run(viewer, run, result, records: dict, last=None) -> Labels:
         if plan is not None:  # the user's edits, and pixels the engine left unlabelled (0:
             # 'trainable' labels only the slices of a stack that have scribbles)
             keep = edited[job.region] | (np.asarray(result.labels) == 0)
-    extra = (
+    extra = {"model": run.model_file or "(not saved)"} if run.model is not None else {}
+    extra |= (
         {}
         if plan is None
         else {
@@ -177,12 +180,14 @@ def write_run(viewer, run, result, records: dict, last=None) -> Labels:
             }
         }
     )
+    what = run.method if run.model is None else f"{run.method} (model)"
     layer, write = write_result(
-        viewer, job, result, run.method, target=target, keep=keep, preview=run.preview, extra=extra
+        viewer, job, result, what, target=target, keep=keep, preview=run.preview, extra=extra
     )
     run.preview = None  # it is the result now, or was removed
+    model = result.model if run.model is None else run.model  # a Refine warm-starts from it
     if write is None:  # a new layer, made of the result
-        rec = EditRecord(layer.data, job.source_id, run.method, result.model, run.channel_axis)
+        rec = EditRecord(layer.data, job.source_id, run.method, model, run.channel_axis)
     else:
         if (
             rec is None
@@ -191,8 +196,6 @@ def write_run(viewer, run, result, records: dict, last=None) -> Labels:
             before[write[0]] = write[1]
             rec = EditRecord(before, job.source_id, layer.metadata.get("method", ""))
             edited = np.zeros(before.shape, bool)
-        rec.wrote(
-            layer.data, job.region, write, edited, keep, run.method, result.model, run.channel_axis
-        )
+        rec.wrote(layer.data, job.region, write, edited, keep, run.method, model, run.channel_axis)
     records[str(layer.unique_id)] = rec
     return layer

@@ -112,7 +112,9 @@ class MMTSegWidget(ParamsForm):
         extra = [buttons, self.progress_bar, self.status, self.detail]
         super().__init__(napari_viewer, extra=extra)
         self._idle_bar("no run yet")
-        self.model_panel = ModelPanel(napari_viewer, into=self)  # Apply to, Save, Load model
+        self.model_panel = ModelPanel(  # Apply to, Save, Load model
+            napari_viewer, into=self, apply=self.apply_model
+        )
 
         self.run_button.changed.connect(self.run)
         self.refine_button.changed.connect(lambda *_: self._start(refine=True))
@@ -221,6 +223,74 @@ class MMTSegWidget(ParamsForm):
             The started worker, or None (a notification says why).
         """
         return self._start(refine=False)
+
+    def apply_model(self, layer=None, output=None):
+        """Label an image layer with the kept model by inference alone, as a run does.
+
+        What the Model section's "Apply to image" does: ``layer`` becomes the chosen
+        image, and the run reads it as Run would (its channel axis, stack axis and
+        pyramid level; a multichannel model with no channel axis chosen for the layer
+        takes the one axis as long as the model has channels), in the worker thread
+        with progress and Cancel. The result is a new Labels layer named
+        ``"<image> <method> (model)"``, ready for corrections and Refine, which
+        continues from the model.
+
+        Parameters
+        ----------
+        layer : napari.layers.Image, optional
+            The image (default: the one chosen under "image").
+        output : str, optional
+            ``"clusters"`` (one id per class, the same on every image the model labels) or
+            ``"regions"`` (default: the Model section's choice).
+
+        Returns
+        -------
+        GeneratorWorker or None
+            The started worker, or None (a notification says why; ``run_finished``
+            says "error" or "busy").
+        """
+        if self._run is not None or RUNNING:
+            return self._refuse(_BUSY, "busy")
+        panel = self.model_panel
+        model = panel.model
+        if model is None:
+            return self._refuse("no model kept yet: run a learned method, or load a model.")
+        try:
+            self.set_fields(layer, {})
+            if self.image.value is None:
+                return self._refuse("no image chosen to apply the model to.")
+            self._channels_for(model)
+            job = self.job()
+        except _ENGINE_ERRORS as exc:
+            return self._refuse(str(exc))
+        kwargs = dict(
+            model=model,
+            output=output or panel.output.value,
+            device=self.device.value,
+            num_threads=self._num_threads(),
+            preview_every=10 if self.live_preview.value else 0,
+            axes=self.stack_controls.axes(job),
+        )
+        run = self._current[0] = Run(
+            job=job,
+            method=model.method,
+            update=False,
+            channel_axis=self.channel_axis.value,
+            model=model,
+            model_file=panel.model_file,
+        )
+        return self._launch(run, make_worker(run, kwargs))
+
+    def _channels_for(self, model) -> None:
+        """A multichannel model applied to a layer with no channel axis chosen: choose the
+        one axis (not Y or X) as long as the model has channels, if there is one."""
+        layer = self.image.value
+        if model.layout != "channels" or layer.rgb or self.channel_axis.value is not None:
+            return
+        shape = (layer.data[0] if layer.multiscale else layer.data).shape
+        fits = [a for a, n in enumerate(shape[:-2]) if n == model.n_channels]
+        if len(fits) == 1:
+            self.set_field("channel_axis", fits[0])
 
     def _refuse(self, message: str, outcome: str = "error") -> None:
         """Start nothing: say why, and end this request with one ``run_finished``."""

@@ -52,6 +52,8 @@ class Run:
     warned: set = field(default_factory=set)  # the warnings shown (each once per run)
     plan: Any = None  # a Refine's :class:`~napari_mmtseg._napari._refine.Plan` (None: a Run)
     channel_axis: Any = None  # the widget's channel-axis choice for this run
+    model: Any = None  # a kept model applied by inference alone (None: the run trains)
+    model_file: str | None = None  # the file of ``model`` (None: not saved)
 
 
 def default_threads() -> int:
@@ -94,6 +96,8 @@ def starting_text(run: Run) -> str:
     where = ""
     if job.level:
         where = f" at pyramid level {job.level} ({job.out_shape[-2]}x{job.out_shape[-1]} per slice)"
+    if run.model is not None:
+        return f"applying the kept {run.method} model to {job.source_name}{where} ..."
     if plan is None:
         return f"starting {run.method} on {job.source_name}{where} ..."
     origin = "from the previous networks" if plan.init_model is not None else "from scratch"
