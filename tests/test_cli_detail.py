@@ -56,3 +56,28 @@ def test_a_bad_detail_is_a_usage_error(tmp_path, args):
     except SystemExit as exit_:  # argparse's usage errors
         rc = exit_.code
     assert rc == 2 and not (tmp_path / "o").exists()
+
+
+def test_a_stack_with_a_detail_fails_before_training_and_the_2d_input_is_written(
+    tmp_path, monkeypatch
+):
+    """A stack keeps no hierarchy: with ``--detail`` its row fails before any training
+    (the engine is never called for it), saying why; a 2D input beside it is written."""
+    import napari_mmtseg.batch.task as task
+
+    img, src = _photo(tmp_path)
+    tifffile.imwrite(tmp_path / "zstack.tif", np.stack([img[..., 0]] * 3), imagej=True,
+                     metadata={"axes": "ZYX"})  # fmt: skip
+    calls = []
+    real = task._segment
+    monkeypatch.setattr(
+        task, "_segment", lambda image, *a: calls.append(image.shape) or real(image, *a)
+    )
+    out = tmp_path / "out"
+    argv = ["segment", str(src), str(tmp_path / "zstack.tif"), "-o", str(out), "--detail", "0.5",
+            "--preset", "fast", "--set", "max_iter=5", "--device", "cpu"]  # fmt: skip
+    assert main(argv) == 1  # one failed
+    rows = {r["input"].split("/")[-1]: r for r in csv.DictReader(open(out / "mmtseg_summary.csv"))}
+    assert rows["photo.tif"]["status"] == "done" and rows["zstack.tif"]["status"] == "failed"
+    assert "3 slices" in rows["zstack.tif"]["error"] and "--detail" in rows["zstack.tif"]["error"]
+    assert calls == [img.shape]  # the stack was never segmented

@@ -170,6 +170,9 @@ def segment_file(
     kw = _engine_keywords(image, meta, method, preset, seed, channel_axis, device, model)
     overrides = dict(overrides or {})
     detail = overrides.pop("detail", "auto")  # the level written (mmtseg segment --detail)
+    stack = _stack_of(image, kw["channel_axis"]) if detail != "auto" else None
+    if stack:  # before any training: a stack's result has no hierarchy to cut
+        return _failed(row, ValueError(stack), t0)
     try:
         result = _segment(image, kw, overrides, task_threads(num_threads), on_progress, on_warning)
         if detail != "auto":  # the level written is the result's labels, count and record
@@ -184,6 +187,22 @@ def segment_file(
     except Exception as exc:  # one bad image never stops the batch
         return _failed(row, exc, t0)
     return _done(row, result, lmeta, t0)
+
+
+def _stack_of(image, channel_axis) -> str:
+    """Why a detail level cannot be cut from ``image``'s result ("" for one 2D slice)."""
+    from ..layout import channels_of, slice_layout
+
+    try:
+        n = slice_layout(image.shape, channels_of(image.shape, channel_axis).axis).n_slices
+    except ValueError:  # not an image the engine takes: it says why
+        return ""
+    if n <= 1:
+        return ""
+    return (
+        f"a detail level (--detail, detail=) needs one 2D image; this input has {n} slices, "
+        "and a stack's result keeps no region hierarchy (leave the detail at 'auto')"
+    )
 
 
 def _engine_keywords(image, meta, method, preset, seed, channel_axis, device, model) -> dict:
