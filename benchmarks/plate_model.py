@@ -62,15 +62,15 @@ def main(argv=None) -> None:
     rows = []
     for config in args.configs.split(","):
         out = Path(args.out) / config
-        argv = ["segment", images, "-o", str(out), "--preset", "fast", "--device", "cpu",
-                "--seed", str(args.seed), "--overwrite"]  # fmt: skip
+        argv = ["segment", images, "-o", str(out), "--device", "cpu", "--seed", str(args.seed),
+                "--overwrite"]  # fmt: skip
         if config == "train_on":
-            argv += ["--train-on", str(args.train_on), "--threads", "1"]
+            argv += ["--preset", "fast", "--train-on", str(args.train_on), "--threads", "1"]
         elif config.startswith("model_w"):  # the train_on run's model, applied by N workers
             model = Path(args.out) / "train_on" / "mmtseg_model.pt"
             argv += ["--model", str(model), "--workers", config[len("model_w") :]]
         else:
-            argv += ["--threads", "1"]
+            argv += ["--preset", "fast", "--threads", "1"]
         t0 = time.perf_counter()
         assert mmtseg(argv) == 0
         row = {"config": config, "seconds": round(time.perf_counter() - t0, 1)}

@@ -213,3 +213,27 @@ def test_model_and_train_on_together_or_a_non_model_file_are_usage_errors(tmp_pa
     assert "not both" in capsys.readouterr().err
     assert main(argv + ["--model", str(bad)]) == 2
     assert "not a napari-mmtseg model" in capsys.readouterr().err
+
+
+def test_options_a_model_cannot_take_are_usage_errors_before_any_input(tmp_path, capsys):
+    """With --model: what only a training run reads (--preset, --scribbles), another
+    method, a field of the networks or n_classes with clusters is refused up front (exit
+    2, no input touched), never silently ignored nor failed input by input."""
+    files = _images(tmp_path / "in", 2)
+    model_path = tmp_path / "model.pt"
+    assert main(["train", str(files[0]), "-o", str(model_path), *FAST]) == 0
+    out = tmp_path / "out"
+    argv = ["segment", *map(str, files), "-o", str(out), "--device", "cpu",
+            "--model", str(model_path)]  # fmt: skip
+    for extra, phrase in [
+        (["--preset", "paper"], "leave --preset out"),
+        (["--scribbles", str(files[0])], "inference alone"),
+        (["--method", "kim2020"], "--method kim2020 does not apply"),
+        (["--set", "q=16"], "q defines the model's networks"),
+        (["--output-mode", "clusters", "--n-classes", "3"], "n_classes would regroup"),
+    ]:
+        capsys.readouterr()
+        assert main(argv + extra) == 2, extra
+        assert phrase in capsys.readouterr().err, extra
+        assert not list(out.glob("*"))  # no summary, no labels: nothing was started
+    assert main(argv + ["--method", "mmt"]) == 0  # the model's own method: fine

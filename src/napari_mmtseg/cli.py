@@ -116,9 +116,22 @@ def _client(args, n_files: int):
     return Client(cluster), cluster, threads
 
 
-def _check_segment_args(args) -> None:
+def _check_segment_args(args, method_given: bool = True) -> None:
     """Usage errors of ``mmtseg segment`` found before any file is read."""
     from .params import SCRIBBLE_METHODS
+
+    args.method_given = method_given  # --model: a method named must be the model's
+    if args.model is not None and args.preset is not None:
+        raise CLIError(
+            "--preset chooses how networks train; --model applies a trained model with its "
+            "own parameters: leave --preset out"
+        )
+    if args.scribbles is not None and (args.model is not None or args.train_on is not None):
+        raise CLIError(
+            "--scribbles steer a run that trains on its image: a model applied (--model, "
+            "--train-on) labels by inference alone; refine it in Python "
+            "(segment(..., scribbles=, init_model=model))"
+        )
 
     if args.output_typo is not None:
         raise CLIError(
@@ -181,9 +194,11 @@ def cmd_segment(args) -> int:
         an output that cannot be written, ...
     """
     from .batch import BatchError, check_output, plan, segment_many
-    from .params import make_params
+    from .plan import run_params
 
-    _check_segment_args(args)
+    method_given = args.method is not None
+    args.method = args.method or "mmt"
+    _check_segment_args(args, method_given)
     overrides = overrides_of(args)
     inputs = list(args.inputs)
     if args.sample:
@@ -202,7 +217,7 @@ def cmd_segment(args) -> int:
     model, model_info = segment_model(args, inputs, folder, overrides)
     client, cluster, threads = _client(args, n)
     try:
-        make_params(model.method if model else args.method, args.preset, **overrides)
+        run_params(args.method, args.preset, model, overrides)  # each input's, checked once
         report = segment_many(
             inputs, args.output_dir, client=client, method=args.method, preset=args.preset,
             seed=args.seed, channel_axis=args.channel_axis, device=args.device,

@@ -71,7 +71,7 @@ def _segment_parser(sub, methods, presets) -> None:
     s.add_argument("--output", default=None, dest="output_typo", help=argparse.SUPPRESS)
     s.add_argument(
         "--method",
-        default="mmt",
+        default=None,  # mmt; None tells a method named from none (--model takes the model's)
         choices=methods,
         help="mmt: Mutual Mean-Teaching, two networks (the paper); kim2020, "
         "kanezaki2018: its one-network ancestors; kmeans, felzenszwalb, multiotsu "

@@ -208,6 +208,12 @@ def segment_model(args, inputs: list, folder: str, overrides: dict) -> tuple:
         model = load_model(path)
     except (ValueError, FileNotFoundError) as exc:
         raise CLIError(str(exc)) from exc
+    if args.model is not None and getattr(args, "method_given", False):
+        if model.method != args.method:
+            raise CLIError(
+                f"{path} holds a model of --method {model.method}: --method {args.method} "
+                "does not apply with --model (leave it out: the model's method is used)"
+            )
     if args.model is None and not trained:
         _check_reused(model, path, inputs, args, overrides)
         print(f"mmtseg: reusing the model {path} (--overwrite trains again)", file=sys.stderr)

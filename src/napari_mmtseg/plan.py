@@ -20,7 +20,7 @@ from .scribbles import Scribbles, prepare_scribbles
 from .stack import depth_stride
 from .train import TrainState, warm_state
 
-__all__ = ["RunPlan", "plan_run"]
+__all__ = ["RunPlan", "plan_run", "run_params"]
 
 
 @dataclass
@@ -178,7 +178,7 @@ def plan_run(
     method = _checked_method(method, model, init_model)
     dev = resolve_device(device)
     preset = default_preset(dev.type) if preset is None else preset
-    p = _run_params(method, preset, model, overrides)
+    p = run_params(method, preset, model, overrides)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be an integer, got {seed!r}")
     prep = prepare_image(image, channel_axis=channel_axis, rgb=rgb)
@@ -200,8 +200,32 @@ def _checked_method(method, model, init_model) -> str:
     return method
 
 
-def _run_params(method: str, preset: str, model, overrides: dict) -> Params:
-    """The run's parameters: the preset's with overrides, or the applied model's."""
+def run_params(method: str, preset: str, model, overrides: dict) -> Params:
+    """The run's parameters: the preset's with overrides, or the applied model's.
+
+    Parameters
+    ----------
+    method : str
+        The method (read when no model is applied).
+    preset : str
+        The preset (read when no model is applied).
+    model : Model or None
+        A model applied by inference alone: its own parameters, with the overrides of what
+        applying may change.
+    overrides : dict
+        Params field -> value.
+
+    Returns
+    -------
+    Params
+        The checked parameters.
+
+    Raises
+    ------
+    ValueError
+        For an override that is not valid, or that a model cannot take (a field of its
+        networks, ``n_classes`` with clusters output).
+    """
     if model is None:
         return make_params(method, preset, **overrides)
     return _model_params(model, preset, overrides)
