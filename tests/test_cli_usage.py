@@ -104,6 +104,18 @@ def test_train_help_lists_only_the_learned_methods(capsys):
     assert not any(m in text for m in ("kmeans", "felzenszwalb", "multiotsu", "trainable"))
 
 
+def test_an_unknown_option_is_matched_against_its_own_command_only(capsys):
+    """'mmtseg train --workers' is no abbreviation of segment's --workers: the hint names
+    only the options of the command given."""
+    with pytest.raises(SystemExit):
+        main(["train", "x.tif", "-o", "m.pt", "--workers", "2"])
+    err = capsys.readouterr().err
+    assert "unrecognized argument --workers" in err and "did you mean" not in err
+    with pytest.raises(SystemExit):
+        main(["train", "x.tif", "-o", "m.pt", "--thread", "1"])
+    assert "did you mean --threads?" in capsys.readouterr().err  # train has --threads
+
+
 @pytest.mark.slow
 def test_the_same_seed_and_threads_give_the_same_labels_everywhere(tmp_path):
     """CLI, API and two local workers, each with one torch thread (docs/usage.md)."""

@@ -327,15 +327,19 @@ def _bench_speed(rest) -> int:
     return int(speed.main(args) or 0)
 
 
-def _options(parser: argparse.ArgumentParser) -> list:
-    """Every long option of ``parser`` and of its sub-commands."""
+def _options(parser: argparse.ArgumentParser, args=None) -> list:
+    """Every long option of ``parser`` and of the sub-command ``args`` chose (of every
+    sub-command when none was chosen)."""
     found = []
     for action in parser._actions:  # argparse lists its options nowhere public
         found += [o for o in action.option_strings if o.startswith("--")]
         choices = getattr(action, "choices", None)
-        for sub in choices.values() if isinstance(choices, dict) else ():
-            if isinstance(sub, argparse.ArgumentParser):
-                found += _options(sub)
+        if not isinstance(choices, dict):
+            continue
+        chosen = getattr(args, action.dest, None) if args is not None else None
+        for name, sub in choices.items():
+            if isinstance(sub, argparse.ArgumentParser) and chosen in (None, name):
+                found += _options(sub, args)
     return sorted(set(found))
 
 
@@ -346,7 +350,7 @@ def _parse(parser: argparse.ArgumentParser, argv: list) -> argparse.Namespace:
     if unknown:
         bad = next((u for u in unknown if u.startswith("-")), unknown[0])
         key = bad.split("=", 1)[0]
-        options = _options(parser)
+        options = _options(parser, args)
         near = [o for o in options if o.startswith(key)] if key.startswith("--") else []
         near = near or difflib.get_close_matches(key, options, n=3)
         hint = f" (did you mean {' or '.join(near)}?)" if near else ""

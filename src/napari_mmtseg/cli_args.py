@@ -187,8 +187,8 @@ def _segment_parser(sub, methods, presets) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="torch threads per image (default: torch's own setting in this process, "
-        "all cores; cores / workers with --workers or on a cluster)",
+        help="torch threads per image, and for --train-on's training (default: torch's own "
+        "setting in this process, all cores; cores / workers with --workers or on a cluster)",
     )
     s.add_argument(
         "--model",
@@ -235,6 +235,11 @@ def _train_parser(sub, methods, presets) -> None:
         help="'paper' or 'fast' (default: 'paper' on a GPU, 'fast' on the CPU)",
     )  # fmt: skip
     t.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    t.add_argument(
+        "--threads", type=int, default=None, metavar="N",
+        help="torch threads for the training: the same seed and threads give the same model "
+        "(default: torch's own setting, all cores)",
+    )  # fmt: skip
     t.add_argument(
         "--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)"
     )

@@ -103,7 +103,7 @@ def _train(inputs, args, overrides: dict, train_on=None):
         return train_model(
             inputs, method=args.method, preset=args.preset, seed=args.seed,
             channel_axis=args.channel_axis, device=args.device, overrides=overrides,
-            train_on=train_on,
+            train_on=train_on, num_threads=args.threads,
         )  # fmt: skip
     except (BatchError, ValueError, TypeError) as exc:
         raise CLIError(str(exc)) from exc

@@ -127,6 +127,7 @@ def train_model(
     device="auto",
     overrides: dict | None = None,
     train_on: int | None = None,
+    num_threads: int | None = None,
 ):
     """Train one model on image files (same shape), stacked along a new first axis.
 
@@ -140,6 +141,8 @@ def train_model(
     train_on : int, optional
         Train on this many of the inputs, picked by :func:`sample_evenly` with ``seed``
         (default: all of them).
+    num_threads : int, optional
+        torch's CPU threads during the training (default: torch's setting).
 
     Returns
     -------
@@ -170,7 +173,7 @@ def train_model(
     image, axis = _stack(files, channel_axis)
     model = fit_model(
         image, method=method, preset=preset, seed=seed, channel_axis=axis, device=device,
-        **dict(overrides or {}),
+        num_threads=num_threads, **dict(overrides or {}),
     )  # fmt: skip
     model.training = {
         "seed": int(seed),
