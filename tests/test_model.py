@@ -32,6 +32,19 @@ def test_save_names_a_missing_folder_or_a_folder_given_as_the_file(trained, tmp_
         trained[0].save(tmp_path)
 
 
+def test_a_model_whose_weights_do_not_fit_its_metadata_is_named_briefly(trained, tmp_path):
+    """A file whose networks' size was edited: a damaged model, in a few lines (torch's
+    own text lists every mismatched weight)."""
+    from dataclasses import replace
+
+    model = trained[0]
+    bad = replace(model, params=replace(model.params, q=model.params.q + 3))
+    bad.save(tmp_path / "edited.pt")
+    with pytest.raises(ValueError, match="damaged napari-mmtseg model") as info:
+        load_model(tmp_path / "edited.pt")
+    assert len(str(info.value)) < 400 and str(info.value).count("\n") == 0
+
+
 def test_save_then_load_gives_identical_labels(trained, tmp_path):
     model, img, _ = trained
     path = model.save(tmp_path / "m.pt")

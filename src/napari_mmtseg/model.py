@@ -365,5 +365,12 @@ def _from_blob(blob: dict, path: Path) -> Model:
             raise ValueError(f"unknown method {model.method!r}")
         model.networks(torch.device("cpu"))  # the weights fit the networks they describe
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise ValueError(f"{path} is a damaged napari-mmtseg model file: {exc}") from exc
+        raise ValueError(f"{path} is a damaged napari-mmtseg model file: {_brief(exc)}") from exc
     return model
+
+
+def _brief(exc: Exception, lines: int = 2) -> str:
+    """An error's first lines (torch lists every mismatched weight, one per line)."""
+    text = [t.strip() for t in str(exc).splitlines() if t.strip()]
+    more = f" (and {len(text) - lines} more lines)" if len(text) > lines else ""
+    return " ".join(text[:lines]) + more
