@@ -116,6 +116,13 @@ def test_an_unknown_option_is_matched_against_its_own_command_only(capsys):
     assert "did you mean --threads?" in capsys.readouterr().err  # train has --threads
 
 
+@pytest.mark.parametrize("command", ["segment", "train"])
+def test_threads_must_be_a_positive_count(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "x.tif", "-o", "out.pt", "--threads", "-1"])
+    assert "--threads: expects an integer of at least 1" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_the_same_seed_and_threads_give_the_same_labels_everywhere(tmp_path):
     """CLI, API and two local workers, each with one torch thread (docs/usage.md)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from .cli_values import channel_axis_arg, detail_arg
+from .cli_values import channel_axis_arg, detail_arg, positive_int
 from .params import LEARNED_METHODS
 from .samples import SAMPLES
 
@@ -184,7 +184,7 @@ def _segment_parser(sub, methods, presets) -> None:
     )
     s.add_argument(
         "--threads",
-        type=int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="torch threads per image, and for --train-on's training (default: torch's own "
@@ -236,7 +236,7 @@ def _train_parser(sub, methods, presets) -> None:
     )  # fmt: skip
     t.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     t.add_argument(
-        "--threads", type=int, default=None, metavar="N",
+        "--threads", type=positive_int, default=None, metavar="N",
         help="torch threads for the training: the same seed and threads give the same model "
         "(default: torch's own setting, all cores)",
     )  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["CLIError", "channel_axis_arg", "detail_arg"]
+__all__ = ["CLIError", "channel_axis_arg", "detail_arg", "positive_int"]
 
 
 class CLIError(Exception):
@@ -71,6 +71,33 @@ def detail_arg(text: str):
         For anything else.
     """
     return _word_or(text, "auto", _fraction, "'auto' or a number in [0, 1]")
+
+
+def positive_int(text: str) -> int:
+    """Parse a count of at least 1 (``--threads``).
+
+    Parameters
+    ----------
+    text : str
+        The value given.
+
+    Returns
+    -------
+    int
+        The count.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        For anything but an integer >= 1.
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expects an integer of at least 1, got {text!r}")
+    return value
 
 
 def channel_axis_arg(text: str):

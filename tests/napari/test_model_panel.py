@@ -158,3 +158,62 @@ def test_applied_to_a_pyramid_it_labels_the_level_a_run_would(make_napari_viewer
     assert layer.data.shape == (32, 36) and layer.metadata["pyramid_level"] == 1
     expected = segment(big[::2, ::2], model=widget.model_panel.model, output="clusters")
     np.testing.assert_array_equal(layer.data, expected.labels)
+
+
+def test_a_loaded_model_of_another_method_and_q_is_refined_from_in_its_output_mode(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """A kim2020 model with q=6 loaded into a widget whose form says mmt, q=32, applied with
+    clusters ids: the form then shows the model's method and q, and a Refine of the applied
+    layer continues from the model, in that layer, with clusters ids still."""
+    src = tmp_path / "train.tif"
+    tifffile.imwrite(src, _image(0))
+    model_path = tmp_path / "kim.pt"
+    argv = ["train", str(src), "-o", str(model_path), "--method", "kim2020", "--preset",
+            "fast", "--device", "cpu", "--set", "max_iter=10", "--set", "q=6"]  # fmt: skip
+    assert main(argv) == 0
+    viewer = make_napari_viewer()
+    widget = MMTSegWidget(viewer)
+    widget.set_fields(None, {"method": "mmt", "preset": "fast", "device": "cpu"})
+    widget.live_preview.value = False
+    widget.model_panel.load(model_path)
+    image = viewer.add_image(_image(4, shift=2), name="b")
+    layer = _apply(qtbot, widget, image, output="clusters")
+    assert layer.name == "b kim2020 (model)" and widget.method.value == "kim2020"
+    assert widget.clusters.value == 6 and widget.status.value == "done"  # nothing trained
+    assert "iteration" not in widget.progress_bar.native.format()
+    ids = set(np.unique(layer.data).tolist())
+    other = next(i for i in sorted(ids) if i != layer.data[3, 3])
+    layer.data_setitem((np.arange(2, 6), np.arange(2, 6)), other)  # another class painted
+    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT) as blocker:
+        assert widget.refine(scribbles=layer, image=image) is not None
+    assert blocker.args == ["done"]
+    assert widget.result_layer is layer and layer.metadata["scribbles"]["init_model"]
+    assert layer.metadata["params"]["output"] == "clusters"
+    assert set(np.unique(layer.data).tolist()) <= ids  # class ids of the model, as applied
+
+
+def test_the_channel_axis_chosen_for_a_model_is_never_depth_and_takes_rgba(
+    make_napari_viewer, qtbot
+):
+    viewer = make_napari_viewer()
+    widget = MMTSegWidget(viewer)
+    rgba = np.zeros((32, 36, 4), np.uint8)
+    rgba[..., :3] = (np.stack([_image(0)] * 3, -1) * 255).astype(np.uint8)
+    rgba[..., 1] = 255 - rgba[..., 1]
+    rgba[..., 3] = (_image(1) * 255).astype(np.uint8)
+    first = viewer.add_image(rgba, name="A", rgb=True)
+    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT):
+        widget(image=first, channel_axis=-1, method="mmt", preset="fast", device="cpu",
+               max_iter=8, q=6, live_preview=False)  # fmt: skip
+    model = widget.model_panel.model
+    assert model.n_channels == 4 and model.layout == "channels"
+    second = viewer.add_image(rgba[::-1].copy(), name="B", rgb=True)
+    layer = _apply(qtbot, widget, second)  # its RGBA axis taken as the model's 4 channels
+    assert layer.data.shape == (32, 36)
+    z = viewer.add_image(np.stack([_image(i) for i in range(4)]), name="z",
+                         axis_labels=("z", "y", "x"))  # fmt: skip
+    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT) as blocker:
+        widget.model_panel.apply(z)
+    assert blocker.args == ["error"]  # 4 slices of depth are no 4 channels
+    assert widget.channel_axis.value is None

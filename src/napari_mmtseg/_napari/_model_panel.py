@@ -122,10 +122,10 @@ class ModelPanel(Container):
             when nothing started (a notification says why).
         """
         layer = layer if layer is not None else self.target.value
-        if self.model is None or layer is None or self._apply is None:
-            show_error("MMT segmentation: no model kept yet, or no image chosen.")
+        if self._apply is None or layer is None:
+            show_error("MMT segmentation: no image chosen to apply the model to.")
             return None
-        return self._apply(layer, output or self.output.value)
+        return self._apply(layer, output or self.output.value)  # it says why it cannot
 
     def save(self, path=None):
         """Write the kept model to a file.

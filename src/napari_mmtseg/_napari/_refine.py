@@ -134,6 +134,11 @@ def plan_refine(
     target = layer if mine(layer) else previous_result(viewer, job, preferred, match=mine)
     trec = record_of(records, target)
     model, note = warm_start(trec, method, params, channel_axis)
+    if target is None and rec is not None and rec.state.method and rec.state.method != method:
+        note = (
+            f"{layer.name!r} was made with {rec.state.method}, not {method}; choose "
+            f"{rec.state.method} to refine it from its networks"
+        )
     plan = Plan(
         scribbles=scribbles,
         layer_name=layer.name,
@@ -147,7 +152,9 @@ def plan_refine(
         strokes = scribbles.astype(np.int64)
         if target is layer and erased is not None:
             strokes[erased] = ERASED
-        plan.strokes, plan.output = strokes, model.params.output
+        # the result's output mode (an applied model's may differ from its training's)
+        shown = target.metadata.get("params", {}).get("output") if target is not None else None
+        plan.strokes, plan.output = strokes, shown or model.params.output
         plan.n_scribbled = int(np.count_nonzero(strokes))
     return plan
 

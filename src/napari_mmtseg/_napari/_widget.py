@@ -255,8 +255,9 @@ class MMTSegWidget(ParamsForm):
         model = panel.model
         if model is None:
             return self._refuse("no model kept yet: run a learned method, or load a model.")
-        try:
-            self.set_fields(layer, {})
+        try:  # the form shows what labels the layer: a Refine of it continues from the model
+            shape = {"method": model.method, "clusters": model.params.q}
+            self.set_fields(layer, shape | {"n_conv": model.params.n_conv})
             if self.image.value is None:
                 return self._refuse("no image chosen to apply the model to.")
             self._channels_for(model)
@@ -283,14 +284,27 @@ class MMTSegWidget(ParamsForm):
 
     def _channels_for(self, model) -> None:
         """A multichannel model applied to a layer with no channel axis chosen: choose the
-        one axis (not Y or X) as long as the model has channels, if there is one."""
+        one axis as long as the model has channels (an RGB(A) layer's colour axis as plain
+        channels; never Y, X or an axis labelled as depth or time), and say so."""
         layer = self.image.value
-        if model.layout != "channels" or layer.rgb or self.channel_axis.value is not None:
+        if model.layout != "channels" or self.channel_axis.value is not None:
             return
         shape = (layer.data[0] if layer.multiscale else layer.data).shape
-        fits = [a for a, n in enumerate(shape[:-2]) if n == model.n_channels]
-        if len(fits) == 1:
+        if layer.rgb:
+            fits = [len(shape) - 1] if shape[-1] == model.n_channels else []
+        else:
+            names = [str(a).lower() for a in getattr(layer, "axis_labels", ())] or [""] * len(shape)
+            fits = [
+                a
+                for a, n in enumerate(shape[:-2])
+                if n == model.n_channels and names[a] not in ("z", "t", "time", "depth")
+            ]
+        if len(fits) == 1 and fits[0] in self.channel_axis.choices:
             self.set_field("channel_axis", fits[0])
+            show_info(
+                f"MMT segmentation: axis {fits[0]} of {layer.name!r} taken as the model's "
+                f"{model.n_channels} channels (change 'channel axis' if it is not)."
+            )
 
     def _refuse(self, message: str, outcome: str = "error") -> None:
         """Start nothing: say why, and end this request with one ``run_finished``."""
@@ -462,7 +476,8 @@ class MMTSegWidget(ParamsForm):
         self.run_button.enabled = self.refine_button.enabled = True
         self.cancel_button.enabled = False
         if run.outcome == "done":
-            n = run.iterations if run.method in LEARNED_METHODS else 0  # training iterations
+            trained = run.method in LEARNED_METHODS and run.model is None
+            n = run.iterations if trained else 0  # training iterations
             self._idle_bar(f"done in {n} iteration{'s' * (n != 1)}" if n else "done", full=True)
         else:
             self._idle_bar(run.outcome)
