@@ -109,8 +109,8 @@ def _segment_parser(sub, methods, presets) -> None:
         dest="output_mode",
         choices=["regions", "clusters"],
         help="regions: one id per connected region (instances); clusters: one id per "
-        "class; Python's and the widget's 'output' (default: regions, clusters "
-        "for kmeans, multiotsu and trainable)",
+        "class; Python's and the widget's 'output' (default: regions for the learned "
+        "methods, clusters for kmeans, felzenszwalb, multiotsu and trainable)",
     )
     s.add_argument(
         "--detail",
@@ -195,8 +195,9 @@ def _segment_parser(sub, methods, presets) -> None:
         default=None,
         metavar="FILE",
         help="apply this trained model (from 'mmtseg train' or --train-on) to every input "
-        "by inference alone, no training: a class has one id on every image; --method is "
-        "the model's (default: none, each input trains its own networks)",
+        "by inference alone, no training: with --output-mode clusters a class has one id "
+        "on every image; the method is the model's (default: none, each input trains its "
+        "own networks)",
     )
     s.add_argument(
         "--train-on",

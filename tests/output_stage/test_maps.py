@@ -10,6 +10,7 @@ from napari_mmtseg.output_stage.maps import (
     chi_squared,
     connected_pieces,
     depth,
+    majority,
     mean_features,
     thin_pieces,
     votes,
@@ -64,6 +65,24 @@ def test_thin_pieces_is_the_depth_test(max_width):
         pieces[pieces == 2] = 1  # an id without pixels, and a piece in two parts
         want = depth(pieces)[1] <= max_width
         np.testing.assert_array_equal(thin_pieces(pieces, max_width), want)
+
+
+def test_majority_is_the_vote_tables_argmax_without_the_table():
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        k = int(rng.integers(1, 9))
+        regions = rng.integers(0, 12, (20, 25))
+        regions[regions == 5] = 7  # a region without pixels
+        clusters = rng.integers(0, k, regions.shape)
+        want = votes(regions, clusters, k).argmax(1)
+        for limit in (0, 1 << 24):  # counted pair by pair, and in the table
+            np.testing.assert_array_equal(majority(regions, clusters, k, dense_limit=limit), want)
+
+
+def test_majority_of_a_map_whose_table_would_not_fit_in_memory():
+    """200,000 one-pixel regions of 200,000 clusters: a table of 4e10 cells (320 GB)."""
+    ids = np.arange(200_000).reshape(400, 500)
+    np.testing.assert_array_equal(majority(ids, ids[::-1], ids.size), ids[::-1].ravel())
 
 
 def test_label_maximum_is_scipys_per_label_maximum():

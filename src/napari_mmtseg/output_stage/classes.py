@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .maps import compact_ids, mean_features, votes
+from .maps import compact_ids, majority, mean_features, votes
 
 __all__ = ["group_classes", "group_to", "region_classes"]
 
@@ -85,16 +85,19 @@ def region_classes(
         Each region's class, an index into ``ids``.
     """
     reg = compact_ids(regions)[1]
-    counts = votes(reg, clusters, ids.size)
-    region_class = counts.argmax(1)
+    n_reg = int(reg.max()) + 1
+    region_class = majority(reg, clusters, ids.size, n_reg)
     if scribbled.size:
-        sv = counts[:, scribbled]
+        column = np.full(ids.size, scribbled.size, np.int64)  # the others: one last column
+        column[scribbled] = np.arange(scribbled.size)
+        r, c = reg.ravel(), np.asarray(clusters).ravel()
         if scribbled_pixels is not None:  # count the user's classes at the scribbled pixels
             sp = np.asarray(scribbled_pixels).ravel()
             m = np.flatnonzero(sp >= 0)
             ci = np.minimum(np.searchsorted(ids, sp[m]), ids.size - 1)
             ok = ids[ci] == sp[m]  # a class whose cluster is absent from the map cannot vote
-            sv = votes(reg.ravel()[m[ok]], ci[ok], ids.size, counts.shape[0])[:, scribbled]
+            r, c = r[m[ok]], ci[ok]
+        sv = votes(r, column[c], scribbled.size + 1, n_reg)[:, :-1]  # the scribbled columns
         has = sv.max(1) > 0
         region_class[has] = scribbled[sv[has].argmax(1)]
     return reg, region_class

@@ -15,7 +15,7 @@ from .bands import remove_transition_bands
 from .classes import group_to, region_classes
 from .hierarchy import build_hierarchy
 from .lines import thin_lines
-from .maps import compact_ids, connected_pieces, votes
+from .maps import compact_ids, connected_pieces, majority
 from .merge import auto_texture_weight, merge_weak_boundaries
 from .pieces import (
     absorb_indistinct,
@@ -240,7 +240,7 @@ def _merge_weak_boundaries(st: _Slice, regions):
         return regions
     apart = None
     if st.scribbled.size:  # the scribbled clusters' regions never merge across classes
-        major = votes(regions, st.compact, st.ids.size).argmax(1)
+        major = majority(regions, st.compact, st.ids.size)
         apart = np.where(np.isin(major, st.scribbled), major, -1)
     lines = None
     if r.line_width > 0:

@@ -327,6 +327,56 @@ def label_maximum(values: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+#: the largest (regions x clusters) count table :func:`majority` builds densely (16 Mi cells)
+DENSE_VOTES = 1 << 24
+
+
+def majority(
+    regions: np.ndarray,
+    clusters: np.ndarray,
+    n_clusters: int,
+    n_reg: int | None = None,
+    dense_limit: int = DENSE_VOTES,
+) -> np.ndarray:
+    """The cluster that covers most of each region: ``votes(...).argmax(1)`` in any size.
+
+    The table of :func:`votes` has one cell per (region, cluster) pair, so a map of many
+    regions and many clusters (a Felzenszwalb map of 90,000 segments: 60 GiB) cannot be
+    held; above ``dense_limit`` cells only the pairs present are counted.
+
+    Parameters
+    ----------
+    regions : ndarray of int
+        Region ids >= 0, any shape.
+    clusters : ndarray of int
+        Cluster ids 0..n_clusters-1, the shape of ``regions``.
+    n_clusters : int
+        Number of clusters.
+    n_reg : int, optional
+        Number of regions; default the largest region id + 1.
+    dense_limit : int, optional
+        The most cells counted in a dense table.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_reg,)
+        Each region's majority cluster (ties: the smallest id; 0 for a region without
+        pixels).
+    """
+    n_reg = int(regions.max()) + 1 if n_reg is None else n_reg
+    if n_reg * n_clusters <= dense_limit:
+        return votes(regions, clusters, n_clusters, n_reg).argmax(1)
+    flat = regions.ravel().astype(np.int64) * n_clusters + clusters.ravel()
+    keys, counts = np.unique(flat, return_counts=True)
+    reg, cl = np.divmod(keys, n_clusters)
+    order = np.lexsort((cl, -counts, reg))  # by region, the largest count first, then id
+    reg, cl = reg[order], cl[order]
+    first = np.r_[True, reg[1:] != reg[:-1]]
+    out = np.zeros(n_reg, np.int64)
+    out[reg[first]] = cl[first]
+    return out
+
+
 def votes(
     regions: np.ndarray, clusters: np.ndarray, n_clusters: int, n_reg: int | None = None
 ) -> np.ndarray:
