@@ -147,6 +147,19 @@ def test_refine_checks_its_inputs(coins_run):
         refine(img, labels[:5], np.ones((5, labels.shape[1]), int), run.model, device="cpu")
     with pytest.raises(TypeError, match="model"):
         refine(img, labels, np.ones_like(labels), None, device="cpu")
+    # before any training: ids the int32 result cannot hold, negative ids, a wrong mask
+    strokes = np.zeros(labels.shape, np.int64)
+    strokes[5:8, 5:8] = 2**31  # was wrapped to a negative id in the result
+    with pytest.raises(ValueError, match="larger than 2147483647"):
+        refine(img, labels, strokes, run.model, device="cpu")
+    strokes[5:8, 5:8] = 1
+    big = labels.astype(np.int64) + 2**33  # was a 64 GiB count table after training
+    with pytest.raises(ValueError, match="relabel_sequential"):
+        refine(img, big, strokes, run.model, device="cpu")
+    with pytest.raises(ValueError, match="must be >= 0"):
+        refine(img, labels.astype(np.int64) - 3, strokes, run.model, device="cpu")
+    with pytest.raises(ValueError, match="within's shape"):
+        refine(img, labels, strokes, run.model, device="cpu", within=np.ones(labels.shape[1]))
 
 
 def test_a_stroke_on_the_background_does_not_bridge_nuclei_or_add_specks():
@@ -561,3 +574,61 @@ def test_erasing_in_the_only_region_is_refused_with_a_message(coins_run):
     strokes[10:20, 10:20] = ERASED
     with pytest.raises(ValueError, match="only region"):
         refine(img, labels, strokes, run.model, device="cpu")
+
+
+def _blobs():
+    """96 x 96: five discs of radius 11 on a dark background, the first two touching."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:96, :96]
+    img = np.full((96, 96), 0.1)
+    for cy, cx in [(30, 30), (30, 48), (70, 40), (60, 75), (25, 78)]:
+        img[(yy - cy) ** 2 + (xx - cx) ** 2 < 11**2] = 0.8
+    return (img + rng.normal(0, 0.04, img.shape)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def blobs_run():
+    img = _blobs()
+    return img, segment(img, keep_model=True, max_iter=20, **FAST)
+
+
+def _line(shape, y, x0, x1, radius):
+    """A brush stroke along row ``y`` from ``x0`` to ``x1``, ``radius`` px wide each side."""
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    out = np.zeros(shape, bool)
+    for x in np.linspace(x0, x1, 20):
+        out |= (yy - y) ** 2 + (xx - x) ** 2 <= radius**2
+    return out
+
+
+@pytest.mark.parametrize("x0, x1", [(10, 25), (44, 58)])  # background; a disc into it
+def test_a_new_id_painted_in_the_background_marks_an_object_not_the_background(blobs_run, x0, x1):
+    """The background (its id at the corner) keeps its id but for the painted pixels, and
+    no disc the stroke does not touch changes."""
+    img, run = blobs_run
+    labels = run.labels.astype(np.int64)
+    bg = int(labels[0, 0])
+    stroke = _line(labels.shape, 85 if x0 == 10 else 70, x0, x1, 1.5)
+    new = int(labels.max()) + 10
+    out = refine(img, labels, np.where(stroke, new, 0), run.model, device="cpu").labels
+    assert (out[stroke] == new).all()
+    back = (labels == bg) & ~stroke
+    assert (out[back] == bg).mean() > 0.95  # before: the whole background took the new id
+    for rid in np.setdiff1d(np.unique(labels), np.unique(labels[stroke])):
+        assert (out[labels == rid] == rid).all()
+
+
+def test_a_new_id_across_one_of_two_touching_discs_cuts_at_their_neck(blobs_run):
+    """The two touching discs (one region): a stroke of a new id across the right one's
+    centre gives it the new id, and the left disc, centre included, keeps the old one."""
+    img, run = blobs_run
+    labels = run.labels.astype(np.int64)
+    pair = int(labels[30, 39])
+    assert labels[30, 30] == labels[30, 48] == pair  # the scenario: found as one region
+    stroke = _line(labels.shape, 30, 44, 53, 2)
+    new = int(labels.max()) + 10
+    out = refine(img, labels, np.where(stroke, new, 0), run.model, device="cpu").labels
+    assert out[30, 30] == pair and out[30, 48] == new  # before: the left centre went too
+    left = (out[labels == pair] == pair).sum()
+    right = (out[labels == pair] == new).sum()
+    assert 300 <= left and 300 <= right and abs(left - right) < 0.25 * (left + right)

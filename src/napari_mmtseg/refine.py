@@ -42,6 +42,7 @@ from .train import RunProgress, train_slice, train_view, warm_state
 
 __all__ = [
     "ERASED",
+    "MAX_ID",
     "REFINE_SCRIBBLE_WEIGHT",
     "REFINE_STOP",
     "iter_refine",
@@ -49,6 +50,8 @@ __all__ = [
     "rebuild",
 ]
 
+#: the largest id of labels and strokes (the refined labels are int32)
+MAX_ID = np.iinfo(np.int32).max
 #: the value of an erased pixel in ``strokes`` ("not this region")
 ERASED = -1
 
@@ -102,6 +105,15 @@ def _check(labels, strokes, spatial_shape) -> tuple[np.ndarray, np.ndarray]:
             raise TypeError(f"The {name} must be integers, not {arr.dtype}.")
     if strokes.size and strokes.min() < ERASED:
         raise ValueError(f"Stroke values must be >= {ERASED} ({ERASED} = erased, 0 = none).")
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"Label ids must be >= 0 (0 = unlabelled), not {labels.min()}.")
+    for name, arr in (("label", labels), ("stroke", strokes)):
+        if arr.size and arr.max() > MAX_ID:
+            raise ValueError(
+                f"A {name} id of {arr.max()} is larger than {MAX_ID}, the largest id of the "
+                "refined labels (int32): renumber the labels first, e.g. with "
+                "skimage.segmentation.relabel_sequential."
+            )
     if not (strokes != 0).any():
         raise ValueError("No strokes: paint or erase a few pixels of what is wrong.")
     return labels.astype(np.int64), strokes.astype(np.int64)
@@ -143,8 +155,9 @@ def iter_refine(
     stop : dict, optional
         Overrides of :data:`REFINE_STOP`.
     within : array_like of bool, optional
-        ``labels``' shape: how far the correction may reach. Only regions with a pixel
-        in it may change (None: anywhere, for the regions that look like the strokes).
+        ``labels``' shape: how far the correction may reach. Only the stroked regions and
+        regions with a pixel in it may change (None: anywhere, for the regions that look
+        like the strokes).
     **overrides
         Output-stage fields of :class:`~napari_mmtseg.params.Params`.
 
@@ -156,12 +169,17 @@ def iter_refine(
     Raises
     ------
     ValueError
-        For shapes that differ, no strokes, or a model that does not fit the image.
+        For shapes that differ (``within``'s too), no strokes, a negative label id, an id
+        over :data:`MAX_ID`, or a model that does not fit the image.
     TypeError
         For a model that is not a learned method's, or labels or strokes not integer.
     """
     t0 = time.perf_counter()
     prep, labels, strokes, p = _setup(image, labels, strokes, model, output, channel_axis, rgb)
+    if within is not None and np.shape(within) != labels.shape:
+        raise ValueError(
+            f"within's shape {np.shape(within)} differs from the labels' {labels.shape}."
+        )
     p = replace(p, **{"scribble_weight": REFINE_SCRIBBLE_WEIGHT, **overrides})
     rule = {**REFINE_STOP, **(stop or {})}
     dev = resolve_device(device)

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .refine_looks import alike_looks
-from .refine_regions import absorb_cut_off, join_or_new, split_at_new_strokes
+from .refine_regions import absorb_cut_off, join_or_new, new_id_reach, split_at_new_strokes
 
 __all__ = [
     "Classes",
@@ -435,7 +435,10 @@ def rebuild(
         biggest = {}  # the largest region of each class
         for k, n in zip(classes.cls.tolist(), sizes.tolist()):
             biggest[k] = max(biggest.get(k, 0), n)
-        join_or_new(out, free, clean, sc, labels, after, classes, painted, chans, biggest)
+        reach_new = new_id_reach(labels, strokes, stroked.info.get("new_ids", []))
+        join_or_new(
+            out, free, clean, sc, labels, after, classes, painted, chans, biggest, reach_new
+        )
         split_at_new_strokes(out, labels, strokes, stroked)
         class_of = _class_of_ids(out, free, labels, after, classes, painted, chans, q)
         absorb_cut_off(out, free, class_of)

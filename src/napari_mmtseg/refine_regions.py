@@ -15,12 +15,15 @@ from skimage.measure import label as connected
 
 __all__ = [
     "MIN_NEW",
+    "SPLIT_DEPTH",
+    "SPLIT_DEPTH_PX",
     "SPLIT_FAR",
     "SPLIT_INSIDE",
     "SPLIT_MAX",
     "SPLIT_MIN_PX",
     "absorb_cut_off",
     "join_or_new",
+    "new_id_reach",
     "split_at_new_strokes",
     "unique_fresh_ids",
 ]
@@ -39,6 +42,11 @@ SPLIT_MAX = 20
 #: least this share of all the pixels they moved to that id are its own (the stroke marks
 #: part of one region, not several)
 SPLIT_INSIDE = 0.75
+#: the centre of another object in a split region: a maximum of its depth (distance to the
+#: outside) standing this share of the deepest depth, and at least SPLIT_DEPTH_PX, above
+#: the pixels around it (two touching nuclei: two centres, joined by a shallower neck)
+SPLIT_DEPTH = 0.2
+SPLIT_DEPTH_PX = 2.0
 
 
 def _touching(comps: np.ndarray, owner: np.ndarray, cls: np.ndarray) -> dict:
@@ -60,8 +68,54 @@ def _touching(comps: np.ndarray, owner: np.ndarray, cls: np.ndarray) -> dict:
     return found
 
 
+def new_id_reach(labels, strokes, new_ids) -> dict:
+    """Where each new id's strokes lie: ``{id: (old regions its pixels cover, pixels)}``.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of int
+        The ids before the refine.
+    strokes : numpy.ndarray of int
+        ``labels``' shape: 0 none, > 0 a painted id, -1 erased.
+    new_ids : iterable of int
+        The painted ids no region had.
+
+    Returns
+    -------
+    dict
+        ``{id: (set of old region ids, stroke pixels)}``, for the ids painted here.
+    """
+    out = {}
+    for nid in new_ids:
+        stroke = strokes == nid
+        if stroke.any():
+            out[int(nid)] = (set(np.unique(labels[stroke]).tolist()), int(stroke.sum()))
+    return out
+
+
+def _may_take(rid, old: int, n: int, new_reach: dict, sizes) -> bool:
+    """Whether a freed piece of ``n`` pixels of old region ``old`` may join region ``rid``:
+    a new id takes only pieces of the regions its strokes lie in, and of a region larger
+    than :data:`SPLIT_MAX` times its strokes (the background) less than half: a stroke
+    there marks a new object, it does not rename the region."""
+    if rid not in new_reach:
+        return True
+    touched, px = new_reach[rid]
+    return old in touched and (sizes[old] <= SPLIT_MAX * px or 2 * n < sizes[old])
+
+
 def join_or_new(
-    out, free, clean, sc, labels, after, classes, painted: set, chans: set, biggest: dict
+    out,
+    free,
+    clean,
+    sc,
+    labels,
+    after,
+    classes,
+    painted: set,
+    chans: set,
+    biggest: dict,
+    new_reach: dict | None = None,
 ) -> None:
     """Regions output: the free pixels' ids, piece by piece (connected pixels of one class
     of ``clean`` and one old region, so that touching instances stay apart).
@@ -72,7 +126,10 @@ def join_or_new(
       fixed region of that class that it touches (the nearest where it touches several)
       when that region's id is a painted one (``painted``): a fragment painted into its
       coin, a look-alike taken over by a stroke's region; it never merges into a
-      neighbouring instance that no stroke named;
+      neighbouring instance that no stroke named, and a new id (``new_reach``) takes only
+      pieces of the regions its strokes lie in, of a region larger than :data:`SPLIT_MAX`
+      times its strokes less than half (a stroke in the background marks a new object,
+      it does not rename the background, nor join instances elsewhere that look alike);
     - every other piece keeps its old region's id (the largest unmoved piece of each old
       region first), except a piece the networks moved, with at least :data:`MIN_NEW`
       pixels, to a stroked class (``chans``) or to a class whose largest region is at
@@ -103,8 +160,12 @@ def join_or_new(
         The strokes' classes.
     biggest : dict
         ``{class: pixels of its largest old region}``.
+    new_reach : dict, optional
+        :func:`new_id_reach` of the strokes (None: no new ids).
     """
     lone = []
+    new_reach = new_reach or {}
+    sizes = np.bincount(labels.ravel())
     owner = np.where(sc >= 0, out, -1)
     key = np.where(free, clean * (int(labels.max()) + 1) + labels, -1)
     comps = connected(key, background=-1, connectivity=1).astype(np.int64)
@@ -114,13 +175,14 @@ def join_or_new(
         old = int(np.bincount(labels[mask]).argmax())
         k = int(np.bincount(after[mask]).argmax())
         ids = sorted({rid for rid, kk in touching.get(int(c), []) if kk == k and rid in painted})
-        if not ids or classes.of(old) == k:  # its own class, or no painted region to join
+        allowed = [rid for rid in ids if _may_take(rid, old, int(mask.sum()), new_reach, sizes)]
+        if not allowed or classes.of(old) == k:  # its own class, or no painted region to join
             moved = classes.of(old) != k and (k in chans or mask.sum() <= 2 * biggest.get(k, 0))
-            lone.append((old, moved, mask))
-        elif len(ids) == 1:
-            _join(out, mask, ids[0], old, free, painted)
+            lone.append((old, moved and allowed == ids, mask))  # a refused move stays put
+        elif len(allowed) == 1:
+            _join(out, mask, allowed[0], old, free, painted)
         else:  # the nearest of the regions it touches
-            seeds = np.isin(owner, ids) & (sc == k)
+            seeds = np.isin(owner, allowed) & (sc == k)
             idx = ndi.distance_transform_edt(~seeds, return_distances=False, return_indices=True)
             out[mask] = out[idx[0][mask], idx[1][mask]]
     # a painted id names its object: the freed pieces of that old region may keep it
@@ -157,10 +219,12 @@ def split_at_new_strokes(out, labels, strokes, stroked) -> None:
 
     Painting a new id across part of an object says "these are two objects" (two
     touching nuclei given one id). The old region's pixels that now carry its id or one
-    of the new ids painted in it are split between the strokes and the region's parts
-    farthest from them, along the region's shape (a watershed of its distance to the
-    outside, seeded by each stroke and by each connected piece of the pixels at least
-    :data:`SPLIT_FAR` of the farthest distance from the strokes): each stroke's side takes
+    of the new ids painted in it are split between the strokes and the other objects'
+    centres, along the region's shape (a watershed of its distance to the outside, seeded
+    by each stroke and by each centre: a maximum of that distance, :data:`SPLIT_DEPTH`,
+    other than the one nearest a stroke; where there is none, one object's shape, by each
+    connected piece of the pixels at least :data:`SPLIT_FAR` of the farthest distance
+    from the strokes): each stroke's side takes
     its new id, the largest far side the old id, and every other far side (a stroke in the
     middle one of three nuclei in a row, or across an object) an id of its own when it has
     at least :data:`MIN_NEW` pixels, else the id of the part beside it. So the split holds
@@ -213,11 +277,13 @@ def _split_region(out, labels, strokes, old: int, nids: list) -> None:
     if far < SPLIT_MIN_PX:
         return
     m = len(nids)
-    far_seeds, n_far = ndi.label(sub & (away >= SPLIT_FAR * far))
+    inside = ndi.distance_transform_edt(np.pad(sub, 1))[1:-1, 1:-1]
+    far_seeds, n_far = _far_centres(inside, sub, strokes[box], nids)
+    if n_far == 0:  # one object's shape: its parts farthest from the strokes
+        far_seeds, n_far = ndi.label(sub & (away >= SPLIT_FAR * far))
     markers = np.where(far_seeds > 0, far_seeds + m, 0)  # 1..m the strokes, m+1.. far
     for k, nid in enumerate(nids, 1):
         markers[strokes[box] == nid] = k
-    inside = ndi.distance_transform_edt(np.pad(sub, 1))[1:-1, 1:-1]
     parts = watershed(-inside, markers, mask=sub)
     sizes = np.bincount(parts[sub], minlength=m + n_far + 1)
     keep = m + 1 + int(sizes[m + 1 :].argmax())  # the largest far part keeps the old id
@@ -235,6 +301,27 @@ def _split_region(out, labels, strokes, old: int, nids: list) -> None:
     unpainted = sub & (strokes[box] <= 0) & (parts > 0)
     view = out[box]
     view[unpainted] = to[parts[unpainted]]
+
+
+def _far_centres(inside, sub, strokes, nids) -> tuple:
+    """The centres of the objects a region holds besides the strokes' own: each connected
+    maximum of its depth (``inside``) standing :data:`SPLIT_DEPTH` above its surroundings,
+    less the one nearest each stroke (the object it marks); labelled 1..n, and n."""
+    from skimage.morphology import h_maxima
+
+    h = max(SPLIT_DEPTH_PX, SPLIT_DEPTH * float(inside.max()))
+    peaks, n = ndi.label(h_maxima(inside, h).astype(bool) & sub)
+    if n == 0:
+        return peaks, 0
+    index = np.arange(1, n + 1)
+    own = {
+        int(np.argmin(ndi.minimum(ndi.distance_transform_edt(strokes != nid), peaks, index))) + 1
+        for nid in nids
+    }
+    keep = np.zeros(n + 1, np.int64)
+    rest = [k for k in index if k not in own]
+    keep[rest] = np.arange(1, len(rest) + 1)
+    return keep[peaks], len(rest)
 
 
 def absorb_cut_off(out, free, class_of=None) -> None:
