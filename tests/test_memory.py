@@ -108,3 +108,24 @@ def test_a_giant_slice_in_one_chunk_is_sampled_in_one_read(monkeypatch):
     prep = prepare_image(da.from_delayed(dask.delayed(read_chunk)(), img.shape, dtype=img.dtype))
     lo, hi = prep.intensity_range()
     assert len(reads) == 1 and lo[0] < hi[0]
+
+
+def test_training_a_model_on_a_giant_lazy_stack_is_refused_before_a_slice_is_read(monkeypatch):
+    """fit_model (mmtseg train, --train-on) labels nothing, but each step reads one whole
+    slice: two 60000 x 60000 slices on a 16 GiB machine are refused before any is read."""
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    from napari_mmtseg import fit_model
+
+    monkeypatch.setattr(mem, "available_bytes", lambda dev: 16 * 2**30)
+    computed = []
+
+    def read_slice():
+        computed.append(1)
+        raise AssertionError("a 60000 x 60000 slice was read before the memory check")
+
+    one = da.from_delayed(dask.delayed(read_slice)(), (60000, 60000), dtype=np.uint16)
+    with pytest.raises(MemoryError, match="60000x60000"):
+        fit_model(da.stack([one, one]), **FAST)
+    assert computed == []

@@ -237,3 +237,21 @@ def test_options_a_model_cannot_take_are_usage_errors_before_any_input(tmp_path,
         assert phrase in capsys.readouterr().err, extra
         assert not list(out.glob("*"))  # no summary, no labels: nothing was started
     assert main(argv + ["--method", "mmt"]) == 0  # the model's own method: fine
+
+
+def test_training_names_the_file_it_cannot_use(tmp_path, capsys):
+    """mmtseg train and --train-on stack their files: a damaged, empty or NaN file is a
+    usage error that names it (was a traceback, or the engine's slice number)."""
+    files = _images(tmp_path / "in", 2)
+    bad = {
+        "damaged.tif": files[0].read_bytes()[:200],
+        "empty.tif": b"",
+    }
+    for name, data in bad.items():
+        (tmp_path / name).write_bytes(data)
+    tifffile.imwrite(tmp_path / "nan.tif", np.full((36, 40), np.nan, np.float32))
+    for name in (*bad, "nan.tif"):
+        argv = ["train", str(files[0]), str(tmp_path / name), "-o", str(tmp_path / "m.pt"), *FAST]
+        assert main(argv) == 2, name
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and f"{tmp_path / name}:" in err, err

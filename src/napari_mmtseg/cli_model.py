@@ -105,7 +105,7 @@ def _train(inputs, args, overrides: dict, train_on=None):
             channel_axis=args.channel_axis, device=args.device, overrides=overrides,
             train_on=train_on, num_threads=args.threads,
         )  # fmt: skip
-    except (BatchError, ValueError, TypeError) as exc:
+    except (BatchError, ValueError, TypeError, MemoryError) as exc:
         raise CLIError(str(exc)) from exc
 
 

@@ -496,8 +496,10 @@ def fit_model(
         if not (run.trains and run.one_model) or run.scr is not None:
             labels, infos = _drain(_segment_slices(run))  # labelled as segment labels it
             return _result(run, labels, infos, 0.0, True, __version__).model
-        # only the training: its memory check; the host check counts the stack's labels,
-        # which are never made here (the training pool holds at most train.stack.POOL_BYTES)
+        # only the training: its memory check, and the host's without the stack's labels,
+        # which are never made here (the training pool holds at most train.stack.POOL_BYTES;
+        # each step reads one full slice)
+        check_host_memory(run.prep, run.method, run.p, run.device, labelled=False)
         check_memory(run.prep.yx, run.p, run.method, run.device)
         _drain(stack_training(run, _plane))
     return Model.from_state(run.method, run.p, run.prep, run.state, __version__)

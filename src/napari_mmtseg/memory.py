@@ -101,7 +101,9 @@ def host_bytes(n_slices: int, h: int, w: int, channels: int, itemsize: int) -> i
     return int(n_slices * h * w * 8 + h * w * (channels * (itemsize + 4) + 16))
 
 
-def check_host_memory(prep, method: str, p: Params, device: torch.device) -> None:
+def check_host_memory(
+    prep, method: str, p: Params, device: torch.device, labelled: bool = True
+) -> None:
     """Refuse up front an image whose full-size arrays cannot fit in RAM.
 
     Runs before any pixel of a lazy image is read (the intensity range is
@@ -118,6 +120,10 @@ def check_host_memory(prep, method: str, p: Params, device: torch.device) -> Non
         The run's parameters.
     device : torch.device
         Where the networks run.
+    labelled : bool, optional
+        Whether the run labels the image (False: a model is trained and nothing is
+        labelled, so no stack of labels is held; one full slice still is, as read and as
+        float32).
 
     Raises
     ------
@@ -125,7 +131,8 @@ def check_host_memory(prep, method: str, p: Params, device: torch.device) -> Non
         When the estimate exceeds 80 % of the available RAM, with what to change.
     """
     H, W = prep.yx
-    need = host_bytes(prep.n_slices, H, W, prep.n_channels, np.dtype(prep.source.dtype).itemsize)
+    n = prep.n_slices if labelled else 0
+    need = host_bytes(n, H, W, prep.n_channels, np.dtype(prep.source.dtype).itemsize)
     if method in LEARNED_METHODS:  # tiled inference: one tile's activations
         t = min(p.tile, H) * min(p.tile, W)
         need += t * p.q * 4 * 3

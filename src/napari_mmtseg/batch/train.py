@@ -96,10 +96,14 @@ def _stack(files: list, channel_axis):
     """The images of ``files`` stacked along a new first axis, and the stack's channel axis."""
     from ..image import file_channel_axis
     from ..io import read_image_meta
+    from .task import short_error
 
     images, axis = [], channel_axis
     for f in files:
-        image, meta = read_image_meta(f)
+        try:
+            image, meta = read_image_meta(f)
+        except Exception as exc:  # a damaged or empty file: say which
+            raise BatchError(f"{f}: cannot read as an image: {short_error(exc)}") from exc
         if axis is None:
             axis = file_channel_axis(meta.axes, image.ndim)
         if images and image.shape != images[0].shape:
@@ -107,14 +111,23 @@ def _stack(files: list, channel_axis):
                 f"one model is trained on images of one shape: {f} is {image.shape}, "
                 f"{files[0]} is {images[0].shape}"
             )
-        images.append(np.asarray(image))
+        if isinstance(image, np.ndarray) and image.dtype.kind in "fc":
+            if not np.isfinite(image).all():  # the engine would name a slice, not the file
+                raise BatchError(f"{f}: the image has NaN or infinite values")
+        images.append(image)  # lazy ones (zarr) stay lazy: the engine reads slice by slice
     if len(images) == 1:
         return images[0], axis
     if axis is None and images[0].ndim == 2:
         axis = "none"  # grey fields: the new axis is a stack, never channels
     elif isinstance(axis, int) and axis >= 0:
         axis += 1
-    return np.stack(images), axis
+    try:
+        import dask.array as da
+    except ImportError:  # the [batch] extra holds dask
+        da = None
+    if da is None or all(isinstance(i, np.ndarray) for i in images):
+        return np.stack([np.asarray(i) for i in images]), axis
+    return da.stack([da.asarray(i) for i in images]), axis
 
 
 def train_model(
