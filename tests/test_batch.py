@@ -407,3 +407,16 @@ def test_an_output_never_replaces_an_input(tmp_path, capsys):
         assert main(["segment", *args, "--method", "kmeans", "--overwrite"]) == 2
         assert "is also an input" in capsys.readouterr().err
     assert src.read_bytes() == before == (tmp_path / "img0_labels.tif").read_bytes()
+
+
+def test_an_output_named_like_an_image_of_another_format_is_refused(tmp_path):
+    """-o out.png for one input made a folder named out.png; labels are TIFF or OME-Zarr."""
+    from napari_mmtseg.batch import BatchError, plan
+
+    src = tmp_path / "a.tif"
+    tifffile.imwrite(src, np.zeros((8, 8), np.uint8))
+    for name in ("out.png", "out.jpg"):
+        with pytest.raises(BatchError, match=r"TIFF \(\.tif\) or OME-Zarr"):
+            plan([str(src)], str(tmp_path / name))
+        assert not (tmp_path / name).exists()
+    assert plan([str(src)], str(tmp_path / "out.tif"))[0][1] == str(tmp_path / "out.tif")

@@ -188,6 +188,11 @@ def plan(inputs: Iterable, output) -> list:
     else:
         if not storage.is_url(out) and Path(out).exists() and not Path(out).is_dir():
             raise BatchError(f"output {out} exists and is not a folder")
+        if _is_image(str(out)) and not Path(out).is_dir():  # out.png: no folder meant
+            raise BatchError(
+                f"labels are written as TIFF (.tif) or OME-Zarr (.ome.zarr), not {out}: name "
+                "a .tif file for one input, or an output folder"
+            )
         pairs, seen = [], {}
         for f in files:
             dst = storage.join(out, labels_name(f))
