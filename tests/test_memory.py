@@ -129,3 +129,22 @@ def test_training_a_model_on_a_giant_lazy_stack_is_refused_before_a_slice_is_rea
     with pytest.raises(MemoryError, match="60000x60000"):
         fit_model(da.stack([one, one]), **FAST)
     assert computed == []
+
+
+def test_in_a_dask_worker_the_memory_check_counts_its_limit(monkeypatch):
+    """A worker with a memory limit is stopped past it, whatever the host has free: the
+    check counts the limit (less what the worker's process holds)."""
+    distributed = pytest.importorskip("distributed")
+    import types
+
+    import psutil
+
+    held = psutil.Process().memory_info().rss
+    worker = types.SimpleNamespace(memory_manager=types.SimpleNamespace(memory_limit=held + 2**20))
+    monkeypatch.setattr(distributed, "get_worker", lambda: worker)
+    assert mem.available_bytes(torch.device("cpu")) <= 2**20 + 2**16
+    img = np.zeros((300, 400), np.uint16)
+    with pytest.raises(MemoryError, match="300x400"):
+        segment(img, method="kmeans", **FAST)
+    monkeypatch.setattr(distributed, "get_worker", lambda: (_ for _ in ()).throw(ValueError()))
+    assert mem.available_bytes(torch.device("cpu")) > 2**20  # outside a worker: the host's

@@ -30,7 +30,8 @@ def available_bytes(device: torch.device) -> int | None:
     ----------
     device : torch.device
         A CUDA device (its free memory) or the CPU (``MemAvailable`` of
-        /proc/meminfo).
+        /proc/meminfo; in a dask.distributed worker with a memory limit, at most that
+        limit less what the worker's process holds: the nanny stops a worker past it).
 
     Returns
     -------
@@ -39,15 +40,41 @@ def available_bytes(device: torch.device) -> int | None:
     """
     if device.type == "cuda":
         return int(torch.cuda.mem_get_info(device)[0])
-    if device.type == "cpu":
-        try:
-            with open("/proc/meminfo") as fh:
-                for line in fh:
-                    if line.startswith("MemAvailable:"):
-                        return int(line.split()[1]) * 1024
-        except OSError:
-            return None
-    return None
+    if device.type != "cpu":
+        return None
+    free = None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    free = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    left = _worker_room()
+    if left is None:
+        return free
+    return left if free is None else min(free, left)
+
+
+def _worker_room() -> int | None:
+    """What a dask.distributed worker's memory limit leaves its process (None outside one,
+    or without a limit)."""
+    import sys
+
+    if "distributed" not in sys.modules:  # never imported: not in a worker
+        return None
+    from distributed import get_worker
+
+    try:
+        worker = get_worker()
+    except ValueError:  # not in a worker
+        return None
+    limit = getattr(getattr(worker, "memory_manager", None), "memory_limit", None)
+    if not limit:
+        return None
+    import psutil
+
+    return max(0, int(limit) - int(psutil.Process().memory_info().rss))
 
 
 def training_bytes(h: int, w: int, p: Params, n_models: int) -> int:
