@@ -420,3 +420,19 @@ def test_an_output_named_like_an_image_of_another_format_is_refused(tmp_path):
             plan([str(src)], str(tmp_path / name))
         assert not (tmp_path / name).exists()
     assert plan([str(src)], str(tmp_path / "out.tif"))[0][1] == str(tmp_path / "out.tif")
+
+
+def test_a_rerun_of_some_inputs_keeps_the_summary_rows_of_the_others(tmp_path):
+    """Redoing one image of a folder (--overwrite on it alone) rewrote the summary with that
+    one row: the record of the others was lost."""
+    src = tmp_path / "in"
+    files = _write_images(src, n=3)
+    out = tmp_path / "out"
+    args = ["--method", "kmeans", "--set", "k=2"]
+    assert main(["segment", str(src), "-o", str(out), *args]) == 0
+    first = _rows(out)
+    assert main(["segment", str(files[1]), "-o", str(out), "--overwrite", *args]) == 0
+    rows = _rows(out)
+    assert set(rows) == {"img0.tif", "img1.tif", "img2.tif"}
+    assert rows["img0.tif"] == first["img0.tif"] and rows["img2.tif"] == first["img2.tif"]
+    assert rows["img1.tif"]["status"] == "done"

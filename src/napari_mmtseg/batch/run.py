@@ -33,6 +33,12 @@ class _Recorder:
     def __init__(self, pairs, summary, log, on_row):
         self.pairs, self.summary, self.log, self.on_row = pairs, summary, log, on_row
         self.before = read_summary(summary) if summary else {}
+        mine = {dst for _, dst in pairs}
+        self.others = [
+            r
+            for dst, r in self.before.items()
+            if dst not in mine and r.get("input") and storage.exists(r["input"])
+        ]
         self.rows: list = [None] * len(pairs)
         self.last_write = time.monotonic()
 
@@ -43,8 +49,10 @@ class _Recorder:
             tqdm.write(text, file=sys.stderr if err else sys.stdout)
 
     def known(self) -> list:
-        """This run's rows, and earlier rows of outputs not reached yet."""
-        return [
+        """Earlier runs' rows of other outputs whose input is still there (a rerun of some
+        inputs into the folder keeps the rest of its record), then this run's rows and
+        earlier rows of its outputs not reached yet."""
+        return self.others + [
             r if r is not None else self.before.get(dst)
             for r, (_, dst) in zip(self.rows, self.pairs)
             if r is not None or dst in self.before
