@@ -137,14 +137,18 @@ def test_in_a_dask_worker_the_memory_check_counts_its_limit(monkeypatch):
     distributed = pytest.importorskip("distributed")
     import types
 
+    import dask
     import psutil
 
     held = psutil.Process().memory_info().rss
-    worker = types.SimpleNamespace(memory_manager=types.SimpleNamespace(memory_limit=held + 2**20))
+    limit = int((held + 2**20) / 0.95)  # the nanny stops it at 95% of its limit
+    worker = types.SimpleNamespace(memory_manager=types.SimpleNamespace(memory_limit=limit))
     monkeypatch.setattr(distributed, "get_worker", lambda: worker)
     assert mem.available_bytes(torch.device("cpu")) <= 2**20 + 2**16
     img = np.zeros((300, 400), np.uint16)
     with pytest.raises(MemoryError, match="300x400"):
         segment(img, method="kmeans", **FAST)
+    with dask.config.set({"distributed.worker.memory.terminate": False}):  # never stopped
+        assert mem.available_bytes(torch.device("cpu")) > 2**20
     monkeypatch.setattr(distributed, "get_worker", lambda: (_ for _ in ()).throw(ValueError()))
     assert mem.available_bytes(torch.device("cpu")) > 2**20  # outside a worker: the host's

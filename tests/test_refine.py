@@ -253,6 +253,24 @@ def test_a_new_id_painted_over_part_of_a_region_the_networks_move_splits_it(left
     assert (out[labels == 1] == 1).all()
 
 
+@pytest.mark.parametrize("rim", [False, True])
+def test_a_new_id_stroke_along_one_nucleus_rim_still_takes_that_nucleus(rim):
+    """A stroke of a new id on the right nucleus' outer rim (not across its centre) marks
+    that nucleus: the split is at the neck, not around the stroke (a review found the
+    stroke taking its own pixels only, the far nucleus' seed flooding the right centre)."""
+    labels, left, right = _two_nuclei_one_id()
+    before = np.where(labels == 1, 0, 1)
+    strokes = np.zeros_like(labels)
+    if rim:
+        strokes[26:35, 57:62] = 7  # 45 px: the region is under 20 times it
+    else:
+        strokes[28:33, 44:56] = 7
+    sc = stroke_classes(labels, strokes, class_of_regions(labels, before, 4))
+    after = np.where(labels == 2, int(sc.sid_chans[0]), before)
+    out = _rebuild(labels, strokes, before, after)
+    assert (out[right] == 7).mean() > 0.95 and (out[left] == 2).mean() > 0.95
+
+
 def test_a_new_id_painted_across_two_regions_the_networks_move_joins_them():
     """The same two nuclei given two ids and a stroke of a new id across their neck, both
     moved to its class: "these are one object", so they join the new id (no split)."""

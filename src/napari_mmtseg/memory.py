@@ -30,8 +30,8 @@ def available_bytes(device: torch.device) -> int | None:
     ----------
     device : torch.device
         A CUDA device (its free memory) or the CPU (``MemAvailable`` of
-        /proc/meminfo; in a dask.distributed worker with a memory limit, at most that
-        limit less what the worker's process holds: the nanny stops a worker past it).
+        /proc/meminfo; in a dask.distributed worker with a memory limit, at most what that
+        limit leaves each task: the nanny stops a worker past it).
 
     Returns
     -------
@@ -57,12 +57,15 @@ def available_bytes(device: torch.device) -> int | None:
 
 
 def _worker_room() -> int | None:
-    """What a dask.distributed worker's memory limit leaves its process (None outside one,
-    or without a limit)."""
+    """What a dask.distributed worker's memory limit leaves each of its tasks: the limit at
+    which its nanny stops it (``distributed.worker.memory.terminate`` of it) less what its
+    process holds, shared by its threads. None outside a worker, without a limit, or where
+    the nanny never stops it."""
     import sys
 
     if "distributed" not in sys.modules:  # never imported: not in a worker
         return None
+    import dask
     from distributed import get_worker
 
     try:
@@ -70,11 +73,14 @@ def _worker_room() -> int | None:
     except ValueError:  # not in a worker
         return None
     limit = getattr(getattr(worker, "memory_manager", None), "memory_limit", None)
-    if not limit:
+    stop = dask.config.get("distributed.worker.memory.terminate", 0.95)
+    if not limit or not stop:
         return None
     import psutil
 
-    return max(0, int(limit) - int(psutil.Process().memory_info().rss))
+    threads = max(1, int(getattr(getattr(worker, "state", None), "nthreads", 1) or 1))
+    room = int(limit * float(stop)) - int(psutil.Process().memory_info().rss)
+    return max(0, room // threads)
 
 
 def training_bytes(h: int, w: int, p: Params, n_models: int) -> int:

@@ -278,12 +278,13 @@ def _split_region(out, labels, strokes, old: int, nids: list) -> None:
         return
     m = len(nids)
     inside = ndi.distance_transform_edt(np.pad(sub, 1))[1:-1, 1:-1]
-    far_seeds, n_far = _far_centres(inside, sub, strokes[box], nids)
+    far_seeds, n_far, own = _far_centres(inside, sub, strokes[box], nids)
     if n_far == 0:  # one object's shape: its parts farthest from the strokes
         far_seeds, n_far = ndi.label(sub & (away >= SPLIT_FAR * far))
+        own = {}
     markers = np.where(far_seeds > 0, far_seeds + m, 0)  # 1..m the strokes, m+1.. far
-    for k, nid in enumerate(nids, 1):
-        markers[strokes[box] == nid] = k
+    for k, nid in enumerate(nids, 1):  # each stroke seeds its object's centre too
+        markers[(strokes[box] == nid) | own.get(nid, False)] = k
     parts = watershed(-inside, markers, mask=sub)
     sizes = np.bincount(parts[sub], minlength=m + n_far + 1)
     keep = m + 1 + int(sizes[m + 1 :].argmax())  # the largest far part keeps the old id
@@ -304,24 +305,26 @@ def _split_region(out, labels, strokes, old: int, nids: list) -> None:
 
 
 def _far_centres(inside, sub, strokes, nids) -> tuple:
-    """The centres of the objects a region holds besides the strokes' own: each connected
-    maximum of its depth (``inside``) standing :data:`SPLIT_DEPTH` above its surroundings,
-    less the one nearest each stroke (the object it marks); labelled 1..n, and n."""
+    """The centres of the objects a region holds: each connected maximum of its depth
+    (``inside``) standing :data:`SPLIT_DEPTH` above its surroundings. The one nearest each
+    stroke is that stroke's object's (a stroke along its rim still marks it); the others,
+    labelled 1..n, are returned with n and ``{stroke id: its object's centre (bool)}``."""
     from skimage.morphology import h_maxima
 
     h = max(SPLIT_DEPTH_PX, SPLIT_DEPTH * float(inside.max()))
     peaks, n = ndi.label(h_maxima(inside, h).astype(bool) & sub)
     if n == 0:
-        return peaks, 0
+        return peaks, 0, {}
     index = np.arange(1, n + 1)
     own = {
-        int(np.argmin(ndi.minimum(ndi.distance_transform_edt(strokes != nid), peaks, index))) + 1
+        nid: int(np.argmin(ndi.minimum(ndi.distance_transform_edt(strokes != nid), peaks, index)))
+        + 1
         for nid in nids
     }
     keep = np.zeros(n + 1, np.int64)
-    rest = [k for k in index if k not in own]
+    rest = [k for k in index if k not in own.values()]
     keep[rest] = np.arange(1, len(rest) + 1)
-    return keep[peaks], len(rest)
+    return keep[peaks], len(rest), {nid: peaks == k for nid, k in own.items()}
 
 
 def absorb_cut_off(out, free, class_of=None) -> None:
