@@ -255,3 +255,6 @@ def test_training_names_the_file_it_cannot_use(tmp_path, capsys):
         assert main(argv) == 2, name
         err = capsys.readouterr().err
         assert "Traceback" not in err and f"{tmp_path / name}:" in err, err
+        assert {"damaged.tif": "damaged, or not an image", "empty.tif": "empty (0 bytes)"}.get(
+            name, "NaN"
+        ) in err

@@ -80,6 +80,28 @@ def short_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
 
 
+def read_error(src, exc: BaseException) -> str:
+    """Say why a file could not be read as an image, in one line.
+
+    Parameters
+    ----------
+    src : str
+        The file, local or URL.
+    exc : BaseException
+        What the reader raised.
+
+    Returns
+    -------
+    str
+        ``"the file is empty (0 bytes)"`` for an empty local file, else ``"cannot read as an
+        image (damaged, or not an image file): TypeName: message"``: a reader's own errors
+        (an index out of range in a truncated TIFF) say little of the cause.
+    """
+    if not storage.is_url(src) and Path(src).is_file() and Path(src).stat().st_size == 0:
+        return "the file is empty (0 bytes)"
+    return f"cannot read as an image (damaged, or not an image file): {short_error(exc)}"
+
+
 def failed_row(src: str, dst: str, error: str) -> dict:
     """Return the summary row of a task that failed before or outside :func:`segment_file`.
 
@@ -164,7 +186,7 @@ def segment_file(
     try:
         image, meta = read_image_meta(src)
     except Exception as exc:
-        error = f"cannot read as an image: {short_error(exc)}"
+        error = read_error(src, exc)
         row.update(status="failed", error=error, seconds=round(time.perf_counter() - t0, 3))
         return row
     kw = _engine_keywords(image, meta, method, preset, seed, channel_axis, device, model)

@@ -96,14 +96,14 @@ def _stack(files: list, channel_axis):
     """The images of ``files`` stacked along a new first axis, and the stack's channel axis."""
     from ..image import file_channel_axis
     from ..io import read_image_meta
-    from .task import short_error
+    from .task import read_error
 
     images, axis = [], channel_axis
     for f in files:
         try:
             image, meta = read_image_meta(f)
         except Exception as exc:  # a damaged or empty file: say which
-            raise BatchError(f"{f}: cannot read as an image: {short_error(exc)}") from exc
+            raise BatchError(f"{f}: {read_error(f, exc)}") from exc
         if axis is None:
             axis = file_channel_axis(meta.axes, image.ndim)
         if images and image.shape != images[0].shape:
