@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import ndimage as ndi
 
+from .output_stage.maps import majority
 from .refine_looks import alike_looks
 from .refine_regions import absorb_cut_off, join_or_new, new_id_reach, split_at_new_strokes
 
@@ -87,8 +88,8 @@ def class_of_regions(labels: np.ndarray, channels: np.ndarray, q: int) -> Classe
     """
     ids, inv = np.unique(labels, return_inverse=True)
     ch = np.asarray(channels, np.int64).ravel()
-    votes = np.bincount(inv.ravel() * q + ch, minlength=ids.size * q).reshape(ids.size, q)
-    return Classes(ids.astype(np.int64), votes.argmax(1), np.bincount(ch, minlength=q))
+    cls = majority(inv.ravel(), ch, q, ids.size)
+    return Classes(ids.astype(np.int64), cls, np.bincount(ch, minlength=q))
 
 
 def eraser_strokes(labels, strokes) -> np.ndarray:

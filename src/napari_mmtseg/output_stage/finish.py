@@ -221,9 +221,7 @@ def _absorb_small_pieces(st: _Slice, pieces):
 
 def _class_of_regions(cls, regions):
     """Each pixel's class once every region takes the class most of its pixels had."""
-    n, k = int(regions.max()) + 1, int(cls.max()) + 1
-    major = np.bincount(regions.ravel() * k + cls.ravel(), minlength=n * k).reshape(n, k)
-    return major.argmax(1)[regions]
+    return majority(regions, cls, int(cls.max()) + 1)[regions]
 
 
 def _give_away_bands(st: _Slice, regions):
