@@ -82,3 +82,16 @@ def test_strong_walls_give_bounded_coordinates_and_an_untied_region_zeros():
     edges[19:41, 19:41] = 4000.0  # around (and inside) block 5: exp(-4000 / 5) underflows
     emb = _embed(pieces, edges)
     assert np.isfinite(emb).all() and not emb[5].any() and emb[[1, 9]].any()
+
+
+def test_the_sparse_solver_gives_the_same_coordinates_every_call(monkeypatch):
+    """Lanczos starts from a fixed vector, so a result (and its detail levels) is reproducible
+    bit for bit (ARPACK's own random start differs from call to call)."""
+    import napari_mmtseg.output_stage.spectral as spectral
+
+    rng = np.random.default_rng(2)
+    pieces = _blocks(np.arange(1, 49).reshape(6, 8), 6)
+    edges = rng.uniform(0, 10, pieces.shape)
+    monkeypatch.setattr(spectral, "_DENSE_UP_TO", 0)
+    first = _embed(pieces, edges)
+    np.testing.assert_array_equal(_embed(pieces, edges), first)

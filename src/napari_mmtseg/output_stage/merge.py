@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..features import is_colour
+from .greedy_merge import merge_greedily
 from .maps import chi_squared, depth, mean_features
 
 __all__ = ["COLOUR_TEXTURE_WEIGHT", "RegionTerms", "auto_texture_weight", "merge_weak_boundaries"]
@@ -155,132 +156,134 @@ def merge_weak_boundaries(
     """
     if threshold <= 0 or pieces.min() == pieces.max():
         return pieces
-    from skimage import graph
-
     if lines is not None and not np.asarray(lines).any():
         lines = None
     if lines is not None and features is None:
         raise ValueError("merge_weak_boundaries: lines need the features they were found in")
-    rag = _region_graph(pieces, edges, margin, keep_apart, lines, features, regions)
-    rules = _MergeRules(texture, lines is not None, line_contrast, log, regions)
-    rules.weigh_edges(rag)
-    how = dict(rag_copy=False, in_place_merge=True, merge_func=rules.merge)
-    merged = graph.merge_hierarchical(
-        pieces, rag, thresh=threshold, weight_func=rules.weight, **how
+    from skimage import graph
+
+    rag = graph.rag_boundary(pieces, edges.astype(np.float64), connectivity=1)
+    nodes = np.fromiter(rag.nodes, np.int64, count=rag.number_of_nodes())
+    pairs, count, mean = [], [], []
+    for a, b, d in rag.edges(data=True):
+        pairs.append((a, b))
+        count.append(d["count"])
+        mean.append(d["weight"])
+    rules = _MergeRules(
+        pieces, edges, margin, keep_apart, texture, lines, features, line_contrast, log, regions
+    )
+    merged = merge_greedily(
+        pieces,
+        nodes,
+        np.asarray(pairs, np.int64).reshape(-1, 2),
+        np.asarray(count, np.int64),
+        np.asarray(mean, np.float64),
+        threshold,
+        rules.strengths,
+        rules.merge,
     )
     return merged + 1  # ids from 1, as in every piece map (0 would read as "unlabelled")
 
 
-def _region_graph(pieces, edges, margin, keep_apart, lines, features, regions=None):
-    """The pieces' adjacency graph, each edge its mean boundary strength, each node described.
-
-    Every node gets its texture sums, its group, with ``lines`` its colour and line, and with
-    ``regions`` its histograms.
-    """
-    from skimage import graph
-
-    rag = graph.rag_boundary(pieces, edges.astype(np.float64), connectivity=1)
-    n = int(pieces.max()) + 1
-    dist, width = depth(pieces)
-    inside = ((dist > margin) | (dist >= width[pieces])).ravel()
-    esum = np.bincount(pieces.ravel()[inside], weights=edges.ravel()[inside], minlength=n)
-    size = np.maximum(np.bincount(pieces.ravel()[inside], minlength=n), 1)
-    if lines is not None:
-        fsum, npx = mean_features(pieces, features, n)
-        fsum = fsum * npx[:, None]
-    for v in rag.nodes:
-        rag.nodes[v].update(
-            esum=float(esum[v]),
-            size=int(size[v]),
-            group=-1 if keep_apart is None else int(keep_apart[v]),
-        )
-        if lines is not None:
-            rag.nodes[v].update(
-                fsum=fsum[v], npx=float(npx[v]), line=lines[v] if lines[v].any() else None
-            )
-        if regions is not None:
-            rag.nodes[v]["hist"] = regions.histograms[v]
-            if regions.embedding is not None:
-                rag.nodes[v]["embed"] = regions.embedding[v]
-    return rag
-
-
 class _MergeRules:
-    """The strength of a boundary and the bookkeeping of a merge, for ``merge_hierarchical``."""
+    """The strength of a boundary and the bookkeeping of a merge, one array row per region."""
 
-    def __init__(self, texture: float, lines: bool, line_contrast: float, log=None, regions=None):
-        self.texture, self.lines, self.line_contrast = texture, lines, line_contrast
-        self.log, self.regions = log, regions
+    def __init__(
+        self,
+        pieces,
+        edges,
+        margin,
+        keep_apart,
+        texture,
+        lines,
+        features,
+        line_contrast,
+        log,
+        regions,
+    ):
+        n = int(pieces.max()) + 1
+        self.texture, self.line_contrast, self.log, self.regions = (
+            texture,
+            line_contrast,
+            log,
+            regions,
+        )
+        dist, width = depth(pieces)
+        inside = ((dist > margin) | (dist >= width[pieces])).ravel()
+        flat = pieces.ravel()[inside]
+        self.esum = np.bincount(flat, weights=edges.ravel()[inside], minlength=n)
+        self.size = np.maximum(np.bincount(flat, minlength=n), 1)
+        self.group = (
+            np.full(n, -1, np.int64) if keep_apart is None else np.asarray(keep_apart, np.int64)
+        ).copy()
+        self.lines = lines is not None
+        if self.lines:
+            fsum, npx = mean_features(pieces, features, n)
+            self.fsum = fsum * npx[:, None]
+            self.npx = np.asarray(npx, np.float64).copy()
+            self.line = np.asarray(lines, np.float64).copy()
+            self.has_line = self.line.any(axis=1)
+        if regions is not None:
+            self.hist = np.array(regions.histograms)
+            self.embed = None
+            if regions.embedding is not None:
+                self.embed = np.array(regions.embedding)
 
-    def weigh_edges(self, g):
-        """Keep each edge's mean boundary strength, and weigh it by :meth:`strength`."""
-        for a, b, d in g.edges(data=True):
-            d["boundary"] = d["weight"]
-            d["weight"] = self.strength(g, a, b, d["boundary"])
-
-    def strength(self, g, a, b, boundary):
+    def strengths(self, a, b, boundary):
         """Boundary strength less the texture; infinite between groups or across a line."""
-        if _apart(g, a, b):
-            return np.inf
-        if self.lines and _line_apart(g, a, b, self.line_contrast):
-            return np.inf
-        na, nb = g.nodes[a], g.nodes[b]
-        inner = min(na["esum"] / na["size"], nb["esum"] / nb["size"])
+        ga, gb = self.group[a], self.group[b]
+        apart = (ga >= 0) & (gb >= 0) & (ga != gb)
+        if self.lines:
+            apart = apart | self._line_apart(a, b)
+        inner = np.minimum(self.esum[a] / self.size[a], self.esum[b] / self.size[b])
         strength = boundary - self.texture * inner
         r = self.regions
-        if r is None:
-            return strength
-        strength += r.weight * chi_squared(na["hist"], nb["hist"])
-        if r.embedding is not None:
-            strength += r.spectral_weight * float(np.linalg.norm(na["embed"] - nb["embed"]))
-        smaller = min(na["hist"][0].sum(), nb["hist"][0].sum())  # pixels: any channel's count
-        if r.small_area > 0 and smaller < r.small_area and strength > 0:
-            strength *= np.sqrt(smaller / r.small_area)
-        return strength
+        if r is not None:
+            ha, hb = self.hist[a], self.hist[b]
+            strength = strength + r.weight * chi_squared(ha, hb)
+            if self.embed is not None:
+                strength = strength + r.spectral_weight * _distance(self.embed[a] - self.embed[b])
+            smaller = np.minimum(ha[..., 0, :].sum(axis=-1), hb[..., 0, :].sum(axis=-1))
+            if r.small_area > 0:
+                scale = (smaller < r.small_area) & (strength > 0)
+                factor = np.sqrt(np.minimum(smaller, r.small_area) / r.small_area)
+                strength = np.where(scale, strength * factor, strength)
+        return np.where(apart, np.inf, strength)
 
-    def weight(self, g, src, dst, nb):
-        """The merged boundary of ``dst`` (now holding ``src``) with ``nb``."""
-        none = {"boundary": 0.0, "count": 0}
-        a, b = g[src].get(nb, none), g[dst].get(nb, none)
-        count = a["count"] + b["count"]
-        boundary = (a["count"] * a["boundary"] + b["count"] * b["boundary"]) / count
-        return {"count": count, "boundary": boundary, "weight": self.strength(g, dst, nb, boundary)}
+    def _line_apart(self, a, b):
+        """A line region and a neighbour on its surroundings' side by more than the contrast."""
+        la, lb = self.has_line[a], self.has_line[b]
+        step = (
+            self.fsum[b] / np.maximum(self.npx[b], 1)[..., None]
+            - self.fsum[a] / np.maximum(self.npx[a], 1)[..., None]
+        )
+        across_a = np.einsum("...f,...f->...", step, self.line[a])
+        across_b = np.einsum("...f,...f->...", step, self.line[b])
+        return (la & (across_a < -self.line_contrast)) | (lb & (across_b > self.line_contrast))
 
-    def merge(self, g, src, dst):
+    def merge(self, src, dst, strength):
         """Sizes add up; a merged region belongs to the group of either part."""
         if self.log is not None:
-            self.log.append((int(src), int(dst), float(g[src][dst]["weight"])))
-        g.nodes[dst]["esum"] += g.nodes[src]["esum"]
-        g.nodes[dst]["size"] += g.nodes[src]["size"]
+            self.log.append((int(src), int(dst), float(strength)))
+        self.esum[dst] += self.esum[src]
+        self.size[dst] += self.size[src]
         if self.regions is not None:
-            d, sv = g.nodes[dst], g.nodes[src]
-            if self.regions.embedding is not None:  # pixel-weighted, as the histograms add up
-                nd, ns = d["hist"][0].sum(), sv["hist"][0].sum()
-                d["embed"] = (nd * d["embed"] + ns * sv["embed"]) / max(nd + ns, 1.0)
-            d["hist"] = d["hist"] + sv["hist"]
-        if g.nodes[dst]["group"] < 0:
-            g.nodes[dst]["group"] = g.nodes[src]["group"]
+            if self.embed is not None:  # pixel-weighted, as the histograms add up
+                nd, ns = self.hist[dst, 0].sum(), self.hist[src, 0].sum()
+                self.embed[dst] = (nd * self.embed[dst] + ns * self.embed[src]) / max(nd + ns, 1.0)
+            self.hist[dst] = self.hist[dst] + self.hist[src]
+        if self.group[dst] < 0:
+            self.group[dst] = self.group[src]
         if self.lines:  # a line stays one only while it is most of what merged
-            d, sv = g.nodes[dst], g.nodes[src]
-            if d["line"] is None or sv["line"] is None:
-                line, other = (d, sv) if d["line"] is not None else (sv, d)
-                d["line"] = line["line"] if line["npx"] >= other["npx"] else None
-            d["fsum"] = d["fsum"] + sv["fsum"]
-            d["npx"] += sv["npx"]
+            if not (self.has_line[dst] and self.has_line[src]):
+                line, other = (dst, src) if self.has_line[dst] else (src, dst)
+                keep = bool(self.has_line[line]) and self.npx[line] >= self.npx[other]
+                self.line[dst] = self.line[line] if keep else 0.0
+                self.has_line[dst] = keep
+            self.fsum[dst] = self.fsum[dst] + self.fsum[src]
+            self.npx[dst] += self.npx[src]
 
 
-def _line_apart(g, a, b, contrast: float) -> bool:
-    """A line node and a neighbour on its surroundings' side by more than ``contrast``."""
-    na, nb = g.nodes[a], g.nodes[b]
-    if na["line"] is None and nb["line"] is None:
-        return False
-    step = nb["fsum"] / max(nb["npx"], 1) - na["fsum"] / max(na["npx"], 1)
-    return (na["line"] is not None and float(step @ na["line"]) < -contrast) or (
-        nb["line"] is not None and float(step @ nb["line"]) > contrast
-    )
-
-
-def _apart(g, a, b) -> bool:
-    """Two nodes of two different groups."""
-    ga, gb = g.nodes[a].get("group", -1), g.nodes[b].get("group", -1)
-    return ga >= 0 and gb >= 0 and ga != gb
+def _distance(step):
+    """Euclidean length of each row of ``step`` (shape (..., K))."""
+    return np.sqrt(np.einsum("...k,...k->...", step, step))
