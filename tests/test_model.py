@@ -276,3 +276,20 @@ def test_keeping_the_model_of_a_classical_method_says_there_is_none():
     with pytest.warns(UserWarning, match="kmeans trains no networks"):
         result = segment(make_regions(seed=0)[0], method="kmeans", keep_model=True)
     assert result.model is None
+
+
+def test_an_applied_clusters_model_gives_only_the_classes_of_its_training_result():
+    """A channel the training result never used (absorbed, or unused) would be a class of
+    its own with a new id on another image or frame: the applied model labels each pixel
+    with the most likely of its classes instead, on one image and on a stack."""
+    img = make_regions(seed=0)[0]
+    torch.set_num_threads(1)
+    run = segment(img, keep_model=True, output="clusters", **FAST)
+    trained = set(np.unique(run.labels).tolist())
+    inverted = (255 - make_regions(seed=2)[0]).astype(np.float32)
+    one = segment(inverted, model=run.model, output="clusters", device="cpu")
+    assert set(np.unique(one.labels).tolist()) <= trained
+    halved = (make_regions(seed=3)[0] // 2).astype(np.float32)
+    stack = np.stack([halved, img])
+    applied = segment(stack, model=run.model, output="clusters", axes="TYX", device="cpu")
+    assert set(np.unique(applied.labels).tolist()) <= trained

@@ -205,7 +205,8 @@ def _channel_ids(run: RunPlan, out: np.ndarray) -> list | None:
     """The output id of each network channel, for the kept model of a trained clusters run
     whose classes carry the channels' ids before they are numbered 1..K (one image, or a
     stack's one model, ``n_classes="auto"``): applying the model then gives the run's own
-    ids. None for any other run (its model gives channel + 1)."""
+    ids. None for any other run (its model gives channel + 1). Sets ``run.class_channels``
+    (the network channels among those classes) where it numbers them."""
     p = run.p
     numbered = run.prep.n_slices == 1 or run.one_model
     clusters = p.output == "clusters" and p.n_classes == "auto"
@@ -216,6 +217,7 @@ def _channel_ids(run: RunPlan, out: np.ndarray) -> list | None:
     absent = np.setdiff1d(np.arange(ids.size), present)
     ids[present] = np.arange(1, present.size + 1)
     ids[absent] = present.size + 1 + np.arange(absent.size)
+    run.class_channels = present[present < p.q].tolist()  # the network's channels among them
     return ids.tolist()
 
 
@@ -232,7 +234,8 @@ def _raw_labels(run: RunPlan, x, i, done, plane, dev_name):
     if run.model is not None:  # inference alone
         with oom_guard(run.device, p, run.prep.yx):
             xt = torch.from_numpy(train_view(x, p.train_size))[None].to(run.device)
-            return network_labels(method, p, run.state.net, run.state.teacher, xt, x, run.device)
+            net, teacher, classes = run.state.net, run.state.teacher, run.model.class_channels
+            return network_labels(method, p, net, teacher, xt, x, run.device, classes)
     if run.trains:
         where = RunProgress(
             run.preview_every,
@@ -339,7 +342,8 @@ def _result(run: RunPlan, labels, infos, seconds, keep_model, version) -> Segmen
             ids = run.scr.ids_of_channels(run.p.q, run.state.scribble_channels)
         elif run.channel_ids is not None:
             ids = run.channel_ids
-        kept = Model.from_state(run.method, run.p, run.prep, run.state, version, ids)
+        classes = run.class_channels if ids is run.channel_ids else None
+        kept = Model.from_state(run.method, run.p, run.prep, run.state, version, ids, classes)
     return SegmentationResult(
         labels=labels,
         method=run.method,

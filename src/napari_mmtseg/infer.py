@@ -85,6 +85,7 @@ def infer_labels(
     device: torch.device,
     other: np.ndarray | None = None,
     at: str = "full",
+    channels=None,
 ) -> np.ndarray:
     """Argmax labels of one network on the full-size slice, tile by tile.
 
@@ -112,6 +113,8 @@ def infer_labels(
     at : str, optional
         ``"full"``: the network at full size; ``"train"``: its softmax on the training view,
         upsampled bilinearly (an ablation).
+    channels : sequence of int, optional
+        The only channels a pixel may take (the argmax over them); None: any.
 
     Returns
     -------
@@ -120,7 +123,9 @@ def infer_labels(
     """
     net = copy.deepcopy(net)
     freeze_bn_to_image_stats(net, x_train)
-    return frozen_labels(inference_network(net), model, x_train, x_full, tile, device, other, at)
+    return frozen_labels(
+        inference_network(net), model, x_train, x_full, tile, device, other, at, channels
+    )
 
 
 @torch.no_grad()
@@ -133,6 +138,7 @@ def frozen_labels(
     device: torch.device,
     other: np.ndarray | None = None,
     at: str = "full",
+    channels=None,
 ) -> np.ndarray:
     """Argmax labels of a network whose BatchNorm is already frozen, tile by tile.
 
@@ -159,6 +165,8 @@ def frozen_labels(
         As for :func:`infer_labels`.
     at : str, optional
         As for :func:`infer_labels`.
+    channels : sequence of int, optional
+        As for :func:`infer_labels`.
 
     Returns
     -------
@@ -167,11 +175,15 @@ def frozen_labels(
     """
     c, H, W = x_full.shape
     vote = other is not None
+    barred = None
+    if channels is not None:  # -inf on every other channel: the argmax never takes one
+        barred = torch.ones(net.q, dtype=torch.bool, device=device)
+        barred[torch.as_tensor(list(channels), dtype=torch.long, device=device)] = False
     if vote:  # the other network's channels in this one's order, by its head's weights
         perm = torch.from_numpy(np.argsort(other)).to(device)
         net = with_outputs_reordered(net, 1 - model, perm)
     if at == "train" and tuple(x_train.shape[-2:]) != (H, W):
-        return _labels_from_training_view(net, model, x_train, (H, W), tile, vote)
+        return _labels_from_training_view(net, model, x_train, (H, W), tile, vote, barred)
     halo = net.n_conv + 1
     out = np.empty((H, W), dtype=np.int32)
     for y0 in range(0, H, tile):
@@ -182,7 +194,7 @@ def frozen_labels(
             t = torch.from_numpy(np.ascontiguousarray(x_full[:, ya:yb, xa:xb]))[None].to(device)
             if t.device.type == "cpu":  # the layout of inference_network's CPU copy
                 t = t.contiguous(memory_format=torch.channels_last)
-            lab = channel_argmax(_scores(net, t, model, vote), -1)
+            lab = channel_argmax(_barred(_scores(net, t, model, vote), barred, -1), -1)
             out[y0:y1, x0:x1] = lab[y0 - ya : y1 - ya, x0 - xa : x1 - xa].cpu().numpy()
     return out
 
@@ -203,11 +215,21 @@ def _scores(net, x: torch.Tensor, model: int, vote: bool) -> torch.Tensor:
     return ys[0].softmax(-1).add_(ys[1].softmax(-1)) if vote else ys[0]
 
 
+def _barred(scores: torch.Tensor, barred, dim: int, fill: float = float("-inf")) -> torch.Tensor:
+    """``scores`` with ``fill`` on the ``barred`` channels (along ``dim``); as it is for None."""
+    if barred is None:
+        return scores
+    shape = [1] * scores.dim()
+    shape[dim] = -1
+    return scores.masked_fill(barred.view(shape), fill)
+
+
 @torch.no_grad()
-def _labels_from_training_view(net, model, x_train, shape, tile, vote) -> np.ndarray:
+def _labels_from_training_view(net, model, x_train, shape, tile, vote, barred) -> np.ndarray:
     prob = _scores(net, x_train, model, vote)  # (h, w, q)
     prob = prob if vote else prob.softmax(-1)
-    prob = prob.permute(2, 0, 1)[None]  # (1, q, h, w)
+    # -1 below any probability, and finite: the bilinear weights never meet an infinity
+    prob = _barred(prob, barred, -1, -1.0).permute(2, 0, 1)[None]  # (1, q, h, w)
     H, W = shape
     out = np.empty((H, W), dtype=np.int32)
     for y0 in range(0, H, tile):
@@ -256,6 +278,7 @@ def network_labels(
     x_train: torch.Tensor,
     x_full: np.ndarray,
     device: torch.device,
+    channels=None,
 ) -> np.ndarray:
     """The final label map of trained networks on one slice.
 
@@ -278,6 +301,9 @@ def network_labels(
         The full-size normalised slice.
     device : torch.device
         Where inference runs.
+    channels : sequence of int, optional
+        The only channels a pixel may take (a kept model's classes,
+        :attr:`napari_mmtseg.Model.class_channels`); None: any.
 
     Returns
     -------
@@ -288,4 +314,6 @@ def network_labels(
     if method == "mmt" and p.final_net == "teachers":  # both vote, teacher 1 mapped to 0
         other = teachers_alignment(teacher, x_train, p.q)
     final_net = teacher if method == "mmt" and p.final_net != "student" else net
-    return infer_labels(final_net, 0, x_train, x_full, p.tile, device, other=other, at=p.infer_at)
+    return infer_labels(
+        final_net, 0, x_train, x_full, p.tile, device, other=other, at=p.infer_at, channels=channels
+    )

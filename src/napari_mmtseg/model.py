@@ -16,7 +16,8 @@ File format (``Model.save`` / :func:`load_model`), version 1: one file written b
   ``n_channels``, ``layout`` (``"grey"``, ``"rgb"`` or ``"channels"``), ``dtype`` (of the
   training image), ``normalisation``, ``fused`` (MMT's students in one grouped network),
   ``step``, ``version`` (of napari-mmtseg), ``channel_ids`` (the output id of each
-  network channel, or None for channel + 1), ``scribble_channels`` (those of the
+  network channel, or None for channel + 1), ``class_channels`` (the channels a pixel may
+  take when the model is applied, or None for any), ``scribble_channels`` (those of the
   scribble classes, or None) and ``training`` (how a batch trained it, or None); other keys
   are ignored on loading;
 - ``"weights"``: ``{"net": state_dict}`` plus ``"teacher"`` for MMT, each a dict of name ->
@@ -89,6 +90,12 @@ class Model:
         ``output="clusters"``: a model trained with scribbles gives the scribble ids on
         their classes' channels (fresh ids above the largest on the others); None: channel
         c has id c + 1.
+    class_channels : list of int or None
+        The network channels that are classes of the labels the model was kept from (a
+        clusters run that numbers its classes: one image, or a stack's one model): applied,
+        the model labels each pixel with the most likely of them, so every image gets those
+        classes and their ids, never a channel the training result did not use (which would
+        be a class of its own with a new id). None: any channel.
     scribble_channels : list of int or None
         The network channel of each scribble class of a model trained with scribbles: their
         regions never merge with each other when it is applied (as in training).
@@ -111,6 +118,7 @@ class Model:
     generator: torch.Tensor | None = field(default=None, repr=False)
     version: str = ""
     channel_ids: list | None = None
+    class_channels: list | None = None
     scribble_channels: list | None = None
     training: dict | None = None
 
@@ -123,6 +131,7 @@ class Model:
         state,
         version: str = "",
         channel_ids: list | None = None,
+        class_channels: list | None = None,
     ):
         """Keep a run's trained networks (copied to the CPU).
 
@@ -142,6 +151,9 @@ class Model:
             napari-mmtseg's version.
         channel_ids : list of int, optional
             Output id of each network channel (see :attr:`channel_ids`).
+        class_channels : list of int, optional
+            The channels a pixel may take when the model is applied (see
+            :attr:`class_channels`).
 
         Returns
         -------
@@ -164,6 +176,7 @@ class Model:
             generator=None if state.gen is None else state.gen.get_state().clone(),
             version=version,
             channel_ids=_ints(channel_ids),
+            class_channels=_ints(class_channels),
             scribble_channels=_ints(state.scribble_channels),
         )
 
@@ -252,8 +265,8 @@ class Model:
         -------
         dict
             ``method``, ``params``, ``n_channels``, ``layout``, ``dtype``, ``normalisation``,
-            ``fused``, ``step``, ``version``, ``channel_ids``, ``scribble_channels`` and
-            ``training``.
+            ``fused``, ``step``, ``version``, ``channel_ids``, ``class_channels``,
+            ``scribble_channels`` and ``training``.
         """
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["params"] = self.params.to_dict()

@@ -59,6 +59,9 @@ class RunPlan:
     channel_ids : list of int or None
         Set when a trained run numbers its classes: the output id of each network channel
         (for the kept model, so that applying it gives the run's own class ids).
+    class_channels : list of int or None
+        Set with ``channel_ids``: the network channels among the run's classes (the kept
+        model's :attr:`~napari_mmtseg.Model.class_channels`).
     """
 
     method: str
@@ -75,6 +78,7 @@ class RunPlan:
     history: list = field(default_factory=list)
     z_stride: int | None = None
     channel_ids: list | None = None
+    class_channels: list | None = None
 
     @property
     def one_model(self) -> bool:

@@ -73,10 +73,13 @@ class StackNetworks:
         Training views of a sample of the stack's slices.
     device : torch.device
         Where inference runs.
+    channels : sequence of int, optional
+        The only channels a pixel may take (a kept model's classes,
+        :attr:`napari_mmtseg.Model.class_channels`); None: any.
     """
 
-    def __init__(self, method: str, p: Params, net, teacher, sample, device):
-        self.p, self.device = p, device
+    def __init__(self, method: str, p: Params, net, teacher, sample, device, channels=None):
+        self.p, self.device, self.channels = p, device, channels
         final = teacher if method == "mmt" and p.final_net != "student" else net
         frozen = copy.deepcopy(final)
         sample = sample.to(device)
@@ -106,7 +109,9 @@ class StackNetworks:
         xt = None
         if p.infer_at == "train":
             xt = torch.from_numpy(train_view(x, p.train_size))[None].to(self.device)
-        return frozen_labels(self.net, 0, xt, x, p.tile, self.device, self.other, p.infer_at)
+        return frozen_labels(
+            self.net, 0, xt, x, p.tile, self.device, self.other, p.infer_at, self.channels
+        )
 
 
 def stack_labeller(run, plane_of):
@@ -141,7 +146,8 @@ def stack_labeller(run, plane_of):
         return lambda x: apply_classical(fitted, x)
     pool = yield from stack_training(run, plane_of)
     sample = pool.batch(bn_batch_size(p.q, train_shape(prep.yx, p.train_size)))
-    nets = StackNetworks(method, p, run.state.net, run.state.teacher, sample, run.device)
+    classes = None if run.model is None else run.model.class_channels
+    nets = StackNetworks(method, p, run.state.net, run.state.teacher, sample, run.device, classes)
 
     return partial(_guarded_labels, nets, run.device, p, prep.yx)
 
