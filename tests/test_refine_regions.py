@@ -1,0 +1,48 @@
+"""Refine, regions output: the ids of the freed pixels (refine_regions)."""
+
+import numpy as np
+
+from napari_mmtseg.refine_ids import Classes
+from napari_mmtseg.refine_regions import join_or_new
+
+
+def test_a_region_the_networks_moved_as_a_whole_keeps_its_id_and_shape():
+    """A nucleus no stroke touched, whose pixels the refined networks gave for the most part
+    to a stroke's class (a look-alike of a new object painted elsewhere) with no painted
+    region of that class beside it, stays one instance under its id: it was split into a
+    fresh id over most of it and its old id on a rim sliver."""
+    labels = np.ones((40, 40), np.int64)  # 1: background, class 0
+    labels[5:17, 5:17] = 2  # the untouched nucleus, class 1
+    labels[25:35, 25:35] = 3  # the nucleus a new id (100) was painted in, class 1
+    after = np.zeros_like(labels)
+    after[labels == 2] = 5  # the networks moved the untouched nucleus to the new id's class
+    after[5:17, 5] = 1  # ... all but a rim column, left in its old class
+    after[labels == 3] = 5
+    free = labels == 2
+    out = labels.copy()
+    out[25:35, 25:35] = 100
+    sc = np.where(free, -1, after)
+    classes = Classes(np.array([1, 2, 3]), np.array([0, 1, 1]), np.bincount(after.ravel()))
+    biggest = {0: int((labels == 1).sum()), 1: 144}
+    reach = {100: ({3}, 100)}
+    join_or_new(out, free, after, sc, labels, after, classes, {100}, {5}, biggest, reach)
+    np.testing.assert_array_equal(out[labels == 2], 2)
+    np.testing.assert_array_equal(out[labels == 1], 1)
+
+
+def test_a_moved_part_of_the_background_is_still_a_new_object():
+    """A missed nucleus inside the background (a small part of it) that the networks moved
+    to the nucleus class gets an id of its own, as before."""
+    labels = np.ones((60, 60), np.int64)
+    labels[5:15, 5:15] = 2
+    after = np.zeros_like(labels)
+    after[labels == 2] = 1
+    after[40:52, 40:52] = 1  # the missed nucleus, in the background region
+    free = after != np.where(labels == 2, 1, 0)
+    out = labels.copy()
+    sc = np.where(free, -1, after)
+    classes = Classes(np.array([1, 2]), np.array([0, 1]), np.bincount(after.ravel()))
+    join_or_new(out, free, after, sc, labels, after, classes, {2}, {1}, {0: 3500, 1: 100}, {})
+    new = np.unique(out[40:52, 40:52])
+    assert new.size == 1 and new[0] not in (1, 2)
+    assert (out[labels == 2] == 2).all()
