@@ -111,6 +111,7 @@ def test_an_unknown_option_is_matched_against_its_own_command_only(capsys):
         main(["train", "x.tif", "-o", "m.pt", "--workers", "2"])
     err = capsys.readouterr().err
     assert "unrecognized argument --workers" in err and "did you mean" not in err
+    assert "abbreviated" not in err  # nothing was abbreviated: the option is not train's
     with pytest.raises(SystemExit):
         main(["train", "x.tif", "-o", "m.pt", "--thread", "1"])
     assert "did you mean --threads?" in capsys.readouterr().err  # train has --threads

@@ -650,3 +650,12 @@ def test_a_new_id_across_one_of_two_touching_discs_cuts_at_their_neck(blobs_run)
     left = (out[labels == pair] == pair).sum()
     right = (out[labels == pair] == new).sum()
     assert 300 <= left and 300 <= right and abs(left - right) < 0.25 * (left + right)
+
+
+def test_an_unknown_keyword_is_named_with_the_known_ones():
+    """``refine(..., axes="ZYX")`` said ``Params.__init__() got an unexpected keyword``."""
+    labels = np.ones((16, 16), np.int32)
+    strokes = np.zeros_like(labels)
+    strokes[2:4, 2:4] = 2
+    with pytest.raises(TypeError, match=r"Unknown parameter\(s\) axes; known: output"):
+        refine(np.zeros((16, 16), np.uint8), labels, strokes, None, axes="ZYX")

@@ -354,7 +354,7 @@ def _parse(parser: argparse.ArgumentParser, argv: list) -> argparse.Namespace:
         near = [o for o in options if o.startswith(key)] if key.startswith("--") else []
         near = near or difflib.get_close_matches(key, options, n=3)
         hint = f" (did you mean {' or '.join(near)}?)" if near else ""
-        if key.startswith("-"):
+        if near and any(o.startswith(key) for o in near):  # an abbreviation of one
             hint += "; options are never abbreviated"
         parser.error(f"unrecognized argument {bad}{hint}")
     return args

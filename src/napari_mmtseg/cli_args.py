@@ -110,7 +110,8 @@ def _segment_parser(sub, methods, presets) -> None:
         choices=["regions", "clusters"],
         help="regions: one id per connected region (instances); clusters: one id per "
         "class; Python's and the widget's 'output' (default: regions for the learned "
-        "methods, clusters for kmeans, felzenszwalb, multiotsu and trainable)",
+        "methods, clusters for kmeans, felzenszwalb, multiotsu and trainable, and clusters "
+        "with --scribbles, whose classes keep their scribble ids)",
     )
     s.add_argument(
         "--detail",

@@ -58,7 +58,8 @@ def resolve_device(device="auto") -> torch.device:
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(
-                "device='cuda' was asked for, but PyTorch sees no CUDA GPU here; "
+                f"device={device if isinstance(device, str) else str(dev)!r} was asked for, "
+                "but PyTorch sees no CUDA GPU here; "
                 "use 'auto' or 'cpu'."
             )
         if dev.index is not None and dev.index >= torch.cuda.device_count():

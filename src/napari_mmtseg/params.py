@@ -15,6 +15,7 @@ __all__ = [
     "METHODS",
     "LEARNED_METHODS",
     "check_learned",
+    "check_fields",
     "CLASSICAL_METHODS",
     "SCRIBBLE_METHODS",
     "LABELLING_FIELDS",
@@ -155,7 +156,7 @@ class Params:
     n_classes : int or str, default "auto"
         Classes the output ends with, or ``"auto"`` (what the clean-up leaves).
     min_region_size : int or None, default None
-        Pixels; smaller pieces join a neighbour (None: 1/5000 of the slice).
+        Pixels; smaller pieces join a neighbour (None: 1/5000 of the slice, at least 16).
     merge_threshold : float, default 3.0
         Adjacent regions whose boundary is weaker than this merge (feature units; 0: off).
     texture_weight : float or None, default None
@@ -263,6 +264,28 @@ _METHOD_DEFAULTS = {
 }
 
 
+def check_fields(overrides, also=()) -> None:
+    """Refuse keywords that are no :class:`Params` field.
+
+    Parameters
+    ----------
+    overrides : mapping
+        Keyword arguments meant as :class:`Params` fields.
+    also : sequence of str, optional
+        The caller's own keywords, named in the message beside the fields.
+
+    Raises
+    ------
+    TypeError
+        For a keyword that is no field, naming the known ones.
+    """
+    names = {f.name for f in fields(Params)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        known = ", ".join(list(also) + sorted(names))
+        raise TypeError(f"Unknown parameter(s) {', '.join(unknown)}; known: {known}.")
+
+
 def make_params(method: str, preset: str = "paper", **overrides) -> Params:
     """The parameters of a run: a preset, the method's adjustments, then overrides, checked.
 
@@ -294,12 +317,7 @@ def make_params(method: str, preset: str = "paper", **overrides) -> Params:
         raise ValueError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
     if preset not in PRESETS:
         raise ValueError(f"Unknown preset {preset!r}; choose one of {', '.join(PRESETS)}.")
-    names = {f.name for f in fields(Params)}
-    unknown = sorted(set(overrides) - names)
-    if unknown:
-        raise TypeError(
-            f"Unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}."
-        )
+    check_fields(overrides)
     p = replace(PRESETS[preset], **_METHOD_DEFAULTS[method])
     nullable = ("train_size", "min_region_size", "texture_weight")  # None is a value for these
     if overrides.get("texture_weight") == "auto":  # what the widget and docs call None

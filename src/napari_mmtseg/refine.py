@@ -33,7 +33,7 @@ from .image import prepare_image
 from .infer import network_labels
 from .model import Model
 from .output_stage import finish_labels
-from .params import LEARNED_METHODS
+from .params import LEARNED_METHODS, check_fields
 from .refine_ids import class_of_regions, eraser_strokes, reach_of, rebuild, stroke_classes
 from .refine_looks import alike_groups, local_features, split_alike, stroke_looks
 from .refine_regions import unique_fresh_ids
@@ -174,6 +174,8 @@ def iter_refine(
     TypeError
         For a model that is not a learned method's, or labels or strokes not integer.
     """
+    own = ("output", "channel_axis", "rgb", "device", "seed", "preset", "preview_every")
+    check_fields(overrides, own + ("num_threads", "stop", "within"))
     t0 = time.perf_counter()
     prep, labels, strokes, p = _setup(image, labels, strokes, model, output, channel_axis, rgb)
     if within is not None and np.shape(within) != labels.shape:

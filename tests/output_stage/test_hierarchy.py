@@ -93,7 +93,7 @@ def test_hierarchy_round_trips_through_plain_arrays():
 def test_detail_outside_zero_to_one_is_refused():
     x, clusters, _ = membrane_grid(0)
     h = _stage(clusters, x)[1].hierarchy
-    for bad in (-0.1, 1.5, "fine"):
+    for bad in (-0.1, 1.5, "fine", None, float("nan"), [0.5]):
         with pytest.raises(ValueError, match="detail"):
             h.at(bad)
 

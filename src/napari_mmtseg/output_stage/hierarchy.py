@@ -134,7 +134,10 @@ class Hierarchy:
             if detail != "auto":
                 raise ValueError(f"detail must be 'auto' or a number in [0, 1], got {detail!r}")
             return int(self.default)
-        d = float(detail)
+        try:
+            d = float(detail)
+        except (TypeError, ValueError):
+            d = np.nan
         if not 0.0 <= d <= 1.0:
             raise ValueError(f"detail must be 'auto' or a number in [0, 1], got {detail!r}")
         n, m = self.n_fine, len(self.merges)
