@@ -1,6 +1,7 @@
 """finish_labels (output_stage.finish): regions, clusters, ids, and the regions it keeps apart."""
 
 import inspect
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -127,3 +128,24 @@ def test_regions_of_one_class_that_touch_after_the_last_clean_up_are_one():
         == np.concatenate([cls[:, 1:].ravel(), cls[1:].ravel()])
     )
     assert all(line[p] != line[q] for p, q in zip(a[same], b[same]))
+
+
+_STARDIST = Path(__file__).resolve().parents[3] / "shared/data/microscopy/stardist_demo/img2d.tif"
+
+
+@pytest.mark.skipif(not _STARDIST.exists(), reason="needs ../shared/data (stardist_demo)")
+def test_a_clusters_result_has_no_speck_under_the_minimum():
+    """Clusters output with n_classes="auto" kept the largest fragment of every class, so a
+    class the clean-up had absorbed everywhere else survived as a 1-px speck (fluorescent
+    nuclei, default fast run: two specks, of 1 and 2 px)."""
+    import tifffile
+    import torch
+    from skimage.measure import label
+
+    from napari_mmtseg import segment
+
+    torch.set_num_threads(1)
+    img = tifffile.imread(_STARDIST)[:256, :256]
+    r = segment(img, output="clusters", preset="fast", seed=0, device="cpu")
+    pieces = np.bincount(label(r.labels.astype(np.int64) + 1, connectivity=1).ravel())[1:]
+    assert pieces.min() >= r.output["min_region_size"]

@@ -27,7 +27,7 @@ from .pieces import (
 from .request import OUTPUTS, OutputRequest, StepSettings
 from .ridges import thin_ridges
 from .snap import snap_boundaries
-from .spots import distinct_spots
+from .spots import SPOT_MIN_SIZE, distinct_spots
 from .summary import OutputInfo, explain_auto, explain_grouped
 
 __all__ = ["OutputRequest", "StepSettings", "finish_labels", "run_stage"]
@@ -201,7 +201,9 @@ def run_stage(
     cls, n_left, grouped = _group_classes(st, reg, region_class)
     keep = not (st.auto and request.output == "regions")  # else no region under the minimum
     keys = _region_keys(st, reg, region_class)
-    cls, regions = final_regions(cls, st.min_size, *keys, keep, protect=st.protect)
+    # clusters with n_classes="auto": a class's last fragment stays only when it is no speck
+    floor = SPOT_MIN_SIZE if keep and st.auto and not st.scribbled.size else 1
+    cls, regions = final_regions(cls, st.min_size, *keys, keep, protect=st.protect, keep_from=floor)
     if not keep:  # the guarantee, whatever the steps before did
         regions = ensure_min_size(regions, st.min_size, st.protect)
         cls = _class_of_regions(cls, regions)

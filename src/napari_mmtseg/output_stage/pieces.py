@@ -49,6 +49,7 @@ def remove_small_pieces(
     group: np.ndarray | None = None,
     features: np.ndarray | None = None,
     protect: np.ndarray | None = None,
+    keep_from: int = 1,
 ) -> np.ndarray:
     """Remove every piece smaller than ``min_size`` pixels, except protected ones.
 
@@ -76,6 +77,9 @@ def remove_small_pieces(
         Pixels of distinct spots (:func:`napari_mmtseg.output_stage.spots.distinct_spots`): a
         piece of :data:`~napari_mmtseg.output_stage.spots.SPOT_MIN_SIZE` px or more that is
         mostly such pixels is never small.
+    keep_from : int, optional
+        With ``group``, a group's largest piece stays only when it has at least this many
+        pixels.
 
     Returns
     -------
@@ -100,7 +104,7 @@ def remove_small_pieces(
         ids = np.arange(1, sizes.size)
         order = ids[np.lexsort((-sizes[1:], group[1:]))]  # by class, largest first
         first = order[np.r_[True, group[order][1:] != group[order][:-1]]]
-        small[first] = False
+        small[first[sizes[first] >= keep_from]] = False
     kept = np.where(small[pieces], 0, pieces)
     return expand_labels(kept, distance=np.inf)
 
@@ -112,6 +116,7 @@ def final_regions(
     class_of_key=None,
     keep_classes: bool = True,
     protect: np.ndarray | None = None,
+    keep_from: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Give fragments under ``min_size`` to a neighbour, keeping every class, and form regions.
 
@@ -133,24 +138,33 @@ def final_regions(
         size appears (the regions of ``n_classes="auto"``, where a class may vanish).
     protect : ndarray of bool, shape (H, W), optional
         Pixels of distinct spots, kept as :func:`remove_small_pieces` keeps them.
+    keep_from : int, optional
+        With ``keep_classes``, a class's largest fragment stays only when it has at least
+        this many pixels (a smaller one, a speck, goes and its class with it).
 
     Returns
     -------
     cls : ndarray of int, shape (H, W)
-        Each pixel's class after the clean-up (no class vanishes).
+        Each pixel's class after the clean-up (with ``keep_classes``, no class whose largest
+        fragment has ``keep_from`` pixels vanishes).
     regions : ndarray of int, shape (H, W)
         Region ids 1..R, every region connected.
     """
     if key is None:
         parts, class_of = connected_pieces(cls)
         group = class_of if keep_classes else None
-        cls = class_of[remove_small_pieces(parts, int(min_size), group=group, protect=protect)]
+        kept = remove_small_pieces(
+            parts, int(min_size), group=group, protect=protect, keep_from=keep_from
+        )
+        cls = class_of[kept]
         regions, _ = connected_pieces(cls)
         return cls, regions
     parts, key_of = connected_pieces(key)
     class_of = class_of_key[key_of]
     group = class_of if keep_classes else None
-    parts = remove_small_pieces(parts, int(min_size), group=group, protect=protect)
+    parts = remove_small_pieces(
+        parts, int(min_size), group=group, protect=protect, keep_from=keep_from
+    )
     regions, _ = connected_pieces(key_of[parts])  # parts of one key that now touch are one
     return class_of[parts], regions
 
