@@ -282,7 +282,7 @@ def check_fields(overrides, also=()) -> None:
     names = {f.name for f in fields(Params)}
     unknown = sorted(set(overrides) - names)
     if unknown:
-        known = ", ".join(list(also) + sorted(names))
+        known = ", ".join(list(also) + sorted(names - set(also)))
         raise TypeError(f"Unknown parameter(s) {', '.join(unknown)}; known: {known}.")
 
 
