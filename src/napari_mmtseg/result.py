@@ -124,7 +124,7 @@ class SegmentationResult:
             return int(np.unique(self.labels).size)
         return int(self.labels.max())
 
-    def at(self, detail="auto") -> np.ndarray:
+    def at(self, detail="auto", stable_ids: bool = False) -> np.ndarray:
         """Give the labels at another level of detail, without training again.
 
         A lookup over the hierarchy's finest regions (docs/method.md, "One run, every level of
@@ -136,12 +136,20 @@ class SegmentationResult:
             ``"auto"`` (the default level: :attr:`labels`) or a float in [0, 1]: 1 gives the
             finest regions, 0 the coarsest level; in between, the number of regions goes
             geometrically from the coarsest count to the finest.
+        stable_ids : bool, optional
+            Number the regions after :attr:`labels` instead of 1..R: a region that is the
+            same at two levels keeps its id, coarser regions take the smallest id they hold,
+            finer parts of a region other than the one holding its first pixel take ids
+            above :attr:`labels`' largest. What napari's detail slider shows, so colours do
+            not change as the level moves
+            (:meth:`napari_mmtseg.output_stage.hierarchy.Hierarchy.lookup`).
 
         Returns
         -------
         numpy.ndarray
             Labels of the image's spatial shape, ids 1..R in raster order of each region's
-            first pixel (the smallest unsigned dtype that holds R).
+            first pixel (the smallest unsigned dtype that holds R), or with ``stable_ids``
+            the ids above.
 
         Raises
         ------
@@ -157,7 +165,7 @@ class SegmentationResult:
                 "this result has no region hierarchy (only a 2D image segmented into regions "
                 "with n_classes='auto' has one); use detail='auto'"
             )
-        return self.hierarchy.at(detail).reshape(self.labels.shape)
+        return self.hierarchy.at(detail, stable_ids).reshape(self.labels.shape)
 
     @property
     def detail(self) -> float | None:

@@ -61,7 +61,7 @@ def test_a_click_rewrites_the_layer_as_one_undo_step(control, result):
     c, layer = control
     before = layer.data.copy()
     c.slider.value = 1.0
-    assert np.array_equal(layer.data, result.at(1.0))
+    assert np.array_equal(layer.data, result.at(1.0, stable_ids=True))
     assert not np.array_equal(layer.data, before)
     layer.undo()
     assert np.array_equal(layer.data, before)
@@ -74,9 +74,9 @@ def test_a_drag_updates_live_and_its_release_is_one_undo_step(control, result):
     q.setSliderDown(True)  # emits sliderPressed, as a mouse press does
     for v in (0.9, 0.6, 0.0):
         c.slider.value = v
-        assert np.array_equal(layer.data, result.at(v))  # live, while dragging
+        assert np.array_equal(layer.data, result.at(v, stable_ids=True))  # live, while dragging
     q.setSliderDown(False)  # sliderReleased
-    assert np.array_equal(layer.data, result.at(0.0))
+    assert np.array_equal(layer.data, result.at(0.0, stable_ids=True))
     layer.undo()  # the whole drag, at once
     assert np.array_equal(layer.data, before)
 
@@ -89,7 +89,7 @@ def test_the_users_edits_survive_a_change_of_detail(control, result):
     c.slider.value = 1.0
     assert (layer.data[painted] == 99).all()
     outside = ~_mask(layer.data.shape, painted)
-    assert np.array_equal(layer.data[outside], result.at(1.0)[outside])
+    assert np.array_equal(layer.data[outside], result.at(1.0, stable_ids=True)[outside])
 
 
 def _mask(shape, where):
@@ -125,8 +125,29 @@ def test_a_drag_keeps_the_users_edits_and_redo_brings_its_level_back(control, re
     q.setSliderDown(False)
     outside = ~_mask(layer.data.shape, painted)
     after = layer.data.copy()
-    assert (after[painted] == 99).all() and np.array_equal(after[outside], result.at(0.0)[outside])
+    assert (after[painted] == 99).all() and np.array_equal(
+        after[outside], result.at(0.0, stable_ids=True)[outside]
+    )
     layer.undo()
     assert np.array_equal(layer.data, before)
     layer.redo()
     assert np.array_equal(layer.data, after)
+
+
+def test_moving_one_level_keeps_the_ids_and_colours_of_the_regions_it_does_not_merge(
+    control, result
+):
+    """Each level was numbered 1..R in raster order, so one merge renumbered (recoloured)
+    most regions of the layer."""
+    c, layer = control
+    h = result.hierarchy
+    grid = np.linspace(1.0, 0.0, 4001)
+    cuts = np.array([h.cut(d) for d in grid])
+    k = h.default + 2  # two levels coarser than the run's: each a single merge apart
+    assert (cuts == k).any() and (cuts == k + 1).any() and h.n_fine - k > 6
+    c.commit(grid[cuts == k][0])
+    before = np.asarray(layer.data).copy()
+    c.commit(grid[cuts == k + 1][0])
+    after = np.asarray(layer.data)
+    changed = np.unique(before[before != after])
+    assert changed.size == 1  # the one region the merge absorbed, nothing else

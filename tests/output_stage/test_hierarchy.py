@@ -143,3 +143,21 @@ def test_no_region_under_the_minimum_size_on_two_flat_halves(h, w):
     assert np.bincount(labels.ravel()).min() >= 16
     assert info.n_regions == 2
     assert np.bincount(info.hierarchy.fine.ravel()).min() >= 16
+
+
+def test_stable_ids_change_only_where_a_merge_happens():
+    """Region ids 1..R in raster order renumbered most regions from one level to the next,
+    so the detail slider's colours jumped; stable ids change only the merged regions', and
+    the default level's ids are the result's."""
+    x, clusters, _ = membrane_grid(0)
+    h = _stage(clusters, x)[1].hierarchy
+    assert len(h.merges) > 4
+    np.testing.assert_array_equal(h.labels(h.default, stable_ids=True), h.at("auto"))
+    for k in range(len(h.merges)):
+        a, b = h.labels(k, stable_ids=True), h.labels(k + 1, stable_ids=True)
+        la = h.lookup(k, stable_ids=True)
+        joined = np.isin(h.fine, np.flatnonzero(la == la[h.merges[k, 0]]))
+        joined |= np.isin(h.fine, np.flatnonzero(la == la[h.merges[k, 1]]))
+        assert (a[~joined] == b[~joined]).all(), k  # every other region keeps its id
+        assert np.unique(b[joined]).size == 1  # the merged region has one id
+        assert len(np.unique(a)) == len(np.unique(b)) + 1

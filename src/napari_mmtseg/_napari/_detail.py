@@ -153,7 +153,8 @@ class DetailControl(Container):
 
     def _level_labels(self, value: float, like: np.ndarray) -> np.ndarray:
         _, _, result = self._target
-        return result.at(value).reshape(like.shape).astype(like.dtype, copy=False)
+        # stable ids: a region the level does not change keeps its id, and so its colour
+        return result.at(value, stable_ids=True).reshape(like.shape).astype(like.dtype, copy=False)
 
     def _live(self, value: float) -> None:
         """Write the level into the layer without undo history, and redraw it."""

@@ -179,57 +179,96 @@ class Hierarchy:
         """
         return int(np.searchsorted(self.levels, level, side="left"))
 
-    def labels(self, k: int) -> np.ndarray:
+    def labels(self, k: int, stable_ids: bool = False) -> np.ndarray:
         """Give the labels after the first ``k`` merges.
 
         Parameters
         ----------
         k : int
             Merges applied (0..M).
+        stable_ids : bool, optional
+            Number the regions as :meth:`lookup` does with ``stable_ids``.
 
         Returns
         -------
         ndarray of unsigned int, shape (H, W)
             Region ids 1..R in the raster order of each region's first pixel (the order of
-            :func:`skimage.measure.label`), in the smallest unsigned dtype that holds R.
+            :func:`skimage.measure.label`), in the smallest unsigned dtype that holds R; with
+            ``stable_ids``, the ids of :meth:`lookup`.
         """
-        return self.lookup(k)[self.fine]
+        return self.lookup(k, stable_ids)[self.fine]
 
-    def lookup(self, k: int) -> np.ndarray:
+    def lookup(self, k: int, stable_ids: bool = False) -> np.ndarray:
         """Give the lookup table finest region -> region id after the first ``k`` merges.
 
         Parameters
         ----------
         k : int
             How many merges of the table apply, 0 to M.
+        stable_ids : bool, optional
+            Number each region after the default level's regions instead of 1..R: at the
+            default level and coarser, a region takes the smallest default-level id among
+            those it holds; finer, the part of a default region that holds its first pixel
+            keeps the region's id and any other part takes ``R_default + 1 +`` its smallest
+            finest-region index. A region that is the same at two levels then has the same
+            id at both, so a colour per id (napari's) does not change as the level moves,
+            and the default level's ids are those of ``lookup(default)``.
 
         Returns
         -------
         ndarray of unsigned int, shape (N,)
-            The region id (1..R) of each finest region.
+            The region id (1..R; with ``stable_ids`` up to ``R_default + N``) of each finest
+            region, in the smallest unsigned dtype that holds the largest.
         """
-        from scipy import sparse
-        from scipy.sparse.csgraph import connected_components
-
-        n = self.n_fine
         k = int(np.clip(k, 0, len(self.merges)))
-        e = self.merges[:k]
-        graph = sparse.coo_matrix((np.ones(k, np.int8), (e[:, 0], e[:, 1])), shape=(n, n))
-        n_comp, comp = connected_components(graph, directed=False)
+        n_comp, comp = self._components(k)
+        if stable_ids and k != self.default:
+            return _smallest_uint(self._stable(k, n_comp, comp))
         first = np.full(n_comp, np.iinfo(np.int64).max)
         np.minimum.at(first, comp, self.first_pixels())
         rank = np.empty(n_comp, np.int64)
         rank[np.argsort(first)] = np.arange(1, n_comp + 1)
-        dtype = np.uint8 if n_comp < 255 else (np.uint16 if n_comp < 65535 else np.uint32)
-        return rank[comp].astype(dtype)
+        return _smallest_uint(rank[comp])
 
-    def at(self, detail="auto") -> np.ndarray:
+    def _components(self, k: int):
+        """The regions after the first ``k`` merges: their count and each finest region's."""
+        from scipy import sparse
+        from scipy.sparse.csgraph import connected_components
+
+        n = self.n_fine
+        e = self.merges[:k]
+        graph = sparse.coo_matrix((np.ones(k, np.int8), (e[:, 0], e[:, 1])), shape=(n, n))
+        return connected_components(graph, directed=False)
+
+    def _stable(self, k: int, n_comp: int, comp: np.ndarray) -> np.ndarray:
+        """The ids of :meth:`lookup` with ``stable_ids`` (see there), as int64."""
+        base = self.lookup(self.default).astype(np.int64)  # default-level id of each finest
+        if k > self.default:  # unions of default regions
+            ids = np.full(n_comp, np.iinfo(np.int64).max)
+            np.minimum.at(ids, comp, base)
+            return ids[comp]
+        n = self.n_fine
+        ids = np.full(n_comp, n, np.int64)
+        np.minimum.at(ids, comp, np.arange(n))
+        ids += int(base.max()) + 1
+        first = self.first_pixels()
+        anchor = np.full(int(base.max()) + 1, -1, np.int64)  # each default region's first
+        order = np.argsort(first)[::-1]  # the last write per region is its earliest pixel
+        anchor[base[order]] = order
+        anchor = anchor[1:]
+        ids[comp[anchor]] = base[anchor]
+        return ids[comp]
+
+    def at(self, detail="auto", stable_ids: bool = False) -> np.ndarray:
         """Give the labels at a level of detail, without training again.
 
         Parameters
         ----------
         detail : float or str, optional
             As for :meth:`cut`: ``"auto"`` or a float in [0, 1] (1: the finest regions).
+        stable_ids : bool, optional
+            Number the regions as :meth:`lookup` does with ``stable_ids`` (what the detail
+            slider shows).
 
         Returns
         -------
@@ -241,7 +280,7 @@ class Hierarchy:
         ValueError
             If ``detail`` is neither ``"auto"`` nor a number in [0, 1].
         """
-        return self.labels(self.cut(detail))
+        return self.labels(self.cut(detail), stable_ids)
 
     def first_pixels(self) -> np.ndarray:
         """Give the raster index of each finest region's first pixel.
@@ -295,6 +334,13 @@ class Hierarchy:
             levels=np.asarray(arrays["levels"], np.float64),
             default=int(np.asarray(arrays["default"])),
         )
+
+
+def _smallest_uint(ids: np.ndarray) -> np.ndarray:
+    """``ids`` (>= 0) in the smallest unsigned dtype that holds the largest."""
+    top = int(ids.max()) if ids.size else 0
+    dtype = np.uint8 if top < 255 else (np.uint16 if top < 65535 else np.uint32)
+    return ids.astype(dtype)
 
 
 def build_hierarchy(
