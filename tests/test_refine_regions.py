@@ -46,3 +46,22 @@ def test_a_moved_part_of_the_background_is_still_a_new_object():
     new = np.unique(out[40:52, 40:52])
     assert new.size == 1 and new[0] not in (1, 2)
     assert (out[labels == 2] == 2).all()
+
+
+def test_many_missed_nuclei_in_one_region_each_become_an_object():
+    """Moved pieces that together cover most of a coarse region are still each a new object
+    (only one piece holding most of the region means the region moved as a whole)."""
+    labels = np.ones((44, 44), np.int64)
+    after = np.zeros_like(labels)
+    for y in range(2, 42, 10):
+        for x in range(2, 42, 10):
+            after[y : y + 8, x : x + 8] = 1  # 16 nuclei of 64 px: 1024 of 1760 px
+    labels[:, 40:] = 2  # a second region, kept
+    free = labels == 1  # the whole coarse region is relabelled
+    out = labels.copy()
+    sc = np.where(free, -1, after)
+    classes = Classes(np.array([1, 2]), np.array([0, 0]), np.bincount(after.ravel()))
+    join_or_new(out, free, after, sc, labels, after, classes, set(), {1}, {0: 1760, 1: 64}, {})
+    nuclei = after == 1
+    assert np.unique(out[nuclei]).size == 16 and not np.isin(out[nuclei], [1, 2]).any()
+    assert (out[free & ~nuclei] == 1).all()

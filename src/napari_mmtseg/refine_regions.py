@@ -135,8 +135,8 @@ def join_or_new(
       pixels, to a stroked class (``chans``) or to a class whose largest region is at
       least half its size (``biggest``: a missed nucleus, not a drift of the background),
       or a piece whose old id is taken, which gets an id of its own: no fresh ids and no
-      splits where the networks did not move the pixels. A region whose pixels the networks
-      moved for the most part (a look-alike the correction travelled to, with no painted
+      splits where the networks did not move the pixels. A region the networks moved for
+      the most part in one piece (a look-alike the correction travelled to, with no painted
       region of that class to join) stays whole under its id.
 
     Parameters
@@ -187,12 +187,10 @@ def join_or_new(
             seeds = np.isin(owner, allowed) & (sc == k)
             idx = ndi.distance_transform_edt(~seeds, return_distances=False, return_indices=True)
             out[mask] = out[idx[0][mask], idx[1][mask]]
-    # a region the networks moved as a whole (most of its pixels) to a class it may not join
-    # stays one instance under its id: a new object is a part of a region, not all of it
-    moved_px = np.zeros(sizes.size, np.int64)
-    for old, moved, mask in lone:
-        moved_px[old] += int(mask.sum()) if moved else 0
-    lone = [(old, moved and 2 * moved_px[old] < sizes[old], mask) for old, moved, mask in lone]
+    # a region the networks moved as a whole (one piece, most of its pixels) to a class it may
+    # not join stays one instance under its id: a new object is a part of a region, not all
+    # of it (several moved pieces, or pieces moved to several classes, stay new objects)
+    lone = [(old, moved and 2 * int(mask.sum()) < sizes[old], mask) for old, moved, mask in lone]
     # a painted id names its object: the freed pieces of that old region may keep it
     taken = set(np.unique(out[~free]).tolist()) - painted
     first = set()
