@@ -270,6 +270,10 @@ def test_a_refined_clusters_model_keeps_the_ids_and_names_a_new_class_by_its_str
     assert 77 in new and len(set(new.tolist())) == new.size  # one id per channel
     kept = new != 77
     assert (new[kept][old[kept] != 77] == old[kept][old[kept] != 77]).all()
+    # it keeps the run's classes, and the new one's channel, for its applied argmax
+    channel = int(np.flatnonzero(new == 77)[0])
+    assert refined.class_channels is not None and channel in refined.class_channels
+    assert set(run.model.class_channels) <= set(refined.class_channels)
 
 
 def test_keeping_the_model_of_a_classical_method_says_there_is_none():

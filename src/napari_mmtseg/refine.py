@@ -228,7 +228,11 @@ def _learn_and_rebuild(model, p, prep, dev, given, how, history):
             if sid in stroked.info["new_ids"] and ch < len(ids):
                 ids = [max(ids) + 1 if i == sid else i for i in ids]  # no id twice
                 ids[ch] = sid
-    return out, stroked, Model.from_state(model.method, p, prep, state, __version__, ids)
+    classes = model.class_channels  # the run's classes, and the strokes' channels
+    if classes is not None:
+        classes = sorted(set(classes) | {c for c in stroked.sid_chans.tolist() if c < p.q})
+    model = Model.from_state(model.method, p, prep, state, __version__, ids, classes)
+    return out, stroked, model
 
 
 def _setup(image, labels, strokes, model, output, channel_axis, rgb):
