@@ -83,6 +83,7 @@ class Hierarchy:
     levels: np.ndarray
     default: int
     _first: np.ndarray | None = field(default=None, repr=False)
+    _base: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_fine(self) -> int:
@@ -242,7 +243,9 @@ class Hierarchy:
 
     def _stable(self, k: int, n_comp: int, comp: np.ndarray) -> np.ndarray:
         """The ids of :meth:`lookup` with ``stable_ids`` (see there), as int64."""
-        base = self.lookup(self.default).astype(np.int64)  # default-level id of each finest
+        if self._base is None:  # default-level id of each finest region, computed once
+            self._base = self.lookup(self.default).astype(np.int64)
+        base = self._base
         if k > self.default:  # unions of default regions
             ids = np.full(n_comp, np.iinfo(np.int64).max)
             np.minimum.at(ids, comp, base)
