@@ -135,9 +135,10 @@ def join_or_new(
       pixels, to a stroked class (``chans``) or to a class whose largest region is at
       least half its size (``biggest``: a missed nucleus, not a drift of the background),
       or a piece whose old id is taken, which gets an id of its own: no fresh ids and no
-      splits where the networks did not move the pixels. A region the networks moved for
-      the most part in one piece (a look-alike the correction travelled to, with no painted
-      region of that class to join) stays whole under its id.
+      splits where the networks did not move the pixels. A region the networks moved in one
+      piece, all of it but fewer than :data:`MIN_NEW` pixels (a look-alike the correction
+      travelled to, with no painted region of that class to join), stays whole under its
+      id.
 
     Parameters
     ----------
@@ -187,10 +188,12 @@ def join_or_new(
             seeds = np.isin(owner, allowed) & (sc == k)
             idx = ndi.distance_transform_edt(~seeds, return_distances=False, return_indices=True)
             out[mask] = out[idx[0][mask], idx[1][mask]]
-    # a region the networks moved as a whole (one piece, most of its pixels) to a class it may
-    # not join stays one instance under its id: a new object is a part of a region, not all
-    # of it (several moved pieces, or pieces moved to several classes, stay new objects)
-    lone = [(old, moved and 2 * int(mask.sum()) < sizes[old], mask) for old, moved, mask in lone]
+    # a region the networks moved as a whole (one piece, all of it but less than MIN_NEW px)
+    # to a class it may not join stays one instance under its id: a new object is a part of
+    # a region, not all of it (a region moved in parts, or with a real part left, is split)
+    lone = [
+        (old, moved and sizes[old] - int(mask.sum()) >= MIN_NEW, mask) for old, moved, mask in lone
+    ]
     # a painted id names its object: the freed pieces of that old region may keep it
     taken = set(np.unique(out[~free]).tolist()) - painted
     first = set()
