@@ -20,6 +20,7 @@ of its own. No Qt, no napari.
 
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import replace
 from typing import Iterator
@@ -174,8 +175,8 @@ def iter_refine(
     TypeError
         For a model that is not a learned method's, or labels or strokes not integer.
     """
-    own = ("output", "channel_axis", "rgb", "device", "seed", "preset", "preview_every")
-    check_fields(overrides, own + ("num_threads", "stop", "within"))
+    own = inspect.signature(iter_refine).parameters.values()
+    check_fields(overrides, [p.name for p in own if p.kind is p.KEYWORD_ONLY])
     t0 = time.perf_counter()
     prep, labels, strokes, p = _setup(image, labels, strokes, model, output, channel_axis, rgb)
     if within is not None and np.shape(within) != labels.shape:

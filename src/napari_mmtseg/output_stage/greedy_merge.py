@@ -73,13 +73,9 @@ def merge_greedily(
     boundary = np.asarray(boundary, np.float64)
     adj: dict[int, dict[int, list]] = {int(v): {} for v in nodes}
     heap = []
-    weights = np.concatenate(
-        [
-            np.asarray(strengths(edges[i : i + _CHUNK, 0], edges[i : i + _CHUNK, 1], b), float)
-            for i, b in ((i, boundary[i : i + _CHUNK]) for i in range(0, len(edges), _CHUNK))
-        ]
-        or [np.zeros(0)]
-    )
+    chunks = [slice(i, i + _CHUNK) for i in range(0, len(edges), _CHUNK)]
+    weights = [strengths(edges[c, 0], edges[c, 1], boundary[c]) for c in chunks]
+    weights = np.concatenate(weights, dtype=np.float64) if weights else np.zeros(0)
     for (a, b), c, mean, w in zip(
         edges.tolist(), count.tolist(), boundary.tolist(), weights.tolist()
     ):

@@ -242,7 +242,8 @@ class _MergeRules:
             ha, hb = self.hist[a], self.hist[b]
             strength = strength + r.weight * chi_squared(ha, hb)
             if self.embed is not None:
-                strength = strength + r.spectral_weight * _distance(self.embed[a] - self.embed[b])
+                step = self.embed[a] - self.embed[b]
+                strength = strength + r.spectral_weight * np.linalg.norm(step, axis=-1)
             smaller = np.minimum(ha[..., 0, :].sum(axis=-1), hb[..., 0, :].sum(axis=-1))
             if r.small_area > 0:
                 scale = (smaller < r.small_area) & (strength > 0)
@@ -282,8 +283,3 @@ class _MergeRules:
                 self.has_line[dst] = keep
             self.fsum[dst] = self.fsum[dst] + self.fsum[src]
             self.npx[dst] += self.npx[src]
-
-
-def _distance(step):
-    """Euclidean length of each row of ``step`` (shape (..., K))."""
-    return np.sqrt(np.einsum("...k,...k->...", step, step))
