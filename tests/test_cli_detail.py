@@ -36,6 +36,10 @@ def test_detail_writes_that_level_of_the_same_run(tmp_path):
         assert int(row["labels"]) == record["n_labels"] == int(written.max())
         assert record["output"].get("detail", "auto") == level
         assert record["output"]["n_regions"] == int(written.max())
+        if level != "auto":  # a level's regions have no classes; the default level's kept apart
+            assert record["output"]["n_classes"] is None
+            assert record["output"]["default_level"]["n_regions"] == res.output["n_regions"]
+            assert record["output"]["default_level"]["n_classes"] == res.output["n_classes"]
     assert res.hierarchy.n_regions(1.0) > res.hierarchy.n_regions(0.0)
 
 

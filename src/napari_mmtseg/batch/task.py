@@ -201,8 +201,10 @@ def segment_file(
             labels = result.at(detail)
             why = f"detail {detail}: {int(labels.max())} regions (the default level: "
             why += f"{result.output.get('why', '')})"
-            output = {**result.output, "detail": detail, "why": why}
-            output["n_regions"] = int(labels.max())  # the written level's
+            default = {k: result.output.get(k) for k in ("n_classes", "n_regions")}
+            output = {**result.output, "detail": detail, "why": why, "default_level": default}
+            # the written level's count; its regions are not grouped into classes
+            output.update(n_regions=int(labels.max()), n_classes=None)
             result = replace(result, labels=labels, output=output)
         lmeta = meta.for_labels(result.channel_axis, image.ndim)
         _write(dst, result, lmeta, src, model_info)
