@@ -87,3 +87,68 @@ def test_a_folder_of_zarr_stores_is_one_task_per_store_and_a_rerun_skips(tmp_pat
         main(["segment", str(tmp_path / "in"), str(out)] + args) == 0
     )  # the outputs among the inputs are left out
     assert capsys.readouterr().out.count("skipped") == 2
+
+
+def test_a_level_of_a_pyramid_is_an_input_with_that_levels_pixel_size(tmp_path):
+    img = _ome_pyramid(tmp_path / "x.ome.zarr")
+    out = tmp_path / "out"
+    args = ["-o", str(out), "--method", "kmeans", "--set", "k=2"]
+    assert main(["segment", str(tmp_path / "x.ome.zarr" / "1")] + args) == 0
+    labels, meta = read_image_meta(out / "x_1_labels.ome.zarr")
+    assert np.asarray(labels).shape == img[::2, ::2].shape
+    assert meta.scale == {"Y": 1.0, "X": 1.0} and meta.units == {"Y": "µm", "X": "µm"}
+    image, meta = read_image_meta(tmp_path / "x.ome.zarr" / "1")
+    assert image.shape == (20, 24) and meta.axes == "YX" and meta.scale["X"] == 1.0
+
+
+def test_a_missing_level_is_named_with_the_levels_there_are(tmp_path, capsys):
+    _ome_pyramid(tmp_path / "x.ome.zarr")
+    with pytest.raises(ValueError, match=r"no array or group '5'.*x.ome.zarr/1 \(20 x 24\)"):
+        read_image_meta(tmp_path / "x.ome.zarr" / "5")
+
+
+def test_too_big_for_memory_names_the_smaller_levels(tmp_path, monkeypatch):
+    import csv
+
+    from napari_mmtseg import memory
+
+    _ome_pyramid(tmp_path / "x.ome.zarr")
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 1000)
+    out = tmp_path / "out"
+    assert main(["segment", str(tmp_path / "x.ome.zarr"), "-o", str(out)]) == 1
+    row = next(csv.DictReader(open(out / "mmtseg_summary.csv")))
+    assert "smaller levels" in row["error"] and "x.ome.zarr/1 (20 x 24)" in row["error"]
+
+
+def test_a_missing_level_on_the_command_line_is_named_with_the_levels(tmp_path, capsys):
+    _ome_pyramid(tmp_path / "x.ome.zarr")
+    assert main(["segment", str(tmp_path / "x.ome.zarr" / "7"), "-o", str(tmp_path)]) == 2
+    assert "x.ome.zarr/1 (20 x 24)" in capsys.readouterr().err
+
+
+def test_an_image_group_inside_a_store_is_an_input(tmp_path):
+    _group(tmp_path / "plate.ome.zarr")  # an HCS plate's field: plate.ome.zarr/B/3/0
+    img = _ome_pyramid(tmp_path / "plate.ome.zarr" / "B" / "3" / "0")
+    out = tmp_path / "out"
+    args = ["-o", str(out), "--method", "kmeans", "--set", "k=2"]
+    assert main(["segment", str(tmp_path / "plate.ome.zarr" / "B" / "3" / "0")] + args) == 0
+    labels, meta = read_image_meta(out / "plate_B_3_0_labels.ome.zarr")
+    assert np.asarray(labels).shape == img.shape and meta.scale["Y"] == 0.5
+
+
+@pytest.mark.parametrize(
+    "path, store, node",
+    [
+        ("a/x.ome.zarr", "a/x.ome.zarr", ""),
+        ("a/x.ome.zarr/", "a/x.ome.zarr", ""),
+        ("/d/x.OME.ZARR/2", "/d/x.OME.ZARR", "2"),
+        ("s3://lab/plate.zarr/B/3/0", "s3://lab/plate.zarr", "B/3/0"),
+        ("C:\\data\\x.zarr\\1", "C:\\data\\x.zarr", "1"),
+        ("a/b.tif", "a/b.tif", ""),
+    ],
+)
+def test_split_store(path, store, node):
+    from napari_mmtseg.ngff import in_zarr, split_store
+
+    assert split_store(path) == (store, node)
+    assert in_zarr(path) == store.lower().endswith(".zarr")

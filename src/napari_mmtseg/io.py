@@ -19,7 +19,7 @@ import numpy as np
 
 from .image_meta import ImageMeta, canonical_unit
 from .labels_file import labels_name, result_metadata, write_labels
-from .ngff import is_zarr, read_zarr_meta
+from .ngff import in_zarr, read_zarr_meta
 from .storage import is_url, read_bytes
 
 __all__ = [
@@ -59,7 +59,8 @@ def read_image_meta(path) -> tuple[np.ndarray, ImageMeta]:
     ----------
     path : str or os.PathLike
         A local path or an fsspec URL (``s3://...``; a file's bytes are read into
-        memory first). A zarr store (``.zarr``, ``.ome.zarr``) is opened lazily
+        memory first). A zarr store (``.zarr``, ``.ome.zarr``), or a node inside one
+        (``slide.ome.zarr/2``: that level of a pyramid), is opened lazily
         (:func:`napari_mmtseg.ngff.read_zarr_meta`).
 
     Returns
@@ -75,7 +76,7 @@ def read_image_meta(path) -> tuple[np.ndarray, ImageMeta]:
     OSError, ValueError
         What the readers raise for a file that is missing or not an image.
     """
-    if is_zarr(path):  # a zarr or OME-Zarr store: its full-resolution array, lazy
+    if in_zarr(path):  # a zarr or OME-Zarr store (or a level of one): an array, lazy
         return read_zarr_meta(path)
     source = path
     if is_url(path):  # an fsspec URL (s3://, gs://, file://, ...): read its bytes

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import storage
 from .image_meta import ImageMeta
-from .ngff import is_zarr, write_ome_zarr
+from .ngff import in_zarr, is_zarr, split_store, write_ome_zarr
 from .storage import atomic_write
 
 __all__ = ["labels_name", "write_labels", "result_metadata"]
@@ -31,17 +32,19 @@ def labels_name(path) -> str:
     -------
     str
         ``<stem>_labels.tif``; ``<stem>_labels.ome.tif`` for an ``.ome.tif(f)`` and
-        ``<stem>_labels.ome.zarr`` for a zarr store (labels in the input's format).
+        ``<stem>_labels.ome.zarr`` for a zarr store (labels in the input's format), with
+        the node's path for a node inside one (``slide.ome.zarr/2``: ``slide_2_labels.ome.zarr``).
     """
+    if in_zarr(path):  # labels of a zarr input are OME-Zarr
+        store, node = split_store(path)
+        stem = storage.name(store)
+        stem = stem[: -len(".ome.zarr")] if stem.lower().endswith(".ome.zarr") else stem[:-5]
+        return "_".join([stem] + node.split("/") * bool(node)) + "_labels.ome.zarr"
     name = Path(str(path)).name
     low = name.lower()
     for ext in (".ome.tiff", ".ome.tif"):
         if low.endswith(ext):
             return f"{name[: -len(ext)]}_labels.ome.tif"
-    if is_zarr(name):  # labels of a zarr input are OME-Zarr
-        stem = name.rstrip("/")
-        stem = stem[: -len(".ome.zarr")] if low.rstrip("/").endswith(".ome.zarr") else stem[:-5]
-        return f"{stem}_labels.ome.zarr"
     return f"{Path(name).stem}_labels.tif"
 
 

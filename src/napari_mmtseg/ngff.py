@@ -3,9 +3,12 @@
 A zarr store is read as one image: a single array, the full-resolution level of an
 OME-Zarr multiscale image (``multiscales`` metadata, NGFF 0.4 or 0.5), or the largest
 array of a plain group (a pyramid as napari's zarr reader opens one, level 0 first).
-The array stays lazy (zarr reads the chunks the engine asks for). Labels of a zarr input
-are written as an OME-Zarr image (NGFF 0.4, zarr format 2) of one level holding the
-labels, with the input's axes, pixel sizes and units, and ``image-label`` metadata.
+A path inside a store names one of its nodes: ``slide.ome.zarr/2`` is the multiscale
+image's level ``2`` (with that level's pixel sizes), ``plate.ome.zarr/A/1/0`` one field of
+a plate (:func:`split_store`, :func:`levels`). The array stays lazy (zarr reads the
+chunks the engine asks for). Labels of a zarr input are written as an OME-Zarr image
+(NGFF 0.4, zarr format 2) of one level holding the labels, with the input's axes, pixel
+sizes and units, and ``image-label`` metadata.
 
 Needs ``zarr`` (the ``zarr`` extra); the layout is written by hand after the NGFF 0.4
 specification (https://ngff.openmicroscopy.org/0.4/).
@@ -14,13 +17,24 @@ specification (https://ngff.openmicroscopy.org/0.4/).
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 
 from . import storage
 from .image_meta import ImageMeta, canonical_unit
 
-__all__ = ["is_zarr", "read_zarr_meta", "write_ome_zarr", "new_array"]
+__all__ = [
+    "in_zarr",
+    "is_zarr",
+    "levels",
+    "levels_hint",
+    "listed_levels",
+    "new_array",
+    "read_zarr_meta",
+    "split_store",
+    "write_ome_zarr",
+]
 
 _AXIS_TYPES = {"T": "time", "C": "channel", "Z": "space", "Y": "space", "X": "space"}
 
@@ -41,6 +55,48 @@ def is_zarr(path) -> bool:
     return storage.name(path).lower().endswith(".zarr")
 
 
+def split_store(path) -> tuple[str, str]:
+    """Split a path into a zarr store and the node inside it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A local path or URL, e.g. ``slide.ome.zarr/2`` or ``s3://lab/plate.ome.zarr/A/1/0``.
+
+    Returns
+    -------
+    store : str
+        The path up to its last component that ends with ``.zarr`` (any case); the whole
+        path, without a trailing separator, when no component does.
+    node : str
+        The rest, ``/``-separated (``""``: the store itself).
+    """
+    text = str(path).rstrip("/\\")
+    parts = re.split(r"[/\\]", text)
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i].lower().endswith(".zarr"):
+            sep = "\\" if "\\" in text and "/" not in text else "/"
+            return sep.join(parts[: i + 1]), "/".join(p for p in parts[i + 1 :] if p)
+    return text, ""
+
+
+def in_zarr(path) -> bool:
+    """Tell whether ``path`` names a zarr store or a node inside one.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A local path or URL.
+
+    Returns
+    -------
+    bool
+        True when one of its components ends with ``.zarr`` (``x.ome.zarr``,
+        ``x.ome.zarr/1``).
+    """
+    return split_store(path)[0].lower().endswith(".zarr")
+
+
 def _zarr():
     try:
         import zarr
@@ -56,15 +112,15 @@ def _multiscales(attrs: dict) -> list:
     return attrs.get("multiscales") or (attrs.get("ome") or {}).get("multiscales") or []
 
 
-def _meta_from_ngff(ms: dict, ndim: int):
-    """ImageMeta of the first level of one NGFF multiscale entry."""
+def _meta_from_ngff(ms: dict, ndim: int, level: int = 0):
+    """ImageMeta of one level of one NGFF multiscale entry."""
 
     axes = ms.get("axes") or []
     names = [(a.get("name", "") if isinstance(a, dict) else str(a)).upper() for a in axes]
     letters = "".join(n if len(n) == 1 and n in "TCZYX" else "Q" for n in names)
     meta = ImageMeta(axes=letters if len(letters) == ndim else "", kind="ome-zarr")
     scale = []
-    for t in ms["datasets"][0].get("coordinateTransformations") or []:
+    for t in ms["datasets"][level].get("coordinateTransformations") or []:
         if t.get("type") == "scale":
             scale = [float(v) for v in t.get("scale", [])]
     for i, a in enumerate(axes if len(scale) == len(letters) == ndim else []):
@@ -80,31 +136,44 @@ def read_zarr_meta(path):
     Parameters
     ----------
     path : str or os.PathLike
-        The store: a local folder or an fsspec URL.
+        The store, a local folder or an fsspec URL, or a node inside it
+        (:func:`split_store`): an array (``slide.ome.zarr/2``, one level of a pyramid) or
+        a group (``plate.ome.zarr/A/1/0``, one image of a plate).
 
     Returns
     -------
     image : zarr.Array
-        The full-resolution array, lazy (index it or pass it to
+        The array named, or a group's full-resolution array; lazy (index it or pass it to
         :func:`napari_mmtseg.segment` as it is).
     meta : ImageMeta
-        Axes, pixel sizes and units from the OME-Zarr metadata (``kind="ome-zarr"``);
-        no axes for a plain zarr array or group.
+        Axes, pixel sizes and units from the OME-Zarr metadata (``kind="ome-zarr"``), those
+        of the level read; no axes for a plain zarr array or group.
 
     Raises
     ------
     ValueError
-        When the store holds no array.
+        When the store holds no array, or no node of that name (the message lists the
+        store's multiscale levels).
     ImportError
         When zarr is not installed.
     """
 
     zarr = _zarr()
-    node = zarr.open(str(path), mode="r")
+    store, inner = split_store(path)
+    root = zarr.open(store, mode="r")
+    node = root
+    if inner:
+        try:
+            node = root[inner]
+        except (KeyError, TypeError, AttributeError) as exc:  # no such node, or root an array
+            found = listed_levels(store)
+            raise ValueError(
+                f"no array or group {inner!r} in the zarr store {store}"
+                + (f"; its levels: {found}" if found else "")
+            ) from exc
     if hasattr(node, "shape") and hasattr(node, "dtype"):  # a zarr array
-        return node, ImageMeta(kind="zarr")
-    attrs = dict(node.attrs)
-    found = _multiscales(attrs)
+        return node, _level_meta(root, inner, node.ndim)
+    found = _multiscales(dict(node.attrs))
     if found:
         image = node[found[0]["datasets"][0]["path"]]
         return image, _meta_from_ngff(found[0], image.ndim)
@@ -112,6 +181,103 @@ def read_zarr_meta(path):
     if not arrays:
         raise ValueError(f"no array in the zarr group {path}")
     return max(arrays, key=lambda a: int(np.prod(a.shape))), ImageMeta(kind="zarr")
+
+
+def _level_meta(root, inner: str, ndim: int) -> ImageMeta:
+    """ImageMeta of the array ``inner`` of ``root``: its level's, when a multiscale lists it."""
+    parent, _, leaf = inner.rpartition("/")
+    if inner:
+        group = root[parent] if parent else root
+        for ms in _multiscales(dict(group.attrs)):
+            paths = [d.get("path") for d in ms.get("datasets") or []]
+            if leaf in paths:
+                return _meta_from_ngff(ms, ndim, paths.index(leaf))
+    return ImageMeta(kind="zarr")
+
+
+def levels(path) -> list:
+    """List the levels of an OME-Zarr multiscale image.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The image's group (a store, or a group inside one; an array inside it names its
+        group).
+
+    Returns
+    -------
+    list of (str, tuple of int)
+        ``(path of the level, its shape)``, full resolution first, as the ``multiscales``
+        metadata lists them; empty when the path names no multiscale image or cannot be
+        read.
+    """
+    try:
+        zarr = _zarr()
+        store, inner = split_store(path)
+        root = zarr.open(store, mode="r")
+        node = root[inner] if inner else root
+        if hasattr(node, "shape"):  # an array: its group's levels
+            inner = inner.rpartition("/")[0]
+            node = root[inner] if inner else root
+            if hasattr(node, "shape"):
+                return []
+        found = _multiscales(dict(node.attrs))
+    except Exception:  # a listing is a hint, never the error itself
+        return []
+    if not found:
+        return []
+    prefix = "/".join(p for p in (store, inner) if p)
+    out = []
+    for d in found[0].get("datasets") or []:
+        try:
+            out.append((f"{prefix}/{d['path']}", tuple(node[d["path"]].shape)))
+        except Exception:
+            continue
+    return out
+
+
+def listed_levels(path, found: list | None = None) -> str:
+    """Write the levels of an OME-Zarr image as ``path (h x w), ...``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        As for :func:`levels`.
+    found : list of (str, tuple of int), optional
+        The levels to write (default: all of :func:`levels`).
+
+    Returns
+    -------
+    str
+        The levels, comma-separated; ``""`` when there are none.
+    """
+    found = levels(path) if found is None else found
+    return ", ".join(f"{p} ({' x '.join(map(str, s))})" for p, s in found)
+
+
+def levels_hint(path, shape) -> str:
+    """Name the smaller levels of the OME-Zarr image ``path`` belongs to, for an error.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The input that was read (a store, or a node inside one); any other path gives ``""``.
+    shape : tuple of int
+        The shape of the array that was read.
+
+    Returns
+    -------
+    str
+        A sentence (with a leading space) listing the levels with fewer pixels than
+        ``shape`` and how to give one as the input; ``""`` when there are none.
+    """
+    if not in_zarr(path):
+        return ""
+    smaller = [(p, s) for p, s in levels(path) if int(np.prod(s)) < int(np.prod(shape))]
+    if not smaller:
+        return ""
+    listed = listed_levels(path, smaller)
+    return f" Its OME-Zarr pyramid has smaller levels: give one as the input: {listed}."
 
 
 def _axes_json(meta, ndim: int) -> list:

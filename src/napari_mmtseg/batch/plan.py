@@ -97,9 +97,9 @@ def check_output(pairs: list, output) -> str:
 
 
 def _is_image(path: str) -> bool:
-    from ..ngff import is_zarr
+    from ..ngff import in_zarr
 
-    return path.lower().endswith(IMAGE_SUFFIXES) or is_zarr(path)
+    return path.lower().endswith(IMAGE_SUFFIXES) or in_zarr(path)
 
 
 def _expand_url(item: str) -> list:
@@ -115,7 +115,7 @@ def _expand_url(item: str) -> list:
         ]
     if fs.exists(path):
         return [item]
-    raise BatchError(f"input not found: {item}")
+    raise BatchError(f"input not found: {item}{_store_levels(item)}")
 
 
 def _expand_local(item: str) -> list:
@@ -126,7 +126,16 @@ def _expand_local(item: str) -> list:
         return sorted(str(q) for q in p.iterdir() if _is_image(q.name) and _is_input(q))
     if any(c in item for c in "*?["):
         return sorted(q for q in glob.glob(item) if _is_image(q) and _is_input(Path(q)))
-    raise BatchError(f"input not found: {item}")
+    raise BatchError(f"input not found: {item}{_store_levels(item)}")
+
+
+def _store_levels(item: str) -> str:
+    """The levels of the zarr store a missing node was asked of ("" for anything else)."""
+    from ..ngff import in_zarr, listed_levels, split_store
+
+    store = split_store(item)[0]
+    found = listed_levels(store) if in_zarr(item) and store != item.rstrip("/\\") else ""
+    return f" (the store's levels: {found})" if found else ""
 
 
 def _is_input(path: Path) -> bool:

@@ -176,6 +176,7 @@ def segment_file(
         a bad file.
     """
     from ..io import read_image_meta
+    from ..ngff import levels_hint
 
     row = dict.fromkeys(FIELDS, "")
     row.update(input=str(src), output=str(dst), worker=worker_name(), **(model_info or {}))
@@ -209,6 +210,8 @@ def segment_file(
         lmeta = meta.for_labels(result.channel_axis, image.ndim)
         _write(dst, result, lmeta, src, model_info)
     except Exception as exc:  # one bad image never stops the batch
+        if isinstance(exc, MemoryError):
+            exc = MemoryError(f"{exc}{levels_hint(src, image.shape)}")
         return _failed(row, exc, t0)
     return _done(row, result, lmeta, t0)
 
