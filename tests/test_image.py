@@ -67,8 +67,11 @@ def test_nan_in_a_lazy_slice_is_reported_with_its_slice():
     data[7, 3, 3] = np.nan  # slice 7 is not among the 16 sampled for the intensity range
     with pytest.raises(ValueError, match=r"NaN.*slice 7"):
         segment(LazyStack(data), **KM)
-    with pytest.raises(ValueError, match="NaN"):
-        segment(data, **KM)  # in memory: refused before any work
+    with pytest.raises(ValueError, match=r"NaN.*\(in slice 7 of 20\)"):
+        segment(data, **KM)  # in memory: refused before any work, naming the slice too
+    data[12, 0, 0] = np.inf
+    with pytest.raises(ValueError, match=r"2 NaN.*\(in 2 slices of 20: 7, 12\)"):
+        segment(data, **KM)
 
 
 def test_lazy_bool_and_rgba():

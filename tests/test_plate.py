@@ -258,3 +258,19 @@ def test_training_names_the_file_it_cannot_use(tmp_path, capsys):
         assert {"damaged.tif": "damaged, or not an image", "empty.tif": "empty (0 bytes)"}.get(
             name, "NaN"
         ) in err
+
+
+def test_training_on_lazy_files_names_the_file_with_nan(tmp_path, capsys):
+    zarr = pytest.importorskip("zarr")
+    pytest.importorskip("dask")
+    img = np.random.default_rng(0).random((36, 40)).astype(np.float32)
+    paths = []
+    for name in ("a.zarr", "b.zarr", "c.zarr"):
+        kw = {"zarr_format": 2} if int(zarr.__version__.split(".")[0]) >= 3 else {}
+        z = zarr.open_array(str(tmp_path / name), mode="w", shape=img.shape, dtype="f4", **kw)
+        z[...] = img
+        img[3, 3] = np.nan  # b and c hold a NaN
+        paths.append(str(tmp_path / name))
+    assert main(["train", *paths, "-o", str(tmp_path / "m.pt"), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'b.zarr'}: " in err and "NaN" in err and "Traceback" not in err

@@ -189,7 +189,7 @@ class PreparedImage:
         """
         lo, hi = self.intensity_range()
         arr = self.raw_slice(i)
-        check_finite(arr, f" (in slice {i})" if self.stack_shape else "")
+        check_finite(arr, f" (in slice {i} of {self.n_slices})" if self.stack_shape else "")
         # 1- and 2-byte types are exact in float32; wider ones (uint32 near 2**31,
         # int64, float32 near its limits) are shifted and scaled in float64
         work = np.float32 if arr.dtype.itemsize <= 2 else np.float64
@@ -311,7 +311,7 @@ def prepare_image(image, channel_axis=None, rgb: bool | None = None) -> Prepared
     layout = slice_layout(shape, channels.axis)
     in_memory = isinstance(arr, np.ndarray)
     if in_memory:
-        check_finite(arr)
+        check_finite(arr, stack_axes=layout.stack_axes)
     if channels.guess:
         warnings.warn(channels.guess, UserWarning, stacklevel=3)
     return PreparedImage(source=arr, channels=channels, layout=layout, in_memory=in_memory)

@@ -30,7 +30,7 @@ _WINDOWS = 8  # windows per axis (8 x 8) sampled from a larger lazy slice
 TAIL_FRACTION = 0.5
 
 
-def check_finite(arr: np.ndarray, where: str = "") -> None:
+def check_finite(arr: np.ndarray, where: str = "", stack_axes: tuple = ()) -> None:
     """Refuse NaN and infinite values.
 
     Parameters
@@ -39,6 +39,10 @@ def check_finite(arr: np.ndarray, where: str = "") -> None:
         Pixels of any dtype (only floating ones are checked).
     where : str
         Appended to the message, e.g. ``" (in slice 7)"``.
+    stack_axes : tuple of int, optional
+        The stack axes of ``arr`` (T and/or Z, :class:`napari_mmtseg.layout.SliceLayout`):
+        the message names the slices that hold such values, numbered in C order. Not used
+        when ``where`` is given.
 
     Raises
     ------
@@ -46,8 +50,16 @@ def check_finite(arr: np.ndarray, where: str = "") -> None:
         When ``arr`` holds a NaN or an infinite value.
     """
     if np.issubdtype(arr.dtype, np.floating):
-        n_bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        finite = np.isfinite(arr)
+        n_bad = int(arr.size - np.count_nonzero(finite))
         if n_bad:
+            if stack_axes and not where:
+                other = tuple(a for a in range(arr.ndim) if a not in stack_axes)
+                bad = np.flatnonzero(~finite.all(axis=other))
+                listed = ", ".join(str(i) for i in bad[:8]) + (", ..." if bad.size > 8 else "")
+                n = int(np.prod([arr.shape[a] for a in stack_axes]))
+                where = f" (in slice {listed} of {n})" if bad.size == 1 else ""
+                where = where or f" (in {bad.size} slices of {n}: {listed})"
             raise ValueError(
                 f"The image holds {n_bad} NaN or infinite value(s){where}; replace them first "
                 "(e.g. np.nan_to_num(image)) so that they are not clustered as content."
@@ -139,7 +151,7 @@ def sample_pixels(prep, in_memory: bool) -> np.ndarray:
             Their slice.
         """
         if not in_memory:
-            check_finite(arr, f" (in slice {i})" if prep.stack_shape else "")
+            check_finite(arr, f" (in slice {i} of {prep.n_slices})" if prep.stack_shape else "")
 
     parts = []
     for i in which:

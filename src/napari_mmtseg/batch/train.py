@@ -92,9 +92,20 @@ def sample_evenly(items: list, n: int, seed: int = 0) -> list:
     return [items[int(offset + i * stride)] for i in range(n)]
 
 
+def _stack_axes(shape: tuple, channel_axis) -> tuple:
+    """The stack axes of one file's image (none when the engine would refuse its shape)."""
+    from ..layout import channels_of, slice_layout
+
+    try:
+        return slice_layout(shape, channels_of(shape, channel_axis).axis).stack_axes
+    except (TypeError, ValueError):
+        return ()
+
+
 def _stack(files: list, channel_axis):
     """The images of ``files`` stacked along a new first axis, and the stack's channel axis."""
     from ..image import file_channel_axis
+    from ..intensity import check_finite
     from ..io import read_image_meta
     from .task import read_error
 
@@ -111,9 +122,11 @@ def _stack(files: list, channel_axis):
                 f"one model is trained on images of one shape: {f} is {image.shape}, "
                 f"{files[0]} is {images[0].shape}"
             )
-        if isinstance(image, np.ndarray) and image.dtype.kind in "fc":
-            if not np.isfinite(image).all():  # the engine would name a slice, not the file
-                raise BatchError(f"{f}: the image has NaN or infinite values")
+        if isinstance(image, np.ndarray):  # the engine would number the joined stack's slices
+            try:
+                check_finite(image, stack_axes=_stack_axes(image.shape, axis))
+            except ValueError as exc:
+                raise BatchError(f"{f}: {exc}") from exc
         images.append(image)  # lazy ones (zarr) stay lazy: the engine reads slice by slice
     if len(images) == 1:
         return images[0], axis
@@ -127,7 +140,24 @@ def _stack(files: list, channel_axis):
         da = None
     if da is None or all(isinstance(i, np.ndarray) for i in images):
         return np.stack([np.asarray(i) for i in images]), axis
-    return da.stack([da.asarray(i) for i in images]), axis
+    return da.stack([_checked(da.asarray(i), f) for i, f in zip(images, files)]), axis
+
+
+def _checked(image, file):
+    """A lazy float image whose blocks refuse NaN and infinite values as they are read, naming
+    the file (the engine would number the joined stack's slices)."""
+    if image.dtype.kind != "f":
+        return image
+
+    def check(block):
+        if not np.isfinite(block).all():
+            raise BatchError(
+                f"{file}: the image holds NaN or infinite values; replace them first "
+                "(e.g. np.nan_to_num(image)) so that they are not clustered as content."
+            )
+        return block
+
+    return image.map_blocks(check, dtype=image.dtype)
 
 
 def train_model(
