@@ -297,3 +297,23 @@ def test_an_applied_clusters_model_gives_only_the_classes_of_its_training_result
     stack = np.stack([halved, img])
     applied = segment(stack, model=run.model, output="clusters", axes="TYX", device="cpu")
     assert set(np.unique(applied.labels).tolist()) <= trained
+
+
+@pytest.mark.parametrize("chans", [[], [40], [-1], [1.5], [True]])
+def test_channels_outside_the_networks_are_a_damaged_model(tmp_path, chans):
+    from dataclasses import replace
+
+    img = np.zeros((24, 32), np.uint8)
+    img[:, 16:] = 200
+    m = segment(
+        img, keep_model=True, output="clusters", preset="fast", max_iter=3, device="cpu"
+    ).model
+    with pytest.raises(ValueError, match="class_channels must list the networks' channels"):
+        replace(m, class_channels=chans)
+    path = tmp_path / "m.pt"
+    m.save(path)
+    blob = torch.load(path, weights_only=True)
+    blob["metadata"]["class_channels"] = chans
+    torch.save(blob, path)
+    with pytest.raises(ValueError, match="damaged napari-mmtseg model file: class_channels"):
+        load_model(path)

@@ -122,6 +122,20 @@ class Model:
     scribble_channels: list | None = None
     training: dict | None = None
 
+    def __post_init__(self):
+        q = self.params.q
+        for name in ("class_channels", "scribble_channels"):
+            chans = getattr(self, name)
+            if chans is None:
+                continue
+            ok = [isinstance(c, int | np.integer) and not isinstance(c, bool) for c in chans]
+            empty = name == "class_channels" and not chans  # no class: nothing to label
+            if empty or not all(ok) or not all(0 <= c < q for c in chans):
+                raise ValueError(
+                    f"{name} must list the networks' channels, 0 to {q - 1}"
+                    f"{' (at least one)' if name == 'class_channels' else ''}; got {chans!r}"
+                )
+
     @classmethod
     def from_state(
         cls,
