@@ -66,6 +66,9 @@ def test_round_table_counts_the_rounds_that_lowered_refine():
     assert "| refine | 3 | 0.650 | 0.650 | 2 |" in text
     assert "f1: 1 of 2 images (1 rounds of 6)" in text
     assert "| refine | 2 |" not in text
+    assert "refine f1: 0/2 1/2 0/2" in text  # per round: the bound is per round
+    as_read = [{k: str(v) for k, v in r.items()} for r in rows]  # the CSV's text
+    assert round_table(as_read, ("f1", "fg_iou"), (0, 1, 3)) == text
 
 
 def test_round_table_keeps_the_last_score_of_an_image_with_nothing_left_to_correct():

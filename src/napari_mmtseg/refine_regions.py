@@ -14,6 +14,7 @@ from scipy import ndimage as ndi
 from skimage.measure import label as connected
 
 __all__ = [
+    "JOIN_SHARE",
     "MIN_NEW",
     "SPLIT_DEPTH",
     "SPLIT_DEPTH_PX",
@@ -31,6 +32,12 @@ __all__ = [
 #: the fewest pixels of a piece that a refine makes a new object of (a smaller piece that
 #: the networks moved to a class it may not join keeps its old id)
 MIN_NEW = 64
+
+#: a freed piece holding more than half of its old region and more pixels than the painted
+#: region it would join stays under its old id unless that region's strokes cover at least
+#: this share of the old region: a stroke that only grazes a large region names the
+#: stroke's pixels, it does not pour the region into a smaller one
+JOIN_SHARE = 0.05
 
 #: a region split at a stroke of a new id: its far seed is the pixels at least this share
 #: of the farthest distance from the stroke; it is split only when that distance is at
@@ -93,11 +100,15 @@ def new_id_reach(labels, strokes, new_ids) -> dict:
     return out
 
 
-def _may_take(rid, old: int, n: int, new_reach: dict, sizes) -> bool:
+def _may_take(rid, old: int, n: int, new_reach: dict, sizes, held, on) -> bool:
     """Whether a freed piece of ``n`` pixels of old region ``old`` may join region ``rid``:
     a new id takes only pieces of the regions its strokes lie in, and of a region larger
     than :data:`SPLIT_MAX` times its strokes (the background) less than half: a stroke
-    there marks a new object, it does not rename the region."""
+    there marks a new object, it does not rename the region. Most of a region, larger than
+    ``rid``'s fixed pixels (``held``), joins only where ``rid``'s strokes cover
+    :data:`JOIN_SHARE` of it (``on``: ``{(stroke id, old id): pixels}``)."""
+    if 2 * n > sizes[old] and n > held[rid] and on.get((rid, old), 0) < JOIN_SHARE * sizes[old]:
+        return False
     if rid not in new_reach:
         return True
     touched, px = new_reach[rid]
@@ -116,6 +127,7 @@ def join_or_new(
     chans: set,
     biggest: dict,
     new_reach: dict | None = None,
+    stroked_on: dict | None = None,
 ) -> None:
     """Regions output: the free pixels' ids, piece by piece (connected pixels of one class
     of ``clean`` and one old region, so that touching instances stay apart).
@@ -129,7 +141,9 @@ def join_or_new(
       neighbouring instance that no stroke named, and a new id (``new_reach``) takes only
       pieces of the regions its strokes lie in, of a region larger than :data:`SPLIT_MAX`
       times its strokes less than half (a stroke in the background marks a new object,
-      it does not rename the background, nor join instances elsewhere that look alike);
+      it does not rename the background, nor join instances elsewhere that look alike),
+      and most of a region larger than the region it would join joins only where that
+      region's strokes cover :data:`JOIN_SHARE` of it (a stroke grazing a large region);
     - every other piece keeps its old region's id (the largest unmoved piece of each old
       region first), except a piece the networks moved, with at least :data:`MIN_NEW`
       pixels, to a stroked class (``chans``) or to a class whose largest region is at
@@ -165,10 +179,15 @@ def join_or_new(
         ``{class: pixels of its largest old region}``.
     new_reach : dict, optional
         :func:`new_id_reach` of the strokes (None: no new ids).
+    stroked_on : dict, optional
+        ``{(painted id, old id): pixels}``: how many pixels of each old region the strokes
+        of each id cover (None: none).
     """
     lone = []
     new_reach = new_reach or {}
+    stroked_on = stroked_on or {}
     sizes = np.bincount(labels.ravel())
+    held = np.bincount(np.where(free, 0, out).ravel())
     owner = np.where(sc >= 0, out, -1)
     key = np.where(free, clean * (int(labels.max()) + 1) + labels, -1)
     comps = connected(key, background=-1, connectivity=1).astype(np.int64)
@@ -178,7 +197,8 @@ def join_or_new(
         old = int(np.bincount(labels[mask]).argmax())
         k = int(np.bincount(after[mask]).argmax())
         ids = sorted({rid for rid, kk in touching.get(int(c), []) if kk == k and rid in painted})
-        allowed = [rid for rid in ids if _may_take(rid, old, int(mask.sum()), new_reach, sizes)]
+        n = int(mask.sum())
+        allowed = [rid for rid in ids if _may_take(rid, old, n, new_reach, sizes, held, stroked_on)]
         if not allowed or classes.of(old) == k:  # its own class, or no painted region to join
             moved = classes.of(old) != k and (k in chans or mask.sum() <= 2 * biggest.get(k, 0))
             lone.append((old, moved and allowed == ids, mask))  # a refused move stays put

@@ -29,6 +29,7 @@ __all__ = [
     "bench_from_args",
     "bench_interactive",
     "error_stroke",
+    "lowered_per_round",
     "round_table",
     "run_interactive",
     "simulate",
@@ -254,9 +255,10 @@ def round_table(rows: list, metrics: tuple, rounds=(0, 1, 3, 5)) -> str:
     -------
     str
         The table, then a line per metric: on how many images some round lowered Refine's
-        score, and how many rounds did in all. An image whose strokes stopped early (nothing
-        left wrong) keeps its last score in the later rounds, so every round averages the
-        same images.
+        score, and how many rounds did in all; then, per round, on how many images it lowered
+        Refine's and painting's scores (:func:`lowered_per_round`). An image whose strokes
+        stopped early (nothing left wrong) keeps its last score in the later rounds, so every
+        round averages the same images.
     """
     ids = sorted({r["id"] for r in rows})
     lines = [
@@ -277,7 +279,42 @@ def round_table(rows: list, metrics: tuple, rounds=(0, 1, 3, 5)) -> str:
             f"({sum(per_image)} rounds of {sum(_rounds(rows, i) for i in ids)})"
         )
     lines += ["", "Rounds that lowered Refine's score: " + "; ".join(drops) + "."]
+    per_round = []
+    for arm in ("refine", "paint"):
+        for m in metrics:
+            counts = " ".join(f"{n}/{t}" for n, t in lowered_per_round(rows, arm, m))
+            per_round.append(f"{arm} {m}: {counts}")
+    lines += ["", "Images each round (1, 2, ...) lowered: " + "; ".join(per_round) + "."]
     return "\n".join(lines)
+
+
+def lowered_per_round(rows: list, arm: str, metric: str) -> list:
+    """Per round, on how many images ``arm``'s ``metric`` fell below the round before's.
+
+    Parameters
+    ----------
+    rows : list of dict
+        :func:`run_interactive`'s rows of one set.
+    arm : str
+        One of :data:`ARMS`.
+    metric : str
+        A score column.
+
+    Returns
+    -------
+    list of (int, int)
+        For rounds 1, 2, ...: (images lowered, images that had that round).
+    """
+    seq: dict = {}
+    for r in rows:
+        if r["arm"] == arm:
+            seq.setdefault(r["id"], {})[int(r["round"])] = float(r[metric])
+    last = max((k for s in seq.values() for k in s), default=0)
+    out = []
+    for k in range(1, last + 1):
+        had = [s for s in seq.values() if k in s and k - 1 in s]
+        out.append((sum(s[k] < s[k - 1] - 1e-9 for s in had), len(had)))
+    return out
 
 
 def _at_round(rows: list, ids: list, arm: str, k: int) -> list:
@@ -300,7 +337,7 @@ def _drops(rows: list, image_id, metric: str) -> int:
 
 def _rounds(rows: list, image_id) -> int:
     """How many rounds an image had (strokes stop when nothing is wrong)."""
-    return sum(1 for r in rows if r["id"] == image_id and r["arm"] == "refine" and r["round"])
+    return sum(1 for r in rows if r["id"] == image_id and r["arm"] == "refine" and int(r["round"]))
 
 
 def bench_interactive(dataset: str, root, out, rounds=(1, 3, 5), limit=None, **kwargs) -> str:
