@@ -660,3 +660,29 @@ def test_an_unknown_keyword_is_named_with_the_known_ones():
     with pytest.raises(TypeError, match=r"Unknown parameter\(s\) axes; known: output") as err:
         refine(np.zeros((16, 16), np.uint8), labels, strokes, None, axes="ZYX")
     assert str(err.value).count("output") == 1  # its own keyword and the field, named once
+
+
+def test_a_clusters_stack_keeps_one_id_per_class_on_every_slice_after_a_stroke():
+    """Clusters output of a time-lapse: an id is one class on every frame. A stroke of a
+    new id on frame 0 over part of the bright class renamed that class on frame 0 only;
+    the correction now reaches every frame, so the frames agree class for id again."""
+    from napari_mmtseg.samples import make_blobs_timelapse
+
+    tl = make_blobs_timelapse(t=3, size=96, seed=0)
+    run = segment(tl, keep_model=True, output="clusters", axes="TYX", max_iter=60, **FAST)
+    lab = run.labels.astype(np.int64)
+    bright = int(np.bincount(lab[0][tl[0] > np.percentile(tl[0], 99.5)]).argmax())
+    ys, xs = np.nonzero(lab[0] == bright)
+    strokes = np.zeros_like(lab)
+    strokes[0, ys[0], xs[0]] = 0
+    cy, cx = int(np.median(ys)), int(np.median(xs))
+    strokes[0][(lab[0] == bright) & (np.abs(np.arange(96)[:, None] - cy) < 3)] = 77
+    out = refine(tl, lab, strokes, run.model, num_threads=1, device="cpu").labels
+    # the id each old class's pixels take, per frame: the same on every frame
+    maps = [
+        {int(o): int(np.bincount(out[t][lab[t] == o]).argmax()) for o in np.unique(lab[t])}
+        for t in range(3)
+    ]
+    for o in set().union(*maps):
+        assert len({m[o] for m in maps if o in m}) == 1, maps
+    assert 77 in out[0]

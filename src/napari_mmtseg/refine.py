@@ -35,7 +35,16 @@ from .infer import network_labels
 from .model import Model
 from .output_stage import finish_labels
 from .params import LEARNED_METHODS, check_fields
-from .refine_ids import class_of_regions, eraser_strokes, reach_of, rebuild, stroke_classes
+from .refine_ids import (
+    TAKEN_OVER,
+    class_of_regions,
+    eraser_strokes,
+    reach_of,
+    rebuild,
+    stroke_classes,
+    stroked_regions,
+    taken_over_counts,
+)
 from .refine_looks import alike_groups, local_features, split_alike, stroke_looks
 from .refine_regions import unique_fresh_ids
 from .result import Progress, SegmentationResult
@@ -300,12 +309,28 @@ def _rebuild_all(ctx, scribbled, stroked, before, given):
     # left them: those stay; a slice nobody painted says nothing of the kind
     reach = max(reach_of(labels[index[i]], strokes[index[i]]) for i in scribbled)
     top = int(max(labels.max(), strokes.max()))
-    for i, j in enumerate(index):
-        x = prep.slice(i)
-        f = feats[i] if i in feats else local_features(x)
-        limit = reach if i in feats else labels[j].size
-        args = (labels[j], strokes[j], before[j], target[j], looks, f, limit)
-        rebuilt = _rebuild_slice(method, p, state, x, dev, stroked, *args)
+    slices = [
+        (i, j, feats.get(i), reach if i in feats else labels[j].size) for i, j in enumerate(index)
+    ]
+    changed = fresh = None
+    responses: dict = {}
+    if p.output == "clusters" and len(index) > 1:
+        # an id is one class on every slice: it changes on all of them or on none (its
+        # share taken over counted over the stack), and a channel that gets a fresh id
+        # gets the same one everywhere
+        changed, responses = _stack_changes(ctx, stroked, labels, strokes, before, looks, slices)
+        fresh = top + 1
+    for i, j, f, limit in slices:
+        if i in responses:
+            after, clean, f = responses.pop(i)
+        else:
+            x = prep.slice(i)
+            after, clean = _responses(ctx, stroked, x, target[j])
+            f = local_features(x) if f is None else f
+        rebuilt = rebuild(
+            labels[j], strokes[j], before[j], after, clean, p.q, p.output, stroked, looks, f,
+            limit, changed, fresh,
+        )  # fmt: skip
         if p.output == "regions" and len(index) > 1:  # no id of one slice's making twice
             top = unique_fresh_ids(rebuilt, labels[j], strokes[j], top)
         out[j] = rebuilt
@@ -314,16 +339,39 @@ def _rebuild_all(ctx, scribbled, stroked, before, given):
     return out
 
 
-def _rebuild_slice(method, p, state, x, dev, stroked, labels, strokes, before, target, *how):
-    """The refined labels of one slice (:func:`~napari_mmtseg.refine_ids.rebuild`); on a
-    slice with strokes, one look painted with several ids is split by place (each pixel
-    of it takes the nearest stroke's class). ``target``: the slice's stroke channels;
-    ``how``: the strokes' looks, the slice's local features and the refine's reach."""
+def _stack_changes(ctx, stroked, labels, strokes, before, looks, slices):
+    """The ids a clusters stack's refine changes, decided over all its slices: those the
+    strokes correct on any slice, and those whose pixels the networks take over, counted
+    over the stack (:func:`~napari_mmtseg.refine_ids.taken_over_counts`); and each slice's
+    (after, clean) channel maps and local features, computed once."""
+    _, p, _, _, prep, _ = ctx
+    target = stroked.target()
+    took: dict = {}
+    total: dict = {}
+    found = [np.zeros(0, np.int64)]
+    responses = {}
+    for i, j, f, limit in slices:
+        x = prep.slice(i)
+        after, clean = _responses(ctx, stroked, x, target[j])
+        f = local_features(x) if f is None else f
+        responses[i] = after, clean, f
+        classes = class_of_regions(labels[j], before[j], p.q)
+        ids, t, n = taken_over_counts(labels[j], after, classes, looks, f, limit)
+        for rid, a, b in zip(ids.tolist(), t.tolist(), n.tolist()):
+            took[rid], total[rid] = took.get(rid, 0.0) + a, total.get(rid, 0) + b
+        found.append(stroked_regions(labels[j], strokes[j]))
+    taken = [rid for rid in total if took[rid] > TAKEN_OVER * total[rid]]
+    return np.union1d(np.concatenate(found), np.asarray(taken, np.int64)), responses
+
+
+def _responses(ctx, stroked, x, target):
+    """The refined networks' channels of slice ``x`` and their cleaned map, one look painted
+    with several ids split by place (each pixel of it takes the nearest stroke's class);
+    ``target``: the slice's stroke channels."""
+    method, p, state, dev, _, _ = ctx
     after = _channels(method, replace(p, infer_at="train"), state, x, dev)
     clean = _clean(_channels(method, p, state, x, dev), x, p, state.scribble_channels)
-    clean = split_alike(clean, target, alike_groups(x, target))
-    looks, f, reach = how
-    return rebuild(labels, strokes, before, after, clean, p.q, p.output, stroked, looks, f, reach)
+    return after, split_alike(clean, target, alike_groups(x, target))
 
 
 def _channels(method, p, state, x, device) -> np.ndarray:

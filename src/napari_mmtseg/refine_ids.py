@@ -27,6 +27,7 @@ __all__ = [
     "rebuild",
     "stroked_regions",
     "stroke_classes",
+    "taken_over_counts",
 ]
 
 _ERASED = -1  # refine.ERASED (not imported: refine imports this module)
@@ -239,9 +240,10 @@ def _seed_classes(out, free, strokes, classes, sc_: StrokeClasses) -> np.ndarray
     return sc
 
 
-def _by_channel(out, free, clean, classes, changed, sc_: StrokeClasses, q) -> None:
+def _by_channel(out, free, clean, classes, changed, sc_: StrokeClasses, q, fresh=None) -> None:
     """Clusters output: free pixels take the id of their channel's class (kept ids, then
-    the strokes' ids, then changed ids), fresh ids for channels that had none."""
+    the strokes' ids, then changed ids), fresh ids for channels that had none (``fresh``
+    plus the channel when given: the same id on every slice of a stack)."""
     id_of = np.full(q, -1, np.int64)
     kept = ~np.isin(classes.ids, list(changed))
     for rid, c in zip(classes.ids[kept], classes.cls[kept]):
@@ -254,8 +256,11 @@ def _by_channel(out, free, clean, classes, changed, sc_: StrokeClasses, q) -> No
         if id_of[c] < 0:
             id_of[c] = rid
     none = id_of < 0
-    start = int(max(out.max(), classes.ids.max())) + 1
-    id_of[none] = start + np.arange(int(none.sum()))
+    if fresh is None:
+        start = int(max(out.max(), classes.ids.max())) + 1
+        id_of[none] = start + np.arange(int(none.sum()))
+    else:
+        id_of[none] = fresh + np.flatnonzero(none)
     out[free] = id_of[clean[free]]
 
 
@@ -314,15 +319,44 @@ def _largest(labels, ids) -> int:
     return int(np.bincount(np.asarray(labels, np.int64).ravel())[ids].max())
 
 
-def _taken_over(labels, after, classes: Classes, looks: dict, feats, reach: int) -> set:
-    """Ids of the regions more than :data:`TAKEN_OVER` of whose pixels the refined networks
-    give to a stroked class other than the region's own *and* look like that class's
-    strokes (every local feature within three standard deviations of the strokes' mean, plus
-    0.01 of the normalised intensity), among the regions no larger than ``reach`` pixels:
-    the look-alikes a correction travels to, and only those (a region larger than any the
-    strokes changed, which the user left alone, is not one). A move between two stroked
-    classes whose strokes look alike is the networks' drift between classes the image
-    cannot tell apart, not a correction, and does not count."""
+def taken_over_counts(labels, after, classes: Classes, looks: dict, feats, reach: int):
+    """Count, per region, the pixels the refined networks take over.
+
+    A region is taken over when more than :data:`TAKEN_OVER` of its pixels are (the ratio
+    of the two counts): the pixels the refined networks give to a stroked class other than
+    the region's own *and* that look like that class's strokes (every local feature within
+    three standard deviations of the strokes' mean, plus 0.01 of the normalised intensity),
+    among the regions no larger than ``reach`` pixels: the look-alikes a correction travels
+    to, and only those (a region larger than any the strokes changed, which the user left
+    alone, is not one). A move between two stroked classes whose strokes look alike is the
+    networks' drift between classes the image cannot tell apart, not a correction, and
+    does not count.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of shape (H, W), int
+        The ids before the refine (a slice).
+    after : numpy.ndarray of shape (H, W), int
+        The refined networks' channels.
+    classes : Classes
+        The class of every region of ``labels``.
+    looks : dict
+        :func:`~napari_mmtseg.refine_looks.stroke_looks` of the refine's strokes.
+    feats : numpy.ndarray of shape (F, H, W)
+        The slice's local features.
+    reach : int
+        The largest region (pixels) that may be taken over.
+
+    Returns
+    -------
+    ids : numpy.ndarray of int64
+        The slice's region ids, sorted.
+    took : numpy.ndarray of float64
+        Per id, its pixels taken over.
+    total : numpy.ndarray of int64
+        Per id, its pixels.
+    """
+    after = np.asarray(after)
     ids, inv = np.unique(labels, return_inverse=True)
     inv = inv.ravel()
     small = np.bincount(inv) <= reach
@@ -336,8 +370,8 @@ def _taken_over(labels, after, classes: Classes, looks: dict, feats, reach: int)
         cand = np.flatnonzero((flat == k) & (own != k) & (own >= 0) & ~drift)
         alike = np.all(np.abs(f[:, cand] - mean[:, None]) <= 3 * std[:, None] + 0.01, axis=0)
         took[cand[alike]] = True
-    share = np.bincount(inv, weights=took, minlength=ids.size) / np.bincount(inv)
-    return set(ids[share > TAKEN_OVER].tolist())
+    total = np.bincount(inv, minlength=ids.size)
+    return ids, np.bincount(inv, weights=took, minlength=ids.size), total
 
 
 def _class_of_ids(out, free, labels, after, classes: Classes, painted: set, chans: set, q) -> dict:
@@ -367,6 +401,8 @@ def rebuild(
     looks: dict,
     feats: np.ndarray,
     reach: int | None = None,
+    changed_ids=None,
+    fresh: int | None = None,
 ) -> np.ndarray:
     """The refined labels of one slice.
 
@@ -403,6 +439,13 @@ def rebuild(
         The largest region (pixels) that an unstroked region may be to change; None: the
         slice's :func:`reach_of` (a stack's refine passes the largest over its stroked
         slices, and no limit on a slice without strokes).
+    changed_ids : array_like of int, optional
+        The ids that change, decided over a whole stack (a clusters stack, whose ids are
+        one class on every slice: :func:`taken_over_counts` summed over its slices, and the
+        ids corrected on any slice); None: decided on this slice.
+    fresh : int, optional
+        Clusters output: a channel with no id takes ``fresh`` plus its index (the same on
+        every slice of a stack); None: the ids after the slice's largest, in channel order.
 
     Returns
     -------
@@ -413,16 +456,18 @@ def rebuild(
     classes = class_of_regions(labels, before, q)
     corrected = stroked_regions(labels, strokes)
     reach = _largest(labels, corrected) if reach is None else reach
-    changed = set(corrected.tolist()) | _taken_over(
-        labels, np.asarray(after), classes, looks, feats, reach
-    )
+    if changed_ids is None:
+        ids, took, total = taken_over_counts(labels, after, classes, looks, feats, reach)
+        changed = set(corrected.tolist()) | set(ids[took > TAKEN_OVER * total].tolist())
+    else:
+        changed = set(np.intersect1d(np.asarray(changed_ids), classes.ids).tolist())
     out = labels.copy()
     out[strokes > 0] = strokes[strokes > 0]
     near = _erased_targets(labels, strokes)  # an erased pixel: "not this region"
     out[near >= 0] = near[near >= 0]
     free = np.isin(labels, list(changed)) & (strokes <= 0) & (near < 0)
     if output == "clusters":
-        _by_channel(out, free, np.asarray(clean, np.int64), classes, changed, stroked, q)
+        _by_channel(out, free, np.asarray(clean, np.int64), classes, changed, stroked, q, fresh)
     else:
         sc = _seed_classes(out, free, strokes, classes, stroked)
         after = np.asarray(after, np.int64)
@@ -437,8 +482,22 @@ def rebuild(
         for k, n in zip(classes.cls.tolist(), sizes.tolist()):
             biggest[k] = max(biggest.get(k, 0), n)
         reach_new = new_id_reach(labels, strokes, stroked.info.get("new_ids", []))
+        on = strokes > 0
+        pairs, counts = np.unique(np.stack([strokes[on], labels[on]]), axis=1, return_counts=True)
+        stroked_on = {(int(a), int(b)): int(c) for (a, b), c in zip(pairs.T, counts)}
         join_or_new(
-            out, free, clean, sc, labels, after, classes, painted, chans, biggest, reach_new
+            out,
+            free,
+            clean,
+            sc,
+            labels,
+            after,
+            classes,
+            painted,
+            chans,
+            biggest,
+            reach_new,
+            stroked_on,
         )
         split_at_new_strokes(out, labels, strokes, stroked)
         class_of = _class_of_ids(out, free, labels, after, classes, painted, chans, q)
