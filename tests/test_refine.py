@@ -672,10 +672,9 @@ def test_a_clusters_stack_keeps_one_id_per_class_on_every_slice_after_a_stroke()
     run = segment(tl, keep_model=True, output="clusters", axes="TYX", max_iter=60, **FAST)
     lab = run.labels.astype(np.int64)
     bright = int(np.bincount(lab[0][tl[0] > np.percentile(tl[0], 99.5)]).argmax())
-    ys, xs = np.nonzero(lab[0] == bright)
+    ys, _ = np.nonzero(lab[0] == bright)
     strokes = np.zeros_like(lab)
-    strokes[0, ys[0], xs[0]] = 0
-    cy, cx = int(np.median(ys)), int(np.median(xs))
+    cy = int(np.median(ys))  # a band of rows through the bright class, on frame 0 only
     strokes[0][(lab[0] == bright) & (np.abs(np.arange(96)[:, None] - cy) < 3)] = 77
     out = refine(tl, lab, strokes, run.model, num_threads=1, device="cpu").labels
     # the id each old class's pixels take, per frame: the same on every frame

@@ -86,7 +86,8 @@ class DetailControl(Container):
             self._target = None
             self.visible = False
             return
-        n = result.hierarchy.n_fine
+        h = result.hierarchy
+        n = h.n_regions("auto") + h.n_fine  # the largest stable id a level can give
         if np.issubdtype(layer.data.dtype, np.integer) and n > np.iinfo(layer.data.dtype).max:
             layer.data = np.asarray(layer.data).astype(np.min_scalar_type(n))  # room for ids
         self._target = (layer, tuple(region), result)

@@ -6,10 +6,11 @@ A :class:`EditRecord` keeps, per widget write, the labels as the widget left
 them (``base``) and the pixels the user had edited by then (``edited``, kept
 through every later Refine). The user's edits now are those pixels plus every
 pixel that differs from ``base``: the scribbles are their current values, an
-erased pixel (0) is edited but no scribble. napari's undo (Ctrl+Z) of a
-widget write is followed: a write all of whose changed pixels hold their old
-values again was undone, and its entry is set aside (and taken back on redo),
-so the labels it replaced do not count as edits.
+erased pixel (0) is edited but no scribble. napari's undo (Ctrl+Z) of widget
+writes is followed: writes most of whose changed pixels hold their old values
+again (several in a row, a brush stroke painted since) were undone, and their
+entries are set aside (and taken back on redo), so the labels they replaced do
+not count as edits.
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ import numpy as np
 
 from ..model import Model
 
-__all__ = ["State", "EditRecord", "MAX_WRITES", "record_of"]
+__all__ = ["HELD", "State", "EditRecord", "MAX_WRITES", "record_of"]
 
 #: widget writes into one layer that can be followed back through undo
 MAX_WRITES = 8
+#: a run of widget writes counts as undone (redone) when more than this share of the
+#: pixels they changed hold their old (new) values again
+HELD = 0.5
 
 
 @dataclass
@@ -41,11 +45,24 @@ class State:
     before: np.ndarray | None = None  # their values before it
 
 
-def _holds(data: np.ndarray, index: tuple | None, values: np.ndarray) -> bool:
-    """Whether ``data[index]`` equals ``values`` (False for no pixels)."""
-    if index is None or not values.size:
-        return False
-    return bool(np.array_equal(data[index], values))
+def _steps(data: np.ndarray, writes: list, values) -> int:
+    """How many of ``writes`` (in the order napari would undo or redo them) were undone or
+    redone to give ``data``: the run of them whose pixels (``changed``) best hold
+    ``values(write)`` (a later write's where two wrote one pixel), when more than
+    :data:`HELD` of those pixels do (the user may have painted over some since); 0 when
+    none does."""
+    expected = data.copy()
+    seen = np.zeros(data.shape, bool)
+    best, best_share = 0, HELD
+    for m, s in enumerate(writes, start=1):
+        if s.changed is None or not s.before.size:
+            break
+        expected[s.changed] = values(s)
+        seen[s.changed] = True
+        share = float(np.mean(data[seen] == expected[seen]))
+        if share > best_share:
+            best, best_share = m, share
+    return best
 
 
 class EditRecord:
@@ -67,14 +84,14 @@ class EditRecord:
         return tuple(np.shape(data)) == self.state.base.shape
 
     def sync(self, data) -> None:
-        """Follow napari's undo and redo of the widget's writes in ``data``."""
+        """Follow napari's undo and redo of the widget's writes in ``data``: the fewest
+        newest writes whose undoing gives ``data`` are set aside (several undos in a
+        row: a pixel two writes changed holds the older write's old value), then the
+        fewest set-aside ones whose redoing gives it are taken back."""
         data = np.asarray(data)
-        while len(self.states) > 1 and _holds(data, self.state.changed, self.state.before):
+        for _ in range(_steps(data, self.states[:0:-1], lambda s: s.before)):
             self.undone.append(self.states.pop())
-        while self.undone:
-            s = self.undone[-1]
-            if not _holds(data, s.changed, s.base[s.changed]):
-                break
+        for _ in range(_steps(data, self.undone[::-1], lambda s: s.base[s.changed])):
             self.states.append(self.undone.pop())
 
     def edits(self, data) -> tuple[np.ndarray, np.ndarray]:
@@ -103,7 +120,7 @@ class EditRecord:
         user's edits just before it (whole layer); ``keep``: the pixels of
         the region the write left alone (None: it wrote all of them)."""
         data = np.asarray(data)
-        base = self.state.base.copy()
+        base = self.state.base.astype(np.result_type(self.state.base, data))  # a copy
         edited = edited.copy()
         kept = np.zeros(base[region].shape, bool) if keep is None else keep
         base[region] = np.where(kept, base[region], data[region])
