@@ -140,8 +140,9 @@ def _segment_slices(run: RunPlan):
         plane = (
             None if run.scr is None else run.scr.classes(run.scr.data[prep.layout.labels_index(i)])
         )
-        raw = yield from _raw_labels(run, x, i, done, plane, dev_name)
-        lab, info = _output_stage(run, raw, x, plane)
+        fallback = _fallback(run)
+        raw = yield from _raw_labels(run, x, i, done, plane, dev_name, fallback)
+        lab, info = _output_stage(run, raw, x, plane, fallback)
         infos.append(info)
         lab = _slice_ids(run, lab, plane, out[i - 1] if i > 0 else None, top)
         out[i] = lab
@@ -175,8 +176,9 @@ def _one_model_slices(run: RunPlan):
     for i in range(n):  # every slice streamed: read, labelled, finished, dropped
         x = prep.slice(i)
         plane = _plane(run, i)
-        raw = label(x)
-        lab, info = _output_stage(run, raw, x, plane)
+        fallback = _fallback(run)
+        raw = label(x) if fallback is None else label(x, fallback)
+        lab, info = _output_stage(run, raw, x, plane, fallback)
         infos.append(info)
         if _ids_kept(run):
             out[i] = _slice_ids(run, lab, plane, None, -1)
@@ -228,14 +230,27 @@ def _plane(run: RunPlan, i: int):
     return run.scr.classes(run.scr.data[run.prep.layout.labels_index(i)])
 
 
-def _raw_labels(run: RunPlan, x, i, done, plane, dev_name):
+def _fallback(run: RunPlan) -> np.ndarray | None:
+    """For a kept model's classes applied with clusters output: an (H, W) map for the argmax
+    over them, given to the pixels the output stage leaves in another channel (the stage
+    itself sees every channel, as in the run that kept the model, so that run's image gets
+    its labels back); None otherwise (the argmax is restricted before the stage)."""
+    model, p = run.model, run.p
+    if model is None or model.class_channels is None:
+        return None
+    if p.output != "clusters" or p.n_classes != "auto":
+        return None
+    return np.empty(run.prep.yx, np.int32)
+
+
+def _raw_labels(run: RunPlan, x, i, done, plane, dev_name, fallback=None):
     """A method's cluster map of one slice (yields training Progress, returns the map)."""
     p, method = run.p, run.method
     if run.model is not None:  # inference alone
         with oom_guard(run.device, p, run.prep.yx):
             xt = torch.from_numpy(train_view(x, p.train_size))[None].to(run.device)
             net, teacher, classes = run.state.net, run.state.teacher, run.model.class_channels
-            return network_labels(method, p, net, teacher, xt, x, run.device, classes)
+            return network_labels(method, p, net, teacher, xt, x, run.device, classes, fallback)
     if run.trains:
         where = RunProgress(
             run.preview_every,
@@ -270,8 +285,9 @@ def _scribbled_slices(run: RunPlan):
         yield run.prep.slice(j), data[layout.labels_index(j)]
 
 
-def _output_stage(run: RunPlan, raw, x, plane):
-    """The output stage on one slice's cluster map: (labels from 0, OutputInfo)."""
+def _output_stage(run: RunPlan, raw, x, plane, fallback=None):
+    """The output stage on one slice's cluster map: (labels from 0, OutputInfo); pixels it
+    leaves outside a kept model's classes take ``fallback`` (:func:`_fallback`)."""
     p = run.p
     channels = run.state.scribble_channels
     keep_ids = (
@@ -282,7 +298,7 @@ def _output_stage(run: RunPlan, raw, x, plane):
         scribbled = np.where(plane >= 0, np.asarray(channels)[np.maximum(plane, 0)], -1)
         # one look painted with several ids: split by place (each pixel: the nearest stroke)
         raw = split_alike(raw, scribbled, alike_groups(x, scribbled, raw))
-    return finish_labels(
+    lab, info = finish_labels(
         raw,
         x,
         output=p.output,
@@ -298,6 +314,9 @@ def _output_stage(run: RunPlan, raw, x, plane):
         scribbled_pixels=scribbled,
         hierarchy=run.prep.n_slices == 1 and plane is None and run.model is None,
     )
+    if fallback is not None:
+        lab = np.where(np.isin(lab, run.model.class_channels), lab, fallback)
+    return lab, info
 
 
 def _slice_ids(run: RunPlan, lab, plane, prev, top):

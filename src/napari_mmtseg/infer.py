@@ -86,6 +86,7 @@ def infer_labels(
     other: np.ndarray | None = None,
     at: str = "full",
     channels=None,
+    fallback: np.ndarray | None = None,
 ) -> np.ndarray:
     """Argmax labels of one network on the full-size slice, tile by tile.
 
@@ -115,6 +116,11 @@ def infer_labels(
         upsampled bilinearly (an ablation).
     channels : sequence of int, optional
         The only channels a pixel may take (the argmax over them); None: any.
+    fallback : numpy.ndarray of shape (H, W), int32, optional
+        With ``channels``: filled with the argmax over ``channels``, and the labels
+        returned are the argmax over every channel (so that the output stage sees what the
+        run that kept the model saw, and a pixel it leaves outside ``channels`` takes
+        its ``fallback``).
 
     Returns
     -------
@@ -124,8 +130,9 @@ def infer_labels(
     net = copy.deepcopy(net)
     freeze_bn_to_image_stats(net, x_train)
     return frozen_labels(
-        inference_network(net), model, x_train, x_full, tile, device, other, at, channels
-    )
+        inference_network(net), model, x_train, x_full, tile, device, other, at, channels,
+        fallback,
+    )  # fmt: skip
 
 
 @torch.no_grad()
@@ -139,6 +146,7 @@ def frozen_labels(
     other: np.ndarray | None = None,
     at: str = "full",
     channels=None,
+    fallback: np.ndarray | None = None,
 ) -> np.ndarray:
     """Argmax labels of a network whose BatchNorm is already frozen, tile by tile.
 
@@ -165,7 +173,7 @@ def frozen_labels(
         As for :func:`infer_labels`.
     at : str, optional
         As for :func:`infer_labels`.
-    channels : sequence of int, optional
+    channels, fallback : optional
         As for :func:`infer_labels`.
 
     Returns
@@ -174,6 +182,12 @@ def frozen_labels(
         Channel ids 0..q-1.
     """
     c, H, W = x_full.shape
+    if fallback is not None and channels is not None and at == "train":
+        fallback[...] = frozen_labels(
+            net, model, x_train, x_full, tile, device, other, at, channels
+        )
+        return frozen_labels(net, model, x_train, x_full, tile, device, other, at)
+    two = fallback is not None and channels is not None  # both argmaxes from one pass
     vote = other is not None
     barred = None
     if channels is not None:  # -inf on every other channel: the argmax never takes one
@@ -194,8 +208,12 @@ def frozen_labels(
             t = torch.from_numpy(np.ascontiguousarray(x_full[:, ya:yb, xa:xb]))[None].to(device)
             if t.device.type == "cpu":  # the layout of inference_network's CPU copy
                 t = t.contiguous(memory_format=torch.channels_last)
-            lab = channel_argmax(_barred(_scores(net, t, model, vote), barred, -1), -1)
-            out[y0:y1, x0:x1] = lab[y0 - ya : y1 - ya, x0 - xa : x1 - xa].cpu().numpy()
+            scores = _scores(net, t, model, vote)
+            inner = (slice(y0 - ya, y1 - ya), slice(x0 - xa, x1 - xa))
+            if two:
+                out[y0:y1, x0:x1] = channel_argmax(scores, -1)[inner].cpu().numpy()
+            lab = channel_argmax(_barred(scores, barred, -1), -1)
+            (fallback if two else out)[y0:y1, x0:x1] = lab[inner].cpu().numpy()
     return out
 
 
@@ -279,6 +297,7 @@ def network_labels(
     x_full: np.ndarray,
     device: torch.device,
     channels=None,
+    fallback: np.ndarray | None = None,
 ) -> np.ndarray:
     """The final label map of trained networks on one slice.
 
@@ -304,6 +323,8 @@ def network_labels(
     channels : sequence of int, optional
         The only channels a pixel may take (a kept model's classes,
         :attr:`napari_mmtseg.Model.class_channels`); None: any.
+    fallback : numpy.ndarray of shape (H, W), int32, optional
+        As for :func:`infer_labels`.
 
     Returns
     -------
@@ -315,5 +336,5 @@ def network_labels(
         other = teachers_alignment(teacher, x_train, p.q)
     final_net = teacher if method == "mmt" and p.final_net != "student" else net
     return infer_labels(
-        final_net, 0, x_train, x_full, p.tile, device, other=other, at=p.infer_at, channels=channels
+        final_net, 0, x_train, x_full, p.tile, device, other, p.infer_at, channels, fallback
     )

@@ -93,7 +93,9 @@ class Model:
     class_channels : list of int or None
         The network channels that are classes of the labels the model was kept from (a
         clusters run that numbers its classes: one image, or a stack's one model): applied,
-        the model labels each pixel with the most likely of them, so every image gets those
+        the model labels each pixel with the most likely of them (with clusters output: each
+        pixel the output stage leaves in another channel; the stage sees every channel, as
+        in the run, which so gets its own labels back), so every image gets those
         classes and their ids, never a channel the training result did not use (which would
         be a class of its own with a new id). None: any channel.
     scribble_channels : list of int or None

@@ -92,13 +92,15 @@ class StackNetworks:
             S = overlap_matrix(tl[:, 0], tl[:, 1], p.q, p.q)
             self.other = match_from_overlap(S.cpu().numpy())
 
-    def labels(self, x: np.ndarray) -> np.ndarray:
+    def labels(self, x: np.ndarray, fallback: np.ndarray | None = None) -> np.ndarray:
         """The network channel of every pixel of one full-size slice.
 
         Parameters
         ----------
         x : numpy.ndarray of shape (C, H, W), float32
             The normalised slice.
+        fallback : numpy.ndarray of shape (H, W), int32, optional
+            As for :func:`~napari_mmtseg.infer.infer_labels` (with the classes given).
 
         Returns
         -------
@@ -110,8 +112,9 @@ class StackNetworks:
         if p.infer_at == "train":
             xt = torch.from_numpy(train_view(x, p.train_size))[None].to(self.device)
         return frozen_labels(
-            self.net, 0, xt, x, p.tile, self.device, self.other, p.infer_at, self.channels
-        )
+            self.net, 0, xt, x, p.tile, self.device, self.other, p.infer_at, self.channels,
+            fallback,
+        )  # fmt: skip
 
 
 def stack_labeller(run, plane_of):
@@ -192,10 +195,10 @@ def stack_training(run, plane_of):
     return pool
 
 
-def _guarded_labels(nets, device, p, yx, x) -> np.ndarray:
+def _guarded_labels(nets, device, p, yx, x, fallback=None) -> np.ndarray:
     """The cluster map of one slice by the frozen networks; out of memory: a clear error."""
     with oom_guard(device, p, yx):
-        return nets.labels(x)
+        return nets.labels(x, fallback)
 
 
 def scribbled_indices(scr, layout, order) -> list:
