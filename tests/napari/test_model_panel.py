@@ -217,3 +217,26 @@ def test_the_channel_axis_chosen_for_a_model_is_never_depth_and_takes_rgba(
         widget.model_panel.apply(z)
     assert blocker.args == ["error"]  # 4 slices of depth are no 4 channels
     assert widget.channel_axis.value is None
+
+
+def test_refining_an_earlier_result_after_applying_the_model_elsewhere_takes_its_image(
+    make_napari_viewer, qtbot
+):
+    """After "Apply to image" the other layer is the chosen image; a Refine of the first
+    result (its layer given, no image) raised the form's ValueError ("not a Labels layer
+    ... with the shape of the chosen image's labels"): it now refines with the image that
+    result was segmented from."""
+    viewer = make_napari_viewer()
+    widget = MMTSegWidget(viewer)
+    first = viewer.add_image(_image(1), name="a")
+    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT):
+        widget(image=first, method="mmt", preset="fast", device="cpu", max_iter=8, q=6,
+               live_preview=False)  # fmt: skip
+    result = widget.result_layer
+    second = viewer.add_image(np.pad(_image(4), ((0, 4), (0, 4))), name="b")  # another shape
+    _apply(qtbot, widget, second, output="regions")
+    result.data_setitem((np.arange(2, 6), np.arange(2, 6)), int(result.data.max()) + 5)
+    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT) as blocker:
+        assert widget.refine(scribbles=result) is not None
+    assert blocker.args == ["done"]
+    assert widget.image.value is first and widget.result_layer is result

@@ -195,7 +195,9 @@ class MMTSegWidget(ParamsForm):
         scribbles : napari.layers.Labels, optional
             The Labels layer to learn from (default: the one chosen).
         image : napari.layers.Image, optional
-            An Image layer of the viewer (default: the one chosen).
+            An Image layer of the viewer (default: the image ``scribbles`` was segmented
+            from, when it is a result of the widget's and that image is still in the
+            viewer; else the one chosen).
         **values : object
             Other fields by name, as for calling the widget.
 
@@ -206,6 +208,11 @@ class MMTSegWidget(ParamsForm):
         """
         if scribbles is not None:
             values["scribbles"] = scribbles
+            if image is None:  # the result's own image, not whichever was chosen last
+                source = getattr(scribbles, "metadata", {}).get("source_layer_id")
+                image = next(
+                    (lay for lay in self._viewer.layers if str(lay.unique_id) == source), None
+                )
         self.set_fields(image, values)
         return self._start(refine=True)
 
