@@ -327,3 +327,38 @@ def test_edit_record_follows_undo_and_redo_of_its_writes():
     assert edited.sum() == 2 and rec.state.model == {"q": 1}
     data[3, 4] = 8
     assert rec.edits(data)[0][3, 4] == 8 and rec.edits(data)[1].sum() == 3
+
+
+def test_after_undoing_an_update_of_the_result_refine_starts_from_the_run_it_returns_to(
+    make_napari_viewer, qtbot
+):
+    """An MMT result of a stack, one slice updated by a k-means run ("current slice only",
+    "update previous result"), then Ctrl+Z: the pixels were the MMT result's again but the
+    record still named k-means and the metadata too, so a Refine of that slice took no MMT
+    networks (a newcomer's trial: a 20 px new-id stroke in the background renamed 13,354
+    px). The record follows the undo and the layer's metadata is put back."""
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(look_alike(n=3), name="img")
+    widget = MMTSegWidget(viewer)
+    _finish(qtbot, widget, lambda: widget(image=layer, method="mmt", max_iter=30,
+                                          current_slice_only=False, **FAST))  # fmt: skip
+    result = widget.result_layer
+    mmt_labels = np.array(result.data)
+    viewer.dims.set_current_step(0, 1)
+    _finish(qtbot, widget, lambda: widget(method="kmeans", k=3, update_previous=True,
+                                          output="clusters", current_slice_only=True,
+                                          **FAST))  # fmt: skip
+    assert result.metadata["method"] == "kmeans"
+    result.undo()
+    assert np.array_equal(result.data, mmt_labels)
+    new_id = int(mmt_labels.max()) + 7
+    box = _box(result.data.shape, 20, 5)
+    box = (np.ones_like(box[0]), *box[1:])  # on slice 1
+    result.data_setitem(box, new_id)
+    painted = np.array(result.data)
+    _finish(qtbot, widget, lambda: widget.refine(scribbles=result, method="mmt",
+                                                 current_slice_only=True, **FAST))  # fmt: skip
+    assert result.metadata["scribbles"]["init_model"]  # from the MMT run's networks
+    assert result.metadata["method"] == "mmt"
+    # the MMT result's regions output kept: a new id in the background marks an object
+    assert (result.data != painted).sum() < 0.1 * painted[1].size

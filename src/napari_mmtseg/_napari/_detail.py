@@ -147,7 +147,7 @@ class DetailControl(Container):
         if rec is not None and self._edited is not None:
             s = rec.state
             rec.wrote(layer.data, region, write, self._edited, self._keep, s.method, s.model,
-                      s.channel_axis)  # fmt: skip
+                      s.channel_axis, s.metadata)  # fmt: skip
         layer.refresh()
         self._say(value)
         self.last_update_s = time.perf_counter() - t
@@ -191,7 +191,10 @@ class DetailControl(Container):
         write = write_undoable(layer, region, new, keep=keep)
         if rec is not None:
             s = rec.state
-            rec.wrote(layer.data, region, write, edited, keep, s.method, s.model, s.channel_axis)
+            rec.wrote(
+                layer.data, region, write, edited, keep, s.method, s.model, s.channel_axis,
+                s.metadata,
+            )  # fmt: skip
         self._say(value)
         self.last_update_s = time.perf_counter() - t
 

@@ -43,6 +43,7 @@ class State:
         None  # indices of the pixels the write changed (None: it made the layer)
     )
     before: np.ndarray | None = None  # their values before it
+    metadata: dict | None = None  # the layer's metadata as the write left it
 
 
 def _steps(data: np.ndarray, writes: list, values) -> int:
@@ -68,10 +69,14 @@ def _steps(data: np.ndarray, writes: list, values) -> int:
 class EditRecord:
     """The widget's writes into one Labels layer (made from image ``source_id``)."""
 
-    def __init__(self, data, source_id: str, method: str, model=None, channel_axis=None):
+    def __init__(
+        self, data, source_id: str, method: str, model=None, channel_axis=None, metadata=None
+    ):
         data = np.asarray(data)
         self.source_id = source_id
-        self.states = [State(data.copy(), np.zeros(data.shape, bool), method, model, channel_axis)]
+        first = State(data.copy(), np.zeros(data.shape, bool), method, model, channel_axis)
+        first.metadata = None if metadata is None else dict(metadata)
+        self.states = [first]
         self.undone: list = []
 
     @property
@@ -83,16 +88,20 @@ class EditRecord:
         """Whether ``data`` still has the shape the widget wrote."""
         return tuple(np.shape(data)) == self.state.base.shape
 
-    def sync(self, data) -> None:
+    def sync(self, data) -> bool:
         """Follow napari's undo and redo of the widget's writes in ``data``: the fewest
         newest writes whose undoing gives ``data`` are set aside (several undos in a
         row: a pixel two writes changed holds the older write's old value), then the
-        fewest set-aside ones whose redoing gives it are taken back."""
+        fewest set-aside ones whose redoing gives it are taken back. True when the newest
+        write not undone changed."""
         data = np.asarray(data)
-        for _ in range(_steps(data, self.states[:0:-1], lambda s: s.before)):
+        undo = _steps(data, self.states[:0:-1], lambda s: s.before)
+        for _ in range(undo):
             self.undone.append(self.states.pop())
-        for _ in range(_steps(data, self.undone[::-1], lambda s: s.base[s.changed])):
+        redo = _steps(data, self.undone[::-1], lambda s: s.base[s.changed])
+        for _ in range(redo):
             self.states.append(self.undone.pop())
+        return bool(undo or redo)
 
     def edits(self, data) -> tuple[np.ndarray, np.ndarray]:
         """``(scribbles, edited)`` of the layer's ``data`` now: ``edited`` (bool)
@@ -113,12 +122,14 @@ class EditRecord:
         method: str,
         model=None,
         channel_axis=None,
+        metadata=None,
     ) -> None:
         """Record a write into ``region`` of the layer, whose data is now
         ``data``. ``write``: ``(indices, before)`` from
         :func:`~napari_mmtseg._napari._job.write_undoable`; ``edited``: the
         user's edits just before it (whole layer); ``keep``: the pixels of
-        the region the write left alone (None: it wrote all of them)."""
+        the region the write left alone (None: it wrote all of them); ``metadata``: the
+        layer's metadata after it (restored when an undo or redo brings this write back)."""
         data = np.asarray(data)
         base = self.state.base.astype(np.result_type(self.state.base, data))  # a copy
         edited = edited.copy()
@@ -126,7 +137,8 @@ class EditRecord:
         base[region] = np.where(kept, base[region], data[region])
         edited[region] = kept & edited[region]
         index, before = write
-        new = State(base, edited, method, model, channel_axis, index, before)
+        meta = None if metadata is None else dict(metadata)
+        new = State(base, edited, method, model, channel_axis, index, before, meta)
         if not before.size:  # nothing changed, so nothing to undo: the newest state in place
             new.changed, new.before = self.state.changed, self.state.before
             self.states[-1] = new
@@ -138,9 +150,14 @@ class EditRecord:
 
 def record_of(records: dict, layer) -> EditRecord | None:
     """The record in ``records`` (layer ``unique_id`` -> :class:`EditRecord`)
-    of what the widget wrote into ``layer``; None if it wrote nothing there
-    or the layer's data has changed shape since."""
+    of what the widget wrote into ``layer``, following napari's undo and redo
+    since (the layer's metadata put back as the write it returns to left it);
+    None if it wrote nothing there or the layer's data has changed shape since."""
     if layer is None:
         return None
     rec = records.get(str(layer.unique_id))
-    return rec if rec is not None and rec.fits(layer.data) else None
+    if rec is None or not rec.fits(layer.data):
+        return None
+    if rec.sync(layer.data) and rec.state.metadata is not None:  # napari's undo leaves it
+        layer.metadata = dict(rec.state.metadata)
+    return rec

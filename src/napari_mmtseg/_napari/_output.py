@@ -187,7 +187,9 @@ def write_run(viewer, run, result, records: dict, last=None) -> Labels:
     run.preview = None  # it is the result now, or was removed
     model = result.model if run.model is None else run.model  # a Refine warm-starts from it
     if write is None:  # a new layer, made of the result
-        rec = EditRecord(layer.data, job.source_id, run.method, model, run.channel_axis)
+        rec = EditRecord(
+            layer.data, job.source_id, run.method, model, run.channel_axis, layer.metadata
+        )
     else:
         if (
             rec is None
@@ -196,6 +198,9 @@ def write_run(viewer, run, result, records: dict, last=None) -> Labels:
             before[write[0]] = write[1]
             rec = EditRecord(before, job.source_id, layer.metadata.get("method", ""))
             edited = np.zeros(before.shape, bool)
-        rec.wrote(layer.data, job.region, write, edited, keep, run.method, model, run.channel_axis)
+        rec.wrote(
+            layer.data, job.region, write, edited, keep, run.method, model, run.channel_axis,
+            layer.metadata,
+        )  # fmt: skip
     records[str(layer.unique_id)] = rec
     return layer
