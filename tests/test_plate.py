@@ -100,8 +100,11 @@ def test_train_on_reuses_its_model_only_when_trained_as_asked(tmp_path, capsys):
     capsys.readouterr()
     assert main(argv + ["--train-on", "2", "--output-mode", "clusters"]) == 0
     assert "reusing the model" in capsys.readouterr().err
+    fields = sorted(str(p) for p in (tmp_path / "plate").iterdir())
     for changed, phrase in [
-        (["--train-on", "3"], "files "),
+        # both samples whole (the model's two fields, this run's three); a difference alone
+        # read as a swap ("files b, not a") where the run asked for both
+        (["--train-on", "3"], f"files {fields[0]}, {fields[2]}, not {', '.join(fields)}"),
         (["--train-on", "2", "--set", "max_iter=9"], "max_iter=15, not 9"),
         (["--train-on", "2", "--preset", "paper"], "--preset fast, not paper"),
         (["--train-on", "2", "--n-classes", "2"], "n_classes='auto', not 2"),  # stops training

@@ -297,10 +297,8 @@ def training_differences(
         out.append(f"--channel-axis {rec.get('channel_axis')}, not {channel_axis}")
     files = sample_evenly([src for src, _ in plan(inputs, "unused-output-folder")], train_on, seed)
     had_files, files = list(rec.get("files") or []), [_file_key(f) for f in files]
-    if had_files != files:
-        gone = [f for f in had_files if f not in files] or had_files
-        new = [f for f in files if f not in had_files] or files
-        out.append(f"files {_some(gone)}, not {_some(new)}")
+    if had_files != files:  # the two samples whole: a difference alone reads as a swap
+        out.append(f"files {_some(had_files)}, not {_some(files)}")
     return out
 
 
