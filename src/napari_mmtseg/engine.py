@@ -347,7 +347,10 @@ def _stack_labels(run: RunPlan, out: np.ndarray) -> np.ndarray:
 
 def _result(run: RunPlan, labels, infos, seconds, keep_model, version) -> SegmentationResult:
     """The run's :class:`SegmentationResult`."""
-    summary = summarize_output(infos)
+    whole = None  # clusters ids of a stack are one class on every slice: count them once
+    if run.p.output == "clusters" and len(infos) > 1:
+        whole = int(np.unique(labels[labels > 0]).size)
+    summary = summarize_output(infos, whole)
     if run.scr is not None:
         summary["scribble_ids"] = run.scr.ids.tolist()
     if run.model is not None and run.p.output == "clusters":

@@ -82,3 +82,15 @@ def test_a_run_reports_both_in_its_output():
     out = segment(img, method="kmeans", k=2, preset="fast", device="cpu").output
     assert out["why"] == "2 classes: the 2 kinds of pixel the method told apart"
     assert out["why_details"] == "the method's 2 clusters, no clean-up"
+
+
+def test_a_clusters_stack_says_its_classes_over_the_stack():
+    """A clusters time-lapse's record said the first slice's class count ("4 classes ... in
+    the first slice") while the stack held 6 ids."""
+    from napari_mmtseg.samples import make_blobs_timelapse
+
+    tl = make_blobs_timelapse(t=3, size=64, seed=0)
+    r = segment(tl, method="kmeans", k=5, output="clusters", axes="TYX", device="cpu")
+    n = int(np.unique(r.labels).size)
+    assert r.output["n_classes"] == n
+    assert r.output["why"].startswith(f"{n} classes over the 3 slices")

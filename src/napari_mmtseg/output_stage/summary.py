@@ -194,13 +194,16 @@ def explain_grouped(
     return f"{holds}, not the {asked} asked for: the image has only {distinct}", details
 
 
-def summarize_output(infos: list) -> dict:
+def summarize_output(infos: list, stack_classes: int | None = None) -> dict:
     """Summarize a whole run from the per-slice :class:`OutputInfo` list.
 
     Parameters
     ----------
     infos : list of OutputInfo
         One per slice, in slice order.
+    stack_classes : int, optional
+        A stack with clusters output whose ids are one class on every slice: the classes
+        over the whole stack (``n_classes``, and what ``why`` says first).
 
     Returns
     -------
@@ -218,10 +221,15 @@ def summarize_output(infos: list) -> dict:
     if len(infos) > 1:
         counts = sorted({i.n_classes for i in infos})
         span = str(counts[0]) if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
-        why = f"{why} (in the first slice; classes per slice: {span})"
+        if stack_classes is None:
+            why = f"{why} (in the first slice; classes per slice: {span})"
+        else:
+            whole = _plural(stack_classes, "class", "classes")
+            why = f"{whole} over the {len(infos)} slices (per slice: {span}); slice 0: {why}"
         details = f"slice 0: {details}; classes per slice: {span}"
+    n_classes = max(i.n_classes for i in infos) if stack_classes is None else stack_classes
     return {
-        "n_classes": max(i.n_classes for i in infos),
+        "n_classes": n_classes,
         "n_regions": max(i.n_regions for i in infos),
         "clusters_before": max(i.n_clusters_in for i in infos),
         "pieces_before": max(i.n_pieces_in for i in infos),
