@@ -653,12 +653,12 @@ def test_a_new_id_across_one_of_two_touching_discs_cuts_at_their_neck(blobs_run)
 
 
 def test_an_unknown_keyword_is_named_with_the_known_ones():
-    """``refine(..., axes="ZYX")`` said ``Params.__init__() got an unexpected keyword``."""
+    """``refine(..., axis="ZYX")`` said ``Params.__init__() got an unexpected keyword``."""
     labels = np.ones((16, 16), np.int32)
     strokes = np.zeros_like(labels)
     strokes[2:4, 2:4] = 2
-    with pytest.raises(TypeError, match=r"Unknown parameter\(s\) axes; known: output") as err:
-        refine(np.zeros((16, 16), np.uint8), labels, strokes, None, axes="ZYX")
+    with pytest.raises(TypeError, match=r"Unknown parameter\(s\) axis; known: output") as err:
+        refine(np.zeros((16, 16), np.uint8), labels, strokes, None, axis="ZYX")
     assert str(err.value).count("output") == 1  # its own keyword and the field, named once
 
 
@@ -685,3 +685,34 @@ def test_a_clusters_stack_keeps_one_id_per_class_on_every_slice_after_a_stroke()
     for o in set().union(*maps):
         assert len({m[o] for m in maps if o in m}) == 1, maps
     assert 77 in out[0]
+
+
+def test_objects_a_refine_makes_on_neighbouring_z_slices_are_one_object():
+    """A refine rebuilds each slice on its own: a missed nucleus found on slices 0 to 2 of a
+    Z stack, painted with a new id (9) on slice 1, got an id per slice. With axes='ZYX' the
+    made-up ids that overlap along Z join the painted one; one that overlaps nothing stays."""
+    from napari_mmtseg.image import prepare_image
+    from napari_mmtseg.refine import join_made_up_along_z
+    from napari_mmtseg.stack import depth_stride
+
+    labels = np.ones((3, 20, 20), np.int64)
+    strokes = np.zeros_like(labels)
+    strokes[1, 8:11, 8:11] = 9
+    out = labels.copy()
+    out[0, 6:13, 6:13], out[1, 6:13, 6:13], out[2, 7:12, 7:12] = 20, 9, 21
+    out[0, 0:3, 15:19] = 22  # another made-up object, alone
+    prep = prepare_image(np.zeros((3, 20, 20), np.float32))
+    assert depth_stride(prep, None) is None  # a 3D stack's slices are frames by default
+    join_made_up_along_z(out, labels, strokes, prep, depth_stride(prep, "ZYX"), [9])
+    assert (out[:, 9, 9] == 9).all() and out[2, 7, 7] == 9
+    assert out[0, 1, 16] == 22 and (out[labels == 1][out[labels == 1] < 9] == 1).all()
+
+
+def test_refine_takes_the_axes_a_run_takes():
+    img = np.random.default_rng(0).random((2, 24, 24)).astype(np.float32)
+    run = segment(img, keep_model=True, axes="ZYX", max_iter=3, **FAST)
+    strokes = np.zeros(run.labels.shape, np.int64)
+    strokes[0, 2:6, 2:6] = int(run.labels.max()) + 1
+    refine(img, run.labels, strokes, run.model, axes="ZYX", device="cpu")
+    with pytest.raises(ValueError, match="one letter per axis"):
+        refine(img, run.labels, strokes, run.model, axes="YX", device="cpu")

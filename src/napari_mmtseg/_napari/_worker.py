@@ -130,8 +130,8 @@ def refine_job(job: Job, plan, engine_kwargs: dict, preview_every_s: float = 0.3
     (:func:`napari_mmtseg.refine.iter_refine`), previews throttled.
 
     ``engine_kwargs``: the widget's run arguments; their ``output`` (when the user chose
-    one) replaces the result's, and their device, seed, preset, previews and threads
-    are used. Closing it stops the refine at the next step."""
+    one) replaces the result's, and their device, seed, preset, previews, threads and
+    axes are used. Closing it stops the refine at the next step."""
     kw = engine_kwargs
     gen = iter_refine(
         job.image,
@@ -146,6 +146,7 @@ def refine_job(job: Job, plan, engine_kwargs: dict, preview_every_s: float = 0.3
         preset=kw.get("preset"),
         preview_every=kw.get("preview_every", 10),
         num_threads=kw.get("num_threads"),
+        axes=kw.get("axes"),  # a Z stack's new objects joined along Z, as in the run
     )
     try:
         yield from throttled(gen, preview_every_s)
