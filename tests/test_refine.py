@@ -692,7 +692,7 @@ def test_objects_a_refine_makes_on_neighbouring_z_slices_are_one_object():
     Z stack, painted with a new id (9) on slice 1, got an id per slice. With axes='ZYX' the
     made-up ids that overlap along Z join the painted one; one that overlaps nothing stays."""
     from napari_mmtseg.image import prepare_image
-    from napari_mmtseg.refine import join_made_up_along_z
+    from napari_mmtseg.refine_regions import join_made_up_along_z
     from napari_mmtseg.stack import depth_stride
 
     labels = np.ones((3, 20, 20), np.int64)
@@ -703,7 +703,9 @@ def test_objects_a_refine_makes_on_neighbouring_z_slices_are_one_object():
     out[0, 0:3, 15:19] = 22  # another made-up object, alone
     prep = prepare_image(np.zeros((3, 20, 20), np.float32))
     assert depth_stride(prep, None) is None  # a 3D stack's slices are frames by default
-    join_made_up_along_z(out, labels, strokes, prep, depth_stride(prep, "ZYX"), [9])
+    index = [prep.layout.labels_index(i) for i in range(3)]
+    stride = depth_stride(prep, "ZYX")
+    join_made_up_along_z(out, labels, strokes, index, prep.stack_shape, stride, [9])
     assert (out[:, 9, 9] == 9).all() and out[2, 7, 7] == 9
     assert out[0, 1, 16] == 22 and (out[labels == 1][out[labels == 1] < 9] == 1).all()
 

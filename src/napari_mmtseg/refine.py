@@ -46,7 +46,7 @@ from .refine_ids import (
     taken_over_counts,
 )
 from .refine_looks import alike_groups, local_features, split_alike, stroke_looks
-from .refine_regions import unique_fresh_ids
+from .refine_regions import join_made_up_along_z, unique_fresh_ids
 from .result import Progress, SegmentationResult
 from .stack import depth_stride
 from .train import RunProgress, train_slice, train_view, warm_state
@@ -57,7 +57,6 @@ __all__ = [
     "REFINE_SCRIBBLE_WEIGHT",
     "REFINE_STOP",
     "iter_refine",
-    "join_made_up_along_z",
     "refine",
     "rebuild",
 ]
@@ -211,7 +210,9 @@ def iter_refine(
             model, p, prep, dev, (labels, strokes, within), (rule, seed, preview_every), history
         )
     if z is not None and p.output == "regions":
-        join_made_up_along_z(out, labels, strokes, prep, z, stroked.info.get("new_ids", []))
+        index = [prep.layout.labels_index(i) for i in range(prep.n_slices)]
+        new_ids = stroked.info.get("new_ids", [])
+        join_made_up_along_z(out, labels, strokes, index, prep.stack_shape, z, new_ids)
     yield SegmentationResult(
         labels=out.astype(np.int32),
         method=model.method,
@@ -348,69 +349,6 @@ def _rebuild_all(ctx, scribbled, stroked, before, given):
         if keep_out is not None:
             out[j] = np.where(np.isin(labels[j], keep_out), labels[j], out[j])
     return out
-
-
-def join_made_up_along_z(out, labels, strokes, prep, stride: int, new_ids) -> None:
-    """Join, in place, the objects a refine made up on neighbouring Z slices where they overlap.
-
-    A refine rebuilds each slice on its own, so an object it finds on several slices of a Z
-    stack (a missed nucleus) gets an id per slice. The ids it made up (in neither ``labels``
-    nor the strokes) and the new ids painted (``new_ids``) that overlap on slices next to
-    each other along Z are joined, as :class:`~napari_mmtseg.stack.StackIds` joins a run's
-    regions in 3D; a joined object takes its painted new id (the smallest, if several),
-    else its smallest id. Two painted new ids are never joined to each other.
-
-    Parameters
-    ----------
-    out : numpy.ndarray of int
-        The refined labels (``labels``' shape), changed in place.
-    labels, strokes : numpy.ndarray of int
-        The refine's ids before and its strokes.
-    prep : PreparedImage
-        The image (its slices and stack shape).
-    stride : int
-        :func:`~napari_mmtseg.stack.depth_stride` of the image: the step between Z neighbours.
-    new_ids : iterable of int
-        The new ids the strokes painted.
-    """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    painted = set(int(i) for i in new_ids)
-    fixed = np.union1d(np.unique(labels), np.unique(strokes[strokes > 0]))
-    fixed = np.setdiff1d(fixed, np.asarray(sorted(painted), np.int64))
-    index = [prep.layout.labels_index(i) for i in range(prep.n_slices)]
-    sizes = [s for s in prep.stack_shape]
-    depth = next(
-        (n for k, n in enumerate(sizes) if int(np.prod(sizes[k + 1 :], dtype=np.int64)) == stride
-         and n > 1),
-        1,
-    )  # fmt: skip
-    pairs = []
-    for i in range(stride, len(index)):
-        if (i // stride) % depth == 0:
-            continue
-        a, b = out[index[i - stride]], out[index[i]]
-        both = ~np.isin(a, fixed) & ~np.isin(b, fixed) & (a != b) & (a > 0) & (b > 0)
-        if both.any():
-            pairs.append(np.unique(np.stack([a[both], b[both]]).astype(np.int64), axis=1))
-    if not pairs:
-        return
-    ab = np.concatenate(pairs, axis=1)
-    ab = ab[:, ~(np.isin(ab[0], list(painted)) & np.isin(ab[1], list(painted)))]
-    ids, inv = np.unique(ab, return_inverse=True)
-    inv = inv.reshape(ab.shape)
-    graph = coo_matrix((np.ones(inv.shape[1], np.int8), (inv[0], inv[1])), (ids.size,) * 2)
-    _, comp = connected_components(graph, directed=False)
-    to = {}
-    for c in np.unique(comp):
-        members = ids[comp == c]
-        named = [m for m in members.tolist() if m in painted]
-        to.update(dict.fromkeys(members.tolist(), min(named) if named else int(members.min())))
-    src = np.asarray(sorted(to), np.int64)
-    dst = np.asarray([to[k] for k in src.tolist()], np.int64)
-    hit = np.isin(out, src)
-    out[hit] = dst[np.searchsorted(src, out[hit])]
 
 
 def _stack_changes(ctx, stroked, labels, strokes, before, looks, slices):
