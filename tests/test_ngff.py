@@ -152,3 +152,36 @@ def test_split_store(path, store, node):
 
     assert split_store(path) == (store, node)
     assert in_zarr(path) == store.lower().endswith(".zarr")
+
+
+def test_a_level_is_never_written_over_the_store_that_holds_it(tmp_path, capsys):
+    _ome_pyramid(tmp_path / "x.ome.zarr")
+    store = str(tmp_path / "x.ome.zarr")
+    for out in (store, store + "/"):
+        assert main(["segment", store + "/1", "-o", out, "--overwrite", "--method", "kmeans"]) == 2
+        assert "holds the input" in capsys.readouterr().err
+    assert read_image_meta(store + "/1")[0].shape == (20, 24)  # the store is whole
+
+
+def test_an_image_file_in_a_folder_named_like_a_store_is_that_file(tmp_path):
+    import tifffile
+
+    from napari_mmtseg.batch.plan import plan
+
+    (tmp_path / "imgs.zarr").mkdir()
+    tifffile.imwrite(tmp_path / "imgs.zarr" / "a.tif", _two_halves())
+    src = str(tmp_path / "imgs.zarr" / "a.tif")
+    assert plan([src], tmp_path / "out") == [(src, str(tmp_path / "out" / "a_labels.tif"))]
+    assert read_image_meta(src)[1].kind == "tiff"
+    assert plan([src], tmp_path / "results.zarr" / "labels")  # an output folder in one
+
+
+def test_a_node_under_an_array_store_and_a_missing_field_level_are_clear(tmp_path):
+    kw = {"zarr_format": 2} if int(zarr.__version__.split(".")[0]) >= 3 else {}
+    zarr.open_array(str(tmp_path / "arr.zarr"), mode="w", shape=(16, 16), dtype="u1", **kw)
+    with pytest.raises(ValueError, match="no array or group '0'"):
+        read_image_meta(tmp_path / "arr.zarr" / "0")
+    _group(tmp_path / "plate.ome.zarr")
+    _ome_pyramid(tmp_path / "plate.ome.zarr" / "A" / "1" / "0")
+    with pytest.raises(ValueError, match=r"its levels: .*A/1/0/1 \(20 x 24\)"):
+        read_image_meta(tmp_path / "plate.ome.zarr" / "A" / "1" / "0" / "5")

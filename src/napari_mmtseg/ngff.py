@@ -55,6 +55,10 @@ def is_zarr(path) -> bool:
     return storage.name(path).lower().endswith(".zarr")
 
 
+#: file names that are never a node of a zarr store: images, and a store's own metadata
+_NOT_NODES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", "zarr.json")
+
+
 def split_store(path) -> tuple[str, str]:
     """Split a path into a zarr store and the node inside it.
 
@@ -67,12 +71,16 @@ def split_store(path) -> tuple[str, str]:
     -------
     store : str
         The path up to its last component that ends with ``.zarr`` (any case); the whole
-        path, without a trailing separator, when no component does.
+        path, without a trailing separator, when no component does or when the path names
+        an image file (``.tif``, ``.png``, ...) or a store's metadata file (a folder named
+        ``x.zarr`` may hold plain images).
     node : str
         The rest, ``/``-separated (``""``: the store itself).
     """
     text = str(path).rstrip("/\\")
     parts = re.split(r"[/\\]", text)
+    if parts[-1].lower().endswith(_NOT_NODES) or parts[-1].startswith("."):
+        return text, ""  # a file (an image in a folder named x.zarr, a store's metadata)
     for i in range(len(parts) - 1, -1, -1):
         if parts[i].lower().endswith(".zarr"):
             sep = "\\" if "\\" in text and "/" not in text else "/"
@@ -165,8 +173,8 @@ def read_zarr_meta(path):
     if inner:
         try:
             node = root[inner]
-        except (KeyError, TypeError, AttributeError) as exc:  # no such node, or root an array
-            found = listed_levels(store)
+        except (KeyError, TypeError, AttributeError, IndexError) as exc:  # none, or an array
+            found = listed_levels("/".join([store, *inner.split("/")[:-1]]))
             raise ValueError(
                 f"no array or group {inner!r} in the zarr store {store}"
                 + (f"; its levels: {found}" if found else "")

@@ -102,6 +102,13 @@ def _is_image(path: str) -> bool:
     return path.lower().endswith(IMAGE_SUFFIXES) or in_zarr(path)
 
 
+def _names_a_file(path: str) -> bool:
+    """Whether an output's own name is an image file's or a zarr store's."""
+    from ..ngff import is_zarr
+
+    return path.lower().endswith(IMAGE_SUFFIXES) or is_zarr(path)
+
+
 def _expand_url(item: str) -> list:
     fs, path = storage.url_fs(item)
     proto = item.split("://", 1)[0]
@@ -133,8 +140,9 @@ def _store_levels(item: str) -> str:
     """The levels of the zarr store a missing node was asked of ("" for anything else)."""
     from ..ngff import in_zarr, listed_levels, split_store
 
-    store = split_store(item)[0]
-    found = listed_levels(store) if in_zarr(item) and store != item.rstrip("/\\") else ""
+    store, node = split_store(item)
+    parent = "/".join([store, *node.split("/")[:-1]])  # the group the missing node is in
+    found = listed_levels(parent) if in_zarr(item) and node else ""
     return f" (the store's levels: {found})" if found else ""
 
 
@@ -197,7 +205,7 @@ def plan(inputs: Iterable, output) -> list:
     else:
         if not storage.is_url(out) and Path(out).exists() and not Path(out).is_dir():
             raise BatchError(f"output {out} exists and is not a folder")
-        if _is_image(str(out)) and not Path(out).is_dir():  # out.png: no folder meant
+        if _names_a_file(str(out)) and not Path(out).is_dir():  # out.png: no folder meant
             raise BatchError(
                 f"labels are written as TIFF (.tif) or OME-Zarr (.ome.zarr), not {out}: name "
                 "a .tif file for one input, or an output folder"
@@ -216,7 +224,9 @@ def plan(inputs: Iterable, output) -> list:
 
 
 def _never_over_an_input(pairs) -> None:
-    """An output that is also an input would destroy the user's image."""
+    """An output that is also an input, or the store that holds one, would destroy the
+    user's image."""
+    from ..ngff import in_zarr, split_store
 
     def key(p):
         return p if storage.is_url(p) else str(Path(p).resolve())
@@ -225,3 +235,10 @@ def _never_over_an_input(pairs) -> None:
     for src, dst in pairs:
         if key(dst) in inputs:
             raise BatchError(f"the output {dst} of {src} is also an input; choose another output")
+    stores = {key(split_store(src)[0]): src for src, _ in pairs if in_zarr(src)}
+    for _, dst in pairs:  # a level of a store written over the store itself
+        if key(dst) in stores:
+            raise BatchError(
+                f"the output {dst} is the zarr store that holds the input {stores[key(dst)]}; "
+                "choose another output"
+            )
