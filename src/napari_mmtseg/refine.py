@@ -37,6 +37,7 @@ from .output_stage import finish_labels
 from .params import LEARNED_METHODS, check_fields
 from .refine_ids import (
     TAKEN_OVER,
+    channel_ids,
     class_of_regions,
     eraser_strokes,
     reach_of,
@@ -324,14 +325,16 @@ def _rebuild_all(ctx, scribbled, stroked, before, given):
     slices = [
         (i, j, feats.get(i), reach if i in feats else labels[j].size) for i, j in enumerate(index)
     ]
-    changed = fresh = None
+    changed = ids = None
     responses: dict = {}
     if p.output == "clusters" and len(index) > 1:
         # an id is one class on every slice: it changes on all of them or on none (its
-        # share taken over counted over the stack), and a channel that gets a fresh id
-        # gets the same one everywhere
-        changed, responses = _stack_changes(ctx, stroked, labels, strokes, before, looks, slices)
-        fresh = top + 1
+        # share taken over counted over the stack), and each channel takes one id, the same
+        # on every slice
+        changed, responses, classes = _stack_changes(
+            ctx, stroked, labels, strokes, before, looks, slices
+        )
+        ids = channel_ids(classes, set(changed.tolist()), stroked, p.q, top, stack=True)
     for i, j, f, limit in slices:
         if i in responses:
             after, clean, f = responses.pop(i)
@@ -341,7 +344,7 @@ def _rebuild_all(ctx, scribbled, stroked, before, given):
             f = local_features(x) if f is None else f
         rebuilt = rebuild(
             labels[j], strokes[j], before[j], after, clean, p.q, p.output, stroked, looks, f,
-            limit, changed, fresh,
+            limit, changed, ids,
         )  # fmt: skip
         if p.output == "regions" and len(index) > 1:  # no id of one slice's making twice
             top = unique_fresh_ids(rebuilt, labels[j], strokes[j], top)
@@ -354,26 +357,30 @@ def _rebuild_all(ctx, scribbled, stroked, before, given):
 def _stack_changes(ctx, stroked, labels, strokes, before, looks, slices):
     """The ids a clusters stack's refine changes, decided over all its slices: those the
     strokes correct on any slice, and those whose pixels the networks take over, counted
-    over the stack (:func:`~napari_mmtseg.refine_ids.taken_over_counts`); and each slice's
-    (after, clean) channel maps and local features, computed once."""
+    over the stack (:func:`~napari_mmtseg.refine_ids.taken_over_counts`); each slice's
+    (after, clean) channel maps and local features, computed once; and each slice's
+    regions' classes."""
     _, p, _, _, prep, _ = ctx
     target = stroked.target()
     took: dict = {}
     total: dict = {}
     found = [np.zeros(0, np.int64)]
     responses = {}
+    per_slice = []
     for i, j, f, limit in slices:
         x = prep.slice(i)
         after, clean = _responses(ctx, stroked, x, target[j])
         f = local_features(x) if f is None else f
         responses[i] = after, clean, f
         classes = class_of_regions(labels[j], before[j], p.q)
+        per_slice.append(classes)
         ids, t, n = taken_over_counts(labels[j], after, classes, looks, f, limit)
         for rid, a, b in zip(ids.tolist(), t.tolist(), n.tolist()):
             took[rid], total[rid] = took.get(rid, 0.0) + a, total.get(rid, 0) + b
         found.append(stroked_regions(labels[j], strokes[j]))
     taken = [rid for rid in total if took[rid] > TAKEN_OVER * total[rid]]
-    return np.union1d(np.concatenate(found), np.asarray(taken, np.int64)), responses
+    changed = np.union1d(np.concatenate(found), np.asarray(taken, np.int64))
+    return changed, responses, per_slice
 
 
 def _responses(ctx, stroked, x, target):

@@ -21,6 +21,7 @@ __all__ = [
     "Classes",
     "StrokeClasses",
     "TAKEN_OVER",
+    "channel_ids",
     "class_of_regions",
     "eraser_strokes",
     "reach_of",
@@ -240,28 +241,60 @@ def _seed_classes(out, free, strokes, classes, sc_: StrokeClasses) -> np.ndarray
     return sc
 
 
-def _by_channel(out, free, clean, classes, changed, sc_: StrokeClasses, q, fresh=None) -> None:
-    """Clusters output: free pixels take the id of their channel's class (kept ids, then
-    the strokes' ids, then changed ids), fresh ids for channels that had none (``fresh``
-    plus the channel when given: the same id on every slice of a stack)."""
+def _by_channel(out, free, clean, classes, changed, sc_: StrokeClasses, q, ids=None) -> None:
+    """Clusters output: free pixels take the id of their channel's class
+    (:func:`channel_ids`; ``ids``: a map made over a whole stack)."""
+    if ids is None:
+        top = int(max(out.max(), classes.ids.max()))
+        ids = channel_ids([classes], changed, sc_, q, top)
+    out[free] = ids[clean[free]]
+
+
+def channel_ids(classes: list, changed, sc_: StrokeClasses, q: int, top: int, stack=False):
+    """Clusters output of a refine: the id a free pixel of each channel takes.
+
+    A kept region's id of that class first, then the strokes' ids, then a changed region's
+    id; a channel with none gets a fresh id above ``top``.
+
+    Parameters
+    ----------
+    classes : list of Classes
+        The regions' classes of each slice the map serves (one for a slice).
+    changed : set of int
+        The ids the refine changes.
+    sc_ : StrokeClasses
+        The strokes' classes.
+    q : int
+        Network channels.
+    top : int
+        The largest id in use.
+    stack : bool, optional
+        Fresh ids ``top + 1 + channel`` (the same on every slice of a stack); False: one
+        after another, in channel order.
+
+    Returns
+    -------
+    numpy.ndarray of shape (q,), int64
+        The id of each channel.
+    """
     id_of = np.full(q, -1, np.int64)
-    kept = ~np.isin(classes.ids, list(changed))
-    for rid, c in zip(classes.ids[kept], classes.cls[kept]):
-        if id_of[c] < 0:
-            id_of[c] = rid
+    for cl in classes:
+        kept = ~np.isin(cl.ids, list(changed))
+        for rid, c in zip(cl.ids[kept], cl.cls[kept]):
+            if id_of[c] < 0:
+                id_of[c] = rid
     for sid, c in zip(sc_.sids, sc_.sid_chans):
         if id_of[c] < 0:
             id_of[c] = sid
-    for rid, c in zip(classes.ids[~kept], classes.cls[~kept]):
-        if id_of[c] < 0:
-            id_of[c] = rid
+    for cl in classes:
+        moved = np.isin(cl.ids, list(changed))
+        for rid, c in zip(cl.ids[moved], cl.cls[moved]):
+            if id_of[c] < 0:
+                id_of[c] = rid
     none = id_of < 0
-    if fresh is None:
-        start = int(max(out.max(), classes.ids.max())) + 1
-        id_of[none] = start + np.arange(int(none.sum()))
-    else:
-        id_of[none] = fresh + np.flatnonzero(none)
-    out[free] = id_of[clean[free]]
+    fresh = np.flatnonzero(none) if stack else np.arange(int(none.sum()))
+    id_of[none] = top + 1 + fresh
+    return id_of
 
 
 def stroked_regions(labels, strokes) -> np.ndarray:
@@ -402,7 +435,7 @@ def rebuild(
     feats: np.ndarray,
     reach: int | None = None,
     changed_ids=None,
-    fresh: int | None = None,
+    channel_map=None,
 ) -> np.ndarray:
     """The refined labels of one slice.
 
@@ -443,9 +476,9 @@ def rebuild(
         The ids that change, decided over a whole stack (a clusters stack, whose ids are
         one class on every slice: :func:`taken_over_counts` summed over its slices, and the
         ids corrected on any slice); None: decided on this slice.
-    fresh : int, optional
-        Clusters output: a channel with no id takes ``fresh`` plus its index (the same on
-        every slice of a stack); None: the ids after the slice's largest, in channel order.
+    channel_map : numpy.ndarray of shape (q,), optional
+        Clusters output: each channel's id, made over a whole stack (:func:`channel_ids`
+        with ``stack=True``); None: made from this slice.
 
     Returns
     -------
@@ -467,7 +500,8 @@ def rebuild(
     out[near >= 0] = near[near >= 0]
     free = np.isin(labels, list(changed)) & (strokes <= 0) & (near < 0)
     if output == "clusters":
-        _by_channel(out, free, np.asarray(clean, np.int64), classes, changed, stroked, q, fresh)
+        clean = np.asarray(clean, np.int64)
+        _by_channel(out, free, clean, classes, changed, stroked, q, channel_map)
     else:
         sc = _seed_classes(out, free, strokes, classes, stroked)
         after = np.asarray(after, np.int64)

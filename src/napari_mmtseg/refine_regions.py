@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage as ndi
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 from skimage.measure import label as connected
 
 __all__ = [
@@ -457,7 +455,8 @@ def join_made_up_along_z(out, labels, strokes, index, stack_shape, stride: int, 
     nor the strokes) and the new ids painted (``new_ids``) that overlap on slices next to
     each other along Z are joined, as :class:`~napari_mmtseg.stack.StackIds` joins a run's
     regions in 3D; a joined object takes its painted new id (the smallest, if several),
-    else its smallest id. Two painted new ids are never joined to each other.
+    else its smallest id. Two painted new ids are never joined to each other, not even
+    through a made-up object that overlaps both (the larger overlap decides which it joins).
 
     Parameters
     ----------
@@ -493,17 +492,41 @@ def join_made_up_along_z(out, labels, strokes, index, stack_shape, stride: int, 
             pairs.append(np.unique(np.stack([a[both], b[both]]).astype(np.int64), axis=1))
     if not pairs:
         return
-    ab = np.concatenate(pairs, axis=1)
-    ab = ab[:, ~(np.isin(ab[0], list(painted)) & np.isin(ab[1], list(painted)))]
-    ids, inv = np.unique(ab, return_inverse=True)
-    inv = inv.reshape(ab.shape)
-    graph = coo_matrix((np.ones(inv.shape[1], np.int8), (inv[0], inv[1])), (ids.size,) * 2)
-    _, comp = connected_components(graph, directed=False)
+    # union-find over the overlapping pairs, largest overlap first; a union that would put
+    # two painted new ids in one object is skipped (a made-up piece between them joins one)
+    ab, n = np.unique(np.concatenate(pairs, axis=1), axis=1, return_counts=True)
+    root: dict = {}
+    named: dict = {}  # root -> its painted new id
+
+    def _root(x):
+        """The root of ``x``'s object."""
+        while root.get(x, x) != x:
+            x = root[x]
+        return x
+
+    for k in np.argsort(-n, kind="stable"):
+        a, b = _root(int(ab[0, k])), _root(int(ab[1, k]))
+        na, nb = (
+            named.get(a, a if a in painted else None),
+            named.get(b, b if b in painted else None),
+        )
+        if a == b or (na is not None and nb is not None):
+            continue
+        root[b] = a
+        if na is None and nb is not None:
+            named[a] = nb
+        elif na is not None:
+            named[a] = na
     to = {}
-    for c in np.unique(comp):
-        members = ids[comp == c]
-        named = [m for m in members.tolist() if m in painted]
-        to.update(dict.fromkeys(members.tolist(), min(named) if named else int(members.min())))
+    for x in {int(v) for v in ab.ravel()}:
+        r = _root(x)
+        to[x] = named.get(r, r if r in painted else None)
+    members: dict = {}
+    for x in to:
+        members.setdefault(_root(x), []).append(x)
+    for r, group in members.items():
+        target = to[r] if to[r] is not None else min(group)
+        to.update(dict.fromkeys(group, target))
     src = np.asarray(sorted(to), np.int64)
     dst = np.asarray([to[k] for k in src.tolist()], np.int64)
     hit = np.isin(out, src)
