@@ -198,3 +198,18 @@ def test_the_record_follows_several_undos_and_redos_in_a_row():
     painted = levels[0].copy()
     painted[0, 0] = 7  # both undone, then a brush stroke: one edit
     assert rec.edits(painted)[1].sum() == 1
+
+
+def test_painting_part_of_a_write_back_is_an_edit_not_an_undo():
+    """A Refine's write added a 4 x 4 object; the user erases 12 of its 16 px back to the
+    background: those are edits (the widget's write stands), not an undo of the write."""
+    data = np.ones((8, 8), np.int32)
+    rec = EditRecord(data, "img", "mmt")
+    new = data.copy()
+    new[2:6, 2:6] = 5
+    index = np.nonzero(new != data)
+    rec.wrote(new, (slice(None), slice(None)), (index, data[index]), np.zeros((8, 8), bool),
+              None, "mmt")  # fmt: skip
+    erased = new.copy()
+    erased[2:5, 2:6] = 1  # 12 of the 16 px back to their old value
+    assert rec.edits(erased)[1].sum() == 12 and len(rec.states) == 2

@@ -26,8 +26,10 @@ __all__ = ["HELD", "State", "EditRecord", "MAX_WRITES", "record_of"]
 #: widget writes into one layer that can be followed back through undo
 MAX_WRITES = 8
 #: a run of widget writes counts as undone (redone) when more than this share of the
-#: pixels they changed hold their old (new) values again
-HELD = 0.5
+#: pixels they changed hold their old (new) values again: a brush stroke painted since an
+#: undo leaves it recognised, while a user who paints a few of a write's pixels back (erases
+#: part of what a Refine added) has not undone it
+HELD = 0.9
 
 
 @dataclass
