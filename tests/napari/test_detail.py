@@ -170,14 +170,17 @@ def test_two_slider_steps_undone_leave_no_edits_and_redone_come_back(control, re
     assert np.array_equal(layer.data, result.at(1.0, stable_ids=True))
     assert not rec.edits(layer.data)[1].any()
     layer.undo()
+    assert c.slider.value == pytest.approx(0.3)  # the slider follows the undo
     layer.undo()
     assert np.array_equal(layer.data, result.labels)
+    assert c.slider.value == pytest.approx(round(result.detail, 2))
     scribbles, edited = rec.edits(layer.data)
     assert not edited.any() and not scribbles.any()
     layer.redo()
     layer.redo()
     assert np.array_equal(layer.data, result.at(1.0, stable_ids=True))
     assert not rec.edits(layer.data)[1].any()
+    assert c.slider.value == pytest.approx(1.0) and layer.metadata["detail"] == 1.0
 
 
 def test_the_record_follows_several_undos_and_redos_in_a_row():

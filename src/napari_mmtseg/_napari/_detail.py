@@ -62,6 +62,7 @@ class DetailControl(Container):
         self._keep = None  # the user's edits there, kept through the drag
         self._edited = None  # the user's edits in the whole layer when the drag began
         self._quiet = False
+        self._histories = None  # the layer's undo and redo lengths last seen
         self.last_update_s = 0.0
         self.visible = False
         self.slider.changed.connect(self._on_value)
@@ -90,10 +91,30 @@ class DetailControl(Container):
         n = h.n_regions("auto") + h.n_fine  # the largest stable id a level can give
         if np.issubdtype(layer.data.dtype, np.integer) and n > np.iinfo(layer.data.dtype).max:
             layer.data = np.asarray(layer.data).astype(np.min_scalar_type(n))  # room for ids
+        if self._target is not None and self._target[0] is not layer:
+            self._target[0].events.set_data.disconnect(self._on_layer_data)
+        if self._target is None or self._target[0] is not layer:
+            layer.events.set_data.connect(self._on_layer_data)
         self._target = (layer, tuple(region), result)
+        self._histories = _histories(layer)
         self._set_quietly(round(result.detail, 2))
         self._say(result.detail)
         self.visible = True
+
+    def _on_layer_data(self, _event=None) -> None:
+        """After napari's undo or redo (its histories changed length, not a brush stroke),
+        follow the widget's record back and show the level the layer holds."""
+        if self._target is None or self._start is not None:
+            return
+        layer, _, result = self._target
+        seen, self._histories = self._histories, _histories(layer)
+        rec = None if self._histories == seen else record_of(self._records, layer)
+        if rec is None:
+            return
+        value = (rec.state.metadata or {}).get("detail", result.detail)  # the run's: auto
+        if abs(float(self.slider.value) - value) > 1e-9:
+            self._set_quietly(round(value, 2))
+            self._say(value)
 
     def _set_quietly(self, value: float) -> None:
         self._quiet = True
@@ -144,10 +165,12 @@ class DetailControl(Container):
         view[...] = new  # the layer shows the last live level already: this is a no-op or less
         write = record_step(layer, region, start, new)
         rec = record_of(self._records, layer)
+        meta = _with_detail(layer, value)
         if rec is not None and self._edited is not None:
             s = rec.state
             rec.wrote(layer.data, region, write, self._edited, self._keep, s.method, s.model,
-                      s.channel_axis, s.metadata)  # fmt: skip
+                      s.channel_axis, meta)  # fmt: skip
+        self._histories = _histories(layer)
         layer.refresh()
         self._say(value)
         self.last_update_s = time.perf_counter() - t
@@ -189,14 +212,28 @@ class DetailControl(Container):
             keep = edited[region]
         new = self._level_labels(value, np.asarray(layer.data[region]))
         write = write_undoable(layer, region, new, keep=keep)
+        meta = _with_detail(layer, value)
         if rec is not None:
             s = rec.state
             rec.wrote(
-                layer.data, region, write, edited, keep, s.method, s.model, s.channel_axis,
-                s.metadata,
-            )  # fmt: skip
+                layer.data, region, write, edited, keep, s.method, s.model, s.channel_axis, meta
+            )
+        self._histories = _histories(layer)
         self._say(value)
         self.last_update_s = time.perf_counter() - t
+
+
+def _histories(layer) -> tuple:
+    """The lengths of a Labels layer's undo and redo histories (napari's own; (0, 0) where
+    it keeps none)."""
+    return tuple(len(getattr(layer, h, ())) for h in ("_undo_history", "_redo_history"))
+
+
+def _with_detail(layer, value: float) -> dict:
+    """The layer's metadata with the level it now shows (``detail``), set on the layer."""
+    meta = {**layer.metadata, "detail": round(float(value), 2)}
+    layer.metadata = meta
+    return meta
 
 
 def record_step(layer, region: tuple, before: np.ndarray, new: np.ndarray) -> tuple:
