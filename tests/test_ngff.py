@@ -185,3 +185,54 @@ def test_a_node_under_an_array_store_and_a_missing_field_level_are_clear(tmp_pat
     _ome_pyramid(tmp_path / "plate.ome.zarr" / "A" / "1" / "0")
     with pytest.raises(ValueError, match=r"its levels: .*A/1/0/1 \(20 x 24\)"):
         read_image_meta(tmp_path / "plate.ome.zarr" / "A" / "1" / "0" / "5")
+
+
+def test_a_plain_folder_named_like_a_store_is_a_folder_in_and_out(tmp_path, capsys):
+    """A folder named x.zarr that is no zarr store: as the output, --overwrite deleted what
+    it held (an earlier run's labels) and an empty one was 'skipped'; as an input, it was
+    opened as a store ('damaged'). It is a folder both ways now."""
+    import tifffile
+
+    _ome_pyramid(tmp_path / "x.ome.zarr")
+    out = tmp_path / "results.zarr"
+    (out / "keep").mkdir(parents=True)
+    (out / "keep" / "notes.txt").write_text("important")
+    args = ["--method", "kmeans", "--overwrite"]
+    assert main(["segment", str(tmp_path / "x.ome.zarr" / "1"), "-o", str(out), *args]) == 0
+    assert (out / "keep" / "notes.txt").read_text() == "important"
+    assert (out / "x_1_labels.ome.zarr").is_dir()
+    (tmp_path / "imgs.zarr").mkdir()
+    tifffile.imwrite(tmp_path / "imgs.zarr" / "a.tif", _two_halves())
+    assert main(["segment", str(tmp_path / "imgs.zarr"), "-o", str(tmp_path / "o"), *args]) == 0
+    assert (tmp_path / "o" / "a_labels.tif").is_file()
+
+
+@pytest.mark.parametrize("name", ["single.tif", "single.ome.tif"])
+def test_an_ome_zarr_input_written_to_a_tiff_keeps_its_pixel_size(tmp_path, name):
+    """The labels TIFF of a level had no pixel size (resolution 1, no unit) although the
+    summary line said 1 µm."""
+    _ome_pyramid(tmp_path / "x.ome.zarr")
+    out = tmp_path / name
+    assert main(["segment", str(tmp_path / "x.ome.zarr" / "1"), "-o", str(out), "--method",
+                 "kmeans"]) == 0  # fmt: skip
+    _, meta = read_image_meta(out)
+    assert meta.scale == {"Y": 1.0, "X": 1.0} and meta.units == {"Y": "µm", "X": "µm"}
+
+
+def test_a_plate_or_well_group_says_how_to_name_a_field(tmp_path, capsys):
+    plate = _group(tmp_path / "plate.ome.zarr")
+    plate.attrs["plate"] = {"wells": [{"path": "A/1"}], "version": "0.4"}
+    _ome_pyramid(tmp_path / "plate.ome.zarr" / "A" / "1" / "0")
+    kw = {"zarr_format": 2} if int(zarr.__version__.split(".")[0]) >= 3 else {}
+    zarr.open_group(str(tmp_path / "plate.ome.zarr" / "A"), mode="a", **kw)
+    well = zarr.open_group(str(tmp_path / "plate.ome.zarr" / "A" / "1"), mode="a", **kw)
+    well.attrs["well"] = {"images": [{"path": "0"}], "version": "0.4"}
+    import csv
+
+    for node, what in (("", "plate"), ("/A/1", "well")):
+        src = str(tmp_path / "plate.ome.zarr") + node
+        out = tmp_path / f"o{what}"
+        assert main(["segment", src, "-o", str(out), "--method", "kmeans"]) == 1
+        error = next(csv.DictReader(open(out / "mmtseg_summary.csv")))["error"]
+        assert f"HCS {what}; give one field, e.g. {tmp_path / 'plate.ome.zarr'}/A/1/0" in error
+        assert "damaged" not in error

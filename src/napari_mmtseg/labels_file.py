@@ -78,7 +78,8 @@ def write_labels(path, labels: np.ndarray, meta=None, provenance: dict | None = 
     gives an ImageJ hyperstack with the same axes, pixel size, unit, Z spacing and
     frame interval (OME-TIFF instead when the labels need 32 bits, which ImageJ TIFFs
     cannot hold); an OME-TIFF input gives an OME-TIFF with the same axes and physical
-    sizes; another TIFF's resolution tags are copied. Written under a temporary name,
+    sizes, and so does an OME-Zarr input written to a TIFF path; another TIFF's resolution
+    tags are copied. Written under a temporary name,
     then renamed over ``path`` (:func:`napari_mmtseg.storage.atomic_write`), so a
     killed write never leaves half a file there.
 
@@ -122,7 +123,7 @@ def write_labels(path, labels: np.ndarray, meta=None, provenance: dict | None = 
         if "T" in meta.scale and "T" in axes:
             md["finterval"] = meta.scale["T"]
         kwargs.update(imagej=True, metadata=md)
-    elif meta.kind in ("imagej", "ome") and _ome_axes_ok(axes):
+    elif meta.kind in ("imagej", "ome", "ome-zarr") and _ome_axes_ok(axes):  # OME: sizes
         kind = "ome"
         md = {"axes": axes, "Description": info}
         for ax in "XYZ":

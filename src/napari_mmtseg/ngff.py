@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 
@@ -26,6 +27,7 @@ from .image_meta import ImageMeta, canonical_unit
 
 __all__ = [
     "in_zarr",
+    "is_plain_folder",
     "is_zarr",
     "levels",
     "levels_hint",
@@ -88,6 +90,31 @@ def split_store(path) -> tuple[str, str]:
     return text, ""
 
 
+#: the files that make a folder a zarr store (v2 group or array, v3 node)
+_STORE_FILES = (".zgroup", ".zarray", ".zattrs", "zarr.json")
+
+
+def is_plain_folder(path) -> bool:
+    """Tell whether ``path`` is a local folder named like a zarr store that is not one.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A path or URL.
+
+    Returns
+    -------
+    bool
+        True for an existing local folder whose name ends with ``.zarr`` and that holds
+        none of a zarr store's own files (``.zgroup``, ``.zarray``, ``.zattrs``,
+        ``zarr.json``); False for anything else (URLs are never checked).
+    """
+    if storage.is_url(path):
+        return False
+    p = Path(str(path))
+    return is_zarr(p.name) and p.is_dir() and not any((p / f).exists() for f in _STORE_FILES)
+
+
 def in_zarr(path) -> bool:
     """Tell whether ``path`` names a zarr store or a node inside one.
 
@@ -100,9 +127,10 @@ def in_zarr(path) -> bool:
     -------
     bool
         True when one of its components ends with ``.zarr`` (``x.ome.zarr``,
-        ``x.ome.zarr/1``).
+        ``x.ome.zarr/1``), unless that is a plain local folder (:func:`is_plain_folder`).
     """
-    return split_store(path)[0].lower().endswith(".zarr")
+    store = split_store(path)[0]
+    return store.lower().endswith(".zarr") and not is_plain_folder(store)
 
 
 def _zarr():
@@ -187,8 +215,26 @@ def read_zarr_meta(path):
         return image, _meta_from_ngff(found[0], image.ndim)
     arrays = [a for _, a in node.arrays()]
     if not arrays:
-        raise ValueError(f"no array in the zarr group {path}")
+        raise ValueError(f"no array in the zarr group {path}{_field_hint(path, node.attrs)}")
     return max(arrays, key=lambda a: int(np.prod(a.shape))), ImageMeta(kind="zarr")
+
+
+def _field_hint(path, attrs) -> str:
+    """For an HCS plate or well group (NGFF ``plate`` / ``well`` metadata): how to name one
+    of its images."""
+    attrs = dict(attrs)
+    ome = attrs.get("ome") or {}
+    plate, well = attrs.get("plate") or ome.get("plate"), attrs.get("well") or ome.get("well")
+    base = str(path).rstrip("/\\")
+    try:
+        if plate:
+            w = plate["wells"][0]["path"]
+            return f": it is an HCS plate; give one field, e.g. {base}/{w}/0"
+        if well:
+            return f": it is an HCS well; give one field, e.g. {base}/{well['images'][0]['path']}"
+    except (KeyError, IndexError, TypeError):
+        return ": it is an HCS plate or well; give one field (plate/row/column/field)"
+    return ""
 
 
 def _level_meta(root, inner: str, ndim: int) -> ImageMeta:

@@ -43,11 +43,13 @@ def single_output(output) -> bool:
     Returns
     -------
     bool
-        True for a ``.tif``/``.tiff`` or ``.zarr`` path.
+        True for a ``.tif``/``.tiff`` or ``.zarr`` path; False for an existing local folder
+        named ``x.zarr`` that is not a zarr store (an output folder, never replaced).
     """
-    from ..ngff import is_zarr
+    from ..ngff import is_plain_folder, is_zarr
 
-    return str(output).lower().endswith((".tif", ".tiff")) or is_zarr(output)
+    tif = str(output).lower().endswith((".tif", ".tiff"))
+    return tif or (is_zarr(output) and not is_plain_folder(output))
 
 
 def output_folder(pairs: list, output) -> str:

@@ -93,12 +93,17 @@ def read_error(src, exc: BaseException) -> str:
     Returns
     -------
     str
-        ``"the file is empty (0 bytes)"`` for an empty local file, else ``"cannot read as an
-        image (damaged, or not an image file): TypeName: message"``: a reader's own errors
-        (an index out of range in a truncated TIFF) say little of the cause.
+        ``"the file is empty (0 bytes)"`` for an empty local file, the zarr reader's message
+        for a zarr store (a plate or well group says how to name a field), else ``"cannot
+        read as an image (damaged, or not an image file): TypeName: message"``: a reader's
+        own errors (an index out of range in a truncated TIFF) say little of the cause.
     """
+    from ..ngff import in_zarr
+
     if not storage.is_url(src) and Path(src).is_file() and Path(src).stat().st_size == 0:
         return "the file is empty (0 bytes)"
+    if isinstance(exc, ValueError) and in_zarr(src):  # the zarr reader's own words
+        return str(exc)
     return f"cannot read as an image (damaged, or not an image file): {short_error(exc)}"
 
 
