@@ -332,3 +332,10 @@ def test_channels_outside_the_networks_are_a_damaged_model(tmp_path, chans):
     torch.save(blob, path)
     with pytest.raises(ValueError, match="damaged napari-mmtseg model file: class_channels"):
         load_model(path)
+
+
+def test_a_preset_given_with_a_model_is_said_to_be_unused(trained):
+    """The CLI refuses --preset with --model; segment(model=m, preset=...) took it silently."""
+    model, img, _ = trained
+    with pytest.warns(UserWarning, match="preset='paper' is not used"):
+        segment(img, model=model, preset="paper", device="cpu")

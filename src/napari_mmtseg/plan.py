@@ -6,6 +6,7 @@ refusal (bad method, parameters, scribbles, image, model) happens here. No Qt, n
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -181,6 +182,13 @@ def plan_run(
     """
     method = _checked_method(method, model, init_model)
     dev = resolve_device(device)
+    if model is not None and preset is not None:
+        warnings.warn(
+            f"preset={preset!r} is not used: a model applied by inference alone labels with "
+            "its own parameters (a preset chooses how networks train).",
+            UserWarning,
+            stacklevel=4,
+        )
     preset = default_preset(dev.type) if preset is None else preset
     p = run_params(method, preset, model, overrides)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):

@@ -246,8 +246,8 @@ def _engine_keywords(image, meta, method, preset, seed, channel_axis, device, mo
     kw = dict(method=method, preset=preset, seed=seed, channel_axis=channel_axis, device=device)
     if set(meta.axes) <= set("TZCYX") and len(meta.axes) == image.ndim > 2:
         kw["axes"] = meta.axes  # what the file says: a Z stack's regions connect in 3D
-    if model is not None:
-        kw.update(method=model.method, model=model)
+    if model is not None:  # its own parameters: no preset
+        kw.update(method=model.method, model=model, preset=None)
     return kw
 
 
