@@ -216,3 +216,48 @@ def test_painting_part_of_a_write_back_is_an_edit_not_an_undo():
     erased = new.copy()
     erased[2:5, 2:6] = 1  # 12 of the 16 px back to their old value
     assert rec.edits(erased)[1].sum() == 12 and len(rec.states) == 2
+
+
+def test_clicks_and_keys_keep_the_slider_where_they_set_it_and_undo_follows(control, result):
+    """A click or key (not a drag) wrote the level, and the layer's own data event during the
+    write set the slider back to the level before; a step there and back then undone left
+    the slider and the metadata at the wrong level (a review)."""
+    c, layer = control
+    for v in (0.0, 1.0, 0.0):
+        c.slider.value = v
+        assert c.slider.value == pytest.approx(v)
+        assert np.array_equal(layer.data, result.at(v, stable_ids=True))
+    layer.undo()
+    assert np.array_equal(layer.data, result.at(1.0, stable_ids=True))
+    assert c.slider.value == pytest.approx(1.0) and layer.metadata["detail"] == 1.0
+
+
+def test_a_drag_back_to_an_earlier_level_then_undone_follows(control, result):
+    c, layer = control
+    q = _slider(c)
+    for v in (0.0, 1.0, 0.0):
+        q.setSliderDown(True)
+        c.slider.value = v
+        q.setSliderDown(False)
+    layer.undo()
+    assert np.array_equal(layer.data, result.at(1.0, stable_ids=True))
+    assert c.slider.value == pytest.approx(1.0)
+
+
+def test_the_slider_hides_when_the_run_it_shows_is_undone(control, result):
+    """A second result written into the same layer, then undone: the slider drove the undone
+    run's levels into the first run's labels (a review)."""
+    from napari_mmtseg._napari._job import write_undoable
+
+    c, layer = control
+    rec = next(iter(c._records.values()))
+    second = segment(_cells(seed=1), method="kmeans", k=3, output="regions", merge_threshold=3)
+    region = (slice(None), slice(None))
+    write = write_undoable(layer, region, second.labels.astype(layer.data.dtype))
+    rec.wrote(layer.data, region, write, np.zeros(layer.data.shape, bool), None, "kmeans")
+    c.show_result(layer, region, second)
+    assert c.visible
+    layer.undo()
+    assert np.array_equal(layer.data, result.labels) and not c.visible
+    layer.redo()
+    assert c.visible

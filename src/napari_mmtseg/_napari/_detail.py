@@ -63,6 +63,9 @@ class DetailControl(Container):
         self._edited = None  # the user's edits in the whole layer when the drag began
         self._quiet = False
         self._histories = None  # the layer's undo and redo lengths last seen
+        self._writing = False  # the control writes into the layer (its own events: ignored)
+        self._depth = None  # the record's writes when the result came (fewer: it was undone)
+        self._rec = None  # the layer's record when a drag began
         self.last_update_s = 0.0
         self.visible = False
         self.slider.changed.connect(self._on_value)
@@ -97,6 +100,8 @@ class DetailControl(Container):
             layer.events.set_data.connect(self._on_layer_data)
         self._target = (layer, tuple(region), result)
         self._histories = _histories(layer)
+        rec = record_of(self._records, layer)
+        self._depth = None if rec is None else len(rec.states)
         self._set_quietly(round(result.detail, 2))
         self._say(result.detail)
         self.visible = True
@@ -104,12 +109,16 @@ class DetailControl(Container):
     def _on_layer_data(self, _event=None) -> None:
         """After napari's undo or redo (its histories changed length, not a brush stroke),
         follow the widget's record back and show the level the layer holds."""
-        if self._target is None or self._start is not None:
+        if self._target is None or self._start is not None or self._writing:
             return
         layer, _, result = self._target
         seen, self._histories = self._histories, _histories(layer)
         rec = None if self._histories == seen else record_of(self._records, layer)
         if rec is None:
+            return
+        # the result the slider shows was undone (an earlier run's labels are back): hide it
+        self.visible = self._depth is None or len(rec.states) >= self._depth
+        if not self.visible:
             return
         value = (rec.state.metadata or {}).get("detail", result.detail)  # the run's: auto
         if abs(float(self.slider.value) - value) > 1e-9:
@@ -139,7 +148,7 @@ class DetailControl(Container):
         if self._target is not None:
             layer, region, _ = self._target
             self._start = np.array(layer.data[region], copy=True)
-            rec = record_of(self._records, layer)
+            rec = self._rec = record_of(self._records, layer)  # followed to now, once
             self._edited = None if rec is None else rec.edits(layer.data)[1]
             self._keep = None if rec is None else self._edited[region]
 
@@ -163,13 +172,19 @@ class DetailControl(Container):
         if self._keep is not None:
             new = np.where(self._keep, start, new)
         view[...] = new  # the layer shows the last live level already: this is a no-op or less
-        write = record_step(layer, region, start, new)
-        rec = record_of(self._records, layer)
-        meta = _with_detail(layer, value)
-        if rec is not None and self._edited is not None:
-            s = rec.state
-            rec.wrote(layer.data, region, write, self._edited, self._keep, s.method, s.model,
-                      s.channel_axis, meta)  # fmt: skip
+        # the record as the press left it: looked up again now, the live writes (no history)
+        # could read as an undo of an earlier step that showed the same level
+        rec, self._rec = self._rec, None
+        self._writing = True
+        try:
+            write = record_step(layer, region, start, new)
+            meta = _with_detail(layer, value)
+            if rec is not None and self._edited is not None:
+                s = rec.state
+                rec.wrote(layer.data, region, write, self._edited, self._keep, s.method,
+                          s.model, s.channel_axis, meta)  # fmt: skip
+        finally:
+            self._writing = False
         self._histories = _histories(layer)
         layer.refresh()
         self._say(value)
@@ -211,13 +226,18 @@ class DetailControl(Container):
             _, edited = rec.edits(layer.data)
             keep = edited[region]
         new = self._level_labels(value, np.asarray(layer.data[region]))
-        write = write_undoable(layer, region, new, keep=keep)
-        meta = _with_detail(layer, value)
-        if rec is not None:
-            s = rec.state
-            rec.wrote(
-                layer.data, region, write, edited, keep, s.method, s.model, s.channel_axis, meta
-            )
+        self._writing = True
+        try:
+            write = write_undoable(layer, region, new, keep=keep)
+            meta = _with_detail(layer, value)
+            if rec is not None:
+                s = rec.state
+                rec.wrote(
+                    layer.data, region, write, edited, keep, s.method, s.model, s.channel_axis,
+                    meta,
+                )  # fmt: skip
+        finally:
+            self._writing = False
         self._histories = _histories(layer)
         self._say(value)
         self.last_update_s = time.perf_counter() - t
