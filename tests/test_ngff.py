@@ -236,3 +236,24 @@ def test_a_plate_or_well_group_says_how_to_name_a_field(tmp_path, capsys):
         error = next(csv.DictReader(open(out / "mmtseg_summary.csv")))["error"]
         assert f"HCS {what}; give one field, e.g. {tmp_path / 'plate.ome.zarr'}/A/1/0" in error
         assert "damaged" not in error
+
+
+def test_a_plain_folder_is_never_replaced_by_labels(tmp_path):
+    """As a file:// output, and as a folder in the way of a labels store (a review)."""
+    import csv
+
+    _ome_pyramid(tmp_path / "x.ome.zarr")
+    plain = tmp_path / "plain.zarr"
+    plain.mkdir()
+    (plain / "keep.txt").write_text("mine")
+    src = str(tmp_path / "x.ome.zarr" / "1")
+    args = ["--method", "kmeans", "--overwrite"]
+    assert main(["segment", src, "-o", f"file://{plain}", *args]) == 0
+    assert (plain / "keep.txt").read_text() == "mine"
+    out = tmp_path / "out"
+    (out / "x_1_labels.ome.zarr").mkdir(parents=True)
+    (out / "x_1_labels.ome.zarr" / "mywork.tif").write_text("mine")
+    assert main(["segment", src, "-o", str(out), *args]) == 1
+    assert (out / "x_1_labels.ome.zarr" / "mywork.tif").read_text() == "mine"
+    row = next(csv.DictReader(open(out / "mmtseg_summary.csv")))
+    assert "not a zarr store" in row["error"]

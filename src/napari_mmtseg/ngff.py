@@ -107,11 +107,15 @@ def is_plain_folder(path) -> bool:
     bool
         True for an existing local folder whose name ends with ``.zarr`` and that holds
         none of a zarr store's own files (``.zgroup``, ``.zarray``, ``.zattrs``,
-        ``zarr.json``); False for anything else (URLs are never checked).
+        ``zarr.json``); False for anything else (``file://`` URLs are checked as local
+        paths, other URLs never).
     """
-    if storage.is_url(path):
+    text = str(path)
+    if text.startswith("file://"):  # a local path all the same
+        text = text[len("file://") :]
+    elif storage.is_url(text):
         return False
-    p = Path(str(path))
+    p = Path(text)
     return is_zarr(p.name) and p.is_dir() and not any((p / f).exists() for f in _STORE_FILES)
 
 

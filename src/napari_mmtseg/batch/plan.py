@@ -132,7 +132,7 @@ def _expand_local(item: str) -> list:
     if p.is_file() or (p.is_dir() and _is_image(item.rstrip("/\\"))):
         return [item.rstrip("/\\") if p.is_dir() else str(p)]
     if p.is_dir():
-        return sorted(str(q) for q in p.iterdir() if _is_image(q.name) and _is_input(q))
+        return sorted(str(q) for q in p.iterdir() if _is_image(str(q)) and _is_input(q))
     if any(c in item for c in "*?["):
         return sorted(q for q in glob.glob(item) if _is_image(q) and _is_input(Path(q)))
     raise BatchError(f"input not found: {item}{_store_levels(item)}")
@@ -207,7 +207,10 @@ def plan(inputs: Iterable, output) -> list:
     else:
         if not storage.is_url(out) and Path(out).exists() and not Path(out).is_dir():
             raise BatchError(f"output {out} exists and is not a folder")
-        if _names_a_file(str(out)) and not Path(out).is_dir():  # out.png: no folder meant
+        from ..ngff import is_plain_folder
+
+        folder = Path(out).is_dir() or is_plain_folder(out)  # file:// URLs too
+        if _names_a_file(str(out)) and not folder:  # out.png: no folder meant
             raise BatchError(
                 f"labels are written as TIFF (.tif) or OME-Zarr (.ome.zarr), not {out}: name "
                 "a .tif file for one input, or an output folder"

@@ -181,11 +181,15 @@ def segment_file(
         a bad file.
     """
     from ..io import read_image_meta
-    from ..ngff import levels_hint
+    from ..ngff import is_plain_folder, levels_hint
 
     row = dict.fromkeys(FIELDS, "")
     row.update(input=str(src), output=str(dst), worker=worker_name(), **(model_info or {}))
     t0 = time.perf_counter()
+    if is_plain_folder(dst):  # not labels of ours: never replaced, --overwrite or not
+        error = f"{dst} is a folder that is not a zarr store; move it, or choose another output"
+        row.update(status="failed", error=error, seconds=0.0)
+        return row
     if not overwrite and storage.exists(dst):
         row["status"] = "skipped"
         return row
