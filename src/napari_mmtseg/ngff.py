@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 
@@ -57,10 +56,6 @@ def is_zarr(path) -> bool:
     return storage.name(path).lower().endswith(".zarr")
 
 
-#: file names that are never a node of a zarr store: images, and a store's own metadata
-_NOT_NODES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", "zarr.json")
-
-
 def split_store(path) -> tuple[str, str]:
     """Split a path into a zarr store and the node inside it.
 
@@ -73,16 +68,18 @@ def split_store(path) -> tuple[str, str]:
     -------
     store : str
         The path up to its last component that ends with ``.zarr`` (any case); the whole
-        path, without a trailing separator, when no component does or when the path names
-        an image file (``.tif``, ``.png``, ...) or a store's metadata file (a folder named
-        ``x.zarr`` may hold plain images).
+        path, without a trailing separator, when no component does or when its last
+        component is a file name (with a ``.`` but no ``.zarr`` ending: an image in a folder
+        named ``x.zarr``, a store's ``.zattrs`` or ``zarr.json``; the nodes of a store are
+        named ``0``, ``A``, ``labels``, ...).
     node : str
         The rest, ``/``-separated (``""``: the store itself).
     """
     text = str(path).rstrip("/\\")
     parts = re.split(r"[/\\]", text)
-    if parts[-1].lower().endswith(_NOT_NODES) or parts[-1].startswith("."):
-        return text, ""  # a file (an image in a folder named x.zarr, a store's metadata)
+    last = parts[-1].lower()
+    if "." in last and not last.endswith(".zarr"):
+        return text, ""  # a file name (an image in a folder named x.zarr, .zattrs, zarr.json)
     for i in range(len(parts) - 1, -1, -1):
         if parts[i].lower().endswith(".zarr"):
             sep = "\\" if "\\" in text and "/" not in text else "/"
@@ -105,18 +102,15 @@ def is_plain_folder(path) -> bool:
     Returns
     -------
     bool
-        True for an existing local folder whose name ends with ``.zarr`` and that holds
-        none of a zarr store's own files (``.zgroup``, ``.zarray``, ``.zattrs``,
-        ``zarr.json``); False for anything else (``file://`` URLs are checked as local
-        paths, other URLs never).
+        True for an existing local folder (a path or ``file://`` URL) whose name ends with
+        ``.zarr`` and that holds none of a zarr store's own files (``.zgroup``, ``.zarray``,
+        ``.zattrs``, ``zarr.json``); False for anything else (no remote file system is
+        asked: a store on ``s3://`` is taken for a store).
     """
-    text = str(path)
-    if text.startswith("file://"):  # a local path all the same
-        text = text[len("file://") :]
-    elif storage.is_url(text):
+    local = storage.local_path(path)
+    if local is None or not is_zarr(path) or not local.is_dir():
         return False
-    p = Path(text)
-    return is_zarr(p.name) and p.is_dir() and not any((p / f).exists() for f in _STORE_FILES)
+    return not any((local / f).exists() for f in _STORE_FILES)
 
 
 def in_zarr(path) -> bool:

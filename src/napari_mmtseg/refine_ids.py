@@ -241,13 +241,13 @@ def _seed_classes(out, free, strokes, classes, sc_: StrokeClasses) -> np.ndarray
     return sc
 
 
-def _by_channel(out, free, clean, classes, changed, sc_: StrokeClasses, q, ids=None) -> None:
+def _by_channel(out, free, clean, classes, changed, sc_: StrokeClasses, q, channel_map) -> None:
     """Clusters output: free pixels take the id of their channel's class
-    (:func:`channel_ids`; ``ids``: a map made over a whole stack)."""
-    if ids is None:
+    (:func:`channel_ids`; ``channel_map``: a map made over a whole stack, or None)."""
+    if channel_map is None:
         top = int(max(out.max(), classes.ids.max()))
-        ids = channel_ids([classes], changed, sc_, q, top)
-    out[free] = ids[clean[free]]
+        channel_map = channel_ids([classes], changed, sc_, q, top)
+    out[free] = channel_map[clean[free]]
 
 
 def channel_ids(classes: list, changed, sc_: StrokeClasses, q: int, top: int, stack=False):

@@ -27,6 +27,7 @@ __all__ = [
     "parent",
     "name",
     "exists",
+    "local_path",
     "makedirs",
     "read_bytes",
     "atomic_path",
@@ -147,6 +148,25 @@ def exists(path) -> bool:
         True when something exists at ``path``.
     """
     return _on_url_or_path(path, lambda fs, p: fs.exists(p), Path.exists)
+
+
+def local_path(path) -> Path | None:
+    """The local path of a path or ``file://`` URL, without touching any remote file system.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A local path or a URL.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The path on this machine; None for a URL of another file system (``s3://``, ...).
+    """
+    text = str(path)
+    if text.startswith("file://"):
+        return Path(text[len("file://") :])
+    return None if is_url(text) else Path(text)
 
 
 def makedirs(folder) -> None:

@@ -76,9 +76,9 @@ class EditRecord:
     ):
         data = np.asarray(data)
         self.source_id = source_id
-        first = State(data.copy(), np.zeros(data.shape, bool), method, model, channel_axis)
-        first.metadata = None if metadata is None else dict(metadata)
-        self.states = [first]
+        meta = None if metadata is None else dict(metadata)
+        blank = np.zeros(data.shape, bool)
+        self.states = [State(data.copy(), blank, method, model, channel_axis, metadata=meta)]
         self.undone: list = []
 
     @property
@@ -91,11 +91,11 @@ class EditRecord:
         return tuple(np.shape(data)) == self.state.base.shape
 
     def sync(self, data) -> bool:
-        """Follow napari's undo and redo of the widget's writes in ``data``: the fewest
-        newest writes whose undoing gives ``data`` are set aside (several undos in a
-        row: a pixel two writes changed holds the older write's old value), then the
-        fewest set-aside ones whose redoing gives it are taken back. True when the newest
-        write not undone changed."""
+        """Follow napari's undo and redo of the widget's writes in ``data``: the run of
+        newest writes whose undoing best explains ``data`` (:func:`_steps`; several undos
+        in a row: a pixel two writes changed holds the older write's old value) is set
+        aside, then the run of set-aside ones whose redoing best explains it is taken
+        back. True when the newest write not undone changed."""
         data = np.asarray(data)
         undo = _steps(data, self.states[:0:-1], lambda s: s.before)
         for _ in range(undo):

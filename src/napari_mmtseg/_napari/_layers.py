@@ -18,10 +18,28 @@ from napari.layers import Image, Labels
 from ._job import has_stack, labels_shape
 from ._tooltips import TIPS
 
-__all__ = ["RGBA_AS_CHANNELS", "LayerControls", "advice", "axis_choices"]
+__all__ = ["RGBA_AS_CHANNELS", "LayerControls", "advice", "axis_choices", "layer_by_id"]
 
 #: the channel-axis choice that segments an RGBA layer's 4 entries as plain channels
 RGBA_AS_CHANNELS = "4 channels (last axis, none dropped)"
+
+
+def layer_by_id(viewer, unique_id):
+    """The layer of ``viewer`` whose ``unique_id`` is ``unique_id`` (compared as text).
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        The viewer.
+    unique_id : object
+        A layer's ``unique_id``, or its text (as stored in a result's metadata).
+
+    Returns
+    -------
+    napari.layers.Layer or None
+        The layer, or None when it is no longer in the viewer.
+    """
+    return next((lay for lay in viewer.layers if str(lay.unique_id) == str(unique_id)), None)
 
 
 def axis_choices(layer) -> list:

@@ -14,6 +14,7 @@ from napari.utils.notifications import show_info
 from ..io import result_metadata
 from ._edits import EditRecord, record_of
 from ._job import LABEL_DTYPE, Job, place, preview_index, write_undoable
+from ._layers import layer_by_id
 
 __all__ = [
     "add_preview",
@@ -103,7 +104,7 @@ def write_result(
     in the viewer) becomes the result layer, else a new Labels layer is added.
     """
     # the source's name now: it may have been renamed since the run started
-    source = next((lay for lay in viewer.layers if str(lay.unique_id) == job.source_id), None)
+    source = layer_by_id(viewer, job.source_id)
     source_name = job.source_name if source is None else source.name
     # the run's details, the labels' axes, pixel sizes and units, and the source
     meta = result_metadata(

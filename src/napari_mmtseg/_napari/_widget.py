@@ -21,7 +21,7 @@ from .. import LEARNED_METHODS, Progress, SegmentationResult, make_params
 from ..progress_text import progress_text
 from ._detail import DetailControl
 from ._form import ParamsForm
-from ._layers import advice
+from ._layers import advice, layer_by_id
 from ._model_panel import ModelPanel
 from ._output import add_preview, remove_layer, show_preview, write_run
 from ._refine import plan_refine
@@ -210,9 +210,7 @@ class MMTSegWidget(ParamsForm):
             values["scribbles"] = scribbles
             if image is None:  # the result's own image, not whichever was chosen last
                 source = getattr(scribbles, "metadata", {}).get("source_layer_id")
-                image = next(
-                    (lay for lay in self._viewer.layers if str(lay.unique_id) == source), None
-                )
+                image = layer_by_id(self._viewer, source)
         self.set_fields(image, values)
         return self._start(refine=True)
 

@@ -207,9 +207,8 @@ def plan(inputs: Iterable, output) -> list:
     else:
         if not storage.is_url(out) and Path(out).exists() and not Path(out).is_dir():
             raise BatchError(f"output {out} exists and is not a folder")
-        from ..ngff import is_plain_folder
-
-        folder = Path(out).is_dir() or is_plain_folder(out)  # file:// URLs too
+        local = storage.local_path(out)
+        folder = local is not None and local.is_dir()
         if _names_a_file(str(out)) and not folder:  # out.png: no folder meant
             raise BatchError(
                 f"labels are written as TIFF (.tif) or OME-Zarr (.ome.zarr), not {out}: name "

@@ -149,12 +149,13 @@ def _checked(image, file):
     if image.dtype.kind != "f":
         return image
 
+    from ..intensity import check_finite
+
     def check(block):
-        if not np.isfinite(block).all():
-            raise BatchError(
-                f"{file}: the image holds NaN or infinite values; replace them first "
-                "(e.g. np.nan_to_num(image)) so that they are not clustered as content."
-            )
+        try:
+            check_finite(block, " (in one chunk of it)")
+        except ValueError as exc:
+            raise BatchError(f"{file}: {exc}") from exc
         return block
 
     return image.map_blocks(check, dtype=image.dtype)
