@@ -277,3 +277,20 @@ def test_training_on_lazy_files_names_the_file_with_nan(tmp_path, capsys):
     assert main(["train", *paths, "-o", str(tmp_path / "m.pt"), *FAST]) == 2
     err = capsys.readouterr().err
     assert f"{tmp_path / 'b.zarr'}: " in err and "NaN" in err and "Traceback" not in err
+
+
+def test_segment_many_says_a_preset_given_with_a_model_is_unused(tmp_path):
+    """segment_many(model=m, preset=...) ignored the preset silently (segment warns); the
+    CLI's --train-on, which trains the model with its preset, does not warn."""
+    files = _images(tmp_path / "in", 1)
+    img = tifffile.imread(files[0])
+    model = segment(img, preset="fast", device="cpu", max_iter=5, q=6, keep_model=True).model
+    with pytest.warns(UserWarning, match="preset='paper' is not used"):
+        segment_many([str(files[0])], str(tmp_path / "out"), model=model, preset="paper",
+                     device="cpu", log=False)  # fmt: skip
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["segment", str(files[0]), "-o", str(tmp_path / "o2"), "--train-on", "1",
+                     *FAST]) == 0  # fmt: skip

@@ -21,7 +21,7 @@ from .scribbles import Scribbles, prepare_scribbles
 from .stack import depth_stride
 from .train import TrainState, warm_state
 
-__all__ = ["RunPlan", "plan_run", "run_params"]
+__all__ = ["RunPlan", "plan_run", "run_params", "warn_unused_preset"]
 
 
 @dataclass
@@ -183,12 +183,7 @@ def plan_run(
     method = _checked_method(method, model, init_model)
     dev = resolve_device(device)
     if model is not None and preset is not None:
-        warnings.warn(
-            f"preset={preset!r} is not used: a model applied by inference alone labels with "
-            "its own parameters (a preset chooses how networks train).",
-            UserWarning,
-            stacklevel=4,
-        )
+        warn_unused_preset(preset, stacklevel=4)
     preset = default_preset(dev.type) if preset is None else preset
     p = run_params(method, preset, model, overrides)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
@@ -364,3 +359,26 @@ def _warm_state(model, method, p, prep, device) -> TrainState:
         diff = ", ".join(f"{k} {have[k]!r} (now {want[k]!r})" for k in want if have[k] != want[k])
         raise ValueError(f"init_model does not fit this run: it was trained with {diff}.")
     return warm_state(model, p, device)
+
+
+def warn_unused_preset(preset: str, stacklevel: int = 2) -> None:
+    """Say that ``preset``, given with a model applied by inference alone, is not used.
+
+    Parameters
+    ----------
+    preset : str
+        The preset given.
+    stacklevel : int, optional
+        As for :func:`warnings.warn`, counted from the caller of this function.
+
+    Warns
+    -----
+    UserWarning
+        Always.
+    """
+    warnings.warn(
+        f"preset={preset!r} is not used: a model applied by inference alone labels with "
+        "its own parameters (a preset chooses how networks train).",
+        UserWarning,
+        stacklevel=stacklevel + 1,
+    )

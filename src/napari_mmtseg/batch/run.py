@@ -11,6 +11,7 @@ from collections.abc import Callable
 from functools import partial
 
 from .. import storage
+from ..plan import warn_unused_preset
 from .cluster import threads_per_worker
 from .plan import check_output, plan, single_output
 from .summary import SUMMARY_NAME, BatchReport, read_summary, write_summary
@@ -107,7 +108,7 @@ def segment_many(
     *,
     client=None,
     method: str = "mmt",
-    preset: str = "fast",
+    preset: str | None = None,
     seed: int = 0,
     channel_axis: int | None = None,
     device="auto",
@@ -136,8 +137,10 @@ def segment_many(
         must be reachable from the workers (shared file system or object storage).
         None (default) runs the files one after another in this process.
     method, preset, seed, channel_axis, device, overrides
-        As for :func:`napari_mmtseg.segment`; the same seed gives the same labels in a
-        batch as in a serial run with the same torch threads and device.
+        As for :func:`napari_mmtseg.segment` (``preset`` None: ``"fast"``, or with
+        ``model`` none: a preset given with a model is unused, and said so by a
+        ``UserWarning``); the same seed gives the same labels in a batch as in a serial run
+        with the same torch threads and device.
     overwrite : bool, optional
         Redo outputs that exist (default: skip them).
     num_threads : int or dict, optional
@@ -171,6 +174,9 @@ def segment_many(
         For inputs or an output that cannot make a batch.
     """
     t0 = time.perf_counter()
+    if model is not None and preset is not None:
+        warn_unused_preset(preset, stacklevel=2)
+    preset = "fast" if preset is None else preset
     pairs, record = _prepare(inputs, output, log, on_row)
     kw = dict(method=method, preset=preset, seed=seed, channel_axis=channel_axis,
               device=device, overrides=dict(overrides or {}), overwrite=overwrite,
