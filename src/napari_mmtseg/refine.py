@@ -337,11 +337,10 @@ def _rebuild_all(ctx, scribbled, stroked, before, given):
         ids = channel_ids(classes, set(changed.tolist()), stroked, p.q, top, stack=True)
     for i, j, f, limit in slices:
         if i in responses:
-            after, clean, f = responses.pop(i)
+            after, clean = responses.pop(i)
         else:
-            x = prep.slice(i)
-            after, clean = _responses(ctx, stroked, x, target[j])
-            f = local_features(x) if f is None else f
+            after, clean = _responses(ctx, stroked, prep.slice(i), target[j])
+        f = local_features(prep.slice(i)) if f is None else f
         rebuilt = rebuild(
             labels[j], strokes[j], before[j], after, clean, p.q, p.output, stroked, looks, f,
             limit, changed, ids,
@@ -358,8 +357,9 @@ def _stack_changes(ctx, stroked, labels, strokes, before, looks, slices):
     """The ids a clusters stack's refine changes, decided over all its slices: those the
     strokes correct on any slice, and those whose pixels the networks take over, counted
     over the stack (:func:`~napari_mmtseg.refine_ids.taken_over_counts`); each slice's
-    (after, clean) channel maps and local features, computed once; and each slice's
-    regions' classes."""
+    (after, clean) channel maps, computed once and kept in the smallest integer type that
+    holds a channel (the local features, cheap, are computed again: a long stack's would
+    not fit); and each slice's regions' classes."""
     _, p, _, _, prep, _ = ctx
     target = stroked.target()
     took: dict = {}
@@ -371,7 +371,8 @@ def _stack_changes(ctx, stroked, labels, strokes, before, looks, slices):
         x = prep.slice(i)
         after, clean = _responses(ctx, stroked, x, target[j])
         f = local_features(x) if f is None else f
-        responses[i] = after, clean, f
+        small = np.min_scalar_type(p.q)
+        responses[i] = after.astype(small), clean.astype(small)
         classes = class_of_regions(labels[j], before[j], p.q)
         per_slice.append(classes)
         ids, t, n = taken_over_counts(labels[j], after, classes, looks, f, limit)
