@@ -49,6 +49,8 @@ def test_detail_writes_that_level_of_the_same_run(tmp_path):
         ["--detail", "1.5"],
         ["--detail", "fine"],
         ["--detail", "0.5", "--n-classes", "2"],
+        ["--detail", "0.5"],  # k-means gives classes unless told otherwise
+        ["--detail", "0.5", "--method", "multiotsu"],
         ["--detail", "0.5", "--train-on", "1"],  # a model applied keeps no hierarchy
         ["--detail", "0.5", "--scribbles", "marks.tif"],  # nor does a scribbled run
     ],

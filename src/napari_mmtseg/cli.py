@@ -118,7 +118,7 @@ def _client(args, n_files: int):
 
 def _check_segment_args(args, method_given: bool = True) -> None:
     """Usage errors of ``mmtseg segment`` found before any file is read."""
-    from .params import SCRIBBLE_METHODS
+    from .params import SCRIBBLE_METHODS, default_output
 
     args.method_given = method_given  # --model: a method named must be the model's
     if args.model is not None and args.preset is not None:
@@ -142,9 +142,12 @@ def _check_segment_args(args, method_given: bool = True) -> None:
         raise CLIError("give the output folder or file with -o/--output-dir")
     if args.workers < 1:
         raise CLIError("--workers must be at least 1")
-    classes = args.output_mode == "clusters" or args.n_classes not in (None, "auto")
-    if args.detail != "auto" and classes:
-        raise CLIError("--detail D needs --output-mode regions and --n-classes auto")
+    if args.detail != "auto":
+        over = overrides_of(args)
+        output = over.get("output", default_output(args.method))
+        if output == "clusters" or over.get("n_classes", "auto") != "auto":
+            given = "" if "output" in over else f" (--method {args.method} gives {output})"
+            raise CLIError(f"--detail D needs --output-mode regions{given} and --n-classes auto")
     if args.detail != "auto" and (
         args.model is not None or args.train_on is not None or args.scribbles is not None
     ):

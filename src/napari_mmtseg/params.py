@@ -22,6 +22,7 @@ __all__ = [
     "READ_ONLY_BY",
     "OUTPUTS",
     "STACK_MODES",
+    "default_output",
     "PRESETS",
     "Params",
     "make_params",
@@ -262,6 +263,22 @@ _METHOD_DEFAULTS = {
     "multiotsu": _AS_PUBLISHED,
     "trainable": _AS_PUBLISHED,
 }
+
+
+def default_output(method: str) -> str:
+    """The output mode a method gives unless told otherwise.
+
+    Parameters
+    ----------
+    method : str
+        A method name (:data:`METHODS`).
+
+    Returns
+    -------
+    str
+        ``"regions"`` or ``"clusters"``.
+    """
+    return _METHOD_DEFAULTS.get(method, {}).get("output", _PAPER.output)
 
 
 def check_fields(overrides, also=()) -> None:
