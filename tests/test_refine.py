@@ -160,6 +160,8 @@ def test_refine_checks_its_inputs(coins_run):
         refine(img, labels.astype(np.int64) - 3, strokes, run.model, device="cpu")
     with pytest.raises(ValueError, match="within's shape"):
         refine(img, labels, strokes, run.model, device="cpu", within=np.ones(labels.shape[1]))
+    with pytest.raises(ValueError, match="output must be 'regions' or 'clusters'"):
+        refine(img, labels, strokes, run.model, device="cpu", output="instances")
 
 
 def test_a_stroke_on_the_background_does_not_bridge_nuclei_or_add_specks():
@@ -737,3 +739,42 @@ def test_refine_takes_the_axes_a_run_takes():
     refine(img, run.labels, strokes, run.model, axes="ZYX", device="cpu")
     with pytest.raises(ValueError, match="one letter per axis"):
         refine(img, run.labels, strokes, run.model, axes="YX", device="cpu")
+
+
+def _spots(shift=0):
+    """(128, 128): five 9 x 9 spots and a bright block on a dark noisy background."""
+    rng = np.random.default_rng(0)
+    img = rng.normal(0.2, 0.03, (128, 128)).astype(np.float32)
+    for y, x in [(20, 20), (20, 90), (60, 50), (100, 30), (100, 100)]:
+        img[y : y + 9, x + shift : x + shift + 9] = 0.8
+    img[40:80, 80:120] += 0.3
+    return img
+
+
+def test_a_new_id_on_the_middle_slice_of_an_object_leaves_no_id_in_pieces():
+    """A Z stack, regions output: a new id painted on the middle slice of a spot that spans
+    three slices left the spot's id on the slices above and below, one id in two pieces;
+    each id is one connected object again (the piece apart takes an id of its own)."""
+    stack = np.stack([_spots(3 * i) for i in range(3)])
+    run = segment(stack, keep_model=True, axes="ZYX", **FAST)
+    spot = int(run.labels[1, 24, 27])
+    strokes = np.zeros_like(run.labels)
+    strokes[1, 23:26, 24:31] = 99
+    out = refine(stack, run.labels, strokes, run.model, axes="ZYX", device="cpu").labels
+    for rid in np.unique(out):
+        if rid != 99:
+            assert ndi.label(out == rid)[1] == 1, rid
+    assert (out[1][run.labels[1] == spot] == 99).all()
+
+
+def test_clusters_labels_refined_into_regions_are_regions():
+    """Refine asked for regions output on a clusters result kept the classes where the
+    strokes changed nothing (the five spots one id); every id is one region now."""
+    img = _spots()
+    run = segment(img, keep_model=True, output="clusters", **FAST)
+    assert ndi.label(run.labels == run.labels[24, 24])[1] == 5
+    strokes = np.zeros_like(run.labels)
+    strokes[60:63, 60:70] = run.labels[61, 65]  # a region's own id: changes nothing
+    out = refine(img, run.labels, strokes, run.model, output="regions", device="cpu").labels
+    for rid in np.unique(out):
+        assert ndi.label(out == rid)[1] == 1, rid

@@ -3,7 +3,7 @@
 import numpy as np
 
 from napari_mmtseg.refine_ids import Classes
-from napari_mmtseg.refine_regions import join_or_new
+from napari_mmtseg.refine_regions import join_or_new, split_apart_ids
 
 
 def test_a_region_the_networks_moved_as_a_whole_keeps_its_id_and_shape():
@@ -101,3 +101,38 @@ def test_a_large_region_a_stroke_of_a_smaller_region_crosses_joins_it():
     """The same stroke across region 1 (800 px, over 5% of it) says "this is region 2"."""
     labels, strokes, out = _grazed(slice(20, 60))
     np.testing.assert_array_equal(out, 2)
+
+
+def test_an_id_in_pieces_is_one_id_a_piece_unless_painted():
+    """The largest piece keeps its id, the others take fresh ones; a painted id (the
+    user's own merge) keeps its pieces; 0 is left alone."""
+    out = np.zeros((10, 20), np.int64)
+    out[0:4, 0:4], out[6:10, 0:2] = 3, 3  # id 3 in two pieces, the first larger
+    out[0:2, 8:10], out[5:10, 8:12] = 5, 5  # id 5 too, the second larger
+    out[0:3, 15:18], out[7:10, 15:18] = 7, 7  # id 7, painted
+    strokes = np.zeros_like(out)
+    strokes[0, 15] = 7
+    split_apart_ids(out, strokes, (), None)
+    assert (out[0:4, 0:4] == 3).all() and (out[5:10, 8:12] == 5).all()
+    assert {int(out[6, 0]), int(out[0, 8])} == {8, 9}  # above every id in use
+    assert (out[0:3, 15:18] == 7).all() and (out[7:10, 15:18] == 7).all()
+    assert (out[4, :] == 0).all()
+
+
+def test_pieces_touching_across_z_are_one_object_frames_are_not():
+    """In a Z stack an id is one object if its pieces touch across neighbouring slices; in
+    a time-lapse each frame's pieces are apart (ids are unique over the stack)."""
+    vol = np.ones((3, 8, 8), np.int64)
+    vol[:, 2:5, 2:5] = 2  # an object through Z: one piece in 3D
+    vol[1, 2:5, 2:5] = 9  # ... cut in the middle by a new id
+    strokes = np.zeros_like(vol)
+    strokes[1, 3, 3] = 9
+    z = vol.copy()
+    split_apart_ids(z, strokes, (3,), 1)
+    assert (z[0, 2:5, 2:5] == 2).all() and (z[1, 2:5, 2:5] == 9).all()
+    assert z[2, 3, 3] not in (1, 2, 9)  # the piece apart from id 2's first
+    t = np.ones((2, 8, 8), np.int64)
+    t[0, 1:3, 1:3], t[0, 5:7, 5:7], t[1, 1:3, 1:3] = 4, 4, 6
+    split_apart_ids(t, np.zeros_like(t), (2,), None)  # per frame
+    assert t[0, 1, 1] != t[0, 5, 5] and (t[1, 1:3, 1:3] == 6).all()
+    assert len({int(t[0, 1, 1]), int(t[0, 5, 5])} - {4}) == 1

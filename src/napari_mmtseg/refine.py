@@ -34,7 +34,7 @@ from .image import prepare_image
 from .infer import network_labels
 from .model import Model
 from .output_stage import finish_labels
-from .params import LEARNED_METHODS, check_fields
+from .params import LEARNED_METHODS, OUTPUTS, check_fields
 from .refine_ids import (
     TAKEN_OVER,
     channel_ids,
@@ -47,7 +47,7 @@ from .refine_ids import (
     taken_over_counts,
 )
 from .refine_looks import alike_groups, local_features, split_alike, stroke_looks
-from .refine_regions import join_made_up_along_z, unique_fresh_ids
+from .refine_regions import join_made_up_along_z, split_apart_ids, unique_fresh_ids
 from .result import Progress, SegmentationResult
 from .stack import depth_stride
 from .train import RunProgress, train_slice, train_view, warm_state
@@ -160,6 +160,8 @@ def iter_refine(
         As for :func:`refine`.
     output : str, optional
         ``"regions"`` or ``"clusters"``; None: the model's (the result's output mode).
+        Regions asked of a model kept with clusters output: every id is one connected
+        region (an id left in pieces gives each piece apart an id of its own).
     channel_axis, rgb, device, seed, preview_every, num_threads
         As for :func:`napari_mmtseg.iter_segment` (``seed``: the input noise where the
         model kept none).
@@ -175,7 +177,8 @@ def iter_refine(
         As for :func:`napari_mmtseg.iter_segment`: with ``output="regions"``, the new
         objects a refine makes on neighbouring slices along a ``Z`` axis that overlap are one
         object (the id of a new object painted there, if one is), as a run joins regions
-        in 3D. None: a 4D stack is (T, Z, Y, X), a 3D stack's slices are frames.
+        in 3D, and an id left in pieces that do not touch in 3D gives each piece apart an
+        id of its own. None: a 4D stack is (T, Z, Y, X), a 3D stack's slices are frames.
     **overrides
         Output-stage fields of :class:`~napari_mmtseg.params.Params`.
 
@@ -188,7 +191,7 @@ def iter_refine(
     ------
     ValueError
         For shapes that differ (``within``'s too), no strokes, a negative label id, an id
-        over :data:`MAX_ID`, or a model that does not fit the image.
+        over :data:`MAX_ID`, an unknown ``output``, or a model that does not fit the image.
     TypeError
         For a model that is not a learned method's, or labels or strokes not integer.
     """
@@ -214,6 +217,10 @@ def iter_refine(
         index = [prep.layout.labels_index(i) for i in range(prep.n_slices)]
         new_ids = stroked.info.get("new_ids", [])
         join_made_up_along_z(out, labels, strokes, index, prep.stack_shape, z, new_ids)
+    if p.output == "regions" and (z is not None or p.output != model.params.output):
+        # a Z stack's regions are connected in 3D, and classes refined into regions are
+        # regions: one connected region per id, as a run gives
+        split_apart_ids(out, strokes, prep.stack_shape, z)
     yield SegmentationResult(
         labels=out.astype(np.int32),
         method=model.method,
@@ -266,6 +273,8 @@ def _setup(image, labels, strokes, model, output, channel_axis, rgb):
     model.check_fits(prep.n_channels)
     labels, strokes = _check(labels, strokes, prep.spatial_shape)
     strokes = eraser_strokes(labels, strokes)
+    if output is not None and output not in OUTPUTS:
+        raise ValueError(f"output must be 'regions' or 'clusters', got {output!r}")
     return prep, labels, strokes, replace(model.params, output=output or model.params.output)
 
 

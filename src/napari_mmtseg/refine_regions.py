@@ -26,6 +26,7 @@ __all__ = [
     "join_made_up_along_z",
     "join_or_new",
     "new_id_reach",
+    "split_apart_ids",
     "split_at_new_strokes",
     "unique_fresh_ids",
 ]
@@ -531,3 +532,57 @@ def join_made_up_along_z(out, labels, strokes, index, stack_shape, stride: int, 
     dst = np.asarray([to[k] for k in src.tolist()], np.int64)
     hit = np.isin(out, src)
     out[hit] = dst[np.searchsorted(src, out[hit])]
+
+
+def split_apart_ids(out, strokes, stack_shape, stride: int | None) -> None:
+    """Regions output: give each id that is in several connected pieces one id a piece.
+
+    A regions result has one connected region per id; a refine rebuilds slice by slice and
+    keeps what no stroke concerns, so an id can end in pieces (a new id painted across the
+    middle slice of an object that spans three Z slices; clusters labels refined into
+    regions). The largest piece keeps the id, the others take fresh ids above every id in
+    ``out`` and ``strokes``. An id the strokes painted keeps all its pieces: painting a
+    region's id elsewhere says "these pixels belong to that region".
+
+    Parameters
+    ----------
+    out : numpy.ndarray of int
+        The refined labels (stack axes, then Y, X), changed in place.
+    strokes : numpy.ndarray of int
+        The strokes (> 0 a painted id), ``out``'s shape.
+    stack_shape : tuple of int
+        The sizes of the stack axes (the leading axes of ``out``).
+    stride : int or None
+        :func:`~napari_mmtseg.stack.depth_stride`: pieces touch across Z neighbours; None:
+        within each slice only.
+    """
+    from skimage.measure import label
+
+    n_stack = len(stack_shape)
+    z = None
+    if stride is not None:
+        z = next(
+            k for k in range(n_stack)
+            if int(np.prod(stack_shape[k + 1 :], dtype=np.int64)) == stride and stack_shape[k] > 1
+        )  # fmt: skip
+    painted = np.unique(strokes[strokes > 0])
+    top = int(max(out.max(initial=0), strokes.max(initial=0)))
+    outer = [n for k, n in enumerate(stack_shape) if k != z]
+    moved = np.moveaxis(out, z, n_stack - 1) if z is not None else out
+    for at in np.ndindex(*outer):
+        block = moved[at]  # one slice, or one Z stack (Z, Y, X)
+        pieces = label(block, background=0, connectivity=1)
+        ids = block.ravel()
+        n = np.bincount(pieces.ravel())
+        first = np.zeros(n.size, np.int64)
+        first[pieces.ravel()] = ids
+        order = np.lexsort((-n[1:], first[1:])) + 1  # by id, largest piece first
+        ids_sorted = first[order]
+        extra = order[1:][ids_sorted[1:] == ids_sorted[:-1]]
+        extra = extra[~np.isin(first[extra], painted)]
+        if extra.size:
+            fresh = np.zeros(n.size, np.int64)
+            fresh[extra] = top + 1 + np.arange(extra.size)
+            top += extra.size
+            hit = fresh[pieces] > 0
+            block[hit] = fresh[pieces][hit]
