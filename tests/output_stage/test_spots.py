@@ -102,3 +102,21 @@ def test_noise_sigma_recovers_the_noise_of_a_flat_image():
     rng = np.random.default_rng(0)
     f = 50 + rng.normal(0, 4.0, (128, 128, 1))
     assert noise_sigma(f) == pytest.approx(4.0, rel=0.1)
+
+
+def test_a_spot_larger_than_the_smallest_region_on_a_bright_background_is_kept():
+    """9 x 9 spots (81 px) on a bright sky that the networks lumped them with: spots were
+    looked for only up to the smallest region size (16 px on 256 x 256), so they vanished
+    into the sky, at the default level and at the finest."""
+    rng = np.random.default_rng(0)
+    img = np.full((256, 256), 0.8, np.float32)
+    img[160:] = 0.2  # the ground, another cluster
+    spots = [(30, 30), (30, 200), (90, 120)]
+    for y, x in spots:
+        img[y : y + 9, x : x + 9] = 1.0
+    img = np.clip(img + rng.normal(0, 0.01, img.shape).astype(np.float32), 0, 1)
+    clusters = (np.arange(256)[:, None] >= 160).astype(np.int64) * np.ones(256, np.int64)
+    labels = _stage(clusters, grey(img))
+    for y, x in spots:
+        inside, around = labels[y + 4, x + 4], labels[y - 3, x - 3]
+        assert inside != around and (labels[y : y + 9, x : x + 9] == inside).mean() >= 0.9

@@ -59,9 +59,12 @@ class _Slice:
             self._add_spots()
 
     def _add_spots(self):
-        """Give every distinct small spot (:mod:`.spots`) a class of its own, kept as a region;
-        with ``settings.default_ridges`` every thin ridge (:mod:`.ridges`) too."""
-        spots = distinct_spots(self.features, SPOT_SIZE_FACTOR * max(self.min_size, 1))
+        """Give every distinct small spot (:mod:`.spots`) a class of its own, kept as a region
+        (a spot above the smallest region size only where the method's clusters do not set it
+        apart already); with ``settings.default_ridges`` every thin ridge (:mod:`.ridges`) too."""
+        small = SPOT_SIZE_FACTOR * max(self.min_size, 1)
+        spots = distinct_spots(self.features, max(small, self.settings.spot_floor))
+        spots = _unseen_above(spots, small, self.compact)
         if self.settings.default_ridges:
             ridges = thin_ridges(self.features, self.min_size)
             spots = np.where((spots == 0) & (ridges > 0), ridges + spots.max(), spots)
@@ -77,6 +80,28 @@ class _Slice:
     def features(self) -> np.ndarray:
         """(H, W, F) image features, computed once and only when a step needs them."""
         return image_features(self.x, self.request.colour)
+
+
+def _unseen_above(spots: np.ndarray, small: int, clusters: np.ndarray) -> np.ndarray:
+    """The spots, less those over ``small`` px that the method's clusters set apart already
+    (the majority cluster inside differs from the one in a 2 px ring around): those are the
+    method's own regions, of the method's class, and large enough to stay."""
+    from skimage.segmentation import expand_labels
+
+    n = int(spots.max())
+    size = np.bincount(spots.ravel(), minlength=n + 1)
+    if n == 0 or not (size[1:] > small).any():
+        return spots
+    ring = np.where(spots == 0, expand_labels(spots, 2), 0)
+    k = int(clusters.max()) + 1
+    inside = majority(spots, clusters, k, n + 1)
+    around = majority(ring, clusters, k, n + 1)
+    drop = (size > small) & (inside != around)
+    drop[0] = False
+    keep = np.flatnonzero(~drop)
+    lut = np.zeros(n + 1, np.int32)
+    lut[keep] = np.arange(keep.size)
+    return lut[spots]
 
 
 def finish_labels(

@@ -38,6 +38,10 @@ class StepSettings:
         Thin ridges (:func:`.ridges.thin_ridges`) are classes of their own at the default
         level too, kept as regions as the distinct spots are (False: only at the hierarchy's
         finer levels).
+    spot_floor : int, optional
+        Distinct spots (:func:`.spots.distinct_spots`) are looked for up to this many pixels
+        even where the smallest region size times ``SPOT_SIZE_FACTOR`` is smaller (a 9 x 9
+        spot on a bright background the networks lumped it with is 81 px; 0: no floor).
 
     Raises
     ------
@@ -52,6 +56,7 @@ class StepSettings:
     line_contrast: float = 15.0
     join_regions: str = "lines_apart"
     default_ridges: bool = False
+    spot_floor: int = 100
 
     def __post_init__(self):
         if self.join_regions not in JOINS:
