@@ -198,6 +198,8 @@ def test_fit_model_trains_a_stack_without_labelling_it_the_same_model(monkeypatc
     fitted = fit_model(stack, axes="TYX", **FAST)
     assert labelled == []  # no slice went through the output stage
     assert fitted.metadata() == kept.metadata() and _same_weights(fitted, kept)
+    assert fitted.frozen_bn.keys() == kept.frozen_bn.keys()  # the statistics it labels with
+    assert all(torch.equal(t, kept.frozen_bn[k]) for k, t in fitted.frozen_bn.items())
 
 
 def test_fit_model_on_one_image_is_the_kept_model_and_refuses_classical_methods():
@@ -339,3 +341,50 @@ def test_a_preset_given_with_a_model_is_said_to_be_unused(trained):
     model, img, _ = trained
     with pytest.warns(UserWarning, match="preset='paper' is not used"):
         segment(img, model=model, preset="paper", device="cpu")
+
+
+def _field(seed, n, shape=(128, 128)):
+    """A fluorescence-like field: ``n`` nuclei (discs of radius 10, 800) on 100, noise 20."""
+    from skimage.draw import disk
+
+    rng = np.random.default_rng(seed)
+    img = np.full(shape, 100.0)
+    for _ in range(n):
+        rr, cc = disk(tuple(rng.integers(12, shape[0] - 12, 2)), 10, shape=shape)
+        img[rr, cc] = 800
+    return np.clip(img + rng.normal(0, 20, shape), 0, None).astype(np.uint16)
+
+
+def test_a_model_labels_a_field_of_many_more_nuclei_with_its_training_statistics():
+    """A model kept from a field of 2 nuclei, applied to a field of 40 (47% nuclei), gave
+    every pixel the background's id: BatchNorm took the applied field's own statistics, so
+    the classes moved with the content. It labels with its training statistics now, and
+    still gives its own field its labels back."""
+    sparse, dense = _field(1, 2), _field(2, 40)
+    first = segment(sparse, keep_model=True, output="clusters", preset="fast", device="cpu")
+    nucleus = int(first.labels[sparse > 450].mean().round())
+    res = segment(dense, model=first.model, device="cpu", output="clusters")
+    assert (res.labels[dense > 450] == nucleus).mean() >= 0.9
+    assert (res.labels[dense <= 450] != nucleus).mean() >= 0.9
+    again = segment(sparse, model=first.model, device="cpu", output="clusters")
+    np.testing.assert_array_equal(again.labels, first.labels)
+
+
+def test_a_model_file_without_statistics_labels_each_image_with_its_own(trained, tmp_path):
+    """A file saved before the statistics were kept still loads and applies (each image's
+    own BatchNorm statistics, as then); the statistics round-trip in a file that has them."""
+    model, img, _ = trained
+    path = model.save(tmp_path / "m.pt")
+    loaded = load_model(path)
+    assert (
+        loaded.teacher_map == model.teacher_map
+        and loaded.frozen_bn.keys() == model.frozen_bn.keys()
+    )
+    blob = torch.load(path, weights_only=True)
+    del blob["frozen_bn"]
+    del blob["metadata"]["teacher_map"]
+    torch.save(blob, path)
+    old = load_model(path)
+    assert old.frozen_bn is None and old.teacher_map is None
+    labels = segment(img, model=old, device="cpu").labels
+    np.testing.assert_array_equal(labels, segment(img, model=model, device="cpu").labels)

@@ -20,7 +20,7 @@ from ._version import __version__
 from .align import align_labels
 from .classical import classical, fit_trainable, trainable
 from .device import torch_threads
-from .infer import network_labels
+from .infer import frozen_labels, frozen_statistics, network_labels
 from .memory import check_host_memory, check_memory, oom_guard
 from .model import Model
 from .output_stage import finish_labels, summarize_output
@@ -28,7 +28,13 @@ from .params import LEARNED_METHODS, SCRIBBLE_METHODS, check_learned
 from .plan import RunPlan, plan_run
 from .refine_looks import alike_groups, split_alike
 from .result import Progress, SegmentationResult, consecutive
-from .stack import StackIds, scribbled_indices, stack_labeller, stack_training
+from .stack import (
+    StackIds,
+    frozen_for_stack,
+    scribbled_indices,
+    stack_labeller,
+    stack_training,
+)
 from .train import RunProgress, train_slice, train_view
 
 __all__ = ["Progress", "SegmentationResult", "fit_model", "iter_segment", "segment"]
@@ -250,7 +256,14 @@ def _raw_labels(run: RunPlan, x, i, done, plane, dev_name, fallback=None):
         with oom_guard(run.device, p, run.prep.yx):
             xt = torch.from_numpy(train_view(x, p.train_size))[None].to(run.device)
             net, teacher, classes = run.state.net, run.state.teacher, run.model.class_channels
-            return network_labels(method, p, net, teacher, xt, x, run.device, classes, fallback)
+            if run.model.frozen_bn is None:  # a model that keeps no statistics: the image's
+                return network_labels(method, p, net, teacher, xt, x, run.device, classes, fallback)
+            if run.applied is None:
+                run.applied = run.model.frozen_networks(run.device)
+            frozen, other = run.applied
+            return frozen_labels(
+                frozen, 0, xt, x, p.tile, run.device, other, p.infer_at, classes, fallback
+            )
     if run.trains:
         where = RunProgress(
             run.preview_every,
@@ -365,7 +378,9 @@ def _result(run: RunPlan, labels, infos, seconds, keep_model, version) -> Segmen
         elif run.channel_ids is not None:
             ids = run.channel_ids
         classes = run.class_channels if ids is run.channel_ids else None
-        kept = Model.from_state(run.method, run.p, run.prep, run.state, version, ids, classes)
+        kept = Model.from_state(
+            run.method, run.p, run.prep, run.state, version, ids, classes, _frozen(run)
+        )
     return SegmentationResult(
         labels=labels,
         method=run.method,
@@ -381,6 +396,16 @@ def _result(run: RunPlan, labels, infos, seconds, keep_model, version) -> Segmen
         model=kept,
         hierarchy=infos[0].hierarchy if len(infos) == 1 else None,
     )
+
+
+def _frozen(run: RunPlan) -> tuple | None:
+    """What the run labelled with, for its kept model: a stack's one model recorded it
+    (``run.frozen``); a single image's is its training view's; a stack trained slice by
+    slice has none (each slice had its own)."""
+    if run.frozen is not None or run.prep.n_slices > 1:
+        return run.frozen
+    xt = torch.from_numpy(train_view(run.prep.slice(0), run.p.train_size))[None].to(run.device)
+    return frozen_statistics(run.method, run.p, run.state.net, run.state.teacher, xt)
 
 
 def segment(
@@ -527,8 +552,9 @@ def fit_model(
         # each step reads one full slice)
         check_host_memory(run.prep, run.method, run.p, run.device, labelled=False)
         check_memory(run.prep.yx, run.p, run.method, run.device)
-        _drain(stack_training(run, _plane))
-    return Model.from_state(run.method, run.p, run.prep, run.state, __version__)
+        pool = _drain(stack_training(run, _plane))
+        frozen_for_stack(run, pool)  # the statistics a labelling run would keep
+    return Model.from_state(run.method, run.p, run.prep, run.state, __version__, frozen=run.frozen)
 
 
 def _drain(gen):

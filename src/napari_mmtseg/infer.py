@@ -15,7 +15,9 @@ from .align import match_from_overlap, overlap_matrix
 from .nets import SegNet, SegNetPair, channel_argmax, inference_network, with_outputs_reordered
 
 __all__ = [
+    "bn_buffers",
     "freeze_bn_to_image_stats",
+    "frozen_statistics",
     "frozen_labels",
     "infer_labels",
     "network_labels",
@@ -73,6 +75,64 @@ def freeze_bn_to_image_stats(net: SegNet, x: torch.Tensor) -> None:
         # BN stores the unbiased variance, normalises with the biased one
         m.running_var.mul_((n - 1) / n)
     net.eval()
+
+
+def bn_buffers(net: torch.nn.Module) -> dict:
+    """The BatchNorm statistics of a network: its ``running_mean``, ``running_var`` and
+    ``num_batches_tracked`` buffers, copied to the CPU.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        A network (SegNet or SegNetPair), BatchNorm frozen or not.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        ``state_dict`` name -> buffer.
+    """
+    keep = ("running_mean", "running_var", "num_batches_tracked")
+    return {
+        k: v.detach().to("cpu", copy=True)
+        for k, v in net.state_dict().items()
+        if k.rsplit(".", 1)[-1] in keep
+    }
+
+
+@torch.no_grad()
+def frozen_statistics(method: str, p, net, teacher, x_ref: torch.Tensor) -> tuple:
+    """What :func:`network_labels` freezes to label a slice, for a kept model to reuse.
+
+    The final network's BatchNorm statistics on ``x_ref`` (:func:`freeze_bn_to_image_stats`)
+    and, for MMT's two-teacher vote, the teachers' alignment (:func:`teachers_alignment`),
+    computed on copies as :func:`network_labels` computes them, so that a model applied
+    with them labels its training image as the run did, and every other image with the
+    same statistics (not the image's own: on a field of another density the classes move).
+
+    Parameters
+    ----------
+    method : str
+        The learned method.
+    p : Params
+        Reads ``q`` and ``final_net``.
+    net, teacher : torch.nn.Module
+        The trained network(s) and MMT's teachers (None otherwise); not changed.
+    x_ref : torch.Tensor of shape (1, C, h, w)
+        The training view of the training image.
+
+    Returns
+    -------
+    bn : dict of str to torch.Tensor
+        :func:`bn_buffers` of the final network, frozen.
+    other : list of int or None
+        The teachers' alignment (None but for MMT's two-teacher vote).
+    """
+    other = None
+    if method == "mmt" and p.final_net == "teachers":
+        other = teachers_alignment(copy.deepcopy(teacher), x_ref, p.q).tolist()
+    final = copy.deepcopy(teacher if method == "mmt" and p.final_net != "student" else net)
+    freeze_bn_to_image_stats(final, x_ref)
+    return bn_buffers(final), other
 
 
 @torch.no_grad()

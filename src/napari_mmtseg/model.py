@@ -22,7 +22,10 @@ File format (``Model.save`` / :func:`load_model`), version 1: one file written b
   are ignored on loading;
 - ``"weights"``: ``{"net": state_dict}`` plus ``"teacher"`` for MMT, each a dict of name ->
   tensor (CPU, float32);
-- ``"generator"``: the uint8 state of the input-noise generator, or None.
+- ``"generator"``: the uint8 state of the input-noise generator, or None;
+- ``"frozen_bn"`` (optional): the BatchNorm statistics its final network labels with, a
+  dict of name -> tensor (see :attr:`Model.frozen_bn`); a file without it labels each
+  image with that image's own statistics.
 
 No Qt, no napari.
 """
@@ -36,7 +39,7 @@ import numpy as np
 import torch
 
 from . import storage
-from .nets import make_models
+from .nets import inference_network, make_models
 from .params import LEARNED_METHODS, Params
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "Model", "load_model", "NORMALISATION"]
@@ -106,6 +109,18 @@ class Model:
         (:func:`~napari_mmtseg.batch.train.train_model`): ``seed``, ``preset``,
         ``channel_axis`` (as given) and ``files`` (absolute paths, URLs as given); None for
         a model kept by a run.
+    frozen_bn : dict of str to torch.Tensor or None
+        The BatchNorm statistics (``running_mean``, ``running_var``) of the final network
+        (MMT: the teachers) on its training data: the training image's training view, or a
+        sample of a stack's slices (:func:`~napari_mmtseg.infer.frozen_statistics`). Applied,
+        the model labels every image with them, so a class keeps its id on a field with many
+        more (or fewer) objects than it was trained on; with the image's own statistics the
+        classes moved with the content (a model trained on a field of 2 nuclei labelled a
+        field of 40 all background). None (a model trained slice by slice, or a file from
+        before): each image's own.
+    teacher_map : list of int or None
+        With ``frozen_bn``, MMT's two-teacher vote: teacher 0's channel for each of teacher
+        1's, on the training data.
     """
 
     method: str
@@ -123,6 +138,8 @@ class Model:
     class_channels: list | None = None
     scribble_channels: list | None = None
     training: dict | None = None
+    frozen_bn: dict | None = field(default=None, repr=False)
+    teacher_map: list | None = None
 
     def __post_init__(self):
         q = self.params.q
@@ -148,6 +165,7 @@ class Model:
         version: str = "",
         channel_ids: list | None = None,
         class_channels: list | None = None,
+        frozen: tuple | None = None,
     ):
         """Keep a run's trained networks (copied to the CPU).
 
@@ -170,6 +188,9 @@ class Model:
         class_channels : list of int, optional
             The channels a pixel may take when the model is applied (see
             :attr:`class_channels`).
+        frozen : tuple, optional
+            ``(frozen_bn, teacher_map)``: what the run labelled with
+            (:func:`~napari_mmtseg.infer.frozen_statistics`); None: none kept.
 
         Returns
         -------
@@ -194,6 +215,8 @@ class Model:
             channel_ids=_ints(channel_ids),
             class_channels=_ints(class_channels),
             scribble_channels=_ints(state.scribble_channels),
+            frozen_bn=None if frozen is None else frozen[0],
+            teacher_map=None if frozen is None else _ints(frozen[1]),
         )
 
     def networks(self, device: torch.device) -> tuple:
@@ -226,6 +249,36 @@ class Model:
             for prm in teacher.parameters():
                 prm.requires_grad_(False)
         return nets[0], teacher
+
+    def frozen_networks(self, device: torch.device) -> tuple:
+        """The network that labels with this model, frozen to :attr:`frozen_bn`.
+
+        Parameters
+        ----------
+        device : torch.device
+            Where it runs.
+
+        Returns
+        -------
+        net : torch.nn.Module
+            The final network (MMT: the teachers, or student 0 with ``final_net="student"``)
+            for inference (:func:`~napari_mmtseg.nets.inference_network`).
+        other : numpy.ndarray of int64 or None
+            :attr:`teacher_map` (the two-teacher vote), else None.
+
+        Raises
+        ------
+        ValueError
+            When the model keeps no statistics (:attr:`frozen_bn` is None).
+        """
+        if self.frozen_bn is None:
+            raise ValueError("this model keeps no BatchNorm statistics (frozen_bn is None)")
+        net, teacher = self.networks(device)
+        final = teacher if self.method == "mmt" and self.params.final_net != "student" else net
+        final.load_state_dict(self.frozen_bn, strict=False)  # the statistics only
+        final.eval()
+        other = None if self.teacher_map is None else np.asarray(self.teacher_map, np.int64)
+        return inference_network(final), other
 
     def class_ids(self, channels: np.ndarray) -> np.ndarray:
         """Output ids of network channels, the same on every image the model labels.
@@ -286,7 +339,7 @@ class Model:
         """
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["params"] = self.params.to_dict()
-        del out["weights"], out["generator"]
+        del out["weights"], out["generator"], out["frozen_bn"]
         return out
 
     def save(self, path) -> Path:
@@ -321,6 +374,7 @@ class Model:
             "metadata": self.metadata(),
             "weights": self.weights,
             "generator": self.generator,
+            "frozen_bn": self.frozen_bn,
         }
         storage.atomic_write(path, lambda tmp: torch.save(blob, tmp))
         return path
@@ -384,15 +438,19 @@ def load_model(path) -> Model:
 def _from_blob(blob: dict, path: Path) -> Model:
     """The :class:`Model` of a loaded file's dict, its networks checked."""
     try:
-        known = {f.name for f in fields(Model)} - {"params", "weights", "generator"}
+        known = {f.name for f in fields(Model)} - {"params", "weights", "generator", "frozen_bn"}
         md = {k: v for k, v in dict(blob["metadata"]).items() if k in known}
         params = Params(**blob["metadata"]["params"])
+        frozen = blob.get("frozen_bn")
         model = Model(
-            params=params, weights=dict(blob["weights"]), generator=blob.get("generator"), **md
-        )
+            params=params, weights=dict(blob["weights"]), generator=blob.get("generator"),
+            frozen_bn=None if frozen is None else dict(frozen), **md,
+        )  # fmt: skip
         if model.method not in LEARNED_METHODS:
             raise ValueError(f"unknown method {model.method!r}")
         model.networks(torch.device("cpu"))  # the weights fit the networks they describe
+        if model.frozen_bn is not None:
+            model.frozen_networks(torch.device("cpu"))  # and the statistics fit them
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ValueError(f"{path} is a damaged napari-mmtseg model file: {_brief(exc)}") from exc
     return model

@@ -63,6 +63,13 @@ class RunPlan:
     class_channels : list of int or None
         Set with ``channel_ids``: the network channels among the run's classes (the kept
         model's :attr:`~napari_mmtseg.Model.class_channels`).
+    frozen : tuple or None
+        Set when a trained stack's one model is frozen for labelling: its BatchNorm
+        statistics and teachers' alignment (:func:`~napari_mmtseg.infer.frozen_statistics`),
+        kept with the model.
+    applied : tuple or None
+        A kept model's inference network(s) and teachers' alignment, built once per run
+        (:meth:`~napari_mmtseg.model.Model.frozen_networks`).
     """
 
     method: str
@@ -80,6 +87,8 @@ class RunPlan:
     z_stride: int | None = None
     channel_ids: list | None = None
     class_channels: list | None = None
+    frozen: tuple | None = None
+    applied: tuple | None = None
 
     @property
     def one_model(self) -> bool:

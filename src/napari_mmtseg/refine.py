@@ -31,7 +31,7 @@ import torch
 from ._version import __version__
 from .device import describe_device, resolve_device, torch_threads
 from .image import prepare_image
-from .infer import network_labels
+from .infer import frozen_statistics, network_labels
 from .model import Model
 from .output_stage import finish_labels
 from .params import LEARNED_METHODS, OUTPUTS, check_fields
@@ -261,7 +261,11 @@ def _learn_and_rebuild(model, p, prep, dev, given, how, history):
     classes = model.class_channels  # the run's classes, and the strokes' channels
     if classes is not None:
         classes = sorted(set(classes) | {c for c in stroked.sid_chans.tolist() if c < p.q})
-    model = Model.from_state(model.method, p, prep, state, __version__, ids, classes)
+    frozen = None  # a stack's refine labels slice by slice: no one set of statistics
+    if prep.n_slices == 1:
+        xt = torch.from_numpy(train_view(prep.slice(0), p.train_size))[None].to(dev)
+        frozen = frozen_statistics(model.method, p, state.net, state.teacher, xt)
+    model = Model.from_state(model.method, p, prep, state, __version__, ids, classes, frozen)
     return out, stroked, model
 
 

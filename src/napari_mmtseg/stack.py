@@ -26,7 +26,7 @@ from scipy.sparse.csgraph import connected_components
 
 from .align import match_from_overlap, overlap_matrix
 from .classical import FIT_ONCE_METHODS, apply_classical, fit_classical
-from .infer import freeze_bn_to_image_stats, frozen_labels
+from .infer import bn_buffers, freeze_bn_to_image_stats, frozen_labels
 from .memory import oom_guard
 from .nets import channel_argmax, inference_network
 from .params import Params
@@ -45,6 +45,7 @@ __all__ = [
     "StackIds",
     "StackNetworks",
     "bn_batch_size",
+    "frozen_for_stack",
     "depth_stride",
     "scribbled_indices",
     "stack_labeller",
@@ -84,6 +85,7 @@ class StackNetworks:
         frozen = copy.deepcopy(final)
         sample = sample.to(device)
         freeze_bn_to_image_stats(frozen, sample)
+        self.bn = bn_buffers(frozen)  # kept with the model (Model.frozen_bn)
         self.net = inference_network(frozen)
         self.other = None
         if method == "mmt" and p.final_net == "teachers":  # both vote, teacher 1 mapped to 0
@@ -91,6 +93,32 @@ class StackNetworks:
                 tl = channel_argmax(self.net(sample), 2)  # (B, 2, h, w)
             S = overlap_matrix(tl[:, 0], tl[:, 1], p.q, p.q)
             self.other = match_from_overlap(S.cpu().numpy())
+
+    @classmethod
+    def of_model(cls, model, p: Params, device, channels=None):
+        """A kept model's networks, frozen to the statistics kept with it (no sample).
+
+        Parameters
+        ----------
+        model : napari_mmtseg.model.Model
+            With :attr:`~napari_mmtseg.model.Model.frozen_bn`.
+        p : Params
+            The run's parameters (``tile``, ``infer_at``, ``train_size``).
+        device : torch.device
+            Where inference runs.
+        channels : sequence of int, optional
+            As for the constructor.
+
+        Returns
+        -------
+        StackNetworks
+            Labels every slice with the model's training statistics.
+        """
+        self = cls.__new__(cls)
+        self.p, self.device, self.channels = p, device, channels
+        self.net, self.other = model.frozen_networks(device)
+        self.bn = model.frozen_bn
+        return self
 
     def labels(self, x: np.ndarray, fallback: np.ndarray | None = None) -> np.ndarray:
         """The network channel of every pixel of one full-size slice.
@@ -147,12 +175,40 @@ def stack_labeller(run, plane_of):
         idx = pool_indices(prep.n_slices, 1, budget=32)  # up to 32 slices, evenly spaced
         fitted = fit_classical(method, stack_pixels(prep, idx, seed=run.seed), p, run.seed)
         return lambda x: apply_classical(fitted, x)
+    if run.model is not None and run.model.frozen_bn is not None:  # its training statistics
+        nets = StackNetworks.of_model(run.model, p, run.device, run.model.class_channels)
+        return partial(_guarded_labels, nets, run.device, p, prep.yx)
     pool = yield from stack_training(run, plane_of)
-    sample = pool.batch(bn_batch_size(p.q, train_shape(prep.yx, p.train_size)))
-    classes = None if run.model is None else run.model.class_channels
-    nets = StackNetworks(method, p, run.state.net, run.state.teacher, sample, run.device, classes)
+    nets = frozen_for_stack(run, pool)
 
     return partial(_guarded_labels, nets, run.device, p, prep.yx)
+
+
+def frozen_for_stack(run, pool) -> StackNetworks:
+    """A stack's trained (or old kept) networks frozen to a sample of its training pool; a
+    trained run records the statistics for the model it keeps (``run.frozen``).
+
+    Parameters
+    ----------
+    run : RunPlan
+        The run (:func:`napari_mmtseg.plan.plan_run`) of a learned method.
+    pool : SlicePool
+        Its training pool (:func:`stack_training`).
+
+    Returns
+    -------
+    StackNetworks
+        What labels the stack's slices.
+    """
+    p = run.p
+    sample = pool.batch(bn_batch_size(p.q, train_shape(run.prep.yx, p.train_size)))
+    classes = None if run.model is None else run.model.class_channels
+    nets = StackNetworks(
+        run.method, p, run.state.net, run.state.teacher, sample, run.device, classes
+    )
+    if run.model is None:
+        run.frozen = (nets.bn, None if nets.other is None else nets.other.tolist())
+    return nets
 
 
 def stack_training(run, plane_of):
