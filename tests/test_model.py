@@ -388,3 +388,17 @@ def test_a_model_file_without_statistics_labels_each_image_with_its_own(trained,
     assert old.frozen_bn is None and old.teacher_map is None
     labels = segment(img, model=old, device="cpu").labels
     np.testing.assert_array_equal(labels, segment(img, model=model, device="cpu").labels)
+
+
+def test_saving_one_model_twice_gives_the_same_bytes(trained, tmp_path):
+    """The file's sha256 names the model in a batch's record: saved again, the same model
+    must give the same file (torch names the archive inside after the file it writes,
+    and the save writes a temporary file of a random name first)."""
+    model = trained[0]
+    first = model.save(tmp_path / "a.pt").read_bytes()
+    second = model.save(tmp_path / "b.pt").read_bytes()
+    again = model.save(tmp_path / "a.pt").read_bytes()  # over the first, to the same name
+    assert first == second == again
+    blob = torch.load(tmp_path / "b.pt", map_location="cpu", weights_only=True)
+    assert blob["metadata"] == model.metadata()
+    assert _same_weights(load_model(tmp_path / "b.pt"), model)

@@ -32,6 +32,7 @@ No Qt, no napari.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -349,7 +350,8 @@ class Model:
         ----------
         path : str or os.PathLike
             The file to write (conventionally ``.pt``); written to a temporary name in the
-            same folder, then renamed.
+            same folder, then renamed. The same model gives the same bytes (and sha256)
+            each time it is saved.
 
         Returns
         -------
@@ -376,8 +378,21 @@ class Model:
             "generator": self.generator,
             "frozen_bn": self.frozen_bn,
         }
-        storage.atomic_write(path, lambda tmp: torch.save(blob, tmp))
+        data = _serialise(blob)
+        storage.atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
         return path
+
+
+def _serialise(blob: dict) -> bytes:
+    """The bytes :func:`torch.save` gives ``blob``, the same for the same model.
+
+    Saved to a path, torch names the archive inside the file after the file (here the
+    temporary name, random), so one model would give other bytes, and another sha256,
+    each time it is saved; saved to a buffer, the name is always ``"archive"``.
+    """
+    buffer = io.BytesIO()
+    torch.save(blob, buffer)
+    return buffer.getvalue()
 
 
 def _ints(values) -> list | None:
