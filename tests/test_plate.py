@@ -294,3 +294,24 @@ def test_segment_many_says_a_preset_given_with_a_model_is_unused(tmp_path):
         warnings.simplefilter("error")
         assert main(["segment", str(files[0]), "-o", str(tmp_path / "o2"), "--train-on", "1",
                      *FAST]) == 0  # fmt: skip
+
+
+def test_segment_many_refuses_a_model_path_or_a_method_before_any_work(tmp_path):
+    """segment_many took a path for ``model`` to a raw AttributeError from a task, and an
+    unknown method or one other than the model's to a batch run as if it were not given
+    (or failed file by file); like segment(), it now says what is wrong up front."""
+    files = _images(tmp_path / "in", 1)
+    out = tmp_path / "out"
+    with pytest.raises(TypeError, match="model must be a napari_mmtseg Model.*load_model"):
+        segment_many([str(files[0])], str(out), model="model.pt", device="cpu", log=False)
+    with pytest.raises(ValueError, match="Unknown method 'nope'"):
+        segment_many([str(files[0])], str(out), method="nope", device="cpu", log=False)
+    img = tifffile.imread(files[0])
+    model = segment(img, preset="fast", device="cpu", max_iter=5, q=6, keep_model=True).model
+    with pytest.raises(ValueError, match="trained with 'mmt', not 'kim2020'"):
+        segment_many([str(files[0])], str(out), model=model, method="kim2020", device="cpu",
+                     log=False)  # fmt: skip
+    assert not out.exists()  # nothing was started
+    report = segment_many([str(files[0])], str(out), model=model, method="mmt", device="cpu",
+                          log=False)  # fmt: skip
+    assert report.count("done") == 1  # the model's own method, given: fine

@@ -222,7 +222,8 @@ def cmd_segment(args) -> int:
     try:
         run_params(args.method, args.preset, model, overrides)  # each input's, checked once
         report = segment_many(
-            inputs, args.output_dir, client=client, method=args.method,
+            inputs, args.output_dir, client=client,
+            method=None if model is not None else args.method,  # the model's
             preset=None if model is not None else args.preset,
             seed=args.seed, channel_axis=args.channel_axis, device=args.device,
             overrides={**overrides, **extra}, overwrite=args.overwrite, num_threads=threads,

@@ -21,7 +21,7 @@ from .scribbles import Scribbles, prepare_scribbles
 from .stack import depth_stride
 from .train import TrainState, warm_state
 
-__all__ = ["RunPlan", "plan_run", "run_params", "warn_unused_preset"]
+__all__ = ["RunPlan", "checked_method", "plan_run", "run_params", "warn_unused_preset"]
 
 
 @dataclass
@@ -189,7 +189,7 @@ def plan_run(
     TypeError
         For a non-integer seed, or a model that is not a :class:`Model`.
     """
-    method = _checked_method(method, model, init_model)
+    method = checked_method(method, model, init_model)
     dev = resolve_device(device)
     if model is not None and preset is not None:
         warn_unused_preset(preset, stacklevel=4)
@@ -206,8 +206,31 @@ def plan_run(
                    describe_device(dev), z_stride=depth_stride(prep, axes))  # fmt: skip
 
 
-def _checked_method(method, model, init_model) -> str:
-    """The run's method: the model's when one is applied, else ``method`` or ``"mmt"``."""
+def checked_method(method, model=None, init_model=None) -> str:
+    """The run's method: the model's when one is applied, else ``method`` or ``"mmt"``.
+
+    Parameters
+    ----------
+    method : str or None
+        The method asked for (None: the model's, or ``"mmt"``).
+    model : Model, optional
+        A model applied by inference alone.
+    init_model : Model, optional
+        A model to continue training from.
+
+    Returns
+    -------
+    str
+        The method.
+
+    Raises
+    ------
+    ValueError
+        For an unknown method, a method other than the applied model's, or ``model``
+        with ``init_model``.
+    TypeError
+        For a ``model`` that is not a :class:`Model` (a path, say).
+    """
     if model is not None:
         method = _model_method(model, method, init_model)
     method = "mmt" if method is None else method

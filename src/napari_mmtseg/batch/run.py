@@ -11,7 +11,7 @@ from collections.abc import Callable
 from functools import partial
 
 from .. import storage
-from ..plan import warn_unused_preset
+from ..plan import checked_method, warn_unused_preset
 from .cluster import threads_per_worker
 from .plan import check_output, plan, single_output
 from .summary import SUMMARY_NAME, BatchReport, read_summary, write_summary
@@ -107,7 +107,7 @@ def segment_many(
     output,
     *,
     client=None,
-    method: str = "mmt",
+    method: str | None = None,
     preset: str | None = None,
     seed: int = 0,
     channel_axis: int | None = None,
@@ -137,7 +137,8 @@ def segment_many(
         must be reachable from the workers (shared file system or object storage).
         None (default) runs the files one after another in this process.
     method, preset, seed, channel_axis, device, overrides
-        As for :func:`napari_mmtseg.segment` (``preset`` None: ``"fast"``, or with
+        As for :func:`napari_mmtseg.segment` (``method`` None: the model's, or ``"mmt"``
+        without one; ``preset`` None: ``"fast"``, or with
         ``model`` none: a preset given with a model is unused, and said so by a
         ``UserWarning``); the same seed gives the same labels in a batch as in a serial run
         with the same torch threads and device.
@@ -157,8 +158,8 @@ def segment_many(
     model : Model, optional
         One trained model (:func:`napari_mmtseg.load_model`, or a result's ``.model``)
         applied to every input by inference alone, so a class has one id on every image
-        (``method`` is then the model's). On a cluster it is sent to every worker once,
-        not with each task.
+        (``method`` is then the model's: leave it out). On a cluster it is sent to every
+        worker once, not with each task.
     model_info : dict, optional
         ``{"model": file, "model_sha256": hash}`` (:func:`~.train.model_record`): written
         in each row of the summary and each labels file's metadata.
@@ -172,8 +173,14 @@ def segment_many(
     ------
     BatchError
         For inputs or an output that cannot make a batch.
+    ValueError
+        For an unknown method, or one other than the model's.
+    TypeError
+        For a ``model`` that is not a :class:`~napari_mmtseg.Model` (a path: load it
+        with :func:`napari_mmtseg.load_model`).
     """
     t0 = time.perf_counter()
+    method = checked_method(method, model)  # before any work, as segment() checks them
     if model is not None and preset is not None:
         warn_unused_preset(preset, stacklevel=2)
     preset = "fast" if preset is None else preset
