@@ -315,3 +315,20 @@ def test_segment_many_refuses_a_model_path_or_a_method_before_any_work(tmp_path)
     report = segment_many([str(files[0])], str(out), model=model, method="mmt", device="cpu",
                           log=False)  # fmt: skip
     assert report.count("done") == 1  # the model's own method, given: fine
+
+
+def test_a_model_record_without_a_model_is_refused_before_any_work(tmp_path):
+    """model_info without model trained each input on its own yet wrote the model file
+    and its hash in the summary and the labels' metadata: a false record."""
+    from napari_mmtseg.batch.task import segment_file
+
+    files = _images(tmp_path / "in", 1)
+    out = tmp_path / "out"
+    info = {"model": "model.pt", "model_sha256": "0" * 64}
+    with pytest.raises(ValueError, match="model_info names the model file.*no model was given"):
+        segment_many([str(files[0])], str(out), model_info=info, preset="fast", device="cpu",
+                     log=False)  # fmt: skip
+    assert not out.exists()  # nothing was started
+    with pytest.raises(ValueError, match="model_info names the model file"):
+        segment_file(str(files[0]), str(out / "a.tif"), model_info=info, device="cpu")
+    assert not out.exists()

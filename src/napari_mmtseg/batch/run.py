@@ -15,7 +15,7 @@ from ..plan import checked_method, warn_unused_preset
 from .cluster import threads_per_worker
 from .plan import check_output, plan, single_output
 from .summary import SUMMARY_NAME, BatchReport, read_summary, write_summary
-from .task import failed_row, segment_file, short_error
+from .task import check_model_info, failed_row, segment_file, short_error
 
 __all__ = ["segment_many", "IN_FLIGHT_PER_SLOT", "MIN_IN_FLIGHT"]
 
@@ -162,7 +162,8 @@ def segment_many(
         worker once, not with each task.
     model_info : dict, optional
         ``{"model": file, "model_sha256": hash}`` (:func:`~.train.model_record`): written
-        in each row of the summary and each labels file's metadata.
+        in each row of the summary and each labels file's metadata; refused without
+        ``model`` (the inputs would train their own networks, not be labelled by it).
 
     Returns
     -------
@@ -174,13 +175,15 @@ def segment_many(
     BatchError
         For inputs or an output that cannot make a batch.
     ValueError
-        For an unknown method, or one other than the model's.
+        For an unknown method, one other than the model's, or ``model_info`` without
+        ``model``.
     TypeError
         For a ``model`` that is not a :class:`~napari_mmtseg.Model` (a path: load it
         with :func:`napari_mmtseg.load_model`).
     """
     t0 = time.perf_counter()
     method = checked_method(method, model)  # before any work, as segment() checks them
+    check_model_info(model, model_info)  # no record of a model that labels nothing
     if model is not None and preset is not None:
         warn_unused_preset(preset, stacklevel=2)
     preset = "fast" if preset is None else preset

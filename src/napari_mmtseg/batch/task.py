@@ -17,7 +17,7 @@ from .. import storage
 from .cluster import cores
 from .summary import FIELDS
 
-__all__ = ["segment_file", "short_error", "failed_row"]
+__all__ = ["segment_file", "short_error", "failed_row", "check_model_info"]
 
 
 def worker_name() -> str:
@@ -127,6 +127,32 @@ def failed_row(src: str, dst: str, error: str) -> dict:
     return row
 
 
+def check_model_info(model, model_info) -> None:
+    """Refuse a record of a model file when no model is applied.
+
+    Parameters
+    ----------
+    model : Model or None
+        The model applied to every input, if any.
+    model_info : dict or None
+        ``{"model": file, "model_sha256": hash}`` naming it.
+
+    Raises
+    ------
+    ValueError
+        When ``model_info`` is given without ``model``: each input would train its own
+        networks while the summary and the labels' metadata named a model file that made
+        none of them.
+    """
+    if model_info and model is None:
+        raise ValueError(
+            "model_info names the model file that labels every input, but no model was "
+            "given, so each input would train its own networks and the record would be "
+            "false: pass the model too (model=napari_mmtseg.load_model(path)), or leave "
+            "model_info out."
+        )
+
+
 def segment_file(
     src: str,
     dst: str,
@@ -169,7 +195,7 @@ def segment_file(
         the model's; see :func:`napari_mmtseg.segment`).
     model_info : dict, optional
         ``{"model": file, "model_sha256": hash}`` naming ``model``, copied into the row
-        and the labels file's metadata.
+        and the labels file's metadata; refused without ``model``.
 
     Returns
     -------
@@ -179,10 +205,16 @@ def segment_file(
         exists and not ``overwrite``) or ``"failed"`` (``error`` says why: a file that is
         not an image, an image the engine refuses, out of memory, ...). Never raises for
         a bad file.
+
+    Raises
+    ------
+    ValueError
+        For ``model_info`` without ``model`` (:func:`check_model_info`).
     """
     from ..io import read_image_meta
     from ..ngff import is_plain_folder, levels_hint
 
+    check_model_info(model, model_info)
     row = dict.fromkeys(FIELDS, "")
     row.update(input=str(src), output=str(dst), worker=worker_name(), **(model_info or {}))
     t0 = time.perf_counter()
