@@ -4,6 +4,7 @@
 import csv
 import hashlib
 import json
+import re
 
 import numpy as np
 import pytest
@@ -332,3 +333,20 @@ def test_a_model_record_without_a_model_is_refused_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="model_info names the model file"):
         segment_file(str(files[0]), str(out / "a.tif"), model_info=info, device="cpu")
     assert not out.exists()
+
+
+def test_the_usage_guide_says_how_segment_many_gives_clusters(tmp_path):
+    """segment_many's second argument, ``output``, is the folder: the guide's model and
+    batch sections say that clusters output is an override, and that call gives them."""
+    from pathlib import Path
+
+    guide = (Path(__file__).parents[1] / "docs" / "usage.md").read_text()
+    calls = re.findall(r"segment_many\([^`]*overrides=\{\"output\":\s+\"clusters\"\}\)", guide)
+    assert len(calls) >= 2, calls  # keeping and reusing a model; the batch section
+    files = _images(tmp_path / "in", 1)
+    report = segment_many([str(files[0])], str(tmp_path / "out"), method="kmeans",
+                          overrides={"output": "clusters"}, device="cpu", log=False)  # fmt: skip
+    assert report.count("done") == 1
+    expected = segment(tifffile.imread(files[0]), method="kmeans", output="clusters", seed=0)
+    got = tifffile.imread(tmp_path / "out" / f"{files[0].stem}_labels.tif")
+    np.testing.assert_array_equal(got, expected.labels)
