@@ -350,3 +350,36 @@ def test_the_usage_guide_says_how_segment_many_gives_clusters(tmp_path):
     expected = segment(tifffile.imread(files[0]), method="kmeans", output="clusters", seed=0)
     got = tifffile.imread(tmp_path / "out" / f"{files[0].stem}_labels.tif")
     np.testing.assert_array_equal(got, expected.labels)
+
+
+def test_a_model_file_that_is_an_input_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    """``mmtseg train a.tif b.tif -o a.tif --overwrite`` saved the model over the image a.tif,
+    and ``--train-on`` over an input named as its model file: both are usage errors now,
+    --overwrite or not, before any training."""
+    import napari_mmtseg.batch.train as train
+
+    files = _images(tmp_path / "in", 2)
+    before = {f: f.read_bytes() for f in files}
+
+    def no_training(*a, **k):
+        raise AssertionError("trained")
+
+    monkeypatch.setattr(train, "train_model", no_training)
+    for target in (files[0], tmp_path / "in" / ".." / "in" / files[1].name):
+        for extra in ([], ["--overwrite"]):
+            argv = ["train", *map(str, files), "-o", str(target), *FAST, *extra]
+            assert main(argv) == 2, (target, extra)
+            err = capsys.readouterr().err
+            assert f"-o {target} is the input" in err and "another model file" in err, err
+    out = tmp_path / "out"
+    out.mkdir()
+    inside = out / MODEL_NAME
+    inside.write_bytes(files[0].read_bytes())  # an image named as --train-on's model file
+    argv = ["segment", str(files[1]), str(inside), "-o", str(out), "--train-on", "2",
+            "--overwrite", *FAST]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"--train-on's model file {inside} is the input" in err, err
+    assert inside.read_bytes() == files[0].read_bytes()
+    assert {f: f.read_bytes() for f in files} == before
+    assert sorted(p.name for p in out.iterdir()) == [MODEL_NAME]  # nothing else was started

@@ -126,14 +126,16 @@ def cmd_train(args) -> int:
     ------
     CLIError
         For a usage error (exit status 2): a classical method, no input, images of
-        different shapes, a model file that exists without ``--overwrite``.
+        different shapes, a model file that exists without ``--overwrite`` or that is one
+        of the inputs (with ``--overwrite`` too).
     """
-    from .batch.train import model_record
+    from .batch.train import check_model_path, model_record
     from .params import check_learned
 
     try:
         check_learned(args.method)
-    except ValueError as exc:
+        check_model_path(args.inputs, args.output)  # before training: never over an image
+    except ValueError as exc:  # BatchError included
         raise CLIError(str(exc)) from exc
     out = Path(args.output)
     if out.is_dir():
@@ -181,10 +183,11 @@ def segment_model(args, inputs: list, folder: str, overrides: dict) -> tuple:
     ------
     CLIError
         For ``--model`` with ``--train-on``, a file that is not a model, a folder that
-        is a URL, or a model that cannot be trained.
+        is a URL, a ``--train-on`` model file that is one of the inputs, or a model that
+        cannot be trained.
     """
     from . import load_model
-    from .batch.train import MODEL_NAME, model_record
+    from .batch.train import MODEL_NAME, check_model_path, model_record
 
     if args.model is None and args.train_on is None:
         return None, None
@@ -199,6 +202,10 @@ def segment_model(args, inputs: list, folder: str, overrides: dict) -> tuple:
         if storage.is_url(folder):
             raise CLIError("--train-on writes its model in a local output folder, not a URL")
         path = Path(folder) / MODEL_NAME
+        try:  # an input named as the model file: training would save over it
+            check_model_path(inputs, path, "--train-on's model file", "use another -o folder")
+        except ValueError as exc:
+            raise CLIError(str(exc)) from exc
         trained = args.overwrite or not path.exists()
         if trained:
             model, files = _train(inputs, args, overrides, train_on=args.train_on)

@@ -18,6 +18,7 @@ from .plan import BatchError, plan
 
 __all__ = [
     "MODEL_NAME",
+    "check_model_path",
     "file_sha256",
     "model_record",
     "sample_evenly",
@@ -59,6 +60,42 @@ def model_record(path) -> dict:
         ``{"model": path, "model_sha256": hex digest}``.
     """
     return {"model": str(path), "model_sha256": file_sha256(path)}
+
+
+def check_model_path(
+    inputs, path, option: str = "-o", advice: str = "name another model file (e.g. model.pt)"
+) -> None:
+    """Refuse a model file that would be written over one of the inputs.
+
+    Parameters
+    ----------
+    inputs : iterable of str
+        The inputs the model is trained on (files, folders, globs), as for
+        :func:`train_model`.
+    path : str or os.PathLike
+        Where the model is to be saved.
+    option : str, optional
+        How the message names the path (``"-o"``, ``"--train-on's model file"``).
+    advice : str, optional
+        What the message says to do instead.
+
+    Raises
+    ------
+    BatchError
+        When ``path`` is one of the input files, or lies in an input zarr store, whatever
+        ``--overwrite`` says: saving the model would destroy the image; or when the inputs
+        make no batch (:func:`~napari_mmtseg.batch.plan.plan`).
+    """
+    from ..ngff import in_zarr, split_store
+
+    target = Path(_file_key(path))
+    for src, _ in plan(inputs, "unused-output-folder"):
+        where = Path(_file_key(split_store(src)[0] if in_zarr(src) else src))
+        if target == where or target.is_relative_to(where):
+            raise BatchError(
+                f"{option} {path} is the input {src}: saving the model there would replace "
+                f"the image, --overwrite or not; {advice}"
+            )
 
 
 def sample_evenly(items: list, n: int, seed: int = 0) -> list:
