@@ -382,3 +382,13 @@ def test_a_full_range_uint8_photo_is_still_divided_by_255():
     rgb[0, 0], rgb[0, 1] = 0, 255
     out = prepare_image(rgb).slice(0)
     np.testing.assert_array_equal(out, rgb.transpose(2, 0, 1).astype(np.float32) / np.float32(255))
+
+
+def test_a_list_of_images_of_different_shapes_names_the_image_at_fault():
+    """numpy's "inhomogeneous shape" said nothing of which image differs."""
+    images = (np.zeros((24, 32), np.uint8), np.zeros((20, 32), np.uint8))
+    with pytest.raises(ValueError, match=r"one shape: image 1 is \(20, 32\), image 0 is"):
+        segment(list(images), **KM)
+    with pytest.raises(ValueError, match="segment them one by one"):
+        prepare_image(images)
+    assert segment([images[0], images[0]], **KM).labels.shape == (2, 24, 32)  # one shape: fine

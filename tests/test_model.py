@@ -402,3 +402,14 @@ def test_saving_one_model_twice_gives_the_same_bytes(trained, tmp_path):
     blob = torch.load(tmp_path / "b.pt", map_location="cpu", weights_only=True)
     assert blob["metadata"] == model.metadata()
     assert _same_weights(load_model(tmp_path / "b.pt"), model)
+
+
+def test_fit_model_on_images_of_different_shapes_names_the_image_at_fault():
+    """A list of images of two shapes gave numpy's "inhomogeneous shape" TypeError; like
+    ``mmtseg train``, fit_model now says that one model trains on one shape, and which."""
+    from napari_mmtseg import fit_model
+
+    images = [np.zeros((32, 32), np.uint8), np.zeros((32, 32), np.uint8), np.ones((24, 32))]
+    with pytest.raises(ValueError, match=r"one model is trained on images of one shape: "
+                       r"image 2 is \(24, 32\), image 0 is \(32, 32\)"):  # fmt: skip
+        fit_model(images, **FAST)

@@ -20,6 +20,7 @@ from ._version import __version__
 from .align import align_labels
 from .classical import classical, fit_trainable, trainable
 from .device import torch_threads
+from .image import shape_mismatch
 from .infer import frozen_labels, frozen_statistics, network_labels
 from .memory import check_host_memory, check_memory, oom_guard
 from .model import Model
@@ -522,7 +523,8 @@ def fit_model(
     ------
     ValueError
         For a method that trains no model, a ``model`` to apply (``init_model`` starts the
-        training from one), or an image or parameters :func:`segment` refuses.
+        training from one), a list of images of different shapes, or an image or
+        parameters :func:`segment` refuses.
     TypeError
         For what :func:`segment` refuses with a TypeError (a non-integer seed, an unknown
         parameter, an ``init_model`` that is not a Model).
@@ -535,6 +537,13 @@ def fit_model(
         raise ValueError(
             "fit_model trains a model; model= applies one without training (use init_model= "
             "to start the training from a model)"
+        )
+    mismatch = shape_mismatch(image)
+    if mismatch is not None:  # numpy's own words name no image
+        i, shape, first = mismatch
+        raise ValueError(
+            f"one model is trained on images of one shape: image {i} is {shape}, image 0 is "
+            f"{first}. Crop them to one shape (the model then labels images of any size)."
         )
     overrides.pop("keep_model", None)  # always kept
     overrides.pop("preview_every", None)  # no previews: nothing is labelled

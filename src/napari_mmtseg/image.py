@@ -45,6 +45,7 @@ __all__ = [
     "file_channel_axis",
     "prepare_image",
     "slice_layout",
+    "shape_mismatch",
 ]
 
 
@@ -237,6 +238,35 @@ def _check_dtype(arr):
     return arr
 
 
+def shape_mismatch(image) -> tuple | None:
+    """The first image of a list (or tuple) of images whose shape is not the first's.
+
+    Such a list is stacked along a new first axis, which needs one shape; numpy's own
+    error for a ragged list says nothing of which image differs.
+
+    Parameters
+    ----------
+    image : object
+        What a caller passed as the image.
+
+    Returns
+    -------
+    tuple or None
+        ``(index, shape, first_shape)`` of the first image whose shape differs from the
+        first one's; None when ``image`` is not a list or tuple, or its items have one
+        shape.
+    """
+    if not isinstance(image, (list, tuple)) or len(image) < 2:
+        return None
+    shapes = []
+    for item in image:
+        try:
+            shapes.append(tuple(int(n) for n in np.shape(item)))
+        except (TypeError, ValueError):  # ragged inside an item: numpy says where
+            return None
+    return next(((i, s, shapes[0]) for i, s in enumerate(shapes) if s != shapes[0]), None)
+
+
 def _as_array(image):
     """``image`` as a lazy array kept as it is (anything with shape, dtype,
     ndim and indexing, of known shape) or as a numpy array."""
@@ -255,6 +285,15 @@ def _as_array(image):
         return image
     if hasattr(image, "compute") and not isinstance(image, np.ndarray):
         image = image.compute()
+    mismatch = shape_mismatch(image)
+    if mismatch is not None:
+        i, shape, first = mismatch
+        raise ValueError(
+            f"A list of images is stacked along a new first axis, so its images must have "
+            f"one shape: image {i} is {shape}, image 0 is {first}. Crop them to one shape, "
+            "or segment them one by one (napari_mmtseg.batch.segment_many takes files of "
+            "any shapes)."
+        )
     try:
         arr = np.asarray(image)
     except Exception as exc:  # ragged lists etc.
@@ -298,7 +337,7 @@ def prepare_image(image, channel_axis=None, rgb: bool | None = None) -> Prepared
         Not an array of numbers, complex values, a bad ``channel_axis``.
     ValueError
         Empty, too few or too many axes, fewer than 2x2 pixels, NaN or
-        infinite values.
+        infinite values, a list of images of different shapes.
     """
     arr = _as_array(image)
     shape = tuple(int(s) for s in arr.shape)
