@@ -383,3 +383,30 @@ def test_a_model_file_that_is_an_input_is_refused_before_training(tmp_path, caps
     assert inside.read_bytes() == files[0].read_bytes()
     assert {f: f.read_bytes() for f in files} == before
     assert sorted(p.name for p in out.iterdir()) == [MODEL_NAME]  # nothing else was started
+
+
+def test_a_method_that_trains_no_model_is_named_so_with_train_on_or_model(tmp_path, capsys):
+    """--train-on trains one model: --method trainable was told to give --scribbles (which
+    --train-on refuses), not that only a learned method trains a model, as kmeans is, and
+    kmeans was told so only after the output folder was made; with --model, the method is
+    the model's and that is what is said."""
+    files = _images(tmp_path / "in", 2)
+    model_path = tmp_path / "model.pt"
+    for method in ("trainable", "kmeans"):
+        out = tmp_path / f"out_{method}"
+        argv = ["segment", *map(str, files), "-o", str(out), "--train-on", "2", "--method",
+                method, "--device", "cpu"]  # fmt: skip
+        assert main(argv) == 2, method
+        err = capsys.readouterr().err
+        assert (
+            f"only a learned method (mmt, kim2020, kanezaki2018) trains a model, not {method!r}"
+            in err
+        ), err
+        assert "--scribbles" not in err and not out.exists(), method
+    assert main(["train", str(files[0]), "-o", str(model_path), *FAST]) == 0
+    capsys.readouterr()
+    argv = ["segment", str(files[0]), "-o", str(tmp_path / "o"), "--model", str(model_path),
+            "--method", "trainable", "--device", "cpu"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--method trainable does not apply with --model" in err and "--scribbles" not in err

@@ -118,7 +118,7 @@ def _client(args, n_files: int):
 
 def _check_segment_args(args, method_given: bool = True) -> None:
     """Usage errors of ``mmtseg segment`` found before any file is read."""
-    from .params import SCRIBBLE_METHODS, default_output
+    from .params import SCRIBBLE_METHODS, check_learned, default_output
 
     args.method_given = method_given  # --model: a method named must be the model's
     if args.model is not None and args.preset is not None:
@@ -157,7 +157,13 @@ def _check_segment_args(args, method_given: bool = True) -> None:
         )
     if not args.inputs and not args.sample:
         raise CLIError("give image files, folders or globs, or --sample NAME")
-    if args.method in SCRIBBLE_METHODS and args.scribbles is None:
+    if args.train_on is not None:  # one model trains: a method that trains none is at fault
+        try:
+            check_learned(args.method)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from exc
+    applied = args.model is not None  # --model: a method not the model's is refused with it
+    if args.method in SCRIBBLE_METHODS and args.scribbles is None and not applied:
         raise CLIError(
             f"--method {args.method} learns from scribbles only: give --scribbles FILE "
             "(a label image of the input's shape, 0 = not scribbled, 1..K = classes)"
