@@ -35,6 +35,9 @@ __all__ = ["OutputRequest", "StepSettings", "finish_labels", "run_stage"]
 #: distinct spots up to this x the smallest region size are looked for in the image (larger
 #: objects are the networks' to find)
 SPOT_SIZE_FACTOR = 1
+#: and up to ``StepSettings.spot_floor`` px, at most this fraction's inverse of the slice (on
+#: a small image a 100 px object is no spot: 2.4% of 64 x 64)
+SPOT_FLOOR_SHARE = 500
 
 
 class _Slice:
@@ -63,7 +66,8 @@ class _Slice:
         (a spot above the smallest region size only where the method's clusters do not set it
         apart already); with ``settings.default_ridges`` every thin ridge (:mod:`.ridges`) too."""
         small = SPOT_SIZE_FACTOR * max(self.min_size, 1)
-        spots = distinct_spots(self.features, max(small, self.settings.spot_floor))
+        floor = min(self.settings.spot_floor, self.compact.size // SPOT_FLOOR_SHARE)
+        spots = distinct_spots(self.features, max(small, floor))
         spots = _unseen_above(spots, small, self.compact)
         if self.settings.default_ridges:
             ridges = thin_ridges(self.features, self.min_size)

@@ -41,7 +41,8 @@ class StepSettings:
     spot_floor : int, optional
         Distinct spots (:func:`.spots.distinct_spots`) are looked for up to this many pixels
         even where the smallest region size times ``SPOT_SIZE_FACTOR`` is smaller (a 9 x 9
-        spot on a bright background the networks lumped it with is 81 px; 0: no floor).
+        spot on a bright background the networks lumped it with is 81 px; 0: no floor), and
+        at most 1/500 of the slice.
 
     Raises
     ------
