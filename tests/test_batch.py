@@ -352,6 +352,13 @@ def test_the_bar_leaves_no_stale_text_on_a_terminal(tmp_path, monkeypatch):
 
 
 def test_the_bar_estimates_no_time_a_run_that_stops_early_cannot_know(tmp_path, monkeypatch):
+    import tqdm.auto
+
+    class _Eager(tqdm.auto.tqdm):  # every update drawn: a warm, fast run is done in 0.2 s
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **{**kwargs, "mininterval": 0, "miniters": 1})
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", _Eager)
     src = tmp_path / "in"
     _write_images(src, n=1)
     term = _Terminal()
