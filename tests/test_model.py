@@ -413,3 +413,17 @@ def test_fit_model_on_images_of_different_shapes_names_the_image_at_fault():
     with pytest.raises(ValueError, match=r"one model is trained on images of one shape: "
                        r"image 2 is \(24, 32\), image 0 is \(32, 32\)"):  # fmt: skip
         fit_model(images, **FAST)
+
+
+def test_what_an_applied_model_says_it_gave_is_what_it_gave():
+    """The stage counted a channel outside the model's classes, then the model's classes
+    took its pixels: "2 classes" was said of labels holding one id."""
+    import dataclasses
+
+    sparse, dense = _field(1, 2), _field(2, 40)
+    first = segment(sparse, keep_model=True, output="clusters", preset="fast", device="cpu")
+    old = dataclasses.replace(first.model, frozen_bn=None, teacher_map=None)  # each image's own
+    res = segment(dense, model=old, device="cpu", output="clusters")
+    n = int(np.unique(res.labels).size)
+    assert res.output["n_classes"] == n
+    assert res.output["why"].startswith(f"{n} class")

@@ -329,8 +329,29 @@ def _output_stage(run: RunPlan, raw, x, plane, fallback=None):
         hierarchy=run.prep.n_slices == 1 and plane is None and run.model is None,
     )
     if fallback is not None:
-        lab = np.where(np.isin(lab, run.model.class_channels), lab, fallback)
+        outside = ~np.isin(lab, run.model.class_channels)
+        if outside.any():
+            lab = np.where(outside, fallback, lab)
+            info = _recounted(info, lab, int(outside.sum()))
     return lab, info
+
+
+def _recounted(info, lab: np.ndarray, moved: int):
+    """``info`` with the classes and regions of ``lab`` (a kept model's classes given to the
+    ``moved`` pixels the stage left in another channel), and ``why`` saying so."""
+    from dataclasses import replace
+
+    from skimage.measure import label as connected
+
+    n_classes = int(np.unique(lab).size)
+    n_regions = int(connected(lab, background=-1, connectivity=1).max())
+    rest = info.why.split(": ", 1)[-1]
+    word = "class" if n_classes == 1 else "classes"
+    why = (
+        f"{n_classes} {word} of the model's: {rest}; then {moved:,} pixels the stage left "
+        "outside the model's classes took the most likely of them"
+    )
+    return replace(info, n_classes=n_classes, n_regions=n_regions, why=why)
 
 
 def _slice_ids(run: RunPlan, lab, plane, prev, top):
