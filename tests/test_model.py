@@ -427,3 +427,16 @@ def test_what_an_applied_model_says_it_gave_is_what_it_gave():
     n = int(np.unique(res.labels).size)
     assert res.output["n_classes"] == n
     assert res.output["why"].startswith(f"{n} class")
+
+
+def test_training_parameters_given_with_a_model_are_said_unused_and_not_recorded(trained):
+    """segment(img, model=m, max_iter=5, lr=0.5) labelled with the model's training and
+    recorded max_iter 5 and lr 0.5 as if used; a labelling field still applies."""
+    model, img, _ = trained
+    with pytest.warns(UserWarning, match="lr, max_iter not used"):
+        r = segment(img, model=model, max_iter=5, lr=0.5, min_region_size=40, device="cpu")
+    assert r.params["max_iter"] == model.params.max_iter and r.params["lr"] == model.params.lr
+    assert r.params["min_region_size"] == 40
+    np.testing.assert_array_equal(
+        r.labels, segment(img, model=model, min_region_size=40, device="cpu").labels
+    )

@@ -234,6 +234,7 @@ def test_options_a_model_cannot_take_are_usage_errors_before_any_input(tmp_path,
         (["--scribbles", str(files[0])], "inference alone"),
         (["--method", "kim2020"], "--method kim2020 does not apply"),
         (["--set", "q=16"], "q defines the model's networks"),
+        (["--set", "max_iter=5", "--set", "lr=0.5"], "--set lr, max_iter: --model applies"),
         (["--output-mode", "clusters", "--n-classes", "3"], "n_classes would regroup"),
     ]:
         capsys.readouterr()

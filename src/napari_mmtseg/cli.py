@@ -203,7 +203,8 @@ def cmd_segment(args) -> int:
         an output that cannot be written, ...
     """
     from .batch import BatchError, check_output, plan, segment_many
-    from .plan import run_params
+    from .params import LABELLING_FIELDS
+    from .plan import run_params, unused_with_model
 
     method_given = args.method is not None
     args.method = args.method or "mmt"
@@ -224,6 +225,15 @@ def cmd_segment(args) -> int:
         resolve_preset(args)
     extra = _read_scribbles(args, n) | ({} if args.detail == "auto" else {"detail": args.detail})
     model, model_info = segment_model(args, inputs, folder, overrides)
+    if model is not None:  # --train-on trained with them; --model was trained otherwise
+        unused = unused_with_model(model, overrides)
+        if unused and args.model is not None:
+            can = ", ".join(LABELLING_FIELDS)
+            raise CLIError(
+                f"--set {', '.join(unused)}: --model applies a trained model, whose training "
+                f"fixed them; only how the labels are made can change ({can})"
+            )
+        overrides = {k: v for k, v in overrides.items() if k not in unused}
     client, cluster, threads = _client(args, n)
     try:
         run_params(args.method, args.preset, model, overrides)  # each input's, checked once

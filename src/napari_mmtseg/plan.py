@@ -16,12 +16,27 @@ from .classical import FIT_ONCE_METHODS
 from .device import describe_device, resolve_device
 from .image import PreparedImage, prepare_image
 from .model import Model
-from .params import LEARNED_METHODS, METHODS, SCRIBBLE_METHODS, Params, default_preset, make_params
+from .params import (
+    LABELLING_FIELDS,
+    LEARNED_METHODS,
+    METHODS,
+    SCRIBBLE_METHODS,
+    Params,
+    default_preset,
+    make_params,
+)
 from .scribbles import Scribbles, prepare_scribbles
 from .stack import depth_stride
 from .train import TrainState, warm_state
 
-__all__ = ["RunPlan", "checked_method", "plan_run", "run_params", "warn_unused_preset"]
+__all__ = [
+    "RunPlan",
+    "checked_method",
+    "plan_run",
+    "run_params",
+    "unused_with_model",
+    "warn_unused_preset",
+]
 
 
 @dataclass
@@ -343,6 +358,30 @@ def _model_method(model, method, init_model) -> str:
     return model.method
 
 
+def unused_with_model(model: Model, overrides: dict) -> list:
+    """The overrides a model applied by inference alone does not use.
+
+    Parameters
+    ----------
+    model : Model
+        The model applied.
+    overrides : dict
+        Params field -> value, as given.
+
+    Returns
+    -------
+    list of str
+        Sorted names of the fields given a value other than the model's that only its
+        training read (every field but :data:`~napari_mmtseg.params.LABELLING_FIELDS`,
+        ``n_classes``, ``stack`` and the networks' ``q``, ``n_conv`` and ``padding``,
+        which are refused when they differ).
+    """
+    applies = set(LABELLING_FIELDS) | {"n_classes", "stack", "q", "n_conv", "padding"}
+    return sorted(
+        k for k in overrides if k not in applies and overrides[k] != getattr(model.params, k, None)
+    )
+
+
 def _model_params(model: Model, preset: str, overrides: dict) -> Params:
     """The model's parameters with the caller's overrides of what applying may change."""
     fixed = [
@@ -356,6 +395,16 @@ def _model_params(model: Model, preset: str, overrides: dict) -> Params:
             f"{', '.join(fixed)} {verb} the model's networks and cannot change when it is "
             "applied (leave it out: the model's own value is used)."
         )
+    unused = unused_with_model(model, overrides)
+    if unused:
+        warnings.warn(
+            f"{', '.join(unused)} not used: a model applied by inference alone labels with "
+            "its own training (only how the labels are made can change: "
+            f"{', '.join(LABELLING_FIELDS)}, n_classes).",
+            UserWarning,
+            stacklevel=6,
+        )
+        overrides = {k: v for k, v in overrides.items() if k not in unused}
     p = make_params(model.method, preset, **{**model.params.to_dict(), **overrides})
     if p.output == "clusters" and p.n_classes != "auto":
         raise ValueError(
