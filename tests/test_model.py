@@ -198,8 +198,10 @@ def test_fit_model_trains_a_stack_without_labelling_it_the_same_model(monkeypatc
     fitted = fit_model(stack, axes="TYX", **FAST)
     assert labelled == []  # no slice went through the output stage
     assert fitted.metadata() == kept.metadata() and _same_weights(fitted, kept)
-    assert fitted.frozen_bn.keys() == kept.frozen_bn.keys()  # the statistics it labels with
-    assert all(torch.equal(t, kept.frozen_bn[k]) for k, t in fitted.frozen_bn.items())
+    assert fitted.frozen_bn.keys() == kept.frozen_bn.keys() == {"net", "teacher"}
+    for key, stats in fitted.frozen_bn.items():  # the statistics it labels with
+        assert all(torch.equal(t, kept.frozen_bn[key][k]) for k, t in stats.items())
+    assert fitted.teacher_map == kept.teacher_map
 
 
 def test_fit_model_on_one_image_is_the_kept_model_and_refuses_classical_methods():
@@ -440,3 +442,17 @@ def test_training_parameters_given_with_a_model_are_said_unused_and_not_recorded
     np.testing.assert_array_equal(
         r.labels, segment(img, model=model, min_region_size=40, device="cpu").labels
     )
+
+
+@pytest.mark.parametrize("final_net", ["teacher", "student"])
+def test_the_labelling_network_can_still_be_chosen_when_a_model_is_applied(trained, final_net):
+    """With the statistics kept, final_net given with a model was ignored (the teachers
+    voted); on its own image the kept statistics are the image's, so the labels are those
+    each image's own statistics give."""
+    import dataclasses
+
+    model, img, _ = trained
+    own = dataclasses.replace(model, frozen_bn=None, teacher_map=None)
+    got = segment(img, model=model, final_net=final_net, device="cpu").labels
+    want = segment(img, model=own, final_net=final_net, device="cpu").labels
+    np.testing.assert_array_equal(got, want)

@@ -100,39 +100,46 @@ def bn_buffers(net: torch.nn.Module) -> dict:
 
 
 @torch.no_grad()
-def frozen_statistics(method: str, p, net, teacher, x_ref: torch.Tensor) -> tuple:
-    """What :func:`network_labels` freezes to label a slice, for a kept model to reuse.
+def frozen_statistics(method: str, p, net, teacher, x_ref: torch.Tensor, other=None) -> tuple:
+    """What labelling freezes, for a kept model to reuse on every image.
 
-    The final network's BatchNorm statistics on ``x_ref`` (:func:`freeze_bn_to_image_stats`)
-    and, for MMT's two-teacher vote, the teachers' alignment (:func:`teachers_alignment`),
-    computed on copies as :func:`network_labels` computes them, so that a model applied
-    with them labels its training image as the run did, and every other image with the
-    same statistics (not the image's own: on a field of another density the classes move).
+    Each network's BatchNorm statistics on ``x_ref`` (:func:`freeze_bn_to_image_stats`, on
+    copies) and, for MMT, the teachers' alignment for their two-teacher vote (as
+    :func:`network_labels` computes it, unless ``other`` gives it), so that a model applied
+    with them labels its training image as the run did, with any ``final_net``, and every
+    other image with the same statistics (not the image's own: on a field of another
+    density the classes moved).
 
     Parameters
     ----------
     method : str
         The learned method.
     p : Params
-        Reads ``q`` and ``final_net``.
+        Reads ``q``.
     net, teacher : torch.nn.Module
         The trained network(s) and MMT's teachers (None otherwise); not changed.
-    x_ref : torch.Tensor of shape (1, C, h, w)
-        The training view of the training image.
+    x_ref : torch.Tensor of shape (B, C, h, w)
+        The training view of the training image, or a batch of a stack's (a sample).
+    other : array_like of int, optional
+        The teachers' alignment the run labelled with (a stack's, from the frozen
+        teachers); None: computed here.
 
     Returns
     -------
-    bn : dict of str to torch.Tensor
-        :func:`bn_buffers` of the final network, frozen.
+    bn : dict
+        ``"net"`` (and ``"teacher"`` for MMT): :func:`bn_buffers` of that network, frozen.
     other : list of int or None
-        The teachers' alignment (None but for MMT's two-teacher vote).
+        The teachers' alignment (MMT), else None.
     """
-    other = None
-    if method == "mmt" and p.final_net == "teachers":
-        other = teachers_alignment(copy.deepcopy(teacher), x_ref, p.q).tolist()
-    final = copy.deepcopy(teacher if method == "mmt" and p.final_net != "student" else net)
-    freeze_bn_to_image_stats(final, x_ref)
-    return bn_buffers(final), other
+    if method == "mmt" and other is None:
+        other = teachers_alignment(copy.deepcopy(teacher), x_ref, p.q)
+    bn = {}
+    for key, module in (("net", net), ("teacher", teacher)):
+        if module is not None:
+            frozen = copy.deepcopy(module)
+            freeze_bn_to_image_stats(frozen, x_ref)
+            bn[key] = bn_buffers(frozen)
+    return bn, None if other is None else [int(v) for v in other]
 
 
 @torch.no_grad()

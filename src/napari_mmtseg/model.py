@@ -23,9 +23,9 @@ File format (``Model.save`` / :func:`load_model`), version 1: one file written b
 - ``"weights"``: ``{"net": state_dict}`` plus ``"teacher"`` for MMT, each a dict of name ->
   tensor (CPU, float32);
 - ``"generator"``: the uint8 state of the input-noise generator, or None;
-- ``"frozen_bn"`` (optional): the BatchNorm statistics its final network labels with, a
-  dict of name -> tensor (see :attr:`Model.frozen_bn`); a file without it labels each
-  image with that image's own statistics.
+- ``"frozen_bn"`` (optional): the BatchNorm statistics it labels with, ``{"net": ...}``
+  plus ``"teacher"`` for MMT, each a dict of name -> tensor (see :attr:`Model.frozen_bn`);
+  a file without it labels each image with that image's own statistics.
 
 No Qt, no napari.
 """
@@ -110,18 +110,19 @@ class Model:
         (:func:`~napari_mmtseg.batch.train.train_model`): ``seed``, ``preset``,
         ``channel_axis`` (as given) and ``files`` (absolute paths, URLs as given); None for
         a model kept by a run.
-    frozen_bn : dict of str to torch.Tensor or None
-        The BatchNorm statistics (``running_mean``, ``running_var``) of the final network
-        (MMT: the teachers) on its training data: the training image's training view, or a
-        sample of a stack's slices (:func:`~napari_mmtseg.infer.frozen_statistics`). Applied,
+    frozen_bn : dict or None
+        The BatchNorm statistics (``running_mean``, ``running_var``) of each network
+        (``"net"``, and ``"teacher"`` for MMT: a dict of name -> tensor each) on its
+        training data: the training image's training view, or a sample of a stack's slices
+        (:func:`~napari_mmtseg.infer.frozen_statistics`). Applied,
         the model labels every image with them, so a class keeps its id on a field with many
         more (or fewer) objects than it was trained on; with the image's own statistics the
         classes moved with the content (a model trained on a field of 2 nuclei labelled a
         field of 40 all background). None (a model trained slice by slice, or a file from
         before): each image's own.
     teacher_map : list of int or None
-        With ``frozen_bn``, MMT's two-teacher vote: teacher 0's channel for each of teacher
-        1's, on the training data.
+        With ``frozen_bn``, for MMT's two-teacher vote (``final_net="teachers"``): teacher
+        0's channel for each of teacher 1's, on the training data.
     """
 
     method: str
@@ -251,13 +252,15 @@ class Model:
                 prm.requires_grad_(False)
         return nets[0], teacher
 
-    def frozen_networks(self, device: torch.device) -> tuple:
+    def frozen_networks(self, device: torch.device, final_net: str | None = None) -> tuple:
         """The network that labels with this model, frozen to :attr:`frozen_bn`.
 
         Parameters
         ----------
         device : torch.device
             Where it runs.
+        final_net : str, optional
+            MMT's labelling networks (``Params.final_net``); None: the model's.
 
         Returns
         -------
@@ -274,11 +277,15 @@ class Model:
         """
         if self.frozen_bn is None:
             raise ValueError("this model keeps no BatchNorm statistics (frozen_bn is None)")
+        final_net = final_net or self.params.final_net
         net, teacher = self.networks(device)
-        final = teacher if self.method == "mmt" and self.params.final_net != "student" else net
-        final.load_state_dict(self.frozen_bn, strict=False)  # the statistics only
+        key = "teacher" if self.method == "mmt" and final_net != "student" else "net"
+        final = teacher if key == "teacher" else net
+        final.load_state_dict(self.frozen_bn[key], strict=False)  # the statistics only
         final.eval()
-        other = None if self.teacher_map is None else np.asarray(self.teacher_map, np.int64)
+        other = None
+        if self.method == "mmt" and final_net == "teachers" and self.teacher_map is not None:
+            other = np.asarray(self.teacher_map, np.int64)
         return inference_network(final), other
 
     def class_ids(self, channels: np.ndarray) -> np.ndarray:
@@ -459,13 +466,15 @@ def _from_blob(blob: dict, path: Path) -> Model:
         frozen = blob.get("frozen_bn")
         model = Model(
             params=params, weights=dict(blob["weights"]), generator=blob.get("generator"),
-            frozen_bn=None if frozen is None else dict(frozen), **md,
+            frozen_bn=None if frozen is None else {k: dict(v) for k, v in frozen.items()},
+            **md,
         )  # fmt: skip
         if model.method not in LEARNED_METHODS:
             raise ValueError(f"unknown method {model.method!r}")
         model.networks(torch.device("cpu"))  # the weights fit the networks they describe
-        if model.frozen_bn is not None:
-            model.frozen_networks(torch.device("cpu"))  # and the statistics fit them
+        if model.frozen_bn is not None:  # and the statistics fit them
+            for final_net in ("student", "teachers") if model.method == "mmt" else (None,):
+                model.frozen_networks(torch.device("cpu"), final_net)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ValueError(f"{path} is a damaged napari-mmtseg model file: {_brief(exc)}") from exc
     return model

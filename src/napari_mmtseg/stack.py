@@ -26,7 +26,7 @@ from scipy.sparse.csgraph import connected_components
 
 from .align import match_from_overlap, overlap_matrix
 from .classical import FIT_ONCE_METHODS, apply_classical, fit_classical
-from .infer import bn_buffers, freeze_bn_to_image_stats, frozen_labels
+from .infer import freeze_bn_to_image_stats, frozen_labels, frozen_statistics
 from .memory import oom_guard
 from .nets import channel_argmax, inference_network
 from .params import Params
@@ -85,7 +85,6 @@ class StackNetworks:
         frozen = copy.deepcopy(final)
         sample = sample.to(device)
         freeze_bn_to_image_stats(frozen, sample)
-        self.bn = bn_buffers(frozen)  # kept with the model (Model.frozen_bn)
         self.net = inference_network(frozen)
         self.other = None
         if method == "mmt" and p.final_net == "teachers":  # both vote, teacher 1 mapped to 0
@@ -116,8 +115,7 @@ class StackNetworks:
         """
         self = cls.__new__(cls)
         self.p, self.device, self.channels = p, device, channels
-        self.net, self.other = model.frozen_networks(device)
-        self.bn = model.frozen_bn
+        self.net, self.other = model.frozen_networks(device, p.final_net)
         return self
 
     def labels(self, x: np.ndarray, fallback: np.ndarray | None = None) -> np.ndarray:
@@ -206,8 +204,10 @@ def frozen_for_stack(run, pool) -> StackNetworks:
     nets = StackNetworks(
         run.method, p, run.state.net, run.state.teacher, sample, run.device, classes
     )
-    if run.model is None:
-        run.frozen = (nets.bn, None if nets.other is None else nets.other.tolist())
+    if run.model is None:  # the statistics the kept model labels with (the vote's own map)
+        net, teacher = run.state.net, run.state.teacher
+        s = sample.to(run.device)
+        run.frozen = frozen_statistics(run.method, p, net, teacher, s, nets.other)
     return nets
 
 
