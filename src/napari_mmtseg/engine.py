@@ -260,7 +260,7 @@ def _raw_labels(run: RunPlan, x, i, done, plane, dev_name, fallback=None):
             if run.model.frozen_bn is None:  # a model that keeps no statistics: the image's
                 return network_labels(method, p, net, teacher, xt, x, run.device, classes, fallback)
             if run.applied is None:
-                run.applied = run.model.frozen_networks(run.device)
+                run.applied = run.model.frozen_networks(run.device, p.final_net)
             frozen, other = run.applied
             return frozen_labels(
                 frozen, 0, xt, x, p.tile, run.device, other, p.infer_at, classes, fallback
