@@ -426,8 +426,10 @@ def _frozen(run: RunPlan) -> tuple | None:
     slice has none (each slice had its own)."""
     if run.frozen is not None or run.prep.n_slices > 1:
         return run.frozen
-    xt = torch.from_numpy(train_view(run.prep.slice(0), run.p.train_size))[None].to(run.device)
-    return frozen_statistics(run.method, run.p, run.state.net, run.state.teacher, xt)
+    with oom_guard(run.device, run.p, run.prep.yx):
+        x = run.prep.slice(0)
+        xt = torch.from_numpy(train_view(x, run.p.train_size))[None].to(run.device)
+        return frozen_statistics(run.method, run.p, run.state.net, run.state.teacher, xt)
 
 
 def segment(

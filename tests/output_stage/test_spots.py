@@ -120,3 +120,17 @@ def test_a_spot_larger_than_the_smallest_region_on_a_bright_background_is_kept()
     for y, x in spots:
         inside, around = labels[y + 4, x + 4], labels[y - 3, x - 3]
         assert inside != around and (labels[y : y + 9, x : x + 9] == inside).mean() >= 0.9
+
+
+def test_a_spot_with_no_surroundings_of_its_own_is_not_dropped_as_seen():
+    """A spot closed in by another has no ring of unspotted pixels to compare its clusters
+    with: the comparison read an empty count as cluster 0 and dropped it."""
+    from napari_mmtseg.output_stage.finish import _unseen_above
+
+    spots = np.zeros((20, 20), np.int32)
+    spots[2:18, 2:18] = 2  # a spot holding another
+    spots[8:12, 8:12] = 1
+    clusters = np.zeros((20, 20), np.int64)
+    clusters[8:12, 8:12] = 1  # the inner spot's own cluster; its neighbours are spot 2's
+    out = _unseen_above(spots, 1, clusters)
+    assert (out[8:12, 8:12] > 0).all()

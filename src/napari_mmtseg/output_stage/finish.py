@@ -100,7 +100,8 @@ def _unseen_above(spots: np.ndarray, small: int, clusters: np.ndarray) -> np.nda
     k = int(clusters.max()) + 1
     inside = majority(spots, clusters, k, n + 1)
     around = majority(ring, clusters, k, n + 1)
-    drop = (size > small) & (inside != around)
+    has_ring = np.bincount(ring.ravel(), minlength=n + 1) > 0  # else nothing to compare
+    drop = (size > small) & (inside != around) & has_ring
     drop[0] = False
     keep = np.flatnonzero(~drop)
     lut = np.zeros(n + 1, np.int32)
