@@ -244,6 +244,74 @@ def test_options_a_model_cannot_take_are_usage_errors_before_any_input(tmp_path,
     assert main(argv + ["--method", "mmt"]) == 0  # the model's own method: fine
 
 
+def test_pick_usable_replaces_a_pick_by_the_next_input():
+    from napari_mmtseg.batch.train import pick_usable
+
+    items = list("abcdef")
+    assert sample_evenly(items, 3, seed=1) == ["b", "d", "f"]
+    asked = []
+
+    def why(x):
+        asked.append(x)
+        return "bad" if x in "bfa" else None
+
+    # b -> c; f -> (wraps round) a, bad too -> e (c was asked already)
+    picked, skipped = pick_usable(items, 3, 1, why)
+    assert picked == ["c", "d", "e"] and skipped == [("b", "bad"), ("f", "bad"), ("a", "bad")]
+    assert sorted(asked) == sorted(set(asked)) == items  # each asked once
+    picked, skipped = pick_usable(items, 3, 1, lambda x: None if x == "d" else "bad")
+    assert picked == ["d"] and len(skipped) == 5  # fewer when fewer are usable
+    assert pick_usable(items, 3, 1, lambda x: None) == (["b", "d", "f"], [])
+
+
+def test_train_on_skips_a_damaged_or_odd_shaped_sample_and_takes_the_next(tmp_path, capsys):
+    """A --train-on sample that drew a damaged file, or one of another shape, stopped the
+    whole batch with a usage error and an empty output folder; now the sample skips them,
+    says so, trains on the next inputs, and every input is segmented (the damaged one fails
+    in its own row). A rerun reuses the model: the same files are skipped again."""
+    plate = tmp_path / "plate"
+    _images(plate, 4)  # f0..f3, 36 x 40
+    (plate / "f0_damaged.tif").write_bytes((plate / "f0.tif").read_bytes()[:200])
+    tifffile.imwrite(plate / "g_big.tif", np.full((50, 40), 500, np.uint16))
+    fields = sorted(plate.iterdir())  # f0, f0_damaged, f1, f2, f3, g_big
+    assert [f.name for f in sample_evenly(fields, 3, seed=1)] == [
+        "f0_damaged.tif", "f2.tif", "g_big.tif"
+    ]  # fmt: skip
+    out = tmp_path / "out"
+    argv = ["segment", str(plate), "-o", str(out), "--train-on", "3", *FAST]
+    assert main(argv) == 1  # the damaged file fails as an input
+    err = capsys.readouterr().err
+    skips = [line for line in err.splitlines() if "--train-on skips" in line]
+    assert len(skips) == 2, err
+    assert str(plate / "f0_damaged.tif") in skips[0] and "damaged, or not an image" in skips[0]
+    assert (
+        str(plate / "g_big.tif") in skips[1] and "(50, 40)" in skips[1] and "(36, 40)" in skips[1]
+    )
+    assert "model trained on 3 image(s)" in err
+    training = load_model(out / MODEL_NAME).training
+    assert training["files"] == [str(plate / n) for n in ("f0.tif", "f1.tif", "f2.tif")]
+    assert training["skipped"] == [str(plate / n) for n in ("f0_damaged.tif", "g_big.tif")]
+    status = {r["input"]: r["status"] for r in _rows(out)}
+    assert len(status) == 6 and status.pop(str(plate / "f0_damaged.tif")) == "failed"
+    assert set(status.values()) == {"done"}
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "reusing the model" in err and "--train-on skips" not in err
+
+
+def test_train_on_with_no_usable_input_is_a_usage_error_leaving_no_folder(tmp_path, capsys):
+    plate = tmp_path / "plate"
+    plate.mkdir()
+    (plate / "a.tif").write_bytes(b"")
+    (plate / "b.tif").write_bytes(b"not a tiff at all")
+    out = tmp_path / "new" / "out"
+    assert main(["segment", str(plate), "-o", str(out), "--train-on", "1", *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "no file of the 2 input(s) can be used for training" in err, err
+    assert f"{plate / 'a.tif'}: the file is empty" in err and str(plate / "b.tif") in err
+    assert not (tmp_path / "new").exists()  # the command made it, and leaves none behind
+
+
 def test_training_names_the_file_it_cannot_use(tmp_path, capsys):
     """mmtseg train and --train-on stack their files: a damaged, empty or NaN file is a
     usage error that names it (was a traceback, or the engine's slice number)."""

@@ -183,6 +183,32 @@ def _read_scribbles(args, n: int) -> dict:
         raise CLIError(f"cannot read the scribbles {args.scribbles}: {exc}") from exc
 
 
+def _missing_folder(folder) -> Path | None:
+    """The outermost missing folder of a local ``folder`` (None: it exists, or a URL)."""
+    from . import storage
+
+    if storage.is_url(folder):
+        return None
+    path, missing = Path(folder).absolute(), None
+    while not path.exists() and path != path.parent:
+        path, missing = path.parent, path
+    return missing
+
+
+def _remove_empty(folder, created: Path | None) -> None:
+    """Remove ``folder`` and its parents up to ``created``, those this command created,
+    while they are empty."""
+    if created is None:
+        return
+    path = Path(folder).absolute()
+    while path.is_relative_to(created):
+        try:
+            path.rmdir()  # only an empty folder
+        except OSError:
+            return
+        path = path.parent
+
+
 def cmd_segment(args) -> int:
     """Run ``mmtseg segment``.
 
@@ -203,6 +229,7 @@ def cmd_segment(args) -> int:
         an output that cannot be written, ...
     """
     from .batch import BatchError, check_output, plan, segment_many
+    from .batch.plan import output_folder
     from .params import LABELLING_FIELDS
     from .plan import run_params, unused_with_model
 
@@ -217,14 +244,20 @@ def cmd_segment(args) -> int:
         inputs += [str(p) for p in _sample_files(args.sample, out_dir)]
     try:
         pairs = plan(inputs, args.output_dir)
+        created = _missing_folder(output_folder(pairs, args.output_dir))
         folder = check_output(pairs, args.output_dir)  # before any work (a cluster's start)
         n = len(pairs)
     except BatchError as exc:
         raise CLIError(str(exc)) from exc
-    if not args.scheduler or args.train_on is not None:  # --train-on trains here
-        resolve_preset(args)
-    extra = _read_scribbles(args, n) | ({} if args.detail == "auto" else {"detail": args.detail})
-    model, model_info = segment_model(args, inputs, folder, overrides)
+    try:
+        if not args.scheduler or args.train_on is not None:  # --train-on trains here
+            resolve_preset(args)
+        extra = _read_scribbles(args, n)
+        extra |= {} if args.detail == "auto" else {"detail": args.detail}
+        model, model_info = segment_model(args, inputs, folder, overrides)
+    except CLIError:  # stopped before any input: leave no empty folder of this command's
+        _remove_empty(folder, created)
+        raise
     if model is not None:  # --train-on trained with them; --model was trained otherwise
         unused = unused_with_model(model, overrides)
         if unused and args.model is not None:

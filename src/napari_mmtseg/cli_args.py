@@ -206,7 +206,8 @@ def _segment_parser(sub, methods, presets) -> None:
         default=None,
         dest="train_on",
         metavar="N",
-        help="train one model on N inputs picked evenly (seeded by --seed), save it as "
+        help="train one model on N inputs picked evenly (seeded by --seed; one it cannot "
+        "read, or of another shape, is skipped, said, and replaced by the next), save it as "
         "mmtseg_model.pt in the output folder (a rerun reuses it when trained as the rerun "
         "asks, else stops saying what differs; --overwrite trains again) and apply it to "
         "every input (default: none)",

@@ -94,8 +94,20 @@ def overrides_of(args) -> dict:
     return overrides
 
 
+def _say_skipped(file, reason: str) -> None:
+    """One stderr line for a file ``--train-on``'s sample cannot use."""
+    print(
+        f"mmtseg: --train-on skips {file} for training: {reason}; the sample takes the next "
+        "input instead, if any (this one is still segmented with the others)",
+        file=sys.stderr,
+    )
+
+
 def _train(inputs, args, overrides: dict, train_on=None):
-    """Train one model on the inputs; (model, files trained on), usage errors as CLIError."""
+    """Train one model on the inputs; (model, files trained on), usage errors as CLIError.
+
+    With ``train_on`` a file that cannot be used is skipped, and said so on stderr.
+    """
     from .batch import BatchError
     from .batch.train import train_model
 
@@ -104,6 +116,7 @@ def _train(inputs, args, overrides: dict, train_on=None):
             inputs, method=args.method, preset=args.preset, seed=args.seed,
             channel_axis=args.channel_axis, device=args.device, overrides=overrides,
             train_on=train_on, num_threads=args.threads,
+            on_skip=None if train_on is None else _say_skipped,
         )  # fmt: skip
     except (BatchError, ValueError, TypeError, MemoryError) as exc:
         raise CLIError(str(exc)) from exc
@@ -183,8 +196,9 @@ def segment_model(args, inputs: list, folder: str, overrides: dict) -> tuple:
     ------
     CLIError
         For ``--model`` with ``--train-on``, a file that is not a model, a folder that
-        is a URL, a ``--train-on`` model file that is one of the inputs, or a model that
-        cannot be trained.
+        is a URL, a ``--train-on`` model file that is one of the inputs, no input that
+        ``--train-on`` can train on (a file it cannot use is skipped, and said so on
+        stderr), or a model that cannot be trained.
     """
     from . import load_model
     from .batch.train import MODEL_NAME, check_model_path, model_record
@@ -210,7 +224,12 @@ def segment_model(args, inputs: list, folder: str, overrides: dict) -> tuple:
         if trained:
             model, files = _train(inputs, args, overrides, train_on=args.train_on)
             model.save(path)
-            print(f"mmtseg: model trained on {len(files)} image(s): {path}", file=sys.stderr)
+            fewer = (
+                f" (--train-on {args.train_on}: no more usable inputs)"
+                if len(files) < args.train_on and model.training["skipped"]
+                else ""
+            )
+            print(f"mmtseg: model trained on {len(files)} image(s){fewer}: {path}", file=sys.stderr)
     try:
         model = load_model(path)
     except (ValueError, FileNotFoundError) as exc:

@@ -108,8 +108,9 @@ class Model:
     training : dict or None
         How ``mmtseg train`` or ``mmtseg segment --train-on`` trained it
         (:func:`~napari_mmtseg.batch.train.train_model`): ``seed``, ``preset``,
-        ``channel_axis`` (as given) and ``files`` (absolute paths, URLs as given); None for
-        a model kept by a run.
+        ``channel_axis`` (as given), ``files`` (those trained on) and ``skipped`` (those
+        ``--train-on``'s sample skipped; absent in older files), as absolute paths (URLs
+        as given); None for a model kept by a run.
     frozen_bn : dict or None
         The BatchNorm statistics (``running_mean``, ``running_var``) of each network
         (``"net"``, and ``"teacher"`` for MMT: a dict of name -> tensor each) on its
