@@ -31,7 +31,7 @@ import torch
 from ._version import __version__
 from .device import describe_device, resolve_device, torch_threads
 from .image import prepare_image
-from .infer import frozen_statistics, network_labels
+from .infer import frozen_labels, frozen_statistics, network_labels
 from .model import Model
 from .output_stage import finish_labels
 from .params import LEARNED_METHODS, OUTPUTS, check_fields
@@ -247,8 +247,9 @@ def _learn_and_rebuild(model, p, prep, dev, given, how, history):
     state = warm_state(model, p, dev)
     index = [prep.layout.labels_index(i) for i in range(prep.n_slices)]
     ctx = (model.method, p, state, dev, prep, index)
+    kept = None if model.frozen_bn is None else model.frozen_networks(dev, p.final_net)
     stroked, before, scribbled = yield from _learn(
-        ctx, labels, strokes, rule, seed, preview_every, history
+        ctx, labels, strokes, rule, seed, preview_every, history, kept
     )
     out = _rebuild_all(ctx, scribbled, stroked, before, given)
     ids = model.channel_ids  # a clusters model's ids stay; a new id names its channel
@@ -282,12 +283,12 @@ def _setup(image, labels, strokes, model, output, channel_axis, rgb):
     return prep, labels, strokes, replace(model.params, output=output or model.params.output)
 
 
-def _learn(ctx, labels, strokes, rule, seed, preview_every, history):
+def _learn(ctx, labels, strokes, rule, seed, preview_every, history, kept=None):
     """The strokes' classes, then training on every slice with strokes (yields Progress);
     returns (StrokeClasses, the channel map before, the slices with strokes)."""
     method, p, state, dev, prep, index = ctx
     n = prep.n_slices
-    before = _before(method, p, state, dev, prep, index, labels.shape)
+    before = _before(method, p, state, dev, prep, index, labels.shape, kept)
     stroked = stroke_classes(labels, strokes, class_of_regions(labels, before, p.q))
     if not stroked.chans.size:  # only erased pixels, with no other region to give them to
         raise ValueError(
@@ -307,12 +308,19 @@ def _learn(ctx, labels, strokes, rule, seed, preview_every, history):
     return stroked, before, scribbled
 
 
-def _before(method, p, state, dev, prep, index, shape) -> np.ndarray:
+def _before(method, p, state, dev, prep, index, shape, kept=None) -> np.ndarray:
     """The channel map of every slice before training, from the training view: the regions'
-    classes are judged there, before and after (cheap, and the same view both times)."""
+    classes are judged there, before and after (cheap, and the same view both times). With
+    ``kept`` (the model's frozen networks and teachers' alignment), the statistics the
+    labels were made with, as the model labels any image."""
     before = np.zeros(shape, np.int64)
     for i, j in enumerate(index):
-        before[j] = _channels(method, replace(p, infer_at="train"), state, prep.slice(i), dev)
+        x = prep.slice(i)
+        if kept is None:
+            before[j] = _channels(method, replace(p, infer_at="train"), state, x, dev)
+        else:
+            xt = torch.from_numpy(train_view(x, p.train_size))[None].to(dev)
+            before[j] = frozen_labels(kept[0], 0, xt, x, p.tile, dev, kept[1], "train")
     return before
 
 
