@@ -778,3 +778,56 @@ def test_clusters_labels_refined_into_regions_are_regions():
     out = refine(img, run.labels, strokes, run.model, output="regions", device="cpu").labels
     for rid in np.unique(out):
         assert ndi.label(out == rid)[1] == 1, rid
+
+
+def test_an_applied_models_labels_are_read_with_the_statistics_that_made_them(monkeypatch):
+    """A model kept from a field of 2 nuclei labels a field of 40 with its training
+    statistics; refine judged the regions' classes with the field's own statistics, under
+    which the nuclei were the background's channel. Each class's pixels are now read as the
+    channel that labelled them."""
+    from skimage.draw import disk
+
+    import napari_mmtseg.refine as refine_module
+
+    def field(seed, n):
+        rng = np.random.default_rng(seed)
+        img = np.full((128, 128), 100.0)
+        for _ in range(n):
+            rr, cc = disk(tuple(rng.integers(12, 116, 2)), 10, shape=img.shape)
+            img[rr, cc] = 800
+        return np.clip(img + rng.normal(0, 20, img.shape), 0, None).astype(np.uint16)
+
+    sparse, dense = field(1, 2), field(2, 40)
+    model = segment(sparse, keep_model=True, output="clusters", **FAST).model
+    labels = segment(dense, model=model, output="clusters", device="cpu").labels.astype(np.int64)
+    seen = []
+    original = refine_module._before
+    monkeypatch.setattr(refine_module, "_before", lambda *a: seen.append(original(*a)) or seen[-1])
+    strokes = np.zeros_like(labels)
+    ys, xs = np.nonzero(dense > 450)
+    strokes[ys[:30], xs[:30]] = labels[ys[0], xs[0]]  # "this nucleus is a nucleus"
+    refine(dense, labels, strokes, model, device="cpu")
+    for k in np.unique(labels):  # the channel holding most of class k's pixels has id k
+        channel = np.bincount(seen[0][labels == k]).argmax()
+        assert model.class_ids(np.array([channel]))[0] == k
+
+
+def test_a_refined_model_applied_labels_like_a_model_not_one_class():
+    """A refined model keeps the strokes' channels as scribble classes; applied to an image,
+    every region touching a pixel of that channel took it, and the whole image came out as
+    one id (24 discs on a dark field). Each region now takes its majority class."""
+    rng = np.random.default_rng(1)
+    img = np.full((96, 96), 0.1)
+    yy, xx = np.mgrid[:96, :96]
+    centres = [(12 + 24 * i, 12 + 24 * j) for i in range(4) for j in range(4)]
+    for y, x in centres:
+        img[(yy - y) ** 2 + (xx - x) ** 2 <= 36] = 0.9
+    img = (img + 0.05 * rng.standard_normal(img.shape)).astype(np.float32)
+    run = segment(img, keep_model=True, **FAST)
+    strokes = np.zeros_like(run.labels)
+    y, x = centres[0]
+    strokes[y, x - 3 : x + 4] = 99  # a new id on one disc
+    refined = refine(img, run.labels, strokes, run.model, device="cpu")
+    assert refined.model.scribble_channels is not None
+    applied = segment(img, model=refined.model, device="cpu").labels
+    assert np.unique(applied).size >= len(centres)  # the discs apart from the background

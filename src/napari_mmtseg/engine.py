@@ -312,6 +312,11 @@ def _output_stage(run: RunPlan, raw, x, plane, fallback=None):
         scribbled = np.where(plane >= 0, np.asarray(channels)[np.maximum(plane, 0)], -1)
         # one look painted with several ids: split by place (each pixel: the nearest stroke)
         raw = split_alike(raw, scribbled, alike_groups(x, scribbled, raw))
+    elif channels is not None and run.model is not None:
+        # a kept model's scribble (or stroke) classes stay apart, but no pixel of this image
+        # was scribbled: each region takes its majority class, not any scribble class it
+        # touches (which gave a refined model's every region the stroke's class)
+        scribbled = np.full(raw.shape, -1, np.int64)
     lab, info = finish_labels(
         raw,
         x,
