@@ -240,3 +240,25 @@ def test_refining_an_earlier_result_after_applying_the_model_elsewhere_takes_its
         assert widget.refine(scribbles=result) is not None
     assert blocker.args == ["done"]
     assert widget.image.value is first and widget.result_layer is result
+
+
+def test_a_result_applied_as_regions_is_refined_as_regions(make_napari_viewer, qtbot):
+    """The run chose clusters in the form; the model applied to another layer as regions,
+    then refined: the form's clusters replaced the layer's regions, so a new id painted on
+    one object took every object of its class. The form shows the applied layer's mode."""
+    viewer = make_napari_viewer()
+    widget = MMTSegWidget(viewer)
+    first = viewer.add_image(_image(1), name="a")
+    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT):
+        widget(image=first, method="mmt", preset="fast", device="cpu", max_iter=8, q=6,
+               output="clusters", live_preview=False)  # fmt: skip
+    second = viewer.add_image(_image(4, shift=2), name="b")
+    layer = _apply(qtbot, widget, second, output="regions")
+    assert layer.metadata["params"]["output"] == "regions"
+    output = next(w for f, w in widget._main if f.name == "output")
+    assert output.value == "regions"  # the form shows the layer's mode
+    layer.data_setitem((np.arange(12, 16), np.arange(16, 20)), int(layer.data.max()) + 5)
+    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT) as blocker:
+        assert widget.refine(scribbles=layer, image=second) is not None
+    assert blocker.args == ["done"]
+    assert layer.metadata["params"]["output"] == "regions"

@@ -262,7 +262,9 @@ class MMTSegWidget(ParamsForm):
             return self._refuse("no model kept yet: run a learned method, or load a model.")
         try:  # the form shows what labels the layer: a Refine of it continues from the model
             shape = {"method": model.method, "clusters": model.params.q}
-            self.set_fields(layer, shape | {"n_conv": model.params.n_conv})
+            applied = output or panel.output.value
+            self.set_fields(layer, shape | {"n_conv": model.params.n_conv, "output": applied})
+            self._output_set = False  # the layer's own mode, not a choice a Refine overrides
             if self.image.value is None:
                 return self._refuse("no image chosen to apply the model to.")
             self._channels_for(model)
@@ -271,7 +273,7 @@ class MMTSegWidget(ParamsForm):
             return self._refuse(str(exc))
         kwargs = dict(
             model=model,
-            output=output or panel.output.value,
+            output=applied,
             device=self.device.value,
             num_threads=self._num_threads(),
             preview_every=10 if self.live_preview.value else 0,
