@@ -27,6 +27,8 @@ def test_n_labels_counts_kept_ids_and_reads_the_largest_of_consecutive_ones():
     assert _result([[1, 2], [3, 3]], {}).n_labels == 3
     assert _result([[3, 9], [9, 9]], {"scribble_ids": [3, 9]}).n_labels == 2
     assert _result([[5, 17], [17, 5]], {"model_channel_ids": True}).n_labels == 2
+    # a refine keeps the user's ids and adds painted ones: [1, 99] was counted 99
+    assert _result([[1, 99], [99, 1]], {"refine": {"new_ids": [99]}}).n_labels == 2
     assert _result(np.zeros((0, 0), np.uint8), {}).n_labels == 0
     md = _result([[1, 2]], {"why": "x"}).metadata()
     assert md["seconds"] == 1.235 and md["n_labels"] == 2 and md["output"] == {"why": "x"}

@@ -53,7 +53,8 @@ NORMALISATION = (
     "each channel's 0.5th and 99.5th percentiles; colour (RGB) images from their minimum to "
     "their maximum over the three channels, a tail beyond the 0.5th or 99.5th percentile "
     "longer than half the range between them cut; clipped to [0, 1]; BatchNorm then uses the "
-    "image's own statistics"
+    "statistics of the model's training data (frozen_bn), or, in a model that keeps none, the "
+    "image's own"
 )
 
 

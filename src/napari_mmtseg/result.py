@@ -115,12 +115,13 @@ class SegmentationResult:
         Returns
         -------
         int
-            The largest id (ids are 1..K), or the number of distinct ids where ids are kept
-            (scribbles, a model's channels).
+            The largest id where ids are 1..K (a run's), else the number of distinct ids
+            (ids kept: scribbles, a model's channels, a refine's painted ids).
         """
         if not self.labels.size:
             return 0
-        if self.output.get("scribble_ids") or self.output.get("model_channel_ids"):
+        kept = ("scribble_ids", "model_channel_ids", "refine")
+        if any(self.output.get(k) for k in kept):
             return int(np.unique(self.labels).size)
         return int(self.labels.max())
 
