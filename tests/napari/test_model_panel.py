@@ -262,3 +262,15 @@ def test_a_result_applied_as_regions_is_refined_as_regions(make_napari_viewer, q
         assert widget.refine(scribbles=layer, image=second) is not None
     assert blocker.args == ["done"]
     assert layer.metadata["params"]["output"] == "regions"
+
+
+def test_apply_to_follows_a_renamed_layer(make_napari_viewer, qtbot):
+    """napari tells a docked widget of renames; the image field followed, "Apply to" kept
+    the old name."""
+    viewer = make_napari_viewer()
+    widget = MMTSegWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    layer = viewer.add_image(_image(2), name="field2")
+    layer.name = "renamed field"
+    combo = widget.model_panel.target.native
+    assert "renamed field" in [combo.itemText(i) for i in range(combo.count())]

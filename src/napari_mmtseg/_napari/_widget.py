@@ -130,7 +130,8 @@ class MMTSegWidget(ParamsForm):
     def reset_choices(self, *_) -> None:
         """Re-read the viewer's layers (see :meth:`ParamsForm.reset_choices`).
 
-        Also forgets what the widget wrote into result layers that were removed.
+        Also the Model section's "Apply to" choices, and forgets what the widget wrote into
+        result layers that were removed.
 
         Parameters
         ----------
@@ -138,6 +139,9 @@ class MMTSegWidget(ParamsForm):
             Ignored (napari passes its event).
         """
         super().reset_choices()
+        panel = getattr(self, "model_panel", None)  # None while the form is being built
+        if panel is not None:
+            panel.target.reset_choices()  # "Apply to" follows renames too
         present = {str(lay.unique_id) for lay in self._viewer.layers}
         for key in [k for k in self._records if k not in present]:
             del self._records[key]  # a removed result layer: forget what was written there
