@@ -362,3 +362,30 @@ def test_after_undoing_an_update_of_the_result_refine_starts_from_the_run_it_ret
     assert result.metadata["method"] == "mmt"
     # the MMT result's regions output kept: a new id in the background marks an object
     assert (result.data != painted).sum() < 0.1 * painted[1].size
+
+
+def test_after_undoing_a_clusters_update_refine_keeps_the_regions_shown(make_napari_viewer, qtbot):
+    """A regions run, an "update previous result" run with clusters chosen, Ctrl+Z: the
+    regions are back, but the form's clusters (chosen for the undone run) still replaced
+    them in the next Refine, so a new id painted on one disc took three others."""
+    rng = np.random.default_rng(1)
+    img = np.full((96, 96), 0.1)
+    yy, xx = np.mgrid[:96, :96]
+    centres = [(12 + 24 * i, 12 + 24 * j) for i in range(4) for j in range(4)]
+    for y, x in centres:
+        img[(yy - y) ** 2 + (xx - x) ** 2 <= 36] = 0.9
+    viewer = make_napari_viewer()
+    widget = MMTSegWidget(viewer)
+    layer = viewer.add_image((img + 0.05 * rng.standard_normal(img.shape)).astype(np.float32))
+    _finish(qtbot, widget, lambda: widget(image=layer, method="mmt", **FAST))
+    result = widget.result_layer
+    regions = np.array(result.data)
+    _finish(qtbot, widget, lambda: widget(image=layer, output="clusters", update_previous=True,
+                                          method="mmt", **FAST))  # fmt: skip
+    result.undo()
+    np.testing.assert_array_equal(result.data, regions)
+    widget.set_field("update_previous", False)
+    y, x = centres[0]
+    result.data_setitem((np.full(7, y), np.arange(x - 3, x + 4)), 99)
+    _finish(qtbot, widget, lambda: widget.refine(scribbles=result))
+    assert sum(int(result.data[c] == 99) for c in centres) == 1

@@ -487,6 +487,9 @@ class MMTSegWidget(ParamsForm):
         self.run_button.enabled = self.refine_button.enabled = True
         self.cancel_button.enabled = False
         if run.outcome == "done":
+            # the result shows the output mode it was made with: from here a Refine keeps
+            # the mode of the layer it corrects (after an undo too), unless one is chosen anew
+            self._output_set = False
             trained = run.method in LEARNED_METHODS and run.model is None
             n = run.iterations if trained else 0  # training iterations
             self._idle_bar(f"done in {n} iteration{'s' * (n != 1)}" if n else "done", full=True)
