@@ -389,3 +389,19 @@ def test_after_undoing_a_clusters_update_refine_keeps_the_regions_shown(make_nap
     result.data_setitem((np.full(7, y), np.arange(x - 3, x + 4)), 99)
     _finish(qtbot, widget, lambda: widget.refine(scribbles=result))
     assert sum(int(result.data[c] == 99) for c in centres) == 1
+
+
+def test_the_model_section_says_a_refine_replaced_the_kept_model(make_napari_viewer, qtbot):
+    """After a Refine the Model section keeps the refined networks (Save and Apply use
+    them) but read as before, so nothing said the model had changed."""
+    viewer = make_napari_viewer()
+    widget = MMTSegWidget(viewer)
+    layer = viewer.add_image(look_alike())
+    _finish(qtbot, widget, lambda: widget(image=layer, method="mmt", max_iter=10, **FAST))
+    before = widget.model_panel.model
+    assert "strokes" not in widget.model_panel.info.value
+    result = widget.result_layer
+    result.data_setitem(_box(result.data.shape, 20, 48), int(result.data.max()) + 1)
+    _finish(qtbot, widget, lambda: widget.refine(scribbles=result))
+    assert widget.model_panel.model is not before
+    assert "trained with strokes" in widget.model_panel.info.value

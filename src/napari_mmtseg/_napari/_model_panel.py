@@ -99,8 +99,9 @@ class ModelPanel(Container):
             return
         self.model, self.model_file = model, file
         where = f" from {Path(file).name}" if file else " (not saved)"
+        how = " (trained with strokes)" if model.scribble_channels is not None else ""
         self.info.value = (
-            f"Model: {model.method}, {model.n_channels} channel(s), q={model.params.q}{where}"
+            f"Model: {model.method}{how}, {model.n_channels} channel(s), q={model.params.q}{where}"
         )
         self._enable()
 
