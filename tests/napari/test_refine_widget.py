@@ -405,3 +405,24 @@ def test_the_model_section_says_a_refine_replaced_the_kept_model(make_napari_vie
     _finish(qtbot, widget, lambda: widget.refine(scribbles=result))
     assert widget.model_panel.model is not before
     assert "trained with strokes" in widget.model_panel.info.value
+
+
+def test_an_output_chosen_while_a_run_goes_holds_for_the_next_refine(make_napari_viewer, qtbot):
+    """Clearing the choice when a run ended also dropped one made while it ran: the form
+    said clusters, the Refine kept the layer's regions."""
+    viewer = make_napari_viewer()
+    widget = MMTSegWidget(viewer)
+    layer = viewer.add_image(look_alike())
+    _finish(qtbot, widget, lambda: widget(image=layer, method="mmt", max_iter=10, **FAST))
+    output = next(w for f, w in widget._main if f.name == "output")
+
+    def run_then_choose():
+        widget.run()  # the run has read the form: clusters is for what comes next
+        output.value = "clusters"
+
+    _finish(qtbot, widget, run_then_choose)
+    result = widget.result_layer
+    assert result.metadata["params"]["output"] == "regions"
+    result.data_setitem(_box(result.data.shape, 20, 48), int(result.data.max()) + 1)
+    _finish(qtbot, widget, lambda: widget.refine(scribbles=result))
+    assert result.metadata["params"]["output"] == "clusters"

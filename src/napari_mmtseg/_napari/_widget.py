@@ -378,6 +378,10 @@ class MMTSegWidget(ParamsForm):
         # napari's bar, indeterminate until the engine says the total; made before the
         # worker starts, since adding it processes pending Qt events
         run.pbar = progress(total=0, desc=f"MMT segmentation ({run.method})")
+        # the result will show the output mode it is made with: from here a Refine keeps the
+        # mode of the layer it corrects (after an undo too), unless one is chosen anew (also
+        # while this runs); a run that writes nothing gives the choice back
+        run.output_chosen, self._output_set = self._output_set, False
         worker.yielded.connect(self._on_yielded)
         worker.errored.connect(self._on_error)
         worker.warned.connect(self._on_warning)
@@ -486,10 +490,9 @@ class MMTSegWidget(ParamsForm):
         run.preview = None
         self.run_button.enabled = self.refine_button.enabled = True
         self.cancel_button.enabled = False
+        if run.outcome != "done":  # nothing written: the choice stands for the next action
+            self._output_set |= run.output_chosen
         if run.outcome == "done":
-            # the result shows the output mode it was made with: from here a Refine keeps
-            # the mode of the layer it corrects (after an undo too), unless one is chosen anew
-            self._output_set = False
             trained = run.method in LEARNED_METHODS and run.model is None
             n = run.iterations if trained else 0  # training iterations
             self._idle_bar(f"done in {n} iteration{'s' * (n != 1)}" if n else "done", full=True)

@@ -54,6 +54,7 @@ class Run:
     channel_axis: Any = None  # the widget's channel-axis choice for this run
     model: Any = None  # a kept model applied by inference alone (None: the run trains)
     model_file: str | None = None  # the file of ``model`` (None: not saved)
+    output_chosen: bool = False  # whether the form's output was the user's at its launch
 
 
 def default_threads() -> int:
