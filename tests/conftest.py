@@ -50,3 +50,15 @@ def viewer_widget(make_napari_viewer):
     widget = MMTSegWidget(viewer)
     viewer.window.add_dock_widget(widget, name="MMT segmentation")
     return viewer, widget
+
+
+def sixteen_discs(seed=1):
+    """A (96, 96) float32 image of 16 bright discs (radius 6, 0.9) on 0.1, noise 0.05, and
+    the discs' centres."""
+    rng = np.random.default_rng(seed)
+    img = np.full((96, 96), 0.1)
+    yy, xx = np.mgrid[:96, :96]
+    centres = [(12 + 24 * i, 12 + 24 * j) for i in range(4) for j in range(4)]
+    for y, x in centres:
+        img[(yy - y) ** 2 + (xx - x) ** 2 <= 36] = 0.9
+    return (img + 0.05 * rng.standard_normal(img.shape)).astype(np.float32), centres

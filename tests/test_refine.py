@@ -816,13 +816,9 @@ def test_a_refined_model_applied_labels_like_a_model_not_one_class():
     """A refined model keeps the strokes' channels as scribble classes; applied to an image,
     every region touching a pixel of that channel took it, and the whole image came out as
     one id (24 discs on a dark field). Each region now takes its majority class."""
-    rng = np.random.default_rng(1)
-    img = np.full((96, 96), 0.1)
-    yy, xx = np.mgrid[:96, :96]
-    centres = [(12 + 24 * i, 12 + 24 * j) for i in range(4) for j in range(4)]
-    for y, x in centres:
-        img[(yy - y) ** 2 + (xx - x) ** 2 <= 36] = 0.9
-    img = (img + 0.05 * rng.standard_normal(img.shape)).astype(np.float32)
+    from conftest import sixteen_discs
+
+    img, centres = sixteen_discs()
     run = segment(img, keep_model=True, **FAST)
     strokes = np.zeros_like(run.labels)
     y, x = centres[0]

@@ -368,15 +368,12 @@ def test_after_undoing_a_clusters_update_refine_keeps_the_regions_shown(make_nap
     """A regions run, an "update previous result" run with clusters chosen, Ctrl+Z: the
     regions are back, but the form's clusters (chosen for the undone run) still replaced
     them in the next Refine, so a new id painted on one disc took three others."""
-    rng = np.random.default_rng(1)
-    img = np.full((96, 96), 0.1)
-    yy, xx = np.mgrid[:96, :96]
-    centres = [(12 + 24 * i, 12 + 24 * j) for i in range(4) for j in range(4)]
-    for y, x in centres:
-        img[(yy - y) ** 2 + (xx - x) ** 2 <= 36] = 0.9
+    from conftest import sixteen_discs
+
+    img, centres = sixteen_discs()
     viewer = make_napari_viewer()
     widget = MMTSegWidget(viewer)
-    layer = viewer.add_image((img + 0.05 * rng.standard_normal(img.shape)).astype(np.float32))
+    layer = viewer.add_image(img)
     _finish(qtbot, widget, lambda: widget(image=layer, method="mmt", **FAST))
     result = widget.result_layer
     regions = np.array(result.data)
