@@ -166,3 +166,22 @@ def test_a_stack_reads_its_training_figures_every_sync_every_steps(monkeypatch):
     assert [h["loss"] for h in batched.history] == [h["loss"] for h in every.history]
     assert [h["slice"] for h in batched.history] == [h["slice"] for h in every.history]
     np.testing.assert_array_equal(batched.labels, every.labels)
+
+
+@pytest.mark.parametrize(
+    "shape, kwargs, phrase",
+    [
+        ((4, 2, 32, 32), dict(axes="ZCYX"), "pass channel_axis=1"),  # C taken as frames
+        ((4, 2, 32, 32), dict(axes="ZCYX", channel_axis=0), "pass channel_axis=1"),
+        ((32, 32, 4), dict(axes="YXZ"), "taken as channels"),  # Z taken as channels
+        ((4, 32, 32), dict(axes="YYX"), "names an axis twice"),
+        ((4, 32, 32), dict(axes="YZX"), "letter those two Y and X"),
+        ((32, 32), dict(axes="ZYX"), "one letter per axis"),  # ran as a 2D image
+    ],
+)
+def test_axes_that_do_not_fit_the_image_are_refused_before_training(shape, kwargs, phrase):
+    """An axes string was read only for its Z: a C letter, duplicate or misplaced Y and X,
+    or a letter too many on a 2D image ran silently on the wrong axes."""
+    img = (np.random.default_rng(0).random(shape) * 255).astype(np.uint8)
+    with pytest.raises(ValueError, match=phrase):
+        segment(img, preset="fast", device="cpu", max_iter=2, **kwargs)

@@ -349,25 +349,19 @@ def depth_stride(prep, axes: str | None) -> int | None:
     Raises
     ------
     ValueError
-        When ``axes`` has neither one letter per axis of the image nor per axis of the labels.
+        When ``axes`` has neither one letter per axis of the image nor per axis of the labels,
+        names an axis twice, does not letter the image's Y and X axes ``Y`` and ``X``, or
+        letters channels (``C``, ``S``) other than the channel axis, or the channel axis
+        otherwise.
     """
     layout = prep.layout
     stack_axes = tuple(layout.stack_axes)
+    by_axis = None if axes is None else _axis_letters(layout, axes)
     if not stack_axes:
         return None
-    if axes is None:
+    if by_axis is None:
         k = 1 if len(stack_axes) == 2 else None
     else:
-        letters = str(axes).upper()
-        if len(letters) == len(layout.spatial_axes) and len(letters) != len(layout.shape):
-            by_axis = dict(zip(layout.spatial_axes, letters))
-        elif len(letters) == len(layout.shape):
-            by_axis = dict(enumerate(letters))
-        else:
-            raise ValueError(
-                f"axes={axes!r} must have one letter per axis of the image (shape "
-                f"{tuple(layout.shape)}), e.g. 'ZYX' or 'TYX'."
-            )
         zs = [k for k, a in enumerate(stack_axes) if by_axis.get(a) == "Z"]
         k = zs[0] if zs else None
     if k is None:
@@ -467,3 +461,41 @@ def _as_cluster_ids(lab: np.ndarray, raw: np.ndarray) -> np.ndarray:
     n_lab, n_raw = int(lab.max()) + 1, int(raw.max()) + 1
     mapping = match_from_overlap(overlap_matrix(raw, lab, n_raw, n_lab))
     return mapping[lab]
+
+
+def _axis_letters(layout, axes: str) -> dict:
+    """Array axis -> its letter in ``axes``, checked against the image's layout."""
+    letters = str(axes).upper()
+    shape = tuple(layout.shape)
+    if len(letters) == len(layout.spatial_axes) and len(letters) != len(shape):
+        by_axis = dict(zip(layout.spatial_axes, letters))
+    elif len(letters) == len(shape):
+        by_axis = dict(enumerate(letters))
+    else:
+        raise ValueError(
+            f"axes={axes!r} must have one letter per axis of the image (shape {shape}), "
+            "e.g. 'ZYX' or 'TYX'."
+        )
+    if any(letters.count(c) > 1 for c in "YXCS"):
+        raise ValueError(f"axes={axes!r} names an axis twice: one letter per axis.")
+    y, x = layout.yx_axes
+    if by_axis.get(y) != "Y" or by_axis.get(x) != "X":
+        raise ValueError(
+            f"axes={axes!r}: the image's Y and X are its last two axes other than channels "
+            f"(axes {y} and {x} of shape {shape}); put the stack axes in front "
+            "(numpy.moveaxis) and letter those two Y and X."
+        )
+    for a, letter in by_axis.items():
+        if letter in "CS" and a != layout.channel_axis:
+            raise ValueError(
+                f"axes={axes!r} letters axis {a} as channels, but channel_axis is "
+                f"{layout.channel_axis}: pass channel_axis={a}."
+            )
+    ch = layout.channel_axis
+    if ch is not None and ch in by_axis and by_axis[ch] not in "CS":
+        raise ValueError(
+            f"axes={axes!r} letters axis {ch} {by_axis[ch]!r}, but it is taken as channels "
+            f"(shape {shape}): put a stack axis in front of Y and X (numpy.moveaxis), or "
+            "letter the channel axis C."
+        )
+    return by_axis

@@ -78,3 +78,5 @@ def test_stack_axes_letters():
     assert stack_axes(slice_layout((8, 8), None), ("z", "x"), "z") is None
     ch = slice_layout((5, 8, 8, 3), -1)  # channels last: letters for the labels' axes
     assert stack_axes(ch, ("depth", "y", "x"), "auto") == "ZYX"
+    # an axis of length 1 is neither Y nor a stack axis (the engine refuses two Ys)
+    assert stack_axes(slice_layout((1, 3, 8, 8), None), None, "z") == "QZYX"

@@ -48,7 +48,8 @@ def stack_axes(layout, axis_labels, choice: str) -> str | None:
     stack = [spatial.index(a) for a in layout.stack_axes]
     if not stack:
         return None
-    letters = ["Y"] * len(spatial)
+    letters = ["Q"] * len(spatial)  # an axis of length 1: neither a stack axis nor Y, X
+    letters[spatial.index(layout.yx_axes[0])] = "Y"
     letters[spatial.index(layout.yx_axes[1])] = "X"
     if choice == "auto":
         names = [str(n).lower() for n in (axis_labels or ())]
