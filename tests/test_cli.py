@@ -401,3 +401,26 @@ def test_segment_class_count_and_output_mode_options(tmp_path):
     )
     assert tifffile.imread(out).max() == 3  # background + two squares
     assert main(["segment", str(tmp_path / "img.tif"), "--n-classes", "two", "-o", str(out)]) == 2
+
+
+def test_axes_says_what_a_plain_tiff_stack_does_not(tmp_path, capsys):
+    """A plain TIFF says nothing of its axes (tifffile: QYX), so a Z stack was segmented as
+    frames, a new set of ids on every slice, and the CLI had no way to say Z."""
+    yy, xx = np.mgrid[:32, :32]
+    ball = np.stack([((yy - 16) ** 2 + (xx - 16) ** 2 < 40 + 20 * z) for z in range(3)])
+    rng = np.random.default_rng(0)
+    stack = (60 + 150 * ball + rng.normal(0, 6, ball.shape)).clip(0, 255).astype(np.uint8)
+    src = tmp_path / "stack.tif"
+    tifffile.imwrite(src, stack)
+    opts = ["--device", "cpu", "--preset", "fast", "--set", "max_iter=10", "--seed", "0"]
+    assert main(["segment", str(src), "-o", str(tmp_path / "z.tif"), "--axes", "zyx", *opts]) == 0
+    got = tifffile.imread(tmp_path / "z.tif")
+    want = segment(stack, axes="ZYX", preset="fast", max_iter=10, seed=0, device="cpu").labels
+    np.testing.assert_array_equal(got, want)
+    ball_ids = {int(np.bincount(got[z][ball[z]]).argmax()) for z in range(3)}
+    assert len(ball_ids) == 1  # one object through Z, one id
+    capsys.readouterr()
+    assert main(["segment", str(src), "-o", str(tmp_path / "b.tif"), "--axes", "ZXY", *opts]) == 2
+    assert "ending in YX" in capsys.readouterr().err
+    assert main(["segment", str(src), "-o", str(tmp_path / "c.tif"), "--axes", "YX", *opts]) == 1
+    assert "--axes YX has 2 letters; this input has 3 axes" in capsys.readouterr().err

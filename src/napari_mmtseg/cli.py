@@ -155,6 +155,13 @@ def _check_segment_args(args, method_given: bool = True) -> None:
             "--detail D needs a run that trains on each image without scribbles: a model "
             "applied (--model, --train-on) and a scribbled run keep no region hierarchy"
         )
+    if args.axes is not None and not (
+        args.axes.isalpha() and args.axes.upper().endswith(("YX", "YXC", "YXS"))
+    ):
+        raise CLIError(
+            f"--axes {args.axes}: one letter per axis of the inputs, ending in YX (or YXC for "
+            "channels last), e.g. ZYX, TYX, TZYX, ZCYX"
+        )
     if not args.inputs and not args.sample:
         raise CLIError("give image files, folders or globs, or --sample NAME")
     if args.train_on is not None:  # one model trains: a method that trains none is at fault
@@ -254,6 +261,7 @@ def cmd_segment(args) -> int:
             resolve_preset(args)
         extra = _read_scribbles(args, n)
         extra |= {} if args.detail == "auto" else {"detail": args.detail}
+        extra |= {} if args.axes is None else {"axes": args.axes.upper()}
         model, model_info = segment_model(args, inputs, folder, overrides)
     except CLIError:  # stopped before any input: leave no empty folder of this command's
         _remove_empty(folder, created)

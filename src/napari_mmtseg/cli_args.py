@@ -114,6 +114,15 @@ def _segment_parser(sub, methods, presets) -> None:
         "with --scribbles, whose classes keep their scribble ids)",
     )
     s.add_argument(
+        "--axes",
+        default=None,
+        metavar="LETTERS",
+        help="one letter per axis of every input, e.g. ZYX for a Z stack or TYX for a "
+        "time-lapse (tifffile's and napari's codes: T, Z, C, Y, X); replaces what a file says "
+        "of its axes (a plain TIFF stack says nothing, so it is taken as frames) "
+        "(default: the file's axes)",
+    )
+    s.add_argument(
         "--detail",
         type=detail_arg,
         default="auto",

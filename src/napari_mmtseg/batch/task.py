@@ -181,7 +181,9 @@ def segment_file(
     dst : str
         The labels file to write (``.tif`` or ``.ome.zarr``), local path or URL.
     method, preset, seed, channel_axis, device, overrides
-        As for :func:`napari_mmtseg.segment` (``overrides``: Params fields by name).
+        As for :func:`napari_mmtseg.segment` (``overrides``: Params fields by name, and
+        ``detail``, the level written, and ``axes``, one letter per axis of every input,
+        which replace what the file says of its axes, as ``mmtseg segment --axes``).
     num_threads : int or dict or None, optional
         Torch threads (an int, or a ``{worker address: int}`` map); None: torch's setting.
     overwrite : bool, optional
@@ -231,8 +233,15 @@ def segment_file(
         error = read_error(src, exc)
         row.update(status="failed", error=error, seconds=round(time.perf_counter() - t0, 3))
         return row
-    kw = _engine_keywords(image, meta, method, preset, seed, channel_axis, device, model)
     overrides = dict(overrides or {})
+    axes = overrides.pop("axes", None)  # mmtseg segment --axes: what the file does not say
+    if axes is not None:
+        if len(axes) != image.ndim:
+            error = f"--axes {axes} has {len(axes)} letters; this input has {image.ndim} axes"
+            row.update(status="failed", error=error, seconds=round(time.perf_counter() - t0, 3))
+            return row
+        meta = replace(meta, axes=str(axes).upper())
+    kw = _engine_keywords(image, meta, method, preset, seed, channel_axis, device, model)
     detail = overrides.pop("detail", "auto")  # the level written (mmtseg segment --detail)
     stack = _stack_of(image, kw["channel_axis"]) if detail != "auto" else None
     if stack:  # before any training: a stack's result has no hierarchy to cut
