@@ -185,3 +185,17 @@ def test_axes_that_do_not_fit_the_image_are_refused_before_training(shape, kwarg
     img = (np.random.default_rng(0).random(shape) * 255).astype(np.uint8)
     with pytest.raises(ValueError, match=phrase):
         segment(img, preset="fast", device="cpu", max_iter=2, **kwargs)
+
+
+def test_a_regions_stack_says_its_regions_over_the_stack_not_slice_0s():
+    """The reason described slice 0 alone: an empty first slice gave "1 region" for a
+    stack of several objects."""
+    yy, xx = np.mgrid[:40, :40]
+    disc = ((yy - 20) ** 2 + (xx - 20) ** 2 < 60).astype(float)
+    rng = np.random.default_rng(0)
+    stack = np.stack([np.zeros((40, 40)), disc, disc, disc]) * 0.7 + 0.2
+    stack = (stack + rng.normal(0, 0.02, stack.shape)).astype(np.float32)
+    r = segment(stack, axes="ZYX", preset="fast", device="cpu", max_iter=10)
+    n = int(np.unique(r.labels[r.labels > 0]).size)
+    assert n >= 2 and r.output["n_regions"] == n
+    assert r.output["why"].startswith(f"{n} regions over the 4 slices")

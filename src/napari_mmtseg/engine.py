@@ -387,10 +387,11 @@ def _stack_labels(run: RunPlan, out: np.ndarray) -> np.ndarray:
 
 def _result(run: RunPlan, labels, infos, seconds, keep_model, version) -> SegmentationResult:
     """The run's :class:`SegmentationResult`."""
-    whole = None  # clusters ids of a stack are one class on every slice: count them once
-    if run.p.output == "clusters" and len(infos) > 1:
-        whole = int(np.unique(labels[labels > 0]).size)
-    summary = summarize_output(infos, whole)
+    whole = regions = None  # a stack's ids: counted once over the stack
+    if len(infos) > 1:
+        n = int(np.unique(labels[labels > 0]).size)
+        whole, regions = (n, None) if run.p.output == "clusters" else (None, n)
+    summary = summarize_output(infos, whole, regions)
     if run.scr is not None:
         summary["scribble_ids"] = run.scr.ids.tolist()
     if run.model is not None and run.p.output == "clusters":

@@ -194,7 +194,9 @@ def explain_grouped(
     return f"{holds}, not the {asked} asked for: the image has only {distinct}", details
 
 
-def summarize_output(infos: list, stack_classes: int | None = None) -> dict:
+def summarize_output(
+    infos: list, stack_classes: int | None = None, stack_regions: int | None = None
+) -> dict:
     """Summarize a whole run from the per-slice :class:`OutputInfo` list.
 
     Parameters
@@ -204,15 +206,20 @@ def summarize_output(infos: list, stack_classes: int | None = None) -> dict:
     stack_classes : int, optional
         A stack with clusters output whose ids are one class on every slice: the classes
         over the whole stack (``n_classes``, and what ``why`` says first).
+    stack_regions : int, optional
+        A stack with regions output: its ids over the whole stack (``n_regions``, and what
+        ``why`` says first; a slice alone says little of a stack, an empty first slice
+        nothing).
 
     Returns
     -------
     dict
         The class and region counts (the largest over slices: ``n_classes``, ``n_regions``,
-        ``clusters_before``, ``pieces_before``), the settings (``min_region_size``,
-        ``merge_threshold``, ``texture_weight``), ``why`` (what the result holds and why, in the
-        user's words) and ``why_details`` (the output stage's steps), both of the first slice
-        (stacks say how many classes the slices have). Empty for no slices.
+        ``clusters_before``, ``pieces_before``; a stack's counts where given), the
+        settings (``min_region_size``, ``merge_threshold``, ``texture_weight``), ``why``
+        (what the result holds and why, in the user's words) and ``why_details`` (the output
+        stage's steps), both of the first slice (stacks say first what the whole stack
+        holds, and how many classes the slices have). Empty for no slices.
     """
     if not infos:
         return {}
@@ -221,7 +228,12 @@ def summarize_output(infos: list, stack_classes: int | None = None) -> dict:
     if len(infos) > 1:
         counts = sorted({i.n_classes for i in infos})
         span = str(counts[0]) if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
-        if stack_classes is None:
+        if stack_regions is not None:
+            whole = _plural(stack_regions, "region")
+            why = (
+                f"{whole} over the {len(infos)} slices (classes per slice: {span}); slice 0: {why}"
+            )
+        elif stack_classes is None:
             why = f"{why} (in the first slice; classes per slice: {span})"
         else:
             whole = _plural(stack_classes, "class", "classes")
@@ -230,7 +242,7 @@ def summarize_output(infos: list, stack_classes: int | None = None) -> dict:
     n_classes = max(i.n_classes for i in infos) if stack_classes is None else stack_classes
     return {
         "n_classes": n_classes,
-        "n_regions": max(i.n_regions for i in infos),
+        "n_regions": max(i.n_regions for i in infos) if stack_regions is None else stack_regions,
         "clusters_before": max(i.n_clusters_in for i in infos),
         "pieces_before": max(i.n_pieces_in for i in infos),
         "min_region_size": first.min_region_size,
