@@ -162,6 +162,8 @@ def test_refine_checks_its_inputs(coins_run):
         refine(img, labels, strokes, run.model, device="cpu", within=np.ones(labels.shape[1]))
     with pytest.raises(ValueError, match="output must be 'regions' or 'clusters'"):
         refine(img, labels, strokes, run.model, device="cpu", output="instances")
+    with pytest.raises(ValueError, match="min_region_size must be"):  # values, not only names
+        refine(img, labels, strokes, run.model, device="cpu", min_region_size=-3)
 
 
 def test_a_stroke_on_the_background_does_not_bridge_nuclei_or_add_specks():

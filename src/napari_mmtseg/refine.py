@@ -34,7 +34,8 @@ from .image import prepare_image
 from .infer import frozen_labels, frozen_statistics, network_labels
 from .model import Model
 from .output_stage import finish_labels
-from .params import LEARNED_METHODS, OUTPUTS, check_fields
+from .params import LEARNED_METHODS, check_fields
+from .params_check import check_params
 from .refine_ids import (
     TAKEN_OVER,
     channel_ids,
@@ -205,6 +206,7 @@ def iter_refine(
             f"within's shape {np.shape(within)} differs from the labels' {labels.shape}."
         )
     p = replace(p, **{"scribble_weight": REFINE_SCRIBBLE_WEIGHT, **overrides})
+    check_params(p)  # an unknown output, a negative min_region_size, ... before training
     rule = {**REFINE_STOP, **(stop or {})}
     dev = resolve_device(device)
     name = describe_device(dev)
@@ -278,8 +280,6 @@ def _setup(image, labels, strokes, model, output, channel_axis, rgb):
     model.check_fits(prep.n_channels)
     labels, strokes = _check(labels, strokes, prep.spatial_shape)
     strokes = eraser_strokes(labels, strokes)
-    if output is not None and output not in OUTPUTS:
-        raise ValueError(f"output must be 'regions' or 'clusters', got {output!r}")
     return prep, labels, strokes, replace(model.params, output=output or model.params.output)
 
 
