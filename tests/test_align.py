@@ -79,3 +79,15 @@ def test_count_ids_equals_bincount_without_reading_the_device():
     counts = count_ids(ids, 10)  # ids 7-9 absent: zero counts, like minlength
     torch.testing.assert_close(counts, torch.bincount(ids.reshape(-1), minlength=10))
     assert counts.dtype == torch.long and count_ids(ids[:0], 3).tolist() == [0, 0, 0]
+
+
+def test_earlier_maps_give_a_class_missing_from_the_reference_its_id_back():
+    before = np.array([[1, 1, 2, 3]] * 4)
+    blank = np.full((4, 4), 1)  # classes 2 and 3 missing from the slice just before
+    moving = np.array([[7, 7, 8, 9]] * 4)
+    np.testing.assert_array_equal(align_labels(blank, moving, earlier=[before]), before)
+    # the reference weighs most: where it disagrees with the earlier map, it wins
+    swapped = np.array([[2, 2, 1, 1]] * 4)
+    out = align_labels(swapped, np.array([[7, 7, 8, 8]] * 4), earlier=[swapped[:, ::-1]])
+    np.testing.assert_array_equal(out, swapped)
+    assert align_labels(blank, moving, next_id=10)[0, 2] >= 10  # without them: new ids

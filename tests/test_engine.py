@@ -255,6 +255,22 @@ def test_stack_ids_never_reuse_an_id_for_a_new_cluster():
     assert lab[0, 0, 6] == lab[1, 0, 6] == lab[2, 0, 6] and lab[0, 7, 0] == lab[2, 0, 0]
 
 
+def test_a_blank_slice_does_not_renumber_the_classes_after_it():
+    """Slice by slice, ids are matched to the few slices before, not to the last alone:
+    a blank slice (one class) used to give every other class a new id after it."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:48, :48]
+    disc = (yy - 15) ** 2 + (xx - 15) ** 2 < 80
+    square = (yy > 28) & (yy < 42) & (xx > 26) & (xx < 40)
+    part = np.array([0.1, 0.5, 0.9])[disc + 2 * square]
+    blank = np.full((48, 48), 0.1)
+    noisy = part + rng.normal(0, 0.01, (2, 48, 48))
+    stack = np.stack([noisy[0], noisy[1], blank, noisy[1], noisy[0]])
+    lab = segment(stack, method="kmeans", k=3, stack="per_slice", axes="ZYX", **FAST).labels
+    for mask in (disc, square, ~(disc | square)):
+        assert len(np.unique(lab[[0, 1, 3, 4]][:, mask])) == 1, np.unique(lab[:, mask])
+
+
 def test_input_types_are_checked():
     """The parameters' own checks: tests/test_params_check.py."""
     with pytest.raises(TypeError, match="channel_axis must be an integer"):

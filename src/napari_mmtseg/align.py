@@ -100,12 +100,18 @@ def match_from_overlap(S: np.ndarray) -> np.ndarray:
 
 
 def align_labels(
-    reference: np.ndarray, moving: np.ndarray, next_id: int | None = None
+    reference: np.ndarray,
+    moving: np.ndarray,
+    next_id: int | None = None,
+    earlier=(),
 ) -> np.ndarray:
     """Relabel ``moving`` so its ids agree with ``reference`` where they overlap.
 
     Each moving segment takes the id of the reference segment it is matched to
-    (one-to-one, maximum total overlap).
+    (one-to-one, maximum total overlap). With ``earlier`` label maps (the slices before
+    ``reference`` in a stack), a segment's overlap with each of them counts too, half as
+    much per step back, so a class missing from ``reference`` alone (a blank slice, a
+    frame where it left the field) takes its id back instead of a new one.
 
     Parameters
     ----------
@@ -118,6 +124,9 @@ def align_labels(
         ``reference``, or matched only with zero overlap) get new ids from here on
         (default ``reference.max() + 1``; pass the largest id used anywhere so far + 1 when
         aligning a stack slice by slice).
+    earlier : sequence of numpy.ndarray of int, optional
+        Label maps of ``reference``'s shape, the most recent last (``reference`` itself
+        comes after them); the ``k``-th map back weighs ``2 ** -k`` of ``reference``.
 
     Returns
     -------
@@ -129,15 +138,19 @@ def align_labels(
     ValueError
         When the two maps differ in shape.
     """
-    reference = np.asarray(reference)
+    refs = [np.asarray(r) for r in (*earlier, reference)]
     moving = np.asarray(moving)
-    if reference.shape != moving.shape:
-        raise ValueError(
-            f"align_labels needs label maps of one shape, got {reference.shape} and {moving.shape}"
-        )
-    ref_ids, ref_inv = np.unique(reference, return_inverse=True)
+    for r in refs:
+        if r.shape != moving.shape:
+            raise ValueError(
+                f"align_labels needs label maps of one shape, got {r.shape} and {moving.shape}"
+            )
+    ref_ids = np.unique(np.concatenate([np.unique(r) for r in refs]))
     mov_ids, mov_inv = np.unique(moving, return_inverse=True)
-    S = overlap_matrix(ref_inv, mov_inv, ref_ids.size, mov_ids.size)
+    S = np.zeros((ref_ids.size, mov_ids.size))
+    for back, r in enumerate(reversed(refs)):
+        r_inv = np.searchsorted(ref_ids, r)
+        S += 0.5**back * overlap_matrix(r_inv, mov_inv, ref_ids.size, mov_ids.size)
     mapping = match_from_overlap(S)
     matched = mapping < ref_ids.size
     cols = np.flatnonzero(matched)
@@ -147,5 +160,5 @@ def align_labels(
     new_ids = np.empty(mov_ids.size, dtype=np.int64)
     new_ids[matched] = ref_ids[mapping[matched]]
     new_ids[~matched] = next_id + np.arange(int((~matched).sum()))
-    out_dtype = np.result_type(reference.dtype, np.min_scalar_type(int(new_ids.max())))
+    out_dtype = np.result_type(refs[-1].dtype, np.min_scalar_type(int(new_ids.max())))
     return new_ids[mov_inv].reshape(moving.shape).astype(out_dtype)

@@ -40,6 +40,9 @@ from .train import RunProgress, train_slice, train_view
 
 __all__ = ["Progress", "SegmentationResult", "fit_model", "iter_segment", "segment"]
 
+#: slices a slice-by-slice stack's ids are matched against (the one before weighs most)
+RECENT = 4
+
 
 def iter_segment(
     image,
@@ -151,7 +154,7 @@ def _segment_slices(run: RunPlan):
         raw = yield from _raw_labels(run, x, i, done, plane, dev_name, fallback)
         lab, info = _output_stage(run, raw, x, plane, fallback)
         infos.append(info)
-        lab = _slice_ids(run, lab, plane, out[i - 1] if i > 0 else None, top)
+        lab = _slice_ids(run, lab, plane, out[max(0, i - RECENT) : i], top)
         out[i] = lab
         top = max(top, int(lab.max()))  # the highest id so far, without rescanning out
         if not run.trains:
@@ -188,7 +191,7 @@ def _one_model_slices(run: RunPlan):
         lab, info = _output_stage(run, raw, x, plane, fallback)
         infos.append(info)
         if _ids_kept(run):
-            out[i] = _slice_ids(run, lab, plane, None, -1)
+            out[i] = _slice_ids(run, lab, plane, (), -1)
         else:
             ids.add(i, lab, raw, p.n_classes == "auto")
         k = len(np.unique(out[i]))
@@ -359,16 +362,17 @@ def _recounted(info, lab: np.ndarray, moved: int):
     return replace(info, n_classes=n_classes, n_regions=n_regions, why=why)
 
 
-def _slice_ids(run: RunPlan, lab, plane, prev, top):
-    """A slice's output ids: scribble ids, a model's channel ids, or aligned to ``prev``."""
+def _slice_ids(run: RunPlan, lab, plane, recent, top):
+    """A slice's output ids: scribble ids, a model's channel ids, or aligned to the
+    ``recent`` slices' (the slice before weighs most)."""
     if run.scr is not None:  # the scribble classes' ids (channels mapped), not aligned
         learned = run.method in LEARNED_METHODS
         channels = run.state.scribble_channels if learned else None
         return run.scr.slice_ids(lab, plane, run.p.output, run.p.q, channels)
     if run.model is not None and run.p.output == "clusters":
         return run.model.class_ids(lab)  # one id per channel on every slice and image
-    if prev is not None:  # same id = same cluster through the stack; new clusters get unused ids
-        return align_labels(prev, lab, next_id=top + 1)
+    if len(recent):  # same id = same cluster through the stack; new clusters get unused ids
+        return align_labels(recent[-1], lab, next_id=top + 1, earlier=recent[:-1])
     return lab
 
 

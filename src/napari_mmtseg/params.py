@@ -145,7 +145,8 @@ class Params:
         (``max_iter`` steps in all, each on one slice) and labels every slice with it, one
         id per class through the stack; ``"per_slice"`` trains on each slice in turn
         (``max_iter`` each, starting from the previous slice's networks) and matches ids
-        by overlap (docs/usage.md, "3D and time-lapse data": when to use which).
+        by overlap with the few slices before (:func:`napari_mmtseg.align_labels`) (docs/usage.md,
+        "3D and time-lapse data": when to use which).
     sync_every : int or None, default None
         Learned methods: training steps per host read. The losses, label counts and the
         stopping rule are read every ``sync_every`` steps (a stop can come up to
