@@ -459,3 +459,42 @@ def test_the_labelling_network_can_still_be_chosen_when_a_model_is_applied(final
     got = segment(img, model=model, final_net=final_net, device="cpu").labels
     want = segment(img, model=own, final_net=final_net, device="cpu").labels
     np.testing.assert_array_equal(got, want)
+
+
+def test_a_field_with_no_nucleus_stays_background_with_the_models_intensity_range():
+    """Normalised with its own range, a field of background alone was stretched until its
+    noise spanned [0, 1], and a model kept from a stack of a nuclei field and an empty one
+    labelled that empty field all nucleus (applied alone; in the stack it was background).
+    The model keeps its training data's intensity range and applies it to images of its
+    dtype: the empty field is background, and each slice alone gets the stack's labels."""
+    nuclei, empty = _field(1, 8), _field(2, 0)
+    run = segment(np.stack([nuclei, empty]), axes="TYX", keep_model=True, output="clusters", **FAST)
+    lo, hi = run.model.intensity_range
+    assert len(lo) == len(hi) == 1 and lo[0] < 200 < 700 < hi[0]
+    background = int(np.bincount(run.labels[0][nuclei < 300]).argmax())
+    alone = segment(empty, model=run.model, output="clusters", device="cpu").labels
+    assert (alone == background).mean() >= 0.99
+    for i, field in enumerate((nuclei, empty)):
+        again = segment(field, model=run.model, output="clusters", device="cpu").labels
+        np.testing.assert_array_equal(again, run.labels[i])
+
+
+def test_the_intensity_range_applies_to_the_models_dtype_only_and_round_trips(tmp_path):
+    """Another dtype is normalised per image, as documented; an image of the model's dtype
+    whose intensities lie mostly outside its range says so; the range is saved and checked."""
+    from dataclasses import replace
+
+    from napari_mmtseg.image import prepare_image
+
+    field = _field(1, 8)
+    model = segment(field, keep_model=True, **FAST).model
+    same, other = prepare_image(field), prepare_image((field // 8).astype(np.uint8))
+    assert model.normalise(same) and same.range_given
+    assert not model.normalise(other) and not other.range_given
+    with pytest.warns(UserWarning, match="mostly outside"):
+        model.normalise(prepare_image(field * 20))
+    loaded = load_model(model.save(tmp_path / "m.pt"))
+    assert loaded.intensity_range == model.intensity_range
+    for bad in ([[0.0], [np.nan]], [[5.0], [1.0]], [[0.0, 1.0], [2.0, 3.0]], "x"):
+        with pytest.raises(ValueError, match="intensity_range must be"):
+            replace(model, intensity_range=bad)

@@ -479,3 +479,42 @@ def test_a_method_that_trains_no_model_is_named_so_with_train_on_or_model(tmp_pa
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "--method trainable does not apply with --model" in err and "--scribbles" not in err
+
+
+def test_train_on_with_n_classes_and_clusters_output_applies_the_model(tmp_path, capsys):
+    """``--train-on 2 --n-classes 2 --output-mode clusters`` trained and saved the model,
+    then stopped before any label: the model's own n_classes was taken for a request to
+    regroup its classes per image. The model's classes keep one id on every image
+    (n_classes 'auto', said once), as ``segment(model=...)`` gives them."""
+    files = _images(tmp_path / "plate", 3)
+    out = tmp_path / "out"
+    argv = ["segment", str(tmp_path / "plate"), "-o", str(out), "--train-on", "2", *FAST]
+    capsys.readouterr()
+    assert main(argv + ["--n-classes", "2", "--output-mode", "clusters"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("trained with n_classes=2") == 1
+    model = load_model(out / MODEL_NAME)
+    for f in files:
+        with pytest.warns(UserWarning, match="trained with n_classes=2"):
+            expected = segment(tifffile.imread(f), model=model, device="cpu")
+        got = tifffile.imread(out / f"{f.stem}_labels.tif")
+        np.testing.assert_array_equal(got, expected.labels)
+        assert expected.params["n_classes"] == "auto"
+    with pytest.raises(ValueError, match="n_classes would regroup"):
+        segment(tifffile.imread(files[0]), model=model, device="cpu", n_classes=3)
+
+
+def test_segment_many_refuses_overrides_no_run_can_take_before_any_input(tmp_path):
+    """``segment_many(files, out, model=m, overrides={"q": 16})`` failed once per input (the
+    CLI refuses the same before reading any); now before any input, with no summary."""
+    files = _images(tmp_path / "in", 2)
+    model = segment(tifffile.imread(files[0]), keep_model=True, preset="fast", max_iter=5,
+                    q=8, device="cpu").model  # fmt: skip
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="q defines the model's networks"):
+        segment_many(files, out, model=model, overrides={"q": 16})
+    with pytest.raises(ValueError, match="n_classes would regroup"):
+        segment_many(files, out, model=model, overrides={"output": "clusters", "n_classes": 3})
+    with pytest.raises(ValueError, match="lr"):
+        segment_many(files, out, overrides={"lr": -1.0})
+    assert not out.exists()

@@ -238,7 +238,7 @@ def cmd_segment(args) -> int:
     from .batch import BatchError, check_output, plan, segment_many
     from .batch.plan import output_folder
     from .params import LABELLING_FIELDS
-    from .plan import run_params, unused_with_model
+    from .plan import model_n_classes_note, run_params, unused_with_model
 
     method_given = args.method is not None
     args.method = args.method or "mmt"
@@ -275,6 +275,10 @@ def cmd_segment(args) -> int:
                 f"fixed them; only how the labels are made can change ({can})"
             )
         overrides = {k: v for k, v in overrides.items() if k not in unused}
+        note = model_n_classes_note(model, overrides)
+        if note is not None:  # said once here, not once per input
+            print(f"mmtseg: warning: {note}", file=sys.stderr)
+            overrides["n_classes"] = "auto"
     client, cluster, threads = _client(args, n)
     try:
         run_params(args.method, args.preset, model, overrides)  # each input's, checked once

@@ -69,12 +69,16 @@ class PreparedImage:
         How it is cut into 2D slices.
     in_memory : bool
         Whether ``source`` is a numpy array.
+    range_given : bool
+        Whether the intensity range was given (:meth:`use_intensity_range`: a kept model's)
+        rather than read from the image.
     """
 
     source: Any
     channels: Channels
     layout: SliceLayout
     in_memory: bool = True
+    range_given: bool = False
     _range: tuple | None = None
 
     @property
@@ -168,6 +172,17 @@ class PreparedImage:
                 sample = sample[:, :-1]
             self._range = intensity_range(sample, joint=self.rgb)
         return self._range
+
+    def use_intensity_range(self, lo, hi) -> None:
+        """Normalise with the range ``lo`` to ``hi`` instead of the image's own.
+
+        Parameters
+        ----------
+        lo, hi : array-like of float
+            The intensities mapped to 0 and 1, one per channel, in the image's units.
+        """
+        self._range = (np.asarray(lo, np.float64), np.asarray(hi, np.float64))
+        self.range_given = True
 
     def slice(self, i: int) -> np.ndarray:
         """Slice ``i`` normalised.

@@ -18,8 +18,9 @@ File format (``Model.save`` / :func:`load_model`), version 1: one file written b
   ``step``, ``version`` (of napari-mmtseg), ``channel_ids`` (the output id of each
   network channel, or None for channel + 1), ``class_channels`` (the channels a pixel may
   take when the model is applied, or None for any), ``scribble_channels`` (those of the
-  scribble classes, or None) and ``training`` (how a batch trained it, or None); other keys
-  are ignored on loading;
+  scribble classes, or None), ``training`` (how a batch trained it, or None),
+  ``teacher_map`` and ``intensity_range`` (``[lo, hi]``, the training data's intensities
+  mapped to 0 and 1, one float per channel each, or None); other keys are ignored on loading;
 - ``"weights"``: ``{"net": state_dict}`` plus ``"teacher"`` for MMT, each a dict of name ->
   tensor (CPU, float32);
 - ``"generator"``: the uint8 state of the input-noise generator, or None;
@@ -33,6 +34,7 @@ No Qt, no napari.
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -49,12 +51,14 @@ FORMAT = "napari-mmtseg-model"
 FORMAT_VERSION = 1
 #: how an image's intensities reach the networks, whatever image a model is applied to
 NORMALISATION = (
-    "per image, from the data alone: intensity images (grey, multichannel) stretched between "
-    "each channel's 0.5th and 99.5th percentiles; colour (RGB) images from their minimum to "
-    "their maximum over the three channels, a tail beyond the 0.5th or 99.5th percentile "
-    "longer than half the range between them cut; clipped to [0, 1]; BatchNorm then uses the "
-    "statistics of the model's training data (frozen_bn), or, in a model that keeps none, the "
-    "image's own"
+    "an image of the training data's dtype with the training data's intensity range "
+    "(intensity_range), so an intensity means the same on every image; another dtype (or a "
+    "model that keeps no range) per image, from the data alone: intensity images (grey, "
+    "multichannel) stretched between each channel's 0.5th and 99.5th percentiles; colour (RGB) "
+    "images from their minimum to their maximum over the three channels, a tail beyond the "
+    "0.5th or 99.5th percentile longer than half the range between them cut; clipped to "
+    "[0, 1]; BatchNorm then uses the statistics of the model's training data (frozen_bn), or, "
+    "in a model that keeps none, the image's own"
 )
 
 
@@ -78,9 +82,10 @@ class Model:
     layout : str
         ``"grey"``, ``"rgb"`` or ``"channels"``.
     dtype : str
-        The training image's dtype (for information: see ``normalisation``).
+        The training image's dtype.
     normalisation : str
-        How intensities are normalised (:data:`NORMALISATION`): per image, so a model
+        How intensities are normalised (:data:`NORMALISATION`): an image of the training
+        data's ``dtype`` with :attr:`intensity_range`; another dtype per image, so a model
         trained on a uint8 image and applied to a uint16 one sees both in [0, 1].
     fused : bool
         MMT's students as one grouped network (the weights' layout).
@@ -125,6 +130,13 @@ class Model:
     teacher_map : list of int or None
         With ``frozen_bn``, for MMT's two-teacher vote (``final_net="teachers"``): teacher
         0's channel for each of teacher 1's, on the training data.
+    intensity_range : list or None
+        ``[lo, hi]``, each a list of ``n_channels`` floats: the intensities of the training
+        data (the image, or the whole stack or sample of files) mapped to 0 and 1, in its
+        units. Applied (or refined) on an image of the same ``dtype``, the model normalises
+        with them, not with the image's own range, so an intensity means the same on every
+        image: a field with no nucleus stays background instead of being stretched until its
+        brightest background looks like nuclei. None (older files): each image's own.
     """
 
     method: str
@@ -144,8 +156,10 @@ class Model:
     training: dict | None = None
     frozen_bn: dict | None = field(default=None, repr=False)
     teacher_map: list | None = None
+    intensity_range: list | None = None
 
     def __post_init__(self):
+        self._check_range()
         q = self.params.q
         for name in ("class_channels", "scribble_channels"):
             chans = getattr(self, name)
@@ -158,6 +172,63 @@ class Model:
                     f"{name} must list the networks' channels, 0 to {q - 1}"
                     f"{' (at least one)' if name == 'class_channels' else ''}; got {chans!r}"
                 )
+
+    def _check_range(self) -> None:
+        """Refuse an :attr:`intensity_range` that is not two lists of ``n_channels`` floats."""
+        r = self.intensity_range
+        if r is None:
+            return
+        try:
+            lo, hi = (np.asarray(v, dtype=np.float64) for v in r)
+            ok = lo.shape == hi.shape == (self.n_channels,)
+            ok = ok and bool(np.isfinite(lo).all() and np.isfinite(hi).all() and (hi >= lo).all())
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(
+                f"intensity_range must be [lo, hi], each {self.n_channels} finite floats "
+                f"with lo <= hi; got {r!r}"
+            )
+
+    def normalise(self, prep) -> bool:
+        """Let ``prep`` normalise with :attr:`intensity_range` when it has the model's dtype.
+
+        Parameters
+        ----------
+        prep : PreparedImage
+            The image the model labels or is refined on.
+
+        Returns
+        -------
+        bool
+            Whether the model's range is used (else the image's own).
+
+        Warns
+        -----
+        UserWarning
+            When the image's own intensities lie mostly outside the model's range (another
+            exposure, or another scale of the same dtype): most of its pixels then clip to
+            the darkest or brightest intensity the model knows.
+        """
+        if self.intensity_range is None or str(np.dtype(prep.source.dtype)) != self.dtype:
+            return False
+        lo, hi = (np.asarray(v, np.float64) for v in self.intensity_range)
+        own_lo, own_hi = prep.intensity_range()
+        span = own_hi - own_lo
+        inside = np.clip(np.minimum(own_hi, hi) - np.maximum(own_lo, lo), 0, None)
+        outside = (span > 0) & (inside < span / 4)
+        if outside.any():
+            c = int(np.flatnonzero(outside)[0])
+            warnings.warn(
+                f"This image's intensities ({own_lo[c]:g} to {own_hi[c]:g}) lie mostly outside "
+                f"those of the model's training data ({lo[c]:g} to {hi[c]:g}); they are "
+                "normalised with the model's range, so most pixels clip. If the images differ "
+                "in exposure or scale, train a model on images like this one.",
+                UserWarning,
+                stacklevel=4,
+            )
+        prep.use_intensity_range(lo, hi)
+        return True
 
     @classmethod
     def from_state(
@@ -221,6 +292,7 @@ class Model:
             scribble_channels=_ints(state.scribble_channels),
             frozen_bn=None if frozen is None else frozen[0],
             teacher_map=None if frozen is None else _ints(frozen[1]),
+            intensity_range=[v.tolist() for v in prep.intensity_range()],
         )
 
     def networks(self, device: torch.device) -> tuple:
@@ -345,7 +417,7 @@ class Model:
         dict
             ``method``, ``params``, ``n_channels``, ``layout``, ``dtype``, ``normalisation``,
             ``fused``, ``step``, ``version``, ``channel_ids``, ``class_channels``,
-            ``scribble_channels`` and ``training``.
+            ``scribble_channels``, ``training``, ``teacher_map`` and ``intensity_range``.
         """
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["params"] = self.params.to_dict()

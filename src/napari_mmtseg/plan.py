@@ -215,6 +215,9 @@ def plan_run(
     prep = prepare_image(image, channel_axis=channel_axis, rgb=rgb)
     if model is not None:
         _check_model_applies(model, prep, scribbles)
+    for kept in (model, init_model):
+        if isinstance(kept, Model):
+            kept.normalise(prep)  # its training data's intensity range, for its dtype
     p, scr = _with_scribbles(method, p, prep, scribbles, init_model, overrides)
     state = _start_state(method, p, prep, dev, scr, init_model=init_model, model=model)
     return RunPlan(method, preset, p, prep, scr, state, dev, int(seed), preview_every, model,
@@ -406,6 +409,10 @@ def _model_params(model: Model, preset: str, overrides: dict) -> Params:
         )
         overrides = {k: v for k, v in overrides.items() if k not in unused}
     p = make_params(model.method, preset, **{**model.params.to_dict(), **overrides})
+    note = model_n_classes_note(model, overrides)
+    if note is not None:
+        warnings.warn(note, UserWarning, stacklevel=6)
+        p = replace(p, n_classes="auto")
     if p.output == "clusters" and p.n_classes != "auto":
         raise ValueError(
             "With a model, output='clusters' gives each network channel one id "
@@ -413,6 +420,38 @@ def _model_params(model: Model, preset: str, overrides: dict) -> Params:
             "'auto' (or use output='regions')."
         )
     return p
+
+
+def model_n_classes_note(model: Model, overrides: dict) -> str | None:
+    """Why a model trained with ``n_classes`` labels with ``"auto"``, or None.
+
+    Applied with clusters output, each network channel keeps one id on every image, which
+    regrouping the channels per image (``n_classes``) would break. The model's own
+    ``n_classes`` (left out of ``overrides``, or given again as it is) is so set aside; another
+    value is the caller's request, which :func:`run_params` refuses.
+
+    Parameters
+    ----------
+    model : Model
+        The model applied.
+    overrides : dict
+        Params field -> value, as given.
+
+    Returns
+    -------
+    str or None
+        The warning to give, when the model's ``n_classes`` is set aside.
+    """
+    own = model.params.n_classes
+    output = overrides.get("output", model.params.output)
+    if own == "auto" or output != "clusters" or overrides.get("n_classes", own) != own:
+        return None
+    return (
+        f"This model was trained with n_classes={own}. Applied with clusters output, each of "
+        "its network's classes keeps one id on every image, which regrouping them per image "
+        "would break, so it labels with n_classes='auto' (output='regions' groups each "
+        f"image's regions into {own} classes)."
+    )
 
 
 def _warm_state(model, method, p, prep, device) -> TrainState:

@@ -278,6 +278,7 @@ def _setup(image, labels, strokes, model, output, channel_axis, rgb):
         raise TypeError("model must be the kept Model of a learned method's result.")
     prep = prepare_image(image, channel_axis=channel_axis, rgb=rgb)
     model.check_fits(prep.n_channels)
+    model.normalise(prep)  # the labels were made with its intensity range
     labels, strokes = _check(labels, strokes, prep.spatial_shape)
     strokes = eraser_strokes(labels, strokes)
     return prep, labels, strokes, replace(model.params, output=output or model.params.output)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from functools import partial
 
 from .. import storage
-from ..plan import checked_method, warn_unused_preset
+from ..plan import checked_method, run_params, warn_unused_preset
 from .cluster import threads_per_worker
 from .plan import check_output, plan, single_output
 from .summary import SUMMARY_NAME, BatchReport, read_summary, write_summary
@@ -125,9 +125,10 @@ def segment_many(
 
     Parameters
     ----------
-    inputs : iterable of str
+    inputs : str, os.PathLike or iterable of them
         Files, zarr stores, folders (their images) and globs, local or fsspec URLs
-        (a stack is one file, one task).
+        (a stack is one file, one task); one alone stands for itself, as on the command
+        line.
     output : str
         A folder (``<stem>_labels.tif`` per input, plus the summary CSV
         :data:`~napari_mmtseg.batch.summary.SUMMARY_NAME`), or a ``.tif`` path for a
@@ -175,8 +176,9 @@ def segment_many(
     BatchError
         For inputs or an output that cannot make a batch.
     ValueError
-        For an unknown method, one other than the model's, or ``model_info`` without
-        ``model``.
+        For an unknown method, one other than the model's, ``model_info`` without
+        ``model``, or overrides no run can take (an invalid value; with ``model``, a field of
+        its networks, or ``n_classes`` with clusters output), before any input is read.
     TypeError
         For a ``model`` that is not a :class:`~napari_mmtseg.Model` (a path: load it
         with :func:`napari_mmtseg.load_model`).
@@ -187,6 +189,7 @@ def segment_many(
     if model is not None and preset is not None:
         warn_unused_preset(preset, stacklevel=2)
     preset = "fast" if preset is None else preset
+    _check_overrides(method, preset, model, overrides)
     pairs, record = _prepare(inputs, output, log, on_row)
     kw = dict(method=method, preset=preset, seed=seed, channel_axis=channel_axis,
               device=device, overrides=dict(overrides or {}), overwrite=overwrite,
@@ -197,6 +200,21 @@ def segment_many(
     finally:
         summary = _finish(record, pairs)
     return BatchReport(rows=record.rows, summary_path=summary, seconds=time.perf_counter() - t0)
+
+
+def _check_overrides(method: str, preset: str, model, overrides) -> None:
+    """Refuse, before any input, overrides that every input's run would refuse (ValueError);
+    each run gives its own warnings."""
+    import warnings
+    from dataclasses import fields
+
+    from ..params import Params
+
+    names = {f.name for f in fields(Params)}
+    given = {k: v for k, v in (overrides or {}).items() if k in names}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run_params(method, preset, model, given)
 
 
 def _prepare(inputs, output, log: bool, on_row) -> tuple[list, _Recorder]:
