@@ -443,3 +443,19 @@ def test_a_rerun_of_some_inputs_keeps_the_summary_rows_of_the_others(tmp_path):
     assert set(rows) == {"img0.tif", "img1.tif", "img2.tif"}
     assert rows["img0.tif"] == first["img0.tif"] and rows["img2.tif"] == first["img2.tif"]
     assert rows["img1.tif"]["status"] == "done"
+
+
+def test_one_input_given_alone_is_that_input_not_its_letters(tmp_path):
+    """``segment_many("plate/", out)`` said "input not found: p": the string was iterated."""
+    from pathlib import Path
+
+    from napari_mmtseg.batch import plan
+
+    folder = tmp_path / "plate"
+    folder.mkdir()
+    for i in range(2):
+        tifffile.imwrite(folder / f"f{i}.tif", np.zeros((8, 8), np.uint8))
+    out = tmp_path / "out"
+    expected = plan([str(folder)], out)
+    assert len(expected) == 2
+    assert plan(str(folder), out) == plan(Path(folder), out) == expected

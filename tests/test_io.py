@@ -84,3 +84,40 @@ def test_result_metadata_for_a_napari_layer():
         SimpleNamespace(scale=(1.0, 1.0), units=("pixel", "pixel"), axis_labels=("-2", "-1"))
     )
     assert plain.axes == "YX" and plain.scale == {}
+
+
+def test_a_tiff_too_big_to_decode_is_read_lazily_or_refused_from_its_header(tmp_path, monkeypatch):
+    """A compressed TIFF of a few MB declaring 60416 x 60416 pixels was decoded whole (7 GB,
+    98 s) before the run's memory check refused it. Its header is read first: pixels over a
+    quarter of the free RAM come as a lazy zarr array (the run's check then comes first,
+    and a stack that fits is read slice by slice); without zarr, over 80 % is refused."""
+    import sys
+
+    import napari_mmtseg.memory as memory
+
+    path = tmp_path / "big.tif"
+    tifffile.imwrite(path, np.zeros((300, 400), np.uint16), compression="zlib")
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 200_000)  # 240,000 needed
+    monkeypatch.setattr(
+        tifffile.TiffPageSeries, "asarray", lambda *a, **k: pytest.fail("decoded whole")
+    )
+    image, _ = read_image_meta(path)
+    assert type(image).__module__.startswith("zarr") and image.shape == (300, 400)
+    monkeypatch.setitem(sys.modules, "zarr", None)  # not installed
+    with pytest.raises(MemoryError, match=r"big.tif holds 300 x 400 uint16 .* not read"):
+        read_image_meta(path)
+
+
+def test_a_tiff_stack_read_lazily_gives_the_labels_of_the_array(tmp_path, monkeypatch):
+    import napari_mmtseg.io as io
+
+    rng = np.random.default_rng(0)
+    stack = (rng.random((3, 40, 48)) * 50).astype(np.uint16)
+    stack[:, 10:25, 12:30] += 900
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, stack, imagej=True, metadata={"axes": "ZYX"})
+    monkeypatch.setattr(io, "_read_lazily", lambda *a: True)
+    image, meta = read_image_meta(path)
+    assert not isinstance(image, np.ndarray) and meta.axes == "ZYX"
+    kw = dict(method="kmeans", device="cpu", axes="ZYX")
+    np.testing.assert_array_equal(segment(image, **kw).labels, segment(stack, **kw).labels)

@@ -67,7 +67,8 @@ def read_image_meta(path) -> tuple[np.ndarray, ImageMeta]:
     -------
     image : numpy.ndarray or zarr.Array
         The pixels; for a TIFF tifffile's first series (what ``tifffile.imread``
-        gives), for a zarr store its full-resolution array.
+        gives; a lazy zarr view of it when it would fill more than a quarter of the
+        available RAM), for a zarr store its full-resolution array.
     meta : ImageMeta
         Its axes, pixel sizes and units where the file says them.
 
@@ -75,6 +76,10 @@ def read_image_meta(path) -> tuple[np.ndarray, ImageMeta]:
     ------
     OSError, ValueError
         What the readers raise for a file that is missing or not an image.
+    MemoryError
+        Without zarr installed, for a TIFF whose pixels, decoded, would not fit in 80 % of
+        the available RAM (checked from its header, before any pixel is read; with zarr, a
+        TIFF of more than a quarter of it is returned as a lazy zarr array).
     """
     if in_zarr(path):  # a zarr or OME-Zarr store (or a level of one): an array, lazy
         return read_zarr_meta(path)
@@ -94,8 +99,10 @@ def read_image_meta(path) -> tuple[np.ndarray, ImageMeta]:
 
     with tifffile.TiffFile(source) as tif:
         series = tif.series[0]
-        data = series.asarray()
-        meta = ImageMeta(axes=series.axes if len(series.axes) == data.ndim else "", kind="tiff")
+        lazy = _read_lazily(path, series.shape, series.dtype)
+        data = None if lazy else series.asarray()
+        ndim = len(series.shape)
+        meta = ImageMeta(axes=series.axes if len(series.axes) == ndim else "", kind="tiff")
         page = tif.pages[0]
         try:
             if tif.is_imagej:
@@ -106,7 +113,43 @@ def read_image_meta(path) -> tuple[np.ndarray, ImageMeta]:
                 _tiff_meta(page, meta)
         except Exception:  # odd metadata never stops a read: the pixels are what matter
             meta = ImageMeta(axes=meta.axes, kind="tiff")
+    if lazy:  # a zarr view of the file's first series: the run reads it slice by slice
+        import zarr
+
+        data = zarr.open(tifffile.imread(source, aszarr=True, series=0, level=0), mode="r")
     return data, meta
+
+
+def _read_lazily(path, shape: tuple, dtype) -> bool:
+    """Whether a TIFF's pixels are read lazily (slice by slice, through zarr), from its header.
+
+    A compressed or sparse TIFF can declare far more pixels than its bytes on disk: read
+    whole, it took all the memory before the run's memory check could refuse it. Pixels that
+    would take more than a quarter of the available RAM decoded are read lazily (the run's
+    check then comes first); without zarr installed, those that would take more than 80 % are
+    refused (MemoryError), the rest read whole.
+    """
+    import torch
+
+    from .memory import available_bytes
+
+    need = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
+    free = available_bytes(torch.device("cpu"))
+    if free is None or need <= 0.25 * free:
+        return False
+    try:
+        import zarr  # noqa: F401
+    except ImportError:
+        if need <= 0.8 * free:
+            return False
+        size = " x ".join(str(int(n)) for n in shape)
+        raise MemoryError(
+            f"{path} holds {size} {np.dtype(dtype)} pixels, {need / 2**30:.1f} GiB decoded, "
+            f"more than the {free / 2**30:.1f} GiB of RAM available: it is not read. Segment "
+            "a crop or a downscaled copy, or install zarr (pip install zarr) to read it slice "
+            "by slice."
+        ) from None
+    return True
 
 
 def _imagej_meta(tif, page, meta: ImageMeta) -> None:

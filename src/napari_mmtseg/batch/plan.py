@@ -8,6 +8,7 @@ for one input, a file path.
 from __future__ import annotations
 
 import glob
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -165,9 +166,10 @@ def plan(inputs: Iterable, output) -> list:
 
     Parameters
     ----------
-    inputs : iterable of str or os.PathLike
+    inputs : str, os.PathLike or iterable of them
         Image files, zarr stores, folders (their images, not recursive) and globs,
-        local or fsspec URLs.
+        local or fsspec URLs; one of them alone stands for itself (a folder given as a
+        string is that folder, not its letters).
     output : str or os.PathLike
         A folder (created later if missing; labels named by
         :func:`napari_mmtseg.io.labels_name`), or a ``.tif`` / ``.zarr`` path for one
@@ -187,6 +189,8 @@ def plan(inputs: Iterable, output) -> list:
     """
     from ..io import labels_name
 
+    if isinstance(inputs, str | os.PathLike):
+        inputs = [inputs]
     inputs = [str(i) for i in inputs]
     if not inputs:
         raise BatchError("give image files, folders or globs")
