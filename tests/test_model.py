@@ -498,3 +498,18 @@ def test_the_intensity_range_applies_to_the_models_dtype_only_and_round_trips(tm
     for bad in ([[0.0], [np.nan]], [[5.0], [1.0]], [[0.0, 1.0], [2.0, 3.0]], "x"):
         with pytest.raises(ValueError, match="intensity_range must be"):
             replace(model, intensity_range=bad)
+
+
+def test_a_model_is_saved_over_a_model_only(trained, tmp_path):
+    """``Model.save("f0.tif")`` replaced an image with the model; only a model file is
+    replaced now, and the image stays as it was."""
+    import tifffile
+
+    image = tmp_path / "f0.tif"
+    tifffile.imwrite(image, np.arange(64, dtype=np.uint16).reshape(8, 8))
+    before = image.read_bytes()
+    with pytest.raises(FileExistsError, match="not a napari-mmtseg model file"):
+        trained[0].save(image)
+    assert image.read_bytes() == before
+    path = trained[0].save(tmp_path / "m.pt")
+    assert trained[0].save(path) == path  # a model file is replaced

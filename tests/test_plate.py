@@ -518,3 +518,13 @@ def test_segment_many_refuses_overrides_no_run_can_take_before_any_input(tmp_pat
     with pytest.raises(ValueError, match="lr"):
         segment_many(files, out, overrides={"lr": -1.0})
     assert not out.exists()
+
+
+def test_train_never_writes_its_model_over_an_image_that_is_not_an_input(tmp_path):
+    """``mmtseg train f0.tif -o f1.tif --overwrite`` replaced the image f1.tif (not an input)
+    with the model. Refused before training, --overwrite or not."""
+    files = _images(tmp_path / "in", 2)
+    before = files[1].read_bytes()
+    argv = ["train", str(files[0]), "-o", str(files[1]), "--overwrite", *FAST]
+    assert main(argv) == 2
+    assert files[1].read_bytes() == before

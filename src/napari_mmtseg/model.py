@@ -45,7 +45,7 @@ from . import storage
 from .nets import inference_network, make_models
 from .params import LEARNED_METHODS, Params
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "Model", "load_model", "NORMALISATION"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "Model", "is_model_file", "load_model", "NORMALISATION"]
 
 FORMAT = "napari-mmtseg-model"
 FORMAT_VERSION = 1
@@ -445,12 +445,20 @@ class Model:
             When ``path`` is a folder.
         FileNotFoundError
             When its folder does not exist.
+        FileExistsError
+            When ``path`` is a file other than a napari-mmtseg model (an image, say): a
+            model is only ever saved over a model.
         """
         path = Path(path)
         if path.is_dir():
             raise IsADirectoryError(f"{path} is a folder: name the model file (e.g. model.pt).")
         if not path.parent.is_dir():
             raise FileNotFoundError(f"No folder {path.parent} to write the model file in.")
+        if path.exists() and not is_model_file(path):
+            raise FileExistsError(
+                f"{path} exists and is not a napari-mmtseg model file: it is not replaced. "
+                "Name another file for the model (e.g. model.pt)."
+            )
         blob = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -474,6 +482,30 @@ def _serialise(blob: dict) -> bytes:
     buffer = io.BytesIO()
     torch.save(blob, buffer)
     return buffer.getvalue()
+
+
+def is_model_file(path) -> bool:
+    """Whether a file holds a napari-mmtseg model (of any format version).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    bool
+        False for anything torch cannot read with ``weights_only=True``, and for torch files
+        of other content.
+    """
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(4) != b"PK\x03\x04":  # torch.save writes a zip archive
+                return False
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # unreadable, or a torch file of other content
+        return False
+    return isinstance(blob, dict) and blob.get("format") == FORMAT
 
 
 def _ints(values) -> list | None:

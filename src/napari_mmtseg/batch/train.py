@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import storage
+from ..model import is_model_file
 from .plan import BatchError, plan
 
 __all__ = [
@@ -83,9 +84,10 @@ def check_model_path(
     Raises
     ------
     BatchError
-        When ``path`` is one of the input files, or lies in an input zarr store, whatever
-        ``--overwrite`` says: saving the model would destroy the image; or when the inputs
-        make no batch (:func:`~napari_mmtseg.batch.plan.plan`).
+        When ``path`` is one of the input files, or lies in an input zarr store, or is a
+        file other than a model (an image not among the inputs, say), whatever
+        ``--overwrite`` says: saving the model would destroy it; or when the inputs make no
+        batch (:func:`~napari_mmtseg.batch.plan.plan`).
     """
     from ..ngff import in_zarr, split_store
 
@@ -97,6 +99,11 @@ def check_model_path(
                 f"{option} {path} is the input {src}: saving the model there would replace "
                 f"the image, --overwrite or not; {advice}"
             )
+    if target.is_file() and not is_model_file(target):
+        raise BatchError(
+            f"{option} {path} exists and is not a napari-mmtseg model file: it is not "
+            f"replaced, --overwrite or not; {advice}"
+        )
 
 
 def sample_evenly(items: list, n: int, seed: int = 0) -> list:
