@@ -211,7 +211,10 @@ def test_a_killed_worker_is_replaced_and_every_output_is_whole(client, serial, m
         **MMT,
     )
     assert killed, "no worker was busy after the first image"
-    assert report.ok and report.count("done") == N
+    # a worker killed after its atomic write, before it reported, leaves a whole output that
+    # the retried task finds and skips
+    assert report.ok and report.count("done") + report.count("skipped") == N
+    assert report.count("skipped") <= 1
     for i in range(N):
         np.testing.assert_array_equal(
             tifffile.imread(out / f"img{i}_labels.tif"),

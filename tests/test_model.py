@@ -127,6 +127,8 @@ def test_a_file_that_is_not_a_model_gives_a_clear_error(trained, tmp_path, kind)
     with pytest.raises(ValueError, match=msg.replace("newer|", "")) as err:
         load_model(path)
     assert "weights_only" not in str(err.value)  # torch's advice to load unsafely: not ours
+    if kind == "text":  # said plainly, not as torch's unpickler error
+        assert "not a file torch.save wrote" in str(err.value)
     with pytest.raises(FileNotFoundError):
         load_model(tmp_path / "missing.pt")
     with pytest.raises(FileNotFoundError, match="is a folder"):
@@ -513,3 +515,23 @@ def test_a_model_is_saved_over_a_model_only(trained, tmp_path):
     assert image.read_bytes() == before
     path = trained[0].save(tmp_path / "m.pt")
     assert trained[0].save(path) == path  # a model file is replaced
+
+
+def test_a_result_labelled_by_a_model_records_the_model_not_a_seed_of_its_own(trained):
+    """Applied, a result's metadata said seed 0 and preset 'fast' (the call's defaults, used
+    by nothing) and nothing of the model."""
+    model, img, _ = trained
+    meta = segment(img, model=model, device="cpu").metadata()
+    assert meta["seed"] is None and meta["preset"] is None
+    assert meta["output"]["model"] == {
+        "method": "mmt",
+        "step": model.step,
+        "version": model.version,
+        "dtype": model.dtype,
+        "training": None,
+        "normalised_with": "the model's intensity range",
+    }
+    other = segment((img * 200).astype(np.uint8), model=model, device="cpu").metadata()
+    assert other["output"]["model"]["normalised_with"] == "the image's own range"
+    own = segment(img, **FAST).metadata()
+    assert own["seed"] == 0 and own["preset"] == "fast" and "model" not in own["output"]

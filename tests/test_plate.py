@@ -528,3 +528,16 @@ def test_train_never_writes_its_model_over_an_image_that_is_not_an_input(tmp_pat
     argv = ["train", str(files[0]), "-o", str(files[1]), "--overwrite", *FAST]
     assert main(argv) == 2
     assert files[1].read_bytes() == before
+
+
+def test_a_refused_model_option_leaves_no_empty_output_folder(tmp_path):
+    """``--model m.pt --set max_iter=5 -o x9`` and ``--n-classes 2 --output-mode clusters``
+    (refused with a model) left the empty folders they had created."""
+    files = _images(tmp_path / "in", 1)
+    model_path = tmp_path / "m.pt"
+    assert main(["train", str(files[0]), "-o", str(model_path), *FAST]) == 0
+    base = ["segment", str(files[0]), "--model", str(model_path), "--device", "cpu"]
+    for extra in (["--set", "max_iter=5"], ["--n-classes", "2", "--output-mode", "clusters"]):
+        out = tmp_path / "new" / "x"
+        assert main(base + ["-o", str(out), *extra]) == 2
+        assert not (tmp_path / "new").exists()

@@ -199,3 +199,10 @@ def test_a_regions_stack_says_its_regions_over_the_stack_not_slice_0s():
     n = int(np.unique(r.labels[r.labels > 0]).size)
     assert n >= 2 and r.output["n_regions"] == n
     assert r.output["why"].startswith(f"{n} regions over the 4 slices")
+
+
+@pytest.mark.parametrize("axes", [123, ["Z", "Y", "X"], "Z Y X"])
+def test_axes_that_are_not_letters_are_named_as_such(axes):
+    """``axes=123`` was read as the string '123' and refused for its Y and X positions."""
+    with pytest.raises(TypeError, match="axes must be a string of axis letters"):
+        segment(np.zeros((4, 32, 32), np.uint8), preset="fast", device="cpu", axes=axes)

@@ -263,25 +263,29 @@ def cmd_segment(args) -> int:
         extra |= {} if args.detail == "auto" else {"detail": args.detail}
         extra |= {} if args.axes is None else {"axes": args.axes.upper()}
         model, model_info = segment_model(args, inputs, folder, overrides)
+        if model is not None:  # --train-on trained with them; --model was trained otherwise
+            unused = unused_with_model(model, overrides)
+            if unused and args.model is not None:
+                can = ", ".join(LABELLING_FIELDS)
+                raise CLIError(
+                    f"--set {', '.join(unused)}: --model applies a trained model, whose "
+                    f"training fixed them; only how the labels are made can change ({can})"
+                )
+            overrides = {k: v for k, v in overrides.items() if k not in unused}
+            note = model_n_classes_note(model, overrides)
+            if note is not None:  # said once here, not once per input
+                print(f"mmtseg: warning: {note}", file=sys.stderr)
+                overrides["n_classes"] = "auto"
     except CLIError:  # stopped before any input: leave no empty folder of this command's
         _remove_empty(folder, created)
         raise
-    if model is not None:  # --train-on trained with them; --model was trained otherwise
-        unused = unused_with_model(model, overrides)
-        if unused and args.model is not None:
-            can = ", ".join(LABELLING_FIELDS)
-            raise CLIError(
-                f"--set {', '.join(unused)}: --model applies a trained model, whose training "
-                f"fixed them; only how the labels are made can change ({can})"
-            )
-        overrides = {k: v for k, v in overrides.items() if k not in unused}
-        note = model_n_classes_note(model, overrides)
-        if note is not None:  # said once here, not once per input
-            print(f"mmtseg: warning: {note}", file=sys.stderr)
-            overrides["n_classes"] = "auto"
-    client, cluster, threads = _client(args, n)
+    client, cluster, threads = _client(args, n)  # a scheduler's workers decide the preset
     try:
-        run_params(args.method, args.preset, model, overrides)  # each input's, checked once
+        try:
+            run_params(args.method, args.preset, model, overrides)  # each input's, checked once
+        except (ValueError, TypeError):
+            _remove_empty(folder, created)
+            raise
         report = segment_many(
             inputs, args.output_dir, client=client,
             method=None if model is not None else args.method,  # the model's

@@ -400,6 +400,8 @@ def _result(run: RunPlan, labels, infos, seconds, keep_model, version) -> Segmen
         summary["scribble_ids"] = run.scr.ids.tolist()
     if run.model is not None and run.p.output == "clusters":
         summary["model_channel_ids"] = True  # one id per network channel (Model.class_ids)
+    if run.model is not None:
+        summary["model"] = run.model.provenance(run.prep.range_given)
     kept = None
     if keep_model and run.model is not None:
         kept = run.model
@@ -416,9 +418,9 @@ def _result(run: RunPlan, labels, infos, seconds, keep_model, version) -> Segmen
     return SegmentationResult(
         labels=labels,
         method=run.method,
-        preset=run.preset,
+        preset=None if run.model is not None else run.preset,  # the model's training's
         params=run.p.to_dict(),
-        seed=run.seed,
+        seed=None if run.model is not None else run.seed,
         device=run.device_name,
         seconds=seconds,
         history=run.history,

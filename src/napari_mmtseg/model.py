@@ -48,6 +48,8 @@ from .params import LEARNED_METHODS, Params
 __all__ = ["FORMAT", "FORMAT_VERSION", "Model", "is_model_file", "load_model", "NORMALISATION"]
 
 FORMAT = "napari-mmtseg-model"
+#: the first bytes of every file torch.save writes (a zip archive)
+ZIP_MAGIC = b"PK\x03\x04"
 FORMAT_VERSION = 1
 #: how an image's intensities reach the networks, whatever image a model is applied to
 NORMALISATION = (
@@ -189,6 +191,33 @@ class Model:
                 f"intensity_range must be [lo, hi], each {self.n_channels} finite floats "
                 f"with lo <= hi; got {r!r}"
             )
+
+    def provenance(self, range_used: bool) -> dict:
+        """What a result labelled by this model records of it (its ``output["model"]``).
+
+        Parameters
+        ----------
+        range_used : bool
+            Whether the image was normalised with :attr:`intensity_range`.
+
+        Returns
+        -------
+        dict
+            JSON-able: ``method``, ``step``, ``version``, ``dtype``, ``training`` (how
+            ``mmtseg train`` or ``--train-on`` trained it: seed, preset, files; None for a
+            model kept by a run) and ``normalised_with`` (``"the model's intensity range"``
+            or ``"the image's own range"``).
+        """
+        return {
+            "method": self.method,
+            "step": self.step,
+            "version": self.version,
+            "dtype": self.dtype,
+            "training": self.training,
+            "normalised_with": (
+                "the model's intensity range" if range_used else "the image's own range"
+            ),
+        }
 
     def normalise(self, prep) -> bool:
         """Let ``prep`` normalise with :attr:`intensity_range` when it has the model's dtype.
@@ -500,7 +529,7 @@ def is_model_file(path) -> bool:
     """
     try:
         with open(path, "rb") as fh:
-            if fh.read(4) != b"PK\x03\x04":  # torch.save writes a zip archive
+            if fh.read(4) != ZIP_MAGIC:
                 return False
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # unreadable, or a torch file of other content
@@ -544,9 +573,14 @@ def load_model(path) -> Model:
         raise FileNotFoundError(f"{path} is a folder: give the model file in it (e.g. model.pt).")
     if not path.is_file():
         raise FileNotFoundError(f"No model file at {path}.")
+    with open(path, "rb") as fh:
+        if fh.read(4) != ZIP_MAGIC:
+            raise ValueError(
+                f"{path} is not a napari-mmtseg model file (not a file torch.save wrote)."
+            )
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a foreign pickle, a truncated zip, a text file ...
+    except Exception as exc:  # a foreign pickle, a truncated zip ...
         # torch's own text advises loading without weights_only: never for a model file
         raise ValueError(
             f"{path} is not a napari-mmtseg model file (torch could not read it as plain "

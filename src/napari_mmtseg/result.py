@@ -66,12 +66,12 @@ class SegmentationResult:
         ``output="clusters"`` (one id per network channel, :meth:`Model.class_ids`).
     method : str
         The method.
-    preset : str
-        The preset.
+    preset : str or None
+        The preset (None for a kept model applied: its training's).
     params : dict
         Every field of :class:`~napari_mmtseg.params.Params`, as used.
-    seed : int
-        The seed.
+    seed : int or None
+        The seed (None for a kept model applied: its training's).
     device : str
         The device, in words.
     seconds : float
@@ -96,9 +96,9 @@ class SegmentationResult:
 
     labels: np.ndarray
     method: str
-    preset: str
+    preset: str | None
     params: dict
-    seed: int
+    seed: int | None
     device: str
     seconds: float
     history: list = field(default_factory=list)
@@ -187,7 +187,10 @@ class SegmentationResult:
         -------
         dict
             JSON-able: method, preset, params, seed, device, seconds, n_labels,
-            channel_axis, output and napari_mmtseg_version.
+            channel_axis, output and napari_mmtseg_version. A result labelled by a kept
+            model has no preset or seed of its own (None: the model's training fixed
+            everything they set); ``output["model"]`` describes the model
+            (:meth:`napari_mmtseg.Model.provenance`).
         """
         return {
             "method": self.method,

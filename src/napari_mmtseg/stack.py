@@ -465,7 +465,9 @@ def _as_cluster_ids(lab: np.ndarray, raw: np.ndarray) -> np.ndarray:
 
 def _axis_letters(layout, axes: str) -> dict:
     """Array axis -> its letter in ``axes``, checked against the image's layout."""
-    letters = str(axes).upper()
+    if not isinstance(axes, str) or not axes.isalpha():
+        raise TypeError(f"axes must be a string of axis letters such as 'ZYX', got {axes!r}")
+    letters = axes.upper()
     shape = tuple(layout.shape)
     if len(letters) == len(layout.spatial_axes) and len(letters) != len(shape):
         by_axis = dict(zip(layout.spatial_axes, letters))
