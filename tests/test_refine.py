@@ -112,6 +112,40 @@ def test_one_texture_painted_with_two_ids_is_split_by_place():
     assert (out[:, :32] == 1).mean() >= 0.9
 
 
+def _grey_levels(seed=0):
+    """A (96, 96) grey image: background 0.05, discs of 0.3, 0.55, 0.8 and 0.95."""
+    from skimage.draw import disk
+
+    rng = np.random.default_rng(seed)
+    img = np.full((96, 96), 0.05)
+    for grey, centre in zip((0.3, 0.55, 0.8, 0.95), [(24, 24), (24, 72), (72, 24), (72, 72)]):
+        rr, cc = disk(centre, 18, shape=img.shape)
+        img[rr, cc] = grey
+    return np.clip(img + rng.normal(0, 0.05, img.shape), 0, 1).astype(np.float32)
+
+
+def test_a_stroke_across_two_classes_leaves_the_grey_levels_between_them_alone():
+    """A new id painted from the dark background into the brightest disc: the classes no
+    stroke touched, whose grey lies between the two it crosses, keep their ids."""
+    img = _grey_levels()
+    run = segment(img, keep_model=True, output="clusters", **FAST)
+    labels = run.labels.astype(np.int64)
+    strokes = np.zeros_like(labels)
+    strokes[70:74, 40:70] = labels.max() + 1
+    out = refine(img, labels, strokes, run.model, device="cpu").labels
+    assert (out[strokes > 0] == labels.max() + 1).all()
+    stroked = np.unique(labels[strokes > 0])
+    greys = [img[(strokes > 0) & (labels == c)].mean() for c in stroked]
+    unlike = [
+        c
+        for c in np.setdiff1d(np.unique(labels), stroked)
+        if all(abs(img[labels == c].mean() - g) > 0.2 for g in greys)
+    ]
+    assert unlike  # the scenario needs a class between the two the stroke crosses
+    for c in unlike:
+        assert (out[labels == c] == c).mean() >= 0.9
+
+
 def test_stroke_meanings():
     """An existing id: that region's class; a new id: a free channel; erased: the class of
     the nearest other region."""

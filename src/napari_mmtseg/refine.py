@@ -47,7 +47,13 @@ from .refine_ids import (
     stroked_regions,
     taken_over_counts,
 )
-from .refine_looks import alike_groups, local_features, split_alike, stroke_looks
+from .refine_looks import (
+    alike_groups,
+    inner_pixels,
+    local_features,
+    split_alike,
+    stroke_looks,
+)
 from .refine_regions import join_made_up_along_z, split_apart_ids, unique_fresh_ids
 from .result import Progress, SegmentationResult
 from .stack import depth_stride
@@ -336,9 +342,18 @@ def _rebuild_all(ctx, scribbled, stroked, before, given):
         keep_out = np.setdiff1d(np.unique(labels), np.unique(labels[within | (strokes != 0)]))
     target = stroked.target()
     feats = {i: local_features(prep.slice(i)) for i in scribbled}
+    by_region = None
+    if p.output == "clusters":
+        # a class spans the image, so no region size bounds how far a correction travels:
+        # the strokes' looks must be those of the regions they cross, not of their blend
+        by_region = (
+            np.concatenate([labels[index[i]].ravel() for i in scribbled]),
+            np.concatenate([inner_pixels(labels[index[i]]).ravel() for i in scribbled]),
+        )
     looks = stroke_looks(
         np.concatenate([feats[i].reshape(feats[i].shape[0], -1) for i in scribbled], 1),
         np.concatenate([target[index[i]].ravel() for i in scribbled]),
+        *(by_region or ()),
     )
     # on a slice with strokes the user saw the regions larger than any they corrected and
     # left them: those stay; a slice nobody painted says nothing of the kind

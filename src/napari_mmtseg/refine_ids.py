@@ -357,8 +357,9 @@ def taken_over_counts(labels, after, classes: Classes, looks: dict, feats, reach
 
     A region is taken over when more than :data:`TAKEN_OVER` of its pixels are (the ratio
     of the two counts): the pixels the refined networks give to a stroked class other than
-    the region's own *and* that look like that class's strokes (every local feature within
-    three standard deviations of the strokes' mean, plus 0.01 of the normalised intensity),
+    the region's own *and* that look like that class's strokes on one of the regions they
+    lie on (every local feature within three standard deviations of that look's mean, plus
+    0.01 of the normalised intensity: :func:`~napari_mmtseg.refine_looks.stroke_looks`),
     among the regions no larger than ``reach`` pixels: the look-alikes a correction travels
     to, and only those (a region larger than any the strokes changed, which the user left
     alone, is not one). A move between two stroked classes whose strokes look alike is the
@@ -374,7 +375,8 @@ def taken_over_counts(labels, after, classes: Classes, looks: dict, feats, reach
     classes : Classes
         The class of every region of ``labels``.
     looks : dict
-        :func:`~napari_mmtseg.refine_looks.stroke_looks` of the refine's strokes.
+        :func:`~napari_mmtseg.refine_looks.stroke_looks` of the refine's strokes (a look of
+        shape (F,) is one look).
     feats : numpy.ndarray of shape (F, H, W)
         The slice's local features.
     reach : int
@@ -401,7 +403,10 @@ def taken_over_counts(labels, after, classes: Classes, looks: dict, feats, reach
     for k, (mean, std) in looks.items():
         drift = np.isin(own, list(twins[k]))
         cand = np.flatnonzero((flat == k) & (own != k) & (own >= 0) & ~drift)
-        alike = np.all(np.abs(f[:, cand] - mean[:, None]) <= 3 * std[:, None] + 0.01, axis=0)
+        fc = f[:, cand]
+        alike = np.zeros(cand.size, bool)
+        for m, s in zip(np.atleast_2d(mean), np.atleast_2d(std)):  # each look of class k
+            alike |= np.all(np.abs(fc - m[:, None]) <= 3 * s[:, None] + 0.01, axis=0)
         took[cand[alike]] = True
     total = np.bincount(inv, minlength=ids.size)
     return ids, np.bincount(inv, weights=took, minlength=ids.size), total

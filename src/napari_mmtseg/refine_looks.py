@@ -9,12 +9,28 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["alike_groups", "alike_looks", "local_features", "split_alike", "stroke_looks"]
+__all__ = [
+    "LOOK_SIGMA",
+    "alike_groups",
+    "alike_looks",
+    "inner_pixels",
+    "local_features",
+    "split_alike",
+    "stroke_looks",
+]
+
+#: the scale (pixels) of :func:`local_features`' Gaussian window
+LOOK_SIGMA = 2.0
 
 
-def stroke_looks(feats: np.ndarray, target: np.ndarray) -> dict:
-    """How each stroked class looks: the mean and standard deviation of the local features
-    (:func:`local_features`) over its stroked pixels.
+def stroke_looks(feats: np.ndarray, target: np.ndarray, regions=None, inner=None) -> dict:
+    """How each stroked class looks: one look per region its strokes lie on.
+
+    A look is the mean and standard deviation of the local features
+    (:func:`local_features`) over the class's stroked pixels in one region, those within
+    ``2 * LOOK_SIGMA`` of the region's edge left out (:func:`inner_pixels`) where any
+    others are left: a stroke across an edge looks like each region it crosses, not like
+    their blend, whose spread would take in every grey level between them.
 
     Parameters
     ----------
@@ -22,28 +38,47 @@ def stroke_looks(feats: np.ndarray, target: np.ndarray) -> dict:
         Local features of the pixels of ``target``.
     target : numpy.ndarray of int
         The class of each stroked pixel, -1 elsewhere.
+    regions : numpy.ndarray of int, optional
+        ``target``'s shape: the region of each pixel before the refine; None: one look over
+        all of a class's stroked pixels.
+    inner : numpy.ndarray of bool, optional
+        ``target``'s shape: the pixels away from their region's edges; None: all.
 
     Returns
     -------
     dict
-        Channel -> ``(mean, std)``, arrays of shape (F,).
+        Channel -> ``(mean, std)``, arrays of shape (P, F): one row per region the
+        channel's strokes lie on.
     """
-    return {
-        int(c): (feats[:, target == c].mean(1), feats[:, target == c].std(1))
-        for c in np.unique(target[target >= 0])
-    }
+    target = np.asarray(target).ravel()
+    f = feats.reshape(feats.shape[0], -1)
+    regions = np.zeros(target.size, np.int64) if regions is None else np.ravel(regions)
+    inner = np.ones(target.size, bool) if inner is None else np.ravel(inner)
+    looks = {}
+    for c in np.unique(target[target >= 0]):
+        means, stds = [], []
+        for r in np.unique(regions[target == c]):
+            piece = (target == c) & (regions == r)
+            core = piece & inner
+            v = f[:, core if core.any() else piece]
+            means.append(v.mean(1))
+            stds.append(v.std(1))
+        looks[int(c)] = (np.stack(means), np.stack(stds))
+    return looks
 
 
 def alike_looks(looks: dict) -> dict:
     """For each stroked class, the other stroked classes that look alike it.
 
-    Two looks are alike when, on every feature, their means differ by less than the sum of
-    their standard deviations (as in :func:`alike_groups`).
+    Two classes look alike when a look of one and a look of the other
+    (:func:`stroke_looks`) do: on every feature, their means differ by less than the sum
+    of their standard deviations (as in :func:`alike_groups`).
 
     Parameters
     ----------
     looks : dict
-        Channel -> ``(mean, std)`` (:func:`stroke_looks`).
+        Channel -> ``(mean, std)``, arrays of shape (P, F) (:func:`stroke_looks`), or (F,)
+        for one look.
 
     Returns
     -------
@@ -53,14 +88,44 @@ def alike_looks(looks: dict) -> dict:
     chans = sorted(looks)
     if not chans:
         return {}
-    mean = np.stack([looks[c][0] for c in chans])
-    std = np.stack([looks[c][1] for c in chans])
+    mean = [np.atleast_2d(looks[c][0]) for c in chans]
+    std = np.concatenate([np.atleast_2d(looks[c][1]) for c in chans])
+    owner = np.concatenate([np.full(len(m), c) for m, c in zip(mean, chans)])
+    mean = np.concatenate(mean)
     near = _alike(mean, std, mean, std).all(2)
-    return {c: {chans[j] for j in np.flatnonzero(near[i]) if j != i} for i, c in enumerate(chans)}
+    return {c: set(owner[near[owner == c].any(0)].tolist()) - {c} for c in chans}
+
+
+def inner_pixels(labels: np.ndarray) -> np.ndarray:
+    """The pixels farther than ``2 * LOOK_SIGMA`` from an edge between two regions: those
+    whose local features (:func:`local_features`) are their own region's alone.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of shape (H, W), int
+        Region ids.
+
+    Returns
+    -------
+    numpy.ndarray of shape (H, W), bool
+        True on the pixels away from every edge (all of them for a single region).
+    """
+    labels = np.asarray(labels)
+    edge = np.zeros(labels.shape, bool)
+    for axis in range(labels.ndim):
+        step = np.diff(labels, axis=axis) != 0
+        lo = [slice(None)] * labels.ndim
+        hi = [slice(None)] * labels.ndim
+        lo[axis], hi[axis] = slice(None, -1), slice(1, None)
+        edge[tuple(lo)] |= step
+        edge[tuple(hi)] |= step
+    if not edge.any():
+        return np.ones(labels.shape, bool)
+    return ndi.distance_transform_edt(~edge) > 2 * LOOK_SIGMA
 
 
 def local_features(x: np.ndarray) -> np.ndarray:
-    """Per pixel: each channel's local mean and local spread (Gaussian, sigma 2).
+    """Per pixel: each channel's local mean and spread (a Gaussian of sigma :data:`LOOK_SIGMA`).
 
     Parameters
     ----------
@@ -74,8 +139,8 @@ def local_features(x: np.ndarray) -> np.ndarray:
     """
     from skimage.filters import gaussian
 
-    m = np.stack([gaussian(c, 2.0) for c in x])
-    sq = np.stack([gaussian(c * c, 2.0) for c in x])
+    m = np.stack([gaussian(c, LOOK_SIGMA) for c in x])
+    sq = np.stack([gaussian(c * c, LOOK_SIGMA) for c in x])
     return np.concatenate([m, np.sqrt(np.maximum(sq - m * m, 0.0))])
 
 
