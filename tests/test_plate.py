@@ -541,3 +541,21 @@ def test_a_refused_model_option_leaves_no_empty_output_folder(tmp_path):
         out = tmp_path / "new" / "x"
         assert main(base + ["-o", str(out), *extra]) == 2
         assert not (tmp_path / "new").exists()
+
+
+def test_segment_many_names_a_model_in_memory_by_the_hash_of_its_file(tmp_path):
+    """Without ``model_info`` the summary and labels had an empty model column; an unknown
+    key of ``model_info`` was taken silently."""
+    from napari_mmtseg.batch.run import IN_MEMORY
+
+    files = _images(tmp_path / "in", 2)
+    model = segment(tifffile.imread(files[0]), keep_model=True, preset="fast", max_iter=5,
+                    q=8, device="cpu").model  # fmt: skip
+    segment_many(files, tmp_path / "out", model=model)
+    sha = _sha(model.save(tmp_path / "m.pt"))
+    rows = _rows(tmp_path / "out")
+    assert {(r["model"], r["model_sha256"]) for r in rows} == {(IN_MEMORY, sha)}
+    info = json.loads(tifffile.TiffFile(tmp_path / "out" / "f0_labels.tif").pages[0].description)
+    assert info["model_sha256"] == sha
+    with pytest.raises(ValueError, match="model_info takes"):
+        segment_many(files, tmp_path / "other", model=model, model_info={"foo": 1})

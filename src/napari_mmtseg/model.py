@@ -488,6 +488,24 @@ class Model:
                 f"{path} exists and is not a napari-mmtseg model file: it is not replaced. "
                 "Name another file for the model (e.g. model.pt)."
             )
+        data = self._bytes()
+        storage.atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+        return path
+
+    def sha256(self) -> str:
+        """The sha256 of the file :meth:`save` writes (the same for the same model).
+
+        Returns
+        -------
+        str
+            Its hex digest: what ``sha256sum`` gives the saved file, known without saving.
+        """
+        import hashlib
+
+        return hashlib.sha256(self._bytes()).hexdigest()
+
+    def _bytes(self) -> bytes:
+        """The file's bytes."""
         blob = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -496,9 +514,7 @@ class Model:
             "generator": self.generator,
             "frozen_bn": self.frozen_bn,
         }
-        data = _serialise(blob)
-        storage.atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
-        return path
+        return _serialise(blob)
 
 
 def _serialise(blob: dict) -> bytes:

@@ -3,6 +3,8 @@ apply it to another image layer as a run of the widget (stacks, channels, pyrami
 ready for Refine); a model saved by the CLI gives, in napari, the labels
 ``segment(image, model=...)`` gives."""
 
+import hashlib
+
 import numpy as np
 import pytest
 import tifffile
@@ -55,6 +57,8 @@ def test_a_cli_model_loaded_in_the_widget_labels_a_new_layer_as_segment_does(
     expected = segment(new.data, model=load_model(model_path), output="clusters")
     np.testing.assert_array_equal(layer.data, expected.labels)  # id for id
     assert layer.metadata["model"] == str(model_path)
+    sha = hashlib.sha256(model_path.read_bytes()).hexdigest()
+    assert layer.metadata["model_sha256"] == sha  # as a batch names it (was absent)
 
 
 def test_a_learned_run_is_kept_saved_and_reloaded(make_napari_viewer, qtbot, tmp_path):

@@ -168,7 +168,9 @@ def write_run(viewer, run, result, records: dict, last=None) -> Labels:
         if plan is not None:  # the user's edits, and pixels the engine left unlabelled (0:
             # 'trainable' labels only the slices of a stack that have scribbles)
             keep = edited[job.region] | (np.asarray(result.labels) == 0)
-    extra = {"model": run.model_file or "(not saved)"} if run.model is not None else {}
+    extra = {}
+    if run.model is not None:  # named as a batch names it: the file and its hash
+        extra = {"model": run.model_file or "(not saved)", "model_sha256": run.model.sha256()}
     extra |= (
         {}
         if plan is None

@@ -17,7 +17,7 @@ from .plan import check_output, plan, single_output
 from .summary import SUMMARY_NAME, BatchReport, read_summary, write_summary
 from .task import check_model_info, failed_row, segment_file, short_error
 
-__all__ = ["segment_many", "IN_FLIGHT_PER_SLOT", "MIN_IN_FLIGHT"]
+__all__ = ["segment_many", "IN_FLIGHT_PER_SLOT", "IN_MEMORY", "MIN_IN_FLIGHT"]
 
 #: tasks handed to the scheduler at once: this many per task slot of the cluster, at least
 #: MIN_IN_FLIGHT; more are submitted as tasks finish, so a million inputs never sit in the
@@ -26,6 +26,8 @@ IN_FLIGHT_PER_SLOT = 4
 MIN_IN_FLIGHT = 256
 #: seconds between rewrites of the summary during a run (a killed client still leaves one)
 _SUMMARY_EVERY = 30
+#: the ``model`` column of a model given in memory, not as a file
+IN_MEMORY = "(in memory, not saved)"
 
 
 class _Recorder:
@@ -165,6 +167,8 @@ def segment_many(
         ``{"model": file, "model_sha256": hash}`` (:func:`~.train.model_record`): written
         in each row of the summary and each labels file's metadata; refused without
         ``model`` (the inputs would train their own networks, not be labelled by it).
+        None with a model: :data:`IN_MEMORY` and the hash its file would have
+        (:meth:`~napari_mmtseg.Model.sha256`).
 
     Returns
     -------
@@ -186,6 +190,8 @@ def segment_many(
     t0 = time.perf_counter()
     method = checked_method(method, model)  # before any work, as segment() checks them
     check_model_info(model, model_info)  # no record of a model that labels nothing
+    if model is not None and not model_info:  # a model in memory: named by its hash
+        model_info = {"model": IN_MEMORY, "model_sha256": model.sha256()}
     if model is not None and preset is not None:
         warn_unused_preset(preset, stacklevel=2)
     preset = "fast" if preset is None else preset

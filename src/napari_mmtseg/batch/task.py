@@ -142,8 +142,14 @@ def check_model_info(model, model_info) -> None:
     ValueError
         When ``model_info`` is given without ``model``: each input would train its own
         networks while the summary and the labels' metadata named a model file that made
-        none of them.
+        none of them; or when it holds other keys than ``model`` and ``model_sha256``.
     """
+    unknown = sorted(set(model_info or {}) - {"model", "model_sha256"})
+    if unknown:
+        raise ValueError(
+            f"model_info takes 'model' (the file) and 'model_sha256' (its hash), not "
+            f"{', '.join(map(repr, unknown))}."
+        )
     if model_info and model is None:
         raise ValueError(
             "model_info names the model file that labels every input, but no model was "
