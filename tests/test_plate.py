@@ -559,3 +559,17 @@ def test_segment_many_names_a_model_in_memory_by_the_hash_of_its_file(tmp_path):
     assert info["model_sha256"] == sha
     with pytest.raises(ValueError, match="model_info takes"):
         segment_many(files, tmp_path / "other", model=model, model_info={"foo": 1})
+
+
+def test_train_on_trains_no_model_when_every_output_exists(tmp_path, capsys):
+    """``--train-on 2`` run again on a folder whose labels all exist trained a model, saved
+    it beside labels it never made, and skipped every input."""
+    _images(tmp_path / "plate", 2)
+    out = tmp_path / "out"
+    argv = ["segment", str(tmp_path / "plate"), "-o", str(out), *FAST]
+    assert main(argv) == 0  # one training per field
+    capsys.readouterr()
+    assert main(argv + ["--train-on", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "no model trained" in err and "0 done, 2 skipped" in err
+    assert not (out / MODEL_NAME).exists()

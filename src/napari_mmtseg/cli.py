@@ -202,6 +202,13 @@ def _missing_folder(folder) -> Path | None:
     return missing
 
 
+def _all_written(pairs: list) -> bool:
+    """Whether every input's output exists already (a batch run again, all done)."""
+    from . import storage
+
+    return all(storage.exists(dst) for _, dst in pairs)
+
+
 def _remove_empty(folder, created: Path | None) -> None:
     """Remove ``folder`` and its parents up to ``created``, those this command created,
     while they are empty."""
@@ -262,7 +269,14 @@ def cmd_segment(args) -> int:
         extra = _read_scribbles(args, n)
         extra |= {} if args.detail == "auto" else {"detail": args.detail}
         extra |= {} if args.axes is None else {"axes": args.axes.upper()}
-        model, model_info = segment_model(args, inputs, folder, overrides)
+        model = model_info = None
+        if args.train_on is not None and not args.overwrite and _all_written(pairs):
+            print(
+                "mmtseg: every output exists (--overwrite redoes them): no model trained",
+                file=sys.stderr,
+            )
+        else:
+            model, model_info = segment_model(args, inputs, folder, overrides)
         if model is not None:  # --train-on trained with them; --model was trained otherwise
             unused = unused_with_model(model, overrides)
             if unused and args.model is not None:
