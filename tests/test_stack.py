@@ -1,6 +1,8 @@
 """One model for a whole stack: one id per class through the stack, 3D regions along Z,
 per-frame regions along T, the per-slice option, and a lazy stack streamed."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -67,6 +69,13 @@ def test_the_per_slice_option_trains_every_slice():
     assert sorted({h["slice"] for h in each.history}) == [0, 1, 2]
     assert each.labels.shape == one.labels.shape == stack.shape
     assert each.params["stack"] == "per_slice" and one.params["stack"] == "one_model"
+    # a model kept slice by slice is the last slice's networks: said when it is kept
+    kw = dict(method="kim2020", max_iter=2, min_labels=1, keep_model=True, **FAST)
+    with pytest.warns(UserWarning, match="last slice's networks"):
+        segment(stack, stack="per_slice", **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        segment(stack, **kw)
 
 
 def dumbbell_stack(n=40):

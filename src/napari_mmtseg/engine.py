@@ -406,6 +406,15 @@ def _result(run: RunPlan, labels, infos, seconds, keep_model, version) -> Segmen
     if keep_model and run.model is not None:
         kept = run.model
     elif keep_model and run.trains:
+        if run.prep.n_slices > 1 and not run.one_model:
+            warnings.warn(
+                "A model kept from a stack trained slice by slice (stack='per_slice') holds "
+                "the last slice's networks, not one model of the stack: applied, its ids are "
+                "its network channels' (channel + 1), not this run's. Keep a model from "
+                "stack='one_model' to label other images with this run's classes.",
+                UserWarning,
+                stacklevel=4,
+            )
         ids = None
         if run.scr is not None and run.state.scribble_channels is not None:
             ids = run.scr.ids_of_channels(run.p.q, run.state.scribble_channels)
