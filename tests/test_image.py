@@ -392,3 +392,17 @@ def test_a_list_of_images_of_different_shapes_names_the_image_at_fault():
     with pytest.raises(ValueError, match="segment them one by one"):
         prepare_image(images)
     assert segment([images[0], images[0]], **KM).labels.shape == (2, 24, 32)  # one shape: fine
+
+
+def test_a_lazy_giant_labelled_by_a_model_is_refused_before_any_read(monkeypatch):
+    """A model of the giant's dtype brings its intensity range: nothing of the image is
+    read, not even the intensity sample, before the memory check refuses it."""
+    import napari_mmtseg.memory as memory
+
+    small = (np.random.default_rng(0).random((32, 32)) * 1000).astype(np.uint16)
+    model = segment(small, keep_model=True, preset="fast", max_iter=2, device="cpu").model
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 16 * 2**30)
+    giant = GiantLazy((60000, 60000), np.uint16)
+    with pytest.raises(MemoryError, match="60000x60000"):
+        segment(giant, model=model, device="cpu")
+    assert giant.reads == []

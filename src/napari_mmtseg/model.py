@@ -237,11 +237,20 @@ class Model:
         UserWarning
             When the image's own intensities lie mostly outside the model's range (another
             exposure, or another scale of the same dtype): most of its pixels then clip to
-            the darkest or brightest intensity the model knows.
+            the darkest or brightest intensity the model knows. Checked on images in memory
+            only (nothing of a lazy image is read before the run's memory check).
         """
         if self.intensity_range is None or str(np.dtype(prep.source.dtype)) != self.dtype:
             return False
         lo, hi = (np.asarray(v, np.float64) for v in self.intensity_range)
+        if prep.in_memory:  # a lazy image is read only after the run's memory check
+            self._warn_if_outside(prep, lo, hi)
+        prep.use_intensity_range(lo, hi)
+        return True
+
+    @staticmethod
+    def _warn_if_outside(prep, lo: np.ndarray, hi: np.ndarray) -> None:
+        """Warn when the image's own range lies mostly outside ``lo`` to ``hi``."""
         own_lo, own_hi = prep.intensity_range()
         span = own_hi - own_lo
         inside = np.clip(np.minimum(own_hi, hi) - np.maximum(own_lo, lo), 0, None)
@@ -254,10 +263,8 @@ class Model:
                 "normalised with the model's range, so most pixels clip. If the images differ "
                 "in exposure or scale, train a model on images like this one.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
-        prep.use_intensity_range(lo, hi)
-        return True
 
     @classmethod
     def from_state(
