@@ -121,3 +121,35 @@ def test_a_tiff_stack_read_lazily_gives_the_labels_of_the_array(tmp_path, monkey
     assert not isinstance(image, np.ndarray) and meta.axes == "ZYX"
     kw = dict(method="kmeans", device="cpu", axes="ZYX")
     np.testing.assert_array_equal(segment(image, **kw).labels, segment(stack, **kw).labels)
+
+
+def test_a_big_tiff_from_a_url_is_read_lazily_too(tmp_path, monkeypatch):
+    """A URL's bytes are a stream that the header read leaves past the header: the lazy view
+    said 'not a TIFF file'."""
+    import napari_mmtseg.io as io
+
+    stack = np.arange(3 * 20 * 24, dtype=np.uint16).reshape(3, 20, 24)
+    path = tmp_path / "s.tif"
+    tifffile.imwrite(path, stack, imagej=True, metadata={"axes": "ZYX"})
+    monkeypatch.setattr(io, "_read_lazily", lambda *a: True)
+    image, meta = read_image_meta(path.as_uri())
+    assert not isinstance(image, np.ndarray) and meta.axes == "ZYX"
+    np.testing.assert_array_equal(np.asarray(image[:]), stack)
+
+
+def test_zarr_2_counts_as_no_lazy_view(monkeypatch):
+    """tifffile's zarr view takes zarr 3 only: with zarr 2 a big TIFF gave tifffile's
+    ValueError, not the documented read or MemoryError."""
+    import sys
+    import types
+
+    import napari_mmtseg.io as io
+    import napari_mmtseg.memory as memory
+
+    monkeypatch.setitem(sys.modules, "zarr", types.SimpleNamespace(__version__="2.18.3"))
+    assert not io._tiff_zarr_usable()
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 1000)
+    with pytest.raises(MemoryError, match="zarr 3"):
+        io._read_lazily("x.tif", (100, 100), np.uint16)
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 30_000)
+    assert io._read_lazily("x.tif", (100, 100), np.uint16) is False  # read whole

@@ -535,3 +535,24 @@ def test_a_result_labelled_by_a_model_records_the_model_not_a_seed_of_its_own(tr
     assert other["output"]["model"]["normalised_with"] == "the image's own range"
     own = segment(img, **FAST).metadata()
     assert own["seed"] == 0 and own["preset"] == "fast" and "model" not in own["output"]
+
+
+def test_init_model_of_another_channel_count_is_named_before_normalising():
+    """With the model's dtype, the channel check came after its intensity range met the
+    image: a raw numpy broadcast error instead of the init_model message."""
+    rng = np.random.default_rng(0)
+    two = rng.integers(0, 1000, (2, 24, 24)).astype(np.uint16)
+    model = segment(two, channel_axis=0, keep_model=True, **{**FAST, "max_iter": 2}).model
+    three = rng.integers(0, 1000, (3, 24, 24)).astype(np.uint16)
+    with pytest.raises(ValueError, match="init_model does not fit this run"):
+        segment(three, channel_axis=0, init_model=model, device="cpu", max_iter=2)
+
+
+def test_byte_order_does_not_make_another_dtype_and_provenance_counts_files():
+    from napari_mmtseg.image import prepare_image
+
+    field = _field(1, 4)
+    model = segment(field, keep_model=True, **{**FAST, "max_iter": 2}).model
+    assert model.normalise(prepare_image(field.astype(">u2")))
+    model.training = {"seed": 1, "preset": "fast", "files": ["a.tif", "b.tif"], "skipped": []}
+    assert model.provenance(True)["training"] == {"seed": 1, "preset": "fast", "n_files": 2}

@@ -863,3 +863,29 @@ def test_a_refined_model_applied_labels_like_a_model_not_one_class():
     assert refined.model.scribble_channels is not None
     applied = segment(img, model=refined.model, device="cpu").labels
     assert np.unique(applied).size >= len(centres)  # the discs apart from the background
+
+
+def test_a_clusters_refine_gives_the_ids_its_refined_model_applies():
+    """A model without an id per channel (one trained with n_classes=N, say) gives channel + 1;
+    its clusters refine named the stroke's new class with a new id that the refined model,
+    applied again, did not give (it gave channel + 1 there): the refined model's id table
+    names the new class's channel now."""
+    import warnings
+
+    from napari_mmtseg import fit_model
+
+    img = _grey_levels()
+    model = fit_model(img, output="clusters", n_classes=2, max_iter=20, **FAST)
+    assert model.channel_ids is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # labelled with n_classes='auto', said
+        run = segment(img, model=model, keep_model=True, device="cpu")
+        strokes = np.zeros_like(run.labels)
+        strokes[20:24, 60:84] = int(run.labels.max()) + 1  # a new class inside a disc
+        out = refine(img, run.labels, strokes, run.model, device="cpu")
+    sid = int(strokes.max())
+    assert (out.labels[strokes == sid] == sid).mean() > 0.9
+    assert out.model.channel_ids is not None and sid in out.model.channel_ids
+    untouched = np.isin(run.labels, np.unique(out.labels[out.labels != sid]))
+    channels = np.asarray(out.model.channel_ids)
+    assert set(np.unique(out.labels[untouched])) <= set(channels.tolist())

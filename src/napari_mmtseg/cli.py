@@ -202,10 +202,14 @@ def _missing_folder(folder) -> Path | None:
     return missing
 
 
-def _all_written(pairs: list) -> bool:
-    """Whether every input's output exists already (a batch run again, all done)."""
+def _all_written(pairs: list, folder) -> bool:
+    """Whether every input's output exists already and ``--train-on`` has no model file in
+    ``folder`` to reuse (or refuse): a batch run again, all done, with nothing to train."""
     from . import storage
+    from .batch.train import MODEL_NAME
 
+    if storage.exists(storage.join(str(folder), MODEL_NAME)):
+        return False
     return all(storage.exists(dst) for _, dst in pairs)
 
 
@@ -270,7 +274,7 @@ def cmd_segment(args) -> int:
         extra |= {} if args.detail == "auto" else {"detail": args.detail}
         extra |= {} if args.axes is None else {"axes": args.axes.upper()}
         model = model_info = None
-        if args.train_on is not None and not args.overwrite and _all_written(pairs):
+        if args.train_on is not None and not args.overwrite and _all_written(pairs, folder):
             print(
                 "mmtseg: every output exists (--overwrite redoes them): no model trained",
                 file=sys.stderr,

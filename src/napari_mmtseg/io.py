@@ -116,7 +116,11 @@ def read_image_meta(path) -> tuple[np.ndarray, ImageMeta]:
     if lazy:  # a zarr view of the file's first series: the run reads it slice by slice
         import zarr
 
-        data = zarr.open(tifffile.imread(source, aszarr=True, series=0, level=0), mode="r")
+        if hasattr(source, "seek"):  # a URL's bytes: TiffFile left the stream past its header
+            source.seek(0)
+        store = tifffile.imread(source, aszarr=True, series=0, level=0)
+        # a stream's store is not flagged read-only (nothing here writes to it)
+        data = zarr.open(store, mode="r" if store.read_only else "r+")
     return data, meta
 
 
@@ -127,7 +131,8 @@ def _read_lazily(path, shape: tuple, dtype) -> bool:
     whole, it took all the memory before the run's memory check could refuse it. Pixels that
     would take more than a quarter of the available RAM decoded are read lazily (the run's
     check then comes first); without zarr installed, those that would take more than 80 % are
-    refused (MemoryError), the rest read whole.
+    refused (MemoryError), the rest read whole; zarr 2, which tifffile's view does not take,
+    counts as not installed.
     """
     import torch
 
@@ -137,19 +142,29 @@ def _read_lazily(path, shape: tuple, dtype) -> bool:
     free = available_bytes(torch.device("cpu"))
     if free is None or need <= 0.25 * free:
         return False
-    try:
-        import zarr  # noqa: F401
-    except ImportError:
+    if not _tiff_zarr_usable():
         if need <= 0.8 * free:
             return False
         size = " x ".join(str(int(n)) for n in shape)
         raise MemoryError(
             f"{path} holds {size} {np.dtype(dtype)} pixels, {need / 2**30:.1f} GiB decoded, "
             f"more than the {free / 2**30:.1f} GiB of RAM available: it is not read. Segment "
-            "a crop or a downscaled copy, or install zarr (pip install zarr) to read it slice "
-            "by slice."
+            "a crop or a downscaled copy, or install zarr 3 (pip install 'zarr>=3') to read "
+            "it slice by slice."
         ) from None
     return True
+
+
+def _tiff_zarr_usable() -> bool:
+    """Whether zarr is installed in a version tifffile's zarr view takes (3 or later)."""
+    try:
+        import zarr
+    except ImportError:
+        return False
+    try:
+        return int(str(zarr.__version__).split(".")[0]) >= 3
+    except ValueError:
+        return False
 
 
 def _imagej_meta(tif, page, meta: ImageMeta) -> None:

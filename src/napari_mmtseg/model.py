@@ -204,16 +204,22 @@ class Model:
         -------
         dict
             JSON-able: ``method``, ``step``, ``version``, ``dtype``, ``training`` (how
-            ``mmtseg train`` or ``--train-on`` trained it: seed, preset, files; None for a
-            model kept by a run) and ``normalised_with`` (``"the model's intensity range"``
-            or ``"the image's own range"``).
+            ``mmtseg train`` or ``--train-on`` trained it: seed, preset, channel axis and
+            ``n_files``, the number of files, which the model file lists; None for a model
+            kept by a run) and ``normalised_with`` (``"the model's intensity range"`` or
+            ``"the image's own range"``).
         """
+        training = None
+        if self.training is not None:  # the files are the model file's: a count here
+            listed = ("files", "skipped")
+            training = {k: v for k, v in self.training.items() if k not in listed}
+            training["n_files"] = len(self.training.get("files") or ())
         return {
             "method": self.method,
             "step": self.step,
             "version": self.version,
             "dtype": self.dtype,
-            "training": self.training,
+            "training": training,
             "normalised_with": (
                 "the model's intensity range" if range_used else "the image's own range"
             ),
@@ -240,7 +246,7 @@ class Model:
             the darkest or brightest intensity the model knows. Checked on images in memory
             only (nothing of a lazy image is read before the run's memory check).
         """
-        if self.intensity_range is None or str(np.dtype(prep.source.dtype)) != self.dtype:
+        if self.intensity_range is None or not _same_type(prep.source.dtype, self.dtype):
             return False
         lo, hi = (np.asarray(v, np.float64) for v in self.intensity_range)
         if prep.in_memory:  # a lazy image is read only after the run's memory check
@@ -534,6 +540,11 @@ def _serialise(blob: dict) -> bytes:
     buffer = io.BytesIO()
     torch.save(blob, buffer)
     return buffer.getvalue()
+
+
+def _same_type(a, b) -> bool:
+    """Whether two dtypes hold the same values (byte order aside: '>u2' is uint16)."""
+    return np.dtype(a).newbyteorder("=") == np.dtype(b).newbyteorder("=")
 
 
 def is_model_file(path) -> bool:

@@ -215,11 +215,11 @@ def plan_run(
     prep = prepare_image(image, channel_axis=channel_axis, rgb=rgb)
     if model is not None:
         _check_model_applies(model, prep, scribbles)
-    for kept in (model, init_model):
-        if isinstance(kept, Model):
-            kept.normalise(prep)  # its training data's intensity range, for its dtype
     p, scr = _with_scribbles(method, p, prep, scribbles, init_model, overrides)
     state = _start_state(method, p, prep, dev, scr, init_model=init_model, model=model)
+    for kept in (model, init_model):  # each checked to fit the image by now
+        if kept is not None:
+            kept.normalise(prep)  # its training data's intensity range, for its dtype
     return RunPlan(method, preset, p, prep, scr, state, dev, int(seed), preview_every, model,
                    describe_device(dev), z_stride=depth_stride(prep, axes))  # fmt: skip
 

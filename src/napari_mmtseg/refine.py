@@ -261,8 +261,8 @@ def _learn_and_rebuild(model, p, prep, dev, given, how, history):
     )
     out = _rebuild_all(ctx, scribbled, stroked, before, given)
     ids = model.channel_ids  # a clusters model's ids stay; a new id names its channel
-    if ids is not None and p.output == "clusters":
-        ids = list(ids)
+    if p.output == "clusters":
+        ids = list(range(1, p.q + 1)) if ids is None else list(ids)  # None: channel + 1
         for sid, ch in zip(stroked.sids.tolist(), stroked.sid_chans.tolist()):
             if sid in stroked.info["new_ids"] and ch < len(ids):
                 ids = [max(ids) + 1 if i == sid else i for i in ids]  # no id twice

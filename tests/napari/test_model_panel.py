@@ -59,6 +59,16 @@ def test_a_cli_model_loaded_in_the_widget_labels_a_new_layer_as_segment_does(
     assert layer.metadata["model"] == str(model_path)
     sha = hashlib.sha256(model_path.read_bytes()).hexdigest()
     assert layer.metadata["model_sha256"] == sha  # as a batch names it (was absent)
+    # a file of an older version (no intensity range): the file's hash, not the model's now
+    import torch
+
+    blob = torch.load(model_path, weights_only=True)
+    del blob["metadata"]["intensity_range"]
+    old = tmp_path / "old.pt"
+    torch.save(blob, old)
+    assert panel.load(old) is not None
+    layer = _apply(qtbot, widget, new)
+    assert layer.metadata["model_sha256"] == hashlib.sha256(old.read_bytes()).hexdigest()
 
 
 def test_a_learned_run_is_kept_saved_and_reloaded(make_napari_viewer, qtbot, tmp_path):

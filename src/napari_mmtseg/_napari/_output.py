@@ -170,7 +170,7 @@ def write_run(viewer, run, result, records: dict, last=None) -> Labels:
             keep = edited[job.region] | (np.asarray(result.labels) == 0)
     extra = {}
     if run.model is not None:  # named as a batch names it: the file and its hash
-        extra = {"model": run.model_file or "(not saved)", "model_sha256": run.model.sha256()}
+        extra = {"model": run.model_file or "(not saved)", "model_sha256": _model_sha256(run)}
     extra |= (
         {}
         if plan is None
@@ -207,3 +207,17 @@ def write_run(viewer, run, result, records: dict, last=None) -> Labels:
         )  # fmt: skip
     records[str(layer.unique_id)] = rec
     return layer
+
+
+def _model_sha256(run) -> str:
+    """The sha256 of the run's model file, as a batch records it (a file saved by an older
+    version has other bytes than the model would be saved with now), or of the bytes the
+    model would be saved as when it has no file (or the file is gone)."""
+    from ..batch.train import file_sha256
+
+    if run.model_file:
+        try:
+            return file_sha256(run.model_file)
+        except OSError:
+            pass
+    return run.model.sha256()

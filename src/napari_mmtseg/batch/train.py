@@ -71,7 +71,7 @@ def check_model_path(
 
     Parameters
     ----------
-    inputs : iterable of str
+    inputs : str, os.PathLike or iterable of them
         The inputs the model is trained on (files, folders, globs), as for
         :func:`train_model`.
     path : str or os.PathLike
@@ -361,7 +361,7 @@ def train_model(
 
     Parameters
     ----------
-    inputs : iterable of str
+    inputs : str, os.PathLike or iterable of them
         Files, folders and globs, as for :func:`~napari_mmtseg.batch.segment_many`.
     method, preset, seed, channel_axis, device, overrides
         As for :func:`napari_mmtseg.segment` (``method``: a learned one; ``preset`` None:
@@ -449,7 +449,7 @@ def training_differences(
     ----------
     model : Model
         The model found.
-    inputs : iterable of str
+    inputs : str, os.PathLike or iterable of them
         The batch's inputs (files, folders, globs).
     method, preset, seed, overrides, train_on, channel_axis
         As for :func:`train_model` (``preset`` resolved: not None).
