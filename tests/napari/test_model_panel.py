@@ -288,3 +288,8 @@ def test_apply_to_follows_a_renamed_layer(make_napari_viewer, qtbot):
     layer.name = "renamed field"
     combo = widget.model_panel.target.native
     assert "renamed field" in [combo.itemText(i) for i in range(combo.count())]
+    # the chosen layer stays chosen when it is renamed (it went to the first image)
+    other = viewer.add_image(_image(3), name="field3")
+    widget.model_panel.target.value = other
+    other.name = "field3 renamed"
+    assert widget.model_panel.target.value is other

@@ -254,6 +254,9 @@ def test_refine_needs_scribbles_and_a_method_that_learns(qtbot, viewer_widget, e
     _finish(qtbot, widget, widget.refine)
     assert engine_calls[-1][0]["init_model"] is None
     assert widget.result_layer.metadata["scribbles"]["init_model"] is False
+    said = [n.message for n in notification_manager.records if "made with kmeans" in n.message]
+    assert said and "has no networks to start from" in said[-1]
+    assert "choose kmeans" not in said[-1]  # advice to refine with a method Refine refuses
 
 
 # ---------------------------------------------------------------- stacks

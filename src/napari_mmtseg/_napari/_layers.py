@@ -18,7 +18,7 @@ from napari.layers import Image, Labels
 from ._job import has_stack, labels_shape
 from ._tooltips import TIPS
 
-__all__ = ["RGBA_AS_CHANNELS", "LayerControls", "advice", "axis_choices", "layer_by_id"]
+__all__ = ["RGBA_AS_CHANNELS", "LayerControls", "advice", "axis_choices", "layer_by_id", "refill"]
 
 #: the channel-axis choice that segments an RGBA layer's 4 entries as plain channels
 RGBA_AS_CHANNELS = "4 channels (last axis, none dropped)"
@@ -65,9 +65,15 @@ def advice(message: str) -> str:
     return ""
 
 
-def _refill(combo) -> None:
+def refill(combo) -> None:
     """Re-evaluate ``combo``'s callable choices from scratch, in their order
-    (magicgui alone keeps old items in place and matches the current one by text)."""
+    (magicgui alone keeps old items in place and matches the current one by text).
+
+    Parameters
+    ----------
+    combo : magicgui.widgets.ComboBox
+        A combo box with callable choices.
+    """
     combo.choices = ()
     combo.reset_choices()
 
@@ -117,7 +123,7 @@ class LayerControls:
             return
         layer = self.image.value
         with self.image.changed.blocked():
-            _refill(self.image)
+            refill(self.image)
             if layer is not None and layer in self.image.choices:
                 self.image.value = layer
         self._on_image()
@@ -176,7 +182,7 @@ class LayerControls:
         layer = self.image.value
         keep = self._axes.get(layer.unique_id) if layer is not None else None
         with self.channel_axis.changed.blocked():
-            _refill(self.channel_axis)
+            refill(self.channel_axis)
             if keep in self.channel_axis.choices:
                 self.channel_axis.value = keep
         self.channel_axis.enabled = len(self.channel_axis.choices) > 1
@@ -200,6 +206,6 @@ class LayerControls:
         chosen while it fits."""
         keep = self.scribbles.value
         with self.scribbles.changed.blocked():
-            _refill(self.scribbles)
+            refill(self.scribbles)
             if any(keep is c for c in self.scribbles.choices):
                 self.scribbles.value = keep

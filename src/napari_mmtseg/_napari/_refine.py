@@ -135,9 +135,11 @@ def plan_refine(
     trec = record_of(records, target)
     model, note = warm_start(trec, method, params, channel_axis)
     if target is None and rec is not None and rec.state.method and rec.state.method != method:
-        note = (
-            f"{layer.name!r} was made with {rec.state.method}, not {method}; choose "
-            f"{rec.state.method} to refine it from its networks"
+        made = rec.state.method
+        note = f"{layer.name!r} was made with {made}, not {method}" + (
+            f"; choose {made} to refine it from its networks"
+            if made in LEARNED_METHODS
+            else f" ({made} has no networks to start from)"
         )
     plan = Plan(
         scribbles=scribbles,

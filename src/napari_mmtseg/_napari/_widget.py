@@ -21,7 +21,7 @@ from .. import LEARNED_METHODS, Progress, SegmentationResult, make_params
 from ..progress_text import progress_text
 from ._detail import DetailControl
 from ._form import ParamsForm
-from ._layers import advice, layer_by_id
+from ._layers import advice, layer_by_id, refill
 from ._model_panel import ModelPanel
 from ._output import add_preview, remove_layer, show_preview, write_run
 from ._refine import plan_refine
@@ -140,8 +140,11 @@ class MMTSegWidget(ParamsForm):
         """
         super().reset_choices()
         panel = getattr(self, "model_panel", None)  # None while the form is being built
-        if panel is not None:
-            panel.target.reset_choices()  # "Apply to" follows renames too
+        if panel is not None:  # "Apply to" follows renames too, its layer kept by identity
+            chosen = panel.target.value
+            refill(panel.target)
+            if chosen is not None and chosen in panel.target.choices:
+                panel.target.value = chosen
         present = {str(lay.unique_id) for lay in self._viewer.layers}
         for key in [k for k in self._records if k not in present]:
             del self._records[key]  # a removed result layer: forget what was written there
