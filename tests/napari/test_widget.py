@@ -219,6 +219,19 @@ def test_cancel_leaves_no_layer(qtbot, viewer_widget):
     assert widget.run_button.enabled and widget.worker is None and widget.progress_bar.value == 0
 
 
+def test_closing_the_panel_cancels_its_run(qtbot, viewer_widget):
+    """napari's close button unparents the dock's widget and keeps it alive: a run went on,
+    then added its layer, and a new panel refused to run with no Cancel to press."""
+    viewer, widget = viewer_widget
+    viewer.add_image(_image((32, 32)), name="im")
+    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT) as blocker:
+        widget(max_iter=100000, tol=0.0, min_labels=1)
+        qtbot.waitUntil(lambda: widget.progress_bar.value >= 12, timeout=TIMEOUT)
+        viewer.window.remove_dock_widget(widget.native)  # what the dock's close button does
+    assert blocker.args == ["cancelled"]
+    assert [lay.name for lay in viewer.layers] == ["im"]
+
+
 def test_paint_undo_and_update_previous_result(qtbot, viewer_widget):
     viewer, widget = viewer_widget
     viewer.add_image(_image(), name="im")

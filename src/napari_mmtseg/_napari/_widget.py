@@ -121,6 +121,7 @@ class MMTSegWidget(ParamsForm):
         self.cancel_button.changed.connect(self.cancel)
         alive, current = self._alive, self._current  # no reference to self in the handler
         self.native.destroyed.connect(lambda *_: (alive.__setitem__(0, False), stop(current[0])))
+        self.native_parent_changed.connect(self._on_parent_changed)
 
         warm_up_once()
         self._load_defaults()
@@ -400,6 +401,13 @@ class MMTSegWidget(ParamsForm):
             run.preview = add_preview(self._viewer, run.job, run.method)
         start(worker)
         return worker
+
+    def _on_parent_changed(self, parent) -> None:
+        """Taken out of napari's window (the dock's close button: napari unparents the widget
+        and keeps it alive, so it is not destroyed while a run holds it): a run is
+        cancelled, as with Cancel, and the new panel the user opens can run."""
+        if parent is None:
+            self.cancel()
 
     def cancel(self, *_) -> None:
         """Stop the run at the next iteration; no result layer is added.
