@@ -232,6 +232,29 @@ def test_closing_the_panel_cancels_its_run(qtbot, viewer_widget):
     assert [lay.name for lay in viewer.layers] == ["im"]
 
 
+def test_an_image_given_other_data_during_a_run_gets_its_old_labels_in_a_new_layer(
+    qtbot, viewer_widget
+):
+    """A (96, 96) image given (64, 80) data while a run went got a (96, 96) result over it,
+    with no word; a run that updates the previous result wrote over it."""
+    from napari.utils.notifications import notification_manager
+
+    viewer, widget = viewer_widget
+    im = viewer.add_image(_image((48, 64)), name="im")
+    _run(qtbot, widget, method="kmeans", k=2)
+    first = viewer.layers["im kmeans"]
+    before = first.data.copy()
+    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT) as blocker:
+        widget(method="mmt", max_iter=40, tol=0.0, min_labels=1, update_previous=True)
+        qtbot.waitUntil(lambda: widget.progress_bar.value >= 2, timeout=TIMEOUT)
+        im.data = _image((30, 40))
+    assert blocker.args == ["done"]
+    said = [n.message for n in notification_manager.records if "another shape" in n.message]
+    assert said and "(48, 64) then, (30, 40) now" in said[-1]
+    np.testing.assert_array_equal(first.data, before)  # the previous result stays as it was
+    assert widget.result_layer is not first and widget.result_layer.data.shape == (48, 64)
+
+
 def test_paint_undo_and_update_previous_result(qtbot, viewer_widget):
     viewer, widget = viewer_widget
     viewer.add_image(_image(), name="im")

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 from napari.layers import Labels
-from napari.utils.notifications import show_info
+from napari.utils.notifications import show_info, show_warning
 
 from ..io import result_metadata
 from ._edits import EditRecord, record_of
-from ._job import LABEL_DTYPE, Job, place, preview_index, write_undoable
+from ._job import LABEL_DTYPE, Job, labels_shape, place, preview_index, write_undoable
 from ._layers import layer_by_id
 
 __all__ = [
@@ -159,6 +159,8 @@ def write_run(viewer, run, result, records: dict, last=None) -> Labels:
     else:
         target = previous_result(viewer, job, last) if run.update else None
     target = target if target is not None and target in viewer.layers else None
+    if _image_reshaped(viewer, run):  # labels of the image as it was: never over a result
+        target = None
     rec = record_of(records, target)
     if plan is not None and rec is None:
         target = None  # a Refine writes only where it can tell the user's edits
@@ -221,3 +223,19 @@ def _model_sha256(run) -> str:
         except OSError:
             pass
     return run.model.sha256()
+
+
+def _image_reshaped(viewer, run) -> bool:
+    """Whether the run's image layer took data of another shape while the run went; if so,
+    say so (the result is the image's as it was when the run started)."""
+    job = run.job
+    source = layer_by_id(viewer, job.source_id) if job.source_id else None
+    now = None if source is None else labels_shape(source, run.channel_axis)
+    if now is None or tuple(now) == tuple(job.out_shape):
+        return False
+    show_warning(
+        f"MMT segmentation: {job.source_name!r} took data of another shape while the run "
+        f"went ({tuple(job.out_shape)} then, {tuple(now)} now): the result, of the image as "
+        "it was, is a new layer."
+    )
+    return True
