@@ -261,3 +261,24 @@ def test_the_slider_hides_when_the_run_it_shows_is_undone(control, result):
     assert np.array_equal(layer.data, result.labels) and not c.visible
     layer.redo()
     assert c.visible
+
+
+def test_the_slider_follows_undo_while_the_panel_is_hidden(make_napari_viewer, qtbot):
+    """The slider read its own visibility back, False under a hidden panel, and stopped
+    following undo there: shown again, it named a level the layer no longer held."""
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(_cells(), name="cells")
+    widget = MMTSegWidget(viewer)
+    dock = viewer.window.add_dock_widget(widget)
+    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT):
+        widget(image=layer, method="kmeans", k=4, output="regions", merge_threshold=3)
+    result, slider = widget.result_layer, widget.detail.slider
+    auto = slider.value
+    slider.value = 1.0
+    dock.hide()
+    result.undo()
+    assert slider.value == pytest.approx(auto)
+    result.redo()
+    assert slider.value == pytest.approx(1.0)
+    dock.show()
+    assert not widget.detail.native.isHidden()

@@ -293,3 +293,25 @@ def test_apply_to_follows_a_renamed_layer(make_napari_viewer, qtbot):
     widget.model_panel.target.value = other
     other.name = "field3 renamed"
     assert widget.model_panel.target.value is other
+
+
+def test_a_model_given_other_channels_names_the_widgets_channel_axis(make_napari_viewer, qtbot):
+    """The refusal named channel_axis= and --channel-axis, which a napari user cannot set."""
+    from napari.utils.notifications import NotificationSeverity, notification_manager
+
+    viewer = make_napari_viewer()
+    widget = MMTSegWidget(viewer)
+    first = viewer.add_image(_image(0), name="grey")
+    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT):
+        widget(image=first, method="mmt", preset="fast", device="cpu", max_iter=8, q=6,
+               live_preview=False)  # fmt: skip
+    two = viewer.add_image(np.stack([_image(1), _image(2)]), name="two channels")
+    widget.set_field("image", two)
+    widget.set_field("channel_axis", 0)
+    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT) as blocker:
+        widget.model_panel.apply(two)
+    assert blocker.args == ["error"]
+    said = [
+        n.message for n in notification_manager.records if n.severity == NotificationSeverity.ERROR
+    ]
+    assert "1-channel" in said[-1] and "under 'channel axis'" in said[-1]

@@ -426,3 +426,52 @@ def test_an_output_chosen_while_a_run_goes_holds_for_the_next_refine(make_napari
     result.data_setitem(_box(result.data.shape, 20, 48), int(result.data.max()) + 1)
     _finish(qtbot, widget, lambda: widget.refine(scribbles=result))
     assert result.metadata["params"]["output"] == "clusters"
+
+
+@pytest.mark.parametrize("docked", [True, False])
+def test_removing_the_layer_being_refined_cancels_the_refine(make_napari_viewer, qtbot, docked):
+    """The result layer deleted while a Refine trained came back as a new layer with none
+    of its undo history. Docked, napari's layer events stop the run at once; driven by a
+    script (not docked) the result is dropped when it comes."""
+    viewer = make_napari_viewer()
+    widget = MMTSegWidget(viewer)
+    if docked:
+        viewer.window.add_dock_widget(widget)
+    layer = viewer.add_image(look_alike(), name="im")
+    _finish(qtbot, widget, lambda: widget(image=layer, method="mmt", max_iter=10, **FAST))
+    result = widget.result_layer
+    result.data_setitem(_box(result.data.shape, 20, 48), int(result.data.max()) + 1)
+
+    def refine_then_delete():
+        assert widget.refine(scribbles=result) is not None
+        viewer.layers.remove(result)
+
+    _finish(qtbot, widget, refine_then_delete, outcome="cancelled")
+    assert [lay.name for lay in viewer.layers] == ["im"]
+    assert widget.run_button.enabled and widget.refine_button.enabled
+
+
+def test_the_detail_slider_stays_while_a_refine_goes(make_napari_viewer, qtbot):
+    """Moved while a Refine trained, the slider wrote a level into the layer being refined,
+    and the Refine's write then took that level for the user's edits."""
+    viewer = make_napari_viewer()
+    widget = MMTSegWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    layer = viewer.add_image(look_alike(), name="im")
+    _finish(qtbot, widget, lambda: widget(image=layer, method="mmt", max_iter=10,
+                                          output="regions", **FAST))  # fmt: skip
+    result, slider = widget.result_layer, widget.detail.slider
+    assert not widget.detail.native.isHidden() and slider.enabled
+    level = slider.value
+    result.data_setitem(_box(result.data.shape, 20, 48), int(result.data.max()) + 1)
+
+    def refine_and_move():
+        assert widget.refine(scribbles=result) is not None
+        painted = result.data.copy()
+        slider.value = 1.0 if level < 0.5 else 0.0
+        assert slider.value == level and not slider.enabled
+        np.testing.assert_array_equal(result.data, painted)
+
+    _finish(qtbot, widget, refine_and_move)
+    assert slider.enabled
+    assert result.metadata["scribbles"]["pixels"] == 40

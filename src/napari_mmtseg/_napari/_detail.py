@@ -64,6 +64,7 @@ class DetailControl(Container):
         self._quiet = False
         self._histories = None  # the layer's undo and redo lengths last seen
         self._writing = False  # the control writes into the layer (its own events: ignored)
+        self._held = False  # a run goes: the level stays (see :meth:`hold`)
         self._depth = None  # the record's writes when the result came (fewer: it was undone)
         self._rec = None  # the layer's record when a drag began
         self.last_update_s = 0.0
@@ -117,8 +118,9 @@ class DetailControl(Container):
         if rec is None:
             return
         # the result the slider shows was undone (an earlier run's labels are back): hide it
-        self.visible = self._depth is None or len(rec.states) >= self._depth
-        if not self.visible:
+        shown = self._depth is None or len(rec.states) >= self._depth
+        self.visible = shown  # read back, False while the widget's panel is hidden
+        if not shown:
             return
         value = (rec.state.metadata or {}).get("detail", result.detail)  # the run's: auto
         if abs(float(self.slider.value) - value) > 1e-9:
@@ -145,15 +147,34 @@ class DetailControl(Container):
         return q is not None and q.isSliderDown()
 
     def _on_press(self) -> None:
-        if self._target is not None:
+        if self._target is not None and not self._held:
             layer, region, _ = self._target
             self._start = np.array(layer.data[region], copy=True)
             rec = self._rec = record_of(self._records, layer)  # followed to now, once
             self._edited = None if rec is None else rec.edits(layer.data)[1]
             self._keep = None if rec is None else self._edited[region]
 
+    def hold(self, held: bool) -> None:
+        """Keep the level as it is while a run goes (``held``), or let it move again.
+
+        A run may write into the result layer (a Refine, an update of the previous result):
+        a level written meanwhile would be taken for the user's edits, or lost. While held,
+        the slider is greyed out and a value set by a script is put back.
+
+        Parameters
+        ----------
+        held : bool
+            Whether a run is going.
+        """
+        self._held = bool(held)
+        self.slider.enabled = not held
+
     def _on_value(self, value) -> None:
         if self._quiet or self._target is None:
+            return
+        if self._held:  # a run goes: the level shown stays
+            meta = self._target[0].metadata or {}
+            self._set_quietly(round(meta.get("detail", self._target[2].detail), 2))
             return
         if self._dragging() and self._start is not None:
             self._live(float(value))

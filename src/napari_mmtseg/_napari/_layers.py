@@ -59,9 +59,28 @@ def axis_choices(layer) -> list:
 
 
 def advice(message: str) -> str:
-    """How to follow an engine warning's advice in the widget (to append to it), or ""."""
-    if "channel_axis=-1" in message:  # the RGBA warning: keep the 4th channel
+    """How to follow an engine message's advice in the widget (to append to it), or "".
+
+    The engine's warnings and errors name the Python and command-line options
+    (``channel_axis=``, ``--channel-axis``); this names the widget's control.
+
+    Parameters
+    ----------
+    message : str
+        A warning's or an error's text.
+
+    Returns
+    -------
+    str
+        A sentence starting with a space, or "".
+    """
+    if "channel_axis=-1" in message and "RGBA" in message:  # keep the 4th channel
         return f" In this widget: channel axis '{RGBA_AS_CHANNELS}'."
+    if "channel_axis=" in message:  # channels that do not fit, or a guessed channel axis
+        return (
+            " In this widget: choose the image's axis of channels under 'channel axis' "
+            "('none' for a grey image, the RGB entry for a colour one)."
+        )
     return ""
 
 

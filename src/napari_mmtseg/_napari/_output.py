@@ -21,6 +21,7 @@ __all__ = [
     "show_preview",
     "write_result",
     "write_run",
+    "update_target",
     "made_from",
     "previous_result",
     "remove_layer",
@@ -140,7 +141,7 @@ def write_result(
     ), None
 
 
-def write_run(viewer, run, result, records: dict, last=None) -> Labels:
+def write_run(viewer, run, result, records: dict) -> Labels:
     """Put the result of widget run ``run`` (a ``_worker.Run``) into the viewer,
     record what was written in ``records`` (layer ``unique_id`` ->
     :class:`~napari_mmtseg._napari._edits.EditRecord`) and return the layer.
@@ -148,16 +149,14 @@ def write_run(viewer, run, result, records: dict, last=None) -> Labels:
     A Refine (``run.plan``) writes into its plan's target, leaving alone the
     pixels the user edited there, also those edited while it ran, and those
     the result leaves at 0 (a new layer if the target is gone or was not
-    written by the widget). A Run
-    writes into the previous result (``last`` preferred) with
-    ``run.update``, else into a new layer. A run that applied a kept model
+    written by the widget). A Run that updates the previous result writes
+    into ``run.target`` (:func:`update_target`, chosen at its launch),
+    leaving alone the pixels the user painted there while it ran; else, or
+    if that layer is gone, into a new layer. A run that applied a kept model
     (``run.model``) names it in the layer's name and metadata (``model``: its
     file), and its record keeps that model for a later Refine."""
     job, plan = run.job, run.plan
-    if plan is not None:
-        target = plan.target
-    else:
-        target = previous_result(viewer, job, last) if run.update else None
+    target = plan.target if plan is not None else run.target
     target = target if target is not None and target in viewer.layers else None
     if _image_reshaped(viewer, run):  # labels of the image as it was: never over a result
         target = None
@@ -170,6 +169,8 @@ def write_run(viewer, run, result, records: dict, last=None) -> Labels:
         if plan is not None:  # the user's edits, and pixels the engine left unlabelled (0:
             # 'trainable' labels only the slices of a stack that have scribbles)
             keep = edited[job.region] | (np.asarray(result.labels) == 0)
+    if plan is None and target is not None:  # an update keeps what was painted while it ran
+        keep = _painted_during(run, target)
     extra = {}
     if run.model is not None:  # named as a batch names it: the file and its hash
         extra = {"model": run.model_file or "(not saved)", "model_sha256": _model_sha256(run)}
@@ -209,6 +210,36 @@ def write_run(viewer, run, result, records: dict, last=None) -> Labels:
         )  # fmt: skip
     records[str(layer.unique_id)] = rec
     return layer
+
+
+def update_target(viewer, job: Job, last=None) -> tuple:
+    """``(layer, labels)``: the previous result a Run that updates it writes into
+    (:func:`previous_result`, ``last`` preferred) and a copy of its labels in the job's
+    region, both taken when the run starts; ``(None, None)`` if there is none."""
+    layer = previous_result(viewer, job, last)
+    if layer is None:
+        return None, None
+    return layer, np.array(layer.data[job.region], copy=True)
+
+
+def _painted_during(run, target) -> np.ndarray | None:
+    """The pixels of the run's region the user painted in ``target`` while the run went
+    (bool), said in a notification; None when there are none."""
+    before = run.target_before
+    if before is None:
+        return None
+    now = np.asarray(target.data[run.job.region])
+    if now.shape != before.shape:
+        return None
+    painted = now != before
+    n = int(painted.sum())
+    if not n:
+        return None
+    show_info(
+        f"MMT segmentation: the {n} pixel{'s' * (n != 1)} you painted in {target.name!r} "
+        "while the run went are kept as you left them."
+    )
+    return painted
 
 
 def _model_sha256(run) -> str:

@@ -23,7 +23,7 @@ from ._detail import DetailControl
 from ._form import ParamsForm
 from ._layers import advice, layer_by_id, refill
 from ._model_panel import ModelPanel
-from ._output import add_preview, remove_layer, show_preview, write_run
+from ._output import add_preview, remove_layer, show_preview, update_target, write_run
 from ._refine import plan_refine
 from ._tooltips import TIPS
 from ._worker import (
@@ -140,6 +140,9 @@ class MMTSegWidget(ParamsForm):
             Ignored (napari passes its event).
         """
         super().reset_choices()
+        run = self._current[0]
+        if run is not None:  # a Refine of a layer just removed stops now
+            self._target_removed(run)
         panel = getattr(self, "model_panel", None)  # None while the form is being built
         if panel is not None:  # "Apply to" follows renames too, its layer kept by identity
             chosen = panel.target.value
@@ -326,7 +329,7 @@ class MMTSegWidget(ParamsForm):
         if outcome == "busy":
             show_info(message)
         else:
-            show_error(f"MMT segmentation: {message}")
+            show_error(f"MMT segmentation: {message}{advice(message)}")
         self.run_finished.emit(outcome)
 
     def _start(self, refine: bool):
@@ -375,6 +378,8 @@ class MMTSegWidget(ParamsForm):
             plan=plan,
             channel_axis=self.channel_axis.value,
         )
+        if run.update and plan is None:
+            run.target, run.target_before = update_target(self._viewer, job, self.result_layer)
         return self._launch(run, make_worker(run, kwargs))
 
     def _launch(self, run: Run, worker):
@@ -392,6 +397,7 @@ class MMTSegWidget(ParamsForm):
         worker.finished.connect(self._on_finished)
         self.run_button.enabled = self.refine_button.enabled = False
         self.cancel_button.enabled = True
+        self.detail.hold(True)  # a level written meanwhile would mix with the run's write
         self.progress_bar.native.setFormat("starting ...")
         self.progress_bar.min = self.progress_bar.max = self.progress_bar.value = 0  # busy
         self.status.value = starting_text(run)
@@ -435,6 +441,8 @@ class MMTSegWidget(ParamsForm):
         if run is None or run.cancelled or not self._guard():
             return
         if isinstance(ev, SegmentationResult):
+            if self._target_removed(run):
+                return
             self._write(run, ev)
             run.outcome = "done"
             return
@@ -460,6 +468,21 @@ class MMTSegWidget(ParamsForm):
                 run.pbar.total = ev.total
             run.pbar.update(ev.iteration - run.pbar.n)
 
+    def _target_removed(self, run: Run) -> bool:
+        """Whether the layer a Refine corrects was removed from the viewer since it started;
+        if so, the Refine is cancelled (its labels would come back as a layer with none of
+        the layer's undo history), and a notification says so."""
+        target = None if run.plan is None else run.plan.target
+        if target is None or target in self._viewer.layers:
+            return False
+        if not run.cancelled:
+            show_info(
+                f"MMT segmentation: {target.name!r} was removed while it was being refined: "
+                "Refine cancelled, nothing added."
+            )
+            self.cancel()
+        return True
+
     def _write(self, run: Run, result: SegmentationResult) -> None:
         """Put a run's result into the viewer (``_output.write_run``).
 
@@ -467,7 +490,7 @@ class MMTSegWidget(ParamsForm):
         was (or none was), ready for corrections; a Refine leaves the
         scribbles where the user painted them.
         """
-        layer = write_run(self._viewer, run, result, self._records, self.result_layer)
+        layer = write_run(self._viewer, run, result, self._records)
         self.model_panel.keep(result.model)  # a learned run's networks (None: keep the last)
         chosen = self.scribbles.value
         if run.plan is None and (chosen is None or chosen is self.result_layer):
@@ -488,7 +511,7 @@ class MMTSegWidget(ParamsForm):
         if self._run is not None:
             self._run.outcome = "error"
         if isinstance(exc, _ENGINE_ERRORS):
-            show_error(f"MMT segmentation: {exc}")
+            show_error(f"MMT segmentation: {exc}{advice(str(exc))}")
         else:
             show_error(f"MMT segmentation failed: {type(exc).__name__}: {exc}")
 
@@ -501,6 +524,7 @@ class MMTSegWidget(ParamsForm):
         run.preview = None
         self.run_button.enabled = self.refine_button.enabled = True
         self.cancel_button.enabled = False
+        self.detail.hold(False)
         if run.outcome != "done":  # nothing written: the choice stands for the next action
             self._output_set |= run.output_chosen
         if run.outcome == "done":

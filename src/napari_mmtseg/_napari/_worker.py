@@ -55,6 +55,8 @@ class Run:
     model: Any = None  # a kept model applied by inference alone (None: the run trains)
     model_file: str | None = None  # the file of ``model`` (None: not saved)
     output_chosen: bool = False  # whether the form's output was the user's at its launch
+    target: Any = None  # the previous result a Run updates (``update``), chosen at its launch
+    target_before: Any = None  # that result's labels in the run's region at its launch
 
 
 def default_threads() -> int:
