@@ -556,3 +556,31 @@ def test_byte_order_does_not_make_another_dtype_and_provenance_counts_files():
     assert model.normalise(prepare_image(field.astype(">u2")))
     model.training = {"seed": 1, "preset": "fast", "files": ["a.tif", "b.tif"], "skipped": []}
     assert model.provenance(True)["training"] == {"seed": 1, "preset": "fast", "n_files": 2}
+
+
+def test_a_model_kept_with_n_classes_gives_those_classes_on_every_image():
+    """A clusters run with ``n_classes=2`` kept a model that labelled with every network
+    channel a class of its own (n_classes 'auto', with a warning): 4 ids on its own image
+    where the run gave 2. It now groups its channels as the run did: the run's labels on
+    its own image, the same 2 ids (nuclei, background) on another."""
+    import warnings
+
+    first, other = _field(3, 6), _field(4, 20)
+    run = segment(first, keep_model=True, output="clusters", n_classes=2, preset="fast",
+                  device="cpu")  # fmt: skip
+    assert np.unique(run.labels).size == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing to warn about
+        again = segment(first, model=run.model, device="cpu")
+        applied = segment(other, model=run.model, device="cpu")
+    np.testing.assert_array_equal(again.labels, run.labels)
+    nucleus = int(np.bincount(run.labels[first > 450]).argmax())
+    background = int(np.bincount(run.labels[first < 450]).argmax())
+    assert nucleus != background
+    assert np.mean(applied.labels[other > 450] == nucleus) > 0.95
+    assert np.mean(applied.labels[other < 450] == background) > 0.95
+    import dataclasses
+
+    older = dataclasses.replace(run.model, channel_ids=None, class_channels=None)
+    with pytest.warns(UserWarning, match="trained with n_classes=2"):  # a file of before
+        segment(other, model=older, device="cpu")

@@ -481,25 +481,28 @@ def test_a_method_that_trains_no_model_is_named_so_with_train_on_or_model(tmp_pa
     assert "--method trainable does not apply with --model" in err and "--scribbles" not in err
 
 
-def test_train_on_with_n_classes_and_clusters_output_applies_the_model(tmp_path, capsys):
+def test_train_on_with_n_classes_and_clusters_output_gives_those_classes_everywhere(
+    tmp_path, capsys
+):
     """``--train-on 2 --n-classes 2 --output-mode clusters`` trained and saved the model,
     then stopped before any label: the model's own n_classes was taken for a request to
-    regroup its classes per image. The model's classes keep one id on every image
-    (n_classes 'auto', said once), as ``segment(model=...)`` gives them."""
+    regroup its classes per image. Then it labelled with every network channel a class
+    (n_classes 'auto', with a warning). The model now learns how its training run grouped
+    its channels into 2 classes, and every field gets those 2 classes and their ids, as
+    ``segment(model=...)`` gives them."""
     files = _images(tmp_path / "plate", 3)
     out = tmp_path / "out"
     argv = ["segment", str(tmp_path / "plate"), "-o", str(out), "--train-on", "2", *FAST]
     capsys.readouterr()
     assert main(argv + ["--n-classes", "2", "--output-mode", "clusters"]) == 0
-    err = capsys.readouterr().err
-    assert err.count("trained with n_classes=2") == 1
+    assert "trained with n_classes" not in capsys.readouterr().err
     model = load_model(out / MODEL_NAME)
+    assert len(set(model.channel_ids[c] for c in model.class_channels)) == 2
     for f in files:
-        with pytest.warns(UserWarning, match="trained with n_classes=2"):
-            expected = segment(tifffile.imread(f), model=model, device="cpu")
+        expected = segment(tifffile.imread(f), model=model, device="cpu")
         got = tifffile.imread(out / f"{f.stem}_labels.tif")
         np.testing.assert_array_equal(got, expected.labels)
-        assert expected.params["n_classes"] == "auto"
+        assert set(np.unique(got).tolist()) <= {1, 2}
     with pytest.raises(ValueError, match="n_classes would regroup"):
         segment(tifffile.imread(files[0]), model=model, device="cpu", n_classes=3)
 

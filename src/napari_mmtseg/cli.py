@@ -292,7 +292,8 @@ def cmd_segment(args) -> int:
             overrides = {k: v for k, v in overrides.items() if k not in unused}
             note = model_n_classes_note(model, overrides)
             if note is not None:  # said once here, not once per input
-                print(f"mmtseg: warning: {note}", file=sys.stderr)
+                if note:
+                    print(f"mmtseg: warning: {note}", file=sys.stderr)
                 overrides["n_classes"] = "auto"
     except CLIError:  # stopped before any input: leave no empty folder of this command's
         _remove_empty(folder, created)

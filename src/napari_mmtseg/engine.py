@@ -155,6 +155,7 @@ def _segment_slices(run: RunPlan):
         lab, info = _output_stage(run, raw, x, plane, fallback)
         infos.append(info)
         lab = _slice_ids(run, lab, plane, out[max(0, i - RECENT) : i], top)
+        _vote(run, raw, lab)
         out[i] = lab
         top = max(top, int(lab.max()))  # the highest id so far, without rescanning out
         if not run.trains:
@@ -194,6 +195,7 @@ def _one_model_slices(run: RunPlan):
             out[i] = _slice_ids(run, lab, plane, (), -1)
         else:
             ids.add(i, lab, raw, p.n_classes == "auto")
+            _vote(run, raw, out[i])
         k = len(np.unique(out[i]))
         if not run.trains:
             run.history.append({"slice": i, "iteration": 1, "n_labels": k})
@@ -213,23 +215,69 @@ def _one_model_slices(run: RunPlan):
     return ids.labels(prep.spatial_shape), infos
 
 
-def _channel_ids(run: RunPlan, out: np.ndarray) -> list | None:
-    """The output id of each network channel, for the kept model of a trained clusters run
-    whose classes carry the channels' ids before they are numbered 1..K (one image, or a
-    stack's one model, ``n_classes="auto"``): applying the model then gives the run's own
-    ids. None for any other run (its model gives channel + 1). Sets ``run.class_channels``
-    (the network channels among those classes) where it numbers them."""
-    p = run.p
+def _numbers_classes(run: RunPlan) -> bool:
+    """Whether a run numbers classes its kept model can give again: a trained clusters run
+    without scribbles on one image, or a stack's one model."""
     numbered = run.prep.n_slices == 1 or run.one_model
-    clusters = p.output == "clusters" and p.n_classes == "auto"
-    if not (run.trains and run.scr is None and clusters and numbered):
+    return run.trains and run.scr is None and run.p.output == "clusters" and numbered
+
+
+def _vote(run: RunPlan, raw: np.ndarray, lab: np.ndarray) -> None:
+    """Count, for a run grouping its channels into ``n_classes`` classes, how many pixels of
+    each network channel (``raw``) took each class id (``lab``, before the ids are
+    numbered 1..K) in ``run.votes``."""
+    if not (_numbers_classes(run) and run.p.n_classes != "auto"):
+        return
+    raw, lab = np.asarray(raw, np.int64).ravel(), np.asarray(lab, np.int64).ravel()
+    width = int(lab.max()) + 1
+    keys, counts = np.unique(raw * width + lab, return_counts=True)
+    votes = run.votes if run.votes is not None else {}
+    for key, n in zip(keys.tolist(), counts.tolist()):
+        pair = divmod(key, width)  # (channel, class id)
+        votes[pair] = votes.get(pair, 0) + n
+    run.votes = votes
+
+
+def _channel_ids(run: RunPlan, out: np.ndarray) -> list | None:
+    """The output id of each network channel, for the kept model of a run that numbers its
+    classes (:func:`_numbers_classes`): applying the model then gives the run's own class
+    ids. With ``n_classes="auto"`` the classes carry the channels' ids before they are
+    numbered 1..K; with ``n_classes`` set, each channel takes the class most of its pixels
+    were given (``run.votes``), so the model groups its channels as the run did. None for
+    any other run (its model gives channel + 1). Sets ``run.class_channels`` (the network
+    channels among those classes) where it numbers them."""
+    p = run.p
+    if not _numbers_classes(run):
         return None
+    if p.n_classes != "auto":
+        return _grouped_channel_ids(run, out)
     present = np.unique(out)  # ascending: consecutive() numbers them 1..K in this order
     ids = np.zeros(max(p.q, int(present.max()) + 1), np.int64)
     absent = np.setdiff1d(np.arange(ids.size), present)
     ids[present] = np.arange(1, present.size + 1)
     ids[absent] = present.size + 1 + np.arange(absent.size)
     run.class_channels = present[present < p.q].tolist()  # the network's channels among them
+    return ids.tolist()
+
+
+def _grouped_channel_ids(run: RunPlan, out: np.ndarray) -> list | None:
+    """:func:`_channel_ids` of a run with ``n_classes`` set: each network channel's id is
+    that of the class most of its pixels took; channels no pixel took get ids above every
+    class's, and are not among ``run.class_channels``."""
+    if not run.votes:
+        return None
+    q = run.p.q
+    values = np.unique(out)  # ascending: consecutive() numbers them 1..K in this order
+    best: dict = {}
+    for (channel, value), n in run.votes.items():
+        if n > best.get(channel, (0, 0))[0]:
+            best[channel] = (n, value)
+    ids = np.zeros(max(q, max(best) + 1), np.int64)
+    voted = np.array(sorted(best), np.int64)
+    ids[voted] = np.searchsorted(values, [best[c][1] for c in voted.tolist()]) + 1
+    absent = np.setdiff1d(np.arange(ids.size), voted)
+    ids[absent] = values.size + 1 + np.arange(absent.size)
+    run.class_channels = voted[voted < q].tolist()
     return ids.tolist()
 
 
@@ -540,7 +588,9 @@ def fit_model(
     stack trained as one model (``Params.stack="one_model"``, the default) stops after its
     training: its slices are not labelled, so training on N fields of a plate to apply the
     model to all of them costs N fewer labellings. A single image, a stack trained slice by
-    slice, or scribbles are segmented as by :func:`segment` and the model kept.
+    slice, scribbles, or clusters output with ``n_classes`` set (whose grouping of the
+    network channels into classes the model learns from labelling the stack) are
+    segmented as by :func:`segment` and the model kept.
 
     Parameters
     ----------
@@ -596,9 +646,11 @@ def fit_model(
         image, method, preset, seed, channel_axis, device, preview_every=0,
         overrides=overrides, axes=axes, model=None, **given,
     )  # fmt: skip
+    grouped = run.p.output == "clusters" and run.p.n_classes != "auto"
     with torch_threads(num_threads):
-        if not (run.trains and run.one_model) or run.scr is not None:
-            labels, infos = _drain(_segment_slices(run))  # labelled as segment labels it
+        if not (run.trains and run.one_model) or run.scr is not None or grouped:
+            # labelled as segment labels it (with n_classes, to learn the channels' grouping)
+            labels, infos = _drain(_segment_slices(run))
             return _result(run, labels, infos, 0.0, True, __version__).model
         # only the training: its memory check, and the host's without the stack's labels,
         # which are never made here (the training pool holds at most train.stack.POOL_BYTES;

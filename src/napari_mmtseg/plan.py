@@ -85,6 +85,9 @@ class RunPlan:
     applied : tuple or None
         A kept model's inference network(s) and teachers' alignment, built once per run
         (:meth:`~napari_mmtseg.model.Model.frozen_networks`).
+    votes : dict or None
+        Set while a trained clusters run with ``n_classes`` set labels its image: (network
+        channel, class id) -> pixels, from which ``channel_ids`` groups the channels.
     """
 
     method: str
@@ -104,6 +107,7 @@ class RunPlan:
     class_channels: list | None = None
     frozen: tuple | None = None
     applied: tuple | None = None
+    votes: dict | None = None
 
     @property
     def one_model(self) -> bool:
@@ -411,7 +415,8 @@ def _model_params(model: Model, preset: str, overrides: dict) -> Params:
     p = make_params(model.method, preset, **{**model.params.to_dict(), **overrides})
     note = model_n_classes_note(model, overrides)
     if note is not None:
-        warnings.warn(note, UserWarning, stacklevel=6)
+        if note:
+            warnings.warn(note, UserWarning, stacklevel=6)
         p = replace(p, n_classes="auto")
     if p.output == "clusters" and p.n_classes != "auto":
         raise ValueError(
@@ -422,13 +427,38 @@ def _model_params(model: Model, preset: str, overrides: dict) -> Params:
     return p
 
 
+def grouped_channels(model: Model) -> bool:
+    """Whether ``model`` groups its network channels into the classes of a run with
+    ``n_classes`` set (a clusters run that numbered them: its ``channel_ids`` give the
+    channels of one class one id).
+
+    Parameters
+    ----------
+    model : Model
+        A kept model.
+
+    Returns
+    -------
+    bool
+        True when applied with clusters output it gives that run's classes and ids.
+    """
+    return (
+        model.params.n_classes != "auto"
+        and model.params.output == "clusters"
+        and model.channel_ids is not None
+        and model.class_channels is not None
+    )
+
+
 def model_n_classes_note(model: Model, overrides: dict) -> str | None:
     """Why a model trained with ``n_classes`` labels with ``"auto"``, or None.
 
     Applied with clusters output, each network channel keeps one id on every image, which
     regrouping the channels per image (``n_classes``) would break. The model's own
     ``n_classes`` (left out of ``overrides``, or given again as it is) is so set aside; another
-    value is the caller's request, which :func:`run_params` refuses.
+    value is the caller's request, which :func:`run_params` refuses. A model that groups its
+    channels into its run's classes (:func:`grouped_channels`) gives those classes by its
+    channels' ids, so it labels with ``"auto"`` and loses nothing.
 
     Parameters
     ----------
@@ -440,12 +470,15 @@ def model_n_classes_note(model: Model, overrides: dict) -> str | None:
     Returns
     -------
     str or None
-        The warning to give, when the model's ``n_classes`` is set aside.
+        The warning to give, when the model's ``n_classes`` is set aside; ``""`` when it is
+        set aside with nothing to say (its channels are grouped into those classes).
     """
     own = model.params.n_classes
     output = overrides.get("output", model.params.output)
     if own == "auto" or output != "clusters" or overrides.get("n_classes", own) != own:
         return None
+    if grouped_channels(model):
+        return ""  # its channels' ids are its classes': nothing is set aside
     return (
         f"This model was trained with n_classes={own}. Applied with clusters output, each of "
         "its network's classes keeps one id on every image, which regrouping them per image "
