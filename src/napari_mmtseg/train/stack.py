@@ -214,6 +214,7 @@ def train_stack(
     steps, n_scribbled = _scribbled_first(method, pool, p, state, device)
     stop = _StackStop(p, n_scribbled, max(1, len(pool.views) // batch))
     prev, layout = [None] * len(pool.views), [None]
+    last_seen = [None] * len(pool.views)  # the step each view was last trained on
     order = _batches(len(pool.views), batch, np.random.default_rng(seed + 2))
     read_every, todo, done = sync_every(p, device), [], False  # steps not yet read
     for it in range(p.max_iter):
@@ -221,12 +222,17 @@ def train_stack(
         for j in js:
             if steps[j] is None:
                 steps[j] = _training(method, pool, j, p, state, device)
-        todo.append(_run_step(method, steps, prev, layout, js, state))
+        gap = max(it - last_seen[j] if last_seen[j] is not None else 1 for j in js)
+        for j in js:
+            last_seen[j] = it
+        todo.append(_run_step(method, steps, prev, layout, js, state, gap))
         if len(todo) < read_every and it + 1 < p.max_iter:
             continue  # the GPU runs on; its figures are read with the next batch
         for k, (pend, meta) in enumerate(zip(read_steps([t.pending for t in todo]), todo)):
             j_it = it + 1 - len(todo) + k
-            frac = pend.n_changed / pend.labels.numel() if meta.had else 1.0
+            # changed pixels per step since the slice was last trained on: the single-image
+            # rule's figure, however many other slices came between
+            frac = pend.n_changed / pend.labels.numel() / meta.gap if meta.had else 1.0
             run.slice_index = pool.index[meta.js[0]]
             run.record(j_it, pend, frac)
             done = stop.update(pend, frac, state, meta.scr) or done
@@ -262,9 +268,10 @@ class _Ran(NamedTuple):
     js: list
     had: bool
     scr: object
+    gap: int = 1
 
 
-def _run_step(method: str, steps: list, prev: list, layout: list, js: list, state) -> _Ran:
+def _run_step(method: str, steps: list, prev: list, layout: list, js: list, state, gap=1):
     """One optimiser step on pool views ``js``; ``prev`` takes their new labels (still on
     the device), ``layout[0]`` the shape of a step's labels."""
     st = steps[js[0]] if len(js) == 1 else _joined([steps[j] for j in js])
@@ -276,7 +283,7 @@ def _run_step(method: str, steps: list, prev: list, layout: list, js: list, stat
     state.step += 1
     for j, lab in zip(js, pend.labels.reshape(len(js), -1)):
         prev[j] = lab
-    return _Ran(pend, js, had[0] is not None, st.scr)
+    return _Ran(pend, js, had[0] is not None, st.scr, gap)
 
 
 class _StackStop:
