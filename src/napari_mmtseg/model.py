@@ -100,8 +100,10 @@ class Model:
     channel_ids : list of int or None
         Output id of each network channel when the model is applied with
         ``output="clusters"``: a model trained with scribbles gives the scribble ids on
-        their classes' channels (fresh ids above the largest on the others); None: channel
-        c has id c + 1.
+        their classes' channels (fresh ids above the largest on the others); a clusters
+        run's model gives the run's class ids, every channel of one class (with
+        ``n_classes`` set: the class most of its pixels were given) that class's id;
+        None: channel c has id c + 1.
     class_channels : list of int or None
         The network channels that are classes of the labels the model was kept from (a
         clusters run that numbers its classes: one image, or a stack's one model): applied,

@@ -255,27 +255,46 @@ def test_an_image_given_other_data_during_a_run_gets_its_old_labels_in_a_new_lay
     assert widget.result_layer is not first and widget.result_layer.data.shape == (48, 64)
 
 
-def test_an_update_of_the_previous_result_keeps_what_was_painted_while_it_ran(qtbot, viewer_widget):
+@pytest.mark.parametrize("change", ["paint", "undo"])
+def test_an_update_of_a_result_changed_while_it_ran_goes_to_a_new_layer(
+    qtbot, viewer_widget, change
+):
     """A run that updates the previous result wrote over the pixels the user painted there
-    while it trained (one Ctrl+Z brought them back, with the run's labels gone too)."""
+    while it trained (one Ctrl+Z brought them back, with the run's labels gone too); a
+    Ctrl+Z there meanwhile must not be taken for painting either. The layer is left as the
+    user left it, and the result is a new layer."""
     viewer, widget = viewer_widget
     viewer.add_image(_image((32, 40)), name="im")
     _run(qtbot, widget, method="kmeans", k=2)
     lab = viewer.layers["im kmeans"]
-    box = (slice(4, 10), slice(4, 12))
     index = np.nonzero(np.pad(np.ones((6, 8), bool), ((4, 22), (4, 28))))
+    if change == "undo":
+        lab.data_setitem(index, 9)  # a stroke before the run, undone while it goes
     n_before = len(notification_manager.records)
     with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT) as blocker:
         widget(method="mmt", max_iter=40, tol=0.0, min_labels=1, update_previous=True)
         qtbot.waitUntil(lambda: widget.progress_bar.value >= 2, timeout=TIMEOUT)
-        lab.data_setitem(index, 9)  # a brush stroke while it trains
-        painted = lab.data.copy()
-    assert blocker.args == ["done"] and widget.result_layer is lab
-    assert (lab.data[box] == 9).all() and lab.metadata["method"] == "mmt"
+        if change == "paint":
+            lab.data_setitem(index, 9)  # a brush stroke while it trains
+        else:
+            lab.undo()
+        left = lab.data.copy()
+        metadata = dict(lab.metadata)
+    assert blocker.args == ["done"]
+    np.testing.assert_array_equal(lab.data, left)
+    assert lab.metadata == metadata and lab.metadata["method"] == "kmeans"
+    assert widget.result_layer is not lab and widget.result_layer.metadata["method"] == "mmt"
     said = [n.message for n in notification_manager.records[n_before:]]
-    assert any("48 pixels you painted" in m for m in said)
-    lab.undo()  # the run's write, one step: the layer as the stroke left it
-    np.testing.assert_array_equal(lab.data, painted)
+    assert any("was changed while the run went" in m for m in said)
+
+
+def test_an_update_of_a_result_left_alone_is_written_into_it(qtbot, viewer_widget):
+    viewer, widget = viewer_widget
+    viewer.add_image(_image((32, 40)), name="im")
+    _run(qtbot, widget, method="kmeans", k=2)
+    lab = viewer.layers["im kmeans"]
+    _run(qtbot, widget, method="mmt", max_iter=10, update_previous=True)
+    assert widget.result_layer is lab and lab.metadata["method"] == "mmt"
 
 
 def test_paint_undo_and_update_previous_result(qtbot, viewer_widget):

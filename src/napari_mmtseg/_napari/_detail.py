@@ -166,6 +166,8 @@ class DetailControl(Container):
         held : bool
             Whether a run is going.
         """
+        if held and self._start is not None:  # a drag going on ends here, as a release
+            self._on_release()
         self._held = bool(held)
         self.slider.enabled = not held
 

@@ -150,9 +150,9 @@ def write_run(viewer, run, result, records: dict) -> Labels:
     pixels the user edited there, also those edited while it ran, and those
     the result leaves at 0 (a new layer if the target is gone or was not
     written by the widget). A Run that updates the previous result writes
-    into ``run.target`` (:func:`update_target`, chosen at its launch),
-    leaving alone the pixels the user painted there while it ran; else, or
-    if that layer is gone, into a new layer. A run that applied a kept model
+    into ``run.target`` (:func:`update_target`, chosen at its launch) unless
+    the user changed that layer while it ran; else, or if that layer is
+    gone, into a new layer. A run that applied a kept model
     (``run.model``) names it in the layer's name and metadata (``model``: its
     file), and its record keeps that model for a later Refine."""
     job, plan = run.job, run.plan
@@ -160,6 +160,8 @@ def write_run(viewer, run, result, records: dict) -> Labels:
     target = target if target is not None and target in viewer.layers else None
     if _image_reshaped(viewer, run):  # labels of the image as it was: never over a result
         target = None
+    if plan is None and target is not None and _changed_during(run, target):
+        target = None  # the user's work there, painted or undone, stays as it is
     rec = record_of(records, target)
     if plan is not None and rec is None:
         target = None  # a Refine writes only where it can tell the user's edits
@@ -169,8 +171,6 @@ def write_run(viewer, run, result, records: dict) -> Labels:
         if plan is not None:  # the user's edits, and pixels the engine left unlabelled (0:
             # 'trainable' labels only the slices of a stack that have scribbles)
             keep = edited[job.region] | (np.asarray(result.labels) == 0)
-    if plan is None and target is not None:  # an update keeps what was painted while it ran
-        keep = _painted_during(run, target)
     extra = {}
     if run.model is not None:  # named as a batch names it: the file and its hash
         extra = {"model": run.model_file or "(not saved)", "model_sha256": _model_sha256(run)}
@@ -222,24 +222,21 @@ def update_target(viewer, job: Job, last=None) -> tuple:
     return layer, np.array(layer.data[job.region], copy=True)
 
 
-def _painted_during(run, target) -> np.ndarray | None:
-    """The pixels of the run's region the user painted in ``target`` while the run went
-    (bool), said in a notification; None when there are none."""
+def _changed_during(run, target) -> bool:
+    """Whether the user changed ``target``, the previous result a Run updates, while it
+    went (painted, erased, undid or redid a step: its labels in the run's region differ
+    from those at the run's launch); if so, say that the result is a new layer."""
     before = run.target_before
     if before is None:
-        return None
+        return False
     now = np.asarray(target.data[run.job.region])
-    if now.shape != before.shape:
-        return None
-    painted = now != before
-    n = int(painted.sum())
-    if not n:
-        return None
+    if now.shape == before.shape and np.array_equal(now, before):
+        return False
     show_info(
-        f"MMT segmentation: the {n} pixel{'s' * (n != 1)} you painted in {target.name!r} "
-        "while the run went are kept as you left them."
+        f"MMT segmentation: {target.name!r} was changed while the run went (painted or "
+        "undone), so it is left as it is: the result is a new layer."
     )
-    return painted
+    return True
 
 
 def _model_sha256(run) -> str:

@@ -83,7 +83,8 @@ class RunProgress:
         out : StepOutcome
             What the step reported.
         changed : float
-            Fraction of pixels whose label changed.
+            Fraction of pixels whose label changed (a stack's: per step since the slice
+            was last trained on).
         """
         self.history.append(
             {

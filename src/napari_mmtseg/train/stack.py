@@ -5,8 +5,10 @@ pool's slices in a fresh random order each round, so every slice is seen as ofte
 others; ``max_iter`` steps in all, not per slice. The stopping rule is the one of
 :mod:`.loop`, read over the stack: the label count is that of the labels seen over the last
 round of slices, and a slice's changed pixels are counted against its own labels when it was
-last trained on. The steps' figures are read on the host every ``sync_every`` steps
-(:func:`.sync.sync_every`: every step on the CPU), as for one slice. No Qt, no napari.
+last trained on, per step since then (so the figure is one step's change, as for one image,
+however many other slices came between). The steps' figures are read on the host every
+``sync_every`` steps (:func:`.sync.sync_every`: every step on the CPU), as for one slice.
+No Qt, no napari.
 """
 
 from __future__ import annotations
@@ -222,7 +224,7 @@ def train_stack(
         for j in js:
             if steps[j] is None:
                 steps[j] = _training(method, pool, j, p, state, device)
-        gap = max(it - last_seen[j] if last_seen[j] is not None else 1 for j in js)
+        gap = float(np.mean([1 if last_seen[j] is None else it - last_seen[j] for j in js]))
         for j in js:
             last_seen[j] = it
         todo.append(_run_step(method, steps, prev, layout, js, state, gap))
@@ -230,8 +232,8 @@ def train_stack(
             continue  # the GPU runs on; its figures are read with the next batch
         for k, (pend, meta) in enumerate(zip(read_steps([t.pending for t in todo]), todo)):
             j_it = it + 1 - len(todo) + k
-            # changed pixels per step since the slice was last trained on: the single-image
-            # rule's figure, however many other slices came between
+            # changed pixels per step since the step's slices were last trained on (their
+            # mean gap): the single-image rule's figure, however many steps came between
             frac = pend.n_changed / pend.labels.numel() / meta.gap if meta.had else 1.0
             run.slice_index = pool.index[meta.js[0]]
             run.record(j_it, pend, frac)
@@ -268,7 +270,7 @@ class _Ran(NamedTuple):
     js: list
     had: bool
     scr: object
-    gap: int = 1
+    gap: float = 1.0
 
 
 def _run_step(method: str, steps: list, prev: list, layout: list, js: list, state, gap=1):
