@@ -690,6 +690,60 @@ def test_a_new_id_across_one_of_two_touching_discs_cuts_at_their_neck(blobs_run)
     assert 300 <= left and 300 <= right and abs(left - right) < 0.25 * (left + right)
 
 
+def _seven_nuclei(seed):
+    """96 x 96: seven bright discs (nuclei, radius 8 to 10) on a dark noisy background."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:96, :96]
+    img = np.full((96, 96), 0.1)
+    centres = [(20, 20), (20, 55), (25, 80), (55, 30), (60, 65), (80, 15), (82, 50)]
+    for (cy, cx), r in zip(centres, [9, 8, 10, 9, 8, 10, 9]):
+        img[(yy - cy) ** 2 + (xx - cx) ** 2 < r**2] = 0.8
+    return (img + rng.normal(0, 0.05, img.shape)).astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_a_new_id_on_a_nucleus_and_the_nuclei_id_on_a_corner_keep_the_background(seed):
+    """Two strokes of a clusters result at once: a new id across one nucleus, the nuclei's
+    id on a corner of the background. The nucleus takes the new id, the corner the nuclei's
+    id, and the rest of the background keeps its own (before: it took the new id, seed 2,
+    or the nuclei's, seed 0, whole)."""
+    img = _seven_nuclei(seed)
+    run = segment(img, keep_model=True, output="clusters", max_iter=20, seed=seed, **FAST)
+    labels = run.labels.astype(np.int64)
+    bg, nuc = int(labels[0, 48]), int(labels[20, 20])
+    assert np.unique(labels).size == 2 and bg != nuc  # the scenario: nuclei and background
+    new = int(labels.max()) + 1
+    strokes = np.zeros_like(labels)
+    strokes[19:22, 13:28] = new  # across the nucleus at (20, 20)
+    strokes[90:94, 86:94] = nuc  # a corner of the background: "nucleus"
+    out = refine(img, labels, strokes, run.model, device="cpu", seed=seed).labels
+    assert (out[strokes == new] == new).all() and (out[strokes == nuc] == nuc).all()
+    yy, xx = np.mgrid[:96, :96]
+    stroked = (yy - 20) ** 2 + (xx - 20) ** 2 < 7**2
+    assert (out[stroked] == new).all()  # the stroked nucleus is the new class
+    back = (labels == bg) & (strokes == 0)
+    assert (out[back] == bg).mean() > 0.95
+
+
+def test_a_few_pixels_of_a_strokes_channel_do_not_give_a_region_its_class():
+    """The refine's clean-up of the networks' channels: specks of a stroke's channel in the
+    background leave the background in its own channel (before: the whole background region
+    took the stroke's channel, as a scribbled run's regions take a scribbled class)."""
+    from napari_mmtseg.params import make_params
+    from napari_mmtseg.refine import _clean
+
+    rng = np.random.default_rng(0)
+    img = np.full((64, 64), 0.1)
+    img[20:40, 20:40] = 0.8
+    x = (img + rng.normal(0, 0.03, img.shape))[None].astype(np.float32)
+    channels = np.where(img > 0.5, 1, 6)
+    channels[5, 5] = channels[50, 10] = channels[10, 55] = 1
+    p = make_params("mmt", "fast", output="clusters")
+    out = _clean(channels, x, p, np.array([1, 7]))
+    assert (out[img < 0.5] == 6).mean() > 0.99
+    assert (out[24:36, 24:36] == 1).all()
+
+
 def test_an_unknown_keyword_is_named_with_the_known_ones():
     """``refine(..., axis="ZYX")`` said ``Params.__init__() got an unexpected keyword``."""
     labels = np.ones((16, 16), np.int32)

@@ -439,7 +439,14 @@ def _channels(method, p, state, x, device) -> np.ndarray:
 
 
 def _clean(channels, x, p, scribble_channels) -> np.ndarray:
-    """The channel map cleaned by the output stage (classes keep their channel ids)."""
+    """The channel map cleaned by the output stage (classes keep their channel ids).
+
+    The strokes' channels never merge with each other, and each region of the stage takes
+    the channel most of its pixels have: a few pixels of a stroke's channel inside a region
+    the networks left in another channel (a speck in the background) do not give the whole
+    region the stroke's class.
+    """
+    none = np.full(channels.shape, -1, np.int64)  # no region takes a stroke's class unasked
     lab, _ = finish_labels(
         channels,
         x,
@@ -451,6 +458,7 @@ def _clean(channels, x, p, scribble_channels) -> np.ndarray:
         line_width=p.line_width,
         keep_ids=True,
         keep_apart=() if scribble_channels is None else scribble_channels,
+        scribbled_pixels=none,
     )
     return lab
 

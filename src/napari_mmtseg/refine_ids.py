@@ -3,7 +3,7 @@
 Used by :mod:`napari_mmtseg.refine` on one 2D slice at a time. A region's class is its
 majority network channel; a stroke's is the class of the region whose id it paints, a
 free channel for a new id, or (erased pixels) the class of the nearest other region.
-Plain numpy and scipy, no torch, no Qt.
+Plain numpy, scipy and scikit-image, no torch, no Qt.
 """
 
 from __future__ import annotations
@@ -12,10 +12,17 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage as ndi
+from skimage.measure import label as connected
 
 from .output_stage.maps import majority
 from .refine_looks import alike_looks
-from .refine_regions import absorb_cut_off, join_or_new, new_id_reach, split_at_new_strokes
+from .refine_regions import (
+    JOIN_SHARE,
+    absorb_cut_off,
+    join_or_new,
+    new_id_reach,
+    split_at_new_strokes,
+)
 
 __all__ = [
     "Classes",
@@ -24,6 +31,7 @@ __all__ = [
     "channel_ids",
     "class_of_regions",
     "eraser_strokes",
+    "keep_grazed",
     "reach_of",
     "rebuild",
     "stroked_regions",
@@ -241,13 +249,66 @@ def _seed_classes(out, free, strokes, classes, sc_: StrokeClasses) -> np.ndarray
     return sc
 
 
-def _by_channel(out, free, clean, classes, changed, sc_: StrokeClasses, q, channel_map) -> None:
+def _by_channel(out, free, clean, classes, changed, sc_: StrokeClasses, q, channel_map, given):
     """Clusters output: free pixels take the id of their channel's class
-    (:func:`channel_ids`; ``channel_map``: a map made over a whole stack, or None)."""
+    (:func:`channel_ids`; ``channel_map``: a map made over a whole stack, or None), but for
+    the pieces a stroke only grazes (:func:`keep_grazed`; ``given``: the slice's labels,
+    strokes, and the painted ids whose strokes look like another's)."""
     if channel_map is None:
         top = int(max(out.max(), classes.ids.max()))
         channel_map = channel_ids([classes], changed, sc_, q, top)
-    out[free] = channel_map[clean[free]]
+    ids = channel_map[clean]
+    keep_grazed(ids, out, free, *given)
+    out[free] = ids[free]
+
+
+def keep_grazed(ids, out, free, labels, strokes, split=()) -> None:
+    """Clusters output: the pieces of a class that a stroke only grazes keep their id.
+
+    A class spans the image, so the rule that keeps a region a stroke grazes in regions
+    output (:data:`~napari_mmtseg.refine_regions.JOIN_SHARE`) is applied to each piece of
+    a class (its connected pixels) that strokes of other ids paint: the free pixels of the
+    piece that would take an id ``X`` keep the piece's old id when they are more than half
+    the piece and more than ``X``'s fixed pixels (kept and painted) and ``X``'s strokes
+    cover less than :data:`~napari_mmtseg.refine_regions.JOIN_SHARE` of the piece. A corner
+    of the background painted with the nuclei's id names the corner, it does not pour the
+    background into the nuclei, nor into a new class painted on a nucleus elsewhere. The
+    pieces no stroke paints (the look-alikes a correction travels to), and the pixels
+    that would take the id of a stroke that looks like a stroke of another id (one look
+    painted with two ids, split by place), follow the networks.
+
+    Parameters
+    ----------
+    ids : numpy.ndarray of shape (H, W), int64
+        The id each free pixel would take; changed in place.
+    out : numpy.ndarray of shape (H, W), int64
+        The refined ids so far (kept regions, painted and erased pixels).
+    free : numpy.ndarray of shape (H, W), bool
+        The pixels to relabel.
+    labels : numpy.ndarray of shape (H, W), int64
+        The ids before the refine.
+    strokes : numpy.ndarray of shape (H, W), int64
+        0 none, > 0 a painted id, -1 erased.
+    split : collection of int, optional
+        The painted ids whose strokes look like those of another painted id
+        (:func:`~napari_mmtseg.refine_looks.alike_looks`).
+    """
+    on = (strokes > 0) & (strokes != labels)
+    if not on.any():
+        return
+    pieces = connected(labels, background=-1, connectivity=1)
+    held = np.bincount(np.where(free, 0, out).ravel())
+    for piece in np.unique(pieces[on]).tolist():
+        mask = pieces == piece
+        size = int(mask.sum())
+        old = int(labels[mask][0])
+        moving = mask & free & (ids != old) & ~np.isin(ids, list(split))
+        new, n = np.unique(ids[moving], return_counts=True)
+        for rid, k in zip(new.tolist(), n.tolist()):
+            fixed = int(held[rid]) if rid < held.size else 0
+            cover = int((mask & (strokes == rid)).sum())
+            if 2 * k > size and k > fixed and cover < JOIN_SHARE * size:
+                ids[moving & (ids == rid)] = old
 
 
 def channel_ids(classes: list, changed, sc_: StrokeClasses, q: int, top: int, stack=False):
@@ -506,7 +567,11 @@ def rebuild(
     free = np.isin(labels, list(changed)) & (strokes <= 0) & (near < 0)
     if output == "clusters":
         clean = np.asarray(clean, np.int64)
-        _by_channel(out, free, clean, classes, changed, stroked, q, channel_map)
+        twins = alike_looks(looks)
+        pairs = zip(stroked.sids.tolist(), stroked.sid_chans.tolist())
+        split = [sid for sid, c in pairs if twins.get(c)]
+        given = (labels, strokes, split)
+        _by_channel(out, free, clean, classes, changed, stroked, q, channel_map, given)
     else:
         sc = _seed_classes(out, free, strokes, classes, stroked)
         after = np.asarray(after, np.int64)
