@@ -744,6 +744,82 @@ def test_a_few_pixels_of_a_strokes_channel_do_not_give_a_region_its_class():
     assert (out[24:36, 24:36] == 1).all()
 
 
+def _six_greys(seed=0):
+    """96 x 128: a dark left half (0.1), a mid-grey right half (0.4), a 0.7 disc and a
+    0.55 block on the left, a 0.95 disc and a 0.25 block on the right, noise 0.03."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:96, :128]
+    img = np.full((96, 128), 0.1)
+    img[:, 64:] = 0.4
+    img[(yy - 30) ** 2 + (xx - 30) ** 2 < 14**2] = 0.7
+    img[(yy - 70) ** 2 + (xx - 95) ** 2 < 12**2] = 0.95
+    img[60:80, 15:40] = 0.55
+    img[10:22, 90:110] = 0.25
+    return (img + rng.normal(0, 0.03, img.shape)).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    "where, painted",
+    [
+        ("disc, bright disc and its rim", "dark"),
+        ("disc, bright disc and its rim", "mid"),
+        ("bright disc, disc and its rim", "dark"),
+    ],
+)
+def test_an_existing_id_painted_over_two_classes_leaves_the_unlike_classes_alone(where, painted):
+    """A clusters result of six grey levels: an existing class's id painted over two other
+    classes, one stroke running a few pixels past its disc's edge into the class around
+    it. The classes no stroke touched whose grey is unlike every stroke's keep their
+    pixels (before: the 0.55 block, 496 px, the smallest class unlike the strokes, went
+    whole to the painted id: the stroke's pixels past the edge, all near it, gave a
+    look blending the disc and its surround, whose spread held the block's edges)."""
+    img = _six_greys()
+    run = segment(img, keep_model=True, output="clusters", max_iter=5, seed=0, **FAST)
+    labels = run.labels.astype(np.int64)
+    assert np.unique(labels).size == 6  # the scenario: one class per grey level
+    sid = int(labels[50, 5] if painted == "dark" else labels[50, 120])
+    strokes = np.zeros_like(labels)
+    if where.startswith("disc"):
+        strokes[28:33, 24:37] = sid  # inside the 0.7 disc
+        strokes[68:73, 96:110] = sid  # the 0.95 disc, and 3 px past its edge
+    else:
+        strokes[68:73, 90:103] = sid  # inside the 0.95 disc
+        strokes[28:33, 30:47] = sid  # the 0.7 disc, and 3 px past its edge
+    out = refine(img, labels, strokes, run.model, device="cpu", seed=0).labels
+    assert (out[strokes > 0] == sid).all()
+    stroked = np.unique(labels[strokes > 0])
+    greys = [img[(strokes > 0) & (labels == c)].mean() for c in stroked]
+    unlike = [
+        c
+        for c in np.setdiff1d(np.unique(labels), [*stroked, sid])
+        if all(abs(img[labels == c].mean() - g) > 0.1 for g in greys)
+    ]
+    assert int(labels[70, 27]) in unlike  # the 0.55 block, the class that was taken
+    for c in unlike:
+        assert (out[labels == c] == c).mean() > 0.95
+
+
+def test_a_strokes_piece_all_near_its_regions_edge_gives_no_look_beside_one_inside():
+    """The look of a class painted inside one region and a few pixels into the next: the
+    second piece, all within 2 sigma of the edge, blends the two regions, and the class
+    looks like the first alone (before: a second look, whose spread held every grey between
+    the two regions)."""
+    from napari_mmtseg.refine_looks import inner_pixels, local_features, stroke_looks
+
+    rng = np.random.default_rng(0)
+    labels = np.ones((40, 60), np.int64)
+    labels[:, 30:] = 2
+    img = np.where(labels == 1, 0.2, 0.8) + rng.normal(0, 0.02, labels.shape)
+    target = np.full(labels.shape, -1)
+    target[18:23, 10:33] = 4  # 20 px in region 1, 3 px into region 2
+    feats = local_features(img[None])
+    mean, std = stroke_looks(feats, target, labels, inner_pixels(labels))[4]
+    assert mean.shape == (1, 2) and abs(mean[0, 0] - 0.2) < 0.02 and std[0, 0] < 0.02
+    target[18:23, 10:28] = -1  # only the piece along the edge: its blend is all there is
+    mean, std = stroke_looks(feats, target, labels, inner_pixels(labels))[4]
+    assert mean.shape == (2, 2)
+
+
 def test_an_unknown_keyword_is_named_with_the_known_ones():
     """``refine(..., axis="ZYX")`` said ``Params.__init__() got an unexpected keyword``."""
     labels = np.ones((16, 16), np.int32)

@@ -28,9 +28,16 @@ def stroke_looks(feats: np.ndarray, target: np.ndarray, regions=None, inner=None
 
     A look is the mean and standard deviation of the local features
     (:func:`local_features`) over the class's stroked pixels in one region, those within
-    ``2 * LOOK_SIGMA`` of the region's edge left out (:func:`inner_pixels`) where any
-    others are left: a stroke across an edge looks like each region it crosses, not like
-    their blend, whose spread would take in every grey level between them.
+    ``2 * LOOK_SIGMA`` of the region's edge left out (:func:`inner_pixels`) where at least
+    ``(2 * LOOK_SIGMA) ** 2`` others are left (fewer give a look with no spread): a stroke
+    across an edge looks like each region it crosses, not like their blend, whose spread
+    would take in every grey level between them. For the same reason a region with pixels
+    away from its edges whose stroked pixels (but those few) all lie near one
+    (a stroke's tip that runs a few pixels over it) gives the class no look, unless no
+    region gives one: those pixels' features blend the regions there, not the region's
+    look, and such a look makes every region of a grey between them (a small one, most of
+    whose pixels lie near an edge, the first) a look-alike of the stroke. A region with no
+    pixels away from its edges (a fine texture's pieces) looks like its edge pixels.
 
     Parameters
     ----------
@@ -48,7 +55,7 @@ def stroke_looks(feats: np.ndarray, target: np.ndarray, regions=None, inner=None
     -------
     dict
         Channel -> ``(mean, std)``, arrays of shape (P, F): one row per region the
-        channel's strokes lie on.
+        channel's strokes lie on (those that give it a look).
     """
     target = np.asarray(target).ravel()
     f = feats.reshape(feats.shape[0], -1)
@@ -56,14 +63,16 @@ def stroke_looks(feats: np.ndarray, target: np.ndarray, regions=None, inner=None
     inner = np.ones(target.size, bool) if inner is None else np.ravel(inner)
     looks = {}
     for c in np.unique(target[target >= 0]):
-        means, stds = [], []
+        v, edge = [], []
         for r in np.unique(regions[target == c]):
             piece = (target == c) & (regions == r)
             core = piece & inner
-            v = f[:, core if core.any() else piece]
-            means.append(v.mean(1))
-            stds.append(v.std(1))
-        looks[int(c)] = (np.stack(means), np.stack(stds))
+            cored = core.sum() >= (2 * LOOK_SIGMA) ** 2  # a few pixels have no spread
+            v.append(f[:, core if cored else piece])
+            edge.append(not cored and bool((inner & (regions == r)).any()))
+        if not all(edge):  # the blends on a region's edge left out
+            v = [a for a, e in zip(v, edge) if not e]
+        looks[int(c)] = (np.stack([a.mean(1) for a in v]), np.stack([a.std(1) for a in v]))
     return looks
 
 
