@@ -268,14 +268,15 @@ def keep_grazed(ids, out, free, labels, strokes, split=()) -> None:
     A class spans the image, so the rule that keeps a region a stroke grazes in regions
     output (:data:`~napari_mmtseg.refine_regions.JOIN_SHARE`) is applied to each piece of
     a class (its connected pixels) that strokes of other ids paint: the free pixels of the
-    piece that would take an id ``X`` keep the piece's old id when they are more than half
-    the piece and more than ``X``'s fixed pixels (kept and painted) and ``X``'s strokes
-    cover less than :data:`~napari_mmtseg.refine_regions.JOIN_SHARE` of the piece. A corner
-    of the background painted with the nuclei's id names the corner, it does not pour the
-    background into the nuclei, nor into a new class painted on a nucleus elsewhere. The
-    pieces no stroke paints (the look-alikes a correction travels to), and the pixels
-    that would take the id of a stroke that looks like a stroke of another id (one look
-    painted with two ids, split by place), follow the networks.
+    piece that would take an existing id ``X`` keep the piece's old id when they are more
+    than half the piece and more than ``X``'s fixed pixels (kept and painted) and ``X``'s
+    strokes cover less than :data:`~napari_mmtseg.refine_regions.JOIN_SHARE` of the piece.
+    A corner of the background painted with the nuclei's id names the corner, it does not
+    pour the background into the nuclei. The pieces no stroke paints (the look-alikes a
+    correction travels to), the pixels that would take a new id (a new class, which
+    reaches what looks like its strokes), and those that would take the id of a stroke
+    that looks like a stroke of another id (one look painted with two ids, split by place),
+    follow the networks.
 
     Parameters
     ----------
@@ -298,11 +299,13 @@ def keep_grazed(ids, out, free, labels, strokes, split=()) -> None:
         return
     pieces = connected(labels, background=-1, connectivity=1)
     held = np.bincount(np.where(free, 0, out).ravel())
+    existing = np.zeros(max(int(ids.max()), int(labels.max())) + 1, bool)
+    existing[np.unique(labels[labels > 0])] = True  # a new id is a new class: it travels
     for piece in np.unique(pieces[on]).tolist():
         mask = pieces == piece
         size = int(mask.sum())
         old = int(labels[mask][0])
-        moving = mask & free & (ids != old) & ~np.isin(ids, list(split))
+        moving = mask & free & (ids != old) & ~np.isin(ids, list(split)) & existing[ids]
         new, n = np.unique(ids[moving], return_counts=True)
         for rid, k in zip(new.tolist(), n.tolist()):
             fixed = int(held[rid]) if rid < held.size else 0
