@@ -240,3 +240,29 @@ def test_a_stack_of_one_kind_of_field_stops_about_when_one_field_would():
     one = fit_model(_nuclei_field(2), **kw).step
     four = fit_model(np.stack([_nuclei_field(18 + i) for i in range(4)]), **kw).step
     assert 0.5 * one < four < 1.2 * one
+
+
+def _levels_field(seed, levels, shape=(64, 64), n=5):
+    """Discs of the grey ``levels[1:]`` on ``levels[0]``, noise 15, uint16."""
+    from skimage.draw import disk
+
+    rng = np.random.default_rng(seed)
+    img = np.full(shape, float(levels[0]))
+    for k in range(n):
+        rr, cc = disk(tuple(rng.integers(10, shape[0] - 10, 2)), 7, shape=shape)
+        img[rr, cc] = levels[1 + k % (len(levels) - 1)]
+    return np.clip(img + rng.normal(0, 15, shape), 0, None).astype(np.uint16)
+
+
+def test_n_classes_on_a_stack_gives_that_many_ids_over_the_stack():
+    """One model, clusters output, ``n_classes=2``: each slice grouped the network's
+    channels into 2 classes on its own, and a slice whose grouping differed took a third id
+    (ids [1, 2], [2, 3], [2, 3], [2, 3]). The stack's votes give one grouping for every
+    slice, and the kept model gives the same labels again."""
+    levels = [(100, 400), (100, 800), (100, 400, 800), (400, 800)]
+    stack = np.stack([_levels_field(1 + 10 * i, lv) for i, lv in enumerate(levels)])
+    run = segment(stack, keep_model=True, output="clusters", n_classes=2, preset="fast",
+                  device="cpu", seed=1)  # fmt: skip
+    assert np.unique(run.labels).size == 2
+    again = segment(stack, model=run.model, device="cpu")
+    assert np.mean(again.labels == run.labels) > 0.99

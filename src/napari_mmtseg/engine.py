@@ -211,6 +211,8 @@ def _one_model_slices(run: RunPlan):
         )
     if _ids_kept(run):
         return _stack_labels(run, out), infos
+    if run.votes:  # n_classes on one model: one grouping of its channels for every slice
+        _group_slices(run, ids.out)
     run.channel_ids = _channel_ids(run, ids.out)
     return ids.labels(prep.spatial_shape), infos
 
@@ -260,6 +262,42 @@ def _channel_ids(run: RunPlan, out: np.ndarray) -> list | None:
     return ids.tolist()
 
 
+def _winners(votes: dict) -> dict:
+    """Network channel -> the class id most of its pixels were given (``run.votes``)."""
+    best: dict = {}
+    for (channel, value), n in votes.items():
+        if n > best.get(channel, (0, 0))[0]:
+            best[channel] = (n, value)
+    return {c: v for c, (_, v) in best.items()}
+
+
+def _group_slices(run: RunPlan, out: np.ndarray) -> None:
+    """A stack's one model with ``n_classes``: give every slice's classes the grouping of
+    the network's channels the whole stack voted for, in place.
+
+    Each slice groups the channels into ``n_classes`` classes on its own, and its classes
+    take the ids of the channels they overlap most (:class:`~napari_mmtseg.stack.StackIds`),
+    so two slices can group one channel apart and the stack can hold more than
+    ``n_classes`` ids. A class carrying channel ``c``'s id takes the id most of ``c``'s
+    pixels over the stack were given (followed until it holds), and ``run.votes`` with it.
+    """
+    best = _winners(run.votes)
+    top = max(int(out.max()), max(best), max(best.values())) + 1
+    to = np.arange(top)
+    to[list(best)] = list(best.values())
+    for _ in range(8):  # a chain of channels ends at one whose pixels kept its own id
+        nxt = to[to]
+        if np.array_equal(nxt, to):
+            break
+        to = nxt
+    out[...] = to[out]
+    votes: dict = {}
+    for (channel, value), n in run.votes.items():
+        key = (channel, int(to[value]))
+        votes[key] = votes.get(key, 0) + n
+    run.votes = votes
+
+
 def _grouped_channel_ids(run: RunPlan, out: np.ndarray) -> list | None:
     """:func:`_channel_ids` of a run with ``n_classes`` set: each network channel's id is
     that of the class most of its pixels took; channels no pixel took get ids above every
@@ -268,13 +306,10 @@ def _grouped_channel_ids(run: RunPlan, out: np.ndarray) -> list | None:
         return None
     q = run.p.q
     values = np.unique(out)  # ascending: consecutive() numbers them 1..K in this order
-    best: dict = {}
-    for (channel, value), n in run.votes.items():
-        if n > best.get(channel, (0, 0))[0]:
-            best[channel] = (n, value)
+    best = _winners(run.votes)
     ids = np.zeros(max(q, max(best) + 1), np.int64)
     voted = np.array(sorted(best), np.int64)
-    ids[voted] = np.searchsorted(values, [best[c][1] for c in voted.tolist()]) + 1
+    ids[voted] = np.searchsorted(values, [best[c] for c in voted.tolist()]) + 1
     absent = np.setdiff1d(np.arange(ids.size), voted)
     ids[absent] = values.size + 1 + np.arange(absent.size)
     run.class_channels = voted[voted < q].tolist()
