@@ -21,6 +21,19 @@ def make_regions(shape=(48, 64), noise=0.06, seed=0, rgb=False, n_regions=4):
     return img.astype(np.float32), gt
 
 
+def nuclei_field(seed, n, shape=(128, 128)):
+    """A fluorescence-like field: ``n`` nuclei (discs of radius 10, 800) on 100, noise 20,
+    uint16."""
+    from skimage.draw import disk
+
+    rng = np.random.default_rng(seed)
+    img = np.full(shape, 100.0)
+    for _ in range(n):
+        rr, cc = disk(tuple(rng.integers(12, shape[0] - 12, 2)), 10, shape=shape)
+        img[rr, cc] = 800
+    return np.clip(img + rng.normal(0, 20, shape), 0, None).astype(np.uint16)
+
+
 @pytest.fixture
 def one_torch_thread():
     """Torch on one thread for the test (fast and repeatable on a 2-core machine)."""

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import make_regions
+from conftest import make_regions, nuclei_field
 from napari_mmtseg import Model, load_model, segment
 
 FAST = dict(preset="fast", max_iter=20, device="cpu", seed=0)
@@ -347,24 +347,12 @@ def test_a_preset_given_with_a_model_is_said_to_be_unused(trained):
         segment(img, model=model, preset="paper", device="cpu")
 
 
-def _field(seed, n, shape=(128, 128)):
-    """A fluorescence-like field: ``n`` nuclei (discs of radius 10, 800) on 100, noise 20."""
-    from skimage.draw import disk
-
-    rng = np.random.default_rng(seed)
-    img = np.full(shape, 100.0)
-    for _ in range(n):
-        rr, cc = disk(tuple(rng.integers(12, shape[0] - 12, 2)), 10, shape=shape)
-        img[rr, cc] = 800
-    return np.clip(img + rng.normal(0, 20, shape), 0, None).astype(np.uint16)
-
-
 def test_a_model_labels_a_field_of_many_more_nuclei_with_its_training_statistics():
     """A model kept from a field of 2 nuclei, applied to a field of 40 (47% nuclei), gave
     every pixel the background's id: BatchNorm took the applied field's own statistics, so
     the classes moved with the content. It labels with its training statistics now, and
     still gives its own field its labels back."""
-    sparse, dense = _field(1, 2), _field(2, 40)
+    sparse, dense = nuclei_field(1, 2), nuclei_field(2, 40)
     first = segment(sparse, keep_model=True, output="clusters", preset="fast", device="cpu")
     nucleus = int(first.labels[sparse > 450].mean().round())
     res = segment(dense, model=first.model, device="cpu", output="clusters")
@@ -424,7 +412,7 @@ def test_what_an_applied_model_says_it_gave_is_what_it_gave():
     took its pixels: "2 classes" was said of labels holding one id."""
     import dataclasses
 
-    sparse, dense = _field(1, 2), _field(2, 40)
+    sparse, dense = nuclei_field(1, 2), nuclei_field(2, 40)
     first = segment(sparse, keep_model=True, output="clusters", preset="fast", device="cpu")
     old = dataclasses.replace(first.model, frozen_bn=None, teacher_map=None)  # each image's own
     res = segment(dense, model=old, device="cpu", output="clusters")
@@ -469,7 +457,7 @@ def test_a_field_with_no_nucleus_stays_background_with_the_models_intensity_rang
     labelled that empty field all nucleus (applied alone; in the stack it was background).
     The model keeps its training data's intensity range and applies it to images of its
     dtype: the empty field is background, and each slice alone gets the stack's labels."""
-    nuclei, empty = _field(1, 8), _field(2, 0)
+    nuclei, empty = nuclei_field(1, 8), nuclei_field(2, 0)
     run = segment(np.stack([nuclei, empty]), axes="TYX", keep_model=True, output="clusters", **FAST)
     lo, hi = run.model.intensity_range
     assert len(lo) == len(hi) == 1 and lo[0] < 200 < 700 < hi[0]
@@ -488,7 +476,7 @@ def test_the_intensity_range_applies_to_the_models_dtype_only_and_round_trips(tm
 
     from napari_mmtseg.image import prepare_image
 
-    field = _field(1, 8)
+    field = nuclei_field(1, 8)
     model = segment(field, keep_model=True, **FAST).model
     same, other = prepare_image(field), prepare_image((field // 8).astype(np.uint8))
     assert model.normalise(same) and same.range_given
@@ -551,7 +539,7 @@ def test_init_model_of_another_channel_count_is_named_before_normalising():
 def test_byte_order_does_not_make_another_dtype_and_provenance_counts_files():
     from napari_mmtseg.image import prepare_image
 
-    field = _field(1, 4)
+    field = nuclei_field(1, 4)
     model = segment(field, keep_model=True, **{**FAST, "max_iter": 2}).model
     assert model.normalise(prepare_image(field.astype(">u2")))
     model.training = {"seed": 1, "preset": "fast", "files": ["a.tif", "b.tif"], "skipped": []}
@@ -565,7 +553,7 @@ def test_a_model_kept_with_n_classes_gives_those_classes_on_every_image():
     its own image, the same 2 ids (nuclei, background) on another."""
     import warnings
 
-    first, other = _field(3, 6), _field(4, 20)
+    first, other = nuclei_field(3, 6), nuclei_field(4, 20)
     run = segment(first, keep_model=True, output="clusters", n_classes=2, preset="fast",
                   device="cpu")  # fmt: skip
     assert np.unique(run.labels).size == 2

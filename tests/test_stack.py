@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
+from conftest import nuclei_field
 from napari_mmtseg import segment
 
 FAST = dict(preset="fast", device="cpu")
@@ -217,18 +218,6 @@ def test_axes_that_are_not_letters_are_named_as_such(axes):
         segment(np.zeros((4, 32, 32), np.uint8), preset="fast", device="cpu", axes=axes)
 
 
-def _nuclei_field(seed, n=8, shape=(128, 128)):
-    """``n`` nuclei (discs of radius 10, 800) on 100, noise 20, uint16."""
-    from skimage.draw import disk
-
-    rng = np.random.default_rng(seed)
-    img = np.full(shape, 100.0)
-    for _ in range(n):
-        rr, cc = disk(tuple(rng.integers(12, shape[0] - 12, 2)), 10, shape=shape)
-        img[rr, cc] = 800
-    return np.clip(img + rng.normal(0, 20, shape), 0, None).astype(np.uint16)
-
-
 def test_a_stack_of_one_kind_of_field_stops_about_when_one_field_would():
     """The stopping rule counted a slice's changed pixels since it was last trained on, so
     on a stack of n slices each figure held about n steps of change and the stack trained
@@ -237,8 +226,8 @@ def test_a_stack_of_one_kind_of_field_stops_about_when_one_field_would():
     from napari_mmtseg import fit_model
 
     kw = dict(preset="fast", device="cpu", seed=0)
-    one = fit_model(_nuclei_field(2), **kw).step
-    four = fit_model(np.stack([_nuclei_field(18 + i) for i in range(4)]), **kw).step
+    one = fit_model(nuclei_field(2, 8), **kw).step
+    four = fit_model(np.stack([nuclei_field(18 + i, 8) for i in range(4)]), **kw).step
     assert 0.5 * one < four < 1.2 * one
 
 
