@@ -572,3 +572,40 @@ def test_a_model_kept_with_n_classes_gives_those_classes_on_every_image():
     older = dataclasses.replace(run.model, channel_ids=None, class_channels=None)
     with pytest.warns(UserWarning, match="trained with n_classes=2"):  # a file of before
         segment(other, model=older, device="cpu")
+
+
+def test_a_grouped_model_says_how_many_classes_it_gave():
+    """Applied with clusters output, a model kept with ``n_classes=2`` gave 2 ids and said
+    "6 classes" (the output stage counted the network's channels before they were grouped):
+    in the result's ``output``, the CLI's line and the label file's record."""
+
+    def field(rng, n, size=96):
+        img = rng.normal(200, 20, (size, size))
+        yy, xx = np.mgrid[:size, :size]
+        for _ in range(n):
+            (cy, cx), rad = rng.integers(8, size - 8, 2), rng.uniform(5, 9)
+            img[(yy - cy) ** 2 + (xx - cx) ** 2 < rad**2] += rng.uniform(1500, 2500)
+        return np.clip(img, 0, 65535).astype(np.uint16)
+
+    rng = np.random.default_rng(1)
+    stack = np.stack([field(rng, n) for n in [4, 5, 6, 5]])
+    many = field(rng, 40)
+    run = segment(stack, keep_model=True, output="clusters", n_classes=2, preset="fast",
+                  device="cpu")  # fmt: skip
+    res = segment(many, model=run.model, device="cpu")
+    assert np.unique(res.labels).size == 2
+    assert res.output["n_classes"] == 2 and res.output["why"].startswith("2 classes")
+
+
+def test_a_model_applied_to_another_dtype_says_it_normalises_on_the_images_own_range():
+    """A uint16 model applied to an empty field given as float32 labelled it all nucleus
+    (its noise stretched over the whole scale) and said nothing."""
+    field, empty = nuclei_field(1, 8), nuclei_field(2, 0)
+    model = segment(field, keep_model=True, output="clusters", preset="fast", device="cpu").model
+    with pytest.warns(UserWarning, match="float32, the model's training data uint16"):
+        segment(empty.astype(np.float32), model=model, device="cpu")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        segment(empty, model=model, device="cpu")  # its own dtype: the model's range, silent

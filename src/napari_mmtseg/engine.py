@@ -26,7 +26,7 @@ from .memory import check_host_memory, check_memory, oom_guard
 from .model import Model
 from .output_stage import finish_labels, summarize_output
 from .params import LEARNED_METHODS, SCRIBBLE_METHODS, check_learned
-from .plan import RunPlan, plan_run
+from .plan import RunPlan, grouped_channels, plan_run
 from .refine_looks import alike_groups, split_alike
 from .result import Progress, SegmentationResult, consecutive
 from .stack import (
@@ -424,7 +424,28 @@ def _output_stage(run: RunPlan, raw, x, plane, fallback=None):
         if outside.any():
             lab = np.where(outside, fallback, lab)
             info = _recounted(info, lab, int(outside.sum()))
+    if run.model is not None and p.output == "clusters" and grouped_channels(run.model):
+        info = _grouped_count(info, run.model.class_ids(lab), run.model.params.n_classes)
     return lab, info
+
+
+def _grouped_count(info, ids: np.ndarray, n_asked):
+    """``info`` counting the classes and regions of ``ids``, a kept model's class ids: its
+    channels grouped into the ``n_asked`` classes of the run that kept it (the stage counted
+    the channels)."""
+    from dataclasses import replace
+
+    from skimage.measure import label as connected
+
+    n_classes = int(np.unique(ids).size)
+    n_regions = int(connected(ids, background=-1, connectivity=1).max())
+    rest = info.why.split(": ", 1)[-1]
+    word = "class" if n_classes == 1 else "classes"
+    why = (
+        f"{n_classes} {word} of the model's {n_asked} (its network's channels grouped as in "
+        f"the run that kept it, n_classes={n_asked}): {rest}"
+    )
+    return replace(info, n_classes=n_classes, n_regions=n_regions, why=why)
 
 
 def _recounted(info, lab: np.ndarray, moved: int):

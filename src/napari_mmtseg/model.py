@@ -246,9 +246,24 @@ class Model:
             When the image's own intensities lie mostly outside the model's range (another
             exposure, or another scale of the same dtype): most of its pixels then clip to
             the darkest or brightest intensity the model knows. Checked on images in memory
-            only (nothing of a lazy image is read before the run's memory check).
+            only (nothing of a lazy image is read before the run's memory check). And when
+            the model has a range but the image another dtype: it is normalised on its own
+            range, which stretches an image without what the model learned (an empty field's
+            noise) over the whole scale.
         """
-        if self.intensity_range is None or not _same_type(prep.source.dtype, self.dtype):
+        if self.intensity_range is None:
+            return False
+        if not _same_type(prep.source.dtype, self.dtype):
+            warnings.warn(
+                f"This image is {np.dtype(prep.source.dtype).name}, the model's training data "
+                f"{np.dtype(self.dtype).name}: it is normalised with its own range (its "
+                "darkest pixel to 0, its brightest to 1), not the model's, so an image without "
+                "what the model learned (a field with no nuclei, say) can come out as one of "
+                "its classes. To use the model's range, give it in the training data's dtype "
+                f"and units ({np.dtype(self.dtype).name}).",
+                UserWarning,
+                stacklevel=5,
+            )
             return False
         lo, hi = (np.asarray(v, np.float64) for v in self.intensity_range)
         if prep.in_memory:  # a lazy image is read only after the run's memory check
