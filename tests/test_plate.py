@@ -63,6 +63,27 @@ def test_train_then_segment_with_the_model_gives_the_python_ids(tmp_path, capsys
     assert {r["model_sha256"] for r in rows} == {_sha(model_path)}
 
 
+def test_train_takes_n_classes_and_output_mode_as_segment_does(tmp_path, capsys):
+    """``mmtseg train ... --n-classes 2 --output-mode clusters`` said "unrecognized
+    arguments" (only ``--set n_classes=2 --set output=clusters`` did it); the model it
+    writes gives 2 ids on every field."""
+    files = _images(tmp_path / "in", 3)
+    model_path = tmp_path / "model.pt"
+    argv = ["train", *map(str, files[:2]), "-o", str(model_path), *FAST]
+    assert main(argv + ["--n-classes", "2", "--output-mode", "clusters"]) == 0
+    model = load_model(model_path)
+    assert model.params.n_classes == 2 and model.params.output == "clusters"
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert main(["segment", str(tmp_path / "in"), "-o", str(out), "--model", str(model_path),
+                 "--device", "cpu"]) == 0  # fmt: skip
+    assert "trained with n_classes" not in capsys.readouterr().err
+    ids = {model.channel_ids[c] for c in model.class_channels}
+    for f in files:
+        assert set(np.unique(tifffile.imread(out / f"{f.stem}_labels.tif")).tolist()) <= ids
+    assert len(ids) == 2
+
+
 def test_train_on_writes_one_model_applied_to_all_and_named_in_the_summary(tmp_path):
     _images(tmp_path / "plate", 3)
     out = tmp_path / "out"

@@ -95,24 +95,7 @@ def _segment_parser(sub, methods, presets) -> None:
         "ids; one input only; required by --method trainable (default: none, "
         "unsupervised)",
     )
-    s.add_argument(
-        "--n-classes",
-        default=None,
-        dest="n_classes",
-        metavar="N",
-        help="classes the labels end with: an integer, or 'auto' to let the method "
-        "decide (default: auto)",
-    )
-    s.add_argument(
-        "--output-mode",
-        default=None,
-        dest="output_mode",
-        choices=["regions", "clusters"],
-        help="regions: one id per connected region (instances); clusters: one id per "
-        "class; Python's and the widget's 'output' (default: regions for the learned "
-        "methods, clusters for kmeans, felzenszwalb, multiotsu and trainable, and clusters "
-        "with --scribbles, whose classes keep their scribble ids)",
-    )
+    _classes_args(s)
     s.add_argument(
         "--axes",
         default=None,
@@ -224,6 +207,39 @@ def _segment_parser(sub, methods, presets) -> None:
     s.set_defaults(command="segment")
 
 
+def _classes_args(parser, model: bool = False) -> None:
+    """``--n-classes`` and ``--output-mode`` (``model``: as ``mmtseg train`` reads them)."""
+    parser.add_argument(
+        "--n-classes",
+        default=None,
+        dest="n_classes",
+        metavar="N",
+        help=(
+            "classes the model's labels end with when it is applied with --output-mode "
+            "clusters (the training run's grouping of its channels, kept in the model): an "
+            "integer, or 'auto' (default: auto)"
+            if model
+            else "classes the labels end with: an integer, or 'auto' to let the method "
+            "decide (default: auto)"
+        ),
+    )
+    parser.add_argument(
+        "--output-mode",
+        default=None,
+        dest="output_mode",
+        choices=["regions", "clusters"],
+        help=(
+            "the output the model is trained for: with clusters and --n-classes N it keeps "
+            "the grouping of its channels into N classes (default: regions)"
+            if model
+            else "regions: one id per connected region (instances); clusters: one id per "
+            "class; Python's and the widget's 'output' (default: regions for the learned "
+            "methods, clusters for kmeans, felzenszwalb, multiotsu and trainable, and "
+            "clusters with --scribbles, whose classes keep their scribble ids)"
+        ),
+    )
+
+
 def _train_parser(sub, methods, presets) -> None:
     t = sub.add_parser(
         "train",
@@ -259,6 +275,7 @@ def _train_parser(sub, methods, presets) -> None:
         "--channel-axis", type=channel_axis_arg, default=None, dest="channel_axis",
         metavar="N", help="as for 'mmtseg segment' (default: the file's, else guessed)",
     )  # fmt: skip
+    _classes_args(t, model=True)
     t.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE",
         help="override a parameter, e.g. --set max_iter=200 (repeatable; default: none)",
@@ -266,7 +283,7 @@ def _train_parser(sub, methods, presets) -> None:
     t.add_argument(
         "--overwrite", action="store_true", help="replace MODEL if it exists (default: refuse)"
     )
-    t.set_defaults(command="train", n_classes=None, output_mode=None)
+    t.set_defaults(command="train")
 
 
 def _bench_parser(sub, methods, presets) -> None:
