@@ -419,10 +419,14 @@ def _model_params(model: Model, preset: str, overrides: dict) -> Params:
             warnings.warn(note, UserWarning, stacklevel=6)
         p = replace(p, n_classes="auto")
     if p.output == "clusters" and p.n_classes != "auto":
+        given = "" if "output" in overrides else " (the model's own output)"
+        own = model.params.n_classes
+        keeps = "" if own == "auto" else f"; it gives its own {own} classes"
         raise ValueError(
-            "With a model, output='clusters' gives each network channel one id "
-            "on every image; n_classes would regroup them per image: leave it "
-            "'auto' (or use output='regions')."
+            f"With a model, output='clusters'{given} gives each network channel one id "
+            f"on every image{keeps}; n_classes={p.n_classes} would regroup them per image: "
+            "leave it out (or use output='regions'). On the command line: no --n-classes, "
+            "or --output-mode regions."
         )
     return p
 
