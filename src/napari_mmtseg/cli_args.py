@@ -215,9 +215,9 @@ def _classes_args(parser, model: bool = False) -> None:
         dest="n_classes",
         metavar="N",
         help=(
-            "classes the model's labels end with when it is applied with --output-mode "
-            "clusters (the training run's grouping of its channels, kept in the model): an "
-            "integer, or 'auto' (default: auto)"
+            "classes the model gives when it is applied with --output-mode clusters, with "
+            "--output-mode clusters here too (the training run's grouping of its channels, "
+            "kept in the model): an integer, or 'auto' (default: auto)"
             if model
             else "classes the labels end with: an integer, or 'auto' to let the method "
             "decide (default: auto)"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import replace
 from typing import Iterator
 
 import numpy as np
@@ -25,6 +26,7 @@ from .infer import frozen_labels, frozen_statistics, network_labels
 from .memory import check_host_memory, check_memory, oom_guard
 from .model import Model
 from .output_stage import finish_labels, summarize_output
+from .output_stage.classes import group_means
 from .params import LEARNED_METHODS, SCRIBBLE_METHODS, check_learned
 from .plan import RunPlan, grouped_channels, plan_run
 from .refine_looks import alike_groups, split_alike
@@ -184,37 +186,93 @@ def _one_model_slices(run: RunPlan):
     ids = StackIds(p.output, out, prep.stack_shape, run.z_stride)
     step0 = p.max_iter if run.trains else 0
     infos = []
-    for i in range(n):  # every slice streamed: read, labelled, finished, dropped
-        x = prep.slice(i)
-        plane = _plane(run, i)
-        fallback = _fallback(run)
-        raw = label(x) if fallback is None else label(x, fallback)
-        lab, info = _output_stage(run, raw, x, plane, fallback)
-        infos.append(info)
-        if _ids_kept(run):
-            out[i] = _slice_ids(run, lab, plane, (), -1)
-        else:
-            ids.add(i, lab, raw, p.n_classes == "auto")
-            _vote(run, raw, out[i])
-        k = len(np.unique(out[i]))
-        if not run.trains:
-            run.history.append({"slice": i, "iteration": 1, "n_labels": k})
-        yield Progress(
-            iteration=step0 + i + 1,
-            total=run.total,
-            losses={},
-            n_labels=k,
-            preview=out[i] + 1 if run.preview_every else None,
-            slice_index=i,
-            n_slices=n,
-            device=run.device_name,
-        )
+    colours = _Colours() if _numbers_classes(run) and p.n_classes != "auto" else None
+    if colours is not None:  # each slice keeps its channels; grouped once, over the stack
+        run.p = replace(p, n_classes="auto")
+    try:
+        for i in range(n):  # every slice streamed: read, labelled, finished, dropped
+            x = prep.slice(i)
+            plane = _plane(run, i)
+            fallback = _fallback(run)
+            raw = label(x) if fallback is None else label(x, fallback)
+            lab, info = _output_stage(run, raw, x, plane, fallback)
+            infos.append(info)
+            if _ids_kept(run):
+                out[i] = _slice_ids(run, lab, plane, (), -1)
+            else:
+                ids.add(i, lab, raw, run.p.n_classes == "auto")
+                if colours is not None:
+                    colours.add(out[i], x)
+            yield _slice_progress(run, i, out[i], step0)
+    finally:
+        run.p = p
     if _ids_kept(run):
         return _stack_labels(run, out), infos
-    if run.votes:  # n_classes on one model: one grouping of its channels for every slice
-        _group_slices(run, ids.out)
+    if colours is not None:
+        infos = colours.group(run, out, p.n_classes, infos)
     run.channel_ids = _channel_ids(run, ids.out)
     return ids.labels(prep.spatial_shape), infos
+
+
+def _slice_progress(run: RunPlan, i: int, lab: np.ndarray, step0: int) -> Progress:
+    """The Progress of a stack's slice ``i`` labelled ``lab`` by its one model."""
+    k = len(np.unique(lab))
+    if not run.trains:
+        run.history.append({"slice": i, "iteration": 1, "n_labels": k})
+    return Progress(
+        iteration=step0 + i + 1,
+        total=run.total,
+        losses={},
+        n_labels=k,
+        preview=lab + 1 if run.preview_every else None,
+        slice_index=i,
+        n_slices=run.prep.n_slices,
+        device=run.device_name,
+    )
+
+
+class _Colours:
+    """A stack's one model with ``n_classes``: each network channel's pixels and summed
+    intensities over the stack, to group the channels once into ``n_classes`` classes by
+    colour (each slice grouping them on its own gave a slice that grouped them otherwise
+    another id, and the stack more classes than asked)."""
+
+    def __init__(self):
+        self.count = np.zeros(0)
+        self.sums = np.zeros((0, 0))
+
+    def add(self, channels: np.ndarray, x: np.ndarray) -> None:
+        """Count one slice: ``channels`` (H, W) its network channels, ``x`` (C, H, W)."""
+        flat = np.asarray(channels, np.int64).ravel()
+        size = max(int(flat.max()) + 1, self.count.size)
+        count = np.bincount(flat, minlength=size).astype(np.float64)
+        sums = np.stack([np.bincount(flat, weights=c.ravel(), minlength=size) for c in x])
+        self.count = np.pad(self.count, (0, size - self.count.size)) + count
+        self.sums = np.pad(self.sums, ((0, sums.shape[0] - self.sums.shape[0]),
+                                       (0, size - self.sums.shape[1]))) + sums  # fmt: skip
+
+    def group(self, run: RunPlan, out: np.ndarray, n_classes: int, infos: list) -> list:
+        """Give every channel of ``out`` (in place) its class's id (the class's most
+        populous channel), set ``run.votes`` to match, and return ``infos`` saying so."""
+        present = np.flatnonzero(self.count)
+        means = (self.sums[:, present] / self.count[present]).T
+        groups = group_means(means, self.count[present], int(n_classes))
+        to = np.arange(self.count.size)
+        for g in np.unique(groups):
+            members = present[groups == g]
+            to[members] = members[np.argmax(self.count[members])]
+        out[...] = to[out]
+        run.votes = {(int(c), int(to[c])): int(self.count[c]) for c in present}
+        k = int(np.unique(groups).size)
+        word = "class" if k == 1 else "classes"
+        return [
+            replace(
+                i,
+                why=f"{k} {word} over the stack, its channels grouped once by colour "
+                f"(n_classes={n_classes}): {i.why}",
+            )  # fmt: skip
+            for i in infos
+        ]
 
 
 def _numbers_classes(run: RunPlan) -> bool:
@@ -269,33 +327,6 @@ def _winners(votes: dict) -> dict:
         if n > best.get(channel, (0, 0))[0]:
             best[channel] = (n, value)
     return {c: v for c, (_, v) in best.items()}
-
-
-def _group_slices(run: RunPlan, out: np.ndarray) -> None:
-    """A stack's one model with ``n_classes``: give every slice's classes the grouping of
-    the network's channels the whole stack voted for, in place.
-
-    Each slice groups the channels into ``n_classes`` classes on its own, and its classes
-    take the ids of the channels they overlap most (:class:`~napari_mmtseg.stack.StackIds`),
-    so two slices can group one channel apart and the stack can hold more than
-    ``n_classes`` ids. A class carrying channel ``c``'s id takes the id most of ``c``'s
-    pixels over the stack were given (followed until it holds), and ``run.votes`` with it.
-    """
-    best = _winners(run.votes)
-    top = max(int(out.max()), max(best), max(best.values())) + 1
-    to = np.arange(top)
-    to[list(best)] = list(best.values())
-    for _ in range(8):  # a chain of channels ends at one whose pixels kept its own id
-        nxt = to[to]
-        if np.array_equal(nxt, to):
-            break
-        to = nxt
-    out[...] = to[out]
-    votes: dict = {}
-    for (channel, value), n in run.votes.items():
-        key = (channel, int(to[value]))
-        votes[key] = votes.get(key, 0) + n
-    run.votes = votes
 
 
 def _grouped_channel_ids(run: RunPlan, out: np.ndarray) -> list | None:
@@ -433,8 +464,6 @@ def _grouped_count(info, ids: np.ndarray, n_asked):
     """``info`` counting the classes and regions of ``ids``, a kept model's class ids: its
     channels grouped into the ``n_asked`` classes of the run that kept it (the stage counted
     the channels)."""
-    from dataclasses import replace
-
     from skimage.measure import label as connected
 
     n_classes = int(np.unique(ids).size)
@@ -451,8 +480,6 @@ def _grouped_count(info, ids: np.ndarray, n_asked):
 def _recounted(info, lab: np.ndarray, moved: int):
     """``info`` with the classes and regions of ``lab`` (a kept model's classes given to the
     ``moved`` pixels the stage left in another channel), and ``why`` saying so."""
-    from dataclasses import replace
-
     from skimage.measure import label as connected
 
     n_classes = int(np.unique(lab).size)

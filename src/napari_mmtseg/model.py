@@ -256,8 +256,8 @@ class Model:
         if not _same_type(prep.source.dtype, self.dtype):
             warnings.warn(
                 f"This image is {np.dtype(prep.source.dtype).name}, the model's training data "
-                f"{np.dtype(self.dtype).name}: it is normalised with its own range (its "
-                "darkest pixel to 0, its brightest to 1), not the model's, so an image without "
+                f"{np.dtype(self.dtype).name}: it is normalised with its own range (as an image "
+                "without a model is), not the model's, so an image without "
                 "what the model learned (a field with no nuclei, say) can come out as one of "
                 "its classes. To use the model's range, give it in the training data's dtype "
                 f"and units ({np.dtype(self.dtype).name}).",

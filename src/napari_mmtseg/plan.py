@@ -421,7 +421,7 @@ def _model_params(model: Model, preset: str, overrides: dict) -> Params:
     if p.output == "clusters" and p.n_classes != "auto":
         given = "" if "output" in overrides else " (the model's own output)"
         own = model.params.n_classes
-        keeps = "" if own == "auto" else f"; it gives its own {own} classes"
+        keeps = f"; it gives its own {own} classes" if grouped_channels(model) else ""
         raise ValueError(
             f"With a model, output='clusters'{given} gives each network channel one id "
             f"on every image{keeps}; n_classes={p.n_classes} would regroup them per image: "

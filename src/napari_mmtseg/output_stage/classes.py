@@ -6,7 +6,7 @@ import numpy as np
 
 from .maps import compact_ids, majority, mean_features, votes
 
-__all__ = ["group_classes", "group_to", "region_classes"]
+__all__ = ["group_classes", "group_means", "group_to", "region_classes"]
 
 
 def group_classes(ids: np.ndarray, features: np.ndarray, n_classes: int) -> np.ndarray:
@@ -35,20 +35,49 @@ def group_classes(ids: np.ndarray, features: np.ndarray, n_classes: int) -> np.n
     if uniq.size <= n_classes:
         return inv
     means, count = mean_features(inv, features, uniq.size)
-    if uniq.size > 1000:
+    return group_means(means, count, n_classes)[inv]
+
+
+def group_means(means: np.ndarray, count: np.ndarray, n_classes: int) -> np.ndarray:
+    """Group items with mean features ``means`` and sizes ``count`` into ``n_classes``.
+
+    What :func:`group_classes` does once the ids' means are known: Ward's clustering, each
+    item repeated in proportion to its size (1 to 50 times, 10,000 points at most); above
+    1,000 items, ``KMeans`` weighted by size.
+
+    Parameters
+    ----------
+    means : ndarray of float, shape (K, F)
+        Each item's mean features.
+    count : ndarray, shape (K,)
+        Each item's pixels (> 0).
+    n_classes : int
+        Classes wanted, >= 1.
+
+    Returns
+    -------
+    ndarray of int, shape (K,)
+        Each item's class, 0..n_classes-1 (each item its own when there are no more than
+        ``n_classes``).
+    """
+    k = means.shape[0]
+    if k <= n_classes:
+        return np.arange(k)
+    if k > 1000:
         from sklearn.cluster import KMeans
 
         km = KMeans(n_clusters=n_classes, n_init=3, random_state=0)
-        return km.fit(means, sample_weight=count).labels_[inv]
+        return km.fit(means, sample_weight=count).labels_
     from scipy.cluster.hierarchy import fcluster, linkage
 
+    count = np.asarray(count, np.float64)
     reps = np.clip(np.round(count / count.sum() * 10_000), 1, 50).astype(int)
     pts = np.repeat(means, reps, axis=0)
-    owner = np.repeat(np.arange(uniq.size), reps)
+    owner = np.repeat(np.arange(k), reps)
     groups = fcluster(linkage(pts, method="ward"), t=n_classes, criterion="maxclust") - 1
-    # each id's copies stay together (identical points merge first); take the first copy's group
-    first = np.searchsorted(owner, np.arange(uniq.size))
-    return groups[first][inv]
+    # each item's copies stay together (identical points merge first); take the first copy's
+    first = np.searchsorted(owner, np.arange(k))
+    return groups[first]
 
 
 def region_classes(
