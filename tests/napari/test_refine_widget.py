@@ -448,6 +448,7 @@ def test_removing_the_layer_being_refined_cancels_the_refine(make_napari_viewer,
 
     _finish(qtbot, widget, refine_then_delete, outcome="cancelled")
     assert [lay.name for lay in viewer.layers] == ["im"]
+    assert widget.result_layer is None  # it pointed at the removed layer
     assert widget.run_button.enabled and widget.refine_button.enabled
 
 

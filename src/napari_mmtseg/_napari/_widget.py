@@ -86,7 +86,8 @@ class MMTSegWidget(ParamsForm):
         because a run is in progress or starting; that run goes on and ends
         with its own ``run_finished``).
     result_layer : napari.layers.Labels or None
-        The Labels layer the last finished run wrote.
+        The Labels layer the last finished run wrote (None once it is removed from the
+        viewer).
     """
 
     run_finished = Signal(str)
@@ -152,6 +153,9 @@ class MMTSegWidget(ParamsForm):
         present = {str(lay.unique_id) for lay in self._viewer.layers}
         for key in [k for k in self._records if k not in present]:
             del self._records[key]  # a removed result layer: forget what was written there
+        if self.result_layer is not None and str(self.result_layer.unique_id) not in present:
+            self.result_layer = None  # removed: no result to point scripts to, or to slide
+            self.detail.show_result(None, (), None)
 
     # ------------------------------------------------------------ running
     @property
@@ -475,6 +479,8 @@ class MMTSegWidget(ParamsForm):
         target = None if run.plan is None else run.plan.target
         if target is None or target in self._viewer.layers:
             return False
+        if self.result_layer is target:
+            self.result_layer = None
         if not run.cancelled:
             show_info(
                 f"MMT segmentation: {target.name!r} was removed while it was being refined: "
