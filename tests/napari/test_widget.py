@@ -694,3 +694,20 @@ def test_events_queued_before_the_gui_handles_them(qtbot, viewer_widget, monkeyp
     assert [i for i, _ in seen] == [0, 1, 2]
     assert [lay.name for lay in viewer.layers] == ["st", "st kmeans"]
     assert not [p for p in progress._all_instances if "MMT" in str(p)]
+
+
+def test_undoing_an_update_of_the_result_puts_its_metadata_back(qtbot, viewer_widget):
+    """An update of an mmt result by a kmeans run, undone: the mmt labels came back with
+    the kmeans run's metadata (a widget trial)."""
+    viewer, widget = viewer_widget
+    viewer.add_image(_image((32, 40)), name="im")
+    _run(qtbot, widget, method="mmt", max_iter=10)
+    lab = widget.result_layer
+    before = lab.data.copy()
+    _run(qtbot, widget, method="kmeans", k=3, update_previous=True)
+    assert widget.result_layer is lab and lab.metadata["method"] == "kmeans"
+    lab.undo()
+    np.testing.assert_array_equal(lab.data, before)
+    assert lab.metadata["method"] == "mmt"
+    lab.redo()
+    assert lab.metadata["method"] == "kmeans"

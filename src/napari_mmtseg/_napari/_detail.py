@@ -20,7 +20,7 @@ from magicgui.widgets import Container, FloatSlider, Label
 from ._edits import record_of
 from ._job import write_undoable
 
-__all__ = ["DetailControl", "record_step"]
+__all__ = ["DetailControl", "history_lengths", "record_step"]
 
 TIP = (
     "Level of detail of the result: right for more, smaller regions (1: the finest regions "
@@ -100,7 +100,7 @@ class DetailControl(Container):
         if self._target is None or self._target[0] is not layer:
             layer.events.set_data.connect(self._on_layer_data)
         self._target = (layer, tuple(region), result)
-        self._histories = _histories(layer)
+        self._histories = history_lengths(layer)
         rec = record_of(self._records, layer)
         self._depth = None if rec is None else len(rec.states)
         self._set_quietly(round(result.detail, 2))
@@ -113,7 +113,7 @@ class DetailControl(Container):
         if self._target is None or self._start is not None or self._writing:
             return
         layer, _, result = self._target
-        seen, self._histories = self._histories, _histories(layer)
+        seen, self._histories = self._histories, history_lengths(layer)
         rec = None if self._histories == seen else record_of(self._records, layer)
         if rec is None:
             return
@@ -208,7 +208,7 @@ class DetailControl(Container):
                           s.model, s.channel_axis, meta)  # fmt: skip
         finally:
             self._writing = False
-        self._histories = _histories(layer)
+        self._histories = history_lengths(layer)
         layer.refresh()
         self._say(value)
         self.last_update_s = time.perf_counter() - t
@@ -261,14 +261,24 @@ class DetailControl(Container):
                 )  # fmt: skip
         finally:
             self._writing = False
-        self._histories = _histories(layer)
+        self._histories = history_lengths(layer)
         self._say(value)
         self.last_update_s = time.perf_counter() - t
 
 
-def _histories(layer) -> tuple:
-    """The lengths of a Labels layer's undo and redo histories (napari's own; (0, 0) where
-    it keeps none)."""
+def history_lengths(layer) -> tuple:
+    """The lengths of a Labels layer's undo and redo histories.
+
+    Parameters
+    ----------
+    layer : napari.layers.Labels
+        The layer.
+
+    Returns
+    -------
+    tuple of int
+        ``(undo, redo)``: napari's own histories' lengths, (0, 0) where it keeps none.
+    """
     return tuple(len(getattr(layer, h, ())) for h in ("_undo_history", "_redo_history"))
 
 

@@ -19,7 +19,8 @@ from psygnal import Signal
 
 from .. import LEARNED_METHODS, Progress, SegmentationResult, make_params
 from ..progress_text import progress_text
-from ._detail import DetailControl
+from ._detail import DetailControl, history_lengths
+from ._edits import record_of
 from ._form import ParamsForm
 from ._layers import advice, layer_by_id, refill
 from ._model_panel import ModelPanel
@@ -96,6 +97,7 @@ class MMTSegWidget(ParamsForm):
         self._current = [None]  # the Run in progress (shared with the destroyed handler)
         self.result_layer = None
         self._records: dict = {}  # result layer's unique_id -> EditRecord: what the widget wrote
+        self._followed: set = set()  # result layers' unique_ids whose undo the records follow
         tip = TIPS.get
         self.run_button = PushButton(name="run_button", text="Run", tooltip=tip("run"))
         self.refine_button = PushButton(
@@ -506,6 +508,25 @@ class MMTSegWidget(ParamsForm):
                 self.scribbles.value = layer  # ready for: correct a few pixels, press Refine
         self.result_layer = layer
         self.detail.show_result(layer, run.job.region, result)
+        self._follow_undo(layer)
+
+    def _follow_undo(self, layer) -> None:
+        """After napari's undo or redo in result ``layer`` (its histories change length), let
+        the widget's record follow it, which puts back the metadata of the write the layer
+        returns to (an undone update of the result said the new run's method over the old
+        run's labels). Connected once per layer."""
+        if str(layer.unique_id) in self._followed:
+            return
+        self._followed.add(str(layer.unique_id))
+        records, seen = self._records, [history_lengths(layer)]
+
+        def on_data(_event=None):
+            now = history_lengths(layer)
+            if now != seen[0]:
+                seen[0] = now
+                record_of(records, layer)
+
+        layer.events.set_data.connect(on_data)
 
     def _on_warning(self, args) -> None:
         """Show a UserWarning the engine gave in the worker thread, once per run."""
