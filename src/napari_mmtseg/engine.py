@@ -187,25 +187,22 @@ def _one_model_slices(run: RunPlan):
     step0 = p.max_iter if run.trains else 0
     infos = []
     colours = _Colours() if _numbers_classes(run) and p.n_classes != "auto" else None
-    if colours is not None:  # each slice keeps its channels; grouped once, over the stack
-        run.p = replace(p, n_classes="auto")
-    try:
-        for i in range(n):  # every slice streamed: read, labelled, finished, dropped
-            x = prep.slice(i)
-            plane = _plane(run, i)
-            fallback = _fallback(run)
-            raw = label(x) if fallback is None else label(x, fallback)
-            lab, info = _output_stage(run, raw, x, plane, fallback)
-            infos.append(info)
-            if _ids_kept(run):
-                out[i] = _slice_ids(run, lab, plane, (), -1)
-            else:
-                ids.add(i, lab, raw, run.p.n_classes == "auto")
-                if colours is not None:
-                    colours.add(out[i], x)
-            yield _slice_progress(run, i, out[i], step0)
-    finally:
-        run.p = p
+    # with n_classes, each slice keeps its channels; they are grouped once, over the stack
+    n_classes = p.n_classes if colours is None else "auto"
+    for i in range(n):  # every slice streamed: read, labelled, finished, dropped
+        x = prep.slice(i)
+        plane = _plane(run, i)
+        fallback = _fallback(run)
+        raw = label(x) if fallback is None else label(x, fallback)
+        lab, info = _output_stage(run, raw, x, plane, fallback, n_classes)
+        infos.append(info)
+        if _ids_kept(run):
+            out[i] = _slice_ids(run, lab, plane, (), -1)
+        else:
+            ids.add(i, lab, raw, n_classes == "auto")
+            if colours is not None:
+                colours.add(out[i], x)
+        yield _slice_progress(run, i, out[i], step0)
     if _ids_kept(run):
         return _stack_labels(run, out), infos
     if colours is not None:
@@ -416,10 +413,12 @@ def _scribbled_slices(run: RunPlan):
         yield run.prep.slice(j), data[layout.labels_index(j)]
 
 
-def _output_stage(run: RunPlan, raw, x, plane, fallback=None):
+def _output_stage(run: RunPlan, raw, x, plane, fallback=None, n_classes=None):
     """The output stage on one slice's cluster map: (labels from 0, OutputInfo); pixels it
-    leaves outside a kept model's classes take ``fallback`` (:func:`_fallback`)."""
+    leaves outside a kept model's classes take ``fallback`` (:func:`_fallback`);
+    ``n_classes``: the stage's, if not the run's."""
     p = run.p
+    n_classes = p.n_classes if n_classes is None else n_classes
     channels = run.state.scribble_channels
     keep_ids = (
         run.scr is not None or run.model is not None or run.one_model or run.prep.n_slices == 1
@@ -438,7 +437,7 @@ def _output_stage(run: RunPlan, raw, x, plane, fallback=None):
         raw,
         x,
         output=p.output,
-        n_classes=p.n_classes,
+        n_classes=n_classes,
         min_region_size=p.min_region_size,
         merge_threshold=p.merge_threshold,
         refine=p.refine,
@@ -454,42 +453,29 @@ def _output_stage(run: RunPlan, raw, x, plane, fallback=None):
         outside = ~np.isin(lab, run.model.class_channels)
         if outside.any():
             lab = np.where(outside, fallback, lab)
-            info = _recounted(info, lab, int(outside.sum()))
+            moved = int(outside.sum())
+            tail = f"; then {moved:,} pixels the stage left outside the model's classes took "
+            info = _recounted(info, lab, "of the model's", tail + "the most likely of them")
     if run.model is not None and p.output == "clusters" and grouped_channels(run.model):
-        info = _grouped_count(info, run.model.class_ids(lab), run.model.params.n_classes)
+        n = run.model.params.n_classes  # the stage counted channels, grouped into n classes
+        whose = (
+            f"of the model's {n} (its network's channels grouped as in the run that kept it, "
+            f"n_classes={n})"
+        )
+        info = _recounted(info, run.model.class_ids(lab), whose)
     return lab, info
 
 
-def _grouped_count(info, ids: np.ndarray, n_asked):
-    """``info`` counting the classes and regions of ``ids``, a kept model's class ids: its
-    channels grouped into the ``n_asked`` classes of the run that kept it (the stage counted
-    the channels)."""
-    from skimage.measure import label as connected
-
-    n_classes = int(np.unique(ids).size)
-    n_regions = int(connected(ids, background=-1, connectivity=1).max())
-    rest = info.why.split(": ", 1)[-1]
-    word = "class" if n_classes == 1 else "classes"
-    why = (
-        f"{n_classes} {word} of the model's {n_asked} (its network's channels grouped as in "
-        f"the run that kept it, n_classes={n_asked}): {rest}"
-    )
-    return replace(info, n_classes=n_classes, n_regions=n_regions, why=why)
-
-
-def _recounted(info, lab: np.ndarray, moved: int):
-    """``info`` with the classes and regions of ``lab`` (a kept model's classes given to the
-    ``moved`` pixels the stage left in another channel), and ``why`` saying so."""
+def _recounted(info, lab: np.ndarray, whose: str, tail: str = ""):
+    """``info`` with the classes and regions of ``lab`` (what a kept model made of the
+    stage's labels), ``why`` saying ``"<K> classes <whose>: <the stage's reason><tail>"``."""
     from skimage.measure import label as connected
 
     n_classes = int(np.unique(lab).size)
     n_regions = int(connected(lab, background=-1, connectivity=1).max())
     rest = info.why.split(": ", 1)[-1]
     word = "class" if n_classes == 1 else "classes"
-    why = (
-        f"{n_classes} {word} of the model's: {rest}; then {moved:,} pixels the stage left "
-        "outside the model's classes took the most likely of them"
-    )
+    why = f"{n_classes} {word} {whose}: {rest}{tail}"
     return replace(info, n_classes=n_classes, n_regions=n_regions, why=why)
 
 
